@@ -1,0 +1,54 @@
+//! `medarena`: the one binary. Each subcommand group lives in its own module and returns
+//! the process exit code; errors reach the user through `anyhow` with their full chain.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod dataset;
+mod ledger;
+mod platform;
+mod run;
+mod score;
+
+/// Medical data competitions in which hospital data is usable but never visible.
+#[derive(Debug, Parser)]
+#[command(name = "medarena", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a dataset against its manifest, or generate dummy data from it.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
+    /// Run a submission locally exactly as the platform would (dummy data by default).
+    Run(run::RunArgs),
+    /// Re-score predictions offline against a truth file.
+    Score(score::ScoreArgs),
+    /// Verify receipts and checkpoints of a medarena ledger, offline.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
+    /// Run the platform: web server and workers (embedded SQLite and local files by default).
+    Serve(platform::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Dataset(cmd) => dataset::run(cmd),
+        Command::Run(args) => run::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Ledger(cmd) => ledger::run(cmd),
+        Command::Serve(args) => platform::serve(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The sealed sandbox: the submission ABI and the wasmtime host that runs it. See `ABI.md`.

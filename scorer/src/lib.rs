@@ -1,0 +1,2 @@
+//! Metrics, ranking and the privacy layer: the only place a value learned from real data
+//! is released.
