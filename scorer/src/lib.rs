@@ -6,3 +6,5 @@ pub mod metrics;
 
 pub use error::{MetricError, PrivacyError};
 pub use metrics::{Direction, Metric, Predictions, Range, TaskKind, Truth};
+pub mod budget;
+pub mod noise;
