@@ -8,3 +8,6 @@ pub use error::{MetricError, PrivacyError};
 pub use metrics::{Direction, Metric, Predictions, Range, TaskKind, Truth};
 pub mod budget;
 pub mod noise;
+pub mod release;
+pub mod sample_aggregate;
+pub mod suppression;
