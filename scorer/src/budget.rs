@@ -235,13 +235,13 @@ impl BudgetAccountant for InMemoryAccountant {
                 )
             })?;
         let dataset_after = dataset_before.checked_add(amount);
-        if let Some(total) = total {
-            if !dataset_after.is_some_and(|after| after.fits_under(total)) {
-                return Err(refuse(
-                    total.saturating_sub(dataset_before),
-                    " of the dataset's total across all teams",
-                ));
-            }
+        if let Some(total) = total
+            && !dataset_after.is_some_and(|after| after.fits_under(total))
+        {
+            return Err(refuse(
+                total.saturating_sub(dataset_before),
+                " of the dataset's total across all teams",
+            ));
         }
         // Every check passed: record both balances.
         ledger

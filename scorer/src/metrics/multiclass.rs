@@ -12,7 +12,7 @@ fn check(labels: &[u32], probabilities: &[f64], n_classes: usize) -> Result<usiz
     if n_classes < 2 {
         return Err(MetricError::TooFewClasses(n_classes));
     }
-    if probabilities.len() % n_classes != 0 {
+    if !probabilities.len().is_multiple_of(n_classes) {
         return Err(MetricError::LengthMismatch {
             what: "probability values (not a whole number of rows)",
             truth: labels.len() * n_classes,
