@@ -44,7 +44,11 @@ fn report(name: &str, rows: usize, (value, best, median): (f64, f64, f64)) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let dir = Path::new(args.get(1).map(String::as_str).unwrap_or("/tmp/scorer-bench"));
+    let dir = Path::new(
+        args.get(1)
+            .map(String::as_str)
+            .unwrap_or("/tmp/scorer-bench"),
+    );
     let repeats: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
     for prefix in ["", "small_"] {
         let labels_path = dir.join(format!("{prefix}labels.u8"));

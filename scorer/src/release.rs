@@ -445,37 +445,24 @@ mod tests {
                 .map(|i| if i % 4 == 0 { 0.9 } else { 0.3 })
                 .collect(),
         );
-        let release = release_public_score(
-            &payer,
-            Metric::Accuracy,
-            &truth,
-            &predictions,
-            &ClampBounds::default(),
-            ReleasePolicy::Laplace { epsilon: 0.4 },
-        )
-        .unwrap();
+        let release_accuracy = || {
+            release_public_score(
+                &payer,
+                Metric::Accuracy,
+                &truth,
+                &predictions,
+                &ClampBounds::default(),
+                ReleasePolicy::Laplace { epsilon: 0.4 },
+            )
+        };
+        let release = release_accuracy().unwrap();
         assert_eq!(release.mechanism, ReleaseMechanism::Laplace);
         assert!((release.epsilon.unwrap() - 0.4).abs() < 1e-9);
         assert!((0.0..=1.0).contains(&release.value));
         assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.4).abs() < 1e-9);
         // Two more do not fit in ε = 1: the third is refused and charges nothing.
-        release_public_score(
-            &payer,
-            Metric::Accuracy,
-            &truth,
-            &predictions,
-            &ClampBounds::default(),
-            ReleasePolicy::Laplace { epsilon: 0.4 },
-        )
-        .unwrap();
-        let refused = release_public_score(
-            &payer,
-            Metric::Accuracy,
-            &truth,
-            &predictions,
-            &ClampBounds::default(),
-            ReleasePolicy::Laplace { epsilon: 0.4 },
-        );
+        release_accuracy().unwrap();
+        let refused = release_accuracy();
         assert!(matches!(refused, Err(PrivacyError::BudgetExceeded { .. })));
         assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.8).abs() < 1e-9);
     }
