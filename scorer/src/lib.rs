@@ -1,15 +1,106 @@
-//! Metrics, ranking and the privacy layer: the only place a value learned from real data
-//! is released.
+//! Metrics, ranking and the privacy layer of medarena: the only place where a value learned
+//! from real data is released.
+//!
+//! # Model
+//!
+//! A run's predictions are scored against the hidden labels of the public and the private
+//! test part ([`Metric::score`]). Organizers see exact scores, bootstrap intervals
+//! ([`bootstrap`]) and per-site scores; teams see only what [`release`] lets out: a
+//! Laplace-noised public score or a Ladder score, each charged to the team's privacy
+//! budget on the dataset ([`budget`]) *before* it is computed. Free-form analyses by
+//! untrusted code are released through [`sample_aggregate`]. Counts shown to anyone but
+//! organizers go through [`suppression`]. Leaderboards ([`leaderboard`]) rank released
+//! public scores during the competition and exact private scores after it closes.
+//!
+//! Inputs are plain types: [`Truth`] and [`Predictions`] own `Vec`s, tasks are
+//! [`TaskKind`]. The crate knows nothing of HTTP, SQL, Arrow or the sandbox.
+//!
+//! ```
+//! use medarena_scorer::{Metric, Predictions, Truth};
+//!
+//! let metric: Metric = "roc_auc".parse()?;
+//! let truth = Truth::Binary(vec![true, false, true, false]);
+//! let predictions = Predictions::Scores(vec![0.9, 0.2, 0.4, 0.6]);
+//! assert_eq!(metric.score(&truth, &predictions)?, 0.75);
+//! # Ok::<(), medarena_scorer::MetricError>(())
+//! ```
+//!
+//! # Metrics
+//!
+//! Values match scikit-learn / lifelines to 1e-9 (committed fixtures, `fixtures/`).
+//! Sensitivity is how far one changed row of a public part with `n` rows (`m` rows in its
+//! smaller class) can move the score; "refused" metrics cannot be released with noise
+//! (use the Ladder without ε, or show them to organizers only).
+//!
+//! | name | task | better | range | sensitivity for Laplace release |
+//! |---|---|---|---|---|
+//! | `roc_auc` | binary | higher | [0, 1] | 1/m + 1/(m−1) |
+//! | `average_precision` | binary | higher | [0, 1] | refused |
+//! | `log_loss` | binary | lower | [0, ∞) | ln(1/floor)/n with a declared probability floor, else refused |
+//! | `brier` | binary | lower | [0, 1] | 1/n |
+//! | `accuracy` | binary | higher | [0, 1] | 1/n |
+//! | `balanced_accuracy` | binary | higher | [0, 1] | 1/(m−1) |
+//! | `f1` | binary | higher | [0, 1] | refused |
+//! | `multiclass_accuracy` | multiclass | higher | [0, 1] | 1/n |
+//! | `macro_f1` | multiclass | higher | [0, 1] | refused |
+//! | `multiclass_log_loss` | multiclass | lower | [0, ∞) | ln(1/floor)/n with a floor, else refused |
+//! | `rmse` | regression | lower | [0, ∞) | w/√n with a declared value range of width w, else refused |
+//! | `mae` | regression | lower | [0, ∞) | w/n with a declared value range, else refused |
+//! | `r2` | regression | higher | (−∞, 1] | refused |
+//! | `c_index` | survival | higher | [0, 1] | refused |
+//!
+//! Conventions: binary decisions at `p >= 0.5`; multiclass decisions by first argmax;
+//! survival predictions are "higher = longer survival" (lifelines; negate risk scores).
+//! C-index ties follow lifelines and scikit-survival (see [`metrics`]). AUC and C-index run
+//! in O(n log n).
+//!
+//! # Privacy model
+//!
+//! - **What is protected**: the hidden rows of a dataset. Neighbouring datasets differ in
+//!   one row. The size of the public part and its minority-class count are treated as
+//!   public (they are published with the competition).
+//! - **Who is charged**: a team, per dataset. Each dataset has a per-team limit and
+//!   optionally a total across teams ([`budget::DatasetBudget`]). Amounts compose by
+//!   basic (additive) composition over ε and δ, kept in exact integer units.
+//! - **Charge before release**: every release function takes a [`release::Payer`], asks
+//!   OpenDP for the exact cost of the calibrated mechanism, charges it atomically, and only
+//!   then draws the noise. A refused charge releases nothing and records nothing.
+//! - **Noise**: OpenDP's Laplace (ε-DP) and Gaussian (zCDP converted to (ε, δ)) mechanisms;
+//!   no float sampling is written here ([`noise`]).
+//! - **Public scores**: Laplace with the table's sensitivity, or the Ladder (Blum & Hardt
+//!   2015), optionally on a noisy score ([`release`]). Each [`release::ScoreRelease`]
+//!   carries its ε (`None` only for the noiseless Ladder, which is not DP).
+//! - **Untrusted analyses**: sample-and-aggregate over k disjoint blocks; the code's own
+//!   claims are never used, only the declared output bounds ([`sample_aggregate`]).
+//! - **Not covered here**: timing and status side channels (arena coarsens them), and the
+//!   exact organizer views (bootstrap, per-site, private board), which are not releases.
 
-pub mod error;
-pub mod metrics;
-
-pub use error::{MetricError, PrivacyError};
-pub use metrics::{Direction, Metric, Predictions, Range, TaskKind, Truth};
 pub mod bootstrap;
 pub mod budget;
+pub mod error;
 pub mod leaderboard;
+pub mod metrics;
 pub mod noise;
 pub mod release;
 pub mod sample_aggregate;
 pub mod suppression;
+
+pub use bootstrap::{
+    BootstrapConfig, ConfidenceInterval, PairedComparison, SiteScore, bootstrap_ci,
+    paired_bootstrap, per_site_scores,
+};
+pub use budget::{BudgetAccountant, ChargeReceipt, DatasetBudget, InMemoryAccountant};
+pub use error::{MetricError, PrivacyError};
+pub use leaderboard::{
+    FinalSelection, LeaderboardError, Phase, RunScores, Standing, Viewer, private_leaderboard,
+    public_leaderboard,
+};
+pub use metrics::{Direction, Metric, Predictions, Range, TaskKind, Truth};
+pub use noise::{NoiseMechanism, PrivacyCost};
+pub use release::{
+    ClampBounds, LadderState, Payer, ReleasePolicy, ScoreRelease, release_public_score,
+};
+pub use sample_aggregate::{
+    AggregateRelease, AggregateSpec, partition_blocks, sample_and_aggregate,
+};
+pub use suppression::{ShownCount, SuppressionPolicy};
