@@ -34,12 +34,12 @@
 //!
 //! | name | task | better | range | sensitivity for Laplace release |
 //! |---|---|---|---|---|
-//! | `roc_auc` | binary | higher | [0, 1] | 1/m + 1/(m−1) |
+//! | `roc_auc` | binary | higher | [0, 1] | 1/m |
 //! | `average_precision` | binary | higher | [0, 1] | refused |
 //! | `log_loss` | binary | lower | [0, ∞) | ln(1/floor)/n with a declared probability floor, else refused |
 //! | `brier` | binary | lower | [0, 1] | 1/n |
 //! | `accuracy` | binary | higher | [0, 1] | 1/n |
-//! | `balanced_accuracy` | binary | higher | [0, 1] | 1/(m−1) |
+//! | `balanced_accuracy` | binary | higher | [0, 1] | 1/m |
 //! | `f1` | binary | higher | [0, 1] | refused |
 //! | `multiclass_accuracy` | multiclass | higher | [0, 1] | 1/n |
 //! | `macro_f1` | multiclass | higher | [0, 1] | refused |

@@ -94,17 +94,16 @@ pub fn score_sensitivity(
         Metric::RocAuc | Metric::BalancedAccuracy => {
             let m = facts
                 .minority_class_rows
-                .filter(|&m| m >= 2)
-                .ok_or_else(|| {
-                    unbounded(metric, "the public part has fewer than 2 rows of a class")
-                })? as f64;
-            // Removing a row moves AUC by at most 1/m; adding one to the m−1 left by at most
-            // 1/(m−1). Balanced accuracy: ½(1/(m−1) + 1/m) ≤ 1/(m−1).
-            plain(if metric == Metric::RocAuc {
-                1.0 / m + 1.0 / (m - 1.0)
-            } else {
-                1.0 / (m - 1.0)
-            })
+                .filter(|&m| m >= 1)
+                .ok_or_else(|| unbounded(metric, "the public part has only one class"))?
+                as f64;
+            // Both are 1/m with m = min(n_pos, n_neg). Write AUC = ((P−1)x + a)/P, with x the
+            // AUC of the rows other than r and a ∈ [0, 1] row r's share. Changing r's score
+            // moves it by ≤ 1/m; flipping r from positive to negative gives
+            // (N·x + b)/(N+1), and the difference x(1/(N+1) − 1/P) + a/P − b/(N+1) lies in
+            // [−1/min(P, N+1), 1/min(P, N+1)]; symmetrically for the other flip. Balanced
+            // accuracy: ½(1/P + 1/(N+1)) ≤ 1/m by the same bookkeeping on each recall.
+            plain(1.0 / m)
         }
         Metric::LogLoss | Metric::MulticlassLogLoss => match clamp.probability_floor {
             Some(floor) if floor > 0.0 && floor < 0.5 => Ok(Sensitivity {
@@ -410,7 +409,7 @@ mod tests {
         let auc = score_sensitivity(Metric::RocAuc, &facts, &none)
             .unwrap()
             .value;
-        assert!((auc - (1.0 / 101.0 + 1.0 / 100.0)).abs() < 1e-15);
+        assert_eq!(auc, 1.0 / 101.0);
         assert!(matches!(
             score_sensitivity(Metric::LogLoss, &facts, &none),
             Err(PrivacyError::UnboundedSensitivity { .. })

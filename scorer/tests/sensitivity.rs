@@ -6,7 +6,7 @@ use medarena_scorer::{ClampBounds, LadderState, Metric, Predictions, Truth};
 use proptest::prelude::*;
 
 fn binary_part() -> impl Strategy<Value = (Vec<bool>, Vec<f64>, usize, bool, f64)> {
-    (4usize..60).prop_flat_map(|n| {
+    (3usize..24).prop_flat_map(|n| {
         (
             prop::collection::vec(any::<bool>(), n),
             prop::collection::vec((0u32..=20).prop_map(|i| f64::from(i) / 20.0), n),
