@@ -68,6 +68,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", default="/tmp/scorer-bench")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     directory = pathlib.Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -75,10 +76,19 @@ def main():
     small = write(directory, "small_", args.small_rows, rng)
 
     binary = ROOT / "target" / "release" / "examples" / "bench_metrics"
-    out = subprocess.run(
-        [str(binary), str(directory), str(args.repeats)], check=True, capture_output=True, text=True
-    ).stdout
-    ours = {(r["metric"], r["rows"]): r for r in map(json.loads, out.splitlines())}
+
+    def run_ours(threads):
+        env = dict(os.environ)
+        if threads:
+            env["RAYON_NUM_THREADS"] = str(threads)
+        out = subprocess.run(
+            [str(binary), str(directory), str(args.repeats)],
+            check=True, capture_output=True, text=True, env=env,
+        ).stdout
+        return {(r["metric"], r["rows"]): r for r in map(json.loads, out.splitlines())}
+
+    ours = run_ours(None)
+    ours_one_thread = run_ours(1)
 
     theirs = {}
     for rows, (labels, scores, observed, event, prediction) in [(args.rows, big), (args.small_rows, small)]:
@@ -91,22 +101,27 @@ def main():
     )
 
     print(f"scikit-learn {sklearn.__version__}, lifelines {lifelines.__version__}, numpy {np.__version__}")
-    print(f"load average before/after: {os.getloadavg()}")
+    print(f"cores: {os.cpu_count()}, load average (1/5/15 min) before: {load_before}, after: {os.getloadavg()}")
     print()
-    print("| metric | rows | medarena best (median) s | reference | reference best (median) s | speed-up (best) | |Δ value| |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| metric | rows | medarena, all cores: best (median) s | medarena, 1 thread | reference "
+        "| reference best (median) s | speed-up all cores / 1 thread | abs. difference |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for key in sorted(ours):
-        r = ours[key]
+        r, one = ours[key], ours_one_thread[key]
+        assert r["value"] == one["value"], (key, r, one)
+        cells = f"| {key[0]} | {key[1]:,} | {r['best_s']:.3f} ({r['median_s']:.3f}) | {one['best_s']:.3f} ({one['median_s']:.3f}) |"
         if key in theirs:
             name, value, best, median = theirs[key]
             diff = abs(value - r["value"])
             print(
-                f"| {key[0]} | {key[1]:,} | {r['best_s']:.3f} ({r['median_s']:.3f}) | {name} | "
-                f"{best:.3f} ({median:.3f}) | {best / r['best_s']:.1f}x | {diff:.1e} |"
+                f"{cells} {name} | {best:.3f} ({median:.3f}) | "
+                f"{best / r['best_s']:.1f}x / {best / one['best_s']:.1f}x | {diff:.1e} |"
             )
             assert diff < 1e-9, (key, value, r["value"])
         else:
-            print(f"| {key[0]} | {key[1]:,} | {r['best_s']:.3f} ({r['median_s']:.3f}) | — | — | — | — |")
+            print(f"{cells} — | — | — | — |")
 
 
 if __name__ == "__main__":
