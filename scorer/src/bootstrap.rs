@@ -186,13 +186,11 @@ pub fn per_site_scores(
             predictions: sites.len(),
         });
     }
-    // Validates the whole input once, so per-site errors can only be "undefined here".
-    if truth.len() != predictions.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "row count",
-            truth: truth.len(),
-            predictions: predictions.len(),
-        });
+    // Validates shapes and values once, so that per-site failures can only be "undefined
+    // on these rows" (and so that selecting rows below cannot go out of bounds).
+    match metric.score(truth, predictions) {
+        Ok(_) | Err(MetricError::Undefined { .. }) => {}
+        Err(error) => return Err(error),
     }
     let mut rows_by_site: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
     for (row, site) in sites.iter().enumerate() {
@@ -289,5 +287,11 @@ mod tests {
         assert_eq!(scores[1].score, Some(1.0));
         assert_eq!(scores[1].rows, 2);
         assert!(per_site_scores(Metric::RocAuc, &truth, &predictions, &sites[..3]).is_err());
+        // Malformed input is an error, not a panic.
+        let survival = Truth::Survival {
+            time: vec![1.0, 2.0, 3.0, 4.0],
+            event: vec![true],
+        };
+        assert!(per_site_scores(Metric::CIndex, &survival, &predictions, &sites).is_err());
     }
 }

@@ -92,7 +92,7 @@ pub fn sample_and_aggregate(
         )));
     }
     for (dim, &(low, high)) in spec.bounds.iter().enumerate() {
-        if !(low.is_finite() && high.is_finite() && low < high) {
+        if !(low < high && (high - low).is_finite()) {
             return Err(PrivacyError::InvalidParameter(format!(
                 "output dimension {dim}: bounds must be finite with low < high, got [{low}, {high}]"
             )));
@@ -177,6 +177,34 @@ mod tests {
         assert_eq!(blocks, partition_blocks(103, 10, 7).unwrap());
         assert_ne!(blocks, partition_blocks(103, 10, 8).unwrap());
         assert!(partition_blocks(3, 4, 0).is_err());
+    }
+
+    #[test]
+    fn bounds_are_checked_before_anything_is_charged() {
+        let accountant = accountant();
+        let payer = Payer {
+            accountant: &accountant,
+            team: "red",
+            dataset: "icu",
+        };
+        let outputs = vec![Some(vec![1.0]); 10];
+        for bounds in [
+            (1.0, 1.0),
+            (0.0, f64::INFINITY),
+            (-f64::MAX, f64::MAX),
+            (f64::NAN, 1.0),
+        ] {
+            let spec = AggregateSpec {
+                bounds: vec![bounds],
+                mechanism: NoiseMechanism::Laplace,
+                epsilon: 1.0,
+            };
+            assert!(matches!(
+                sample_and_aggregate(&payer, &outputs, &spec),
+                Err(PrivacyError::InvalidParameter(_))
+            ));
+        }
+        assert_eq!(accountant.spent("red", "icu").unwrap().epsilon, 0.0);
     }
 
     #[test]
