@@ -167,6 +167,14 @@ mod tests {
         accountant
     }
 
+    fn red_on_icu(accountant: &InMemoryAccountant) -> Payer<'_> {
+        Payer {
+            accountant,
+            team: "red",
+            dataset: "icu",
+        }
+    }
+
     #[test]
     fn blocks_are_disjoint_cover_all_rows_and_follow_the_seed() {
         let blocks = partition_blocks(103, 10, 7).unwrap();
@@ -182,11 +190,7 @@ mod tests {
     #[test]
     fn bounds_are_checked_before_anything_is_charged() {
         let accountant = accountant();
-        let payer = Payer {
-            accountant: &accountant,
-            team: "red",
-            dataset: "icu",
-        };
+        let payer = red_on_icu(&accountant);
         let outputs = vec![Some(vec![1.0]); 10];
         for bounds in [
             (1.0, 1.0),
@@ -210,11 +214,7 @@ mod tests {
     #[test]
     fn clamps_averages_and_charges() {
         let accountant = accountant();
-        let payer = Payer {
-            accountant: &accountant,
-            team: "red",
-            dataset: "icu",
-        };
+        let payer = red_on_icu(&accountant);
         // 1000 blocks: noise scale on [0, 100] is 100·2/(1000·5) = 0.04.
         let mut outputs: Vec<Option<Vec<f64>>> =
             (0..1000).map(|_| Some(vec![40.0, 0.25])).collect();
@@ -242,11 +242,7 @@ mod tests {
     #[test]
     fn gaussian_release_records_delta() {
         let accountant = accountant();
-        let payer = Payer {
-            accountant: &accountant,
-            team: "red",
-            dataset: "icu",
-        };
+        let payer = red_on_icu(&accountant);
         let outputs: Vec<Option<Vec<f64>>> = (0..50).map(|i| Some(vec![f64::from(i)])).collect();
         let spec = AggregateSpec {
             bounds: vec![(0.0, 49.0)],
@@ -262,11 +258,7 @@ mod tests {
     #[test]
     fn refusal_charges_nothing() {
         let accountant = accountant();
-        let payer = Payer {
-            accountant: &accountant,
-            team: "red",
-            dataset: "icu",
-        };
+        let payer = red_on_icu(&accountant);
         let outputs = vec![Some(vec![1.0]); 10];
         let spec = AggregateSpec {
             bounds: vec![(0.0, 1.0)],
