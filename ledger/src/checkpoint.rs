@@ -292,7 +292,16 @@ impl LogSigner {
             move |source| KeyError::Io { path, source }
         };
         let signer = match fs::read_to_string(&key_path) {
-            Ok(text) => LogSigner::from_private_key(&text, &key_path)?,
+            // Exactly the key and a line feed, as written: any other byte is damage.
+            Ok(text) => match text.strip_suffix('\n') {
+                Some(key) if key.trim() == key => LogSigner::from_private_key(key, &key_path)?,
+                _ => {
+                    return Err(KeyError::BadSigningKey {
+                        path: key_path,
+                        reason: "the file must hold the key on one line".to_owned(),
+                    });
+                }
+            },
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let (signer, private) = LogSigner::generate(origin)?;
                 write_durably(&key_path, format!("{private}\n").as_bytes(), true)
@@ -310,7 +319,7 @@ impl LogSigner {
         }
         let expected = signer.verifier_key().as_str();
         match fs::read_to_string(&public_path) {
-            Ok(found) if found.trim() == expected => {}
+            Ok(found) if found.strip_suffix('\n') == Some(expected) => {}
             Ok(found) => {
                 return Err(KeyError::PublicKeyMismatch {
                     path: public_path,
