@@ -103,6 +103,22 @@ impl Ledger<FileStore> {
     }
 }
 
+impl Ledger<FileStore> {
+    /// Opens the embedded ledger in `dir`, which must already exist; its origin is read
+    /// from its key (for operator tools, which should not create ledgers).
+    pub fn open_existing(dir: &Path) -> Result<(Ledger<FileStore>, OpenReport), LedgerError> {
+        let key_path = dir.join(crate::checkpoint::SIGNING_KEY_FILE);
+        let text = std::fs::read_to_string(&key_path).map_err(|source| KeyError::Io {
+            path: key_path.clone(),
+            source,
+        })?;
+        let origin = LogSigner::from_private_key(&text, &key_path)?
+            .origin()
+            .to_owned();
+        Ledger::open(dir, &origin)
+    }
+}
+
 impl<S: LedgerStore> Ledger<S> {
     /// Opens a ledger over any store: reads every entry, rebuilds the tree and checks the
     /// stored checkpoint against it.

@@ -65,6 +65,8 @@ pub enum StoreError {
     NotALedger { path: PathBuf },
     #[error("leaf {index} is {len} bytes, more than the {MAX_RECORD_BYTES} a store accepts")]
     RecordTooLarge { index: u64, len: usize },
+    #[error("{path} is open in another process (a running server?): ask it, or stop it first")]
+    InUse { path: PathBuf },
     #[error("leaf {index} does not exist (the log has {len})")]
     OutOfRange { index: u64, len: u64 },
 }
@@ -187,6 +189,14 @@ impl FileStore {
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
+        // One writer per log: a second process would see the first one's unfinished
+        // append as a torn tail. The lock ends with the process.
+        if let Err(error) = file.try_lock() {
+            return Err(match error {
+                std::fs::TryLockError::WouldBlock => StoreError::InUse { path },
+                std::fs::TryLockError::Error(source) => StoreError::Io { path, source },
+            });
+        }
         let file_len = file.metadata().map_err(io(&path))?.len();
         let mut store = FileStore {
             dir: dir.to_owned(),
@@ -549,6 +559,16 @@ mod tests {
         let error = FileStore::open(dir.path()).unwrap_err().to_string();
         assert!(error.contains("covers 4 leaves but only 3"), "{error}");
         assert_eq!(fs::read(&path).unwrap(), bytes, "nothing truncated");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_first, _) = FileStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            FileStore::open(dir.path()),
+            Err(StoreError::InUse { .. })
+        ));
     }
 
     #[test]

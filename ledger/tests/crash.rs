@@ -105,7 +105,7 @@ fn killed_writers_never_lose_acknowledged_entries() {
         let checkpoint =
             SignedCheckpoint::verify(ledger.checkpoint().text(), ledger.verifier_key()).unwrap();
         assert_eq!(checkpoint.size(), ledger.len());
-        if ledger.len() > 0 {
+        if !ledger.is_empty() {
             let index = random.next() % ledger.len();
             ledger
                 .receipt(index)
