@@ -34,7 +34,9 @@ fn entry(n: u64) -> NewEntry {
 
 fn appends(c: &mut Criterion) {
     let mut group = c.benchmark_group("durable_append");
-    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     for batch in [1u64, 100, 1000, 10_000] {
         let dir = tempfile::tempdir().unwrap();
         let (mut ledger, _) = Ledger::open(dir.path(), "medarena.bench/ledger").unwrap();
@@ -73,7 +75,9 @@ fn proofs(c: &mut Criterion) {
     let proof = tree.inclusion_proof(123_456, size).unwrap();
     let leaf = Hash::of_leaf(&123_456u64.to_be_bytes());
     group.bench_function("verify_inclusion", |b| {
-        b.iter(|| verify_inclusion(black_box(leaf), 123_456, size, black_box(&proof), root).unwrap())
+        b.iter(|| {
+            verify_inclusion(black_box(leaf), 123_456, size, black_box(&proof), root).unwrap()
+        })
     });
     group.bench_function("consistency_proof", |b| {
         b.iter(|| {

@@ -368,9 +368,13 @@ impl LogSigner {
     }
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename, then syncs the
-/// directory so the rename itself survives a crash.
+/// Writes `bytes` to `path` through a synced temporary file and a rename, so a crash
+/// leaves either the old or the new content. When `path` is new, the directory is synced
+/// too so the file survives a crash; replacing an existing file skips that sync (after a
+/// crash the old content may come back, which for the checkpoint only lowers the
+/// recovery floor: the ledger re-signs the same checkpoint on open).
 pub(crate) fn write_durably(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    let existed = path.exists();
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -391,7 +395,7 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8], private: bool) -> std::io
     file.sync_all()?;
     drop(file);
     fs::rename(&temporary, path)?;
-    sync_dir(dir)
+    if existed { Ok(()) } else { sync_dir(dir) }
 }
 
 /// Makes a directory's entries (created, renamed files) durable.

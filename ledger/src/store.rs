@@ -15,12 +15,14 @@
 //! ```
 //!
 //! Appends write all frames of a batch at the end of the file and `fdatasync` before
-//! returning: an append that returned is on disk. On open the file is scanned; a frame
-//! that is cut short, whose checksum fails as the very last frame, or a zero-filled tail
-//! is a torn write of an append that never returned: it is truncated away, and the
-//! truncation is reported. Damage anywhere else, or damage that would cut below the
-//! size of the stored checkpoint (which only ever covers synced appends), refuses to
-//! open, and nothing is changed on disk. `checkpoint` is the signed note text, replaced
+//! returning: an append that returned is on disk. The ledger saves a checkpoint only
+//! after that, so the leaves the stored checkpoint covers are all durable. On open the
+//! file is scanned up to the first frame that is cut short or fails its checksum. If
+//! that damage lies among the leaves the checkpoint covers, the store refuses to open
+//! and changes nothing (corruption or tampering: restore from a backup). Otherwise it is
+//! the append that was in flight when the process or the machine stopped, which never
+//! returned: the file is truncated back to the last whole frame before it, and the
+//! truncation is reported. `checkpoint` is the signed note text, replaced
 //! atomically (write to a temporary file, sync, rename, sync the directory).
 
 use std::fs::{self, File, OpenOptions};
@@ -76,6 +78,8 @@ pub enum StoreError {
 pub struct Recovery {
     /// Bytes of a torn final append that were truncated away (0 after a clean stop).
     pub truncated_bytes: u64,
+    /// What was wrong with the first truncated frame.
+    pub reason: Option<String>,
 }
 
 /// Durable storage of the leaves and the latest checkpoint.
@@ -168,8 +172,8 @@ fn frame_crc(len_bytes: [u8; 4], leaf: &[u8]) -> u32 {
 enum Scan {
     /// Every frame is whole and valid.
     Clean,
-    /// A torn final append starts at this offset.
-    TornTail(u64),
+    /// The first frame that is cut short or fails its checksum starts at `offset`.
+    Damaged { offset: u64, reason: String },
 }
 
 impl FileStore {
@@ -207,23 +211,28 @@ impl FileStore {
         };
         let scan = store.scan(file_len)?;
         let mut recovery = Recovery::default();
-        if let Scan::TornTail(offset) = scan {
+        if let Scan::Damaged { offset, reason } = scan {
+            // Leaves covered by the stored checkpoint were synced before it was signed:
+            // damage among them is not a crash, it is corruption or tampering.
             let covered = store.checkpoint_size()?;
-            if (store.offsets.len() as u64) < covered {
+            let intact = store.offsets.len() as u64;
+            if intact < covered {
                 return Err(StoreError::Corrupt {
                     path,
                     offset,
-                    index: store.offsets.len() as u64,
+                    index: intact,
                     reason: format!(
-                        "the signed checkpoint covers {covered} leaves but only {} are intact",
-                        store.offsets.len()
+                        "{reason}, and the signed checkpoint covers {covered} leaves but only {intact} precede the damage"
                     ),
                 });
             }
+            // Past the checkpoint lies at most the append in flight when the process
+            // stopped, never acknowledged: drop it from the first damaged frame on (a
+            // power cut can persist its later pages and lose earlier ones).
             store.file.set_len(offset).map_err(io(&path))?;
             store.file.sync_all().map_err(io(&path))?;
             recovery.truncated_bytes = file_len - offset;
-            store.end = offset;
+            recovery.reason = Some(reason);
         }
         Ok((store, recovery))
     }
@@ -233,16 +242,7 @@ impl FileStore {
         &self.dir
     }
 
-    fn corrupt(&self, offset: u64, reason: impl Into<String>) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            offset,
-            index: self.offsets.len() as u64,
-            reason: reason.into(),
-        }
-    }
-
-    /// Reads every frame, filling `offsets` and `end`.
+    /// Reads frames up to the end or the first damaged one, filling `offsets` and `end`.
     fn scan(&mut self, file_len: u64) -> Result<Scan, StoreError> {
         let io = |source| StoreError::Io {
             path: self.path.clone(),
@@ -261,72 +261,38 @@ impl FileStore {
         let mut offset = FILE_MAGIC.len() as u64;
         let mut leaf = Vec::new();
         loop {
+            self.end = offset;
             let remaining = file_len - offset;
             if remaining == 0 {
-                self.end = offset;
                 return Ok(Scan::Clean);
             }
+            let damaged = |reason: &str| {
+                Ok(Scan::Damaged {
+                    offset,
+                    reason: reason.to_owned(),
+                })
+            };
             if remaining < FRAME_OVERHEAD {
-                // Not even a whole frame: the start of an append that never finished.
-                drop(reader);
-                return self.torn_or_corrupt(offset, file_len, "a frame is cut short");
+                return damaged("a frame is cut short");
             }
             let mut len_bytes = [0u8; 4];
             reader.read_exact(&mut len_bytes).map_err(io)?;
             let len = u64::from(u32::from_le_bytes(len_bytes));
             if len as usize > MAX_RECORD_BYTES {
-                drop(reader);
-                return self.torn_or_corrupt(
-                    offset,
-                    file_len,
-                    &format!("frame length {len} is impossible"),
-                );
+                return damaged(&format!("frame length {len} is impossible"));
             }
             if FRAME_OVERHEAD + len > remaining {
-                drop(reader);
-                return self.torn_or_corrupt(
-                    offset,
-                    file_len,
-                    "a frame runs past the end of the file",
-                );
+                return damaged("a frame runs past the end of the file");
             }
             leaf.resize(len as usize, 0);
             reader.read_exact(&mut leaf).map_err(io)?;
             let mut crc_bytes = [0u8; 4];
             reader.read_exact(&mut crc_bytes).map_err(io)?;
             if u32::from_le_bytes(crc_bytes) != frame_crc(len_bytes, &leaf) {
-                let frame_end = offset + FRAME_OVERHEAD + len;
-                if frame_end == file_len {
-                    // The last frame, partly written: a torn append.
-                    return Ok(Scan::TornTail(offset));
-                }
-                drop(reader);
-                return self.torn_or_corrupt(offset, file_len, "checksum mismatch");
+                return damaged("checksum mismatch");
             }
             self.offsets.push(offset);
             offset += FRAME_OVERHEAD + len;
-        }
-    }
-
-    /// A bad frame at `offset` is a torn tail only if nothing but zeros follows it (a
-    /// file extended by a crash before its data was written) or it runs off the end;
-    /// otherwise it is damage.
-    fn torn_or_corrupt(
-        &self,
-        offset: u64,
-        file_len: u64,
-        reason: &str,
-    ) -> Result<Scan, StoreError> {
-        let mut tail = vec![0u8; (file_len - offset) as usize];
-        self.read_at(&mut tail, offset)?;
-        let runs_off_end = tail.len() >= 4 && {
-            let len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-            len as usize <= MAX_RECORD_BYTES && FRAME_OVERHEAD + len > tail.len() as u64
-        };
-        if tail.len() < FRAME_OVERHEAD as usize || runs_off_end || tail.iter().all(|&b| b == 0) {
-            Ok(Scan::TornTail(offset))
-        } else {
-            Err(self.corrupt(offset, reason))
         }
     }
 
@@ -527,38 +493,47 @@ mod tests {
     }
 
     #[test]
-    fn damage_before_the_end_refuses_to_open_and_changes_nothing() {
+    fn damage_past_the_checkpoint_is_an_unfinished_append() {
+        // A power cut can persist the later pages of an append and lose earlier ones:
+        // zeros, then data. Past the checkpoint, that is recovered by truncation.
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = FileStore::open(dir.path()).unwrap();
-        store.append(&leaves(4)).unwrap();
+        store.append(&leaves(2)).unwrap();
+        store.save_checkpoint("origin\n2\nroot\n\n— sig\n").unwrap();
+        store.append(&leaves(3)).unwrap();
         drop(store);
         let path = dir.path().join(ENTRIES_FILE);
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[FILE_MAGIC.len() + 6] ^= 0x20;
-        fs::write(&path, &bytes).unwrap();
-        let error = FileStore::open(dir.path()).unwrap_err().to_string();
-        assert!(
-            error.contains("leaf 0") && error.contains("checksum"),
-            "{error}"
-        );
-        assert_eq!(fs::read(&path).unwrap(), bytes);
+        let whole = fs::read(&path).unwrap();
+        let third_leaf = FILE_MAGIC.len() + 2 * (8 + leaves(1)[0].len());
+        let mut torn = whole.clone();
+        torn[third_leaf..third_leaf + 12].fill(0);
+        fs::write(&path, &torn).unwrap();
+        let (store, recovery) = FileStore::open(dir.path()).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(recovery.truncated_bytes, (whole.len() - third_leaf) as u64);
+        assert_eq!(recovery.reason.as_deref(), Some("checksum mismatch"));
     }
 
     #[test]
-    fn recovery_never_cuts_below_the_checkpoint() {
+    fn damage_under_the_checkpoint_refuses_to_open_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = FileStore::open(dir.path()).unwrap();
         store.append(&leaves(4)).unwrap();
         store.save_checkpoint("origin\n4\nroot\n\n— sig\n").unwrap();
         drop(store);
         let path = dir.path().join(ENTRIES_FILE);
-        let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 2;
-        bytes[last] ^= 1;
-        fs::write(&path, &bytes).unwrap();
-        let error = FileStore::open(dir.path()).unwrap_err().to_string();
-        assert!(error.contains("covers 4 leaves but only 3"), "{error}");
-        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing truncated");
+        let original = fs::read(&path).unwrap();
+        for position in [FILE_MAGIC.len() + 6, original.len() - 2] {
+            let mut bytes = original.clone();
+            bytes[position] ^= 0x20;
+            fs::write(&path, &bytes).unwrap();
+            let error = FileStore::open(dir.path()).unwrap_err().to_string();
+            assert!(
+                error.contains("checksum") && error.contains("covers 4 leaves"),
+                "{error}"
+            );
+            assert_eq!(fs::read(&path).unwrap(), bytes, "nothing truncated");
+        }
     }
 
     #[test]
