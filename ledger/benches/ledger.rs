@@ -1,7 +1,8 @@
 //! Ledger benchmarks (numbers in BENCHMARKS.md, `## ledger`):
 //!
 //! - durable appends per second, batched and single, to the embedded file store (every
-//!   batch is fdatasync'ed and covered by a new signed, synced checkpoint);
+//!   batch is fdatasync'ed and covered by a new signed, synced checkpoint), and single
+//!   appends from many threads through `SharedLedger` (group commit);
 //! - inclusion proof generation and verification at 1M leaves, and a whole receipt.
 //!
 //! Run: `cargo bench -p medarena-ledger --bench ledger`
@@ -12,7 +13,8 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use medarena_ledger::merkle::verify_inclusion;
 use medarena_ledger::{
-    Event, Hash, Id, Ledger, LogSigner, MemoryStore, MerkleTree, NewEntry, Number, Timestamp,
+    Event, Hash, Id, Ledger, LogSigner, MemoryStore, MerkleTree, NewEntry, Number, SharedLedger,
+    Timestamp,
 };
 
 const MILLION: u64 = 1 << 20;
@@ -52,6 +54,35 @@ fn appends(c: &mut Criterion) {
                 |entries| ledger.append_batch(entries).unwrap(),
                 BatchSize::SmallInput,
             )
+        });
+    }
+    group.finish();
+
+    // Concurrent single appends through SharedLedger: each returns when durable, and the
+    // entries that queue up behind a sync are written together by the next one.
+    let mut group = c.benchmark_group("durable_append_concurrent");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    for threads in [16u64, 64] {
+        let per_thread = 50u64;
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = Ledger::open(dir.path(), "medarena.bench/ledger").unwrap();
+        let shared = SharedLedger::new(ledger);
+        group.throughput(Throughput::Elements(threads * per_thread));
+        group.bench_function(format!("{threads}_threads_single_appends"), |b| {
+            b.iter(|| {
+                std::thread::scope(|scope| {
+                    for thread in 0..threads {
+                        let shared = &shared;
+                        scope.spawn(move || {
+                            for n in 0..per_thread {
+                                shared.append(entry(thread * 1_000_000 + n)).unwrap();
+                            }
+                        });
+                    }
+                });
+            })
         });
     }
     group.finish();

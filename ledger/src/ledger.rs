@@ -45,6 +45,8 @@ pub enum LedgerError {
     },
     #[error("entry {index} is {len} bytes, more than the {MAX_ENTRY_BYTES} allowed")]
     EntryTooLarge { index: u64, len: usize },
+    #[error("the batch this entry was written with failed: {reason}")]
+    GroupAppend { reason: String },
     #[error("no entry has evidence code {0}")]
     UnknownEvidence(EvidenceCode),
     #[error("entry {index} does not exist (the log has {len})")]
@@ -72,8 +74,9 @@ pub struct OpenReport {
 /// An append-only log of [`Entry`]s with an RFC 6962 tree over them and a signed
 /// checkpoint that always covers every entry whose append returned.
 ///
-/// One writer at a time: wrap it in a `Mutex` to share it, and use
-/// [`Ledger::append_batch`] to amortise the disk syncs over many entries.
+/// One writer at a time: use [`Ledger::append_batch`] to amortise the disk syncs over
+/// many entries, or share it between threads as a [`crate::SharedLedger`], which batches
+/// concurrent appends by itself.
 pub struct Ledger<S: LedgerStore = FileStore> {
     store: S,
     signer: LogSigner,

@@ -108,6 +108,7 @@ mod hash;
 mod ledger;
 pub mod merkle;
 pub mod receipt;
+mod shared;
 pub mod store;
 
 pub use checkpoint::{
@@ -122,4 +123,5 @@ pub use hash::{Hash, HashParseError};
 pub use ledger::{Appended, Ledger, LedgerError, OpenReport};
 pub use merkle::{MerkleTree, ProofError};
 pub use receipt::{ConsistencyProof, Receipt, VerifyError, verify_checkpoint_consistency};
+pub use shared::SharedLedger;
 pub use store::{FileStore, LedgerStore, MemoryStore, Recovery, StoreError};
