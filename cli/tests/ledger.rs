@@ -27,6 +27,24 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `medarena ledger verify ARGS` must pass and print each of `lines`.
+fn assert_verifies(args: &[&str], lines: &[&str]) {
+    let output = medarena(&[&["ledger", "verify"], args].concat());
+    let text = stdout(&output);
+    assert!(output.status.success(), "verify {args:?} failed:\n{text}");
+    for line in lines {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+}
+
+/// `medarena ledger verify ARGS` must report a failed check (exit 1) mentioning `needle`.
+fn assert_verify_fails(args: &[&str], needle: &str) {
+    let output = medarena(&[&["ledger", "verify"], args].concat());
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "verify {args:?}:\n{text}");
+    assert!(text.contains(needle), "missing `{needle}` in\n{text}");
+}
+
 fn entry(n: u64, team: &str) -> NewEntry {
     NewEntry::new(
         Timestamp::from_unix_millis(1_790_000_000_000 + n).unwrap(),
@@ -78,71 +96,30 @@ fn offline_verification_of_receipts_and_checkpoints() {
     let key_file = data.join("ledger.pub").to_string_lossy().into_owned();
     let key_text = ledger.verifier_key().to_string();
 
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &key_file,
-        "--receipt",
-        &receipt_file,
-    ]);
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
-    for line in [
-        "ok    receipt checkpoint signature",
-        "ok    entry: canonical, index 1, score.released",
-        "ok    inclusion: leaf 1 is in the tree of size 3",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in\n{text}");
-    }
-
+    assert_verifies(
+        &["--key", &key_file, "--receipt", &receipt_file],
+        &[
+            "ok    receipt checkpoint signature",
+            "ok    entry: canonical, index 1, score.released",
+            "ok    inclusion: leaf 1 is in the tree of size 3",
+        ],
+    );
     // A receipt against a later checkpoint, with the key given inline.
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &key_text,
-        "--receipt",
-        &receipt_file,
-        "--checkpoint",
-        &cp7,
-        "--consistency",
-        &proof,
-    ]);
-    assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).contains("size 7 extends size 3"));
-
-    // Two checkpoints and their consistency proof.
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &key_file,
-        "--checkpoint",
-        &cp7,
-        "--checkpoint",
-        &cp3,
-        "--consistency",
-        &proof,
-    ]);
-    assert!(output.status.success(), "{}", stdout(&output));
-
-    // Without the proof, the check cannot be made: a failure, saying what is missing.
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &key_file,
-        "--receipt",
-        &receipt_file,
-        "--checkpoint",
-        &cp7,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout(&output).contains("pass --consistency"),
-        "{}",
-        stdout(&output)
+    let later = ["--receipt", &receipt_file, "--checkpoint", &cp7];
+    assert_verifies(
+        &[&["--key", &key_text, "--consistency", &proof], &later[..]].concat(),
+        &["size 7 extends size 3"],
+    );
+    // Two checkpoints and their consistency proof, in either order.
+    let both = ["--checkpoint", &cp7, "--checkpoint", &cp3];
+    assert_verifies(
+        &[&["--key", &key_file, "--consistency", &proof], &both[..]].concat(),
+        &[],
+    );
+    // Without the proof the check cannot be made: a failure that says what is missing.
+    assert_verify_fails(
+        &[&["--key", &key_file], &later[..]].concat(),
+        "pass --consistency",
     );
 
     // An altered entry.
@@ -153,52 +130,35 @@ fn offline_verification_of_receipts_and_checkpoints() {
         "altered.json",
         &serde_json::to_string(&altered).unwrap(),
     );
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &key_file,
-        "--receipt",
-        &altered_file,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout(&output).contains("FAIL  entry"),
-        "{}",
-        stdout(&output)
+    assert_verify_fails(
+        &["--key", &key_file, "--receipt", &altered_file],
+        "FAIL  entry",
     );
 
     // Another log's key.
     let (stranger, _) = LogSigner::generate(ORIGIN).unwrap();
     let stranger_key = stranger.verifier_key().to_string();
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &stranger_key,
-        "--receipt",
-        &receipt_file,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("FAIL  receipt checkpoint signature"));
+    assert_verify_fails(
+        &["--key", &stranger_key, "--receipt", &receipt_file],
+        "FAIL  receipt checkpoint signature",
+    );
 
     // A fork: the same key signing a different history of the same size.
     let signer = LogSigner::load_or_generate(&data, ORIGIN).unwrap();
     let (mut fork, _) = Ledger::with_store(MemoryStore::new(), signer).unwrap();
     append(&mut fork, 7, "b");
     let forked = write(work.path(), "fork7.txt", fork.checkpoint().text());
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--key",
-        &key_file,
-        "--checkpoint",
-        &cp7,
-        "--checkpoint",
-        &forked,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("forked"), "{}", stdout(&output));
+    assert_verify_fails(
+        &[
+            "--key",
+            &key_file,
+            "--checkpoint",
+            &cp7,
+            "--checkpoint",
+            &forked,
+        ],
+        "forked",
+    );
 
     // Unreadable input is an error (exit 2) that names the file.
     let output = medarena(&["ledger", "verify", "--key", &key_file, "--receipt", &cp3]);
@@ -330,119 +290,63 @@ fn url_mode_fetches_what_it_needs() {
     let url = serve(Arc::clone(&ledger));
 
     // A receipt fetched by evidence code (typed in lower case, as a person might).
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--url",
-        &url,
-        "--key",
-        &key,
-        "--evidence",
-        &code.to_lowercase(),
-    ]);
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
-    for line in [
-        "ok    server key",
-        "ok    inclusion: leaf 6 is in the tree of size 8",
-        "ok    server checkpoint",
-        "ok    consistency receipt -> server",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in\n{text}");
-    }
-
+    let lower = code.to_lowercase();
+    assert_verifies(
+        &["--url", &url, "--key", &key, "--evidence", &lower],
+        &[
+            "ok    server key",
+            "ok    inclusion: leaf 6 is in the tree of size 8",
+            "ok    server checkpoint",
+            "ok    consistency receipt -> server",
+        ],
+    );
     // A saved receipt and checkpoint from when the log was smaller: proofs are fetched.
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--url",
-        &url,
-        "--key",
-        &key,
-        "--receipt",
-        &early_file,
-        "--checkpoint",
-        &early_checkpoint,
-    ]);
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("size 8 extends size 3"), "{text}");
-
+    let early_files = ["--receipt", &early_file, "--checkpoint", &early_checkpoint];
+    assert_verifies(
+        &[&["--url", &url, "--key", &key], &early_files[..]].concat(),
+        &["size 8 extends size 3"],
+    );
     // Without a pinned key the server's own key is used, and the output says so.
-    let output = medarena(&["ledger", "verify", "--url", &url, "--evidence", &code]);
-    assert!(output.status.success());
-    assert!(stdout(&output).contains("note  key: trusting the server's own key"));
-
+    assert_verifies(
+        &["--url", &url, "--evidence", &code],
+        &["note  key: trusting the server's own key"],
+    );
     // An unknown evidence code.
-    let unknown =
-        EvidenceCode::from_leaf_hash(medarena_ledger::Hash::of_leaf(b"nothing")).to_string();
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--url",
-        &url,
-        "--key",
-        &key,
-        "--evidence",
-        &unknown,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("404"), "{}", stdout(&output));
-
+    let unknown = EvidenceCode::from_leaf_hash(medarena_ledger::Hash::of_leaf(b"nothing"));
+    let unknown = unknown.to_string();
+    assert_verify_fails(
+        &["--url", &url, "--key", &key, "--evidence", &unknown],
+        "404",
+    );
     // A server that publishes another key than the pinned one.
     let (other, _) = LogSigner::generate(ORIGIN).unwrap();
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--url",
-        &url,
-        "--key",
-        other.verifier_key().as_str(),
-        "--evidence",
-        &code,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("FAIL  server key"));
+    let other_key = other.verifier_key().to_string();
+    assert_verify_fails(
+        &["--url", &url, "--key", &other_key, "--evidence", &code],
+        "FAIL  server key",
+    );
 
     // A forked server (same key, other history) cannot link the early receipt.
     let (mut fork, _) = Ledger::with_store(MemoryStore::new(), signer.clone()).unwrap();
     append(&mut fork, 8, "b");
     let fork_url = serve(Arc::new(Mutex::new(fork)));
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--url",
-        &fork_url,
-        "--key",
-        &key,
-        "--receipt",
-        &early_file,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout(&output).contains("FAIL  consistency receipt -> server"),
-        "{}",
-        stdout(&output)
+    assert_verify_fails(
+        &["--url", &fork_url, "--key", &key, "--receipt", &early_file],
+        "FAIL  consistency receipt -> server",
     );
-
     // A server rolled back below a checkpoint it signed before.
     let (mut short, _) = Ledger::with_store(MemoryStore::new(), signer).unwrap();
     append(&mut short, 2, "a");
     let short_url = serve(Arc::new(Mutex::new(short)));
-    let output = medarena(&[
-        "ledger",
-        "verify",
-        "--url",
-        &short_url,
-        "--key",
-        &key,
-        "--checkpoint",
-        &early_checkpoint,
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout(&output).contains("rolled back"),
-        "{}",
-        stdout(&output)
+    assert_verify_fails(
+        &[
+            "--url",
+            &short_url,
+            "--key",
+            &key,
+            "--checkpoint",
+            &early_checkpoint,
+        ],
+        "rolled back",
     );
 }

@@ -75,7 +75,7 @@
 //!
 //! The web crate serves these read-only paths (no authentication: everything here is
 //! public by design, since entries hold only identifiers and digests). `medarena ledger
-//! verify --url` uses exactly these.
+//! verify --url` uses the first four; the fifth lets auditors fetch older checkpoints.
 //!
 //! | method and path | 200 response | errors |
 //! |---|---|---|
