@@ -80,7 +80,7 @@ impl Actor {
 
 /// Everything an actor can attempt. Each action expects one kind of [`Resource`]; any other
 /// pairing is denied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Competition list and pages, public leaderboards, the dataset catalog (Platform,
