@@ -90,6 +90,11 @@ impl ManualClock {
         self.millis.fetch_add(millis, Ordering::SeqCst);
     }
 
+    /// The current reading (same as [`Clock::now`], without importing the trait).
+    pub fn now_for_tests(&self) -> Timestamp {
+        Timestamp(self.millis.load(Ordering::SeqCst))
+    }
+
     pub fn set(&self, to: Timestamp) {
         self.millis.store(to.0, Ordering::SeqCst);
     }

@@ -63,6 +63,14 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Keeps renewing the lease; reports on `lost` when the store says it is gone.
 async fn keep_lease(
     store: Arc<dyn Store>,
@@ -127,7 +135,9 @@ impl Arena {
         self.deliver_audit_events().await;
 
         let (lost_tx, lost_rx) = oneshot::channel();
-        let heartbeat = tokio::spawn(keep_lease(
+        // Aborted when this future ends *or is dropped* (a cancelled worker must stop
+        // renewing, or its job would never be reclaimed).
+        let heartbeat = AbortOnDrop(tokio::spawn(keep_lease(
             self.inner.store.clone(),
             self.inner.clock.clone(),
             job.id,
@@ -135,12 +145,12 @@ impl Arena {
             lease_ms,
             queue.heartbeat_every,
             lost_tx,
-        ));
+        )));
         let verdict = tokio::select! {
             verdict = self.run_claimed(&job) => Some(verdict),
             Ok(()) = lost_rx => None,
         };
-        heartbeat.abort();
+        drop(heartbeat);
 
         let end = match verdict {
             None => {
