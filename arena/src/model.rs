@@ -156,6 +156,8 @@ text_enum!(
     }
 );
 
+// The enum comes from `text_enum!`, which cannot place `#[default]` on one variant.
+#[allow(clippy::derivable_impls)]
 impl Default for RunOutcome {
     fn default() -> Self {
         RunOutcome::Ok

@@ -168,7 +168,7 @@ impl Arena {
             )
             .await?;
         let contribution = match added {
-            AddContribution::Added(contribution) => contribution,
+            AddContribution::Added(contribution) => *contribution,
             AddContribution::DatasetClosed(state) => {
                 self.inner.vault.delete(&sealed.object).await?;
                 return Err(ArenaError::Conflict(format!(

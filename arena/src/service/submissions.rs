@@ -177,7 +177,7 @@ impl Arena {
                 );
                 self.inner.jobs_ready.notify_waiters();
                 self.deliver_audit_events().await;
-                Ok(SubmissionView::of(submission, &competition, actor))
+                Ok(SubmissionView::of(*submission, &competition, actor))
             }
             InsertSubmission::LimitReached { used } => {
                 self.inner.vault.delete(&sealed.object).await?;

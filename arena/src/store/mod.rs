@@ -115,7 +115,7 @@ pub struct NewContribution {
 /// Why a contribution could not be added.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AddContribution {
-    Added(Contribution),
+    Added(Box<Contribution>),
     /// The dataset was approved or rejected: it takes no more contributions.
     DatasetClosed(crate::model::DatasetState),
 }
@@ -144,8 +144,8 @@ pub struct NewSubmission {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InsertSubmission {
     Inserted {
-        submission: Submission,
-        job: Job,
+        submission: Box<Submission>,
+        job: Box<Job>,
     },
     /// The team already used `used` of its daily submissions.
     LimitReached {

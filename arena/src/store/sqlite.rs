@@ -1126,7 +1126,7 @@ impl DatasetRepo for SqliteStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(AddContribution::Added(contribution))
+        Ok(AddContribution::Added(Box::new(contribution)))
     }
 
     async fn record_validation(
@@ -1364,7 +1364,10 @@ impl SubmissionRepo for SqliteStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(InsertSubmission::Inserted { submission, job })
+        Ok(InsertSubmission::Inserted {
+            submission: Box::new(submission),
+            job: Box::new(job),
+        })
     }
 
     async fn submission(&self, id: SubmissionId) -> StoreResult<Option<Submission>> {
