@@ -724,4 +724,51 @@ mod tests {
             assert!(check_slug(bad).is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Whatever the text, parsing returns (never panics), and every error names a
+            /// path and says something.
+            #[test]
+            fn any_text_gets_a_located_answer(text in "\\PC{0,300}") {
+                if let Err(err) = Bundle::from_yaml(&text) {
+                    prop_assert!(!err.issues.is_empty());
+                    for issue in &err.issues {
+                        prop_assert!(!issue.path.is_empty());
+                        prop_assert!(!issue.message.is_empty());
+                    }
+                }
+            }
+
+            /// Lines of the example replaced by noise still give located errors, never a panic.
+            #[test]
+            fn corrupted_examples_fail_cleanly(line in 0usize..120, noise in "[ -~]{0,40}") {
+                let mut lines: Vec<&str> = EXAMPLE.lines().collect();
+                if line < lines.len() {
+                    lines[line] = &noise;
+                }
+                if let Err(err) = Bundle::from_yaml(&lines.join("\n")) {
+                    prop_assert!(err.issues.iter().all(|i| !i.path.is_empty()));
+                }
+            }
+
+            /// The split is accepted exactly when the fractions are in (0, 1) and sum to 1.
+            #[test]
+            fn split_fractions(train in 0.01f64..0.98, public in 0.01f64..0.98) {
+                let private = 1.0 - train - public;
+                let yaml = EXAMPLE
+                    .replace("train: 0.6", &format!("train: {train}"))
+                    .replace("public_test: 0.2", &format!("public_test: {public}"))
+                    .replace("private_test: 0.2", &format!("private_test: {private}"));
+                let valid = private > 0.0 && private < 1.0;
+                let split_paths = issues_of(&yaml).into_iter().filter(|i| i.path.starts_with("split")).count();
+                prop_assert_eq!(split_paths == 0, valid, "train {} public {} private {}", train, public, private);
+            }
+        }
+    }
 }

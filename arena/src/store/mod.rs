@@ -148,9 +148,7 @@ pub enum InsertSubmission {
         job: Box<Job>,
     },
     /// The team already used `used` of its daily submissions.
-    LimitReached {
-        used: i64,
-    },
+    LimitReached { used: i64 },
 }
 
 /// A worker asking for work.
