@@ -23,24 +23,8 @@ async fn uploads_are_encrypted_validated_and_reviewed() {
     let world = World::new().await;
     let arena = &world.arena;
     let organizer = organizer(arena).await;
-    let (hospital_a, a_org) = admitted(
-        arena,
-        &organizer,
-        "a@h.test",
-        Role::Hospital,
-        "Hospital A",
-        None,
-    )
-    .await;
-    let (hospital_b, b_org) = admitted(
-        arena,
-        &organizer,
-        "b@h.test",
-        Role::Hospital,
-        "Hospital B",
-        None,
-    )
-    .await;
+    let (hospital_a, a_org) = hospital(arena, &organizer, "A").await;
+    let (hospital_b, b_org) = hospital(arena, &organizer, "B").await;
     let dataset = arena
         .create_dataset(&organizer, "cardiac-events", "Cardiac events", "")
         .await
@@ -192,15 +176,7 @@ async fn competitions_need_approved_datasets() {
     let world = World::new().await;
     let arena = &world.arena;
     let organizer = organizer(arena).await;
-    let (hospital, _) = admitted(
-        arena,
-        &organizer,
-        "a@h.test",
-        Role::Hospital,
-        "Hospital A",
-        None,
-    )
-    .await;
+    let (hospital, _) = hospital(arena, &organizer, "A").await;
 
     let missing = arena.create_competition(&organizer, EXAMPLE_BUNDLE).await;
     let Err(ArenaError::Bundle(err)) = missing else {

@@ -74,11 +74,7 @@ async fn dummy_run_first_then_real_run() {
     assert_eq!(second.kind, JobKind::RealRun);
     assert!(world.arena.run_next_job("w").await.expect("run").is_none());
 
-    let view = world
-        .arena
-        .submission(&cast.team_x, submitted.id)
-        .await
-        .expect("view");
+    let view = world.view(&cast.team_x, submitted.id).await;
     assert_eq!(
         (view.status, view.outcome),
         (SubmissionStatus::Completed, Some(RunOutcome::Ok))
@@ -130,11 +126,7 @@ async fn development_phase_and_dummy_only_tier_never_reach_real_data() {
     world.drain().await;
 
     for (id, note) in [(in_public.id, "tier"), (in_development.id, "development")] {
-        let view = world
-            .arena
-            .submission(&cast.organizer, id)
-            .await
-            .expect("view");
+        let view = world.view(&cast.organizer, id).await;
         assert_eq!(
             (view.status, view.outcome),
             (SubmissionStatus::Completed, Some(RunOutcome::Ok))
@@ -176,11 +168,7 @@ async fn a_failing_dummy_run_blocks_the_real_run() {
         .await
         .expect("submit");
     assert_eq!(world.drain().await, 1);
-    let view = world
-        .arena
-        .submission(&cast.team_x, submitted.id)
-        .await
-        .expect("view");
+    let view = world.view(&cast.team_x, submitted.id).await;
     assert_eq!(
         (view.status, view.outcome),
         (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))
@@ -575,11 +563,7 @@ async fn a_job_whose_workers_keep_dying_fails_with_error_after_max_attempts() {
         (jobs[0].state, jobs[0].outcome),
         (JobState::Failed, Some(RunOutcome::Error))
     );
-    let view = world
-        .arena
-        .submission(&cast.team_x, submitted.id)
-        .await
-        .expect("view");
+    let view = world.view(&cast.team_x, submitted.id).await;
     assert_eq!(
         (view.status, view.outcome),
         (SubmissionStatus::Failed, Some(RunOutcome::Error))
@@ -789,13 +773,7 @@ async fn views_of(
 ) -> Vec<medarena_arena::SubmissionView> {
     let mut views = Vec::new();
     for id in ids {
-        views.push(
-            world
-                .arena
-                .submission(&cast.team_x, *id)
-                .await
-                .expect("view"),
-        );
+        views.push(world.view(&cast.team_x, *id).await);
     }
     views
 }
@@ -824,11 +802,7 @@ async fn an_executor_that_overspends_releases_nothing() {
         .expect("submit")
         .id;
     world.drain().await;
-    let view = world
-        .arena
-        .submission(&cast.organizer, id)
-        .await
-        .expect("view");
+    let view = world.view(&cast.organizer, id).await;
     assert_eq!(
         (view.status, view.outcome),
         (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))

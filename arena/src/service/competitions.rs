@@ -52,6 +52,13 @@ pub struct ScorePoint {
     pub submitted_at: Timestamp,
 }
 
+/// The authorization resource of a competition.
+pub(super) fn competition_resource(competition: &Competition) -> Resource<'static> {
+    Resource::Competition {
+        published: competition.published_at.is_some(),
+    }
+}
+
 /// `a` is strictly better than `b` under the metric's direction.
 fn better(a: f64, b: f64, higher_is_better: bool) -> bool {
     if higher_is_better { a > b } else { a < b }
@@ -171,9 +178,7 @@ impl Arena {
         authorize(
             actor,
             Action::ViewPublic,
-            Resource::Competition {
-                published: competition.published_at.is_some(),
-            },
+            competition_resource(&competition),
         )?;
         Ok(competition)
     }
@@ -248,9 +253,7 @@ impl Arena {
         authorize(
             actor,
             Action::ManageCompetition,
-            Resource::Competition {
-                published: competition.published_at.is_some(),
-            },
+            competition_resource(&competition),
         )?;
         if !self
             .inner
@@ -276,9 +279,7 @@ impl Arena {
         authorize(
             actor,
             Action::ManageCompetition,
-            Resource::Competition {
-                published: competition.published_at.is_some(),
-            },
+            competition_resource(&competition),
         )?;
         if competition.closed_at.is_none() {
             return Err(ArenaError::Precondition(
@@ -377,9 +378,7 @@ impl Arena {
         authorize(
             actor,
             Action::ViewExactScores,
-            Resource::Competition {
-                published: competition.published_at.is_some(),
-            },
+            competition_resource(&competition),
         )?;
         Ok(self.inner.store.scored_submissions(id).await?)
     }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::Arena;
+use super::competitions::competition_resource;
 use crate::authz::{Action, Actor, Resource, authorize};
 use crate::error::{ArenaError, ArenaResult};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
@@ -48,9 +49,7 @@ impl SubmissionView {
         let organizer = authorize(
             actor,
             Action::ViewExactScores,
-            Resource::Competition {
-                published: competition.published_at.is_some(),
-            },
+            competition_resource(competition),
         )
         .is_ok();
         let private_visible = organizer || competition.published_at.is_some();

@@ -104,6 +104,18 @@ impl World {
         .await
     }
 
+    /// A submission as `actor` sees it.
+    pub async fn view(
+        &self,
+        actor: &Actor,
+        id: medarena_arena::SubmissionId,
+    ) -> medarena_arena::SubmissionView {
+        self.arena
+            .submission(actor, id)
+            .await
+            .expect("submission view")
+    }
+
     /// Runs queued jobs on one worker until the queue has nothing claimable.
     pub async fn drain(&self) -> usize {
         let mut ran = 0;
@@ -171,6 +183,20 @@ pub async fn organizer(arena: &Arena) -> Actor {
 
 /// A signed-up, applied and approved organization member; the actor is re-authenticated
 /// after approval so that it carries the approval.
+/// An admitted hospital.
+pub async fn hospital(arena: &Arena, organizer: &Actor, tag: &str) -> (Actor, OrgId) {
+    let email = format!("{}@hospital.test", tag.to_lowercase());
+    admitted(
+        arena,
+        organizer,
+        &email,
+        Role::Hospital,
+        &format!("Hospital {tag}"),
+        None,
+    )
+    .await
+}
+
 pub async fn admitted(
     arena: &Arena,
     organizer: &Actor,
