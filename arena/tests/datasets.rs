@@ -435,3 +435,78 @@ async fn the_master_key_file_is_created_once_and_reused() {
         .await;
     assert!(matches!(refused, Err(ArenaError::Config(_))));
 }
+
+#[tokio::test]
+async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
+    let world = World::new().await;
+    let arena = &world.arena;
+    let organizer = organizer(arena).await;
+    let (hospital_a, a_org) = hospital(arena, &organizer, "A").await;
+    let dataset = arena
+        .create_dataset(&hospital_a, "cardiac-events", "Cardiac", "")
+        .await
+        .expect("create");
+
+    // What a crash right after storing leaves: an encrypted object and an `uploaded` row.
+    let store: Arc<dyn medarena_arena::Store> = arena.store().clone();
+    let keys: Arc<dyn KeyRepo> = store.clone();
+    let master = MasterKey::load(&medarena_arena::MasterKeySource::File(
+        world.dir.path().join("master.key"),
+    ))
+    .expect("master key");
+    let vault = Vault::new(
+        master,
+        Arc::new(objects_of(&world)),
+        keys,
+        world.clock.clone(),
+    );
+    let upload = csv_upload("a.csv", 12);
+    let sealed = vault
+        .put(&KeyScope::Dataset(dataset.id), &upload.bytes)
+        .await
+        .expect("put");
+    let stamp = medarena_arena::store::Stamp {
+        at: world.clock.now_for_tests(),
+        actor: hospital_a.account(),
+    };
+    store
+        .insert_contribution(
+            stamp,
+            &medarena_arena::store::NewContribution {
+                dataset: dataset.id,
+                hospital: a_org,
+                uploaded_by: hospital_a.account().expect("account"),
+                file_name: upload.file_name.clone(),
+                manifest: upload.manifest.clone(),
+                object: sealed.object,
+                content_sha256: sealed.content_sha256.clone(),
+                size_bytes: sealed.size_bytes,
+            },
+        )
+        .await
+        .expect("insert");
+
+    // A restart soon after leaves it alone (it may be an upload in progress elsewhere)...
+    let calls = world
+        .validator
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+    world.reopen(world.executor.clone()).await;
+    assert_eq!(
+        world
+            .validator
+            .calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        calls
+    );
+    // ...a restart later validates it from the stored, encrypted bytes.
+    world.clock.advance(std::time::Duration::from_secs(601));
+    let restarted = world.reopen(world.executor.clone()).await;
+    let view = restarted
+        .dataset(&organizer, dataset.id)
+        .await
+        .expect("view");
+    assert_eq!(view.dataset.state, DatasetState::Validated);
+    assert_eq!(view.contributions[0].state, ContributionState::Validated);
+    assert_eq!(view.contributions[0].rows, Some(12));
+}

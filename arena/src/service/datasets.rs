@@ -1,5 +1,7 @@
 //! Datasets: creation, encrypted uploads with validation, organizer review, usage.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Arena, clean_text};
@@ -8,8 +10,11 @@ use crate::bundle::check_slug;
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{DatasetUpload, ValidationOutcome};
 use crate::ids::{ContributionId, DatasetId, OrgId};
-use crate::model::{Contribution, ContributionState, Dataset, Role};
-use crate::store::{AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset};
+use crate::model::{Contribution, ContributionState, Dataset, DatasetState, Role};
+use crate::store::{
+    AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset, Stamp,
+};
+use crate::time::Timestamp;
 use crate::vault::KeyScope;
 
 /// The largest upload accepted in one piece (the object store keeps it in memory).
@@ -177,7 +182,26 @@ impl Arena {
                 )));
             }
         };
-        let outcome = match self.inner.validator.validate(&record, upload).await {
+        let settled = self
+            .settle(self.stamp(actor), &record, &contribution, upload)
+            .await?;
+        self.deliver_audit_events().await;
+        if settled.state == ContributionState::Rejected {
+            return Err(ArenaError::UploadRejected(Box::new(settled)));
+        }
+        Ok(settled)
+    }
+
+    /// Validates a stored contribution and records the verdict; a rejected upload's bytes are
+    /// deleted. A validator that fails to run counts as a rejection (upload again later).
+    async fn settle(
+        &self,
+        stamp: Stamp,
+        dataset: &Dataset,
+        contribution: &Contribution,
+        upload: &DatasetUpload,
+    ) -> ArenaResult<Contribution> {
+        let outcome = match self.inner.validator.validate(dataset, upload).await {
             Ok(outcome) => outcome,
             Err(err) => {
                 tracing::error!(contribution = contribution.id.0, error = %err, "dataset validator failed");
@@ -195,31 +219,75 @@ impl Arena {
         } else {
             ContributionState::Rejected
         };
-        let validated = self
+        let settled = self
             .inner
             .store
-            .record_validation(
-                self.stamp(actor),
-                contribution.id,
-                state,
-                outcome.rows,
-                &outcome.report,
-            )
+            .record_validation(stamp, contribution.id, state, outcome.rows, &outcome.report)
             .await?
             .ok_or_else(|| {
                 ArenaError::Conflict(format!("{} was validated concurrently", contribution.id))
             })?;
-        if state == ContributionState::Rejected {
+        if state == ContributionState::Rejected
+            && let Some(object) = contribution.object
+        {
             // Refused data is not kept, even encrypted; only the report remains.
-            if let Err(err) = self.inner.vault.delete(&sealed.object).await {
-                tracing::warn!(object = %sealed.object, error = %err, "deleting a rejected upload failed");
+            if let Err(err) = self.inner.vault.delete(&object).await {
+                tracing::warn!(%object, error = %err, "deleting a rejected upload failed");
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Settles contributions a crash left between storage and validation (state `uploaded`,
+    /// older than `older_than`, so uploads in progress elsewhere are left alone). Runs at
+    /// every open; returns how many it settled.
+    pub async fn recover_interrupted_uploads(&self, older_than: Duration) -> ArenaResult<usize> {
+        let cutoff = Timestamp(
+            self.now()
+                .0
+                .saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let stamp = Stamp {
+            at: self.now(),
+            actor: None,
+        };
+        let mut settled = 0;
+        for dataset in self.inner.store.datasets().await? {
+            if dataset.state != DatasetState::Uploaded {
+                continue;
+            }
+            for contribution in self.inner.store.contributions(dataset.id).await? {
+                if contribution.state != ContributionState::Uploaded
+                    || contribution.created_at > cutoff
+                {
+                    continue;
+                }
+                let bytes = match contribution.object {
+                    Some(object) => self
+                        .inner
+                        .vault
+                        .get(&KeyScope::Dataset(dataset.id), &object, &contribution.content_sha256)
+                        .await
+                        .map(|plain| plain.to_vec())
+                        .map_err(|err| tracing::error!(contribution = contribution.id.0, error = %err, "stored upload unreadable"))
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let upload = DatasetUpload {
+                    file_name: contribution.file_name.clone(),
+                    manifest: contribution.manifest.clone(),
+                    bytes,
+                };
+                tracing::warn!(
+                    contribution = contribution.id.0,
+                    "validating an upload interrupted by a restart"
+                );
+                self.settle(stamp, &dataset, &contribution, &upload).await?;
+                settled += 1;
             }
         }
         self.deliver_audit_events().await;
-        if state == ContributionState::Rejected {
-            return Err(ArenaError::UploadRejected(Box::new(validated)));
-        }
-        Ok(validated)
+        Ok(settled)
     }
 
     /// A contribution and its validation report: its hospital and organizers.

@@ -36,6 +36,9 @@ use crate::store::{Stamp, Store};
 use crate::time::{Clock, SystemClock};
 use crate::vault::Vault;
 
+/// An upload still unvalidated this long after it was stored was interrupted by a crash.
+const UPLOAD_RECOVERY_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How many outbox events one delivery round reads at a time.
 const AUDIT_BATCH: i64 = 256;
 
@@ -171,6 +174,9 @@ impl ArenaBuilder {
             }),
         };
         arena.deliver_audit_events().await;
+        arena
+            .recover_interrupted_uploads(UPLOAD_RECOVERY_AGE)
+            .await?;
         Ok(arena)
     }
 }
