@@ -1,0 +1,283 @@
+//! The audit hook: every state-changing operation records a typed [`AuditEvent`].
+//!
+//! Events are written to an outbox table **in the same transaction** as the change they
+//! describe, so a crash can never commit a change without its event (or the reverse). The
+//! arena then delivers them, in order, to an [`AuditSink`] (the ledger, once integrated) and
+//! stores the receipt's evidence code next to the event. Delivery is at least once: after a
+//! crash between the sink call and the bookkeeping, the event is delivered again, so a sink
+//! must be idempotent by [`AuditRecord::id`].
+//!
+//! Payloads carry ids, hashes and states only: no e-mail addresses, names or free text, so
+//! they may be published on a public ledger.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
+    SubmissionId,
+};
+use crate::model::{CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus, Tier};
+use crate::time::Timestamp;
+
+/// One state change, typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuditEvent {
+    AccountCreated {
+        account: AccountId,
+        role: Role,
+    },
+    AccountDisabled {
+        account: AccountId,
+        disabled: bool,
+    },
+    CredentialIssued {
+        credential: CredentialId,
+        account: AccountId,
+        kind: CredentialKind,
+        expires_at: Timestamp,
+    },
+    CredentialRevoked {
+        credential: CredentialId,
+        account: AccountId,
+    },
+    AdmissionRequested {
+        org: OrgId,
+        kind: OrgKind,
+        applicant: AccountId,
+    },
+    AdmissionReviewed {
+        org: OrgId,
+        approved: bool,
+        tier: Option<Tier>,
+    },
+    TeamMemberAdded {
+        team: OrgId,
+        account: AccountId,
+    },
+    CompetitionCreated {
+        competition: CompetitionId,
+        slug: String,
+        bundle_sha256: String,
+    },
+    CompetitionClosed {
+        competition: CompetitionId,
+    },
+    CompetitionPublished {
+        competition: CompetitionId,
+    },
+    AgreementAccepted {
+        competition: CompetitionId,
+        team: OrgId,
+        account: AccountId,
+        agreement_sha256: String,
+    },
+    DatasetCreated {
+        dataset: DatasetId,
+        slug: String,
+    },
+    ContributionUploaded {
+        contribution: ContributionId,
+        dataset: DatasetId,
+        hospital: OrgId,
+        content_sha256: String,
+        size_bytes: i64,
+    },
+    ContributionValidated {
+        contribution: ContributionId,
+        dataset: DatasetId,
+        accepted: bool,
+        report_sha256: String,
+    },
+    DatasetReviewed {
+        dataset: DatasetId,
+        approved: bool,
+    },
+    SubmissionReceived {
+        submission: SubmissionId,
+        competition: CompetitionId,
+        team: OrgId,
+        phase: String,
+        module_sha256: String,
+    },
+    JobEnqueued {
+        job: JobId,
+        submission: SubmissionId,
+        kind: JobKind,
+    },
+    JobStarted {
+        job: JobId,
+        attempt: i64,
+        worker: String,
+    },
+    /// A worker stopped heart-beating (crash, hang); the job was retried or given up.
+    JobLeaseExpired {
+        job: JobId,
+        attempt: i64,
+        retried: bool,
+    },
+    /// The executor reported an infrastructure error; the job was retried or given up.
+    JobAttemptFailed {
+        job: JobId,
+        attempt: i64,
+        retried: bool,
+    },
+    RunFinished {
+        job: JobId,
+        submission: SubmissionId,
+        kind: JobKind,
+        outcome: RunOutcome,
+        released_public_score: Option<f64>,
+    },
+    BudgetCharged {
+        competition: CompetitionId,
+        team: OrgId,
+        dataset: DatasetId,
+        job: JobId,
+        epsilon: f64,
+    },
+    SubmissionFinished {
+        submission: SubmissionId,
+        status: SubmissionStatus,
+        outcome: RunOutcome,
+    },
+}
+
+impl AuditEvent {
+    /// Short name of the variant (the `type` field of the JSON).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::AccountCreated { .. } => "account_created",
+            AuditEvent::AccountDisabled { .. } => "account_disabled",
+            AuditEvent::CredentialIssued { .. } => "credential_issued",
+            AuditEvent::CredentialRevoked { .. } => "credential_revoked",
+            AuditEvent::AdmissionRequested { .. } => "admission_requested",
+            AuditEvent::AdmissionReviewed { .. } => "admission_reviewed",
+            AuditEvent::TeamMemberAdded { .. } => "team_member_added",
+            AuditEvent::CompetitionCreated { .. } => "competition_created",
+            AuditEvent::CompetitionClosed { .. } => "competition_closed",
+            AuditEvent::CompetitionPublished { .. } => "competition_published",
+            AuditEvent::AgreementAccepted { .. } => "agreement_accepted",
+            AuditEvent::DatasetCreated { .. } => "dataset_created",
+            AuditEvent::ContributionUploaded { .. } => "contribution_uploaded",
+            AuditEvent::ContributionValidated { .. } => "contribution_validated",
+            AuditEvent::DatasetReviewed { .. } => "dataset_reviewed",
+            AuditEvent::SubmissionReceived { .. } => "submission_received",
+            AuditEvent::JobEnqueued { .. } => "job_enqueued",
+            AuditEvent::JobStarted { .. } => "job_started",
+            AuditEvent::JobLeaseExpired { .. } => "job_lease_expired",
+            AuditEvent::JobAttemptFailed { .. } => "job_attempt_failed",
+            AuditEvent::RunFinished { .. } => "run_finished",
+            AuditEvent::BudgetCharged { .. } => "budget_charged",
+            AuditEvent::SubmissionFinished { .. } => "submission_finished",
+        }
+    }
+
+    /// The main thing the event is about (`submission:12`), for looking up an object's
+    /// history and its receipts.
+    pub fn subject(&self) -> String {
+        use AuditEvent as E;
+        match self {
+            E::AccountCreated { account, .. } | E::AccountDisabled { account, .. } => {
+                account.to_string()
+            }
+            E::CredentialIssued { credential, .. } | E::CredentialRevoked { credential, .. } => {
+                credential.to_string()
+            }
+            E::AdmissionRequested { org, .. } | E::AdmissionReviewed { org, .. } => org.to_string(),
+            E::TeamMemberAdded { team, .. } => team.to_string(),
+            E::CompetitionCreated { competition, .. }
+            | E::CompetitionClosed { competition }
+            | E::CompetitionPublished { competition }
+            | E::AgreementAccepted { competition, .. } => competition.to_string(),
+            E::DatasetCreated { dataset, .. } | E::DatasetReviewed { dataset, .. } => {
+                dataset.to_string()
+            }
+            E::ContributionUploaded { contribution, .. }
+            | E::ContributionValidated { contribution, .. } => contribution.to_string(),
+            E::SubmissionReceived { submission, .. }
+            | E::RunFinished { submission, .. }
+            | E::JobEnqueued { submission, .. }
+            | E::SubmissionFinished { submission, .. } => submission.to_string(),
+            E::JobStarted { job, .. }
+            | E::JobLeaseExpired { job, .. }
+            | E::JobAttemptFailed { job, .. }
+            | E::BudgetCharged { job, .. } => job.to_string(),
+        }
+    }
+}
+
+/// An event as stored in the outbox and handed to the sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Unique and increasing; a sink deduplicates by it.
+    pub id: AuditEventId,
+    pub at: Timestamp,
+    /// `None` for the platform itself (workers, lease reaping).
+    pub actor: Option<AccountId>,
+    pub event: AuditEvent,
+    /// The sink's evidence code, once delivered.
+    pub evidence: Option<String>,
+}
+
+/// What a sink returns for a recorded event: the evidence code an actor can later look up
+/// (for the ledger, the leaf hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReceipt {
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit sink: {0}")]
+pub struct AuditError(pub String);
+
+/// Where audit events go. The lead's implementation appends them to the ledger.
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    /// Records one event and returns its receipt. Called in id order, possibly more than
+    /// once for the same id after a crash: must be idempotent by `record.id`. An error
+    /// leaves the event in the outbox to be retried later.
+    async fn record(&self, record: &AuditRecord) -> Result<AuditReceipt, AuditError>;
+}
+
+/// A sink that only logs; the default until the ledger is wired in.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingAuditSink;
+
+#[async_trait]
+impl AuditSink for TracingAuditSink {
+    async fn record(&self, record: &AuditRecord) -> Result<AuditReceipt, AuditError> {
+        tracing::info!(
+            id = record.id.0,
+            kind = record.event.kind(),
+            subject = %record.event.subject(),
+            "audit event"
+        );
+        Ok(AuditReceipt {
+            evidence: format!("local-{}", record.id.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_their_kind_as_type() {
+        let event = AuditEvent::JobStarted {
+            job: JobId(3),
+            attempt: 1,
+            worker: "w1".into(),
+        };
+        let json = serde_json::to_value(&event).unwrap_or_default();
+        assert_eq!(json["type"], event.kind());
+        assert_eq!(event.subject(), "job:3");
+        let back: AuditEvent =
+            serde_json::from_value(json).unwrap_or(AuditEvent::CompetitionClosed {
+                competition: CompetitionId(0),
+            });
+        assert_eq!(back, event);
+    }
+}

@@ -1,0 +1,96 @@
+//! Configuration of the core. The CLI fills it from flags, a file and the environment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::PasswordHashing;
+use crate::crypto::MasterKeySource;
+
+/// The environment variable holding the master key as 64 hex digits. When unset, the key
+/// lives in `<data dir>/master.key` (created on first start, mode 0600).
+pub const MASTER_KEY_ENV: &str = "MEDARENA_MASTER_KEY";
+
+#[derive(Debug, Clone)]
+pub struct ArenaConfig {
+    /// Everything the embedded deployment writes: `medarena.db` (SQLite, WAL), `objects/`
+    /// (encrypted blobs) and, by default, `master.key`.
+    pub data_dir: PathBuf,
+    pub master_key: MasterKeySource,
+    pub password_hashing: PasswordHashing,
+    /// Lifetime of a browser session.
+    pub session_ttl: Duration,
+    /// Default and longest lifetime of an API token.
+    pub api_token_ttl: Duration,
+    pub api_token_max_ttl: Duration,
+    pub queue: QueueConfig,
+}
+
+/// The job queue and its workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueConfig {
+    /// Jobs run at once by one process's worker pool.
+    pub concurrency: usize,
+    /// A claim is valid this long unless renewed by a heartbeat; a crashed worker's job is
+    /// claimable again after it.
+    pub lease: Duration,
+    /// How often a running job renews its lease (well below `lease`).
+    pub heartbeat_every: Duration,
+    /// Claims per job before it is marked failed (outcome `error`).
+    pub max_attempts: i64,
+    /// Wait before the first retry after an executor error; doubles per attempt, capped at
+    /// `retry_backoff_max`.
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    /// How often an idle worker looks for work it was not woken for (other processes'
+    /// submissions, expired leases, back-off ends).
+    pub poll_interval: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            heartbeat_every: Duration::from_secs(15),
+            max_attempts: 3,
+            retry_backoff: Duration::from_secs(5),
+            retry_backoff_max: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ArenaConfig {
+    /// Defaults for a data directory; the master key comes from [`MASTER_KEY_ENV`] when it
+    /// is set, else from `<data_dir>/master.key`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        let master_key = match std::env::var(MASTER_KEY_ENV) {
+            Ok(hex) if !hex.trim().is_empty() => MasterKeySource::Hex(hex),
+            _ => MasterKeySource::File(data_dir.join("master.key")),
+        };
+        Self {
+            master_key,
+            data_dir,
+            password_hashing: PasswordHashing::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            api_token_ttl: Duration::from_secs(90 * 24 * 3600),
+            api_token_max_ttl: Duration::from_secs(365 * 24 * 3600),
+            queue: QueueConfig::default(),
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("medarena.db")
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join("objects")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}

@@ -1,0 +1,397 @@
+//! The records of the core: accounts, organizations, credentials, competitions, datasets,
+//! submissions and jobs, with their states. States are stored as short snake_case text in SQL
+//! (the same spelling as in JSON), so a row is readable by eye and portable across databases.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    AccountId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId, SubmissionId,
+};
+use crate::objects::ObjectId;
+use crate::time::Timestamp;
+
+/// Declares a closed set of states with one spelling shared by serde, SQL and `Display`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(text: &str) -> Result<Self, UnknownVariant> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant { kind: stringify!($name), text: text.to_owned() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A stored state text that no variant matches (a corrupt row or a newer schema).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{text}`")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+text_enum!(
+    /// What an account is for. A person has exactly one role.
+    Role {
+        /// Runs competitions: admissions, datasets approval, exact scores, publication.
+        Organizer => "organizer",
+        /// Belongs to a hospital that contributes data.
+        Hospital => "hospital",
+        /// Belongs to a competing team.
+        TeamMember => "team_member",
+        /// Reads the ledger and the audit trail; changes nothing.
+        Auditor => "auditor",
+    }
+);
+
+text_enum!(
+    /// The two kinds of organization an account can belong to.
+    OrgKind {
+        Hospital => "hospital",
+        Team => "team",
+    }
+);
+
+text_enum!(
+    /// Where an organization's admission review stands.
+    AdmissionState {
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+);
+
+text_enum!(
+    /// What an admitted team may do; ordered, each tier includes the ones before it.
+    Tier {
+        /// Runs on dummy data only; never touches real rows.
+        DummyOnly => "dummy_only",
+        /// After a successful dummy run, runs on real data (scores through the privacy layer).
+        RealData => "real_data",
+        /// May also request differentially private aggregates.
+        DpAggregates => "dp_aggregates",
+    }
+);
+
+text_enum!(
+    /// A bearer credential: a browser session or a named API token.
+    CredentialKind {
+        Session => "session",
+        ApiToken => "api_token",
+    }
+);
+
+text_enum!(
+    /// A dataset's life: contributions arrive and are validated, an organizer approves (or
+    /// rejects) it; only an approved dataset can be used by a competition, and an approved
+    /// dataset is frozen (no more contributions).
+    DatasetState {
+        /// Open for contributions; at least one contribution awaits validation, or none yet.
+        Uploaded => "uploaded",
+        /// Every kept contribution passed validation; awaiting the organizer.
+        Validated => "validated",
+        /// The organizer refused it.
+        Rejected => "rejected",
+        /// Usable by competitions; frozen.
+        Approved => "approved",
+    }
+);
+
+text_enum!(
+    /// One hospital's upload: stored, then validated or rejected (a rejected upload's bytes
+    /// are deleted; its report is kept).
+    ContributionState {
+        Uploaded => "uploaded",
+        Validated => "validated",
+        Rejected => "rejected",
+    }
+);
+
+text_enum!(
+    /// A submission's progress through the phase gate: dummy run first, real run only after
+    /// a successful dummy run.
+    SubmissionStatus {
+        QueuedDummy => "queued_dummy",
+        RunningDummy => "running_dummy",
+        QueuedReal => "queued_real",
+        RunningReal => "running_real",
+        Completed => "completed",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    /// The coarse outcome of a run: the only thing about a failure a team ever sees
+    /// (never a message or a trace that could carry data).
+    RunOutcome {
+        Ok => "ok",
+        Failed => "failed",
+        OverLimit => "over_limit",
+        /// The platform gave up after retries (crashed workers, infrastructure errors).
+        Error => "error",
+    }
+);
+
+// The enum comes from `text_enum!`, which cannot place `#[default]` on one variant.
+#[allow(clippy::derivable_impls)]
+impl Default for RunOutcome {
+    fn default() -> Self {
+        RunOutcome::Ok
+    }
+}
+
+text_enum!(
+    /// Which data a job runs on.
+    JobKind {
+        DummyRun => "dummy_run",
+        RealRun => "real_run",
+    }
+);
+
+text_enum!(
+    /// A job in the durable queue.
+    JobState {
+        Pending => "pending",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+);
+
+/// A login. The password hash never leaves the store layer except for verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org: Option<OrgId>,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+}
+
+/// A hospital or a team, with its admission review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: OrgId,
+    pub kind: OrgKind,
+    pub name: String,
+    /// What the applicant wrote in the application.
+    pub statement: String,
+    pub admission: AdmissionState,
+    /// Set for approved teams; hospitals have no tier.
+    pub tier: Option<Tier>,
+    pub applied_by: AccountId,
+    pub reviewed_by: Option<AccountId>,
+    pub reviewed_at: Option<Timestamp>,
+    pub review_note: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A session or API token as listed to its owner (the secret itself is shown only once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Credential {
+    pub id: CredentialId,
+    pub account: AccountId,
+    pub kind: CredentialKind,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl Credential {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A competition: the validated bundle plus its lifecycle stamps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Competition {
+    pub id: CompetitionId,
+    pub slug: String,
+    pub bundle: crate::bundle::Bundle,
+    /// The YAML exactly as the organizer submitted it.
+    pub bundle_yaml: String,
+    /// SHA-256 (hex) of `bundle_yaml`; recorded on the ledger.
+    pub bundle_sha256: String,
+    /// The datasets named in the bundle, resolved to ids.
+    pub datasets: Vec<DatasetId>,
+    pub created_by: AccountId,
+    pub created_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub published_at: Option<Timestamp>,
+}
+
+/// A team's acceptance of a competition's data-use agreement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementAcceptance {
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub accepted_by: AccountId,
+    /// SHA-256 (hex) of the agreement text that was accepted.
+    pub agreement_sha256: String,
+    pub accepted_at: Timestamp,
+}
+
+/// A dataset and its review state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub id: DatasetId,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub state: DatasetState,
+    pub created_by: AccountId,
+    pub created_at: Timestamp,
+    pub reviewed_by: Option<AccountId>,
+    pub reviewed_at: Option<Timestamp>,
+    pub review_note: Option<String>,
+}
+
+/// One hospital's upload to a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub id: ContributionId,
+    pub dataset: DatasetId,
+    pub hospital: OrgId,
+    pub uploaded_by: AccountId,
+    pub file_name: String,
+    /// The dataset manifest sent with the upload (schema, not rows).
+    pub manifest: Option<String>,
+    /// Where the encrypted bytes are; `None` once a rejected upload has been deleted.
+    pub object: Option<ObjectId>,
+    /// SHA-256 (hex) of the plaintext as uploaded; what the hospital can check on the ledger.
+    pub content_sha256: String,
+    pub size_bytes: i64,
+    pub rows: Option<i64>,
+    pub state: ContributionState,
+    /// The validator's report (JSON), shown to the contributing hospital and organizers.
+    pub report: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// A submission with everything the platform knows; use [`crate::SubmissionView`] for what a
+/// given actor may see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: SubmissionId,
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub submitted_by: AccountId,
+    /// The name of the phase that was open when it was submitted.
+    pub phase: String,
+    pub object: ObjectId,
+    pub module_sha256: String,
+    pub size_bytes: i64,
+    pub status: SubmissionStatus,
+    /// Set once the submission has finished; `Ok` for completed ones.
+    pub outcome: Option<RunOutcome>,
+    /// Why a completed submission did not run on real data (development phase, tier).
+    pub note: Option<String>,
+    pub dummy_score: Option<f64>,
+    pub released_public_score: Option<f64>,
+    pub exact_public_score: Option<f64>,
+    pub private_score: Option<f64>,
+    /// The executor's full result for the real run (organizer-only details included).
+    pub result: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A job in the durable queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub submission: SubmissionId,
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub kind: JobKind,
+    pub state: JobState,
+    /// Claims so far, including the current one.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Not claimable before this instant (retry back-off).
+    pub available_at: Timestamp,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub outcome: Option<RunOutcome>,
+    /// The last infrastructure error (operators only; never shown to teams).
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Privacy budget spent by a team on one dataset within one competition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetUse {
+    pub dataset: DatasetId,
+    pub total: f64,
+    pub spent: f64,
+}
+
+impl BudgetUse {
+    pub fn remaining(&self) -> f64 {
+        (self.total - self.spent).max(0.0)
+    }
+}
+
+/// Counts of jobs per state, for `/metrics` and the organizer dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    pub pending: i64,
+    pub running: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_enums_round_trip_through_text_and_json() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(*role));
+            let json = serde_json::to_string(role).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+        }
+        for status in SubmissionStatus::ALL {
+            assert_eq!(status.as_str().parse::<SubmissionStatus>(), Ok(*status));
+        }
+        let err = "superuser".parse::<Role>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown Role `superuser`");
+    }
+
+    #[test]
+    fn tiers_are_ordered() {
+        assert!(Tier::DummyOnly < Tier::RealData);
+        assert!(Tier::RealData < Tier::DpAggregates);
+    }
+}

@@ -1,0 +1,366 @@
+//! Datasets: creation, encrypted uploads with validation, organizer review, usage.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Arena, clean_text};
+use crate::authz::{Action, Actor, Resource, authorize};
+use crate::bundle::check_slug;
+use crate::error::{ArenaError, ArenaResult};
+use crate::executor::{DatasetUpload, ValidationOutcome};
+use crate::ids::{ContributionId, DatasetId, OrgId};
+use crate::model::{Contribution, ContributionState, Dataset, DatasetState, Role};
+use crate::store::{
+    AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset, Stamp,
+};
+use crate::time::Timestamp;
+use crate::vault::KeyScope;
+
+/// The largest upload accepted in one piece (the object store keeps it in memory).
+pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
+
+/// A dataset with the contributions the viewer may see: all for organizers, its own for a
+/// hospital, none for others (only how many there are).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetView {
+    pub dataset: Dataset,
+    pub contributor_count: usize,
+    pub contributions: Vec<Contribution>,
+}
+
+fn distinct_hospitals(contributions: &[Contribution]) -> Vec<OrgId> {
+    let mut hospitals: Vec<OrgId> = contributions
+        .iter()
+        .filter(|c| c.state != ContributionState::Rejected)
+        .map(|c| c.hospital)
+        .collect();
+    hospitals.sort();
+    hospitals.dedup();
+    hospitals
+}
+
+impl Arena {
+    async fn load_dataset(&self, id: DatasetId) -> ArenaResult<Dataset> {
+        self.inner
+            .store
+            .dataset(id)
+            .await?
+            .ok_or_else(|| ArenaError::NotFound(id.to_string()))
+    }
+
+    /// Opens a dataset for contributions (organizers and admitted hospitals).
+    pub async fn create_dataset(
+        &self,
+        actor: &Actor,
+        slug: &str,
+        title: &str,
+        description: &str,
+    ) -> ArenaResult<Dataset> {
+        authorize(actor, Action::CreateDataset, Resource::Platform)?;
+        check_slug(slug).map_err(|message| ArenaError::invalid("slug", message))?;
+        let new = NewDataset {
+            slug: slug.to_owned(),
+            title: clean_text("title", title, 200)?,
+            description: description.trim().to_owned(),
+        };
+        let dataset = self
+            .inner
+            .store
+            .insert_dataset(self.stamp(actor), &new)
+            .await?;
+        self.deliver_audit_events().await;
+        Ok(dataset)
+    }
+
+    /// The dataset catalog (public metadata only).
+    pub async fn datasets(&self, actor: &Actor) -> ArenaResult<Vec<Dataset>> {
+        authorize(actor, Action::ViewPublic, Resource::Platform)?;
+        Ok(self.inner.store.datasets().await?)
+    }
+
+    /// One dataset, with the contributions this actor may see.
+    pub async fn dataset(&self, actor: &Actor, id: DatasetId) -> ArenaResult<DatasetView> {
+        let dataset = self.load_dataset(id).await?;
+        let contributions = self.inner.store.contributions(id).await?;
+        let hospitals = distinct_hospitals(&contributions);
+        authorize(
+            actor,
+            Action::ViewPublic,
+            Resource::Dataset {
+                contributors: &hospitals,
+            },
+        )?;
+        let visible = contributions
+            .into_iter()
+            .filter(|c| {
+                authorize(
+                    actor,
+                    Action::ViewContribution,
+                    Resource::Contribution {
+                        hospital: c.hospital,
+                    },
+                )
+                .is_ok()
+            })
+            .collect();
+        Ok(DatasetView {
+            dataset,
+            contributor_count: hospitals.len(),
+            contributions: visible,
+        })
+    }
+
+    /// A hospital uploads a table to a dataset. The bytes are encrypted and stored, then
+    /// validated; a rejected upload is deleted (its report is kept) and returned as
+    /// [`ArenaError::UploadRejected`] carrying the report.
+    pub async fn upload_contribution(
+        &self,
+        actor: &Actor,
+        dataset: DatasetId,
+        upload: &DatasetUpload,
+    ) -> ArenaResult<Contribution> {
+        let record = self.load_dataset(dataset).await?;
+        let contributors = distinct_hospitals(&self.inner.store.contributions(dataset).await?);
+        authorize(
+            actor,
+            Action::ContributeData,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        let (account, hospital) = match (actor.account(), actor.approved_org(), actor.role()) {
+            (Some(account), Some(membership), Some(Role::Hospital)) => (account, membership.org),
+            _ => {
+                return Err(ArenaError::Forbidden(
+                    "only admitted hospitals upload data".to_owned(),
+                ));
+            }
+        };
+        let file_name = clean_text("file_name", &upload.file_name, 255)?;
+        if file_name.contains(['/', '\\']) {
+            return Err(ArenaError::invalid("file_name", "must be a bare file name"));
+        }
+        if upload.bytes.is_empty() {
+            return Err(ArenaError::invalid("file", "is empty"));
+        }
+        if upload.bytes.len() > MAX_UPLOAD_BYTES {
+            return Err(ArenaError::invalid(
+                "file",
+                format!("is larger than {MAX_UPLOAD_BYTES} bytes"),
+            ));
+        }
+        let sealed = self
+            .inner
+            .vault
+            .put(&KeyScope::Dataset(dataset), &upload.bytes)
+            .await?;
+        let added = self
+            .inner
+            .store
+            .insert_contribution(
+                self.stamp(actor),
+                &NewContribution {
+                    dataset,
+                    hospital,
+                    uploaded_by: account,
+                    file_name,
+                    manifest: upload.manifest.clone(),
+                    object: sealed.object,
+                    content_sha256: sealed.content_sha256,
+                    size_bytes: sealed.size_bytes,
+                },
+            )
+            .await?;
+        let contribution = match added {
+            AddContribution::Added(contribution) => *contribution,
+            AddContribution::DatasetClosed(state) => {
+                self.inner.vault.delete(&sealed.object).await?;
+                return Err(ArenaError::Conflict(format!(
+                    "dataset `{}` is {state} and takes no more contributions",
+                    record.slug
+                )));
+            }
+        };
+        let settled = self
+            .settle(self.stamp(actor), &record, &contribution, upload)
+            .await?;
+        self.deliver_audit_events().await;
+        if settled.state == ContributionState::Rejected {
+            return Err(ArenaError::UploadRejected(Box::new(settled)));
+        }
+        Ok(settled)
+    }
+
+    /// Validates a stored contribution and records the verdict; a rejected upload's bytes are
+    /// deleted. A validator that fails to run counts as a rejection (upload again later).
+    async fn settle(
+        &self,
+        stamp: Stamp,
+        dataset: &Dataset,
+        contribution: &Contribution,
+        upload: &DatasetUpload,
+    ) -> ArenaResult<Contribution> {
+        let outcome = match self.inner.validator.validate(dataset, upload).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                tracing::error!(contribution = contribution.id.0, error = %err, "dataset validator failed");
+                ValidationOutcome {
+                    accepted: false,
+                    rows: None,
+                    report: serde_json::json!({
+                        "error": "validation could not run; upload again later",
+                    }),
+                }
+            }
+        };
+        let state = if outcome.accepted {
+            ContributionState::Validated
+        } else {
+            ContributionState::Rejected
+        };
+        let settled = self
+            .inner
+            .store
+            .record_validation(stamp, contribution.id, state, outcome.rows, &outcome.report)
+            .await?
+            .ok_or_else(|| {
+                ArenaError::Conflict(format!("{} was validated concurrently", contribution.id))
+            })?;
+        if state == ContributionState::Rejected
+            && let Some(object) = contribution.object
+        {
+            // Refused data is not kept, even encrypted; only the report remains.
+            if let Err(err) = self.inner.vault.delete(&object).await {
+                tracing::warn!(%object, error = %err, "deleting a rejected upload failed");
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Settles contributions a crash left between storage and validation (state `uploaded`,
+    /// older than `older_than`, so uploads in progress elsewhere are left alone). Runs at
+    /// every open; returns how many it settled.
+    pub async fn recover_interrupted_uploads(&self, older_than: Duration) -> ArenaResult<usize> {
+        let cutoff = Timestamp(
+            self.now()
+                .0
+                .saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let stamp = Stamp {
+            at: self.now(),
+            actor: None,
+        };
+        let mut settled = 0;
+        for dataset in self.inner.store.datasets().await? {
+            if dataset.state != DatasetState::Uploaded {
+                continue;
+            }
+            for contribution in self.inner.store.contributions(dataset.id).await? {
+                if contribution.state != ContributionState::Uploaded
+                    || contribution.created_at > cutoff
+                {
+                    continue;
+                }
+                let bytes = match contribution.object {
+                    Some(object) => self
+                        .inner
+                        .vault
+                        .get(&KeyScope::Dataset(dataset.id), &object, &contribution.content_sha256)
+                        .await
+                        .map(|plain| plain.to_vec())
+                        .map_err(|err| tracing::error!(contribution = contribution.id.0, error = %err, "stored upload unreadable"))
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let upload = DatasetUpload {
+                    file_name: contribution.file_name.clone(),
+                    manifest: contribution.manifest.clone(),
+                    bytes,
+                };
+                tracing::warn!(
+                    contribution = contribution.id.0,
+                    "validating an upload interrupted by a restart"
+                );
+                self.settle(stamp, &dataset, &contribution, &upload).await?;
+                settled += 1;
+            }
+        }
+        self.deliver_audit_events().await;
+        Ok(settled)
+    }
+
+    /// A contribution and its validation report: its hospital and organizers.
+    pub async fn contribution(
+        &self,
+        actor: &Actor,
+        id: ContributionId,
+    ) -> ArenaResult<Contribution> {
+        let contribution = self
+            .inner
+            .store
+            .contribution(id)
+            .await?
+            .ok_or_else(|| ArenaError::NotFound(id.to_string()))?;
+        authorize(
+            actor,
+            Action::ViewContribution,
+            Resource::Contribution {
+                hospital: contribution.hospital,
+            },
+        )?;
+        Ok(contribution)
+    }
+
+    /// Approves or rejects a validated dataset (organizers). Approval freezes it.
+    pub async fn review_dataset(
+        &self,
+        actor: &Actor,
+        id: DatasetId,
+        approve: bool,
+        note: Option<&str>,
+    ) -> ArenaResult<Dataset> {
+        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
+        authorize(
+            actor,
+            Action::ReviewDataset,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        let note = note.map(|n| clean_text("note", n, 2_000)).transpose()?;
+        match self
+            .inner
+            .store
+            .review_dataset(self.stamp(actor), id, approve, note.as_deref())
+            .await?
+        {
+            ReviewDataset::Reviewed(dataset) => {
+                self.deliver_audit_events().await;
+                Ok(dataset)
+            }
+            ReviewDataset::NotReviewable(state) => Err(ArenaError::Precondition(format!(
+                "only a validated dataset can be reviewed; this one is {state}"
+            ))),
+        }
+    }
+
+    /// Which runs used a dataset and the ε they spent: its contributing hospitals and
+    /// organizers.
+    pub async fn dataset_usage(
+        &self,
+        actor: &Actor,
+        id: DatasetId,
+    ) -> ArenaResult<Vec<DatasetUse>> {
+        self.load_dataset(id).await?;
+        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
+        authorize(
+            actor,
+            Action::ViewDatasetUsage,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        Ok(self.inner.store.dataset_usage(id).await?)
+    }
+}

@@ -1,0 +1,338 @@
+//! [`Arena`]: the typed core that web handlers and the CLI call.
+//!
+//! Every public operation takes the [`Actor`] first, authorizes through
+//! [`crate::authz::authorize`], checks its business preconditions, and performs one atomic
+//! store operation that also writes the audit events. After the commit, the arena delivers
+//! pending audit events to the [`AuditSink`] (best effort; undelivered events stay in the
+//! outbox and go out on the next operation, the periodic flush, or the next start).
+
+mod accounts;
+mod competitions;
+mod datasets;
+mod runs;
+mod submissions;
+
+pub use accounts::{AdmissionDecision, IssuedToken, Me, Registration, TeamView};
+pub use competitions::{Leaderboard, LeaderboardEntry, LeaderboardKind, ScorePoint};
+pub use datasets::DatasetView;
+pub use runs::{JobEnd, JobReport};
+pub use submissions::{ExactScores, SubmissionView};
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, Notify};
+
+use crate::audit::{AuditRecord, AuditSink, TracingAuditSink};
+use crate::authz::{Action, Actor, Membership, Principal, Resource, authorize};
+use crate::config::ArenaConfig;
+use crate::crypto::MasterKey;
+use crate::error::{ArenaError, ArenaResult};
+use crate::executor::{DatasetValidator, RunExecutor};
+use crate::ids::AccountId;
+use crate::model::{Account, QueueStats};
+use crate::objects::{LocalObjectStore, ObjectStore};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Stamp, Store};
+use crate::time::{Clock, SystemClock};
+use crate::vault::Vault;
+
+/// An upload still unvalidated this long after it was stored was interrupted by a crash.
+const UPLOAD_RECOVERY_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How many outbox events one delivery round reads at a time.
+const AUDIT_BATCH: i64 = 256;
+
+/// The core service. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Arena {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ArenaConfig,
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    executor: Arc<dyn RunExecutor>,
+    validator: Arc<dyn DatasetValidator>,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+    /// Wakes idle workers when a job is enqueued in this process.
+    jobs_ready: Notify,
+    /// Serializes outbox delivery so that the sink sees events in id order.
+    audit_delivery: Mutex<()>,
+    /// A real Argon2 hash to verify against when an e-mail is unknown, so that a login's
+    /// timing does not reveal whether an account exists.
+    decoy_password_hash: String,
+}
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arena")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Assembles an [`Arena`]: configuration plus the plug-ins.
+pub struct ArenaBuilder {
+    config: ArenaConfig,
+    store: Option<Arc<dyn Store>>,
+    objects: Option<Arc<dyn ObjectStore>>,
+    executor: Option<Arc<dyn RunExecutor>>,
+    validator: Option<Arc<dyn DatasetValidator>>,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ArenaBuilder {
+    /// Required: runs submissions (sandbox + scorer).
+    pub fn executor(mut self, executor: Arc<dyn RunExecutor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// Required: validates uploads (datasets-spec).
+    pub fn validator(mut self, validator: Arc<dyn DatasetValidator>) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// Where audit events go (the ledger). Defaults to [`TracingAuditSink`].
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
+    }
+
+    /// Defaults to the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Defaults to `SqliteStore` at `<data dir>/medarena.db`.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Defaults to `LocalObjectStore` at `<data dir>/objects`.
+    pub fn object_store(mut self, objects: Arc<dyn ObjectStore>) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// Opens storage (creating the data directory, the database and the master key file on
+    /// first start), then delivers audit events left undelivered by a previous run.
+    pub async fn open(self) -> ArenaResult<Arena> {
+        let config = self.config;
+        let executor = self
+            .executor
+            .ok_or_else(|| ArenaError::Config("no RunExecutor configured".to_owned()))?;
+        let validator = self
+            .validator
+            .ok_or_else(|| ArenaError::Config("no DatasetValidator configured".to_owned()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|err| {
+            ArenaError::Config(format!(
+                "creating data directory {}: {err}",
+                config.data_dir.display()
+            ))
+        })?;
+        let master = MasterKey::load(&config.master_key)
+            .map_err(|err| ArenaError::Config(err.to_string()))?;
+        let store: Arc<dyn Store> = match self.store {
+            Some(store) => store,
+            None => Arc::new(SqliteStore::open(&config.database_path()).await?),
+        };
+        let objects: Arc<dyn ObjectStore> = match self.objects {
+            Some(objects) => objects,
+            None => Arc::new(
+                LocalObjectStore::open(config.objects_dir())
+                    .map_err(|err| ArenaError::Config(err.to_string()))?,
+            ),
+        };
+        let keys: Arc<dyn crate::store::KeyRepo> = store.clone();
+        let vault = Arc::new(Vault::new(master, objects, keys, self.clock.clone()));
+        let cost = config.password_hashing;
+        let decoy_password_hash = tokio::task::spawn_blocking(move || {
+            crate::auth::hash_password("decoy password, never matches", &cost)
+        })
+        .await
+        .map_err(|err| ArenaError::Internal(err.to_string()))?
+        .map_err(|err| ArenaError::Config(err.to_string()))?;
+        let arena = Arena {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                vault,
+                executor,
+                validator,
+                audit: self.audit,
+                clock: self.clock,
+                jobs_ready: Notify::new(),
+                audit_delivery: Mutex::new(()),
+                decoy_password_hash,
+            }),
+        };
+        arena.deliver_audit_events().await;
+        arena
+            .recover_interrupted_uploads(UPLOAD_RECOVERY_AGE)
+            .await?;
+        Ok(arena)
+    }
+}
+
+impl Arena {
+    pub fn builder(config: ArenaConfig) -> ArenaBuilder {
+        ArenaBuilder {
+            config,
+            store: None,
+            objects: None,
+            executor: None,
+            validator: None,
+            audit: Arc::new(TracingAuditSink),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn config(&self) -> &ArenaConfig {
+        &self.inner.config
+    }
+
+    /// The storage behind the arena (for tests and the PostgreSQL migration tooling).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn now(&self) -> crate::time::Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn stamp(&self, actor: &Actor) -> Stamp {
+        Stamp {
+            at: self.now(),
+            actor: actor.account(),
+        }
+    }
+
+    /// Builds the actor for an account as stored now.
+    async fn actor_of(&self, account: &Account) -> ArenaResult<Actor> {
+        let membership = match account.org {
+            Some(org_id) => {
+                let org = self.inner.store.org(org_id).await?.ok_or_else(|| {
+                    ArenaError::Internal(format!("{} of {} is missing", org_id, account.id))
+                })?;
+                Some(Membership {
+                    org: org.id,
+                    admission: org.admission,
+                    tier: org.tier,
+                })
+            }
+            None => None,
+        };
+        Ok(Actor::Account(Principal {
+            account: account.id,
+            role: account.role,
+            membership,
+        }))
+    }
+
+    /// The actor of an account id (for the CLI's local admin commands).
+    pub async fn actor_for_account(&self, id: AccountId) -> ArenaResult<Actor> {
+        let account = self
+            .inner
+            .store
+            .account(id)
+            .await?
+            .ok_or_else(|| ArenaError::NotFound(id.to_string()))?;
+        if account.disabled {
+            return Err(ArenaError::Unauthenticated);
+        }
+        self.actor_of(&account).await
+    }
+
+    /// Delivers undelivered audit events to the sink, in order. Stops at the first sink
+    /// error (keeping order); returns how many were delivered. Never fails the caller: the
+    /// change is already committed and its event is safe in the outbox.
+    pub async fn deliver_audit_events(&self) -> usize {
+        let _order = self.inner.audit_delivery.lock().await;
+        let mut delivered = 0;
+        loop {
+            let batch = match self.inner.store.undelivered_events(AUDIT_BATCH).await {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the audit outbox failed");
+                    return delivered;
+                }
+            };
+            if batch.is_empty() {
+                return delivered;
+            }
+            for record in &batch {
+                let receipt = match self.inner.audit.record(record).await {
+                    Ok(receipt) => receipt,
+                    Err(err) => {
+                        tracing::warn!(event = record.id.0, error = %err, "audit sink refused an event; will retry");
+                        return delivered;
+                    }
+                };
+                if let Err(err) = self
+                    .inner
+                    .store
+                    .mark_delivered(record.id, &receipt.evidence, self.now())
+                    .await
+                {
+                    tracing::warn!(event = record.id.0, error = %err, "recording an audit receipt failed");
+                    return delivered;
+                }
+                delivered += 1;
+            }
+        }
+    }
+
+    /// The audit trail of one subject (`submission:12`), with evidence codes: organizers and
+    /// auditors.
+    pub async fn audit_trail(&self, actor: &Actor, subject: &str) -> ArenaResult<Vec<AuditRecord>> {
+        authorize(actor, Action::ViewAuditTrail, Resource::Platform)?;
+        Ok(self.inner.store.events_about(subject).await?)
+    }
+
+    /// The most recent audit events: organizers and auditors.
+    pub async fn recent_audit_events(
+        &self,
+        actor: &Actor,
+        limit: i64,
+    ) -> ArenaResult<Vec<AuditRecord>> {
+        authorize(actor, Action::ViewAuditTrail, Resource::Platform)?;
+        Ok(self.inner.store.recent_events(limit.clamp(1, 1000)).await?)
+    }
+
+    /// Job counts per state, for `/metrics` (no actor: the web layer decides who sees
+    /// metrics) and the organizer dashboard.
+    pub async fn queue_stats(&self) -> ArenaResult<QueueStats> {
+        Ok(self.inner.store.queue_stats().await?)
+    }
+}
+
+/// Trims and checks a human-entered text field.
+fn clean_text(field: &str, text: &str, max_chars: usize) -> ArenaResult<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ArenaError::invalid(field, "must not be empty"));
+    }
+    if text.chars().count() > max_chars {
+        return Err(ArenaError::invalid(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ArenaError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(text.to_owned())
+}

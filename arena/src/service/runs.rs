@@ -1,0 +1,440 @@
+//! The worker side: claim a job, keep its lease alive, run it through the [`RunExecutor`],
+//! apply the phase gate, and record the outcome.
+//!
+//! [`RunExecutor`]: crate::executor::RunExecutor
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::Arena;
+use crate::bundle::PhaseKind;
+use crate::error::{ArenaError, ArenaResult};
+use crate::executor::{ExecutorError, RunInputs, RunRequest, RunResult};
+use crate::ids::{JobId, SubmissionId};
+use crate::model::{
+    Competition, ContributionState, DatasetState, Job, JobKind, RunOutcome, Submission,
+    SubmissionStatus, Tier,
+};
+use crate::store::{ClaimRequest, FinishJob, FinishOutcome, RetryOutcome, Store, SubmissionUpdate};
+use crate::time::Clock;
+
+/// What happened to one claimed job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobReport {
+    pub job: JobId,
+    pub submission: SubmissionId,
+    pub kind: JobKind,
+    pub end: JobEnd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobEnd {
+    /// The run finished with this outcome (a failing submission is a finished run).
+    Finished(RunOutcome),
+    /// The executor hit platform trouble; the job is queued again.
+    Retried,
+    /// Out of attempts, or a permanent platform error: failed with outcome `error`.
+    GaveUp,
+    /// The lease was lost (expired and taken over); this worker's result was discarded.
+    LeaseLost,
+}
+
+/// The verdict before it is written: either a result to apply or a refusal decided by the
+/// core without running anything.
+enum Verdict {
+    Ran(RunResult),
+    BudgetExhausted,
+}
+
+const BUDGET_NOTE: &str = "privacy budget exhausted";
+
+fn lease_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps renewing the lease; reports on `lost` when the store says it is gone.
+async fn keep_lease(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    job: JobId,
+    token: String,
+    lease_ms: i64,
+    every: Duration,
+    lost: oneshot::Sender<()>,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match store.heartbeat(job, &token, clock.now(), lease_ms).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = lost.send(());
+                return;
+            }
+            // A failed heartbeat is not a lost lease; try again next beat.
+            Err(err) => tracing::warn!(job = job.0, error = %err, "heartbeat failed"),
+        }
+    }
+}
+
+/// Scores a team may see must be finite numbers; anything else is dropped.
+fn finite(score: Option<f64>) -> Option<f64> {
+    score.filter(|s| s.is_finite())
+}
+
+impl Arena {
+    /// Resolves when a job may be waiting: one was enqueued in this process, or `timeout`
+    /// passed (work from other processes, lease expiries and back-offs are found by polling).
+    pub async fn wait_for_jobs(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.inner.jobs_ready.notified()).await;
+    }
+
+    pub(crate) fn jobs_ready(&self) -> &tokio::sync::Notify {
+        &self.inner.jobs_ready
+    }
+
+    /// Claims and runs the next job, if any. Returns `None` when the queue has nothing
+    /// claimable for now.
+    pub async fn run_next_job(&self, worker: &str) -> ArenaResult<Option<JobReport>> {
+        let queue = &self.inner.config.queue;
+        let token = lease_token();
+        let lease_ms = millis(queue.lease);
+        let claimed = self
+            .inner
+            .store
+            .claim(&ClaimRequest {
+                worker: worker.to_owned(),
+                lease_token: token.clone(),
+                now: self.now(),
+                lease_ms,
+            })
+            .await?;
+        let Some(job) = claimed else {
+            self.deliver_audit_events().await;
+            return Ok(None);
+        };
+        tracing::info!(job = job.id.0, kind = %job.kind, attempt = job.attempts, worker, "job claimed");
+        self.deliver_audit_events().await;
+
+        let (lost_tx, lost_rx) = oneshot::channel();
+        // Aborted when this future ends *or is dropped* (a cancelled worker must stop
+        // renewing, or its job would never be reclaimed).
+        let heartbeat = AbortOnDrop(tokio::spawn(keep_lease(
+            self.inner.store.clone(),
+            self.inner.clock.clone(),
+            job.id,
+            token.clone(),
+            lease_ms,
+            queue.heartbeat_every,
+            lost_tx,
+        )));
+        let verdict = tokio::select! {
+            verdict = self.run_claimed(&job) => Some(verdict),
+            Ok(()) = lost_rx => None,
+        };
+        drop(heartbeat);
+
+        let end = match verdict {
+            None => {
+                tracing::warn!(job = job.id.0, "lease lost while running; result discarded");
+                JobEnd::LeaseLost
+            }
+            Some(Ok(verdict)) => self.record_verdict(&job, &token, verdict).await?,
+            Some(Err(err)) => self.record_executor_error(&job, &token, &err).await?,
+        };
+        self.deliver_audit_events().await;
+        if matches!(end, JobEnd::Finished(RunOutcome::Ok)) && job.kind == JobKind::DummyRun {
+            // A real-data run may have been enqueued.
+            self.inner.jobs_ready.notify_waiters();
+        }
+        Ok(Some(JobReport {
+            job: job.id,
+            submission: job.submission,
+            kind: job.kind,
+            end,
+        }))
+    }
+
+    async fn load_for_run(&self, job: &Job) -> Result<(Submission, Competition), ExecutorError> {
+        let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
+        let submission = self
+            .inner
+            .store
+            .submission(job.submission)
+            .await
+            .map_err(|e| transient(e.into()))?
+            .ok_or_else(|| ExecutorError::Permanent(format!("{} is missing", job.submission)))?;
+        let competition = self
+            .load_competition(job.competition)
+            .await
+            .map_err(transient)?;
+        Ok((submission, competition))
+    }
+
+    /// Builds the run's inputs and calls the executor. Real runs are refused (before any
+    /// data is read) when a dataset lost its approval or the budget cannot pay for a release.
+    async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
+        let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
+        let (submission, competition) = self.load_for_run(job).await?;
+        let budget = self
+            .budget_of(&competition, job.team)
+            .await
+            .map_err(transient)?;
+        let mut contributions = Vec::new();
+        for dataset_id in &competition.datasets {
+            let dataset = self
+                .inner
+                .store
+                .dataset(*dataset_id)
+                .await
+                .map_err(|e| transient(e.into()))?
+                .ok_or_else(|| ExecutorError::Permanent(format!("{dataset_id} is missing")))?;
+            if job.kind == JobKind::RealRun && dataset.state != DatasetState::Approved {
+                return Err(ExecutorError::Permanent(format!(
+                    "dataset `{}` is {}, not approved",
+                    dataset.slug, dataset.state
+                )));
+            }
+            for contribution in self
+                .inner
+                .store
+                .contributions(dataset.id)
+                .await
+                .map_err(|e| transient(e.into()))?
+            {
+                if contribution.state == ContributionState::Validated {
+                    contributions.push((dataset.clone(), contribution));
+                }
+            }
+        }
+        if job.kind == JobKind::RealRun {
+            let per_release = competition.bundle.privacy.public_score.epsilon_per_release;
+            if budget.iter().any(|b| b.remaining() + 1e-12 < per_release) {
+                return Ok(Verdict::BudgetExhausted);
+            }
+        }
+        let inputs = RunInputs {
+            kind: job.kind,
+            vault: self.inner.vault.clone(),
+            team: job.team,
+            module: submission.object,
+            module_sha256: submission.module_sha256.clone(),
+            contributions,
+        };
+        let result = self
+            .inner
+            .executor
+            .execute(RunRequest {
+                job,
+                submission: &submission,
+                competition: &competition,
+                budget: &budget,
+                inputs: &inputs,
+            })
+            .await?;
+        Ok(Verdict::Ran(result))
+    }
+
+    /// Applies the phase gate and writes the outcome.
+    async fn record_verdict(
+        &self,
+        job: &Job,
+        token: &str,
+        verdict: Verdict,
+    ) -> ArenaResult<JobEnd> {
+        let (submission, competition) = self
+            .load_for_run(job)
+            .await
+            .map_err(|err| ArenaError::Internal(err.to_string()))?;
+        let mut finish = FinishJob {
+            job: job.id,
+            lease_token: token.to_owned(),
+            at: self.now(),
+            outcome: RunOutcome::Ok,
+            job_result: None,
+            submission: SubmissionUpdate::default(),
+            follow_up: None,
+            follow_up_max_attempts: self.inner.config.queue.max_attempts,
+            charges: Vec::new(),
+            budget_total: competition.bundle.privacy.budget_per_team_per_dataset,
+        };
+        match verdict {
+            Verdict::BudgetExhausted => budget_exhausted(&mut finish),
+            Verdict::Ran(result) => {
+                let outcome = match result.outcome {
+                    RunOutcome::Error => {
+                        tracing::warn!(
+                            job = job.id.0,
+                            "executor returned outcome `error`; recorded as `failed`"
+                        );
+                        RunOutcome::Failed
+                    }
+                    other => other,
+                };
+                finish.outcome = outcome;
+                finish.job_result = serde_json::to_value(&result).ok();
+                match job.kind {
+                    JobKind::DummyRun => {
+                        self.gate_after_dummy(
+                            &mut finish,
+                            &submission,
+                            &competition,
+                            &result,
+                            outcome,
+                        )
+                        .await?
+                    }
+                    JobKind::RealRun => apply_real_run(&mut finish, &result, outcome),
+                }
+            }
+        }
+        let mut written = self.inner.store.finish(&finish).await?;
+        if let FinishOutcome::BudgetExceeded { dataset } = written {
+            tracing::warn!(job = job.id.0, %dataset, "run would overspend the privacy budget; nothing released");
+            budget_exhausted(&mut finish);
+            written = self.inner.store.finish(&finish).await?;
+        }
+        Ok(match written {
+            FinishOutcome::Finished(_) => JobEnd::Finished(finish.outcome),
+            FinishOutcome::LeaseLost => JobEnd::LeaseLost,
+            FinishOutcome::BudgetExceeded { .. } => {
+                return Err(ArenaError::Internal(
+                    "budget refused an empty charge".to_owned(),
+                ));
+            }
+        })
+    }
+
+    /// After a dummy run: stop on failure; stop with a note in the development phase, for
+    /// dummy-only teams or a closed competition; else queue the real-data run.
+    async fn gate_after_dummy(
+        &self,
+        finish: &mut FinishJob,
+        submission: &Submission,
+        competition: &Competition,
+        result: &RunResult,
+        outcome: RunOutcome,
+    ) -> ArenaResult<()> {
+        finish.submission.dummy_score = finite(result.dummy_score);
+        if outcome != RunOutcome::Ok {
+            finish.submission.status = Some(SubmissionStatus::Failed);
+            finish.submission.outcome = Some(outcome);
+            return Ok(());
+        }
+        let phase_kind = competition
+            .bundle
+            .phases
+            .iter()
+            .find(|p| p.name == submission.phase)
+            .map(|p| p.kind);
+        let tier = self
+            .inner
+            .store
+            .org(submission.team)
+            .await?
+            .and_then(|o| o.tier);
+        let stop = if phase_kind == Some(PhaseKind::Development) {
+            Some("development phase: dummy data only")
+        } else if tier.is_none_or(|t| t < Tier::RealData) {
+            Some("your team's tier allows dummy data only")
+        } else if competition.closed_at.is_some() {
+            Some("the competition closed before the real-data run")
+        } else {
+            None
+        };
+        match stop {
+            Some(note) => {
+                finish.submission.status = Some(SubmissionStatus::Completed);
+                finish.submission.outcome = Some(RunOutcome::Ok);
+                finish.submission.note = Some(note.to_owned());
+            }
+            None => {
+                finish.submission.status = Some(SubmissionStatus::QueuedReal);
+                finish.follow_up = Some(JobKind::RealRun);
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_executor_error(
+        &self,
+        job: &Job,
+        token: &str,
+        err: &ExecutorError,
+    ) -> ArenaResult<JobEnd> {
+        let queue = &self.inner.config.queue;
+        let exponent = u32::try_from(job.attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+        let backoff = queue
+            .retry_backoff
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(queue.retry_backoff_max);
+        let now = self.now();
+        let permanent = matches!(err, ExecutorError::Permanent(_));
+        tracing::warn!(job = job.id.0, attempt = job.attempts, error = %err, "run failed on the platform side");
+        let outcome = self
+            .inner
+            .store
+            .retry_or_fail(
+                job.id,
+                token,
+                now,
+                now.plus(backoff),
+                &err.to_string(),
+                permanent,
+            )
+            .await?;
+        Ok(match outcome {
+            RetryOutcome::Retried(_) => JobEnd::Retried,
+            RetryOutcome::Exhausted(_) => JobEnd::GaveUp,
+            RetryOutcome::LeaseLost => JobEnd::LeaseLost,
+        })
+    }
+}
+
+fn budget_exhausted(finish: &mut FinishJob) {
+    finish.outcome = RunOutcome::OverLimit;
+    finish.charges.clear();
+    finish.submission = SubmissionUpdate {
+        status: Some(SubmissionStatus::Failed),
+        outcome: Some(RunOutcome::OverLimit),
+        note: Some(BUDGET_NOTE.to_owned()),
+        ..SubmissionUpdate::default()
+    };
+}
+
+fn apply_real_run(finish: &mut FinishJob, result: &RunResult, outcome: RunOutcome) {
+    finish.charges = result.budget_charges.clone();
+    if outcome != RunOutcome::Ok {
+        finish.submission.status = Some(SubmissionStatus::Failed);
+        finish.submission.outcome = Some(outcome);
+        return;
+    }
+    finish.submission = SubmissionUpdate {
+        status: Some(SubmissionStatus::Completed),
+        outcome: Some(RunOutcome::Ok),
+        note: None,
+        dummy_score: None,
+        released_public_score: finite(result.released_public_score),
+        exact_public_score: finite(result.exact_public_score),
+        private_score: finite(result.private_score),
+        result: Some(result.details.clone()),
+    };
+}

@@ -1,0 +1,302 @@
+//! Submissions: the checks before a module is queued, what each viewer may see of it, and
+//! the team's privacy budget.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::Arena;
+use super::competitions::competition_resource;
+use crate::authz::{Action, Actor, Resource, authorize};
+use crate::error::{ArenaError, ArenaResult};
+use crate::ids::{CompetitionId, OrgId, SubmissionId};
+use crate::model::{BudgetUse, Competition, RunOutcome, Submission, SubmissionStatus};
+use crate::store::{InsertSubmission, NewSubmission};
+use crate::time::Timestamp;
+use crate::vault::KeyScope;
+
+/// A submission as one viewer may see it. Teams see coarse statuses, the dummy score and the
+/// released public score; never exact scores, details or timings. Organizers also get
+/// [`ExactScores`]; the private score appears for everyone once the competition is published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionView {
+    pub id: SubmissionId,
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub phase: String,
+    pub module_sha256: String,
+    pub size_bytes: i64,
+    pub status: SubmissionStatus,
+    pub outcome: Option<RunOutcome>,
+    pub note: Option<String>,
+    pub dummy_score: Option<f64>,
+    pub released_public_score: Option<f64>,
+    pub private_score: Option<f64>,
+    pub submitted_at: Timestamp,
+    pub exact: Option<ExactScores>,
+}
+
+/// Organizer-only facts about a submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExactScores {
+    pub exact_public_score: Option<f64>,
+    pub private_score: Option<f64>,
+    pub result: Option<serde_json::Value>,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl SubmissionView {
+    fn of(submission: Submission, competition: &Competition, actor: &Actor) -> Self {
+        let organizer = authorize(
+            actor,
+            Action::ViewExactScores,
+            competition_resource(competition),
+        )
+        .is_ok();
+        let private_visible = organizer || competition.published_at.is_some();
+        let exact = organizer.then(|| ExactScores {
+            exact_public_score: submission.exact_public_score,
+            private_score: submission.private_score,
+            result: submission.result.clone(),
+            finished_at: submission.finished_at,
+        });
+        Self {
+            id: submission.id,
+            competition: submission.competition,
+            team: submission.team,
+            phase: submission.phase,
+            module_sha256: submission.module_sha256,
+            size_bytes: submission.size_bytes,
+            status: submission.status,
+            outcome: submission.outcome,
+            note: submission.note,
+            dummy_score: submission.dummy_score,
+            released_public_score: submission.released_public_score,
+            private_score: submission.private_score.filter(|_| private_visible),
+            submitted_at: submission.created_at,
+            exact,
+        }
+    }
+}
+
+impl Arena {
+    /// A team member submits a WebAssembly module. Checks, in order: the actor's team is
+    /// admitted; the competition is open and in a phase; the team accepted the current
+    /// agreement; the module's size and the sandbox pre-check; the daily limit. Then the
+    /// module is encrypted and stored, and the submission and its dummy-data job are
+    /// inserted together.
+    pub async fn submit(
+        &self,
+        actor: &Actor,
+        competition: CompetitionId,
+        module: &[u8],
+    ) -> ArenaResult<SubmissionView> {
+        let team = actor.approved_org().map(|m| m.org).ok_or_else(|| {
+            ArenaError::Forbidden("only members of an admitted team submit".to_owned())
+        })?;
+        authorize(actor, Action::Submit, Resource::Team(team))?;
+        let account = actor.account().ok_or(ArenaError::Unauthenticated)?;
+        let competition = self.load_competition(competition).await?;
+        let now = self.now();
+        if competition.closed_at.is_some() {
+            return Err(ArenaError::Precondition(
+                "the competition is closed".to_owned(),
+            ));
+        }
+        let phase = competition
+            .bundle
+            .phase_at(now)
+            .ok_or_else(|| {
+                ArenaError::Precondition("no phase of this competition is open now".to_owned())
+            })?
+            .name
+            .clone();
+        let accepted = self
+            .inner
+            .store
+            .agreement_acceptance(competition.id, team)
+            .await?;
+        if accepted.is_none_or(|a| a.agreement_sha256 != Self::agreement_sha256(&competition)) {
+            return Err(ArenaError::Precondition(
+                "your team must accept the competition's data-use agreement first".to_owned(),
+            ));
+        }
+        let limits = &competition.bundle.sandbox;
+        if module.is_empty() {
+            return Err(ArenaError::invalid("module", "is empty"));
+        }
+        if u64::try_from(module.len()).unwrap_or(u64::MAX) > limits.module_max_bytes {
+            return Err(ArenaError::invalid(
+                "module",
+                format!(
+                    "is {} bytes; the limit is {}",
+                    module.len(),
+                    limits.module_max_bytes
+                ),
+            ));
+        }
+        let daily_limit = competition.bundle.limits.submissions_per_team_per_day;
+        let used = self
+            .inner
+            .store
+            .submissions_today(competition.id, team, now.utc_day())
+            .await?;
+        if used >= i64::from(daily_limit) {
+            return Err(ArenaError::RateLimited {
+                limit: daily_limit,
+                used,
+            });
+        }
+        self.inner.executor.precheck(module, limits).await?;
+        let sealed = self.inner.vault.put(&KeyScope::Team(team), module).await?;
+        let inserted = self
+            .inner
+            .store
+            .insert_submission(
+                self.stamp(actor),
+                &NewSubmission {
+                    competition: competition.id,
+                    team,
+                    submitted_by: account,
+                    phase,
+                    object: sealed.object,
+                    module_sha256: sealed.content_sha256,
+                    size_bytes: sealed.size_bytes,
+                    max_attempts: self.inner.config.queue.max_attempts,
+                },
+                daily_limit,
+            )
+            .await?;
+        match inserted {
+            InsertSubmission::Inserted { submission, job } => {
+                tracing::info!(
+                    submission = submission.id.0,
+                    job = job.id.0,
+                    team = team.0,
+                    "submission queued"
+                );
+                self.inner.jobs_ready.notify_waiters();
+                self.deliver_audit_events().await;
+                Ok(SubmissionView::of(*submission, &competition, actor))
+            }
+            InsertSubmission::LimitReached { used } => {
+                self.inner.vault.delete(&sealed.object).await?;
+                Err(ArenaError::RateLimited {
+                    limit: daily_limit,
+                    used,
+                })
+            }
+        }
+    }
+
+    async fn load_submission(&self, id: SubmissionId) -> ArenaResult<Submission> {
+        self.inner
+            .store
+            .submission(id)
+            .await?
+            .ok_or_else(|| ArenaError::NotFound(id.to_string()))
+    }
+
+    /// One submission: its team and organizers.
+    pub async fn submission(&self, actor: &Actor, id: SubmissionId) -> ArenaResult<SubmissionView> {
+        let submission = self.load_submission(id).await?;
+        authorize(
+            actor,
+            Action::ViewSubmission,
+            Resource::Submission {
+                team: submission.team,
+            },
+        )?;
+        let competition = self.load_competition(submission.competition).await?;
+        Ok(SubmissionView::of(submission, &competition, actor))
+    }
+
+    /// A competition's submissions, newest first: a team member sees its own team's;
+    /// organizers see all, or one team's when `team` is given.
+    pub async fn submissions(
+        &self,
+        actor: &Actor,
+        competition: CompetitionId,
+        team: Option<OrgId>,
+    ) -> ArenaResult<Vec<SubmissionView>> {
+        let team = match (team, actor.approved_org()) {
+            (Some(team), _) => Some(team),
+            (None, Some(membership)) if actor.role() == Some(crate::model::Role::TeamMember) => {
+                Some(membership.org)
+            }
+            (None, _) => None,
+        };
+        match team {
+            Some(team) => authorize(actor, Action::ViewSubmission, Resource::Submission { team })?,
+            None => authorize(
+                actor,
+                Action::ViewExactScores,
+                Resource::Competition { published: false },
+            )?,
+        }
+        let competition = self.load_competition(competition).await?;
+        let rows = self.inner.store.submissions(competition.id, team).await?;
+        Ok(rows
+            .into_iter()
+            .map(|s| SubmissionView::of(s, &competition, actor))
+            .collect())
+    }
+
+    /// The submitted module itself: only its own team.
+    pub async fn download_module(
+        &self,
+        actor: &Actor,
+        id: SubmissionId,
+    ) -> ArenaResult<Zeroizing<Vec<u8>>> {
+        let submission = self.load_submission(id).await?;
+        authorize(
+            actor,
+            Action::DownloadSubmissionModule,
+            Resource::Submission {
+                team: submission.team,
+            },
+        )?;
+        Ok(self
+            .inner
+            .vault
+            .get(
+                &KeyScope::Team(submission.team),
+                &submission.object,
+                &submission.module_sha256,
+            )
+            .await?)
+    }
+
+    /// The team's privacy budget per dataset of a competition: the team and organizers.
+    pub async fn budget(
+        &self,
+        actor: &Actor,
+        competition: CompetitionId,
+        team: OrgId,
+    ) -> ArenaResult<Vec<BudgetUse>> {
+        authorize(actor, Action::ViewBudget, Resource::Team(team))?;
+        let competition = self.load_competition(competition).await?;
+        self.budget_of(&competition, team).await
+    }
+
+    pub(super) async fn budget_of(
+        &self,
+        competition: &Competition,
+        team: OrgId,
+    ) -> ArenaResult<Vec<BudgetUse>> {
+        let spent = self.inner.store.budget_spent(competition.id, team).await?;
+        let total = competition.bundle.privacy.budget_per_team_per_dataset;
+        Ok(competition
+            .datasets
+            .iter()
+            .map(|dataset| BudgetUse {
+                dataset: *dataset,
+                total,
+                spent: spent
+                    .iter()
+                    .filter(|(d, _)| d == dataset)
+                    .map(|(_, e)| e)
+                    .sum(),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,489 @@
+//! Storage behind traits. [`crate::Arena`] talks to an `Arc<dyn Store>` and never sees SQL, so
+//! a PostgreSQL implementation can follow without touching the arena or the web handlers.
+//!
+//! Each method is one atomic unit of work (one transaction), and each state-changing method
+//! writes its audit events to the outbox inside that same transaction. Method docs say which
+//! events they record. [`sqlite::SqliteStore`] is the embedded implementation; its SQL is
+//! written in the dialect SQLite and PostgreSQL share (`$n` parameters, `RETURNING`,
+//! `ON CONFLICT`), and `migrations/postgres/` holds the PostgreSQL schema.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::audit::AuditRecord;
+use crate::auth::TokenHash;
+use crate::executor::BudgetCharge;
+use crate::ids::{
+    AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
+    SubmissionId,
+};
+use crate::model::{
+    Account, AdmissionState, AgreementAcceptance, Competition, Contribution, ContributionState,
+    Credential, CredentialKind, Dataset, Job, JobKind, OrgKind, Organization, QueueStats, Role,
+    RunOutcome, Submission, SubmissionStatus, Tier, UnknownVariant,
+};
+use crate::objects::ObjectId;
+use crate::time::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (an e-mail, a slug, a name).
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// A row refers to something that does not exist.
+    #[error("{0} not found")]
+    Missing(String),
+    /// A stored value could not be read back (corrupt row, newer schema).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<UnknownVariant> for StoreError {
+    fn from(err: UnknownVariant) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(err: serde_json::Error) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// When and by whom a change is made; copied into its audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub at: Timestamp,
+    /// `None` for the platform itself (workers).
+    pub actor: Option<AccountId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Already normalised (trimmed, lowercase).
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub account: AccountId,
+    pub kind: CredentialKind,
+    pub name: String,
+    pub token_hash: TokenHash,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCompetition {
+    pub slug: String,
+    pub title: String,
+    pub bundle_yaml: String,
+    pub bundle_json: String,
+    pub bundle_sha256: String,
+    pub datasets: Vec<DatasetId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDataset {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewContribution {
+    pub dataset: DatasetId,
+    pub hospital: OrgId,
+    pub uploaded_by: AccountId,
+    pub file_name: String,
+    pub manifest: Option<String>,
+    pub object: ObjectId,
+    pub content_sha256: String,
+    pub size_bytes: i64,
+}
+
+/// Why a contribution could not be added.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AddContribution {
+    Added(Box<Contribution>),
+    /// The dataset was approved or rejected: it takes no more contributions.
+    DatasetClosed(crate::model::DatasetState),
+}
+
+/// Result of an organizer's dataset review.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReviewDataset {
+    Reviewed(Dataset),
+    /// Only a validated dataset can be reviewed.
+    NotReviewable(crate::model::DatasetState),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub submitted_by: AccountId,
+    pub phase: String,
+    pub object: ObjectId,
+    pub module_sha256: String,
+    pub size_bytes: i64,
+    /// The first job's attempt limit.
+    pub max_attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertSubmission {
+    Inserted {
+        submission: Box<Submission>,
+        job: Box<Job>,
+    },
+    /// The team already used `used` of its daily submissions.
+    LimitReached { used: i64 },
+}
+
+/// A worker asking for work.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub worker: String,
+    /// Unique per claim; every later call about this claim must present it (fencing: a
+    /// worker whose lease expired cannot finish a job someone else has claimed since).
+    pub lease_token: String,
+    pub now: Timestamp,
+    pub lease_ms: i64,
+}
+
+/// What to record when a claimed job ends.
+#[derive(Debug, Clone)]
+pub struct FinishJob {
+    pub job: JobId,
+    pub lease_token: String,
+    pub at: Timestamp,
+    /// `Succeeded` when the executor returned a result (even a failing submission),
+    /// `Failed` when the platform gives up.
+    pub outcome: RunOutcome,
+    pub job_result: Option<serde_json::Value>,
+    pub submission: SubmissionUpdate,
+    /// A job to enqueue next (the real-data run after a successful dummy run).
+    pub follow_up: Option<JobKind>,
+    pub follow_up_max_attempts: i64,
+    /// ε to charge, checked against `budget_total` per dataset inside the transaction.
+    pub charges: Vec<BudgetCharge>,
+    pub budget_total: f64,
+}
+
+/// The new state of the job's submission.
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionUpdate {
+    pub status: Option<SubmissionStatus>,
+    pub outcome: Option<RunOutcome>,
+    pub note: Option<String>,
+    pub dummy_score: Option<f64>,
+    pub released_public_score: Option<f64>,
+    pub exact_public_score: Option<f64>,
+    pub private_score: Option<f64>,
+    pub result: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinishOutcome {
+    Finished(Job),
+    /// The lease was lost (expired and reclaimed, or already finished): nothing was written.
+    LeaseLost,
+    /// The charges would overspend the team's budget on `dataset`: nothing was written.
+    BudgetExceeded {
+        dataset: DatasetId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryOutcome {
+    /// Back to pending, claimable from `available_at`.
+    Retried(Job),
+    /// Attempts exhausted: the job and its submission failed with outcome `error`.
+    Exhausted(Job),
+    LeaseLost,
+}
+
+/// One use of a dataset by a run, for the hospital's usage page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetUse {
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub job: JobId,
+    pub epsilon: f64,
+    pub at: Timestamp,
+}
+
+/// A scored real run, for leaderboards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredSubmission {
+    pub submission: SubmissionId,
+    pub team: OrgId,
+    pub team_name: String,
+    pub released_public_score: Option<f64>,
+    pub exact_public_score: Option<f64>,
+    pub private_score: Option<f64>,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait AccountRepo: Send + Sync {
+    async fn count_accounts(&self, role: Role) -> StoreResult<i64>;
+    /// Records `AccountCreated`. `Duplicate` when the e-mail is taken.
+    async fn insert_account(&self, stamp: Stamp, new: &NewAccount) -> StoreResult<Account>;
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    /// The account and its password hash.
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<(Account, String)>>;
+    /// Records `AccountDisabled`. Disabling also revokes the account's live credentials.
+    async fn set_account_disabled(
+        &self,
+        stamp: Stamp,
+        id: AccountId,
+        disabled: bool,
+    ) -> StoreResult<Option<Account>>;
+    /// Records `CredentialIssued`.
+    async fn insert_credential(&self, stamp: Stamp, new: &NewCredential)
+    -> StoreResult<Credential>;
+    async fn credential(&self, id: CredentialId) -> StoreResult<Option<Credential>>;
+    async fn credential_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<Credential>>;
+    /// Updates `last_used_at`; not audited (reads are not state changes worth a ledger leaf).
+    async fn touch_credential(&self, id: CredentialId, at: Timestamp) -> StoreResult<()>;
+    /// Records `CredentialRevoked`; false when it was already revoked.
+    async fn revoke_credential(&self, stamp: Stamp, id: CredentialId) -> StoreResult<bool>;
+    async fn credentials_of(&self, account: AccountId) -> StoreResult<Vec<Credential>>;
+}
+
+#[async_trait]
+pub trait OrgRepo: Send + Sync {
+    /// Creates a pending organization with the applicant as its first member. Records
+    /// `AdmissionRequested`. `Duplicate` when the name is taken; `Missing` when the
+    /// applicant already belongs to an organization.
+    async fn insert_org(
+        &self,
+        stamp: Stamp,
+        kind: OrgKind,
+        name: &str,
+        statement: &str,
+        applicant: AccountId,
+    ) -> StoreResult<Organization>;
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Organization>>;
+    async fn orgs(&self, admission: Option<AdmissionState>) -> StoreResult<Vec<Organization>>;
+    /// Records `AdmissionReviewed`.
+    async fn review_org(
+        &self,
+        stamp: Stamp,
+        id: OrgId,
+        admission: AdmissionState,
+        tier: Option<Tier>,
+        note: Option<&str>,
+    ) -> StoreResult<Option<Organization>>;
+    /// Adds an account without an organization to `org`. Records `TeamMemberAdded`.
+    /// False when the account already belongs to an organization.
+    async fn add_member(&self, stamp: Stamp, org: OrgId, account: AccountId) -> StoreResult<bool>;
+    async fn members(&self, org: OrgId) -> StoreResult<Vec<Account>>;
+}
+
+#[async_trait]
+pub trait CompetitionRepo: Send + Sync {
+    /// Records `CompetitionCreated`. `Duplicate` when the slug is taken.
+    async fn insert_competition(
+        &self,
+        stamp: Stamp,
+        new: &NewCompetition,
+    ) -> StoreResult<Competition>;
+    async fn competition(&self, id: CompetitionId) -> StoreResult<Option<Competition>>;
+    async fn competitions(&self) -> StoreResult<Vec<Competition>>;
+    /// Records `CompetitionClosed`; false when already closed.
+    async fn close_competition(&self, stamp: Stamp, id: CompetitionId) -> StoreResult<bool>;
+    /// Records `CompetitionPublished`; false unless closed and not yet published.
+    async fn publish_competition(&self, stamp: Stamp, id: CompetitionId) -> StoreResult<bool>;
+    /// Records `AgreementAccepted` the first time; later calls return the first acceptance.
+    async fn accept_agreement(
+        &self,
+        stamp: Stamp,
+        acceptance: &AgreementAcceptance,
+    ) -> StoreResult<AgreementAcceptance>;
+    async fn agreement_acceptance(
+        &self,
+        competition: CompetitionId,
+        team: OrgId,
+    ) -> StoreResult<Option<AgreementAcceptance>>;
+}
+
+#[async_trait]
+pub trait DatasetRepo: Send + Sync {
+    /// Records `DatasetCreated`. `Duplicate` when the slug is taken.
+    async fn insert_dataset(&self, stamp: Stamp, new: &NewDataset) -> StoreResult<Dataset>;
+    async fn dataset(&self, id: DatasetId) -> StoreResult<Option<Dataset>>;
+    async fn dataset_by_slug(&self, slug: &str) -> StoreResult<Option<Dataset>>;
+    async fn datasets(&self) -> StoreResult<Vec<Dataset>>;
+    /// Adds an `uploaded` contribution and moves the dataset back to `uploaded`. Records
+    /// `ContributionUploaded`.
+    async fn insert_contribution(
+        &self,
+        stamp: Stamp,
+        new: &NewContribution,
+    ) -> StoreResult<AddContribution>;
+    /// Stores the validator's verdict (a rejected contribution loses its object reference)
+    /// and recomputes the dataset state. Records `ContributionValidated`.
+    async fn record_validation(
+        &self,
+        stamp: Stamp,
+        id: ContributionId,
+        state: ContributionState,
+        rows: Option<i64>,
+        report: &serde_json::Value,
+    ) -> StoreResult<Option<Contribution>>;
+    async fn contribution(&self, id: ContributionId) -> StoreResult<Option<Contribution>>;
+    async fn contributions(&self, dataset: DatasetId) -> StoreResult<Vec<Contribution>>;
+    /// Approves or rejects a validated dataset. Records `DatasetReviewed`.
+    async fn review_dataset(
+        &self,
+        stamp: Stamp,
+        id: DatasetId,
+        approve: bool,
+        note: Option<&str>,
+    ) -> StoreResult<ReviewDataset>;
+    async fn dataset_usage(&self, dataset: DatasetId) -> StoreResult<Vec<DatasetUse>>;
+}
+
+/// Wrapped data keys, one per scope.
+#[async_trait]
+pub trait KeyRepo: Send + Sync {
+    async fn data_key(&self, scope: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores a wrapped key unless the scope has one; returns the key that is stored.
+    async fn insert_data_key(
+        &self,
+        scope: &str,
+        wrapped: &[u8],
+        at: Timestamp,
+    ) -> StoreResult<Vec<u8>>;
+}
+
+#[async_trait]
+pub trait SubmissionRepo: Send + Sync {
+    /// Inserts the submission and its dummy-run job unless the team has used its
+    /// `daily_limit` for the UTC day of `stamp.at`. Records `SubmissionReceived` and
+    /// `JobEnqueued`.
+    async fn insert_submission(
+        &self,
+        stamp: Stamp,
+        new: &NewSubmission,
+        daily_limit: u32,
+    ) -> StoreResult<InsertSubmission>;
+    async fn submission(&self, id: SubmissionId) -> StoreResult<Option<Submission>>;
+    /// Newest first; all teams when `team` is `None`.
+    async fn submissions(
+        &self,
+        competition: CompetitionId,
+        team: Option<OrgId>,
+    ) -> StoreResult<Vec<Submission>>;
+    async fn submissions_today(
+        &self,
+        competition: CompetitionId,
+        team: OrgId,
+        utc_day: i64,
+    ) -> StoreResult<i64>;
+    /// ε spent per dataset by a team in a competition.
+    async fn budget_spent(
+        &self,
+        competition: CompetitionId,
+        team: OrgId,
+    ) -> StoreResult<Vec<(DatasetId, f64)>>;
+    /// Completed real runs with scores, for leaderboards.
+    async fn scored_submissions(
+        &self,
+        competition: CompetitionId,
+    ) -> StoreResult<Vec<ScoredSubmission>>;
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Reaps expired leases (see [`JobQueue::reap_expired`]), then claims the next pending
+    /// job, fairly across teams: the team whose last claim is oldest goes first, then the
+    /// oldest job of that team. A team never has two real-data runs at once (its privacy
+    /// budget is spent serially). Records `JobStarted`.
+    async fn claim(&self, request: &ClaimRequest) -> StoreResult<Option<Job>>;
+    /// Extends the lease; false when the lease was lost.
+    async fn heartbeat(
+        &self,
+        job: JobId,
+        lease_token: &str,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Ends a claimed job. Records `RunFinished`, `BudgetCharged`, `JobEnqueued` (follow-up)
+    /// and `SubmissionFinished` as they apply.
+    async fn finish(&self, finish: &FinishJob) -> StoreResult<FinishOutcome>;
+    /// After an executor error: back to pending from `retry_at`, or failed with outcome
+    /// `error` once attempts are exhausted. Records `JobAttemptFailed` (and
+    /// `SubmissionFinished` when exhausted).
+    async fn retry_or_fail(
+        &self,
+        job: JobId,
+        lease_token: &str,
+        at: Timestamp,
+        retry_at: Timestamp,
+        error: &str,
+        permanent: bool,
+    ) -> StoreResult<RetryOutcome>;
+    /// Running jobs whose lease expired before `now` go back to pending, or fail with outcome
+    /// `error` when out of attempts. Records `JobLeaseExpired` per job. Returns how many.
+    async fn reap_expired(&self, now: Timestamp) -> StoreResult<usize>;
+    async fn job(&self, id: JobId) -> StoreResult<Option<Job>>;
+    async fn jobs_of_submission(&self, submission: SubmissionId) -> StoreResult<Vec<Job>>;
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+}
+
+/// The audit outbox.
+#[async_trait]
+pub trait AuditOutbox: Send + Sync {
+    /// Oldest undelivered events first.
+    async fn undelivered_events(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    async fn mark_delivered(
+        &self,
+        id: AuditEventId,
+        evidence: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Events about one subject (`submission:12`), oldest first.
+    async fn events_about(&self, subject: &str) -> StoreResult<Vec<AuditRecord>>;
+    /// Most recent events first.
+    async fn recent_events(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Everything the arena needs from storage.
+pub trait Store:
+    AccountRepo
+    + OrgRepo
+    + CompetitionRepo
+    + DatasetRepo
+    + KeyRepo
+    + SubmissionRepo
+    + JobQueue
+    + AuditOutbox
+{
+}
+
+impl<T> Store for T where
+    T: AccountRepo
+        + OrgRepo
+        + CompetitionRepo
+        + DatasetRepo
+        + KeyRepo
+        + SubmissionRepo
+        + JobQueue
+        + AuditOutbox
+{
+}

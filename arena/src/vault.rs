@@ -1,0 +1,164 @@
+//! Encrypted, content-addressed storage of uploads and modules: the [`crate::crypto`] key
+//! hierarchy on top of an [`ObjectStore`].
+//!
+//! Each object is sealed with its scope's data key; the associated data binds the scope and
+//! the plaintext's SHA-256, so a blob copied to another scope, or swapped for another blob of
+//! the same scope, fails to open. Reads check the object's address (ciphertext hash), the
+//! AEAD tag and finally the plaintext digest.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::crypto::{CryptoError, DataKey, MasterKey};
+use crate::ids::{DatasetId, OrgId};
+use crate::objects::{ObjectId, ObjectStore, ObjectStoreError};
+use crate::store::{KeyRepo, StoreError};
+use crate::time::Clock;
+
+/// Whose data key encrypts an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyScope {
+    /// Every contribution to a dataset.
+    Dataset(DatasetId),
+    /// Every module a team submits.
+    Team(OrgId),
+}
+
+impl std::fmt::Display for KeyScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyScope::Dataset(id) => write!(f, "dataset:{}", id.0),
+            KeyScope::Team(id) => write!(f, "team:{}", id.0),
+        }
+    }
+}
+
+/// Where a sealed object went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedObject {
+    pub object: ObjectId,
+    /// SHA-256 (hex) of the plaintext.
+    pub content_sha256: String,
+    pub size_bytes: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Objects(#[from] ObjectStoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("object {object} decrypted to content with digest {actual}, expected {expected}")]
+    DigestMismatch {
+        object: ObjectId,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// Seals and opens objects. Shared by the arena and the run inputs.
+pub struct Vault {
+    master: MasterKey,
+    objects: Arc<dyn ObjectStore>,
+    keys: Arc<dyn KeyRepo>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("objects", &self.objects)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn object_aad(scope: &KeyScope, content_sha256: &str) -> Vec<u8> {
+    format!("medarena/object/v1|{scope}|{content_sha256}").into_bytes()
+}
+
+impl Vault {
+    pub fn new(
+        master: MasterKey,
+        objects: Arc<dyn ObjectStore>,
+        keys: Arc<dyn KeyRepo>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            master,
+            objects,
+            keys,
+            clock,
+        }
+    }
+
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    /// The scope's data key, created and stored (wrapped) on first use. Concurrent first uses
+    /// agree on one key: the store keeps the first insert and returns it to both.
+    async fn data_key(&self, scope: &KeyScope) -> Result<DataKey, VaultError> {
+        let scope_text = scope.to_string();
+        let wrapped = match self.keys.data_key(&scope_text).await? {
+            Some(wrapped) => wrapped,
+            None => {
+                let fresh = self.master.wrap(&DataKey::generate(), &scope_text)?;
+                self.keys
+                    .insert_data_key(&scope_text, &fresh, self.clock.now())
+                    .await?
+            }
+        };
+        Ok(self.master.unwrap(&wrapped, &scope_text)?)
+    }
+
+    /// Encrypts and stores `plaintext` under `scope`.
+    pub async fn put(
+        &self,
+        scope: &KeyScope,
+        plaintext: &[u8],
+    ) -> Result<SealedObject, VaultError> {
+        let content_sha256 = sha256_hex(plaintext);
+        let key = self.data_key(scope).await?;
+        let sealed = key.seal(plaintext, &object_aad(scope, &content_sha256))?;
+        let object = self.objects.put(&sealed).await?;
+        Ok(SealedObject {
+            object,
+            content_sha256,
+            size_bytes: i64::try_from(plaintext.len()).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// Reads, authenticates and decrypts an object; the plaintext must hash to
+    /// `content_sha256`.
+    pub async fn get(
+        &self,
+        scope: &KeyScope,
+        object: &ObjectId,
+        content_sha256: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let sealed = self.objects.get(object).await?;
+        let key = self.data_key(scope).await?;
+        let plaintext = Zeroizing::new(key.open(&sealed, &object_aad(scope, content_sha256))?);
+        let actual = sha256_hex(&plaintext);
+        if actual != content_sha256 {
+            return Err(VaultError::DigestMismatch {
+                object: *object,
+                expected: content_sha256.to_owned(),
+                actual,
+            });
+        }
+        Ok(plaintext)
+    }
+
+    pub async fn delete(&self, object: &ObjectId) -> Result<(), VaultError> {
+        Ok(self.objects.delete(object).await?)
+    }
+}

@@ -1,0 +1,384 @@
+//! Shared set-up for the integration tests: an arena on a temporary directory with a manual
+//! clock and the test doubles, and a cast of admitted hospitals and teams.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use medarena_arena::auth::PasswordHashing;
+use medarena_arena::testing::{RecordingAuditSink, ScriptedExecutor, ScriptedValidator};
+use medarena_arena::{
+    Actor, AdmissionDecision, Arena, ArenaConfig, CompetitionId, DatasetId, DatasetUpload,
+    ManualClock, MasterKeySource, OrgId, QueueConfig, Registration, Role, Tier, Timestamp,
+};
+
+pub const EXAMPLE_BUNDLE: &str =
+    include_str!("../../examples/bundles/cardiac-event/competition.yaml");
+pub const PASSWORD: &str = "a long enough passphrase";
+
+pub fn at(rfc3339: &str) -> Timestamp {
+    Timestamp::from_datetime(rfc3339.parse().expect("RFC 3339 time"))
+}
+
+/// Inside the example bundle's public phase.
+pub fn public_phase() -> Timestamp {
+    at("2026-02-15T12:00:00Z")
+}
+
+/// Inside the example bundle's development phase.
+pub fn development_phase() -> Timestamp {
+    at("2026-01-15T12:00:00Z")
+}
+
+/// A minimal module the scripted executor's pre-check accepts; `tag` makes it unique.
+pub fn module(tag: u32) -> Vec<u8> {
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.extend_from_slice(&tag.to_le_bytes());
+    bytes
+}
+
+pub fn test_config(dir: &Path) -> ArenaConfig {
+    let mut config = ArenaConfig::new(dir);
+    config.master_key = MasterKeySource::File(dir.join("master.key"));
+    config.password_hashing = PasswordHashing::insecure_fast_for_tests();
+    config.queue = QueueConfig {
+        concurrency: 2,
+        lease: Duration::from_secs(30),
+        heartbeat_every: Duration::from_millis(50),
+        max_attempts: 3,
+        retry_backoff: Duration::from_secs(1),
+        retry_backoff_max: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(20),
+    };
+    config
+}
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<ManualClock>,
+    pub executor: Arc<ScriptedExecutor>,
+    pub validator: Arc<ScriptedValidator>,
+    pub audit: Arc<RecordingAuditSink>,
+    pub arena: Arena,
+}
+
+impl World {
+    pub async fn new() -> World {
+        Self::with_executor(ScriptedExecutor::succeeding()).await
+    }
+
+    pub async fn with_executor(executor: ScriptedExecutor) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(public_phase()));
+        let executor = Arc::new(executor);
+        let validator = Arc::new(ScriptedValidator::default());
+        let audit = Arc::new(RecordingAuditSink::default());
+        let arena = open_arena(
+            dir.path(),
+            executor.clone(),
+            validator.clone(),
+            audit.clone(),
+            clock.clone(),
+        )
+        .await;
+        World {
+            dir,
+            clock,
+            executor,
+            validator,
+            audit,
+            arena,
+        }
+    }
+
+    /// Opens a second arena on the same data directory (another process, or a restart).
+    pub async fn reopen(&self, executor: Arc<ScriptedExecutor>) -> Arena {
+        open_arena(
+            self.dir.path(),
+            executor,
+            self.validator.clone(),
+            self.audit.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    /// A submission as `actor` sees it.
+    pub async fn view(
+        &self,
+        actor: &Actor,
+        id: medarena_arena::SubmissionId,
+    ) -> medarena_arena::SubmissionView {
+        self.arena
+            .submission(actor, id)
+            .await
+            .expect("submission view")
+    }
+
+    /// Runs queued jobs on one worker until the queue has nothing claimable.
+    pub async fn drain(&self) -> usize {
+        let mut ran = 0;
+        while self
+            .arena
+            .run_next_job("test-worker")
+            .await
+            .expect("run job")
+            .is_some()
+        {
+            ran += 1;
+            assert!(ran < 1000, "queue does not drain");
+        }
+        ran
+    }
+}
+
+pub async fn open_arena(
+    dir: &Path,
+    executor: Arc<ScriptedExecutor>,
+    validator: Arc<ScriptedValidator>,
+    audit: Arc<RecordingAuditSink>,
+    clock: Arc<ManualClock>,
+) -> Arena {
+    Arena::builder(test_config(dir))
+        .executor(executor)
+        .validator(validator)
+        .audit_sink(audit)
+        .clock(clock)
+        .open()
+        .await
+        .expect("open arena")
+}
+
+/// Registers, signs in and returns the actor with its session token.
+pub async fn sign_up(arena: &Arena, email: &str, role: Role) -> (Actor, String) {
+    arena
+        .register(&Registration {
+            email: email.to_owned(),
+            display_name: email.split('@').next().unwrap_or("x").to_owned(),
+            password: PASSWORD.to_owned(),
+            role,
+        })
+        .await
+        .expect("register");
+    sign_in(arena, email).await
+}
+
+pub async fn sign_in(arena: &Arena, email: &str) -> (Actor, String) {
+    let issued = arena.login(email, PASSWORD).await.expect("login");
+    let token = issued.token.to_string();
+    (
+        arena.authenticate(&token).await.expect("authenticate"),
+        token,
+    )
+}
+
+pub async fn organizer(arena: &Arena) -> Actor {
+    arena
+        .bootstrap_organizer("org@medarena.test", "Organizer", PASSWORD)
+        .await
+        .expect("bootstrap organizer");
+    sign_in(arena, "org@medarena.test").await.0
+}
+
+/// A signed-up, applied and approved organization member; the actor is re-authenticated
+/// after approval so that it carries the approval.
+/// An admitted hospital.
+pub async fn hospital(arena: &Arena, organizer: &Actor, tag: &str) -> (Actor, OrgId) {
+    let email = format!("{}@hospital.test", tag.to_lowercase());
+    admitted(
+        arena,
+        organizer,
+        &email,
+        Role::Hospital,
+        &format!("Hospital {tag}"),
+        None,
+    )
+    .await
+}
+
+pub async fn admitted(
+    arena: &Arena,
+    organizer: &Actor,
+    email: &str,
+    role: Role,
+    name: &str,
+    tier: Option<Tier>,
+) -> (Actor, OrgId) {
+    let (actor, token) = sign_up(arena, email, role).await;
+    let org = arena
+        .apply(&actor, name, "we would like to take part")
+        .await
+        .expect("apply");
+    arena
+        .review_application(organizer, org.id, &AdmissionDecision::Approve { tier })
+        .await
+        .expect("approve");
+    (
+        arena.authenticate(&token).await.expect("re-authenticate"),
+        org.id,
+    )
+}
+
+pub fn csv_upload(name: &str, rows: usize) -> DatasetUpload {
+    let mut text = String::from("age,sex,troponin,cardiac_event_30d\n");
+    for row in 0..rows {
+        text.push_str(&format!(
+            "{},{},{:.2},{}\n",
+            40 + row % 40,
+            row % 2,
+            0.01 * row as f64,
+            row % 3 == 0
+        ));
+    }
+    DatasetUpload {
+        file_name: name.to_owned(),
+        manifest: Some("name: cardiac-events\nlabel: cardiac_event_30d\n".to_owned()),
+        bytes: text.into_bytes(),
+    }
+}
+
+/// Everyone a competition needs.
+pub struct Cast {
+    pub organizer: Actor,
+    pub auditor: Actor,
+    pub hospital_a: Actor,
+    pub hospital_a_org: OrgId,
+    pub hospital_b: Actor,
+    pub hospital_b_org: OrgId,
+    pub team_x: Actor,
+    pub team_x_org: OrgId,
+    pub team_y: Actor,
+    pub team_y_org: OrgId,
+    pub dataset: DatasetId,
+    pub competition: CompetitionId,
+}
+
+/// Two hospitals contribute to an approved dataset; a competition uses it; two teams with
+/// real-data tier accepted its agreement.
+pub async fn cast(arena: &Arena, bundle_yaml: &str) -> Cast {
+    let organizer = organizer(arena).await;
+    let auditor_account = arena
+        .create_account(
+            &organizer,
+            &Registration {
+                email: "auditor@medarena.test".into(),
+                display_name: "Auditor".into(),
+                password: PASSWORD.into(),
+                role: Role::Auditor,
+            },
+        )
+        .await
+        .expect("auditor");
+    assert_eq!(auditor_account.role, Role::Auditor);
+    let auditor = sign_in(arena, "auditor@medarena.test").await.0;
+    let (hospital_a, hospital_a_org) = admitted(
+        arena,
+        &organizer,
+        "a@hospital-a.test",
+        Role::Hospital,
+        "Hospital A",
+        None,
+    )
+    .await;
+    let (hospital_b, hospital_b_org) = admitted(
+        arena,
+        &organizer,
+        "b@hospital-b.test",
+        Role::Hospital,
+        "Hospital B",
+        None,
+    )
+    .await;
+    let dataset = arena
+        .create_dataset(
+            &hospital_a,
+            "cardiac-events",
+            "Cardiac events",
+            "Discharges with 30-day outcome",
+        )
+        .await
+        .expect("create dataset");
+    arena
+        .upload_contribution(&hospital_a, dataset.id, &csv_upload("a.csv", 50))
+        .await
+        .expect("upload a");
+    arena
+        .upload_contribution(&hospital_b, dataset.id, &csv_upload("b.csv", 40))
+        .await
+        .expect("upload b");
+    arena
+        .review_dataset(&organizer, dataset.id, true, None)
+        .await
+        .expect("approve dataset");
+    let competition = arena
+        .create_competition(&organizer, bundle_yaml)
+        .await
+        .expect("create competition");
+    let (team_x, team_x_org) = admitted(
+        arena,
+        &organizer,
+        "x@team-x.test",
+        Role::TeamMember,
+        "Team X",
+        Some(Tier::RealData),
+    )
+    .await;
+    let (team_y, team_y_org) = admitted(
+        arena,
+        &organizer,
+        "y@team-y.test",
+        Role::TeamMember,
+        "Team Y",
+        Some(Tier::RealData),
+    )
+    .await;
+    let digest = Arena::agreement_sha256(&competition);
+    for team in [&team_x, &team_y] {
+        arena
+            .accept_agreement(team, competition.id, &digest)
+            .await
+            .expect("accept agreement");
+    }
+    Cast {
+        organizer,
+        auditor,
+        hospital_a,
+        hospital_a_org,
+        hospital_b,
+        hospital_b_org,
+        team_x,
+        team_x_org,
+        team_y,
+        team_y_org,
+        dataset: dataset.id,
+        competition: competition.id,
+    }
+}
+
+/// One more admitted team that accepted the agreement.
+pub async fn extra_team(arena: &Arena, cast: &Cast, name: &str, tier: Tier) -> (Actor, OrgId) {
+    let email = format!("member@{}.test", name.to_lowercase().replace(' ', "-"));
+    let (actor, org) = admitted(
+        arena,
+        &cast.organizer,
+        &email,
+        Role::TeamMember,
+        name,
+        Some(tier),
+    )
+    .await;
+    let competition = arena
+        .competition(&actor, cast.competition)
+        .await
+        .expect("competition");
+    arena
+        .accept_agreement(
+            &actor,
+            cast.competition,
+            &Arena::agreement_sha256(&competition),
+        )
+        .await
+        .expect("accept agreement");
+    (actor, org)
+}

@@ -1,0 +1,512 @@
+//! Datasets: encrypted uploads, validation, per-hospital contributions, organizer approval,
+//! tamper detection, and competitions that may only use approved datasets.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use medarena_arena::crypto::MasterKey;
+use medarena_arena::objects::{LocalObjectStore, ObjectStore};
+use medarena_arena::store::KeyRepo;
+use medarena_arena::vault::{KeyScope, Vault, VaultError};
+use medarena_arena::{
+    ArenaError, ContributionState, DatasetId, DatasetState, OrgId, Role, SqliteStore, SystemClock,
+};
+
+fn objects_of(world: &World) -> LocalObjectStore {
+    LocalObjectStore::open(world.dir.path().join("objects")).expect("object store")
+}
+
+#[tokio::test]
+async fn uploads_are_encrypted_validated_and_reviewed() {
+    let world = World::new().await;
+    let arena = &world.arena;
+    let organizer = organizer(arena).await;
+    let (hospital_a, a_org) = hospital(arena, &organizer, "A").await;
+    let (hospital_b, b_org) = hospital(arena, &organizer, "B").await;
+    let dataset = arena
+        .create_dataset(&organizer, "cardiac-events", "Cardiac events", "")
+        .await
+        .expect("create");
+    assert_eq!(dataset.state, DatasetState::Uploaded);
+    let duplicate = arena
+        .create_dataset(&hospital_a, "cardiac-events", "Again", "")
+        .await;
+    assert!(matches!(duplicate, Err(ArenaError::Conflict(_))));
+    assert!(matches!(
+        arena.create_dataset(&hospital_a, "Bad Slug", "x", "").await,
+        Err(ArenaError::Invalid { .. })
+    ));
+
+    // Hospital A's upload: stored encrypted, content-addressed, validated.
+    let upload = csv_upload("a.csv", 30);
+    let contribution = arena
+        .upload_contribution(&hospital_a, dataset.id, &upload)
+        .await
+        .expect("upload");
+    assert_eq!(
+        (contribution.state, contribution.rows),
+        (ContributionState::Validated, Some(30))
+    );
+    assert_eq!(contribution.hospital, a_org);
+    assert_eq!(
+        contribution.content_sha256,
+        medarena_arena::vault::sha256_hex(&upload.bytes)
+    );
+    let object = contribution.object.expect("stored");
+    let on_disk = std::fs::read(objects_of(&world).path_of(&object)).expect("object file");
+    assert_eq!(
+        medarena_arena::objects::ObjectId::of(&on_disk),
+        object,
+        "addressed by the stored bytes"
+    );
+    assert!(on_disk.starts_with(b"MDE1"));
+    let needle = b"age,sex,troponin";
+    assert!(
+        !on_disk.windows(needle.len()).any(|w| w == needle),
+        "plaintext on disk"
+    );
+    assert_eq!(
+        arena
+            .dataset(&organizer, dataset.id)
+            .await
+            .expect("view")
+            .dataset
+            .state,
+        DatasetState::Validated
+    );
+
+    // Hospital B's upload with PHI is refused with a report naming where, and not kept.
+    let mut bad = csv_upload("b.csv", 5);
+    bad.bytes.extend_from_slice(b"61,1,0.3,PHI John Smith\n");
+    let refused = arena
+        .upload_contribution(&hospital_b, dataset.id, &bad)
+        .await;
+    let Err(ArenaError::UploadRejected(rejected)) = refused else {
+        panic!("expected a rejection, got {refused:?}")
+    };
+    assert_eq!(rejected.state, ContributionState::Rejected);
+    assert!(rejected.object.is_none());
+    assert_eq!(rejected.report["issues"][0]["row"], 6);
+    assert_eq!(rejected.report["issues"][0]["column"], "notes");
+    assert_eq!(
+        ArenaError::UploadRejected(rejected.clone()).http_status(),
+        422
+    );
+    assert!(
+        arena.contribution(&hospital_b, rejected.id).await.is_ok(),
+        "the report stays readable"
+    );
+    // A rejected upload does not block the dataset; a good one from B joins it.
+    assert_eq!(
+        arena
+            .dataset(&organizer, dataset.id)
+            .await
+            .expect("view")
+            .dataset
+            .state,
+        DatasetState::Validated
+    );
+    arena
+        .upload_contribution(&hospital_b, dataset.id, &csv_upload("b.csv", 20))
+        .await
+        .expect("upload b");
+    let view = arena.dataset(&organizer, dataset.id).await.expect("view");
+    assert_eq!((view.contributor_count, view.contributions.len()), (2, 3));
+    let hospitals: Vec<OrgId> = view.contributions.iter().map(|c| c.hospital).collect();
+    assert_eq!(hospitals, [a_org, b_org, b_org]);
+
+    // Review: organizers only, validated datasets only; approval freezes the dataset.
+    assert!(matches!(
+        arena
+            .review_dataset(&hospital_a, dataset.id, true, None)
+            .await,
+        Err(ArenaError::Forbidden(_))
+    ));
+    let approved = arena
+        .review_dataset(&organizer, dataset.id, true, Some("looks good"))
+        .await
+        .expect("approve");
+    assert_eq!(approved.state, DatasetState::Approved);
+    let late = arena
+        .upload_contribution(&hospital_a, dataset.id, &csv_upload("late.csv", 3))
+        .await;
+    assert!(matches!(late, Err(ArenaError::Conflict(_))), "{late:?}");
+    assert!(matches!(
+        arena
+            .review_dataset(&organizer, dataset.id, false, None)
+            .await,
+        Err(ArenaError::Precondition(_))
+    ));
+    assert!(matches!(
+        arena.dataset(&organizer, DatasetId(999)).await,
+        Err(ArenaError::NotFound(_))
+    ));
+
+    // Pending hospitals cannot upload; empty files are refused.
+    let (pending, _) = sign_up(arena, "p@h.test", Role::Hospital).await;
+    arena
+        .apply(&pending, "Pending Hospital", "")
+        .await
+        .expect("apply");
+    let (pending, _) = sign_in(arena, "p@h.test").await;
+    assert!(matches!(
+        arena
+            .upload_contribution(&pending, dataset.id, &csv_upload("p.csv", 3))
+            .await,
+        Err(ArenaError::Forbidden(_))
+    ));
+    let other = arena
+        .create_dataset(&hospital_a, "other-set", "Other", "")
+        .await
+        .expect("create");
+    let mut empty = csv_upload("e.csv", 0);
+    empty.bytes.clear();
+    assert!(matches!(
+        arena
+            .upload_contribution(&hospital_a, other.id, &empty)
+            .await,
+        Err(ArenaError::Invalid { .. })
+    ));
+}
+
+#[tokio::test]
+async fn competitions_need_approved_datasets() {
+    let world = World::new().await;
+    let arena = &world.arena;
+    let organizer = organizer(arena).await;
+    let (hospital, _) = hospital(arena, &organizer, "A").await;
+
+    let missing = arena.create_competition(&organizer, EXAMPLE_BUNDLE).await;
+    let Err(ArenaError::Bundle(err)) = missing else {
+        panic!("expected a bundle error, got {missing:?}")
+    };
+    assert_eq!(err.issues[0].path, "datasets[0]");
+    assert!(err.issues[0].message.contains("no dataset"));
+
+    let dataset = arena
+        .create_dataset(&hospital, "cardiac-events", "Cardiac", "")
+        .await
+        .expect("create");
+    arena
+        .upload_contribution(&hospital, dataset.id, &csv_upload("a.csv", 10))
+        .await
+        .expect("upload");
+    let unapproved = arena.create_competition(&organizer, EXAMPLE_BUNDLE).await;
+    assert!(
+        matches!(&unapproved, Err(ArenaError::Bundle(e)) if e.issues[0].message.contains("not approved")),
+        "{unapproved:?}"
+    );
+
+    arena
+        .review_dataset(&organizer, dataset.id, true, None)
+        .await
+        .expect("approve");
+    let competition = arena
+        .create_competition(&organizer, EXAMPLE_BUNDLE)
+        .await
+        .expect("create");
+    assert_eq!(competition.datasets, [dataset.id]);
+    assert_eq!(
+        competition.bundle_sha256,
+        medarena_arena::vault::sha256_hex(EXAMPLE_BUNDLE.as_bytes())
+    );
+    let again = arena.create_competition(&organizer, EXAMPLE_BUNDLE).await;
+    assert!(matches!(again, Err(ArenaError::Conflict(_))));
+    let broken = arena
+        .create_competition(&organizer, "title: only a title\n")
+        .await;
+    assert!(matches!(broken, Err(ArenaError::Bundle(_))));
+    assert_eq!(broken.map(|_| ()).unwrap_err().http_status(), 422);
+    let listed = arena
+        .competitions(&medarena_arena::Actor::Anonymous)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn tampered_objects_are_detected() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let arena = &world.arena;
+    let submitted = arena
+        .submit(&cast.team_x, cast.competition, &module(7))
+        .await
+        .expect("submit");
+    assert_eq!(
+        arena
+            .download_module(&cast.team_x, submitted.id)
+            .await
+            .expect("download")
+            .as_slice(),
+        module(7)
+    );
+
+    // Flip one byte of the stored module: the read fails instead of returning altered code.
+    let object = arena
+        .store()
+        .submission(submitted.id)
+        .await
+        .expect("row")
+        .expect("exists")
+        .object;
+    let path = objects_of(&world).path_of(&object);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    std::fs::write(&path, &bytes).expect("tamper");
+    let read = arena.download_module(&cast.team_x, submitted.id).await;
+    assert!(
+        matches!(read, Err(ArenaError::Vault(VaultError::Objects(_)))),
+        "{read:?}"
+    );
+
+    // A run over tampered data fails on the platform side and is retried, never scored.
+    let contribution = arena
+        .store()
+        .contributions(cast.dataset)
+        .await
+        .expect("rows")[0]
+        .clone();
+    let path = objects_of(&world).path_of(&contribution.object.expect("object"));
+    std::fs::write(&path, b"MDE1 not the original").expect("tamper");
+    let id = arena
+        .submit(&cast.team_y, cast.competition, &module(8))
+        .await
+        .expect("submit")
+        .id;
+    let mut reports = Vec::new();
+    while let Some(report) = arena.run_next_job("w").await.expect("run") {
+        reports.push(report);
+    }
+    let real_run = reports
+        .iter()
+        .find(|r| r.submission == id && r.kind == medarena_arena::JobKind::RealRun)
+        .expect("the real run was attempted");
+    assert_eq!(real_run.end, medarena_arena::JobEnd::Retried);
+    let view = arena.submission(&cast.organizer, id).await.expect("view");
+    assert!(view.released_public_score.is_none());
+}
+
+/// The vault directly: keys are bound to scopes and plaintext digests, and the master key
+/// matters.
+#[tokio::test]
+async fn sealed_objects_open_only_in_their_scope_with_their_master_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("store"),
+    );
+    let objects: Arc<dyn ObjectStore> =
+        Arc::new(LocalObjectStore::open(dir.path().join("objects")).expect("objects"));
+    let master_bytes = [7u8; 32];
+    let keys: Arc<dyn KeyRepo> = store.clone();
+    let vault = Vault::new(
+        MasterKey::from_bytes(master_bytes),
+        objects.clone(),
+        keys.clone(),
+        Arc::new(SystemClock),
+    );
+    let scope_a = KeyScope::Dataset(DatasetId(1));
+    let scope_b = KeyScope::Dataset(DatasetId(2));
+
+    let sealed = vault.put(&scope_a, b"patient rows").await.expect("put");
+    assert_eq!(
+        vault
+            .get(&scope_a, &sealed.object, &sealed.content_sha256)
+            .await
+            .expect("get")
+            .as_slice(),
+        b"patient rows"
+    );
+    // Same plaintext, same scope: a fresh nonce, so a different object.
+    let again = vault.put(&scope_a, b"patient rows").await.expect("put");
+    assert_ne!(again.object, sealed.object);
+    assert_eq!(again.content_sha256, sealed.content_sha256);
+    // Another scope's key does not open it.
+    vault
+        .put(&scope_b, b"other")
+        .await
+        .expect("create scope b key");
+    assert!(matches!(
+        vault
+            .get(&scope_b, &sealed.object, &sealed.content_sha256)
+            .await,
+        Err(VaultError::Crypto(_))
+    ));
+    // A claimed digest that is not the object's fails too (the digest is bound as AAD).
+    let other_digest = medarena_arena::vault::sha256_hex(b"something else");
+    assert!(
+        vault
+            .get(&scope_a, &sealed.object, &other_digest)
+            .await
+            .is_err()
+    );
+    // Wrapped keys are stored, not plain: the wrong master key cannot unwrap them.
+    let wrapped = keys
+        .data_key(&scope_a.to_string())
+        .await
+        .expect("key")
+        .expect("stored");
+    assert_eq!(wrapped.len(), 4 + 24 + 32 + 16);
+    let wrong = Vault::new(
+        MasterKey::from_bytes([8u8; 32]),
+        objects.clone(),
+        keys.clone(),
+        Arc::new(SystemClock),
+    );
+    assert!(matches!(
+        wrong
+            .get(&scope_a, &sealed.object, &sealed.content_sha256)
+            .await,
+        Err(VaultError::Crypto(_))
+    ));
+    // The right master key, in a new process, still opens it.
+    let reopened = Vault::new(
+        MasterKey::from_bytes(master_bytes),
+        objects,
+        keys,
+        Arc::new(SystemClock),
+    );
+    assert!(
+        reopened
+            .get(&scope_a, &sealed.object, &sealed.content_sha256)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn the_master_key_file_is_created_once_and_reused() {
+    let world = World::new().await;
+    let key_path = world.dir.path().join("master.key");
+    let first = std::fs::read_to_string(&key_path).expect("key file created at first open");
+    assert_eq!(first.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let id = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(3))
+        .await
+        .expect("submit")
+        .id;
+    let reopened = world.reopen(world.executor.clone()).await;
+    assert_eq!(std::fs::read_to_string(&key_path).expect("key"), first);
+    assert_eq!(
+        reopened
+            .download_module(&cast.team_x, id)
+            .await
+            .expect("decrypts")
+            .as_slice(),
+        module(3)
+    );
+
+    // A different master key cannot read what the first one sealed.
+    let mut config = test_config(world.dir.path());
+    config.master_key = medarena_arena::MasterKeySource::Hex("11".repeat(32));
+    let wrong = medarena_arena::Arena::builder(config)
+        .executor(world.executor.clone())
+        .validator(world.validator.clone())
+        .clock(world.clock.clone())
+        .open()
+        .await
+        .expect("opens");
+    assert!(matches!(
+        wrong.download_module(&cast.team_x, id).await,
+        Err(ArenaError::Vault(_))
+    ));
+    let mut config = test_config(world.dir.path());
+    config.master_key = medarena_arena::MasterKeySource::Hex("not hex".into());
+    let refused = medarena_arena::Arena::builder(config)
+        .executor(world.executor.clone())
+        .validator(world.validator.clone())
+        .open()
+        .await;
+    assert!(matches!(refused, Err(ArenaError::Config(_))));
+}
+
+#[tokio::test]
+async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
+    let world = World::new().await;
+    let arena = &world.arena;
+    let organizer = organizer(arena).await;
+    let (hospital_a, a_org) = hospital(arena, &organizer, "A").await;
+    let dataset = arena
+        .create_dataset(&hospital_a, "cardiac-events", "Cardiac", "")
+        .await
+        .expect("create");
+
+    // What a crash right after storing leaves: an encrypted object and an `uploaded` row.
+    let store: Arc<dyn medarena_arena::Store> = arena.store().clone();
+    let keys: Arc<dyn KeyRepo> = store.clone();
+    let master = MasterKey::load(&medarena_arena::MasterKeySource::File(
+        world.dir.path().join("master.key"),
+    ))
+    .expect("master key");
+    let vault = Vault::new(
+        master,
+        Arc::new(objects_of(&world)),
+        keys,
+        world.clock.clone(),
+    );
+    let upload = csv_upload("a.csv", 12);
+    let sealed = vault
+        .put(&KeyScope::Dataset(dataset.id), &upload.bytes)
+        .await
+        .expect("put");
+    let stamp = medarena_arena::store::Stamp {
+        at: world.clock.now_for_tests(),
+        actor: hospital_a.account(),
+    };
+    store
+        .insert_contribution(
+            stamp,
+            &medarena_arena::store::NewContribution {
+                dataset: dataset.id,
+                hospital: a_org,
+                uploaded_by: hospital_a.account().expect("account"),
+                file_name: upload.file_name.clone(),
+                manifest: upload.manifest.clone(),
+                object: sealed.object,
+                content_sha256: sealed.content_sha256.clone(),
+                size_bytes: sealed.size_bytes,
+            },
+        )
+        .await
+        .expect("insert");
+
+    // A restart soon after leaves it alone (it may be an upload in progress elsewhere)...
+    let calls = world
+        .validator
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+    world.reopen(world.executor.clone()).await;
+    assert_eq!(
+        world
+            .validator
+            .calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        calls
+    );
+    // ...a restart later validates it from the stored, encrypted bytes.
+    world.clock.advance(std::time::Duration::from_secs(601));
+    let restarted = world.reopen(world.executor.clone()).await;
+    let view = restarted
+        .dataset(&organizer, dataset.id)
+        .await
+        .expect("view");
+    assert_eq!(view.dataset.state, DatasetState::Validated);
+    assert_eq!(view.contributions[0].state, ContributionState::Validated);
+    assert_eq!(view.contributions[0].rows, Some(12));
+}

@@ -1,0 +1,1005 @@
+//! Submissions and the durable job queue: the phase gate, limits, fair scheduling, leases,
+//! retries, concurrency, budgets, leaderboards, and surviving a dropped arena.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use medarena_arena::bundle::SandboxLimits;
+use medarena_arena::store::{ClaimRequest, FinishJob, FinishOutcome, SubmissionUpdate};
+use medarena_arena::testing::{ScriptedExecutor, successful_result};
+use medarena_arena::{
+    ArenaError, BudgetCharge, ExecutorError, JobEnd, JobKind, JobState, LeaderboardKind,
+    PrecheckRejection, RunExecutor, RunOutcome, RunRequest, RunResult, SubmissionId,
+    SubmissionStatus, Tier, WorkerPool,
+};
+
+async fn status_of(world: &World, cast: &Cast, id: SubmissionId) -> SubmissionStatus {
+    world
+        .arena
+        .submission(&cast.organizer, id)
+        .await
+        .expect("submission")
+        .status
+}
+
+async fn kinds_of_jobs(world: &World, id: SubmissionId) -> Vec<(JobKind, JobState)> {
+    world
+        .arena
+        .store()
+        .jobs_of_submission(id)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .map(|job| (job.kind, job.state))
+        .collect()
+}
+
+#[tokio::test]
+async fn dummy_run_first_then_real_run() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let submitted = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    assert_eq!(submitted.status, SubmissionStatus::QueuedDummy);
+    assert_eq!(submitted.phase, "public");
+
+    let first = world
+        .arena
+        .run_next_job("w")
+        .await
+        .expect("run")
+        .expect("a job");
+    assert_eq!(
+        (first.kind, &first.end),
+        (JobKind::DummyRun, &JobEnd::Finished(RunOutcome::Ok))
+    );
+    assert_eq!(
+        status_of(&world, &cast, submitted.id).await,
+        SubmissionStatus::QueuedReal
+    );
+    let second = world
+        .arena
+        .run_next_job("w")
+        .await
+        .expect("run")
+        .expect("a job");
+    assert_eq!(second.kind, JobKind::RealRun);
+    assert!(world.arena.run_next_job("w").await.expect("run").is_none());
+
+    let view = world.view(&cast.team_x, submitted.id).await;
+    assert_eq!(
+        (view.status, view.outcome),
+        (SubmissionStatus::Completed, Some(RunOutcome::Ok))
+    );
+    assert_eq!(view.dummy_score, Some(0.5));
+    assert_eq!(view.released_public_score, Some(0.80));
+    assert_eq!(
+        kinds_of_jobs(&world, submitted.id).await,
+        [
+            (JobKind::DummyRun, JobState::Succeeded),
+            (JobKind::RealRun, JobState::Succeeded)
+        ]
+    );
+    let budget = world
+        .arena
+        .budget(&cast.team_x, cast.competition, cast.team_x_org)
+        .await
+        .expect("budget");
+    assert_eq!(budget.len(), 1);
+    assert!((budget[0].spent - 0.2).abs() < 1e-12 && (budget[0].remaining() - 3.8).abs() < 1e-12);
+    let usage = world
+        .arena
+        .dataset_usage(&cast.hospital_a, cast.dataset)
+        .await
+        .expect("usage");
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].team, cast.team_x_org);
+}
+
+#[tokio::test]
+async fn development_phase_and_dummy_only_tier_never_reach_real_data() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let (dummy_team, _) = extra_team(&world.arena, &cast, "Dummy Team", Tier::DummyOnly).await;
+    world.clock.set(development_phase());
+    let in_development = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(2))
+        .await
+        .expect("submit");
+    assert_eq!(in_development.phase, "development");
+    // Runs after the public phase opened still follow the phase the module was submitted in.
+    world.clock.set(public_phase());
+    let in_public = world
+        .arena
+        .submit(&dummy_team, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    world.drain().await;
+
+    for (id, note) in [(in_public.id, "tier"), (in_development.id, "development")] {
+        let view = world.view(&cast.organizer, id).await;
+        assert_eq!(
+            (view.status, view.outcome),
+            (SubmissionStatus::Completed, Some(RunOutcome::Ok))
+        );
+        assert!(
+            view.note.as_deref().is_some_and(|n| n.contains(note)),
+            "{:?}",
+            view.note
+        );
+        assert!(view.released_public_score.is_none());
+        assert_eq!(
+            kinds_of_jobs(&world, id).await,
+            [(JobKind::DummyRun, JobState::Succeeded)]
+        );
+    }
+    assert!(
+        world
+            .executor
+            .started()
+            .iter()
+            .all(|(_, kind)| *kind == JobKind::DummyRun)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_dummy_run_blocks_the_real_run() {
+    let executor = ScriptedExecutor::new(|request| match request.job.kind {
+        JobKind::DummyRun => Ok(RunResult {
+            outcome: RunOutcome::OverLimit,
+            ..RunResult::default()
+        }),
+        JobKind::RealRun => Ok(successful_result(request)),
+    });
+    let world = World::with_executor(executor).await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let submitted = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    assert_eq!(world.drain().await, 1);
+    let view = world.view(&cast.team_x, submitted.id).await;
+    assert_eq!(
+        (view.status, view.outcome),
+        (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))
+    );
+    assert_eq!(
+        kinds_of_jobs(&world, submitted.id).await,
+        [(JobKind::DummyRun, JobState::Succeeded)]
+    );
+}
+
+/// An executor that checks what the core lets it read.
+struct ProbingExecutor;
+
+#[async_trait]
+impl RunExecutor for ProbingExecutor {
+    async fn precheck(
+        &self,
+        _module: &[u8],
+        _limits: &SandboxLimits,
+    ) -> Result<(), PrecheckRejection> {
+        Ok(())
+    }
+
+    async fn execute(&self, request: RunRequest<'_>) -> Result<RunResult, ExecutorError> {
+        let manifests = request.inputs.manifests();
+        if manifests.len() != 2 || manifests.iter().any(|m| m.manifest.is_none()) {
+            return Err(ExecutorError::Permanent(format!(
+                "manifests: {manifests:?}"
+            )));
+        }
+        let data = request.inputs.real_data().await;
+        match request.job.kind {
+            JobKind::DummyRun => {
+                if data.is_ok() {
+                    return Err(ExecutorError::Permanent(
+                        "dummy job read real data".to_owned(),
+                    ));
+                }
+                Ok(RunResult::default())
+            }
+            JobKind::RealRun => {
+                let data = data?;
+                let expected = [csv_upload("a.csv", 50).bytes, csv_upload("b.csv", 40).bytes];
+                let ok = data.len() == 2
+                    && data
+                        .iter()
+                        .zip(&expected)
+                        .all(|(d, e)| d.bytes.as_slice() == e.as_slice());
+                Ok(RunResult {
+                    outcome: if ok {
+                        RunOutcome::Ok
+                    } else {
+                        RunOutcome::Failed
+                    },
+                    released_public_score: Some(0.6),
+                    ..RunResult::default()
+                })
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn dummy_jobs_cannot_read_real_data_and_real_jobs_get_decrypted_contributions() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let probing = common::test_config(world.dir.path());
+    let arena = medarena_arena::Arena::builder(probing)
+        .executor(Arc::new(ProbingExecutor))
+        .validator(world.validator.clone())
+        .clock(world.clock.clone())
+        .open()
+        .await
+        .expect("open");
+    let submitted = arena
+        .submit(&cast.team_x, cast.competition, b"anything")
+        .await
+        .expect("submit");
+    while arena.run_next_job("probe").await.expect("run").is_some() {}
+    let view = arena
+        .submission(&cast.organizer, submitted.id)
+        .await
+        .expect("view");
+    assert_eq!(
+        (view.status, view.outcome),
+        (SubmissionStatus::Completed, Some(RunOutcome::Ok)),
+        "{view:?}"
+    );
+}
+
+#[tokio::test]
+async fn submission_preconditions() {
+    let small_modules =
+        EXAMPLE_BUNDLE.replace("module_max_bytes: 16777216", "module_max_bytes: 64");
+    let world = World::new().await;
+    let cast = cast(&world.arena, &small_modules).await;
+    let arena = &world.arena;
+
+    // The agreement must be accepted, in its current text.
+    let (newcomer, _) = admitted(
+        arena,
+        &cast.organizer,
+        "new@team.test",
+        medarena_arena::Role::TeamMember,
+        "New",
+        Some(Tier::RealData),
+    )
+    .await;
+    let refused = arena.submit(&newcomer, cast.competition, &module(1)).await;
+    assert!(
+        matches!(refused, Err(ArenaError::Precondition(ref m)) if m.contains("agreement")),
+        "{refused:?}"
+    );
+    let stale = arena
+        .accept_agreement(&newcomer, cast.competition, &"0".repeat(64))
+        .await;
+    assert!(matches!(stale, Err(ArenaError::Conflict(_))));
+
+    // Module checks: empty, too large, pre-check.
+    assert!(matches!(
+        arena.submit(&cast.team_x, cast.competition, b"").await,
+        Err(ArenaError::Invalid { .. })
+    ));
+    let big = vec![0u8; 65];
+    assert!(
+        matches!(arena.submit(&cast.team_x, cast.competition, &big).await, Err(ArenaError::Invalid { ref field, .. }) if field == "module")
+    );
+    let not_wasm = arena
+        .submit(&cast.team_x, cast.competition, b"#!/bin/sh\nrm -rf /")
+        .await;
+    assert!(
+        matches!(not_wasm, Err(ArenaError::ModuleRejected(_))),
+        "{not_wasm:?}"
+    );
+
+    // Daily limit: five per team per UTC day, counted per team.
+    for tag in 0..5 {
+        arena
+            .submit(&cast.team_x, cast.competition, &module(tag))
+            .await
+            .expect("within limit");
+    }
+    let limited = arena
+        .submit(&cast.team_x, cast.competition, &module(9))
+        .await;
+    assert!(
+        matches!(limited, Err(ArenaError::RateLimited { limit: 5, used: 5 })),
+        "{limited:?}"
+    );
+    assert_eq!(limited.map(|_| ()).unwrap_err().http_status(), 429);
+    arena
+        .submit(&cast.team_y, cast.competition, &module(9))
+        .await
+        .expect("other team unaffected");
+    world.clock.advance(Duration::from_secs(24 * 3600));
+    arena
+        .submit(&cast.team_x, cast.competition, &module(10))
+        .await
+        .expect("next day");
+
+    // Outside every phase, and once closed.
+    world.clock.set(at("2027-01-01T00:00:00Z"));
+    assert!(matches!(
+        arena
+            .submit(&cast.team_x, cast.competition, &module(11))
+            .await,
+        Err(ArenaError::Precondition(_))
+    ));
+    world.clock.set(public_phase());
+    arena
+        .close_competition(&cast.organizer, cast.competition)
+        .await
+        .expect("close");
+    let closed = arena
+        .submit(&cast.team_y, cast.competition, &module(12))
+        .await;
+    assert!(
+        matches!(closed, Err(ArenaError::Precondition(ref m)) if m.contains("closed")),
+        "{closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn fair_scheduling_round_robins_across_teams() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let (team_z, team_z_org) = extra_team(&world.arena, &cast, "Team Z", Tier::RealData).await;
+    world.clock.set(development_phase());
+    let arena = &world.arena;
+    // Team X floods the queue first; Y and Z submit later.
+    for tag in 0..5 {
+        arena
+            .submit(&cast.team_x, cast.competition, &module(tag))
+            .await
+            .expect("submit");
+    }
+    for tag in 0..2 {
+        arena
+            .submit(&cast.team_y, cast.competition, &module(10 + tag))
+            .await
+            .expect("submit");
+    }
+    arena
+        .submit(&team_z, cast.competition, &module(20))
+        .await
+        .expect("submit");
+    assert_eq!(world.drain().await, 8);
+
+    let mut order = Vec::new();
+    for (job, _) in world.executor.started() {
+        let job = arena.store().job(job).await.expect("job").expect("exists");
+        order.push(match job.team {
+            t if t == cast.team_x_org => 'X',
+            t if t == cast.team_y_org => 'Y',
+            t if t == team_z_org => 'Z',
+            _ => '?',
+        });
+    }
+    assert_eq!(order.iter().collect::<String>(), "XYZXYXXX");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_in_two_processes_never_share_a_job() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let (team_z, _) = extra_team(&world.arena, &cast, "Team Z", Tier::RealData).await;
+    let (team_w, _) = extra_team(&world.arena, &cast, "Team W", Tier::RealData).await;
+    let mut submissions = Vec::new();
+    for team in [&cast.team_x, &cast.team_y, &team_z, &team_w] {
+        for tag in 0..5 {
+            submissions.push(
+                world
+                    .arena
+                    .submit(team, cast.competition, &module(tag))
+                    .await
+                    .expect("submit")
+                    .id,
+            );
+        }
+    }
+    // A second arena on the same database plays a second process; both share the executor
+    // double so that it sees every run.
+    world.executor.set_delay(Duration::from_millis(5));
+    let second = world.reopen(world.executor.clone()).await;
+    let pools = [
+        WorkerPool::spawn(&world.arena, "one"),
+        WorkerPool::spawn(&second, "two"),
+    ];
+    assert_eq!(pools.iter().map(WorkerPool::len).sum::<usize>(), 4);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = world.arena.queue_stats().await.expect("stats");
+        if stats.succeeded == 40 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue did not finish: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for pool in pools {
+        pool.shutdown().await;
+    }
+    let started = world.executor.started();
+    let distinct: HashSet<_> = started.iter().map(|(job, _)| *job).collect();
+    assert_eq!(started.len(), 40, "every job ran exactly once");
+    assert_eq!(distinct.len(), 40, "no job ran twice");
+    assert!(world.executor.max_concurrent() <= 4);
+    for id in submissions {
+        assert_eq!(
+            status_of(&world, &cast, id).await,
+            SubmissionStatus::Completed
+        );
+    }
+    let stats = world.arena.queue_stats().await.expect("stats");
+    assert_eq!((stats.pending, stats.running, stats.failed), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_stale_workers_are_fenced() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let submitted = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    let store = world.arena.store();
+    let lease_ms = 30_000;
+    let ghost = store
+        .claim(&ClaimRequest {
+            worker: "ghost".into(),
+            lease_token: "ghost-token".into(),
+            now: world.clock.now_for_tests(),
+            lease_ms,
+        })
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(
+        status_of(&world, &cast, submitted.id).await,
+        SubmissionStatus::RunningDummy
+    );
+    // While the lease holds, nobody else gets the job.
+    assert!(world.arena.run_next_job("w").await.expect("run").is_none());
+
+    // The ghost dies. Once its lease expires, the job runs again, as attempt 2.
+    world.clock.advance(Duration::from_millis(30_001));
+    world.drain().await;
+    let job = store.job(ghost.id).await.expect("job").expect("exists");
+    assert_eq!((job.state, job.attempts), (JobState::Succeeded, 2));
+    assert_eq!(
+        status_of(&world, &cast, submitted.id).await,
+        SubmissionStatus::Completed
+    );
+
+    // The ghost comes back: it can neither renew nor finish.
+    assert!(
+        !store
+            .heartbeat(
+                ghost.id,
+                "ghost-token",
+                world.clock.now_for_tests(),
+                lease_ms
+            )
+            .await
+            .expect("beat")
+    );
+    let late = store
+        .finish(&FinishJob {
+            job: ghost.id,
+            lease_token: "ghost-token".into(),
+            at: world.clock.now_for_tests(),
+            outcome: RunOutcome::Failed,
+            job_result: None,
+            submission: SubmissionUpdate {
+                status: Some(SubmissionStatus::Failed),
+                ..SubmissionUpdate::default()
+            },
+            follow_up: None,
+            follow_up_max_attempts: 3,
+            charges: vec![],
+            budget_total: 1.0,
+        })
+        .await
+        .expect("finish");
+    assert_eq!(late, FinishOutcome::LeaseLost);
+    assert_eq!(
+        status_of(&world, &cast, submitted.id).await,
+        SubmissionStatus::Completed
+    );
+    assert!(world.audit.kinds().contains(&"job_lease_expired"));
+}
+
+#[tokio::test]
+async fn a_job_whose_workers_keep_dying_fails_with_error_after_max_attempts() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let submitted = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    let store = world.arena.store();
+    for attempt in 1..=3 {
+        let job = store
+            .claim(&ClaimRequest {
+                worker: format!("doomed-{attempt}"),
+                lease_token: format!("token-{attempt}"),
+                now: world.clock.now_for_tests(),
+                lease_ms: 1_000,
+            })
+            .await
+            .expect("claim")
+            .expect("job");
+        assert_eq!(job.attempts, attempt);
+        world.clock.advance(Duration::from_millis(1_001));
+    }
+    assert_eq!(
+        store
+            .reap_expired(world.clock.now_for_tests())
+            .await
+            .expect("reap"),
+        1
+    );
+    assert!(world.arena.run_next_job("w").await.expect("run").is_none());
+    let jobs = store.jobs_of_submission(submitted.id).await.expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        (jobs[0].state, jobs[0].outcome),
+        (JobState::Failed, Some(RunOutcome::Error))
+    );
+    let view = world.view(&cast.team_x, submitted.id).await;
+    assert_eq!(
+        (view.status, view.outcome),
+        (SubmissionStatus::Failed, Some(RunOutcome::Error))
+    );
+    assert!(world.audit.kinds().contains(&"submission_finished"));
+}
+
+#[tokio::test]
+async fn executor_errors_are_retried_with_backoff_then_given_up() {
+    let executor = ScriptedExecutor::new(|_| Err(ExecutorError::Transient("disk full".into())));
+    let world = World::with_executor(executor).await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let submitted = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    let arena = &world.arena;
+    assert_eq!(
+        arena.run_next_job("w").await.expect("run").map(|r| r.end),
+        Some(JobEnd::Retried)
+    );
+    assert_eq!(
+        status_of(&world, &cast, submitted.id).await,
+        SubmissionStatus::QueuedDummy
+    );
+    // Back-off: 1 s after the first failure, 2 s after the second.
+    assert!(arena.run_next_job("w").await.expect("run").is_none());
+    world.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        arena.run_next_job("w").await.expect("run").map(|r| r.end),
+        Some(JobEnd::Retried)
+    );
+    world.clock.advance(Duration::from_secs(1));
+    assert!(arena.run_next_job("w").await.expect("run").is_none());
+    world.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        arena.run_next_job("w").await.expect("run").map(|r| r.end),
+        Some(JobEnd::GaveUp)
+    );
+    let view = arena
+        .submission(&cast.team_x, submitted.id)
+        .await
+        .expect("view");
+    assert_eq!(
+        (view.status, view.outcome),
+        (SubmissionStatus::Failed, Some(RunOutcome::Error))
+    );
+    // The error text stays with operators; the team sees only the coarse outcome.
+    assert!(view.note.is_none());
+    let job = &arena
+        .store()
+        .jobs_of_submission(submitted.id)
+        .await
+        .expect("jobs")[0];
+    assert!(
+        job.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("disk full"))
+    );
+}
+
+#[tokio::test]
+async fn permanent_executor_errors_fail_at_once() {
+    let executor =
+        ScriptedExecutor::new(|_| Err(ExecutorError::Permanent("no such export".into())));
+    let world = World::with_executor(executor).await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    assert_eq!(
+        world
+            .arena
+            .run_next_job("w")
+            .await
+            .expect("run")
+            .map(|r| r.end),
+        Some(JobEnd::GaveUp)
+    );
+}
+
+#[tokio::test]
+async fn the_queue_survives_dropping_the_arena_mid_run() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let mut submissions = Vec::new();
+    for team in [&cast.team_x, &cast.team_y] {
+        for tag in 0..3 {
+            submissions.push(
+                world
+                    .arena
+                    .submit(team, cast.competition, &module(tag))
+                    .await
+                    .expect("submit")
+                    .id,
+            );
+        }
+    }
+    // The first process hangs inside its runs and dies there.
+    let hanging = Arc::new(ScriptedExecutor::succeeding());
+    hanging.set_delay(Duration::from_secs(3600));
+    let doomed = world.reopen(hanging.clone()).await;
+    let pool = WorkerPool::spawn(&doomed, "doomed");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while hanging.started().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "workers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pool.abort();
+    drop(doomed);
+    let running = world.arena.queue_stats().await.expect("stats").running;
+    assert_eq!(running, 2, "two runs were in flight when the process died");
+
+    // A new process on the same files, after the dead leases expire.
+    let fresh = Arc::new(ScriptedExecutor::succeeding());
+    let restarted = world.reopen(fresh.clone()).await;
+    world.clock.advance(Duration::from_secs(31));
+    while restarted
+        .run_next_job("fresh")
+        .await
+        .expect("run")
+        .is_some()
+    {}
+
+    let stats = restarted.queue_stats().await.expect("stats");
+    assert_eq!(
+        (stats.pending, stats.running, stats.failed, stats.succeeded),
+        (0, 0, 0, 12)
+    );
+    for id in &submissions {
+        let view = restarted
+            .submission(&cast.organizer, *id)
+            .await
+            .expect("view");
+        assert_eq!(view.status, SubmissionStatus::Completed, "{id} was lost");
+    }
+    let interrupted: Vec<_> = hanging.started().into_iter().map(|(job, _)| job).collect();
+    for job in interrupted {
+        let job = restarted
+            .store()
+            .job(job)
+            .await
+            .expect("job")
+            .expect("exists");
+        assert_eq!((job.state, job.attempts), (JobState::Succeeded, 2));
+    }
+}
+
+#[tokio::test]
+async fn the_privacy_budget_is_charged_and_exhaustion_stops_releases() {
+    let tight = EXAMPLE_BUNDLE.replace(
+        "budget_per_team_per_dataset: 4.0",
+        "budget_per_team_per_dataset: 0.4",
+    );
+    let world = World::new().await;
+    let cast = cast(&world.arena, &tight).await;
+    let mut ids = Vec::new();
+    for tag in 0..3 {
+        ids.push(
+            world
+                .arena
+                .submit(&cast.team_x, cast.competition, &module(tag))
+                .await
+                .expect("submit")
+                .id,
+        );
+        world.drain().await;
+    }
+    let views: Vec<_> = views_of(&world, &cast, &ids).await;
+    assert_eq!(views[0].status, SubmissionStatus::Completed);
+    assert_eq!(views[1].status, SubmissionStatus::Completed);
+    assert_eq!(
+        (views[2].status, views[2].outcome),
+        (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))
+    );
+    assert_eq!(views[2].note.as_deref(), Some("privacy budget exhausted"));
+    assert!(views[2].released_public_score.is_none());
+    let real_runs = world
+        .executor
+        .started()
+        .iter()
+        .filter(|(_, k)| *k == JobKind::RealRun)
+        .count();
+    assert_eq!(
+        real_runs, 2,
+        "the third real run was refused before running"
+    );
+    let budget = world
+        .arena
+        .budget(&cast.team_x, cast.competition, cast.team_x_org)
+        .await
+        .expect("budget");
+    assert!((budget[0].spent - 0.4).abs() < 1e-9);
+    assert_eq!(budget[0].remaining(), 0.0);
+}
+
+async fn views_of(
+    world: &World,
+    cast: &Cast,
+    ids: &[SubmissionId],
+) -> Vec<medarena_arena::SubmissionView> {
+    let mut views = Vec::new();
+    for id in ids {
+        views.push(world.view(&cast.team_x, *id).await);
+    }
+    views
+}
+
+#[tokio::test]
+async fn an_executor_that_overspends_releases_nothing() {
+    let executor = ScriptedExecutor::new(|request| {
+        let mut result = successful_result(request);
+        result.budget_charges = request
+            .competition
+            .datasets
+            .iter()
+            .map(|dataset| BudgetCharge {
+                dataset: *dataset,
+                epsilon: 100.0,
+            })
+            .collect();
+        Ok(result)
+    });
+    let world = World::with_executor(executor).await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let id = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit")
+        .id;
+    world.drain().await;
+    let view = world.view(&cast.organizer, id).await;
+    assert_eq!(
+        (view.status, view.outcome),
+        (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))
+    );
+    assert!(
+        view.released_public_score.is_none()
+            && view.exact.is_some_and(|e| e.exact_public_score.is_none())
+    );
+    let budget = world
+        .arena
+        .budget(&cast.team_x, cast.competition, cast.team_x_org)
+        .await
+        .expect("budget");
+    assert_eq!(budget[0].spent, 0.0);
+}
+
+#[tokio::test]
+async fn leaderboards_close_and_publish() {
+    let executor = ScriptedExecutor::new(|request| {
+        let mut result = successful_result(request);
+        if request.job.kind == JobKind::RealRun {
+            // Team ids decide the scores: the later team (Y) is better in public, worse in private.
+            let y = request.job.team.0 % 2 == 0;
+            result.released_public_score = Some(if y { 0.9 } else { 0.7 });
+            result.private_score = Some(if y { 0.6 } else { 0.8 });
+        }
+        Ok(result)
+    });
+    let world = World::with_executor(executor).await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let arena = &world.arena;
+    let x = arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit")
+        .id;
+    let y = arena
+        .submit(&cast.team_y, cast.competition, &module(2))
+        .await
+        .expect("submit")
+        .id;
+    world.drain().await;
+
+    let public = arena
+        .leaderboard(
+            &medarena_arena::Actor::Anonymous,
+            cast.competition,
+            LeaderboardKind::Public,
+        )
+        .await
+        .expect("public");
+    let (first, second) = if cast.team_y_org.0 % 2 == 0 {
+        (y, x)
+    } else {
+        (x, y)
+    };
+    assert_eq!(
+        public
+            .entries
+            .iter()
+            .map(|e| e.submission)
+            .collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(public.entries[0].rank, 1);
+    assert!(public.higher_is_better && public.metric == "auc");
+    let history = arena
+        .public_score_history(&cast.team_x, cast.competition)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 2);
+
+    let private = arena
+        .leaderboard(&cast.organizer, cast.competition, LeaderboardKind::Private)
+        .await
+        .expect("private");
+    assert_eq!(
+        private
+            .entries
+            .iter()
+            .map(|e| e.submission)
+            .collect::<Vec<_>>(),
+        [second, first]
+    );
+    assert!(
+        arena
+            .submission(&cast.team_x, x)
+            .await
+            .expect("view")
+            .private_score
+            .is_none()
+    );
+
+    assert!(matches!(
+        arena
+            .publish_competition(&cast.organizer, cast.competition)
+            .await,
+        Err(ArenaError::Precondition(_))
+    ));
+    arena
+        .close_competition(&cast.organizer, cast.competition)
+        .await
+        .expect("close");
+    assert!(matches!(
+        arena
+            .close_competition(&cast.organizer, cast.competition)
+            .await,
+        Err(ArenaError::Conflict(_))
+    ));
+    let published = arena
+        .publish_competition(&cast.organizer, cast.competition)
+        .await
+        .expect("publish");
+    assert!(published.published_at.is_some());
+    let revealed = arena
+        .leaderboard(&cast.team_x, cast.competition, LeaderboardKind::Private)
+        .await
+        .expect("revealed");
+    assert_eq!(revealed, private);
+    assert!(
+        arena
+            .submission(&cast.team_x, x)
+            .await
+            .expect("view")
+            .private_score
+            .is_some()
+    );
+    assert!(
+        arena
+            .submission(&cast.team_x, x)
+            .await
+            .expect("view")
+            .exact
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn audit_events_survive_a_sink_outage_and_arrive_in_order() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    world.audit.set_failing(true);
+    let id = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit despite the outage")
+        .id;
+    world.drain().await;
+    let delivered_before = world.audit.records().len();
+
+    // After a restart with the sink back, the backlog is delivered at open.
+    world.audit.set_failing(false);
+    let restarted = world.reopen(world.executor.clone()).await;
+    let records = world.audit.records();
+    assert!(records.len() > delivered_before);
+    let ids: Vec<i64> = records.iter().map(|r| r.id.0).collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "delivered in order without gaps: {ids:?}"
+    );
+    assert_eq!(restarted.deliver_audit_events().await, 0);
+
+    let trail = restarted
+        .audit_trail(&cast.organizer, &id.to_string())
+        .await
+        .expect("trail");
+    let kinds: Vec<_> = trail.iter().map(|r| r.event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "submission_received",
+            "job_enqueued",
+            "run_finished",
+            "job_enqueued",
+            "run_finished",
+            "submission_finished"
+        ]
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|r| r.evidence.as_deref() == Some(&medarena_arena::testing::evidence_for(r.id)))
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|r| r.actor.is_none() || r.actor == cast.team_x.account())
+    );
+    let all = world.audit.kinds();
+    for kind in [
+        "competition_created",
+        "agreement_accepted",
+        "job_started",
+        "budget_charged",
+        "dataset_reviewed",
+    ] {
+        assert!(all.contains(&kind), "{kind} missing");
+    }
+}
