@@ -267,24 +267,29 @@ impl Arena {
             if batch.is_empty() {
                 return delivered;
             }
+            let mut receipts = Vec::with_capacity(batch.len());
+            let mut sink_failed = false;
             for record in &batch {
-                let receipt = match self.inner.audit.record(record).await {
-                    Ok(receipt) => receipt,
+                match self.inner.audit.record(record).await {
+                    Ok(receipt) => receipts.push((record.id, receipt.evidence)),
                     Err(err) => {
                         tracing::warn!(event = record.id.0, error = %err, "audit sink refused an event; will retry");
-                        return delivered;
+                        sink_failed = true;
+                        break;
                     }
-                };
-                if let Err(err) = self
-                    .inner
-                    .store
-                    .mark_delivered(record.id, &receipt.evidence, self.now())
-                    .await
-                {
-                    tracing::warn!(event = record.id.0, error = %err, "recording an audit receipt failed");
-                    return delivered;
                 }
-                delivered += 1;
+            }
+            // One transaction for the batch's receipts; after a crash before it, the batch is
+            // delivered again (the sink deduplicates by event id).
+            if !receipts.is_empty()
+                && let Err(err) = self.inner.store.mark_delivered(&receipts, self.now()).await
+            {
+                tracing::warn!(error = %err, "recording audit receipts failed");
+                return delivered;
+            }
+            delivered += receipts.len();
+            if sink_failed {
+                return delivered;
             }
         }
     }

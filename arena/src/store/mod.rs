@@ -451,10 +451,10 @@ pub trait JobQueue: Send + Sync {
 pub trait AuditOutbox: Send + Sync {
     /// Oldest undelivered events first.
     async fn undelivered_events(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// Stores the sinks' evidence codes, all in one transaction.
     async fn mark_delivered(
         &self,
-        id: AuditEventId,
-        evidence: &str,
+        receipts: &[(AuditEventId, String)],
         at: Timestamp,
     ) -> StoreResult<()>;
     /// Events about one subject (`submission:12`), oldest first.

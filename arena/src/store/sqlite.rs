@@ -1796,16 +1796,19 @@ impl AuditOutbox for SqliteStore {
 
     async fn mark_delivered(
         &self,
-        id: AuditEventId,
-        evidence: &str,
+        receipts: &[(AuditEventId, String)],
         at: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE audit_events SET delivered_at = $2, evidence = $3 WHERE id = $1")
-            .bind(id.0)
-            .bind(at.0)
-            .bind(evidence)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.write_tx().await?;
+        for (id, evidence) in receipts {
+            sqlx::query("UPDATE audit_events SET delivered_at = $2, evidence = $3 WHERE id = $1")
+                .bind(id.0)
+                .bind(at.0)
+                .bind(evidence)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,0 +1,78 @@
+//! Throughput of the embedded core on this machine: submissions accepted per second (pre-check
+//! double, encryption, object write with fsync, one SQLite transaction with `synchronous =
+//! FULL`) and jobs run per second through the durable queue with a no-op executor.
+//!
+//! `cargo bench -p medarena-arena --bench queue` (plain binary; prints its figures).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use medarena_arena::{Tier, WorkerPool};
+
+const TEAMS: usize = 8;
+const PER_TEAM: u32 = 25;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let bundle = EXAMPLE_BUNDLE.replace(
+        "submissions_per_team_per_day: 5",
+        "submissions_per_team_per_day: 1000",
+    );
+    for concurrency in [1, 4] {
+        let world = World::new().await;
+        let cast = cast(&world.arena, &bundle).await;
+        let mut teams = vec![cast.team_x.clone(), cast.team_y.clone()];
+        for n in 2..TEAMS {
+            teams.push(
+                extra_team(&world.arena, &cast, &format!("Team {n}"), Tier::RealData)
+                    .await
+                    .0,
+            );
+        }
+
+        let started = Instant::now();
+        for tag in 0..PER_TEAM {
+            for team in &teams {
+                world
+                    .arena
+                    .submit(team, cast.competition, &module(tag))
+                    .await
+                    .expect("submit");
+            }
+        }
+        let submissions = TEAMS * PER_TEAM as usize;
+        let submit_secs = started.elapsed().as_secs_f64();
+
+        let mut config = test_config(world.dir.path());
+        config.queue.concurrency = concurrency;
+        let arena = medarena_arena::Arena::builder(config)
+            .executor(world.executor.clone())
+            .validator(world.validator.clone())
+            .audit_sink(world.audit.clone())
+            .clock(world.clock.clone())
+            .open()
+            .await
+            .expect("open");
+        let jobs = submissions * 2;
+        let started = Instant::now();
+        let pool = WorkerPool::spawn(&arena, "bench");
+        loop {
+            let stats = arena.queue_stats().await.expect("stats");
+            if stats.succeeded as usize == jobs {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let run_secs = started.elapsed().as_secs_f64();
+        pool.shutdown().await;
+        println!(
+            "workers={concurrency}: {submissions} submissions in {submit_secs:.2} s ({:.0}/s); \
+             {jobs} jobs (dummy + real) in {run_secs:.2} s ({:.0} jobs/s)",
+            submissions as f64 / submit_secs,
+            jobs as f64 / run_secs
+        );
+    }
+}
