@@ -50,10 +50,8 @@ pub fn compatible(field_type: FieldType, data_type: &DataType) -> bool {
 pub fn prepare(field: &Field, array: &ArrayRef) -> ArrayRef {
     let needs_text = matches!(field.field_type, FieldType::String | FieldType::Date)
         && !is_text(array.data_type());
-    if needs_text {
-        if let Ok(text) = arrow::compute::cast(array, &DataType::Utf8) {
-            return text;
-        }
+    if needs_text && let Ok(text) = arrow::compute::cast(array, &DataType::Utf8) {
+        return text;
     }
     Arc::clone(array)
 }

@@ -258,7 +258,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += value;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// An e-mail address somewhere in the text: `local@domain.tld`.
@@ -587,10 +587,7 @@ pub fn is_chinese_name(cell: &str) -> bool {
 
 /// 2-3 capitalised words (`Mary Smith`, `O'Neil`, `Smith, John`), nothing else.
 pub fn is_latin_name(cell: &str) -> bool {
-    let words: Vec<&str> = cell
-        .split(|c: char| c == ' ' || c == ',')
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = cell.split([' ', ',']).filter(|w| !w.is_empty()).collect();
     if !(2..=3).contains(&words.len()) {
         return false;
     }
@@ -941,14 +938,12 @@ pub fn scan_text_column(
             continue;
         };
         non_null += 1;
-        if track_distinct {
-            if !distinct.insert(cell) {
-                duplicates += 1;
-                // More than a tenth repeated: not an identifier column; stop hashing.
-                if duplicates * 10 > rows as u64 {
-                    track_distinct = false;
-                    distinct = HashSet::new();
-                }
+        if track_distinct && !distinct.insert(cell) {
+            duplicates += 1;
+            // More than a tenth repeated: not an identifier column; stop hashing.
+            if duplicates * 10 > rows as u64 {
+                track_distinct = false;
+                distinct = HashSet::new();
             }
         }
         let hits = classify_cell(cell);

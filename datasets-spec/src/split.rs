@@ -140,6 +140,9 @@ fn text_column(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef
     as_text(column).ok_or_else(|| SplitError::MissingColumn(name.to_string()))
 }
 
+/// (label class, site) of a stratum, as text.
+type StratumKey = (Option<String>, Option<String>);
+
 /// Splits a table per the manifest's label and site.
 pub fn split(
     manifest: &Manifest,
@@ -176,7 +179,7 @@ pub fn split(
     let label_view = label.as_deref().and_then(TextColumn::of);
     let site_view = site.as_deref().and_then(TextColumn::of);
     let id_view = row_id.as_deref().and_then(TextColumn::of);
-    let mut strata: BTreeMap<(Option<String>, Option<String>), Vec<(u64, u32)>> = BTreeMap::new();
+    let mut strata: BTreeMap<StratumKey, Vec<(u64, u32)>> = BTreeMap::new();
     for row in 0..rows {
         let mut hasher = Sha256::new();
         hasher.update(config.seed.to_le_bytes());

@@ -240,6 +240,9 @@ fn column_finding(
     }
 }
 
+/// Findings of one column, and its class counts when it is a categorical target.
+type ColumnOutcome = (Vec<Finding>, Option<BTreeMap<String, u64>>);
+
 /// Validates a table against a manifest.
 pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationConfig) -> Report {
     let schema = batch.schema();
@@ -296,7 +299,7 @@ pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationCon
 
     // Conformance and the PHI scan are per column: run them on all cores.
     let row_id_name = manifest.row_id().map(|f| f.name.as_str());
-    let per_column: Vec<(Vec<Finding>, Option<BTreeMap<String, u64>>)> = schema
+    let per_column: Vec<ColumnOutcome> = schema
         .fields()
         .par_iter()
         .zip(batch.columns().par_iter())
