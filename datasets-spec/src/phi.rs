@@ -315,37 +315,66 @@ pub fn is_ip_address(token: &str) -> bool {
     token.bytes().filter(|b| *b == b':').count() >= 2 && token.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
-/// A digit sequence with its grouping, e.g. `138-1234-5678` → groups [3, 4, 4].
+/// A digit sequence with its grouping, e.g. `138-1234-5678` → groups [3, 4, 4]. Fixed-size
+/// buffers: this runs on every cell with a digit, and no identifier is longer.
 #[derive(Debug, Default)]
 struct DigitToken {
-    digits: Vec<u8>,
-    groups: Vec<usize>,
+    digit_buffer: [u8; 24],
+    digit_count: usize,
+    group_buffer: [usize; 6],
+    group_count: usize,
+    overflow: bool,
     plus: bool,
-    parenthesised_area: bool,
     trailing_x: bool,
 }
 
-/// Splits a text into digit tokens: digits joined by single `-`, ` ` or `)`/`(` separators
-/// (phone numbers are written in groups), with a leading `+` noted.
+impl DigitToken {
+    fn digits(&self) -> &[u8] {
+        &self.digit_buffer[..self.digit_count]
+    }
+
+    fn groups(&self) -> &[usize] {
+        &self.group_buffer[..self.group_count]
+    }
+
+    fn push_digit(&mut self, digit: u8) {
+        if self.digit_count < self.digit_buffer.len() {
+            self.digit_buffer[self.digit_count] = digit;
+            self.digit_count += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn push_group(&mut self, length: usize) {
+        if self.group_count < self.group_buffer.len() {
+            self.group_buffer[self.group_count] = length;
+            self.group_count += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+}
+
+/// Splits a text into digit tokens: digits joined by single `-`, ` ` or `)` separators
+/// (phone numbers are written in groups), with a leading `+` noted. Tokens longer than any
+/// identifier are skipped.
 fn digit_tokens(text: &[u8], mut visit: impl FnMut(&DigitToken)) {
     let mut index = 0;
-    let mut token = DigitToken::default();
     while index < text.len() {
-        let byte = text[index];
-        if !byte.is_ascii_digit() {
+        if !text[index].is_ascii_digit() {
             index += 1;
             continue;
         }
-        token.digits.clear();
-        token.groups.clear();
-        token.plus = index > 0 && text[index - 1] == b'+';
-        token.parenthesised_area = index > 0 && text[index - 1] == b'(';
-        token.trailing_x = false;
+        let mut token = DigitToken {
+            plus: index > 0 && text[index - 1] == b'+',
+            ..DigitToken::default()
+        };
         let mut group = 0;
         while index < text.len() {
             let byte = text[index];
             if byte.is_ascii_digit() {
-                token.digits.push(byte);
+                token.push_digit(byte);
                 group += 1;
                 index += 1;
             } else if matches!(byte, b'-' | b' ' | b')')
@@ -355,7 +384,7 @@ fn digit_tokens(text: &[u8], mut visit: impl FnMut(&DigitToken)) {
                         && text[index + 1] == b' '
                         && text.get(index + 2).is_some_and(u8::is_ascii_digit)))
             {
-                token.groups.push(group);
+                token.push_group(group);
                 group = 0;
                 index += if byte == b')' && text[index + 1] == b' ' {
                     2
@@ -363,15 +392,14 @@ fn digit_tokens(text: &[u8], mut visit: impl FnMut(&DigitToken)) {
                     1
                 };
             } else {
-                if matches!(byte, b'X' | b'x') {
-                    token.trailing_x = true;
-                }
+                token.trailing_x = matches!(byte, b'X' | b'x');
                 break;
             }
         }
-        token.groups.push(group);
-        // A digit or letter right before or after means this is part of a longer code.
-        visit(&token);
+        token.push_group(group);
+        if !token.overflow {
+            visit(&token);
+        }
     }
 }
 
@@ -428,11 +456,13 @@ pub fn classify_cell(cell: &str) -> CellHits {
             hits.set(PhiKind::IpAddress);
         }
     }
-    if is_full_date(cell) {
+    if has_digit && (6..=40).contains(&bytes.len()) && is_full_date(cell) {
         hits.set(PhiKind::FullDate);
     }
     if bytes.is_ascii() {
-        if is_latin_name(cell) {
+        let name_shaped =
+            bytes[0].is_ascii_uppercase() && (bytes.contains(&b' ') || bytes.contains(&b','));
+        if name_shaped && !has_digit && is_latin_name(cell) {
             hits.set(PhiKind::LatinName);
         }
         if has_digit && is_latin_street_address(cell) {
@@ -460,8 +490,8 @@ pub fn classify_cell(cell: &str) -> CellHits {
 
 fn classify_digits(bytes: &[u8], hits: &mut CellHits) {
     digit_tokens(bytes, |token| {
-        let digits = token.digits.as_slice();
-        let groups = token.groups.as_slice();
+        let digits = token.digits();
+        let groups = token.groups();
         let single = groups.len() == 1;
         // Resident IDs are written without separators.
         if single {
