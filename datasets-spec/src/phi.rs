@@ -1,0 +1,1418 @@
+//! Detectors of protected health information (PHI), run on every column of an upload
+//! whatever the manifest says about it.
+//!
+//! Each detector is a small pure function on one cell's text (or one integer), so that it is
+//! easy to test and property-test; [`scan_text_column`] and [`scan_integer_column`] run them
+//! over a column in one pass and decide column-level findings. They are hand-written byte
+//! scanners rather than regular expressions: a 1 GB upload has ~10⁸ cells and a cell that is
+//! a plain number must cost a few nanoseconds, while the patterns themselves (checksums,
+//! digit groupings, CJK surname tables) are not regular-expression shaped anyway.
+//!
+//! Strong detectors (ID numbers with a valid checksum, phone numbers, e-mail addresses,
+//! URLs, IPs, exact addresses...) flag a column on any single cell. Weak, shape-based ones
+//! (names, free text, full dates) flag a column when enough of its cells match, so that a
+//! category such as "Heart Failure" is not mistaken for a name.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::values::TextColumn;
+
+/// What kind of identifier a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhiKind {
+    /// Chinese resident identity card number (18 digits with a valid ISO 7064 MOD 11-2 check
+    /// character, or the 15-digit first-generation form with a valid birth date).
+    ResidentId,
+    /// Mainland China mobile number (11 digits, 13x-19x, optional +86).
+    Mobile,
+    /// Landline or fax number with an area code (Chinese `0xx-xxxxxxxx`, North American
+    /// `xxx-xxx-xxxx`).
+    Landline,
+    /// E-mail address.
+    Email,
+    /// Web address.
+    Url,
+    /// IPv4 or IPv6 address.
+    IpAddress,
+    /// US social security number `ddd-dd-dddd`.
+    Ssn,
+    /// Chinese passport number (`E`/`G` + 8 digits) in most of a column.
+    Passport,
+    /// Payment card number (13-19 digits passing the Luhn check with a card prefix).
+    BankCard,
+    /// Mainland vehicle licence plate (province character + letter + 5-6 characters).
+    LicensePlate,
+    /// Most of a column looks like Chinese personal names.
+    ChineseName,
+    /// Most of a column looks like Latin-script personal names.
+    LatinName,
+    /// The column header names a personal name.
+    NameHeader,
+    /// The column header names another direct identifier (ID card, phone, record number...).
+    IdentifierHeader,
+    /// Free text (long, sentence-like cells), which can carry any identifier.
+    FreeText,
+    /// Full dates (day precision) in most of a column.
+    FullDate,
+    /// Full dates in a column whose header says birth date.
+    DateOfBirth,
+    /// Street-level address.
+    Address,
+    /// Postal code in a column whose header says postcode.
+    Postcode,
+    /// Ages above 89 (HIPAA Safe Harbor requires "90 or older" to be aggregated).
+    AgeOver89,
+    /// A text column other than the row id whose values are (nearly) all distinct.
+    UniqueIdentifier,
+}
+
+impl PhiKind {
+    /// All kinds, in report order.
+    pub const ALL: [PhiKind; 21] = [
+        PhiKind::ResidentId,
+        PhiKind::Mobile,
+        PhiKind::Landline,
+        PhiKind::Email,
+        PhiKind::Url,
+        PhiKind::IpAddress,
+        PhiKind::Ssn,
+        PhiKind::Passport,
+        PhiKind::BankCard,
+        PhiKind::LicensePlate,
+        PhiKind::ChineseName,
+        PhiKind::LatinName,
+        PhiKind::NameHeader,
+        PhiKind::IdentifierHeader,
+        PhiKind::FreeText,
+        PhiKind::FullDate,
+        PhiKind::DateOfBirth,
+        PhiKind::Address,
+        PhiKind::Postcode,
+        PhiKind::AgeOver89,
+        PhiKind::UniqueIdentifier,
+    ];
+
+    /// The rule id of findings of this kind, e.g. `phi.resident_id`.
+    pub fn rule(self) -> &'static str {
+        match self {
+            PhiKind::ResidentId => "phi.resident_id",
+            PhiKind::Mobile => "phi.mobile",
+            PhiKind::Landline => "phi.landline",
+            PhiKind::Email => "phi.email",
+            PhiKind::Url => "phi.url",
+            PhiKind::IpAddress => "phi.ip_address",
+            PhiKind::Ssn => "phi.ssn",
+            PhiKind::Passport => "phi.passport",
+            PhiKind::BankCard => "phi.bank_card",
+            PhiKind::LicensePlate => "phi.license_plate",
+            PhiKind::ChineseName => "phi.chinese_name",
+            PhiKind::LatinName => "phi.latin_name",
+            PhiKind::NameHeader => "phi.name_header",
+            PhiKind::IdentifierHeader => "phi.identifier_header",
+            PhiKind::FreeText => "phi.free_text",
+            PhiKind::FullDate => "phi.full_date",
+            PhiKind::DateOfBirth => "phi.date_of_birth",
+            PhiKind::Address => "phi.address",
+            PhiKind::Postcode => "phi.postcode",
+            PhiKind::AgeOver89 => "phi.age_over_89",
+            PhiKind::UniqueIdentifier => "phi.unique_identifier",
+        }
+    }
+
+    /// Whether a finding of this kind blocks the upload. Warnings are for identifiers an
+    /// expert determination may keep (admission dates, ages over 89, unique codes).
+    pub fn is_error(self) -> bool {
+        !matches!(
+            self,
+            PhiKind::FullDate | PhiKind::AgeOver89 | PhiKind::UniqueIdentifier
+        )
+    }
+
+    /// A human description (never includes values).
+    pub fn describe(self) -> &'static str {
+        match self {
+            PhiKind::ResidentId => "Chinese resident ID numbers (checksum-valid)",
+            PhiKind::Mobile => "mainland mobile phone numbers",
+            PhiKind::Landline => "landline or fax numbers",
+            PhiKind::Email => "e-mail addresses",
+            PhiKind::Url => "web addresses (URLs)",
+            PhiKind::IpAddress => "IP addresses",
+            PhiKind::Ssn => "US social security numbers",
+            PhiKind::Passport => "passport numbers",
+            PhiKind::BankCard => "payment card numbers (Luhn-valid)",
+            PhiKind::LicensePlate => "vehicle licence plates",
+            PhiKind::ChineseName => "values shaped like Chinese personal names",
+            PhiKind::LatinName => "values shaped like personal names",
+            PhiKind::NameHeader => "the header names a personal name",
+            PhiKind::IdentifierHeader => "the header names a direct identifier",
+            PhiKind::FreeText => "free text, which can carry any identifier",
+            PhiKind::FullDate => {
+                "full dates (day precision); HIPAA Safe Harbor keeps only the year"
+            }
+            PhiKind::DateOfBirth => "full dates of birth",
+            PhiKind::Address => "street-level addresses",
+            PhiKind::Postcode => "postal codes",
+            PhiKind::AgeOver89 => "ages over 89 (aggregate them as 90 or older)",
+            PhiKind::UniqueIdentifier => {
+                "distinct values in (nearly) every row, like an identifier"
+            }
+        }
+    }
+}
+
+/// One column-level PHI detection: how many rows and which (the first `cap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhiHit {
+    /// The kind.
+    pub kind: PhiKind,
+    /// Rows whose value matched (0 for header-only findings).
+    pub rows: u64,
+    /// The first matching 0-based row indices, at most the cap.
+    pub row_indices: Vec<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Cell-level detectors
+// ---------------------------------------------------------------------------------------
+
+const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK: &[u8; 11] = b"10X98765432";
+
+/// The ISO 7064 MOD 11-2 check character of the first 17 digits of a resident ID.
+pub fn resident_id_check_char(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = first17
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    Some(ID_CHECK[(sum % 11) as usize])
+}
+
+fn valid_ymd(year: u32, month: u32, day: u32) -> bool {
+    (1..=12).contains(&month)
+        && day >= 1
+        && u32::from(crate::dates::days_in_month(year as i32, month as u8)) >= day
+}
+
+fn number(digits: &[u8]) -> u32 {
+    digits
+        .iter()
+        .fold(0, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
+}
+
+/// An 18-character resident ID: province code 11-82, a valid birth date 1900-2099, and
+/// the MOD 11-2 check character (`X` may be lower case).
+pub fn is_resident_id_18(text: &[u8]) -> bool {
+    if text.len() != 18 || !text[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let province = number(&text[..2]);
+    if !(11..=82).contains(&province) {
+        return false;
+    }
+    let year = number(&text[6..10]);
+    if !(1900..=2099).contains(&year)
+        || !valid_ymd(year, number(&text[10..12]), number(&text[12..14]))
+    {
+        return false;
+    }
+    resident_id_check_char(&text[..17]) == Some(text[17].to_ascii_uppercase())
+}
+
+/// A 15-digit first-generation resident ID: province code 11-82 and a valid birth date
+/// `YYMMDD` (19YY).
+pub fn is_resident_id_15(text: &[u8]) -> bool {
+    if text.len() != 15 || !text.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let province = number(&text[..2]);
+    (11..=82).contains(&province)
+        && valid_ymd(
+            1900 + number(&text[6..8]),
+            number(&text[8..10]),
+            number(&text[10..12]),
+        )
+}
+
+/// 11 digits of a mainland mobile number (13x-19x).
+pub fn is_mobile_digits(digits: &[u8]) -> bool {
+    digits.len() == 11 && digits[0] == b'1' && (b'3'..=b'9').contains(&digits[1])
+}
+
+/// Luhn checksum.
+pub fn luhn_valid(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (index, digit) in digits.iter().rev().enumerate() {
+        let mut value = u32::from(digit - b'0');
+        if index % 2 == 1 {
+            value *= 2;
+            if value > 9 {
+                value -= 9;
+            }
+        }
+        sum += value;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// An e-mail address somewhere in the text: `local@domain.tld`.
+pub fn contains_email(text: &[u8]) -> bool {
+    for at in memchr::memchr_iter(b'@', text) {
+        let local_ok = at > 0 && is_email_local(text[at - 1]);
+        let domain: Vec<u8> = text[at + 1..]
+            .iter()
+            .copied()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+            .collect();
+        let domain = domain.strip_suffix(b".").unwrap_or(&domain);
+        if let Some(dot) = domain.iter().rposition(|b| *b == b'.') {
+            let tld = &domain[dot + 1..];
+            if local_ok && dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn is_email_local(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+/// A URL: a scheme followed by `://`, or a `www.` host.
+pub fn contains_url(text: &[u8]) -> bool {
+    if let Some(found) = memchr::memmem::find(text, b"://") {
+        let scheme = &text[..found];
+        let scheme_len = scheme
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        if scheme_len >= 2 && found + 3 < text.len() {
+            return true;
+        }
+    }
+    let lower_www =
+        memchr::memmem::find(text, b"www.").or_else(|| memchr::memmem::find(text, b"WWW."));
+    matches!(lower_www, Some(i) if i + 5 < text.len() && (i == 0 || !text[i - 1].is_ascii_alphanumeric()))
+}
+
+/// A whole token that parses as an IPv4 (dotted quad) or IPv6 address.
+pub fn is_ip_address(token: &str) -> bool {
+    let token = token.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | ',' | ';'));
+    if token.len() < 7 {
+        return false;
+    }
+    if token.bytes().filter(|b| *b == b'.').count() == 3 {
+        return token.parse::<std::net::Ipv4Addr>().is_ok();
+    }
+    token.bytes().filter(|b| *b == b':').count() >= 2 && token.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// A digit sequence with its grouping, e.g. `138-1234-5678` → groups [3, 4, 4]. Fixed-size
+/// buffers: this runs on every cell with a digit, and no identifier is longer.
+#[derive(Debug, Default)]
+struct DigitToken {
+    digit_buffer: [u8; 24],
+    digit_count: usize,
+    group_buffer: [usize; 6],
+    group_count: usize,
+    overflow: bool,
+    plus: bool,
+    trailing_x: bool,
+}
+
+impl DigitToken {
+    fn digits(&self) -> &[u8] {
+        &self.digit_buffer[..self.digit_count]
+    }
+
+    fn groups(&self) -> &[usize] {
+        &self.group_buffer[..self.group_count]
+    }
+
+    fn push_digit(&mut self, digit: u8) {
+        if self.digit_count < self.digit_buffer.len() {
+            self.digit_buffer[self.digit_count] = digit;
+            self.digit_count += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn push_group(&mut self, length: usize) {
+        if self.group_count < self.group_buffer.len() {
+            self.group_buffer[self.group_count] = length;
+            self.group_count += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+}
+
+/// Splits a text into digit tokens: digits joined by single `-`, ` ` or `)` separators
+/// (phone numbers are written in groups), with a leading `+` noted. Tokens longer than any
+/// identifier are skipped.
+fn digit_tokens(text: &[u8], mut visit: impl FnMut(&DigitToken)) {
+    let mut index = 0;
+    while index < text.len() {
+        if !text[index].is_ascii_digit() {
+            index += 1;
+            continue;
+        }
+        let mut token = DigitToken {
+            plus: index > 0 && text[index - 1] == b'+',
+            ..DigitToken::default()
+        };
+        let mut group = 0;
+        while index < text.len() {
+            let byte = text[index];
+            if byte.is_ascii_digit() {
+                token.push_digit(byte);
+                group += 1;
+                index += 1;
+            } else if matches!(byte, b'-' | b' ' | b')')
+                && index + 1 < text.len()
+                && (text[index + 1].is_ascii_digit()
+                    || (byte == b')'
+                        && text[index + 1] == b' '
+                        && text.get(index + 2).is_some_and(u8::is_ascii_digit)))
+            {
+                token.push_group(group);
+                group = 0;
+                index += if byte == b')' && text[index + 1] == b' ' {
+                    2
+                } else {
+                    1
+                };
+            } else {
+                token.trailing_x = matches!(byte, b'X' | b'x');
+                break;
+            }
+        }
+        token.push_group(group);
+        if !token.overflow {
+            visit(&token);
+        }
+    }
+}
+
+/// Cell-level matches, as bit flags of [`PhiKind`] positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CellHits(u32);
+
+impl CellHits {
+    fn set(&mut self, kind: PhiKind) {
+        self.0 |= 1 << kind as u32;
+    }
+
+    /// Whether a kind matched.
+    pub fn has(self, kind: PhiKind) -> bool {
+        self.0 & (1 << kind as u32) != 0
+    }
+
+    /// Whether nothing matched.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Runs every cell-level detector on one cell.
+pub fn classify_cell(cell: &str) -> CellHits {
+    let mut hits = CellHits::default();
+    let bytes = cell.as_bytes();
+    // Fast path: short plain numbers and codes, most cells of a medical table.
+    if bytes.len() <= 8
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
+        return hits;
+    }
+    let has_digit = bytes.iter().any(u8::is_ascii_digit);
+    if has_digit {
+        classify_digits(bytes, &mut hits);
+    }
+    if memchr::memchr(b'@', bytes).is_some() && contains_email(bytes) {
+        hits.set(PhiKind::Email);
+    }
+    if (memchr::memchr(b'/', bytes).is_some() || memchr::memchr(b'.', bytes).is_some())
+        && contains_url(bytes)
+    {
+        hits.set(PhiKind::Url);
+    }
+    if has_digit || memchr::memchr(b':', bytes).is_some() {
+        if bytes.contains(&b' ') {
+            if cell.split_whitespace().any(is_ip_address) {
+                hits.set(PhiKind::IpAddress);
+            }
+        } else if is_ip_address(cell) {
+            hits.set(PhiKind::IpAddress);
+        }
+    }
+    if has_digit && (6..=40).contains(&bytes.len()) && is_full_date(cell) {
+        hits.set(PhiKind::FullDate);
+    }
+    if bytes.is_ascii() {
+        let name_shaped =
+            bytes[0].is_ascii_uppercase() && (bytes.contains(&b' ') || bytes.contains(&b','));
+        if name_shaped && !has_digit && is_latin_name(cell) {
+            hits.set(PhiKind::LatinName);
+        }
+        if has_digit && is_latin_street_address(cell) {
+            hits.set(PhiKind::Address);
+        }
+        if is_passport(bytes) {
+            hits.set(PhiKind::Passport);
+        }
+    } else {
+        if is_chinese_name(cell) {
+            hits.set(PhiKind::ChineseName);
+        }
+        if is_chinese_address(cell) {
+            hits.set(PhiKind::Address);
+        }
+        if is_license_plate(cell) {
+            hits.set(PhiKind::LicensePlate);
+        }
+    }
+    if is_free_text(cell) {
+        hits.set(PhiKind::FreeText);
+    }
+    hits
+}
+
+fn classify_digits(bytes: &[u8], hits: &mut CellHits) {
+    digit_tokens(bytes, |token| {
+        let digits = token.digits();
+        let groups = token.groups();
+        let single = groups.len() == 1;
+        // Resident IDs are written without separators.
+        if single {
+            if digits.len() == 17 && token.trailing_x {
+                let mut id = digits.to_vec();
+                id.push(b'X');
+                if is_resident_id_18(&id) {
+                    hits.set(PhiKind::ResidentId);
+                }
+            } else if (digits.len() == 18 && is_resident_id_18(digits))
+                || (digits.len() == 15 && is_resident_id_15(digits))
+            {
+                hits.set(PhiKind::ResidentId);
+            }
+        }
+        // Mobile: 11 digits, optionally after 86 / 0086.
+        let national = digits
+            .strip_prefix(b"0086")
+            .filter(|rest| rest.len() == 11)
+            .or_else(|| digits.strip_prefix(b"86").filter(|rest| rest.len() == 11))
+            .unwrap_or(digits);
+        if is_mobile_digits(national) && (single || groups.iter().all(|g| *g >= 2)) {
+            hits.set(PhiKind::Mobile);
+        }
+        // Landline: area code 0xx/0xxx then 7-8 digits, separated or parenthesised.
+        if digits.first() == Some(&b'0')
+            && groups.len() >= 2
+            && (3..=4).contains(&groups[0])
+            && (7..=8).contains(&groups[1])
+            && groups.len() <= 3
+        {
+            hits.set(PhiKind::Landline);
+        }
+        if token.plus && digits.starts_with(b"86") && groups.len() >= 2 {
+            // +86 10 12345678
+            let rest: usize = groups[1..].iter().sum();
+            if (9..=11).contains(&rest) {
+                hits.set(PhiKind::Landline);
+            }
+        }
+        // North American ddd-ddd-dddd / (ddd) ddd-dddd.
+        if groups == [3, 3, 4] && !token.plus {
+            hits.set(PhiKind::Landline);
+        }
+        if groups == [3, 2, 4] {
+            hits.set(PhiKind::Ssn);
+        }
+        if single && (13..=19).contains(&digits.len()) && luhn_valid(digits) {
+            let card_prefix = digits.starts_with(b"62")
+                || digits[0] == b'4'
+                || (51..=55).contains(&number(&digits[..2]))
+                || digits.starts_with(b"34")
+                || digits.starts_with(b"37");
+            if card_prefix && !hits.has(PhiKind::ResidentId) {
+                hits.set(PhiKind::BankCard);
+            }
+        }
+    });
+}
+
+/// A full date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD`, `YYYY年M月D日`, `DD/MM/YYYY` or
+/// `MM/DD/YYYY` (with an optional time after it).
+pub fn is_full_date(cell: &str) -> bool {
+    let cell = cell.trim();
+    let head = cell.split([' ', 'T']).next().unwrap_or_default();
+    if let Some(rest) = head.strip_suffix('日') {
+        let parts: Vec<&str> = rest.split(['年', '月']).collect();
+        return parts.len() == 3 && date_parts(parts[0], parts[1], parts[2]);
+    }
+    let parts: Vec<&str> = head.split(['-', '/', '.']).collect();
+    if parts.len() != 3 {
+        return false;
+    }
+    if parts[0].len() == 4 {
+        date_parts(parts[0], parts[1], parts[2])
+    } else if parts[2].len() == 4 && head.contains('/') {
+        date_parts(parts[2], parts[1], parts[0]) || date_parts(parts[2], parts[0], parts[1])
+    } else {
+        false
+    }
+}
+
+fn date_parts(year: &str, month: &str, day: &str) -> bool {
+    let numeric = |s: &str, max_len: usize| {
+        !s.is_empty() && s.len() <= max_len && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    numeric(year, 4)
+        && year.len() == 4
+        && numeric(month, 2)
+        && numeric(day, 2)
+        && valid_ymd(
+            number(year.as_bytes()),
+            number(month.as_bytes()),
+            number(day.as_bytes()),
+        )
+        && (1850..=2100).contains(&number(year.as_bytes()))
+}
+
+/// The 100 most common Chinese single-character surnames (simplified; 百家姓 by frequency).
+const CHINESE_SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤";
+const COMPOUND_SURNAMES: [&str; 16] = [
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "夏侯", "轩辕", "令狐", "端木",
+];
+
+fn is_cjk(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+/// A cell of 2-4 CJK characters starting with a common surname (`·` allowed, for
+/// transliterated names).
+pub fn is_chinese_name(cell: &str) -> bool {
+    let cell = cell.trim();
+    let count = cell.chars().count();
+    if !(2..=4).contains(&count) || !cell.chars().all(|c| is_cjk(c) || c == '*') {
+        return false;
+    }
+    let first = cell.chars().next().unwrap_or(' ');
+    let masked = cell.chars().skip(1).all(|c| c == '*');
+    (CHINESE_SURNAMES.contains(first) || COMPOUND_SURNAMES.iter().any(|s| cell.starts_with(s)))
+        && !masked
+}
+
+/// 2-3 capitalised words (`Mary Smith`, `O'Neil`, `Smith, John`), nothing else.
+pub fn is_latin_name(cell: &str) -> bool {
+    let words: Vec<&str> = cell.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    if !(2..=3).contains(&words.len()) {
+        return false;
+    }
+    words.iter().all(|word| {
+        let mut chars = word.chars();
+        chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && word.len() >= 2
+            && chars.all(|c| c.is_ascii_lowercase() || matches!(c, '\'' | '-' | '.'))
+    })
+}
+
+/// A Chinese street-level address: a house/unit number (`12号`, `3栋`, `501室`) and a
+/// street or locality marker.
+pub fn is_chinese_address(cell: &str) -> bool {
+    let mut numbered = false;
+    let mut previous_digit = false;
+    for c in cell.chars() {
+        if previous_digit && matches!(c, '号' | '栋' | '幢' | '室' | '弄' | '单' | '楼') {
+            numbered = true;
+        }
+        previous_digit = c.is_ascii_digit() || ('０'..='９').contains(&c);
+    }
+    numbered
+        && cell
+            .chars()
+            .any(|c| matches!(c, '路' | '街' | '道' | '巷' | '村' | '区' | '县' | '镇'))
+}
+
+const STREET_SUFFIXES: [&str; 18] = [
+    "street",
+    "st",
+    "road",
+    "rd",
+    "avenue",
+    "ave",
+    "lane",
+    "ln",
+    "boulevard",
+    "blvd",
+    "drive",
+    "dr",
+    "court",
+    "ct",
+    "way",
+    "place",
+    "pl",
+    "terrace",
+];
+
+/// A Latin-script street address: a house number, a name, a street suffix.
+pub fn is_latin_street_address(cell: &str) -> bool {
+    let words: Vec<&str> = cell.split_whitespace().collect();
+    words.windows(3).any(|w| {
+        w[0].bytes().all(|b| b.is_ascii_digit())
+            && w[1].chars().next().is_some_and(|c| c.is_ascii_uppercase())
+    }) && words.iter().skip(2).any(|w| {
+        let w = w.trim_end_matches([',', '.']).to_ascii_lowercase();
+        STREET_SUFFIXES.contains(&w.as_str())
+    })
+}
+
+/// A Chinese passport number: `E`/`G`/`D`/`S`/`P` + 8 digits, or `E` + letter + 7 digits.
+pub fn is_passport(bytes: &[u8]) -> bool {
+    bytes.len() == 9
+        && matches!(bytes[0], b'E' | b'G' | b'D' | b'S' | b'P')
+        && (bytes[1..].iter().all(u8::is_ascii_digit)
+            || (bytes[0] == b'E'
+                && bytes[1].is_ascii_uppercase()
+                && bytes[2..].iter().all(u8::is_ascii_digit)))
+}
+
+const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+/// A mainland licence plate such as `京A12345` or `粤B·D12345` (new-energy, 6 characters).
+pub fn is_license_plate(cell: &str) -> bool {
+    let cell: String = cell
+        .trim()
+        .chars()
+        .filter(|c| *c != '·' && *c != ' ')
+        .collect();
+    let mut chars = cell.chars();
+    let (Some(province), Some(letter)) = (chars.next(), chars.next()) else {
+        return false;
+    };
+    let rest: Vec<char> = chars.collect();
+    PLATE_PROVINCES.contains(province)
+        && letter.is_ascii_uppercase()
+        && (5..=6).contains(&rest.len())
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && rest.iter().any(char::is_ascii_digit)
+}
+
+/// Sentence-like text: at least 6 words, or at least 20 CJK characters.
+pub fn is_free_text(cell: &str) -> bool {
+    if cell.len() < 24 {
+        return false;
+    }
+    if cell
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count()
+        >= 6
+    {
+        return true;
+    }
+    cell.chars().filter(|c| is_cjk(*c)).count() >= 20
+}
+
+// ---------------------------------------------------------------------------------------
+// Headers
+// ---------------------------------------------------------------------------------------
+
+/// What a column header says about the column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeaderHints {
+    /// Names a personal name.
+    pub name: bool,
+    /// Names another direct identifier.
+    pub identifier: bool,
+    /// Says birth date.
+    pub birth: bool,
+    /// Says postcode.
+    pub postcode: bool,
+    /// Says age.
+    pub age: bool,
+}
+
+fn normalise_header(header: &str) -> String {
+    let mut out = String::with_capacity(header.len());
+    let mut previous_lower = false;
+    for c in header.trim().chars() {
+        if c.is_ascii_uppercase() && previous_lower {
+            out.push('_');
+        }
+        previous_lower = c.is_ascii_lowercase();
+        match c {
+            ' ' | '-' | '.' => out.push('_'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+const NAME_HEADERS: [&str; 16] = [
+    "name",
+    "full_name",
+    "fullname",
+    "patient_name",
+    "patientname",
+    "first_name",
+    "firstname",
+    "last_name",
+    "lastname",
+    "surname",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "姓名",
+    "名字",
+    "患者姓名",
+];
+const IDENTIFIER_HEADERS: [&str; 43] = [
+    "id_card",
+    "idcard",
+    "id_number",
+    "id_no",
+    "national_id",
+    "resident_id",
+    "ssn",
+    "social_security_number",
+    "passport",
+    "passport_number",
+    "phone",
+    "phone_number",
+    "telephone",
+    "tel",
+    "mobile",
+    "cellphone",
+    "cell_phone",
+    "fax",
+    "email",
+    "e_mail",
+    "email_address",
+    "address",
+    "home_address",
+    "street",
+    "street_address",
+    "addr",
+    "mrn",
+    "medical_record_number",
+    "record_number",
+    "health_plan_number",
+    "insurance_number",
+    "account_number",
+    "bank_account",
+    "card_number",
+    "license_number",
+    "licence_number",
+    "license_plate",
+    "plate_number",
+    "vin",
+    "device_serial",
+    "serial_number",
+    "ip_address",
+    "url",
+];
+const IDENTIFIER_HEADER_PARTS: [&str; 24] = [
+    "身份证",
+    "证件号",
+    "护照",
+    "电话",
+    "手机",
+    "传真",
+    "邮箱",
+    "电子邮件",
+    "地址",
+    "住址",
+    "病历号",
+    "住院号",
+    "门诊号",
+    "医保",
+    "社保",
+    "银行卡",
+    "账号",
+    "驾驶证",
+    "车牌",
+    "姓名",
+    "指纹",
+    "照片",
+    "人脸",
+    "网址",
+];
+
+/// Reads a header for hints.
+pub fn header_hints(header: &str) -> HeaderHints {
+    let normal = normalise_header(header);
+    let name = NAME_HEADERS.contains(&normal.as_str()) || normal.contains("姓名");
+    HeaderHints {
+        name,
+        identifier: !name
+            && (IDENTIFIER_HEADERS.contains(&normal.as_str())
+                || IDENTIFIER_HEADER_PARTS.iter().any(|p| normal.contains(p))),
+        birth: [
+            "dob",
+            "birth",
+            "birthday",
+            "birth_date",
+            "birthdate",
+            "date_of_birth",
+        ]
+        .contains(&normal.as_str())
+            || normal.contains("出生")
+            || normal.contains("生日"),
+        postcode: [
+            "zip",
+            "zipcode",
+            "zip_code",
+            "postcode",
+            "post_code",
+            "postal_code",
+            "postalcode",
+        ]
+        .contains(&normal.as_str())
+            || normal.contains("邮编")
+            || normal.contains("邮政编码"),
+        age: ["age", "age_years", "age_at_admission", "patient_age"].contains(&normal.as_str())
+            || normal == "年龄",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Column scans
+// ---------------------------------------------------------------------------------------
+
+struct Tally {
+    rows: u64,
+    indices: Vec<u64>,
+}
+
+struct Tallies {
+    cap: usize,
+    by_kind: Vec<Tally>,
+}
+
+impl Tallies {
+    fn new(cap: usize) -> Tallies {
+        Tallies {
+            cap,
+            by_kind: PhiKind::ALL
+                .iter()
+                .map(|_| Tally {
+                    rows: 0,
+                    indices: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn add(&mut self, kind: PhiKind, row: usize) {
+        let tally = &mut self.by_kind[kind as usize];
+        tally.rows += 1;
+        if tally.indices.len() < self.cap {
+            tally.indices.push(row as u64);
+        }
+    }
+
+    fn rows(&self, kind: PhiKind) -> u64 {
+        self.by_kind[kind as usize].rows
+    }
+
+    fn hit(&mut self, kind: PhiKind) -> PhiHit {
+        let tally = &mut self.by_kind[kind as usize];
+        PhiHit {
+            kind,
+            rows: tally.rows,
+            row_indices: std::mem::take(&mut tally.indices),
+        }
+    }
+}
+
+/// What the scan of a column should know beyond its cells.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ColumnContext {
+    /// The column is the declared row id (distinct values expected).
+    pub is_row_id: bool,
+    /// Most row numbers to keep per finding.
+    pub row_cap: usize,
+}
+
+/// Scans a text column: header hints, every cell, then column-level decisions.
+pub fn scan_text_column(
+    header: &str,
+    column: &TextColumn<'_>,
+    context: ColumnContext,
+) -> Vec<PhiHit> {
+    let hints = header_hints(header);
+    let mut tallies = Tallies::new(context.row_cap);
+    let mut non_null = 0u64;
+    let mut name_values: HashSet<&str> = HashSet::new();
+    let mut distinct: HashSet<&str> = HashSet::new();
+    let mut duplicates = 0u64;
+    let mut track_distinct = !context.is_row_id;
+    let rows = column.len();
+    for row in 0..rows {
+        let Some(cell) = column.get(row) else {
+            continue;
+        };
+        non_null += 1;
+        if track_distinct && !distinct.insert(cell) {
+            duplicates += 1;
+            // More than a tenth repeated: not an identifier column; stop hashing.
+            if duplicates * 10 > rows as u64 {
+                track_distinct = false;
+                distinct = HashSet::new();
+            }
+        }
+        let hits = classify_cell(cell);
+        if hits.is_empty() && !hints.postcode && !hints.age {
+            continue;
+        }
+        for kind in PhiKind::ALL {
+            if hits.has(kind) {
+                tallies.add(kind, row);
+            }
+        }
+        if (hits.has(PhiKind::ChineseName) || hits.has(PhiKind::LatinName))
+            && name_values.len() < 100_000
+        {
+            name_values.insert(cell);
+        }
+        if hints.postcode && is_postcode(cell) {
+            tallies.add(PhiKind::Postcode, row);
+        }
+        if hints.age && cell.trim().parse::<f64>().is_ok_and(|age| age > 89.0) {
+            tallies.add(PhiKind::AgeOver89, row);
+        }
+    }
+    let mut hits = Vec::new();
+    let strong = [
+        PhiKind::ResidentId,
+        PhiKind::Mobile,
+        PhiKind::Landline,
+        PhiKind::Email,
+        PhiKind::Url,
+        PhiKind::IpAddress,
+        PhiKind::Ssn,
+        PhiKind::BankCard,
+        PhiKind::LicensePlate,
+        PhiKind::Address,
+        PhiKind::Postcode,
+        PhiKind::AgeOver89,
+    ];
+    for kind in strong {
+        if tallies.rows(kind) > 0 {
+            hits.push(tallies.hit(kind));
+        }
+    }
+    let most = |count: u64| count > 0 && count * 2 >= non_null;
+    let names = tallies.rows(PhiKind::ChineseName) + tallies.rows(PhiKind::LatinName);
+    // Names repeat little; a category such as "Heart Failure" repeats a lot.
+    let name_like = most(names) && name_values.len() >= 3 && name_values.len() as u64 * 5 >= names;
+    if name_like {
+        let kind = if tallies.rows(PhiKind::ChineseName) >= tallies.rows(PhiKind::LatinName) {
+            PhiKind::ChineseName
+        } else {
+            PhiKind::LatinName
+        };
+        hits.push(tallies.hit(kind));
+    }
+    if most(tallies.rows(PhiKind::Passport)) {
+        hits.push(tallies.hit(PhiKind::Passport));
+    }
+    if tallies.rows(PhiKind::FreeText) > 0 && tallies.rows(PhiKind::FreeText) * 4 >= non_null {
+        hits.push(tallies.hit(PhiKind::FreeText));
+    }
+    if most(tallies.rows(PhiKind::FullDate)) {
+        let mut hit = tallies.hit(PhiKind::FullDate);
+        if hints.birth {
+            hit.kind = PhiKind::DateOfBirth;
+        }
+        hits.push(hit);
+    }
+    hits.extend(header_findings(hints));
+    if track_distinct && non_null >= 20 && distinct.len() as u64 * 10 >= non_null * 9 {
+        let is_number = |s: &&str| s.trim().parse::<f64>().is_ok();
+        // Measurements are often distinct too; only text codes look like identifiers.
+        if !distinct.iter().take(100).all(is_number) {
+            hits.push(PhiHit {
+                kind: PhiKind::UniqueIdentifier,
+                rows: non_null,
+                row_indices: Vec::new(),
+            });
+        }
+    }
+    hits
+}
+
+fn header_findings(hints: HeaderHints) -> Vec<PhiHit> {
+    let mut hits = Vec::new();
+    for (flag, kind) in [
+        (hints.name, PhiKind::NameHeader),
+        (hints.identifier, PhiKind::IdentifierHeader),
+    ] {
+        if flag {
+            hits.push(PhiHit {
+                kind,
+                rows: 0,
+                row_indices: Vec::new(),
+            });
+        }
+    }
+    hits
+}
+
+/// A 6-digit (China) or 5-digit / ZIP+4 (US) postal code.
+pub fn is_postcode(cell: &str) -> bool {
+    let cell = cell.trim().as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match cell.len() {
+        5 | 6 => digits(cell),
+        10 => cell[5] == b'-' && digits(&cell[..5]) && digits(&cell[6..]),
+        _ => false,
+    }
+}
+
+/// Scans an integer column (numbers cannot carry text identifiers, but phone and ID numbers
+/// fit in 64 bits).
+pub fn scan_integer_column(
+    header: &str,
+    values: impl Iterator<Item = Option<i64>>,
+    context: ColumnContext,
+) -> Vec<PhiHit> {
+    let hints = header_hints(header);
+    let mut tallies = Tallies::new(context.row_cap);
+    for (row, value) in values.enumerate() {
+        let Some(value) = value else { continue };
+        if value >= 10_000_000_000 {
+            let digits = value.to_string();
+            let hits = {
+                let mut hits = CellHits::default();
+                classify_digits(digits.as_bytes(), &mut hits);
+                hits
+            };
+            for kind in [PhiKind::ResidentId, PhiKind::Mobile, PhiKind::BankCard] {
+                if hits.has(kind) {
+                    tallies.add(kind, row);
+                }
+            }
+        }
+        if hints.age && value > 89 {
+            tallies.add(PhiKind::AgeOver89, row);
+        }
+        if hints.postcode && (10_000..=999_999).contains(&value) {
+            tallies.add(PhiKind::Postcode, row);
+        }
+    }
+    let mut hits: Vec<PhiHit> = [
+        PhiKind::ResidentId,
+        PhiKind::Mobile,
+        PhiKind::BankCard,
+        PhiKind::AgeOver89,
+        PhiKind::Postcode,
+    ]
+    .into_iter()
+    .filter(|kind| tallies.rows(*kind) > 0)
+    .collect::<Vec<_>>()
+    .into_iter()
+    .map(|kind| tallies.hit(kind))
+    .collect();
+    hits.extend(header_findings(hints));
+    hits
+}
+
+/// Scans a float column: whole numbers are checked as integers.
+pub fn scan_float_column(
+    header: &str,
+    values: impl Iterator<Item = Option<f64>>,
+    context: ColumnContext,
+) -> Vec<PhiHit> {
+    scan_integer_column(
+        header,
+        values.map(|value| {
+            value.and_then(|v| {
+                if v.fract() == 0.0 && v.abs() < 9.0e18 {
+                    Some(v as i64)
+                } else if v > 89.0 {
+                    // Keeps the age check for fractional ages above 89.
+                    Some(90)
+                } else {
+                    None
+                }
+            })
+        }),
+        context,
+    )
+}
+
+/// Scans a column of another type (booleans, dates...): header hints only.
+pub fn scan_header_only(header: &str) -> Vec<PhiHit> {
+    header_findings(header_hints(header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_check(first17: &str) -> String {
+        let check = resident_id_check_char(first17.as_bytes()).unwrap();
+        format!("{first17}{}", check as char)
+    }
+
+    #[test]
+    fn resident_id_checksum() {
+        // The worked example of GB 11643-1999.
+        assert!(is_resident_id_18(b"11010519491231002X"));
+        assert!(is_resident_id_18(b"11010519491231002x"));
+        assert!(!is_resident_id_18(b"110105194912310021"));
+        assert!(is_resident_id_18(
+            with_check("44030419900307123").as_bytes()
+        ));
+        // Invalid date, invalid province.
+        assert!(!is_resident_id_18(
+            with_check("44030419900230123").as_bytes()
+        ));
+        assert!(!is_resident_id_18(
+            with_check("99030419900307123").as_bytes()
+        ));
+        assert!(is_resident_id_15(b"110105491231002"));
+        assert!(!is_resident_id_15(b"110105491331002"));
+        assert!(classify_cell("11010519491231002X").has(PhiKind::ResidentId));
+        assert!(classify_cell("ID: 11010519491231002X.").has(PhiKind::ResidentId));
+        assert!(!classify_cell("110105194912310021").has(PhiKind::ResidentId));
+    }
+
+    #[test]
+    fn phones_and_addresses() {
+        for mobile in [
+            "13812345678",
+            "+86 138 1234 5678",
+            "138-1234-5678",
+            "008613812345678",
+            "call 15912345678 now",
+        ] {
+            assert!(classify_cell(mobile).has(PhiKind::Mobile), "{mobile}");
+        }
+        for not_mobile in ["12812345678", "1381234567", "2021-03-15", "138123456789"] {
+            assert!(
+                !classify_cell(not_mobile).has(PhiKind::Mobile),
+                "{not_mobile}"
+            );
+        }
+        for landline in [
+            "010-12345678",
+            "0755-1234567",
+            "(010) 12345678",
+            "+86-10-12345678",
+            "415-555-2671",
+        ] {
+            assert!(classify_cell(landline).has(PhiKind::Landline), "{landline}");
+        }
+        assert!(!classify_cell("2021-03-15").has(PhiKind::Landline));
+        assert!(classify_cell("123-45-6789").has(PhiKind::Ssn));
+        assert!(classify_cell("wang.li@example.cn").has(PhiKind::Email));
+        assert!(!classify_cell("a@b").has(PhiKind::Email));
+        assert!(classify_cell("https://x.example/p").has(PhiKind::Url));
+        assert!(classify_cell("see www.example.com").has(PhiKind::Url));
+        assert!(classify_cell("192.168.1.20").has(PhiKind::IpAddress));
+        assert!(classify_cell("fe80::1ff:fe23:4567:890a").has(PhiKind::IpAddress));
+        assert!(!classify_cell("1.2.3").has(PhiKind::IpAddress));
+        assert!(classify_cell("北京市朝阳区建国路88号").has(PhiKind::Address));
+        assert!(classify_cell("12 Baker Street, London").has(PhiKind::Address));
+        assert!(!classify_cell("3号床").has(PhiKind::Address));
+        assert!(classify_cell("京A12345").has(PhiKind::LicensePlate));
+        assert!(
+            classify_cell("6222021234567890123").has(PhiKind::BankCard)
+                == luhn_valid(b"6222021234567890123")
+        );
+        assert!(classify_cell("2019-07-04").has(PhiKind::FullDate));
+        assert!(classify_cell("1987年3月15日").has(PhiKind::FullDate));
+        assert!(classify_cell("03/15/1987").has(PhiKind::FullDate));
+        assert!(!classify_cell("2019-07").has(PhiKind::FullDate));
+        assert!(classify_cell("张伟").has(PhiKind::ChineseName));
+        assert!(classify_cell("欧阳娜娜").has(PhiKind::ChineseName));
+        assert!(!classify_cell("张**").has(PhiKind::ChineseName));
+        assert!(!classify_cell("男").has(PhiKind::ChineseName));
+        assert!(classify_cell("Mary Smith").has(PhiKind::LatinName));
+        assert!(!classify_cell("12.5").has(PhiKind::LatinName));
+        assert!(
+            classify_cell("Patient reports chest pain radiating to the left arm since Monday")
+                .has(PhiKind::FreeText)
+        );
+        assert!(!classify_cell("40-49").has(PhiKind::Mobile));
+    }
+
+    #[test]
+    fn headers() {
+        assert!(header_hints("Patient Name").name);
+        assert!(header_hints("patientName").name);
+        assert!(header_hints("患者姓名").name);
+        assert!(!header_hints("drug_name").name);
+        assert!(header_hints("手机号码").identifier);
+        assert!(header_hints("MRN").identifier);
+        assert!(header_hints("出生日期").birth);
+        assert!(header_hints("zip_code").postcode);
+        assert!(!header_hints("age_band").age);
+    }
+
+    fn text_column(values: &[&str]) -> arrow::array::StringArray {
+        arrow::array::StringArray::from(values.to_vec())
+    }
+
+    fn scan(header: &str, values: &[&str]) -> Vec<PhiKind> {
+        let array = text_column(values);
+        let column = TextColumn::Utf8(&array);
+        scan_text_column(
+            header,
+            &column,
+            ColumnContext {
+                is_row_id: false,
+                row_cap: 10,
+            },
+        )
+        .into_iter()
+        .map(|hit| hit.kind)
+        .collect()
+    }
+
+    #[test]
+    fn column_level_decisions() {
+        let names = ["Mary Smith", "John Doe", "Wei Zhang", "Ana Lopez"];
+        assert!(scan("who", &names).contains(&PhiKind::LatinName));
+        let categories: Vec<&str> = ["Heart Failure", "Chest Pain"]
+            .iter()
+            .cycle()
+            .take(100)
+            .copied()
+            .collect();
+        assert!(!scan("diagnosis", &categories).contains(&PhiKind::LatinName));
+        let chinese = ["张伟", "王芳", "李娜", "刘洋", "陈静"];
+        assert!(scan("x", &chinese).contains(&PhiKind::ChineseName));
+        let bands: Vec<&str> = ["40-49", "50-59", "60-69"]
+            .iter()
+            .cycle()
+            .take(90)
+            .copied()
+            .collect();
+        assert!(scan("age_band", &bands).is_empty());
+        assert_eq!(
+            scan("dob", &["1980-01-02", "1975-12-30"]),
+            vec![PhiKind::DateOfBirth]
+        );
+        assert!(scan("phone", &["a"]).contains(&PhiKind::IdentifierHeader));
+        assert!(scan("zip", &["100020"]).contains(&PhiKind::Postcode));
+        let codes: Vec<String> = (0..50).map(|i| format!("K{i:05}Q")).collect();
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+        assert!(scan("code", &codes).contains(&PhiKind::UniqueIdentifier));
+        let row = scan_text_column(
+            "notes",
+            &TextColumn::Utf8(&text_column(&["ok", "ok", "tel 13812345678"])),
+            ColumnContext {
+                is_row_id: false,
+                row_cap: 10,
+            },
+        );
+        assert_eq!(row[0].kind, PhiKind::Mobile);
+        assert_eq!((row[0].rows, row[0].row_indices.clone()), (1, vec![2]));
+    }
+
+    #[test]
+    fn integer_columns() {
+        let hits = scan_integer_column(
+            "contact",
+            [Some(13_812_345_678), Some(5), None].into_iter(),
+            ColumnContext {
+                is_row_id: false,
+                row_cap: 10,
+            },
+        );
+        assert_eq!(hits[0].kind, PhiKind::Mobile);
+        let hits = scan_float_column(
+            "age",
+            [Some(91.0), Some(40.0)].into_iter(),
+            ColumnContext {
+                is_row_id: false,
+                row_cap: 10,
+            },
+        );
+        assert_eq!(hits[0].kind, PhiKind::AgeOver89);
+    }
+
+    fn arbitrary_id_body() -> impl Strategy<Value = String> {
+        (
+            11u32..=82,
+            0u32..10_000,
+            1900u32..2099,
+            1u32..=12,
+            1u32..=28,
+            0u32..1000,
+        )
+            .prop_map(|(p, area, y, m, d, seq)| {
+                format!("{p:02}{area:04}{y:04}{m:02}{d:02}{seq:03}")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn every_checksum_valid_id_is_detected(body in arbitrary_id_body()) {
+            let id = with_check(&body);
+            prop_assert!(is_resident_id_18(id.as_bytes()));
+            prop_assert!(classify_cell(&id).has(PhiKind::ResidentId));
+            let in_text = format!("no. {id}");
+            prop_assert!(classify_cell(&in_text).has(PhiKind::ResidentId));
+        }
+
+        #[test]
+        fn every_wrong_check_char_is_rejected(body in arbitrary_id_body(), wrong in 0usize..11) {
+            let right = resident_id_check_char(body.as_bytes()).unwrap();
+            let candidate = ID_CHECK[wrong];
+            prop_assume!(candidate != right);
+            let id = format!("{body}{}", candidate as char);
+            prop_assert!(!is_resident_id_18(id.as_bytes()));
+        }
+
+        #[test]
+        fn a_single_digit_error_breaks_the_checksum(body in arbitrary_id_body(), at in 0usize..17, delta in 1u8..10) {
+            let id = with_check(&body);
+            let mut bytes = id.into_bytes();
+            bytes[at] = b'0' + (bytes[at] - b'0' + delta) % 10;
+            // MOD 11-2 detects every single-digit substitution.
+            prop_assert!(resident_id_check_char(&bytes[..17]) != Some(bytes[17]));
+        }
+
+        #[test]
+        fn mobiles_are_detected(prefix in 3u8..=9, rest in 0u64..1_000_000_000) {
+            let number = format!("1{prefix}{rest:09}");
+            prop_assert!(classify_cell(&number).has(PhiKind::Mobile));
+            let grouped = format!("{}-{}-{}", &number[..3], &number[3..7], &number[7..]);
+            prop_assert!(classify_cell(&grouped).has(PhiKind::Mobile));
+        }
+
+        #[test]
+        fn plain_numbers_are_never_phi(value in -1.0e6f64..1.0e6) {
+            let text = format!("{value:.3}");
+            prop_assert!(classify_cell(&text).is_empty());
+        }
+
+        #[test]
+        fn classify_never_panics(text in "\\PC{0,64}") {
+            let _ = classify_cell(&text);
+            let _ = header_hints(&text);
+        }
+    }
+}
