@@ -259,20 +259,38 @@ fn send_phase<W: Write>(out: &mut WireWriter<W>, report: &PhaseReport) -> io::Re
     out.flush()
 }
 
+fn send_started<W: Write>(out: &mut WireWriter<W>, phase: Phase) -> io::Result<()> {
+    out.u8(wire::FRAME_STARTED)?;
+    out.u8(phase.code())?;
+    out.flush()
+}
+
 fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) -> io::Result<()> {
     let (request, is_artifact, module_bytes) = Request::read(input)?;
     let internal = |e: wasmtime::Error| io::Error::other(format!("{e:?}"));
     let engine = crate::engine::engine(request.interruption, request.max_wasm_stack as usize).map_err(internal)?;
-    if request.interruption == Interruption::Epoch {
-        // Ticks every 10 ms; started before the seccomp filter, which forbids new threads.
+    // Epoch mode: a ticker thread, started before the seccomp filter (which forbids new
+    // threads), waits for the module to be ready, sleeps until the epoch deadline, then
+    // ticks every 10 ms; stores trap at the first tick after their creation. Measured in
+    // real time, so a loaded machine delays the trap by at most one tick.
+    let ticker_start = if request.interruption == Interruption::Epoch {
+        let (start, started) = std::sync::mpsc::channel::<()>();
         let ticker = engine.clone();
+        let wait = request.epoch_deadline;
         std::thread::spawn(move || {
+            if started.recv().is_err() {
+                return;
+            }
+            std::thread::sleep(wait);
             loop {
-                std::thread::sleep(Duration::from_millis(10));
                 ticker.increment_epoch();
+                std::thread::sleep(Duration::from_millis(10));
             }
         });
-    }
+        Some(start)
+    } else {
+        None
+    };
     if request.seccomp {
         crate::harden::install_seccomp().map_err(|e| io::Error::other(format!("seccomp: {e}")))?;
     }
@@ -301,6 +319,9 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
     out.bytes(&artifact)?;
     out.flush()?;
     drop(artifact);
+    if let Some(start) = ticker_start {
+        let _ = start.send(());
+    }
 
     let runner = Runner { engine: &engine, module: &module, request: &request };
     match request.job {
@@ -456,7 +477,7 @@ impl Runner<'_> {
             Interruption::DeadlineKill => {}
             Interruption::Epoch => {
                 store.epoch_deadline_trap();
-                store.set_epoch_deadline(request.epoch_deadline.as_millis() as u64 / 10 + 1);
+                store.set_epoch_deadline(1);
             }
             Interruption::Fuel(fuel) => {
                 store.set_fuel(fuel).map_err(|e| Failure::new(Status::Internal, Phase::Instantiate, e.to_string()))?;
@@ -508,11 +529,12 @@ impl Runner<'_> {
         n_outputs: u32,
     ) -> io::Result<()> {
         let max_debug = if self.request.debug { self.request.max_debug_bytes as usize } else { 0 };
+        send_started(out, Phase::Instantiate)?;
         let mut guest = match self.instantiate() {
             Ok(guest) => guest,
             Err(failure) => return send_failure(out, &failure, &[]),
         };
-        // fit
+        send_started(out, Phase::Fit)?;
         let started = Instant::now();
         let train = match guest.receive_block(Phase::Fit, input)? {
             Ok(ptr) => ptr,
@@ -542,7 +564,7 @@ impl Runner<'_> {
         }
         send_phase(out, &PhaseReport { phase: Phase::Fit, input: data_in, run, debug, values: Vec::new() })?;
 
-        // predict
+        send_started(out, Phase::Predict)?;
         let started = Instant::now();
         let test = match guest.receive_block(Phase::Predict, input)? {
             Ok(ptr) => ptr,
@@ -579,10 +601,12 @@ impl Runner<'_> {
     ) -> io::Result<bool> {
         let max_debug = if self.request.debug { self.request.max_debug_bytes as usize } else { 0 };
         let phase = Phase::Analyze;
+        send_started(out, Phase::Instantiate)?;
         let mut guest = match self.instantiate() {
             Ok(guest) => guest,
             Err(failure) => return send_failure(out, &failure, &[]).map(|()| false),
         };
+        send_started(out, phase)?;
         let started = Instant::now();
         let block = match guest.receive_block(phase, input)? {
             Ok(ptr) => ptr,

@@ -160,6 +160,7 @@ enum Frame {
     Ready { compile: Duration, artifact: Vec<u8> },
     Phase { phase: Phase, input: Duration, run: Duration, debug: Vec<u8>, values: Vec<u8> },
     Failed { status: Status, phase: Phase, detail: String, debug: Vec<u8> },
+    Started(Phase),
     Closed(Option<String>),
 }
 
@@ -346,9 +347,9 @@ impl Sandbox {
             max_wasm_stack: limits.max_wasm_stack as u64,
             max_debug_bytes: limits.max_debug_bytes.min(u32::MAX as usize) as u32,
             interruption: limits.interruption,
-            // The guest traps a little before the parent's kill, so that its status is
+            // The guest traps well before the parent's kill, so that the interruption is
             // observed from inside when epochs are on.
-            epoch_deadline: limits.deadline.mul_f64(0.95),
+            epoch_deadline: limits.deadline.mul_f64(0.8),
             job,
         };
 
@@ -440,7 +441,7 @@ impl Sandbox {
             Some(Frame::Failed { status, phase, detail, debug: guest_debug }) => {
                 return Err(Collected::Failure(failure(status, phase, debug, detail, lossy(&guest_debug))));
             }
-            Some(Frame::Phase { .. }) => {
+            Some(Frame::Phase { .. } | Frame::Started(_)) => {
                 return Err(Collected::Failure(internal("the sandbox child skipped compilation".to_string())));
             }
             Some(Frame::Closed(reason)) => return Err(Collected::Closed { phase: Phase::Compile, compiling: true, reason }),
@@ -465,6 +466,7 @@ impl Sandbox {
                     append_debug(&mut debug_log, phase, &guest_debug);
                     return Err(Collected::Failure(failure(status, phase, debug, detail, debug_log)));
                 }
+                Some(Frame::Started(phase)) => current = phase,
                 Some(Frame::Ready { .. }) => {
                     return Err(Collected::Failure(internal("the sandbox child sent a second module".to_string())));
                 }
@@ -524,6 +526,7 @@ fn read_frames(stdout: impl Read, frames: &mpsc::Sender<Frame>, max_values: u64,
                 detail: String::from_utf8_lossy(&input.bytes(1 << 16)?).into_owned(),
                 debug: input.bytes(max_debug)?,
             },
+            wire::FRAME_STARTED => Frame::Started(Phase::from_code(input.u8()?).ok_or_else(|| invalid("phase"))?),
             other => return Err(invalid(&format!("frame tag {other}"))),
         })
     };

@@ -11,6 +11,8 @@ pub const REQUEST_MAGIC: &[u8; 8] = b"MDSBREQ1";
 pub const FRAME_READY: u8 = 1;
 pub const FRAME_PHASE: u8 = 2;
 pub const FRAME_FAILED: u8 = 3;
+/// The child is entering a phase (so that a kill is attributed to the right one).
+pub const FRAME_STARTED: u8 = 4;
 
 /// Largest frame the parent accepts (a prediction vector is rows × classes × 8 bytes).
 pub const MAX_FRAME_BYTES: u64 = 1 << 32;
