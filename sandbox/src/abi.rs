@@ -369,14 +369,12 @@ fn category_codes(array: &ArrayRef, levels: &mut Vec<String>, index: &mut HashMa
             .iter()
             .map(|value| value.map_or(MISSING_CODE, |v| intern(levels, index, v)))
             .collect();
-        let keys = dictionary.normalized_keys();
+        // Read the keys ourselves: arrow's `normalized_keys` panics on an empty dictionary.
+        let keys = f64_values(dictionary.keys()).unwrap_or_default();
         return (0..array.len())
-            .map(|row| {
-                if array.is_null(row) {
-                    MISSING_CODE
-                } else {
-                    mapped.get(keys[row]).copied().unwrap_or(MISSING_CODE)
-                }
+            .map(|row| match keys.get(row).copied().flatten() {
+                Some(key) if !array.is_null(row) && key >= 0.0 => mapped.get(key as usize).copied().unwrap_or(MISSING_CODE),
+                _ => MISSING_CODE,
             })
             .collect();
     }
