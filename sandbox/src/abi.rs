@@ -235,9 +235,39 @@ impl BlockWriter {
     pub fn number(&mut self, name: &str, kind: u32, values: &[f64]) -> Result<(), EncodeError> {
         self.check_rows(values.len())?;
         self.entry(name, kind)?;
-        self.bytes.reserve(values.len() * 8);
+        self.extend_f64(values);
+        Ok(())
+    }
+
+    /// Appends f64 values as little-endian bytes in one copy (this is the hot path of
+    /// "data into the sandbox").
+    fn extend_f64(&mut self, values: &[f64]) {
+        #[cfg(target_endian = "little")]
+        {
+            // SAFETY: any f64 is 8 plain bytes; on a little-endian host they are already
+            // in the ABI's byte order.
+            let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) };
+            self.bytes.extend_from_slice(bytes);
+        }
+        #[cfg(not(target_endian = "little"))]
         for value in values {
             self.bytes.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// A Float64 column: bulk copy, then the canonical NaN written over null slots.
+    fn float64_column(&mut self, name: &str, kind: u32, array: &arrow_array::Float64Array) -> Result<(), EncodeError> {
+        self.check_rows(array.len())?;
+        self.entry(name, kind)?;
+        let start = self.bytes.len();
+        self.extend_f64(array.values());
+        if let Some(nulls) = array.nulls().filter(|nulls| nulls.null_count() > 0) {
+            let nan = CANONICAL_NAN.to_le_bytes();
+            for (row, valid) in nulls.iter().enumerate() {
+                if !valid {
+                    self.bytes[start + row * 8..start + row * 8 + 8].copy_from_slice(&nan);
+                }
+            }
         }
         Ok(())
     }
@@ -470,11 +500,7 @@ pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeErr
             match plan {
                 ColumnPlan::Number(kind) => {
                     if let Some(a) = column.as_primitive_opt::<Float64Type>() {
-                        if a.null_count() == 0 && !a.values().iter().any(|v| v.is_nan()) {
-                            block.number(name, *kind, a.values())?;
-                        } else {
-                            block.numbers_from(name, *kind, a.iter())?;
-                        }
+                        block.float64_column(name, *kind, a)?;
                     } else {
                         let values = f64_values(column.as_ref()).ok_or_else(|| EncodeError::UnsupportedType {
                             column: name.to_string(),

@@ -181,3 +181,43 @@ fn check_declared(what: &'static str, declared: u64, limit: u64) -> Result<(), R
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MINIMAL: &str = r#"(module
+        (memory (export "memory") 1)
+        (func (export "medarena_abi_version") (result i32) (i32.const 1))
+        (func (export "medarena_alloc") (param i32 i32) (result i32) (i32.const 8))
+        (func (export "medarena_analyze") (param i32) (result i32) (i32.const 0)))"#;
+
+    #[test]
+    fn an_analysis_only_module_is_accepted() {
+        let module = wat::parse_str(MINIMAL).unwrap();
+        let info = precheck(&module, &Limits::default()).unwrap();
+        assert!(info.has_analyze && !info.has_fit_predict);
+        assert_eq!(info.sha256.len(), 64);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Corrupting any byte of a valid module never panics, and whatever is still
+        /// accepted has no import (the fuzz target explores this further).
+        #[test]
+        fn corrupted_modules_never_panic(position in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+            let mut module = wat::parse_str(MINIMAL).unwrap();
+            let at = position.index(module.len());
+            module[at] = byte;
+            let keep = cut.index(module.len() + 1);
+            for candidate in [&module[..], &module[..keep]] {
+                if let Ok(info) = precheck(candidate, &Limits::default()) {
+                    prop_assert_eq!(info.size, candidate.len());
+                }
+            }
+        }
+    }
+}

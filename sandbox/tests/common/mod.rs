@@ -42,6 +42,8 @@ pub fn example_wasm(name: &str) -> Arc<Vec<u8>> {
             .args(["-p", "medarena-example-baseline", "-p", "medarena-example-logreg", "-p", "medarena-example-gbt"])
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            // wasm32's SIMD is off by default in rustc; the sandbox supports it.
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128")
             .status()
             .expect("run cargo to build the example submissions");
         assert!(status.success(), "building the example submissions failed");
