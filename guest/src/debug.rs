@@ -28,7 +28,10 @@ fn with_log(action: impl FnOnce(&mut Vec<u8>, u32)) {
         core::hint::spin_loop();
     }
     // SAFETY: we hold `busy`.
-    action(unsafe { &mut *LOG.bytes.get() }, LOG.record.load(Ordering::Relaxed));
+    action(
+        unsafe { &mut *LOG.bytes.get() },
+        LOG.record.load(Ordering::Relaxed),
+    );
     LOG.busy.store(false, Ordering::Release);
 }
 
@@ -47,7 +50,11 @@ pub fn debug_write(text: &str) {
         if record != 0 {
             // SAFETY: `record` is the live call record the host passed to this call.
             unsafe {
-                crate::rt::set_field(record, crate::rt::call::DEBUG_PTR, bytes.as_ptr() as usize as u32);
+                crate::rt::set_field(
+                    record,
+                    crate::rt::call::DEBUG_PTR,
+                    bytes.as_ptr() as usize as u32,
+                );
                 crate::rt::set_field(record, crate::rt::call::DEBUG_LEN, bytes.len() as u32);
             }
         }

@@ -160,10 +160,13 @@ pub unsafe fn predict<M: Model>(record: u32, slot: &Slot<M>) -> i32 {
     let Some(model) = (unsafe { &*slot.0.get() }) else {
         return report(ABI_ERROR, "predict", "called before a successful fit");
     };
-    let prepared = unsafe { context(record).and_then(|ctx| Ok((ctx, table(field(record, call::FEATURES))?))) };
+    let prepared =
+        unsafe { context(record).and_then(|ctx| Ok((ctx, table(field(record, call::FEATURES))?))) };
     match prepared {
         Ok((ctx, features)) => unsafe {
-            with_output(record, ctx.n_outputs, |out| model.predict(&ctx, &features, out))
+            with_output(record, ctx.n_outputs, |out| {
+                model.predict(&ctx, &features, out)
+            })
         },
         Err(error) => report(ABI_ERROR, "predict", error.0),
     }
@@ -173,9 +176,12 @@ pub unsafe fn predict<M: Model>(record: u32, slot: &Slot<M>) -> i32 {
 /// Called only by the `medarena_analyze` export with the host's call record.
 pub unsafe fn analyze<A: Analysis>(record: u32) -> i32 {
     crate::debug::begin_call(record);
-    let prepared = unsafe { context(record).and_then(|ctx| Ok((ctx, table(field(record, call::FEATURES))?))) };
+    let prepared =
+        unsafe { context(record).and_then(|ctx| Ok((ctx, table(field(record, call::FEATURES))?))) };
     match prepared {
-        Ok((ctx, block)) => unsafe { with_output(record, ctx.n_outputs, |out| A::analyze(&ctx, &block, out)) },
+        Ok((ctx, block)) => unsafe {
+            with_output(record, ctx.n_outputs, |out| A::analyze(&ctx, &block, out))
+        },
         Err(error) => report(ABI_ERROR, "analyze", error.0),
     }
 }

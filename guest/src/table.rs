@@ -91,7 +91,8 @@ fn range(block: &[u8], offset: u32, len: usize) -> Result<&[u8], AbiError> {
 }
 
 fn str_at(block: &[u8], offset: u32, len: u32) -> Result<&str, AbiError> {
-    core::str::from_utf8(range(block, offset, len as usize)?).map_err(|_| AbiError("name is not UTF-8"))
+    core::str::from_utf8(range(block, offset, len as usize)?)
+        .map_err(|_| AbiError("name is not UTF-8"))
 }
 
 /// Reinterprets bytes as a slice of a plain number type, checking alignment.
@@ -134,7 +135,11 @@ impl<'a> Table<'a> {
                     let mut levels = Vec::with_capacity(n_levels.min(4096));
                     for level in 0..n_levels {
                         let entry = levels_offset + level * 8;
-                        levels.push(str_at(block, read_u32(block, entry)?, read_u32(block, entry + 4)?)?);
+                        levels.push(str_at(
+                            block,
+                            read_u32(block, entry)?,
+                            read_u32(block, entry + 4)?,
+                        )?);
                     }
                     ColumnData::Category { codes, levels }
                 }
@@ -176,10 +181,16 @@ pub enum Labels<'a> {
     /// 0.0 or 1.0 per row.
     Binary(&'a [f64]),
     /// Class index per row, into `classes` (the order of the predicted probabilities).
-    Multiclass { codes: &'a [u32], classes: Vec<&'a str> },
+    Multiclass {
+        codes: &'a [u32],
+        classes: Vec<&'a str>,
+    },
     Regression(&'a [f64]),
     /// Time to event or censoring (> 0) and event indicator (1.0 event, 0.0 censored).
-    Survival { time: &'a [f64], event: &'a [f64] },
+    Survival {
+        time: &'a [f64],
+        event: &'a [f64],
+    },
 }
 
 impl<'a> Labels<'a> {

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    Date32Type, Date64Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
@@ -46,14 +47,24 @@ pub mod call {
 /// A table or label set the ABI cannot carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
-    #[error("column `{column}` has Arrow type {data_type}, which the ABI does not carry (numbers, booleans, dictionary/strings, dates)")]
+    #[error(
+        "column `{column}` has Arrow type {data_type}, which the ABI does not carry (numbers, booleans, dictionary/strings, dates)"
+    )]
     UnsupportedType { column: String, data_type: String },
     #[error("test table column {index} is `{found}`, but the training table's is `{expected}`")]
-    ColumnMismatch { index: usize, expected: String, found: String },
+    ColumnMismatch {
+        index: usize,
+        expected: String,
+        found: String,
+    },
     #[error("test table has {found} columns, the training table {expected}")]
     ColumnCount { expected: usize, found: usize },
     #[error("{what} has {found} rows, expected {expected}")]
-    RowCount { what: &'static str, expected: usize, found: usize },
+    RowCount {
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
     #[error("label at row {row} is invalid: {reason}")]
     BadLabel { row: usize, reason: &'static str },
     #[error("a table block would be {bytes} bytes, over the 4 GiB the ABI addresses")]
@@ -103,17 +114,25 @@ impl Task {
 pub enum Labels {
     Binary(Vec<bool>),
     /// `codes[i]` indexes `classes`; prediction columns follow the order of `classes`.
-    Multiclass { classes: Vec<String>, codes: Vec<u32> },
+    Multiclass {
+        classes: Vec<String>,
+        codes: Vec<u32>,
+    },
     Regression(Vec<f64>),
     /// Time to event or censoring (finite, >= 0) and whether the event happened.
-    Survival { time: Vec<f64>, event: Vec<bool> },
+    Survival {
+        time: Vec<f64>,
+        event: Vec<bool>,
+    },
 }
 
 impl Labels {
     pub fn task(&self) -> Task {
         match self {
             Labels::Binary(_) => Task::Binary,
-            Labels::Multiclass { classes, .. } => Task::Multiclass { n_classes: classes.len() as u32 },
+            Labels::Multiclass { classes, .. } => Task::Multiclass {
+                n_classes: classes.len() as u32,
+            },
             Labels::Regression(_) => Task::Regression,
             Labels::Survival { .. } => Task::Survival,
         }
@@ -135,10 +154,18 @@ impl Labels {
     /// The labels table block of a fit call (ABI.md, "Labels").
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let n = self.len();
-        let flags = |values: &[bool]| -> Vec<f64> { values.iter().map(|&v| if v { 1.0 } else { 0.0 }).collect() };
+        let flags = |values: &[bool]| -> Vec<f64> {
+            values.iter().map(|&v| if v { 1.0 } else { 0.0 }).collect()
+        };
         let finite = |values: &[f64], nonnegative: bool| -> Result<(), EncodeError> {
-            match values.iter().position(|v| !v.is_finite() || (nonnegative && *v < 0.0)) {
-                Some(row) => Err(EncodeError::BadLabel { row, reason: "not a finite (non-negative) number" }),
+            match values
+                .iter()
+                .position(|v| !v.is_finite() || (nonnegative && *v < 0.0))
+            {
+                Some(row) => Err(EncodeError::BadLabel {
+                    row,
+                    reason: "not a finite (non-negative) number",
+                }),
                 None => Ok(()),
             }
         };
@@ -156,10 +183,15 @@ impl Labels {
             }
             Labels::Multiclass { classes, codes } => {
                 if classes.len() < 2 {
-                    return Err(EncodeError::Invalid("multiclass labels need at least two classes"));
+                    return Err(EncodeError::Invalid(
+                        "multiclass labels need at least two classes",
+                    ));
                 }
                 if let Some(row) = codes.iter().position(|&c| c as usize >= classes.len()) {
-                    return Err(EncodeError::BadLabel { row, reason: "class code out of range" });
+                    return Err(EncodeError::BadLabel {
+                        row,
+                        reason: "class code out of range",
+                    });
                 }
                 let mut block = BlockWriter::new(n, 1)?;
                 block.category("label", codes, classes)?;
@@ -167,7 +199,11 @@ impl Labels {
             }
             Labels::Survival { time, event } => {
                 if event.len() != n {
-                    return Err(EncodeError::RowCount { what: "survival events", expected: n, found: event.len() });
+                    return Err(EncodeError::RowCount {
+                        what: "survival events",
+                        expected: n,
+                        found: event.len(),
+                    });
                 }
                 finite(time, true)?;
                 let mut block = BlockWriter::new(n, 2)?;
@@ -202,7 +238,9 @@ impl BlockWriter {
     }
 
     fn offset(&self) -> Result<u32, EncodeError> {
-        u32::try_from(self.bytes.len()).map_err(|_| EncodeError::TooLarge { bytes: self.bytes.len() })
+        u32::try_from(self.bytes.len()).map_err(|_| EncodeError::TooLarge {
+            bytes: self.bytes.len(),
+        })
     }
 
     fn align8(&mut self) {
@@ -246,7 +284,12 @@ impl BlockWriter {
         {
             // SAFETY: any f64 is 8 plain bytes; on a little-endian host they are already
             // in the ABI's byte order.
-            let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) };
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    values.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(values),
+                )
+            };
             self.bytes.extend_from_slice(bytes);
         }
         #[cfg(not(target_endian = "little"))]
@@ -256,7 +299,12 @@ impl BlockWriter {
     }
 
     /// A Float64 column: bulk copy, then the canonical NaN written over null slots.
-    fn float64_column(&mut self, name: &str, kind: u32, array: &arrow_array::Float64Array) -> Result<(), EncodeError> {
+    fn float64_column(
+        &mut self,
+        name: &str,
+        kind: u32,
+        array: &arrow_array::Float64Array,
+    ) -> Result<(), EncodeError> {
         self.check_rows(array.len())?;
         self.entry(name, kind)?;
         let start = self.bytes.len();
@@ -273,7 +321,12 @@ impl BlockWriter {
     }
 
     /// Numbers from an iterator of optional values (None and NaN become the canonical NaN).
-    fn numbers_from(&mut self, name: &str, kind: u32, values: impl Iterator<Item = Option<f64>>) -> Result<(), EncodeError> {
+    fn numbers_from(
+        &mut self,
+        name: &str,
+        kind: u32,
+        values: impl Iterator<Item = Option<f64>>,
+    ) -> Result<(), EncodeError> {
         self.entry(name, kind)?;
         let start = self.bytes.len();
         self.bytes.reserve(self.n_rows * 8);
@@ -287,7 +340,11 @@ impl BlockWriter {
         self.check_rows((self.bytes.len() - start) / 8)
     }
 
-    pub fn boolean(&mut self, name: &str, values: impl Iterator<Item = Option<bool>>) -> Result<(), EncodeError> {
+    pub fn boolean(
+        &mut self,
+        name: &str,
+        values: impl Iterator<Item = Option<bool>>,
+    ) -> Result<(), EncodeError> {
         self.entry(name, KIND_BOOLEAN)?;
         let start = self.bytes.len();
         self.bytes.extend(values.map(|v| match v {
@@ -298,7 +355,12 @@ impl BlockWriter {
         self.check_rows(self.bytes.len() - start)
     }
 
-    pub fn category(&mut self, name: &str, codes: &[u32], levels: &[String]) -> Result<(), EncodeError> {
+    pub fn category(
+        &mut self,
+        name: &str,
+        codes: &[u32],
+        levels: &[String],
+    ) -> Result<(), EncodeError> {
         self.check_rows(codes.len())?;
         let at = self.entry(name, KIND_CATEGORY)?;
         for code in codes {
@@ -311,9 +373,12 @@ impl BlockWriter {
         let strings_start = self.bytes.len() + levels.len() * 8;
         let mut string_offset = strings_start;
         for level in levels {
-            let offset = u32::try_from(string_offset).map_err(|_| EncodeError::TooLarge { bytes: string_offset })?;
+            let offset = u32::try_from(string_offset).map_err(|_| EncodeError::TooLarge {
+                bytes: string_offset,
+            })?;
             self.bytes.extend_from_slice(&offset.to_le_bytes());
-            self.bytes.extend_from_slice(&(level.len() as u32).to_le_bytes());
+            self.bytes
+                .extend_from_slice(&(level.len() as u32).to_le_bytes());
             string_offset += level.len();
         }
         for level in levels {
@@ -324,7 +389,11 @@ impl BlockWriter {
 
     fn check_rows(&self, found: usize) -> Result<(), EncodeError> {
         if found != self.n_rows {
-            return Err(EncodeError::RowCount { what: "a column", expected: self.n_rows, found });
+            return Err(EncodeError::RowCount {
+                what: "a column",
+                expected: self.n_rows,
+                found,
+            });
         }
         Ok(())
     }
@@ -347,23 +416,34 @@ impl BlockWriter {
 enum ColumnPlan {
     Number(u32),
     Boolean,
-    Category { levels: Vec<String>, index: HashMap<String, u32> },
+    Category {
+        levels: Vec<String>,
+        index: HashMap<String, u32>,
+    },
 }
 
 fn plan_for(name: &str, data_type: &DataType) -> Result<ColumnPlan, EncodeError> {
     use DataType::*;
     Ok(match data_type {
-        Float16 | Float32 | Float64 | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => {
-            ColumnPlan::Number(KIND_NUMBER)
-        }
+        Float16 | Float32 | Float64 | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32
+        | UInt64 => ColumnPlan::Number(KIND_NUMBER),
         Date32 | Date64 | Timestamp(_, _) => ColumnPlan::Number(KIND_DATE),
         Boolean => ColumnPlan::Boolean,
-        Utf8 | LargeUtf8 | Utf8View => ColumnPlan::Category { levels: Vec::new(), index: HashMap::new() },
+        Utf8 | LargeUtf8 | Utf8View => ColumnPlan::Category {
+            levels: Vec::new(),
+            index: HashMap::new(),
+        },
         Dictionary(_, value) if matches!(value.as_ref(), Utf8 | LargeUtf8 | Utf8View) => {
-            ColumnPlan::Category { levels: Vec::new(), index: HashMap::new() }
+            ColumnPlan::Category {
+                levels: Vec::new(),
+                index: HashMap::new(),
+            }
         }
         other => {
-            return Err(EncodeError::UnsupportedType { column: name.to_string(), data_type: other.to_string() });
+            return Err(EncodeError::UnsupportedType {
+                column: name.to_string(),
+                data_type: other.to_string(),
+            });
         }
     })
 }
@@ -390,7 +470,11 @@ fn intern(levels: &mut Vec<String>, index: &mut HashMap<String, u32>, level: &st
 }
 
 /// Category codes of a string or dictionary column against shared levels.
-fn category_codes(array: &ArrayRef, levels: &mut Vec<String>, index: &mut HashMap<String, u32>) -> Vec<u32> {
+fn category_codes(
+    array: &ArrayRef,
+    levels: &mut Vec<String>,
+    index: &mut HashMap<String, u32>,
+) -> Vec<u32> {
     if let Some(dictionary) = array.as_any_dictionary_opt() {
         let values = strings(dictionary.values().as_ref()).unwrap_or_default();
         // The dictionary's own entries mapped to shared codes, in dictionary order, so that
@@ -403,7 +487,9 @@ fn category_codes(array: &ArrayRef, levels: &mut Vec<String>, index: &mut HashMa
         let keys = f64_values(dictionary.keys()).unwrap_or_default();
         return (0..array.len())
             .map(|row| match keys.get(row).copied().flatten() {
-                Some(key) if !array.is_null(row) && key >= 0.0 => mapped.get(key as usize).copied().unwrap_or(MISSING_CODE),
+                Some(key) if !array.is_null(row) && key >= 0.0 => {
+                    mapped.get(key as usize).copied().unwrap_or(MISSING_CODE)
+                }
                 _ => MISSING_CODE,
             })
             .collect();
@@ -463,11 +549,15 @@ pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeErr
     for batch in &batches[1..] {
         let other = batch.schema();
         if other.fields().len() != schema.fields().len() {
-            return Err(EncodeError::ColumnCount { expected: schema.fields().len(), found: other.fields().len() });
+            return Err(EncodeError::ColumnCount {
+                expected: schema.fields().len(),
+                found: other.fields().len(),
+            });
         }
         for (index, (expected, found)) in schema.fields().iter().zip(other.fields()).enumerate() {
-            let same_kind = std::mem::discriminant(&plan_for(expected.name(), expected.data_type())?)
-                == std::mem::discriminant(&plan_for(found.name(), found.data_type())?);
+            let same_kind =
+                std::mem::discriminant(&plan_for(expected.name(), expected.data_type())?)
+                    == std::mem::discriminant(&plan_for(found.name(), found.data_type())?);
             if expected.name() != found.name() || !same_kind {
                 return Err(EncodeError::ColumnMismatch {
                     index,
@@ -494,6 +584,10 @@ pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeErr
     let mut blocks = Vec::with_capacity(batches.len());
     for (b, batch) in batches.iter().enumerate() {
         let mut block = BlockWriter::new(batch.num_rows(), batch.num_columns())?;
+        // One allocation for the whole block (numbers dominate; categories add their levels).
+        block
+            .bytes
+            .reserve(batch.num_columns() * (batch.num_rows() * 8 + 64));
         let mut category = 0;
         for ((field, column), plan) in schema.fields().iter().zip(batch.columns()).zip(&plans) {
             let name = field.name();
@@ -502,15 +596,19 @@ pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeErr
                     if let Some(a) = column.as_primitive_opt::<Float64Type>() {
                         block.float64_column(name, *kind, a)?;
                     } else {
-                        let values = f64_values(column.as_ref()).ok_or_else(|| EncodeError::UnsupportedType {
-                            column: name.to_string(),
-                            data_type: column.data_type().to_string(),
+                        let values = f64_values(column.as_ref()).ok_or_else(|| {
+                            EncodeError::UnsupportedType {
+                                column: name.to_string(),
+                                data_type: column.data_type().to_string(),
+                            }
                         })?;
                         block.numbers_from(name, *kind, values.into_iter())?;
                     }
                 }
                 ColumnPlan::Boolean => {
-                    let a = column.as_boolean_opt().ok_or(EncodeError::Invalid("boolean column is not boolean"))?;
+                    let a = column
+                        .as_boolean_opt()
+                        .ok_or(EncodeError::Invalid("boolean column is not boolean"))?;
                     block.boolean(name, a.iter())?;
                 }
                 ColumnPlan::Category { levels, .. } => {
@@ -530,7 +628,9 @@ pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeErr
 pub enum OutputError {
     #[error("returned {found} values, expected exactly {expected}")]
     WrongLength { expected: usize, found: usize },
-    #[error("output pointer {ptr:#x} + {bytes} bytes is outside linear memory ({memory} bytes) or misaligned")]
+    #[error(
+        "output pointer {ptr:#x} + {bytes} bytes is outside linear memory ({memory} bytes) or misaligned"
+    )]
     OutOfBounds { ptr: u64, bytes: u64, memory: u64 },
     #[error("value at index {index} is not finite")]
     NotFinite { index: usize },
@@ -545,15 +645,18 @@ pub enum OutputError {
 pub fn validate_predictions(task: Task, n_rows: usize, values: &[f64]) -> Result<(), OutputError> {
     let expected = n_rows * task.outputs_per_row();
     if values.len() != expected {
-        return Err(OutputError::WrongLength { expected, found: values.len() });
+        return Err(OutputError::WrongLength {
+            expected,
+            found: values.len(),
+        });
     }
     if let Some(index) = values.iter().position(|v| !v.is_finite()) {
         return Err(OutputError::NotFinite { index });
     }
-    if matches!(task, Task::Binary | Task::Multiclass { .. }) {
-        if let Some(index) = values.iter().position(|v| !(0.0..=1.0).contains(v)) {
-            return Err(OutputError::OutOfRange { index });
-        }
+    if matches!(task, Task::Binary | Task::Multiclass { .. })
+        && let Some(index) = values.iter().position(|v| !(0.0..=1.0).contains(v))
+    {
+        return Err(OutputError::OutOfRange { index });
     }
     if let Task::Multiclass { n_classes } = task {
         let tolerance = 1e-6 * f64::from(n_classes.max(1));
@@ -570,7 +673,10 @@ pub fn validate_predictions(task: Task, n_rows: usize, values: &[f64]) -> Result
 /// Checks an analysis vector: exact length, all finite (clamping is the scorer's job).
 pub fn validate_analysis(expected: usize, values: &[f64]) -> Result<(), OutputError> {
     if values.len() != expected {
-        return Err(OutputError::WrongLength { expected, found: values.len() });
+        return Err(OutputError::WrongLength {
+            expected,
+            found: values.len(),
+        });
     }
     match values.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(OutputError::NotFinite { index }),

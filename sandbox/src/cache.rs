@@ -58,12 +58,14 @@ impl ArtifactCache {
     }
 
     fn path(&self, module_sha256: &str, engine_hash: &str) -> PathBuf {
-        self.dir.join(format!("{module_sha256}-{engine_hash}.cwasm"))
+        self.dir
+            .join(format!("{module_sha256}-{engine_hash}.cwasm"))
     }
 
     fn mac(&self, module_sha256: &str, engine_hash: &str, artifact: &[u8]) -> HmacSha256 {
         // A 32-byte key is always a valid HMAC key.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key.0).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.key.0).unwrap_or_else(|_| unreachable!());
         mac.update(DOMAIN);
         mac.update(module_sha256.as_bytes());
         mac.update(b"\0");
@@ -82,7 +84,10 @@ impl ArtifactCache {
             return None;
         }
         let artifact = file.split_off(TAG_BYTES);
-        match self.mac(module_sha256, engine_hash, &artifact).verify_slice(&file) {
+        match self
+            .mac(module_sha256, engine_hash, &artifact)
+            .verify_slice(&file)
+        {
             Ok(()) => Some(artifact),
             Err(_) => {
                 let _ = fs::remove_file(&path);
@@ -93,7 +98,10 @@ impl ArtifactCache {
 
     /// Stores an artifact atomically (temporary file, then rename).
     pub fn store(&self, module_sha256: &str, engine_hash: &str, artifact: &[u8]) -> io::Result<()> {
-        let tag = self.mac(module_sha256, engine_hash, artifact).finalize().into_bytes();
+        let tag = self
+            .mac(module_sha256, engine_hash, artifact)
+            .finalize()
+            .into_bytes();
         let path = self.path(module_sha256, engine_hash);
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
         let mut file = fs::File::create(&temporary)?;
@@ -117,9 +125,16 @@ mod tests {
         // Another engine hash or module: not found.
         assert_eq!(cache.load("aa", "e2"), None);
         // Renamed to another module's name: the tag binds the identity, so it is refused.
-        fs::copy(dir.path().join("aa-e1.cwasm"), dir.path().join("bb-e1.cwasm")).unwrap();
+        fs::copy(
+            dir.path().join("aa-e1.cwasm"),
+            dir.path().join("bb-e1.cwasm"),
+        )
+        .unwrap();
         assert_eq!(cache.load("bb", "e1"), None);
-        assert!(!dir.path().join("bb-e1.cwasm").exists(), "a forged file is deleted");
+        assert!(
+            !dir.path().join("bb-e1.cwasm").exists(),
+            "a forged file is deleted"
+        );
         // Written with another key: refused.
         let other = ArtifactCache::new(dir.path(), CacheKey::from_bytes([8; 32])).unwrap();
         assert_eq!(other.load("aa", "e1"), None);

@@ -9,7 +9,9 @@ use wasmtime::{Engine, Instance, Memory, Module, ResourceLimiter, Store, Trap, T
 
 use crate::Interruption;
 use crate::abi::{self, call};
-use crate::precheck::{EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_ANALYZE, EXPORT_FIT, EXPORT_MEMORY, EXPORT_PREDICT};
+use crate::precheck::{
+    EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_ANALYZE, EXPORT_FIT, EXPORT_MEMORY, EXPORT_PREDICT,
+};
 use crate::status::{Phase, Status};
 use crate::wire::{self, WireReader, WireWriter};
 
@@ -23,6 +25,7 @@ const MAX_BLOCK_BYTES: u64 = u32::MAX as u64;
 pub struct Request {
     pub debug: bool,
     pub seccomp: bool,
+    pub canonicalize_nans: bool,
     pub max_memory_bytes: u64,
     pub max_table_elements: u64,
     pub max_instances: u32,
@@ -39,9 +42,18 @@ pub struct Request {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum JobHeader {
     /// Then: train block, labels block, test block.
-    FitPredict { task_code: u32, n_classes: u32, seed: u64, n_outputs: u32 },
+    FitPredict {
+        task_code: u32,
+        n_classes: u32,
+        seed: u64,
+        n_outputs: u32,
+    },
     /// Then: `n_blocks` blocks, each run in a fresh instance with seed `seed + index`.
-    Analyze { seed: u64, n_outputs: u32, n_blocks: u32 },
+    Analyze {
+        seed: u64,
+        n_outputs: u32,
+        n_blocks: u32,
+    },
 }
 
 /// How the module reaches the child.
@@ -52,10 +64,15 @@ pub enum ModuleSource<'a> {
 }
 
 impl Request {
-    pub fn write<W: Write>(&self, out: &mut WireWriter<W>, module: &ModuleSource<'_>) -> io::Result<()> {
+    pub fn write<W: Write>(
+        &self,
+        out: &mut WireWriter<W>,
+        module: &ModuleSource<'_>,
+    ) -> io::Result<()> {
         out.0.write_all(wire::REQUEST_MAGIC)?;
         out.u8(u8::from(self.debug))?;
         out.u8(u8::from(self.seccomp))?;
+        out.u8(u8::from(self.canonicalize_nans))?;
         out.u64(self.max_memory_bytes)?;
         out.u64(self.max_table_elements)?;
         out.u32(self.max_instances)?;
@@ -73,14 +90,23 @@ impl Request {
         }
         out.u64(self.epoch_deadline.as_millis() as u64)?;
         match self.job {
-            JobHeader::FitPredict { task_code, n_classes, seed, n_outputs } => {
+            JobHeader::FitPredict {
+                task_code,
+                n_classes,
+                seed,
+                n_outputs,
+            } => {
                 out.u8(1)?;
                 out.u32(task_code)?;
                 out.u32(n_classes)?;
                 out.u64(seed)?;
                 out.u32(n_outputs)?;
             }
-            JobHeader::Analyze { seed, n_outputs, n_blocks } => {
+            JobHeader::Analyze {
+                seed,
+                n_outputs,
+                n_blocks,
+            } => {
                 out.u8(2)?;
                 out.u64(seed)?;
                 out.u32(n_outputs)?;
@@ -103,11 +129,16 @@ impl Request {
         let mut magic = [0; 8];
         input.inner().read_exact(&mut magic)?;
         if &magic != wire::REQUEST_MAGIC {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a medarena sandbox request"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a medarena sandbox request",
+            ));
         }
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("bad request: {what}"));
+        let bad =
+            |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("bad request: {what}"));
         let debug = input.u8()? != 0;
         let seccomp = input.u8()? != 0;
+        let canonicalize_nans = input.u8()? != 0;
         let max_memory_bytes = input.u64()?;
         let max_table_elements = input.u64()?;
         let max_instances = input.u32()?;
@@ -129,7 +160,11 @@ impl Request {
                 seed: input.u64()?,
                 n_outputs: input.u32()?,
             },
-            2 => JobHeader::Analyze { seed: input.u64()?, n_outputs: input.u32()?, n_blocks: input.u32()? },
+            2 => JobHeader::Analyze {
+                seed: input.u64()?,
+                n_outputs: input.u32()?,
+                n_blocks: input.u32()?,
+            },
             _ => return Err(bad("job")),
         };
         let is_artifact = match input.u8()? {
@@ -141,6 +176,7 @@ impl Request {
         let request = Request {
             debug,
             seccomp,
+            canonicalize_nans,
             max_memory_bytes,
             max_table_elements,
             max_instances,
@@ -182,7 +218,11 @@ struct Failure {
 
 impl Failure {
     fn new(status: Status, phase: Phase, detail: impl Into<String>) -> Self {
-        Failure { status, phase, detail: detail.into() }
+        Failure {
+            status,
+            phase,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -198,7 +238,12 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_memory_bytes {
             self.denied.get_or_insert(format!(
                 "linear memory growth from {current} to {desired} bytes denied (limit {} bytes)",
@@ -209,7 +254,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_table_elements {
             self.denied.get_or_insert(format!(
                 "table growth from {current} to {desired} elements denied (limit {} elements)",
@@ -231,7 +281,11 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-fn send_failure<W: Write>(out: &mut WireWriter<W>, failure: &Failure, debug: &[u8]) -> io::Result<()> {
+fn send_failure<W: Write>(
+    out: &mut WireWriter<W>,
+    failure: &Failure,
+    debug: &[u8],
+) -> io::Result<()> {
     out.u8(wire::FRAME_FAILED)?;
     out.u8(failure.status.code())?;
     out.u8(failure.phase.code())?;
@@ -268,7 +322,12 @@ fn send_started<W: Write>(out: &mut WireWriter<W>, phase: Phase) -> io::Result<(
 fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) -> io::Result<()> {
     let (request, is_artifact, module_bytes) = Request::read(input)?;
     let internal = |e: wasmtime::Error| io::Error::other(format!("{e:?}"));
-    let engine = crate::engine::engine(request.interruption, request.max_wasm_stack as usize).map_err(internal)?;
+    let engine = crate::engine::engine(
+        request.interruption,
+        request.max_wasm_stack as usize,
+        request.canonicalize_nans,
+    )
+    .map_err(internal)?;
     // Epoch mode: a ticker thread, started before the seccomp filter (which forbids new
     // threads), waits for the module to be ready, sleeps until the epoch deadline, then
     // ticks every 10 ms; stores trap at the first tick after their creation. Measured in
@@ -304,7 +363,11 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
         match Module::new(&engine, &module_bytes) {
             Ok(module) => module,
             Err(error) => {
-                let failure = Failure::new(Status::Refused, Phase::Compile, format!("compilation failed: {error}"));
+                let failure = Failure::new(
+                    Status::Refused,
+                    Phase::Compile,
+                    format!("compilation failed: {error}"),
+                );
                 return send_failure(out, &failure, &[]);
             }
         }
@@ -312,7 +375,11 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
     let compile = started.elapsed();
     // The artifact goes to the parent before any guest code runs, so that a guest can
     // never influence what is cached.
-    let artifact = if is_artifact { Vec::new() } else { module.serialize().map_err(internal)? };
+    let artifact = if is_artifact {
+        Vec::new()
+    } else {
+        module.serialize().map_err(internal)?
+    };
     drop(module_bytes);
     out.u8(wire::FRAME_READY)?;
     out.u64(compile.as_nanos() as u64)?;
@@ -323,12 +390,23 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
         let _ = start.send(());
     }
 
-    let runner = Runner { engine: &engine, module: &module, request: &request };
+    let runner = Runner {
+        engine: &engine,
+        module: &module,
+        request: &request,
+    };
     match request.job {
-        JobHeader::FitPredict { task_code, n_classes, seed, n_outputs } => {
-            runner.fit_predict(input, out, task_code, n_classes, seed, n_outputs)
-        }
-        JobHeader::Analyze { seed, n_outputs, n_blocks } => {
+        JobHeader::FitPredict {
+            task_code,
+            n_classes,
+            seed,
+            n_outputs,
+        } => runner.fit_predict(input, out, task_code, n_classes, seed, n_outputs),
+        JobHeader::Analyze {
+            seed,
+            n_outputs,
+            n_blocks,
+        } => {
             for index in 0..n_blocks {
                 if !runner.analyze(input, out, seed.wrapping_add(u64::from(index)), n_outputs)? {
                     break;
@@ -356,12 +434,20 @@ struct Guest {
 impl Guest {
     fn fail(&self, phase: Phase, error: wasmtime::Error) -> Failure {
         if let Some(denied) = &self.store.data().denied {
-            return Failure::new(Status::MemoryLimit, phase, format!("{denied}; then: {error}"));
+            return Failure::new(
+                Status::MemoryLimit,
+                phase,
+                format!("{denied}; then: {error}"),
+            );
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::new(Status::Deadline, phase, "interrupted at the epoch deadline"),
+            Some(Trap::Interrupt) => {
+                Failure::new(Status::Deadline, phase, "interrupted at the epoch deadline")
+            }
             Some(Trap::OutOfFuel) => Failure::new(Status::Deadline, phase, "all fuel consumed"),
-            Some(Trap::StackOverflow) => Failure::new(Status::Trap, phase, format!("stack overflow: {error:?}")),
+            Some(Trap::StackOverflow) => {
+                Failure::new(Status::Trap, phase, format!("stack overflow: {error:?}"))
+            }
             _ => Failure::new(Status::Trap, phase, format!("{error:?}")),
         }
     }
@@ -371,31 +457,47 @@ impl Guest {
     }
 
     fn alloc(&mut self, phase: Phase, size: usize) -> Result<usize, Failure> {
-        let size32 = u32::try_from(size)
-            .map_err(|_| Failure::new(Status::MemoryLimit, phase, format!("a block of {size} bytes exceeds 4 GiB")))?;
-        let ptr = self.alloc.call(&mut self.store, (size32, 8)).map_err(|e| self.fail(phase, e))? as usize;
-        if ptr == 0 || ptr % 8 != 0 || ptr + size > self.memory_len() {
+        let size32 = u32::try_from(size).map_err(|_| {
+            Failure::new(
+                Status::MemoryLimit,
+                phase,
+                format!("a block of {size} bytes exceeds 4 GiB"),
+            )
+        })?;
+        let ptr = self
+            .alloc
+            .call(&mut self.store, (size32, 8))
+            .map_err(|e| self.fail(phase, e))? as usize;
+        if ptr == 0 || !ptr.is_multiple_of(8) || ptr + size > self.memory_len() {
             if let Some(denied) = &self.store.data().denied {
                 return Err(Failure::new(Status::MemoryLimit, phase, denied.clone()));
             }
             return Err(Failure::new(
                 Status::BadOutput,
                 phase,
-                format!("medarena_alloc({size}, 8) returned {ptr:#x}, not an aligned block inside memory"),
+                format!(
+                    "medarena_alloc({size}, 8) returned {ptr:#x}, not an aligned block inside memory"
+                ),
             ));
         }
         Ok(ptr)
     }
 
     /// Allocates a block in the guest and reads its bytes straight from the parent.
-    fn receive_block<R: Read>(&mut self, phase: Phase, input: &mut WireReader<R>) -> io::Result<Result<usize, Failure>> {
+    fn receive_block<R: Read>(
+        &mut self,
+        phase: Phase,
+        input: &mut WireReader<R>,
+    ) -> io::Result<Result<usize, Failure>> {
         let len = input.len(MAX_BLOCK_BYTES)?;
         let ptr = match self.alloc(phase, len) {
             Ok(ptr) => ptr,
             Err(failure) => return Ok(Err(failure)),
         };
         let memory = self.memory;
-        input.inner().read_exact(&mut memory.data_mut(&mut self.store)[ptr..ptr + len])?;
+        input
+            .inner()
+            .read_exact(&mut memory.data_mut(&mut self.store)[ptr..ptr + len])?;
         Ok(Ok(ptr))
     }
 
@@ -406,11 +508,17 @@ impl Guest {
 
     fn read_u32(&self, at: usize) -> u32 {
         let data = self.memory.data(&self.store);
-        data.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        data.get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Writes a call record (ABI.md, "The call record") and returns its address.
-    fn call_record(&mut self, phase: Phase, fields: &[(usize, u32)], seed: u64) -> Result<usize, Failure> {
+    fn call_record(
+        &mut self,
+        phase: Phase,
+        fields: &[(usize, u32)],
+        seed: u64,
+    ) -> Result<usize, Failure> {
         let record = self.alloc(phase, call::BYTES)?;
         let memory = self.memory;
         memory.data_mut(&mut self.store)[record..record + call::BYTES].fill(0);
@@ -426,7 +534,11 @@ impl Guest {
     fn debug_output(&self, record: usize, max: usize) -> Vec<u8> {
         let ptr = self.read_u32(record + call::DEBUG_PTR) as usize;
         let len = (self.read_u32(record + call::DEBUG_LEN) as usize).min(max);
-        self.memory.data(&self.store).get(ptr..ptr.saturating_add(len)).map(<[u8]>::to_vec).unwrap_or_default()
+        self.memory
+            .data(&self.store)
+            .get(ptr..ptr.saturating_add(len))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Calls an entry point on a record; a non-zero return is the guest reporting failure.
@@ -437,7 +549,11 @@ impl Guest {
             .map_err(|e| Failure::new(Status::Refused, phase, format!("export `{name}`: {e}")))?;
         match func.call(&mut self.store, record as u32) {
             Ok(0) => Ok(()),
-            Ok(code) => Err(Failure::new(Status::Trap, phase, format!("`{name}` returned error code {code}"))),
+            Ok(code) => Err(Failure::new(
+                Status::Trap,
+                phase,
+                format!("`{name}` returned error code {code}"),
+            )),
             Err(error) => Err(self.fail(phase, error)),
         }
     }
@@ -447,12 +563,15 @@ impl Guest {
         let ptr = self.read_u32(record + call::OUT_PTR) as u64;
         let len = self.read_u32(record + call::OUT_LEN) as usize;
         if len != expected {
-            let error = abi::OutputError::WrongLength { expected, found: len };
+            let error = abi::OutputError::WrongLength {
+                expected,
+                found: len,
+            };
             return Err(Failure::new(Status::BadOutput, phase, error.to_string()));
         }
         let bytes = expected as u64 * 8;
         let memory = self.memory_len() as u64;
-        if ptr + bytes > memory || ptr % 8 != 0 {
+        if ptr + bytes > memory || !ptr.is_multiple_of(8) {
             let error = abi::OutputError::OutOfBounds { ptr, bytes, memory };
             return Err(Failure::new(Status::BadOutput, phase, error.to_string()));
         }
@@ -480,14 +599,17 @@ impl Runner<'_> {
                 store.set_epoch_deadline(1);
             }
             Interruption::Fuel(fuel) => {
-                store.set_fuel(fuel).map_err(|e| Failure::new(Status::Internal, Phase::Instantiate, e.to_string()))?;
+                store.set_fuel(fuel).map_err(|e| {
+                    Failure::new(Status::Internal, Phase::Instantiate, e.to_string())
+                })?;
             }
         }
         let phase = Phase::Instantiate;
         let instance = match Instance::new(&mut store, self.module, &[]) {
             Ok(instance) => instance,
             Err(error) => {
-                let status = if store.data().denied.is_some() || error.to_string().contains("limit") {
+                let status = if store.data().denied.is_some() || error.to_string().contains("limit")
+                {
                     Status::MemoryLimit
                 } else if error.downcast_ref::<Trap>().is_some() {
                     Status::Trap
@@ -497,7 +619,9 @@ impl Runner<'_> {
                 return Err(Failure::new(status, phase, format!("{error:?}")));
             }
         };
-        let refused = |what: &str, e: wasmtime::Error| Failure::new(Status::Refused, phase, format!("{what}: {e}"));
+        let refused = |what: &str, e: wasmtime::Error| {
+            Failure::new(Status::Refused, phase, format!("{what}: {e}"))
+        };
         let memory = instance
             .get_memory(&mut store, EXPORT_MEMORY)
             .ok_or_else(|| Failure::new(Status::Refused, phase, "no exported memory"))?;
@@ -507,13 +631,23 @@ impl Runner<'_> {
         let version = instance
             .get_typed_func::<(), u32>(&mut store, EXPORT_ABI_VERSION)
             .map_err(|e| refused(EXPORT_ABI_VERSION, e))?;
-        let mut guest = Guest { store, memory, alloc, instance };
-        let found = version.call(&mut guest.store, ()).map_err(|e| guest.fail(phase, e))?;
+        let mut guest = Guest {
+            store,
+            memory,
+            alloc,
+            instance,
+        };
+        let found = version
+            .call(&mut guest.store, ())
+            .map_err(|e| guest.fail(phase, e))?;
         if found != abi::ABI_VERSION {
             return Err(Failure::new(
                 Status::Refused,
                 phase,
-                format!("medarena_abi_version() returned {found}; this host speaks {}", abi::ABI_VERSION),
+                format!(
+                    "medarena_abi_version() returned {found}; this host speaks {}",
+                    abi::ABI_VERSION
+                ),
             ));
         }
         Ok(guest)
@@ -528,7 +662,11 @@ impl Runner<'_> {
         seed: u64,
         n_outputs: u32,
     ) -> io::Result<()> {
-        let max_debug = if self.request.debug { self.request.max_debug_bytes as usize } else { 0 };
+        let max_debug = if self.request.debug {
+            self.request.max_debug_bytes as usize
+        } else {
+            0
+        };
         send_started(out, Phase::Instantiate)?;
         let mut guest = match self.instantiate() {
             Ok(guest) => guest,
@@ -562,7 +700,16 @@ impl Runner<'_> {
         if let Err(failure) = result {
             return send_failure(out, &failure, &debug);
         }
-        send_phase(out, &PhaseReport { phase: Phase::Fit, input: data_in, run, debug, values: Vec::new() })?;
+        send_phase(
+            out,
+            &PhaseReport {
+                phase: Phase::Fit,
+                input: data_in,
+                run,
+                debug,
+                values: Vec::new(),
+            },
+        )?;
 
         send_started(out, Phase::Predict)?;
         let started = Instant::now();
@@ -586,7 +733,16 @@ impl Runner<'_> {
         let run = started.elapsed();
         let debug = guest.debug_output(record, max_debug);
         match result.and_then(|()| guest.output(Phase::Predict, record, n_outputs as usize)) {
-            Ok(values) => send_phase(out, &PhaseReport { phase: Phase::Predict, input: data_in, run, debug, values }),
+            Ok(values) => send_phase(
+                out,
+                &PhaseReport {
+                    phase: Phase::Predict,
+                    input: data_in,
+                    run,
+                    debug,
+                    values,
+                },
+            ),
             Err(failure) => send_failure(out, &failure, &debug),
         }
     }
@@ -599,7 +755,11 @@ impl Runner<'_> {
         seed: u64,
         n_outputs: u32,
     ) -> io::Result<bool> {
-        let max_debug = if self.request.debug { self.request.max_debug_bytes as usize } else { 0 };
+        let max_debug = if self.request.debug {
+            self.request.max_debug_bytes as usize
+        } else {
+            0
+        };
         let phase = Phase::Analyze;
         send_started(out, Phase::Instantiate)?;
         let mut guest = match self.instantiate() {
@@ -612,7 +772,11 @@ impl Runner<'_> {
             Ok(ptr) => ptr,
             Err(failure) => return send_failure(out, &failure, &[]).map(|()| false),
         };
-        let fields = [(call::TASK_KIND, 0), (call::N_OUTPUTS, n_outputs), (call::FEATURES, block as u32)];
+        let fields = [
+            (call::TASK_KIND, 0),
+            (call::N_OUTPUTS, n_outputs),
+            (call::FEATURES, block as u32),
+        ];
         let record = match guest.call_record(phase, &fields, seed) {
             Ok(record) => record,
             Err(failure) => return send_failure(out, &failure, &[]).map(|()| false),
@@ -624,7 +788,16 @@ impl Runner<'_> {
         let debug = guest.debug_output(record, max_debug);
         match result.and_then(|()| guest.output(phase, record, n_outputs as usize)) {
             Ok(values) => {
-                send_phase(out, &PhaseReport { phase, input: data_in, run, debug, values })?;
+                send_phase(
+                    out,
+                    &PhaseReport {
+                        phase,
+                        input: data_in,
+                        run,
+                        debug,
+                        values,
+                    },
+                )?;
                 Ok(true)
             }
             Err(failure) => send_failure(out, &failure, &debug).map(|()| false),

@@ -11,12 +11,20 @@ use crate::Interruption;
 /// canonicalisation, deterministic relaxed SIMD, no threads (wasmtime is built without its
 /// `threads` feature), no multi-memory or memory64,
 /// and fuel or epoch checks only when the limits ask for them.
-pub fn config(interruption: Interruption, max_wasm_stack: usize) -> Config {
+///
+/// `canonicalize_nans` makes NaN bit patterns identical across CPU architectures; on one
+/// architecture results are bit-identical without it. It costs up to ~2.3x on float-heavy
+/// loops (BENCHMARKS.md), so it is a platform choice ([`crate::SandboxConfig`]).
+pub fn config(
+    interruption: Interruption,
+    max_wasm_stack: usize,
+    canonicalize_nans: bool,
+) -> Config {
     let mut config = Config::new();
     config
         .strategy(Strategy::Cranelift)
         .cranelift_opt_level(OptLevel::Speed)
-        .cranelift_nan_canonicalization(true)
+        .cranelift_nan_canonicalization(canonicalize_nans)
         .relaxed_simd_deterministic(true)
         .wasm_simd(true)
         .wasm_relaxed_simd(true)
@@ -33,8 +41,12 @@ pub fn config(interruption: Interruption, max_wasm_stack: usize) -> Config {
 }
 
 /// Creates the engine for a limit set.
-pub fn engine(interruption: Interruption, max_wasm_stack: usize) -> Result<Engine, wasmtime::Error> {
-    Engine::new(&config(interruption, max_wasm_stack))
+pub fn engine(
+    interruption: Interruption,
+    max_wasm_stack: usize,
+    canonicalize_nans: bool,
+) -> Result<Engine, wasmtime::Error> {
+    Engine::new(&config(interruption, max_wasm_stack, canonicalize_nans))
 }
 
 /// A stable name for everything that makes a compiled artifact loadable by an engine:

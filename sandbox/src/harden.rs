@@ -29,14 +29,21 @@ impl ChildRlimits {
     /// Runs in the forked child before exec.
     pub fn apply(&self) -> io::Result<()> {
         fn set(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
-            let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
             // SAFETY: plain syscall on a valid struct.
             if unsafe { libc::setrlimit(resource, &limit) } != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
         }
-        set(libc::RLIMIT_AS, self.address_space_bytes, self.address_space_bytes)?;
+        set(
+            libc::RLIMIT_AS,
+            self.address_space_bytes,
+            self.address_space_bytes,
+        )?;
         set(libc::RLIMIT_CPU, self.cpu_seconds, self.cpu_seconds + 1)?;
         set(libc::RLIMIT_FSIZE, 0, 0)?;
         set(libc::RLIMIT_CORE, 0, 0)?;
@@ -59,13 +66,20 @@ impl ChildRlimits {
 }
 
 /// Installs the child's seccomp allow-list on every thread of the process.
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) fn install_seccomp() -> Result<(), String> {
     use std::collections::BTreeMap;
 
     use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
 
-    let arch = if cfg!(target_arch = "x86_64") { TargetArch::x86_64 } else { TargetArch::aarch64 };
+    let arch = if cfg!(target_arch = "x86_64") {
+        TargetArch::x86_64
+    } else {
+        TargetArch::aarch64
+    };
     let mut allowed = vec![
         libc::SYS_read,
         libc::SYS_write,
@@ -105,14 +119,25 @@ pub(crate) fn install_seccomp() -> Result<(), String> {
     #[cfg(target_arch = "x86_64")]
     allowed.extend([libc::SYS_poll, libc::SYS_arch_prctl]);
     allowed.extend([libc::SYS_ppoll, libc::SYS_rseq]);
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = allowed.into_iter().map(|nr| (nr, Vec::new())).collect();
-    let filter = SeccompFilter::new(rules, SeccompAction::Errno(libc::EPERM as u32), SeccompAction::Allow, arch)
-        .map_err(|e| e.to_string())?;
-    let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+        allowed.into_iter().map(|nr| (nr, Vec::new())).collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Errno(libc::EPERM as u32),
+        SeccompAction::Allow,
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    let program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
     seccompiler::apply_filter_all_threads(&program).map_err(|e| e.to_string())
 }
 
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
 pub(crate) fn install_seccomp() -> Result<(), String> {
     Ok(())
 }

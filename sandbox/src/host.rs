@@ -35,7 +35,10 @@ pub struct ChildCommand {
 
 impl ChildCommand {
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        ChildCommand { program: program.into(), args: Vec::new() }
+        ChildCommand {
+            program: program.into(),
+            args: Vec::new(),
+        }
     }
 
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
@@ -61,7 +64,11 @@ pub struct Hardening {
 
 impl Default for Hardening {
     fn default() -> Self {
-        Hardening { rlimits: true, seccomp: true, network_namespace: true }
+        Hardening {
+            rlimits: true,
+            seccomp: true,
+            network_namespace: true,
+        }
     }
 }
 
@@ -71,11 +78,19 @@ pub struct SandboxConfig {
     /// Compiled artifacts, authenticated by the cache's key; `None` compiles every time.
     pub cache: Option<ArtifactCache>,
     pub hardening: Hardening,
+    /// Canonicalise NaNs so that results are bit-identical across CPU architectures too
+    /// (on by default; see `engine::config` for its cost).
+    pub canonicalize_nans: bool,
 }
 
 impl SandboxConfig {
     pub fn new(child: ChildCommand) -> Self {
-        SandboxConfig { child, cache: None, hardening: Hardening::default() }
+        SandboxConfig {
+            child,
+            cache: None,
+            hardening: Hardening::default(),
+            canonicalize_nans: true,
+        }
     }
 }
 
@@ -157,9 +172,23 @@ pub struct Sandbox {
 
 /// Frames from the child, as the reader thread passes them on.
 enum Frame {
-    Ready { compile: Duration, artifact: Vec<u8> },
-    Phase { phase: Phase, input: Duration, run: Duration, debug: Vec<u8>, values: Vec<u8> },
-    Failed { status: Status, phase: Phase, detail: String, debug: Vec<u8> },
+    Ready {
+        compile: Duration,
+        artifact: Vec<u8>,
+    },
+    Phase {
+        phase: Phase,
+        input: Duration,
+        run: Duration,
+        debug: Vec<u8>,
+        values: Vec<u8>,
+    },
+    Failed {
+        status: Status,
+        phase: Phase,
+        detail: String,
+        debug: Vec<u8>,
+    },
     Started(Phase),
     Closed(Option<String>),
 }
@@ -183,7 +212,10 @@ fn interruption_kind(interruption: Interruption) -> u8 {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
-        Sandbox { config, engine_hashes: Mutex::new(HashMap::new()) }
+        Sandbox {
+            config,
+            engine_hashes: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn config(&self) -> &SandboxConfig {
@@ -191,11 +223,17 @@ impl Sandbox {
     }
 
     /// Trains on the training table and predicts the test table, in one child process.
-    pub fn fit_predict(&self, module: &[u8], job: &FitPredictJob<'_>) -> Result<RunOutput, RunFailure> {
+    pub fn fit_predict(
+        &self,
+        module: &[u8],
+        job: &FitPredictJob<'_>,
+    ) -> Result<RunOutput, RunFailure> {
         let started = Instant::now();
         let info = precheck(module, job.limits).map_err(|refusal| refused(&refusal.to_string()))?;
         if !info.has_fit_predict {
-            return Err(refused("module does not export medarena_fit and medarena_predict"));
+            return Err(refused(
+                "module does not export medarena_fit and medarena_predict",
+            ));
         }
         let precheck_time = started.elapsed();
         let task = job.train_labels.task();
@@ -204,7 +242,11 @@ impl Sandbox {
         let n_test = job.test_features.num_rows();
         let encoded = (|| {
             if job.train_labels.len() != n_train {
-                return Err(EncodeError::RowCount { what: "training labels", expected: n_train, found: job.train_labels.len() });
+                return Err(EncodeError::RowCount {
+                    what: "training labels",
+                    expected: n_train,
+                    found: job.train_labels.len(),
+                });
             }
             let mut blocks = abi::encode_tables(&[job.train_features, job.test_features])?;
             let test = blocks.pop().unwrap_or_default();
@@ -215,12 +257,33 @@ impl Sandbox {
         })();
         let (blocks, n_outputs) = encoded.map_err(host_input_error)?;
         let encode = encode_started.elapsed();
-        let header = JobHeader::FitPredict { task_code: task.code(), n_classes: task.n_classes(), seed: job.seed, n_outputs };
-        let transcript = self.execute(module, &info, job.limits, job.debug, header, blocks, 2, n_outputs as usize)?;
+        let header = JobHeader::FitPredict {
+            task_code: task.code(),
+            n_classes: task.n_classes(),
+            seed: job.seed,
+            n_outputs,
+        };
+        let transcript = self.execute(
+            module,
+            &info,
+            job.limits,
+            job.debug,
+            header,
+            blocks,
+            2,
+            n_outputs as usize,
+        )?;
         let (_, fit_input, fit, _) = &transcript.phases[0];
         let (_, predict_input, predict, predictions) = &transcript.phases[1];
-        abi::validate_predictions(task, n_test, predictions)
-            .map_err(|error| failure(Status::BadOutput, Phase::Predict, job.debug, error.to_string(), String::new()))?;
+        abi::validate_predictions(task, n_test, predictions).map_err(|error| {
+            failure(
+                Status::BadOutput,
+                Phase::Predict,
+                job.debug,
+                error.to_string(),
+                String::new(),
+            )
+        })?;
         Ok(RunOutput {
             predictions: predictions.clone(),
             task,
@@ -243,7 +306,11 @@ impl Sandbox {
 
     /// Runs `medarena_analyze` on each block in a fresh instance and returns the per-block
     /// vectors, validated (exact length, finite) but not clamped.
-    pub fn analyze_blocks(&self, module: &[u8], job: &AnalyzeJob<'_>) -> Result<AnalyzeOutput, RunFailure> {
+    pub fn analyze_blocks(
+        &self,
+        module: &[u8],
+        job: &AnalyzeJob<'_>,
+    ) -> Result<AnalyzeOutput, RunFailure> {
         let started = Instant::now();
         let info = precheck(module, job.limits).map_err(|refusal| refused(&refusal.to_string()))?;
         if !info.has_analyze {
@@ -253,17 +320,43 @@ impl Sandbox {
         let encode_started = Instant::now();
         let batches: Vec<&RecordBatch> = job.blocks.iter().collect();
         let blocks = abi::encode_tables(&batches).map_err(host_input_error)?;
-        let n_outputs = u32::try_from(job.output_len).map_err(|_| host_input_error(EncodeError::Invalid("output too long")))?;
-        let n_blocks = u32::try_from(blocks.len()).map_err(|_| host_input_error(EncodeError::Invalid("too many blocks")))?;
+        let n_outputs = u32::try_from(job.output_len)
+            .map_err(|_| host_input_error(EncodeError::Invalid("output too long")))?;
+        let n_blocks = u32::try_from(blocks.len())
+            .map_err(|_| host_input_error(EncodeError::Invalid("too many blocks")))?;
         let encode = encode_started.elapsed();
-        let header = JobHeader::Analyze { seed: job.seed, n_outputs, n_blocks };
+        let header = JobHeader::Analyze {
+            seed: job.seed,
+            n_outputs,
+            n_blocks,
+        };
         let count = blocks.len();
-        let transcript = self.execute(module, &info, job.limits, job.debug, header, blocks, count, job.output_len)?;
+        let transcript = self.execute(
+            module,
+            &info,
+            job.limits,
+            job.debug,
+            header,
+            blocks,
+            count,
+            job.output_len,
+        )?;
         let mut outputs = Vec::with_capacity(count);
-        let mut timings = Timings { precheck: precheck_time, encode, ..Timings::default() };
+        let mut timings = Timings {
+            precheck: precheck_time,
+            encode,
+            ..Timings::default()
+        };
         for (_, input, run, values) in transcript.phases {
-            abi::validate_analysis(job.output_len, &values)
-                .map_err(|error| failure(Status::BadOutput, Phase::Analyze, job.debug, error.to_string(), String::new()))?;
+            abi::validate_analysis(job.output_len, &values).map_err(|error| {
+                failure(
+                    Status::BadOutput,
+                    Phase::Analyze,
+                    job.debug,
+                    error.to_string(),
+                    String::new(),
+                )
+            })?;
             timings.data_in += input;
             timings.analyze.push(run);
             outputs.push(values);
@@ -282,12 +375,19 @@ impl Sandbox {
 
     fn engine_hash(&self, limits: &Limits) -> Result<String, RunFailure> {
         let kind = interruption_kind(limits.interruption);
-        let mut hashes = self.engine_hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut hashes = self
+            .engine_hashes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(hash) = hashes.get(&kind) {
             return Ok(hash.clone());
         }
-        let engine = crate::engine::engine(limits.interruption, limits.max_wasm_stack)
-            .map_err(|e| internal(format!("cannot configure the engine: {e}")))?;
+        let engine = crate::engine::engine(
+            limits.interruption,
+            limits.max_wasm_stack,
+            self.config.canonicalize_nans,
+        )
+        .map_err(|e| internal(format!("cannot configure the engine: {e}")))?;
         let hash = crate::engine::compatibility_hash(&engine);
         hashes.insert(kind, hash.clone());
         Ok(hash)
@@ -307,8 +407,16 @@ impl Sandbox {
             let rlimits = ChildRlimits {
                 // The 4 GiB + guard reservation of a 32-bit linear memory, the memory
                 // itself when it could exceed it, and room for the runtime and compiler.
-                address_space_bytes: if hardening.rlimits { (8 << 30) + limits.max_memory_bytes } else { u64::MAX },
-                cpu_seconds: if hardening.rlimits { total.as_secs() + 2 } else { u64::MAX - 1 },
+                address_space_bytes: if hardening.rlimits {
+                    (8 << 30) + limits.max_memory_bytes
+                } else {
+                    u64::MAX
+                },
+                cpu_seconds: if hardening.rlimits {
+                    total.as_secs() + 2
+                } else {
+                    u64::MAX - 1
+                },
                 open_files: if hardening.rlimits { 64 } else { 4096 },
                 new_network_namespace: hardening.network_namespace,
             };
@@ -317,7 +425,12 @@ impl Sandbox {
                 command.pre_exec(move || rlimits.apply());
             }
         }
-        command.spawn().map_err(|e| internal(format!("cannot start the sandbox child {:?}: {e}", self.config.child.program)))
+        command.spawn().map_err(|e| {
+            internal(format!(
+                "cannot start the sandbox child {:?}: {e}",
+                self.config.child.program
+            ))
+        })
     }
 
     /// Runs one request in a fresh child and collects `phases` phase frames.
@@ -334,11 +447,16 @@ impl Sandbox {
         values_per_phase: usize,
     ) -> Result<Transcript, RunFailure> {
         let engine_hash = self.engine_hash(limits)?;
-        let artifact = self.config.cache.as_ref().and_then(|cache| cache.load(&info.sha256, &engine_hash));
+        let artifact = self
+            .config
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.load(&info.sha256, &engine_hash));
         let cache_hit = artifact.is_some();
         let request = Request {
             debug,
             seccomp: self.config.hardening.seccomp,
+            canonicalize_nans: self.config.canonicalize_nans,
             max_memory_bytes: limits.max_memory_bytes,
             max_table_elements: limits.max_table_elements,
             max_instances: limits.max_instances as u32,
@@ -355,7 +473,8 @@ impl Sandbox {
 
         let spawned = Instant::now();
         let mut child = self.spawn(limits)?;
-        let (Some(stdin), Some(stdout), Some(mut stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             let _ = child.kill();
             let _ = child.wait();
@@ -367,7 +486,11 @@ impl Sandbox {
         let module_owned = artifact.unwrap_or_else(|| module.to_vec());
         let writer = thread::spawn(move || {
             let mut out = WireWriter(BufWriter::with_capacity(1 << 20, stdin));
-            let source = if cache_hit { ModuleSource::Artifact(&module_owned) } else { ModuleSource::Wasm(&module_owned) };
+            let source = if cache_hit {
+                ModuleSource::Artifact(&module_owned)
+            } else {
+                ModuleSource::Wasm(&module_owned)
+            };
             let _ = (|| -> io::Result<()> {
                 request.write(&mut out, &source)?;
                 out.flush()?;
@@ -387,7 +510,17 @@ impl Sandbox {
             text
         });
 
-        let outcome = self.collect(&frames, &mut child, limits, debug, info, &engine_hash, cache_hit, spawned, phases);
+        let outcome = self.collect(
+            &frames,
+            &mut child,
+            limits,
+            debug,
+            info,
+            &engine_hash,
+            cache_hit,
+            spawned,
+            phases,
+        );
         // The child has answered, failed or missed its deadline: in every case it is done.
         let _ = child.kill();
         let exit = child.wait();
@@ -397,7 +530,11 @@ impl Sandbox {
         match outcome {
             Ok(transcript) => Ok(transcript),
             Err(Collected::Failure(failure)) => Err(failure),
-            Err(Collected::Closed { phase, compiling, reason }) => {
+            Err(Collected::Closed {
+                phase,
+                compiling,
+                reason,
+            }) => {
                 let signal = exit.ok().and_then(|status| status.signal());
                 let status = match signal {
                     Some(libc::SIGXCPU) => Status::Deadline,
@@ -431,25 +568,51 @@ impl Sandbox {
         let compile_deadline = spawned + limits.compile_timeout;
         let compile = match recv_until(frames, compile_deadline) {
             Some(Frame::Ready { compile, artifact }) => {
-                if !cache_hit {
-                    if let Some(cache) = &self.config.cache {
-                        // A failed cache write only costs a recompilation next time.
-                        let _ = cache.store(&info.sha256, engine_hash, &artifact);
-                    }
+                if !cache_hit && let Some(cache) = &self.config.cache {
+                    // A failed cache write only costs a recompilation next time.
+                    let _ = cache.store(&info.sha256, engine_hash, &artifact);
                 }
                 compile
             }
-            Some(Frame::Failed { status, phase, detail, debug: guest_debug }) => {
-                return Err(Collected::Failure(failure(status, phase, debug, detail, lossy(&guest_debug))));
+            Some(Frame::Failed {
+                status,
+                phase,
+                detail,
+                debug: guest_debug,
+            }) => {
+                return Err(Collected::Failure(failure(
+                    status,
+                    phase,
+                    debug,
+                    detail,
+                    lossy(&guest_debug),
+                )));
             }
             Some(Frame::Phase { .. } | Frame::Started(_)) => {
-                return Err(Collected::Failure(internal("the sandbox child skipped compilation".to_string())));
+                return Err(Collected::Failure(internal(
+                    "the sandbox child skipped compilation".to_string(),
+                )));
             }
-            Some(Frame::Closed(reason)) => return Err(Collected::Closed { phase: Phase::Compile, compiling: true, reason }),
+            Some(Frame::Closed(reason)) => {
+                return Err(Collected::Closed {
+                    phase: Phase::Compile,
+                    compiling: true,
+                    reason,
+                });
+            }
             None => {
                 let _ = child.kill();
-                let detail = format!("compilation did not finish within {:?}", limits.compile_timeout);
-                return Err(Collected::Failure(failure(Status::CompileLimit, Phase::Compile, debug, detail, String::new())));
+                let detail = format!(
+                    "compilation did not finish within {:?}",
+                    limits.compile_timeout
+                );
+                return Err(Collected::Failure(failure(
+                    Status::CompileLimit,
+                    Phase::Compile,
+                    debug,
+                    detail,
+                    String::new(),
+                )));
             }
         };
         let ready = Instant::now();
@@ -458,24 +621,51 @@ impl Sandbox {
         let mut current = Phase::Instantiate;
         while collected.len() < phases {
             match recv_until(frames, deadline) {
-                Some(Frame::Phase { phase, input, run, debug: guest_debug, values }) => {
+                Some(Frame::Phase {
+                    phase,
+                    input,
+                    run,
+                    debug: guest_debug,
+                    values,
+                }) => {
                     append_debug(&mut debug_log, phase, &guest_debug);
                     current = phase;
                     collected.push((phase, input, run, wire::bytes_to_f64s(&values)));
                 }
-                Some(Frame::Failed { status, phase, detail, debug: guest_debug }) => {
+                Some(Frame::Failed {
+                    status,
+                    phase,
+                    detail,
+                    debug: guest_debug,
+                }) => {
                     append_debug(&mut debug_log, phase, &guest_debug);
-                    return Err(Collected::Failure(failure(status, phase, debug, detail, debug_log)));
+                    return Err(Collected::Failure(failure(
+                        status, phase, debug, detail, debug_log,
+                    )));
                 }
                 Some(Frame::Started(phase)) => current = phase,
                 Some(Frame::Ready { .. }) => {
-                    return Err(Collected::Failure(internal("the sandbox child sent a second module".to_string())));
+                    return Err(Collected::Failure(internal(
+                        "the sandbox child sent a second module".to_string(),
+                    )));
                 }
-                Some(Frame::Closed(reason)) => return Err(Collected::Closed { phase: current, compiling: false, reason }),
+                Some(Frame::Closed(reason)) => {
+                    return Err(Collected::Closed {
+                        phase: current,
+                        compiling: false,
+                        reason,
+                    });
+                }
                 None => {
                     let _ = child.kill();
                     let detail = format!("the run did not finish within {:?}", limits.deadline);
-                    return Err(Collected::Failure(failure(Status::Deadline, current, debug, detail, debug_log)));
+                    return Err(Collected::Failure(failure(
+                        Status::Deadline,
+                        current,
+                        debug,
+                        detail,
+                        debug_log,
+                    )));
                 }
             }
         }
@@ -495,7 +685,11 @@ impl Sandbox {
 enum Collected {
     Failure(RunFailure),
     /// The child's stdout closed before the answer was complete.
-    Closed { phase: Phase, compiling: bool, reason: Option<String> },
+    Closed {
+        phase: Phase,
+        compiling: bool,
+        reason: Option<String>,
+    },
 }
 
 /// A 1 MiB pipe instead of the default 64 KiB: fewer wake-ups while streaming tables
@@ -540,7 +734,9 @@ fn read_frames(stdout: impl Read, frames: &mpsc::Sender<Frame>, max_values: u64,
                 detail: String::from_utf8_lossy(&input.bytes(1 << 16)?).into_owned(),
                 debug: input.bytes(max_debug)?,
             },
-            wire::FRAME_STARTED => Frame::Started(Phase::from_code(input.u8()?).ok_or_else(|| invalid("phase"))?),
+            wire::FRAME_STARTED => {
+                Frame::Started(Phase::from_code(input.u8()?).ok_or_else(|| invalid("phase"))?)
+            }
             other => return Err(invalid(&format!("frame tag {other}"))),
         })
     };
@@ -552,7 +748,8 @@ fn read_frames(stdout: impl Read, frames: &mpsc::Sender<Frame>, max_values: u64,
                 }
             }
             Err(error) => {
-                let reason = (error.kind() != io::ErrorKind::UnexpectedEof).then(|| error.to_string());
+                let reason =
+                    (error.kind() != io::ErrorKind::UnexpectedEof).then(|| error.to_string());
                 let _ = frames.send(Frame::Closed(reason));
                 return;
             }
@@ -561,7 +758,10 @@ fn read_frames(stdout: impl Read, frames: &mpsc::Sender<Frame>, max_values: u64,
 }
 
 fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("bad frame from the sandbox child: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("bad frame from the sandbox child: {what}"),
+    )
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -578,21 +778,47 @@ fn append_debug(log: &mut String, phase: Phase, bytes: &[u8]) {
 }
 
 /// A failure whose message is detailed only on dummy-data runs.
-fn failure(status: Status, phase: Phase, debug: bool, detail: String, debug_log: String) -> RunFailure {
+fn failure(
+    status: Status,
+    phase: Phase,
+    debug: bool,
+    detail: String,
+    debug_log: String,
+) -> RunFailure {
     if debug {
-        RunFailure { status, phase, message: detail, debug_log }
+        RunFailure {
+            status,
+            phase,
+            message: detail,
+            debug_log,
+        }
     } else {
-        RunFailure { status, phase, message: status.sealed_message().to_string(), debug_log: String::new() }
+        RunFailure {
+            status,
+            phase,
+            message: status.sealed_message().to_string(),
+            debug_log: String::new(),
+        }
     }
 }
 
 /// Pre-check refusals describe the module only, so their text is always shown.
 fn refused(message: &str) -> RunFailure {
-    RunFailure { status: Status::Refused, phase: Phase::Precheck, message: message.to_string(), debug_log: String::new() }
+    RunFailure {
+        status: Status::Refused,
+        phase: Phase::Precheck,
+        message: message.to_string(),
+        debug_log: String::new(),
+    }
 }
 
 fn internal(message: String) -> RunFailure {
-    RunFailure { status: Status::Internal, phase: Phase::Precheck, message, debug_log: String::new() }
+    RunFailure {
+        status: Status::Internal,
+        phase: Phase::Precheck,
+        message,
+        debug_log: String::new(),
+    }
 }
 
 /// The caller's tables or labels could not be encoded: a platform-side problem, reported as

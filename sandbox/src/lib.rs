@@ -60,8 +60,8 @@ pub use abi::{Labels, Task};
 pub use cache::{ArtifactCache, CacheKey};
 pub use child::run_child;
 pub use host::{
-    AnalyzeJob, AnalyzeOutput, ChildCommand, FitPredictJob, Hardening, RunOutput, Sandbox, SandboxConfig, Timings,
-    disjoint_blocks,
+    AnalyzeJob, AnalyzeOutput, ChildCommand, FitPredictJob, Hardening, RunOutput, Sandbox,
+    SandboxConfig, Timings, disjoint_blocks,
 };
 pub use limits::{Interruption, Limits};
 pub use precheck::{ModuleInfo, Refusal, precheck};

@@ -18,9 +18,16 @@ pub enum Refusal {
     #[error("module does not export `{0}` (see ABI.md)")]
     MissingExport(&'static str),
     #[error("export `{name}` has the wrong type: expected {expected}")]
-    WrongExportType { name: String, expected: &'static str },
+    WrongExportType {
+        name: String,
+        expected: &'static str,
+    },
     #[error("module declares {what} of at least {declared}, over the limit of {limit}")]
-    DeclaredTooLarge { what: &'static str, declared: u64, limit: u64 },
+    DeclaredTooLarge {
+        what: &'static str,
+        declared: u64,
+        limit: u64,
+    },
     #[error("module uses {0}, which the sandbox does not allow")]
     Forbidden(&'static str),
 }
@@ -39,7 +46,10 @@ pub struct ModuleInfo {
 /// extended constants and relaxed SIMD (made deterministic by the engine). No threads,
 /// no shared memory, no memory64, no multi-memory, no GC or exceptions.
 pub fn allowed_features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::TAIL_CALL | WasmFeatures::EXTENDED_CONST | WasmFeatures::RELAXED_SIMD
+    WasmFeatures::WASM2
+        | WasmFeatures::TAIL_CALL
+        | WasmFeatures::EXTENDED_CONST
+        | WasmFeatures::RELAXED_SIMD
 }
 
 pub const EXPORT_MEMORY: &str = "memory";
@@ -50,7 +60,9 @@ pub const EXPORT_PREDICT: &str = "medarena_predict";
 pub const EXPORT_ANALYZE: &str = "medarena_analyze";
 
 /// The signature each exported function must have.
-fn expected_signature(name: &str) -> Option<(&'static [ValType], &'static [ValType], &'static str)> {
+fn expected_signature(
+    name: &str,
+) -> Option<(&'static [ValType], &'static [ValType], &'static str)> {
     const I32: &[ValType] = &[ValType::I32];
     const I32_I32: &[ValType] = &[ValType::I32, ValType::I32];
     Some(match name {
@@ -67,7 +79,10 @@ fn expected_signature(name: &str) -> Option<(&'static [ValType], &'static [ValTy
 pub fn precheck(module: &[u8], limits: &Limits) -> Result<ModuleInfo, Refusal> {
     use sha2::Digest;
     if module.len() > limits.max_module_bytes {
-        return Err(Refusal::TooLarge { size: module.len(), limit: limits.max_module_bytes });
+        return Err(Refusal::TooLarge {
+            size: module.len(),
+            limit: limits.max_module_bytes,
+        });
     }
     // Imports first, so that the refusal names the import even when it is of a kind the
     // validator would reject for another reason.
@@ -127,20 +142,36 @@ pub fn precheck(module: &[u8], limits: &Limits) -> Result<ModuleInfo, Refusal> {
             return Err(Refusal::Forbidden("a shared memory"));
         }
         let page = 1u64 << memory.page_size_log2.unwrap_or(16);
-        check_declared("a memory (bytes)", memory.initial.saturating_mul(page), limits.max_memory_bytes)?;
+        check_declared(
+            "a memory (bytes)",
+            memory.initial.saturating_mul(page),
+            limits.max_memory_bytes,
+        )?;
     }
     let find = |wanted: &str| exports.iter().find(|(name, _, _)| name == wanted);
     match find(EXPORT_MEMORY) {
         Some((_, ExternalKind::Memory, _)) => {}
-        Some(_) => return Err(Refusal::WrongExportType { name: EXPORT_MEMORY.into(), expected: "a memory" }),
+        Some(_) => {
+            return Err(Refusal::WrongExportType {
+                name: EXPORT_MEMORY.into(),
+                expected: "a memory",
+            });
+        }
         None => return Err(Refusal::MissingExport(EXPORT_MEMORY)),
     }
     let check_function = |name: &'static str, required: bool| -> Result<bool, Refusal> {
         let Some((_, kind, index)) = find(name) else {
-            return if required { Err(Refusal::MissingExport(name)) } else { Ok(false) };
+            return if required {
+                Err(Refusal::MissingExport(name))
+            } else {
+                Ok(false)
+            };
         };
         let (params, results, expected) = expected_signature(name).unwrap_or((&[], &[], "?"));
-        let wrong = || Refusal::WrongExportType { name: name.to_string(), expected };
+        let wrong = || Refusal::WrongExportType {
+            name: name.to_string(),
+            expected,
+        };
         if *kind != ExternalKind::Func {
             return Err(wrong());
         }
@@ -176,11 +207,14 @@ pub fn precheck(module: &[u8], limits: &Limits) -> Result<ModuleInfo, Refusal> {
 
 fn check_declared(what: &'static str, declared: u64, limit: u64) -> Result<(), Refusal> {
     if declared > limit {
-        return Err(Refusal::DeclaredTooLarge { what, declared, limit });
+        return Err(Refusal::DeclaredTooLarge {
+            what,
+            declared,
+            limit,
+        });
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

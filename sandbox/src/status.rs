@@ -29,9 +29,17 @@ impl Status {
 
     pub fn from_code(code: u8) -> Option<Self> {
         use Status::*;
-        [Refused, CompileLimit, MemoryLimit, Deadline, Trap, BadOutput, Internal]
-            .get(usize::from(code).checked_sub(1)?)
-            .copied()
+        [
+            Refused,
+            CompileLimit,
+            MemoryLimit,
+            Deadline,
+            Trap,
+            BadOutput,
+            Internal,
+        ]
+        .get(usize::from(code).checked_sub(1)?)
+        .copied()
     }
 
     /// A stable lowercase name (`refused`, `compile_limit`, ...) for storage and APIs.
@@ -85,7 +93,9 @@ impl Phase {
 
     pub fn from_code(code: u8) -> Option<Self> {
         use Phase::*;
-        [Precheck, Compile, Instantiate, Fit, Predict, Analyze].get(usize::from(code)).copied()
+        [Precheck, Compile, Instantiate, Fit, Predict, Analyze]
+            .get(usize::from(code))
+            .copied()
     }
 
     pub fn as_str(self) -> &'static str {

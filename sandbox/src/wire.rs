@@ -59,9 +59,13 @@ impl<R: Read> WireReader<R> {
     pub fn len(&mut self, max: u64) -> io::Result<usize> {
         let len = self.u64()?;
         if len > max {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes is too large")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes is too large"),
+            ));
         }
-        usize::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "length overflows"))
+        usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "length overflows"))
     }
     pub fn bytes(&mut self, max: u64) -> io::Result<Vec<u8>> {
         let len = self.len(max)?;
@@ -78,6 +82,10 @@ impl<R: Read> WireReader<R> {
 pub fn bytes_to_f64s(bytes: &[u8]) -> Vec<f64> {
     bytes
         .chunks_exact(8)
-        .map(|chunk| f64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]))
+        .map(|chunk| {
+            f64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ])
+        })
         .collect()
 }

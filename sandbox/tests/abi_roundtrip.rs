@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use arrow_array::builder::StringDictionaryBuilder;
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use medarena_guest::{ColumnData, Labels as GuestLabels, Table, TaskKind};
 use medarena_sandbox::Labels;
 use medarena_sandbox::abi::encode_tables;
@@ -15,7 +17,9 @@ use proptest::prelude::*;
 fn aligned(block: &[u8]) -> Vec<u64> {
     let mut words = vec![0u64; block.len().div_ceil(8)];
     // SAFETY: the destination has at least block.len() bytes.
-    unsafe { std::ptr::copy_nonoverlapping(block.as_ptr(), words.as_mut_ptr().cast::<u8>(), block.len()) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(block.as_ptr(), words.as_mut_ptr().cast::<u8>(), block.len())
+    };
     words
 }
 
@@ -86,7 +90,10 @@ proptest! {
 
 #[test]
 fn labels_read_back_through_the_guest_sdk() {
-    let survival = Labels::Survival { time: vec![3.0, 1.5], event: vec![true, false] };
+    let survival = Labels::Survival {
+        time: vec![3.0, 1.5],
+        event: vec![true, false],
+    };
     let block = survival.encode().unwrap();
     let storage = aligned(&block);
     let table = Table::from_block(bytes(&storage, block.len())).unwrap();
@@ -97,7 +104,10 @@ fn labels_read_back_through_the_guest_sdk() {
         }
         other => panic!("{other:?}"),
     }
-    let multiclass = Labels::Multiclass { classes: vec!["a".into(), "b".into(), "c".into()], codes: vec![2, 0] };
+    let multiclass = Labels::Multiclass {
+        classes: vec!["a".into(), "b".into(), "c".into()],
+        codes: vec![2, 0],
+    };
     let block = multiclass.encode().unwrap();
     let storage = aligned(&block);
     let table = Table::from_block(bytes(&storage, block.len())).unwrap();

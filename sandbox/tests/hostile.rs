@@ -9,7 +9,8 @@ use std::time::Duration;
 use arrow_array::{Float64Array, RecordBatch};
 use common::*;
 use medarena_sandbox::{
-    AnalyzeJob, FitPredictJob, Interruption, Labels, Limits, Phase, Refusal, RunFailure, RunOutput, Status, precheck,
+    AnalyzeJob, FitPredictJob, Interruption, Labels, Limits, Phase, Refusal, RunFailure, RunOutput,
+    Status, precheck,
 };
 
 /// A minimal valid submission in WAT, with hooks to make it hostile. `$alloc` is a bump
@@ -25,7 +26,8 @@ struct Wat {
     extra: &'static str,
 }
 
-const GOOD_PREDICT: &str = "(call $answer (local.get $call) (f64.const 0.5) (i32.load offset=12 (local.get $call)))";
+const GOOD_PREDICT: &str =
+    "(call $answer (local.get $call) (f64.const 0.5) (i32.load offset=12 (local.get $call)))";
 
 impl Default for Wat {
     fn default() -> Self {
@@ -87,7 +89,8 @@ impl Wat {
     }
 
     fn wasm(&self) -> Vec<u8> {
-        wat::parse_str(self.text()).unwrap_or_else(|e| panic!("test module does not parse: {e}\n{}", self.text()))
+        wat::parse_str(self.text())
+            .unwrap_or_else(|e| panic!("test module does not parse: {e}\n{}", self.text()))
     }
 }
 
@@ -109,7 +112,12 @@ fn small_table(n: usize) -> RecordBatch {
     RecordBatch::try_from_iter([("x", Arc::new(values) as _)]).unwrap()
 }
 
-fn run_with(module: &[u8], limits: &Limits, debug: bool, n: usize) -> Result<RunOutput, RunFailure> {
+fn run_with(
+    module: &[u8],
+    limits: &Limits,
+    debug: bool,
+    n: usize,
+) -> Result<RunOutput, RunFailure> {
     let train = small_table(n);
     let test = small_table(n);
     let labels = Labels::Binary((0..n).map(|i| i % 2 == 0).collect());
@@ -129,7 +137,11 @@ fn expect(module: &[u8], limits: &Limits, status: Status, phase: Phase) -> RunFa
     match run_with(module, limits, true, 50) {
         Ok(_) => panic!("expected {status} during {phase}, but the run succeeded"),
         Err(failure) => {
-            assert_eq!((failure.status, failure.phase), (status, phase), "unexpected failure: {failure}");
+            assert_eq!(
+                (failure.status, failure.phase),
+                (status, phase),
+                "unexpected failure: {failure}"
+            );
             failure
         }
     }
@@ -153,7 +165,11 @@ fn a_good_module_runs_and_the_host_stays_intact() {
 
 #[test]
 fn function_import_is_refused_by_name() {
-    let module = Wat { imports: r#"(import "env" "clock" (func))"#, ..Wat::default() }.wasm();
+    let module = Wat {
+        imports: r#"(import "env" "clock" (func))"#,
+        ..Wat::default()
+    }
+    .wasm();
     let refusal = refusal(&module, &quick_limits());
     assert!(refusal.to_string().contains("`env`.`clock`"), "{refusal}");
 }
@@ -165,83 +181,172 @@ fn wasi_import_is_refused_by_name() {
         ..Wat::default()
     }
     .wasm();
-    assert!(refusal(&module, &quick_limits()).to_string().contains("wasi_snapshot_preview1"));
+    assert!(
+        refusal(&module, &quick_limits())
+            .to_string()
+            .contains("wasi_snapshot_preview1")
+    );
 }
 
 #[test]
 fn imported_memory_is_refused() {
-    let module = Wat { imports: r#"(import "env" "memory" (memory 1))"#, memory: r#"(export "memory" (memory 0))"#, ..Wat::default() }.wasm();
-    assert!(matches!(refusal(&module, &quick_limits()), Refusal::Import { .. }));
+    let module = Wat {
+        imports: r#"(import "env" "memory" (memory 1))"#,
+        memory: r#"(export "memory" (memory 0))"#,
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(matches!(
+        refusal(&module, &quick_limits()),
+        Refusal::Import { .. }
+    ));
 }
 
 #[test]
 fn missing_memory_export_is_refused() {
-    let module = Wat { memory: "(memory 2)", ..Wat::default() }.wasm();
-    assert_eq!(refusal(&module, &quick_limits()), Refusal::MissingExport("memory"));
+    let module = Wat {
+        memory: "(memory 2)",
+        ..Wat::default()
+    }
+    .wasm();
+    assert_eq!(
+        refusal(&module, &quick_limits()),
+        Refusal::MissingExport("memory")
+    );
 }
 
 #[test]
 fn missing_allocator_is_refused() {
-    let text = Wat::default().text().replace(r#"(export "medarena_alloc")"#, "");
-    assert_eq!(refusal(&wasm(&text), &quick_limits()), Refusal::MissingExport("medarena_alloc"));
+    let text = Wat::default()
+        .text()
+        .replace(r#"(export "medarena_alloc")"#, "");
+    assert_eq!(
+        refusal(&wasm(&text), &quick_limits()),
+        Refusal::MissingExport("medarena_alloc")
+    );
 }
 
 #[test]
 fn predict_without_fit_is_refused() {
-    let text = Wat::default().text().replace(r#"(export "medarena_fit")"#, "");
-    assert_eq!(refusal(&wasm(&text), &quick_limits()), Refusal::MissingExport("medarena_fit"));
+    let text = Wat::default()
+        .text()
+        .replace(r#"(export "medarena_fit")"#, "");
+    assert_eq!(
+        refusal(&wasm(&text), &quick_limits()),
+        Refusal::MissingExport("medarena_fit")
+    );
 }
 
 #[test]
 fn entry_point_with_wrong_signature_is_refused() {
-    let text = Wat::default()
-        .text()
-        .replace(r#"(func (export "medarena_fit") (param $call i32) (result i32) (i32.const 0))"#, r#"(func (export "medarena_fit") (param $call i64) (result i32) (i32.const 0))"#);
-    assert!(matches!(refusal(&wasm(&text), &quick_limits()), Refusal::WrongExportType { .. }));
+    let text = Wat::default().text().replace(
+        r#"(func (export "medarena_fit") (param $call i32) (result i32) (i32.const 0))"#,
+        r#"(func (export "medarena_fit") (param $call i64) (result i32) (i32.const 0))"#,
+    );
+    assert!(matches!(
+        refusal(&wasm(&text), &quick_limits()),
+        Refusal::WrongExportType { .. }
+    ));
 }
 
 #[test]
 fn garbage_bytes_are_refused() {
-    assert!(matches!(refusal(b"\0asm\x01\0\0\0garbage", &quick_limits()), Refusal::Invalid(_)));
-    assert!(matches!(refusal(b"#!/bin/sh\nrm -rf /", &quick_limits()), Refusal::Invalid(_)));
+    assert!(matches!(
+        refusal(b"\0asm\x01\0\0\0garbage", &quick_limits()),
+        Refusal::Invalid(_)
+    ));
+    assert!(matches!(
+        refusal(b"#!/bin/sh\nrm -rf /", &quick_limits()),
+        Refusal::Invalid(_)
+    ));
 }
 
 #[test]
 fn oversized_module_is_refused() {
-    let limits = Limits { max_module_bytes: 100, ..quick_limits() };
-    assert!(matches!(refusal(&Wat::default().wasm(), &limits), Refusal::TooLarge { .. }));
+    let limits = Limits {
+        max_module_bytes: 100,
+        ..quick_limits()
+    };
+    assert!(matches!(
+        refusal(&Wat::default().wasm(), &limits),
+        Refusal::TooLarge { .. }
+    ));
 }
 
 #[test]
 fn declared_huge_memory_minimum_is_refused() {
-    let module = Wat { memory: r#"(memory (export "memory") 65536)"#, ..Wat::default() }.wasm();
-    assert!(matches!(refusal(&module, &quick_limits()), Refusal::DeclaredTooLarge { .. }));
+    let module = Wat {
+        memory: r#"(memory (export "memory") 65536)"#,
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(matches!(
+        refusal(&module, &quick_limits()),
+        Refusal::DeclaredTooLarge { .. }
+    ));
 }
 
 #[test]
 fn declared_huge_table_minimum_is_refused() {
-    let module = Wat { extra: "(table 10000000 funcref)", ..Wat::default() }.wasm();
-    assert!(matches!(refusal(&module, &quick_limits()), Refusal::DeclaredTooLarge { .. }));
+    let module = Wat {
+        extra: "(table 10000000 funcref)",
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(matches!(
+        refusal(&module, &quick_limits()),
+        Refusal::DeclaredTooLarge { .. }
+    ));
 }
 
 #[test]
 fn shared_memory_and_atomics_are_refused() {
-    let module = Wat { memory: r#"(memory (export "memory") 2 16 shared)"#, ..Wat::default() }.wasm();
-    assert!(matches!(refusal(&module, &quick_limits()), Refusal::Invalid(_)));
+    let module = Wat {
+        memory: r#"(memory (export "memory") 2 16 shared)"#,
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(matches!(
+        refusal(&module, &quick_limits()),
+        Refusal::Invalid(_)
+    ));
 }
 
 #[test]
 fn memory64_and_multi_memory_are_refused() {
-    let module = Wat { memory: r#"(memory (export "memory") i64 2)"#, ..Wat::default() }.wasm();
-    assert!(matches!(refusal(&module, &quick_limits()), Refusal::Invalid(_)));
-    let module = Wat { extra: "(memory 1)", ..Wat::default() }.wasm();
-    assert!(matches!(refusal(&module, &quick_limits()), Refusal::Invalid(_)));
+    let module = Wat {
+        memory: r#"(memory (export "memory") i64 2)"#,
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(matches!(
+        refusal(&module, &quick_limits()),
+        Refusal::Invalid(_)
+    ));
+    let module = Wat {
+        extra: "(memory 1)",
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(matches!(
+        refusal(&module, &quick_limits()),
+        Refusal::Invalid(_)
+    ));
 }
 
 #[test]
 fn wrong_abi_version_is_refused_at_instantiation() {
-    let module = Wat { abi_version: "(i32.const 2)", ..Wat::default() }.wasm();
-    let failure = expect(&module, &quick_limits(), Status::Refused, Phase::Instantiate);
+    let module = Wat {
+        abi_version: "(i32.const 2)",
+        ..Wat::default()
+    }
+    .wasm();
+    let failure = expect(
+        &module,
+        &quick_limits(),
+        Status::Refused,
+        Phase::Instantiate,
+    );
     assert!(failure.message.contains("returned 2"), "{failure}");
 }
 
@@ -249,28 +354,56 @@ fn wrong_abi_version_is_refused_at_instantiation() {
 
 #[test]
 fn infinite_loop_in_fit_is_killed_at_the_deadline() {
-    let module = Wat { fit_body: "(loop $spin (br $spin)) (i32.const 0)", ..Wat::default() }.wasm();
+    let module = Wat {
+        fit_body: "(loop $spin (br $spin)) (i32.const 0)",
+        ..Wat::default()
+    }
+    .wasm();
     expect(&module, &quick_limits(), Status::Deadline, Phase::Fit);
 }
 
 #[test]
 fn infinite_loop_in_the_start_function_is_killed_at_the_deadline() {
-    let module = Wat { extra: "(func $start (loop $spin (br $spin))) (start $start)", ..Wat::default() }.wasm();
-    expect(&module, &quick_limits(), Status::Deadline, Phase::Instantiate);
+    let module = Wat {
+        extra: "(func $start (loop $spin (br $spin))) (start $start)",
+        ..Wat::default()
+    }
+    .wasm();
+    expect(
+        &module,
+        &quick_limits(),
+        Status::Deadline,
+        Phase::Instantiate,
+    );
 }
 
 #[test]
 fn fuel_stops_an_infinite_loop_inside_the_child() {
-    let module = Wat { fit_body: "(loop $spin (br $spin)) (i32.const 0)", ..Wat::default() }.wasm();
-    let limits = Limits { interruption: Interruption::Fuel(50_000_000), deadline: Duration::from_secs(30), ..quick_limits() };
+    let module = Wat {
+        fit_body: "(loop $spin (br $spin)) (i32.const 0)",
+        ..Wat::default()
+    }
+    .wasm();
+    let limits = Limits {
+        interruption: Interruption::Fuel(50_000_000),
+        deadline: Duration::from_secs(30),
+        ..quick_limits()
+    };
     let failure = expect(&module, &limits, Status::Deadline, Phase::Fit);
     assert!(failure.message.contains("fuel"), "{failure}");
 }
 
 #[test]
 fn epoch_stops_an_infinite_loop_inside_the_child() {
-    let module = Wat { predict_body: "(loop $spin (br $spin)) (i32.const 0)", ..Wat::default() }.wasm();
-    let limits = Limits { interruption: Interruption::Epoch, ..quick_limits() };
+    let module = Wat {
+        predict_body: "(loop $spin (br $spin)) (i32.const 0)",
+        ..Wat::default()
+    }
+    .wasm();
+    let limits = Limits {
+        interruption: Interruption::Epoch,
+        ..quick_limits()
+    };
     let failure = expect(&module, &limits, Status::Deadline, Phase::Predict);
     assert!(failure.message.contains("epoch"), "{failure}");
 }
@@ -301,9 +434,16 @@ fn memory_bomb_growing_page_by_page_hits_the_memory_limit() {
 #[test]
 fn allocator_failing_under_the_memory_limit_is_a_memory_limit() {
     // The allocator grows memory for the table block and gets refused.
-    let limits = Limits { max_memory_bytes: 3 * 65536, ..quick_limits() };
+    let limits = Limits {
+        max_memory_bytes: 3 * 65536,
+        ..quick_limits()
+    };
     match run_with(&Wat::default().wasm(), &limits, true, 20_000) {
-        Err(failure) => assert_eq!((failure.status, failure.phase), (Status::MemoryLimit, Phase::Fit), "{failure}"),
+        Err(failure) => assert_eq!(
+            (failure.status, failure.phase),
+            (Status::MemoryLimit, Phase::Fit),
+            "{failure}"
+        ),
         Ok(_) => panic!("the table cannot fit in three pages"),
     }
 }
@@ -336,26 +476,40 @@ fn deep_recursion_is_a_stack_overflow_trap() {
 
 #[test]
 fn trap_in_fit() {
-    let module = Wat { fit_body: "unreachable", ..Wat::default() }.wasm();
+    let module = Wat {
+        fit_body: "unreachable",
+        ..Wat::default()
+    }
+    .wasm();
     let failure = expect(&module, &quick_limits(), Status::Trap, Phase::Fit);
     assert!(failure.message.contains("unreachable"), "{failure}");
 }
 
 #[test]
 fn trap_in_predict_out_of_bounds() {
-    let module = Wat { predict_body: "(drop (i32.load (i32.const -4))) (i32.const 0)", ..Wat::default() }.wasm();
+    let module = Wat {
+        predict_body: "(drop (i32.load (i32.const -4))) (i32.const 0)",
+        ..Wat::default()
+    }
+    .wasm();
     let failure = expect(&module, &quick_limits(), Status::Trap, Phase::Predict);
     assert!(failure.message.contains("out of bounds"), "{failure}");
 }
 
 /// Divides by (rows - 50): traps only on data with 50 rows.
-const DATA_DEPENDENT_FIT: &str =
-    "(drop (i32.div_u (i32.const 1) (i32.sub (i32.load offset=4 (i32.load offset=24 (local.get $call))) (i32.const 50)))) (i32.const 0)";
+const DATA_DEPENDENT_FIT: &str = "(drop (i32.div_u (i32.const 1) (i32.sub (i32.load offset=4 (i32.load offset=24 (local.get $call))) (i32.const 50)))) (i32.const 0)";
 
 #[test]
 fn data_dependent_trap_is_sealed_on_real_data() {
-    let module = Wat { fit_body: DATA_DEPENDENT_FIT, ..Wat::default() }.wasm();
-    assert!(run_with(&module, &quick_limits(), true, 49).is_ok(), "49 rows do not trap");
+    let module = Wat {
+        fit_body: DATA_DEPENDENT_FIT,
+        ..Wat::default()
+    }
+    .wasm();
+    assert!(
+        run_with(&module, &quick_limits(), true, 49).is_ok(),
+        "49 rows do not trap"
+    );
     let dummy = expect(&module, &quick_limits(), Status::Trap, Phase::Fit);
     assert!(dummy.message.contains("divide by zero"), "{dummy}");
     let real = run_with(&module, &quick_limits(), false, 50).expect_err("50 rows trap");
@@ -366,11 +520,18 @@ fn data_dependent_trap_is_sealed_on_real_data() {
 
 #[test]
 fn error_code_from_fit_is_a_trap_with_a_sealed_message_on_real_data() {
-    let module = Wat { fit_body: "(i32.const 7)", ..Wat::default() }.wasm();
+    let module = Wat {
+        fit_body: "(i32.const 7)",
+        ..Wat::default()
+    }
+    .wasm();
     let dummy = expect(&module, &quick_limits(), Status::Trap, Phase::Fit);
     assert!(dummy.message.contains("error code 7"), "{dummy}");
     let real = run_with(&module, &quick_limits(), false, 50).expect_err("fails");
-    assert!(!real.message.contains('7'), "the guest's code is not released: {real}");
+    assert!(
+        !real.message.contains('7'),
+        "the guest's code is not released: {real}"
+    );
 }
 
 #[test]
@@ -382,9 +543,15 @@ fn debug_output_is_kept_on_dummy_data_and_dropped_on_real_data() {
     }
     .wasm();
     let dummy = expect(&module, &quick_limits(), Status::Trap, Phase::Fit);
-    assert!(dummy.debug_log.contains("row count leaked: 50"), "{dummy:?}");
+    assert!(
+        dummy.debug_log.contains("row count leaked: 50"),
+        "{dummy:?}"
+    );
     let real = run_with(&module, &quick_limits(), false, 50).expect_err("fails");
-    assert!(real.debug_log.is_empty() && !real.message.contains("leaked"), "{real:?}");
+    assert!(
+        real.debug_log.is_empty() && !real.message.contains("leaked"),
+        "{real:?}"
+    );
 }
 
 #[test]
@@ -400,9 +567,16 @@ fn debug_pointer_out_of_bounds_is_ignored() {
 // ---- bad output -----------------------------------------------------------------------
 
 fn bad_output(predict_body: &'static str, needle: &str) {
-    let module = Wat { predict_body, ..Wat::default() }.wasm();
+    let module = Wat {
+        predict_body,
+        ..Wat::default()
+    }
+    .wasm();
     let failure = expect(&module, &quick_limits(), Status::BadOutput, Phase::Predict);
-    assert!(failure.message.contains(needle), "expected {needle:?} in: {failure}");
+    assert!(
+        failure.message.contains(needle),
+        "expected {needle:?} in: {failure}"
+    );
     let real = run_with(&module, &quick_limits(), false, 50).expect_err("fails");
     assert_eq!(real.message, Status::BadOutput.sealed_message());
 }
@@ -422,12 +596,18 @@ fn predict_returning_nothing() {
 
 #[test]
 fn predict_returning_nan() {
-    bad_output("(call $answer (local.get $call) (f64.const nan) (i32.load offset=12 (local.get $call)))", "not finite");
+    bad_output(
+        "(call $answer (local.get $call) (f64.const nan) (i32.load offset=12 (local.get $call)))",
+        "not finite",
+    );
 }
 
 #[test]
 fn predict_returning_a_probability_above_one() {
-    bad_output("(call $answer (local.get $call) (f64.const 1.5) (i32.load offset=12 (local.get $call)))", "outside [0, 1]");
+    bad_output(
+        "(call $answer (local.get $call) (f64.const 1.5) (i32.load offset=12 (local.get $call)))",
+        "outside [0, 1]",
+    );
 }
 
 #[test]
@@ -441,7 +621,11 @@ fn predict_returning_a_huge_pointer() {
 #[test]
 fn allocator_returning_null_or_a_wild_pointer() {
     for alloc_body in ["(i32.const 0)", "(i32.const 0x7FFFFFF8)"] {
-        let module = Wat { alloc_body, ..Wat::default() }.wasm();
+        let module = Wat {
+            alloc_body,
+            ..Wat::default()
+        }
+        .wasm();
         let failure = expect(&module, &quick_limits(), Status::BadOutput, Phase::Fit);
         assert!(failure.message.contains("medarena_alloc"), "{failure}");
     }
@@ -451,20 +635,39 @@ fn allocator_returning_null_or_a_wild_pointer() {
 
 /// A valid submission whose `medarena_fit` is megabytes of straight-line float code.
 fn compile_bomb(megabytes: usize) -> Vec<u8> {
-    use wasm_encoder::{CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection, MemoryType, Module, TypeSection, ValType};
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection,
+        MemoryType, Module, TypeSection, ValType,
+    };
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
     let mut functions = FunctionSection::new();
     for ty in [0, 1, 2, 2] {
         functions.function(ty);
     }
     let mut memories = MemorySection::new();
-    memories.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
-    for (index, name) in ["medarena_abi_version", "medarena_alloc", "medarena_fit", "medarena_predict"].iter().enumerate() {
+    for (index, name) in [
+        "medarena_abi_version",
+        "medarena_alloc",
+        "medarena_fit",
+        "medarena_predict",
+    ]
+    .iter()
+    .enumerate()
+    {
         exports.export(name, ExportKind::Func, index as u32);
     }
     let constant = |value: i32| {
@@ -478,23 +681,48 @@ fn compile_bomb(megabytes: usize) -> Vec<u8> {
     while body.len() < megabytes << 20 {
         // local.get a; local.get b; f64.mul; local.get c; f64.add; local.set d
         let local = |k: u8| 1 + (i.wrapping_mul(k) % 32);
-        body.extend_from_slice(&[0x20, local(7), 0x20, local(11), 0xa2, 0x20, local(13), 0xa0, 0x21, local(5)]);
+        body.extend_from_slice(&[
+            0x20,
+            local(7),
+            0x20,
+            local(11),
+            0xa2,
+            0x20,
+            local(13),
+            0xa0,
+            0x21,
+            local(5),
+        ]);
         i = i.wrapping_add(1);
     }
     bomb.raw(body);
     bomb.instructions().i32_const(0).end();
     let mut code = CodeSection::new();
-    code.function(&constant(1)).function(&constant(0)).function(&bomb).function(&constant(0));
+    code.function(&constant(1))
+        .function(&constant(0))
+        .function(&bomb)
+        .function(&constant(0));
     let mut module = Module::new();
-    module.section(&types).section(&functions).section(&memories).section(&exports).section(&code);
+    module
+        .section(&types)
+        .section(&functions)
+        .section(&memories)
+        .section(&exports)
+        .section(&code);
     module.finish()
 }
 
 #[test]
 fn compile_bomb_hits_the_compile_limit() {
     let module = compile_bomb(3);
-    assert!(precheck(&module, &quick_limits()).is_ok(), "the bomb passes the pre-check");
-    let limits = Limits { compile_timeout: Duration::from_millis(300), ..quick_limits() };
+    assert!(
+        precheck(&module, &quick_limits()).is_ok(),
+        "the bomb passes the pre-check"
+    );
+    let limits = Limits {
+        compile_timeout: Duration::from_millis(300),
+        ..quick_limits()
+    };
     expect(&module, &limits, Status::CompileLimit, Phase::Compile);
 }
 
@@ -509,19 +737,44 @@ fn analyze_with_the_wrong_length_is_bad_output() {
     .wasm();
     let blocks = medarena_sandbox::disjoint_blocks(&small_table(30), 3);
     let limits = quick_limits();
-    let job = AnalyzeJob { blocks: &blocks, output_len: 3, seed: 0, limits: &limits, debug: true };
-    let output = sandbox().analyze_blocks(&module, &job).expect("three values per block");
+    let job = AnalyzeJob {
+        blocks: &blocks,
+        output_len: 3,
+        seed: 0,
+        limits: &limits,
+        debug: true,
+    };
+    let output = sandbox()
+        .analyze_blocks(&module, &job)
+        .expect("three values per block");
     assert_eq!(output.blocks, vec![vec![1.0; 3]; 3]);
-    let job = AnalyzeJob { output_len: 2, ..job };
-    let failure = sandbox().analyze_blocks(&module, &job).expect_err("wrong length");
-    assert_eq!((failure.status, failure.phase), (Status::BadOutput, Phase::Analyze), "{failure}");
+    let job = AnalyzeJob {
+        output_len: 2,
+        ..job
+    };
+    let failure = sandbox()
+        .analyze_blocks(&module, &job)
+        .expect_err("wrong length");
+    assert_eq!(
+        (failure.status, failure.phase),
+        (Status::BadOutput, Phase::Analyze),
+        "{failure}"
+    );
 }
 
 #[test]
 fn analyze_is_refused_when_the_module_has_no_analyze_export() {
     let blocks = medarena_sandbox::disjoint_blocks(&small_table(30), 3);
     let limits = quick_limits();
-    let job = AnalyzeJob { blocks: &blocks, output_len: 1, seed: 0, limits: &limits, debug: true };
-    let failure = sandbox().analyze_blocks(&Wat::default().wasm(), &job).expect_err("no analyze");
+    let job = AnalyzeJob {
+        blocks: &blocks,
+        output_len: 1,
+        seed: 0,
+        limits: &limits,
+        debug: true,
+    };
+    let failure = sandbox()
+        .analyze_blocks(&Wat::default().wasm(), &job)
+        .expect_err("no analyze");
     assert_eq!(failure.status, Status::Refused);
 }

@@ -12,7 +12,10 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch}
 use medarena_sandbox::{ArtifactCache, CacheKey, ChildCommand, Labels, Sandbox, SandboxConfig};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 pub fn child_command() -> ChildCommand {
@@ -24,7 +27,9 @@ pub fn sandbox() -> Sandbox {
     static CACHE_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = CACHE_DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
     let mut config = SandboxConfig::new(child_command());
-    config.cache = Some(ArtifactCache::new(dir.path(), CacheKey::random().expect("random key")).expect("cache"));
+    config.cache = Some(
+        ArtifactCache::new(dir.path(), CacheKey::random().expect("random key")).expect("cache"),
+    );
     Sandbox::new(config)
 }
 
@@ -37,19 +42,37 @@ pub fn example_wasm(name: &str) -> Arc<Vec<u8>> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace_root())
-            .args(["build", "--release", "--target", "wasm32-unknown-unknown", "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--target-dir",
+            ])
             .arg(&target_dir)
-            .args(["-p", "medarena-example-baseline", "-p", "medarena-example-logreg", "-p", "medarena-example-gbt"])
+            .args([
+                "-p",
+                "medarena-example-baseline",
+                "-p",
+                "medarena-example-logreg",
+                "-p",
+                "medarena-example-gbt",
+            ])
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
             // wasm32's SIMD is off by default in rustc; the sandbox supports it.
-            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128")
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                "-C target-feature=+simd128",
+            )
             .status()
             .expect("run cargo to build the example submissions");
         assert!(status.success(), "building the example submissions failed");
         target_dir.join("wasm32-unknown-unknown").join("release")
     });
-    Arc::new(std::fs::read(dir.join(format!("medarena_example_{name}.wasm"))).expect("example wasm"))
+    Arc::new(
+        std::fs::read(dir.join(format!("medarena_example_{name}.wasm"))).expect("example wasm"),
+    )
 }
 
 /// A small generator so that datasets are the same on every machine.
@@ -89,7 +112,10 @@ pub fn dataset(n: usize, n_numeric: usize, seed: u64) -> Dataset {
         for value in column.iter_mut() {
             *value = rng.normal();
         }
-        let array: Float64Array = column.iter().map(|&v| if rng.next_f64() < 0.05 { None } else { Some(v) }).collect();
+        let array: Float64Array = column
+            .iter()
+            .map(|&v| if rng.next_f64() < 0.05 { None } else { Some(v) })
+            .collect();
         columns.push((format!("x{j}"), Arc::new(array)));
     }
     let sites = ["north", "south", "east", "west"];
@@ -100,13 +126,20 @@ pub fn dataset(n: usize, n_numeric: usize, seed: u64) -> Dataset {
     }
     columns.push(("site".into(), Arc::new(site.finish())));
     let smoker: Vec<bool> = (0..n).map(|_| rng.next_f64() < 0.3).collect();
-    columns.push(("smoker".into(), Arc::new(BooleanArray::from(smoker.clone()))));
-    let age: Vec<i64> = (0..n).map(|_| 20 + (rng.next_f64() * 60.0) as i64).collect();
+    columns.push((
+        "smoker".into(),
+        Arc::new(BooleanArray::from(smoker.clone())),
+    ));
+    let age: Vec<i64> = (0..n)
+        .map(|_| 20 + (rng.next_f64() * 60.0) as i64)
+        .collect();
     columns.push(("age".into(), Arc::new(Int64Array::from(age.clone()))));
     let score = (0..n)
         .map(|i| {
             let x = |j: usize| numeric.get(j).map_or(0.0, |c| c[i]);
-            1.2 * x(0) - 0.8 * x(1) + 1.5 * x(2) * x(3) + if x(4) > 0.5 { 1.5 } else { -0.5 }
+            1.2 * x(0) - 0.8 * x(1)
+                + 1.5 * x(2) * x(3)
+                + if x(4) > 0.5 { 1.5 } else { -0.5 }
                 + if smoker[i] { 0.7 } else { 0.0 }
                 + 0.03 * (age[i] as f64 - 50.0)
                 + [0.0, 0.4, -0.4, 0.2][site_codes[i]]
@@ -118,11 +151,20 @@ pub fn dataset(n: usize, n_numeric: usize, seed: u64) -> Dataset {
 
 pub fn binary_labels(score: &[f64], seed: u64) -> Labels {
     let mut rng = Rng::new(seed);
-    Labels::Binary(score.iter().map(|&s| rng.next_f64() < 1.0 / (1.0 + (-s).exp())).collect())
+    Labels::Binary(
+        score
+            .iter()
+            .map(|&s| rng.next_f64() < 1.0 / (1.0 + (-s).exp()))
+            .collect(),
+    )
 }
 
 pub fn auc(predictions: &[f64], truth: &[bool]) -> f64 {
-    let mut pairs: Vec<(f64, bool)> = predictions.iter().copied().zip(truth.iter().copied()).collect();
+    let mut pairs: Vec<(f64, bool)> = predictions
+        .iter()
+        .copied()
+        .zip(truth.iter().copied())
+        .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (mut rank_sum, mut positives) = (0.0, 0.0);
     for (rank, (_, positive)) in pairs.iter().enumerate() {

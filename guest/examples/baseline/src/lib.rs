@@ -24,11 +24,18 @@ impl Model for Baseline {
                         *count += 1.0;
                     }
                 }
-                counts.iter().map(|count| count / codes.len() as f64).collect()
+                counts
+                    .iter()
+                    .map(|count| count / codes.len() as f64)
+                    .collect()
             }
             Labels::Survival { .. } => vec![0.0],
         };
-        debug!("baseline: {} training rows, prediction {:?}", labels.len(), row);
+        debug!(
+            "baseline: {} training rows, prediction {:?}",
+            labels.len(),
+            row
+        );
         Ok(Baseline { row })
     }
 

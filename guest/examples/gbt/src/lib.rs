@@ -28,7 +28,9 @@ impl Binner {
                 if sorted.len() < MAX_BINS {
                     return sorted;
                 }
-                (1..MAX_BINS).map(|q| sorted[q * sorted.len() / MAX_BINS]).collect()
+                (1..MAX_BINS)
+                    .map(|q| sorted[q * sorted.len() / MAX_BINS])
+                    .collect()
             })
             .collect();
         Binner { cuts }
@@ -42,7 +44,13 @@ impl Binner {
             .map(|(values, cuts)| {
                 values
                     .iter()
-                    .map(|&v| if v.is_nan() { 0 } else { 1 + cuts.partition_point(|&cut| cut < v) as u8 })
+                    .map(|&v| {
+                        if v.is_nan() {
+                            0
+                        } else {
+                            1 + cuts.partition_point(|&cut| cut < v) as u8
+                        }
+                    })
                     .collect()
             })
             .collect()
@@ -52,7 +60,13 @@ impl Binner {
 enum Node {
     Leaf(f64),
     /// Rows whose bin is in `1..=threshold` go left; missing (bin 0) goes as `missing_left`.
-    Split { feature: usize, threshold: u8, missing_left: bool, left: usize, right: usize },
+    Split {
+        feature: usize,
+        threshold: u8,
+        missing_left: bool,
+        left: usize,
+        right: usize,
+    },
 }
 
 struct Tree {
@@ -65,9 +79,19 @@ impl Tree {
         loop {
             match self.nodes[at] {
                 Node::Leaf(value) => return value,
-                Node::Split { feature, threshold, missing_left, left, right } => {
+                Node::Split {
+                    feature,
+                    threshold,
+                    missing_left,
+                    left,
+                    right,
+                } => {
                     let bin = bins[feature][row];
-                    let goes_left = if bin == 0 { missing_left } else { bin <= threshold };
+                    let goes_left = if bin == 0 {
+                        missing_left
+                    } else {
+                        bin <= threshold
+                    };
                     at = if goes_left { left } else { right };
                 }
             }
@@ -88,7 +112,9 @@ fn leaf_score(g: f64, h: f64) -> f64 {
 
 impl Grower<'_> {
     fn grow(&mut self, rows: Vec<u32>, depth: usize) -> usize {
-        let (g, h) = rows.iter().fold((0.0, 0.0), |(g, h), &r| (g + self.grad[r as usize], h + self.hess[r as usize]));
+        let (g, h) = rows.iter().fold((0.0, 0.0), |(g, h), &r| {
+            (g + self.grad[r as usize], h + self.hess[r as usize])
+        });
         let id = self.nodes.len();
         self.nodes.push(Node::Leaf(-g / (h + LAMBDA)));
         if depth >= MAX_DEPTH || rows.len() < 4 {
@@ -105,11 +131,15 @@ impl Grower<'_> {
             }
             let (missing_g, missing_h) = hist[0];
             let (mut left_g, mut left_h) = (0.0, 0.0);
-            for threshold in 1..MAX_BINS {
-                left_g += hist[threshold].0;
-                left_h += hist[threshold].1;
+            for (threshold, &(bin_g, bin_h)) in hist.iter().enumerate().take(MAX_BINS).skip(1) {
+                left_g += bin_g;
+                left_h += bin_h;
                 for missing_left in [false, true] {
-                    let (lg, lh) = if missing_left { (left_g + missing_g, left_h + missing_h) } else { (left_g, left_h) };
+                    let (lg, lh) = if missing_left {
+                        (left_g + missing_g, left_h + missing_h)
+                    } else {
+                        (left_g, left_h)
+                    };
                     let (rg, rh) = (g - lg, h - lh);
                     if lh < MIN_CHILD_HESSIAN || rh < MIN_CHILD_HESSIAN {
                         continue;
@@ -127,11 +157,21 @@ impl Grower<'_> {
         let column = &self.bins[feature];
         let (left_rows, right_rows): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| {
             let bin = column[r as usize];
-            if bin == 0 { missing_left } else { bin <= threshold }
+            if bin == 0 {
+                missing_left
+            } else {
+                bin <= threshold
+            }
         });
         let left = self.grow(left_rows, depth + 1);
         let right = self.grow(right_rows, depth + 1);
-        self.nodes[id] = Node::Split { feature, threshold, missing_left, left, right };
+        self.nodes[id] = Node::Split {
+            feature,
+            threshold,
+            missing_left,
+            left,
+            right,
+        };
         id
     }
 }
@@ -177,12 +217,19 @@ impl Model for Gbt {
             Labels::Regression(y) => vec![y.iter().sum::<f64>() / n as f64],
             _ => vec![0.0; k],
         };
-        let mut model = Gbt { task: ctx.task, binner, base, rounds: Vec::new() };
+        let mut model = Gbt {
+            task: ctx.task,
+            binner,
+            base,
+            rounds: Vec::new(),
+        };
         let mut scores: Vec<f64> = (0..n * k).map(|i| model.base[i % k]).collect();
         let mut rng = util::SplitMix64::new(ctx.seed);
         let (mut grad, mut hess) = (vec![0.0; n], vec![0.0; n]);
         for _ in 0..ROUNDS {
-            let rows: Vec<u32> = (0..n as u32).filter(|_| rng.next_f64() < SUBSAMPLE).collect();
+            let rows: Vec<u32> = (0..n as u32)
+                .filter(|_| rng.next_f64() < SUBSAMPLE)
+                .collect();
             let mut trees = Vec::with_capacity(k);
             let mut probabilities = scores.clone();
             if let Labels::Multiclass { .. } = labels {
@@ -209,9 +256,16 @@ impl Model for Gbt {
                     }),
                     Labels::Survival { .. } => {}
                 }
-                let mut grower = Grower { bins: &bins, grad: &grad, hess: &hess, nodes: Vec::new() };
+                let mut grower = Grower {
+                    bins: &bins,
+                    grad: &grad,
+                    hess: &hess,
+                    nodes: Vec::new(),
+                };
                 grower.grow(rows.clone(), 0);
-                let tree = Tree { nodes: grower.nodes };
+                let tree = Tree {
+                    nodes: grower.nodes,
+                };
                 for row in 0..n {
                     scores[row * k + c] += LEARNING_RATE * tree.predict(&bins, row);
                 }
@@ -219,14 +273,22 @@ impl Model for Gbt {
             }
             model.rounds.push(trees);
         }
-        debug!("gbt: {} rows, {} columns, {} rounds of {} trees", n, columns.len(), ROUNDS, k);
+        debug!(
+            "gbt: {} rows, {} columns, {} rounds of {} trees",
+            n,
+            columns.len(),
+            ROUNDS,
+            k
+        );
         Ok(model)
     }
 
     fn predict(&self, ctx: &Context, features: &Table<'_>, out: &mut [f64]) -> Result<(), Error> {
         let n = features.n_rows();
         let k = self.base.len();
-        if features.columns().len() != self.binner.cuts.len() || out.len() != n * ctx.outputs_per_row() {
+        if features.columns().len() != self.binner.cuts.len()
+            || out.len() != n * ctx.outputs_per_row()
+        {
             return Err(Error::new("test table differs from the training table"));
         }
         let bins = self.binner.bin(&features.numeric_columns());

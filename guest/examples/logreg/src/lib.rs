@@ -56,14 +56,20 @@ impl Model for LogReg {
         if n == 0 || labels.len() != n {
             return Err(Error::new("labels and features disagree on the row count"));
         }
-        let scaling: Vec<(f64, f64)> = features.numeric_columns().iter().map(|c| util::mean_std(c)).collect();
+        let scaling: Vec<(f64, f64)> = features
+            .numeric_columns()
+            .iter()
+            .map(|c| util::mean_std(c))
+            .collect();
         let x = design(features, &scaling);
         let k = ctx.outputs_per_row().max(1);
         let mut target_scaling = (0.0, 1.0);
         let target: Vec<f64> = match labels {
             Labels::Regression(y) => {
                 target_scaling = util::mean_std(y);
-                y.iter().map(|v| (v - target_scaling.0) / target_scaling.1).collect()
+                y.iter()
+                    .map(|v| (v - target_scaling.0) / target_scaling.1)
+                    .collect()
             }
             Labels::Binary(y) => y.to_vec(),
             _ => Vec::new(),
@@ -98,35 +104,51 @@ impl Model for LogReg {
                 }
             }
             for (c, w) in weights.iter_mut().enumerate() {
-                let intercept_grad: f64 = (0..n).map(|i| residual[i * k + c]).sum::<f64>() / n as f64;
+                let intercept_grad: f64 =
+                    (0..n).map(|i| residual[i * k + c]).sum::<f64>() / n as f64;
                 w[0] -= LEARNING_RATE * intercept_grad;
                 for (j, column) in x.iter().enumerate() {
-                    let grad: f64 = column.iter().enumerate().map(|(i, v)| residual[i * k + c] * v).sum::<f64>()
+                    let grad: f64 = column
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| residual[i * k + c] * v)
+                        .sum::<f64>()
                         / n as f64;
                     w[j + 1] -= LEARNING_RATE * (grad + L2 * w[j + 1]);
                 }
             }
         }
         debug!("logreg: {} rows, {} columns, {} outputs", n, x.len(), k);
-        Ok(LogReg { task: ctx.task, scaling, weights, target_scaling })
+        Ok(LogReg {
+            task: ctx.task,
+            scaling,
+            weights,
+            target_scaling,
+        })
     }
 
     fn predict(&self, ctx: &Context, features: &Table<'_>, out: &mut [f64]) -> Result<(), Error> {
         let n = features.n_rows();
         let k = self.weights.len();
-        if features.columns().len() != self.scaling.len() || out.len() != n * ctx.outputs_per_row() {
+        if features.columns().len() != self.scaling.len() || out.len() != n * ctx.outputs_per_row()
+        {
             return Err(Error::new("test table differs from the training table"));
         }
         let s = scores(&design(features, &self.scaling), &self.weights, n);
         match self.task {
-            TaskKind::Binary => out.iter_mut().zip(&s).for_each(|(o, &v)| *o = util::sigmoid(v)),
+            TaskKind::Binary => out
+                .iter_mut()
+                .zip(&s)
+                .for_each(|(o, &v)| *o = util::sigmoid(v)),
             TaskKind::Multiclass => {
                 out.copy_from_slice(&s);
                 out.chunks_mut(k).for_each(util::softmax);
             }
             TaskKind::Regression => {
                 let (mean, std) = self.target_scaling;
-                out.iter_mut().zip(&s).for_each(|(o, &v)| *o = v * std + mean);
+                out.iter_mut()
+                    .zip(&s)
+                    .for_each(|(o, &v)| *o = v * std + mean);
             }
             TaskKind::Survival | TaskKind::Analyze => out.copy_from_slice(&s),
         }
