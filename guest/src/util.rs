@@ -204,9 +204,15 @@ mod tests {
     fn math_matches_std_closely() {
         for i in -200..200 {
             let x = f64::from(i) * 0.37;
-            assert!((exp(x) - x.exp()).abs() <= 1e-13 * x.exp().max(1e-300), "exp({x})");
+            assert!(
+                (exp(x) - x.exp()).abs() <= 1e-13 * x.exp().max(1e-300),
+                "exp({x})"
+            );
             let y = x.abs() + 1e-3;
-            assert!((ln(y) - y.ln()).abs() <= 1e-13 * y.ln().abs().max(1.0), "ln({y})");
+            assert!(
+                (ln(y) - y.ln()).abs() <= 1e-13 * y.ln().abs().max(1.0),
+                "ln({y})"
+            );
             assert!((sqrt(y) - y.sqrt()).abs() <= 1e-15 * y.sqrt(), "sqrt({y})");
         }
         assert_eq!(exp(1000.0), f64::INFINITY);
@@ -224,7 +230,10 @@ mod tests {
             let mut total = 0.0;
             for i in 0..5 {
                 if event[i] > 0.5 {
-                    let risk: f64 = (0..5).filter(|&j| time[j] >= time[i]).map(|j| eta[j].exp()).sum();
+                    let risk: f64 = (0..5)
+                        .filter(|&j| time[j] >= time[i])
+                        .map(|j| eta[j].exp())
+                        .sum();
                     total -= eta[i] - risk.ln();
                 }
             }
@@ -237,7 +246,11 @@ mod tests {
             let mut minus = eta;
             minus[k] -= 1e-6;
             let numeric = (loss(&plus) - loss(&minus)) / 2e-6;
-            assert!((grad[k] - numeric).abs() < 1e-5, "row {k}: {} vs {numeric}", grad[k]);
+            assert!(
+                (grad[k] - numeric).abs() < 1e-5,
+                "row {k}: {} vs {numeric}",
+                grad[k]
+            );
         }
     }
 }
