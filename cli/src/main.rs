@@ -9,6 +9,7 @@ mod dataset;
 mod ledger;
 mod platform;
 mod run;
+mod sandbox_child;
 mod score;
 
 /// Medical data competitions in which hospital data is usable but never visible.
@@ -33,6 +34,9 @@ enum Command {
     Ledger(ledger::LedgerCommand),
     /// Run the platform: web server and workers (embedded SQLite and local files by default).
     Serve(platform::ServeArgs),
+    /// The sandbox's child process (internal: started by the sandbox host, speaks on stdio).
+    #[command(hide = true)]
+    SandboxChild,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Serve(args) => platform::serve(args),
+        Command::SandboxChild => sandbox_child::run(),
     };
     match outcome {
         Ok(code) => code,

@@ -1,1 +1,68 @@
-//! The sealed sandbox: the submission ABI and the wasmtime host that runs it. See `ABI.md`.
+//! The sealed sandbox: the submission ABI (`ABI.md`) and the wasmtime host that runs a
+//! competitor's WebAssembly module beside hidden data.
+//!
+//! # Model
+//!
+//! A submission is a core WebAssembly module with zero imports that exports its memory, an
+//! allocator and entry points (`medarena_fit` / `medarena_predict`, and optionally
+//! `medarena_analyze`). A run goes:
+//!
+//! 1. [`precheck`] in the parent: size, validity, zero imports (naming the offending one),
+//!    declared memory and table sizes, required exports and their types.
+//! 2. The tables (Arrow [`RecordBatch`](arrow_array::RecordBatch)es) and the training
+//!    [`Labels`] are encoded as ABI table blocks in the parent.
+//! 3. A child process (found through [`ChildCommand`]) is spawned with rlimits, a fresh
+//!    network namespace when allowed, and a seccomp allow-list. It compiles the module with
+//!    a deterministic Cranelift configuration, or loads an artifact from the
+//!    [`ArtifactCache`] that the parent authenticated with its HMAC key. The parent kills it
+//!    at the compile limit and at the deadline.
+//! 4. The child instantiates the module under a resource limiter, streams the blocks
+//!    straight into guest memory, calls `fit` then `predict` (or `analyze` once per block,
+//!    each in a fresh instance), and sends back exactly the expected number of values.
+//! 5. The parent validates the values for the task and returns a [`RunOutput`], or a
+//!    [`RunFailure`] with one of the few [`Status`]es. Test labels never enter the child;
+//!    scoring is the caller's job.
+//!
+//! On real data (`debug: false`) a failure's message is a fixed text per status and the
+//! guest's debug output is dropped; on dummy data both are detailed.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # use medarena_sandbox::*;
+//! # fn demo(module: &[u8], train: &arrow_array::RecordBatch, test: &arrow_array::RecordBatch) {
+//! let sandbox = Sandbox::new(SandboxConfig::new(ChildCommand::current_exe("sandbox-child").unwrap()));
+//! let labels = Labels::Binary(vec![true, false /* ... */]);
+//! let limits = Limits::default();
+//! let job = FitPredictJob { train_features: train, train_labels: &labels, test_features: test,
+//!                           seed: 42, limits: &limits, debug: true };
+//! match sandbox.fit_predict(module, &job) {
+//!     Ok(output) => println!("{} predictions", output.predictions.len()),
+//!     Err(failure) => println!("{}: {}", failure.status, failure.message),
+//! }
+//! # }
+//! ```
+//!
+//! The child's `main` is [`run_child`]: the `medarena` binary calls it from a hidden
+//! `sandbox-child` subcommand, tests use the `medarena-sandbox-child` binary of this crate.
+pub mod abi;
+pub mod cache;
+mod child;
+mod engine;
+mod harden;
+mod host;
+pub mod limits;
+pub mod precheck;
+pub mod status;
+mod wire;
+
+pub use abi::{Labels, Task};
+pub use cache::{ArtifactCache, CacheKey};
+pub use child::run_child;
+pub use host::{
+    AnalyzeJob, AnalyzeOutput, ChildCommand, FitPredictJob, Hardening, RunOutput, Sandbox,
+    SandboxConfig, Timings, disjoint_blocks,
+};
+pub use limits::{Interruption, Limits};
+pub use precheck::{ModuleInfo, Refusal, precheck};
+pub use status::{Phase, RunFailure, Status};

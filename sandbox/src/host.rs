@@ -1,0 +1,842 @@
+//! The parent side: pre-check, cache lookup, spawning the child, streaming the tables,
+//! enforcing the compile limit and the deadline by killing the child, and validating what
+//! comes back.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{self, BufReader, BufWriter, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+
+use crate::abi::{self, EncodeError, Labels, Task};
+use crate::cache::ArtifactCache;
+use crate::child::{JobHeader, ModuleSource, Request};
+use crate::harden::ChildRlimits;
+use crate::precheck::{ModuleInfo, precheck};
+use crate::status::{Phase, RunFailure, Status};
+use crate::wire::{self, WireReader, WireWriter};
+use crate::{Interruption, Limits};
+
+/// How to start the child: a program and its arguments. Tests use the crate's
+/// `medarena-sandbox-child` binary; the `medarena` binary re-executes itself with its
+/// hidden `sandbox-child` subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildCommand {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+impl ChildCommand {
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        ChildCommand {
+            program: program.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// The running executable with one subcommand, e.g. `medarena sandbox-child`.
+    pub fn current_exe(subcommand: &str) -> io::Result<Self> {
+        Ok(ChildCommand::new(std::env::current_exe()?).arg(subcommand))
+    }
+}
+
+/// Operating-system fences around the child (see the `harden` module docs). All on by
+/// default; tests and benchmarks may turn one off to measure its cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hardening {
+    pub rlimits: bool,
+    pub seccomp: bool,
+    /// Best effort: needs root or `CAP_SYS_ADMIN`, silently skipped otherwise.
+    pub network_namespace: bool,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        Hardening {
+            rlimits: true,
+            seccomp: true,
+            network_namespace: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub child: ChildCommand,
+    /// Compiled artifacts, authenticated by the cache's key; `None` compiles every time.
+    pub cache: Option<ArtifactCache>,
+    pub hardening: Hardening,
+    /// Canonicalise NaNs so that results are bit-identical across CPU architectures too
+    /// (on by default; see `engine::config` for its cost).
+    pub canonicalize_nans: bool,
+}
+
+impl SandboxConfig {
+    pub fn new(child: ChildCommand) -> Self {
+        SandboxConfig {
+            child,
+            cache: None,
+            hardening: Hardening::default(),
+            canonicalize_nans: true,
+        }
+    }
+}
+
+/// One training-and-prediction run. Only the *training* labels are here: test labels and
+/// scoring stay with the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct FitPredictJob<'a> {
+    pub train_features: &'a RecordBatch,
+    pub train_labels: &'a Labels,
+    pub test_features: &'a RecordBatch,
+    /// The only randomness the guest gets; record it with the run.
+    pub seed: u64,
+    pub limits: &'a Limits,
+    /// True only for dummy data: detailed failure messages and the guest's debug output.
+    pub debug: bool,
+}
+
+/// A sample-and-aggregate analysis: the same code on each disjoint block, each in a fresh
+/// instance (clamping, averaging and noise are the scorer's job).
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyzeJob<'a> {
+    pub blocks: &'a [RecordBatch],
+    /// Length of the vector each block must return.
+    pub output_len: usize,
+    /// Block `i` gets `seed + i`.
+    pub seed: u64,
+    pub limits: &'a Limits,
+    pub debug: bool,
+}
+
+/// Where the time went. Show these only coarsened on real data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub precheck: Duration,
+    /// Arrow to ABI blocks, in the parent.
+    pub encode: Duration,
+    /// Compilation in the child; `None` when the artifact came from the cache.
+    pub compile: Option<Duration>,
+    /// From spawning the child to its module being ready (compiled or loaded).
+    pub startup: Duration,
+    /// Copying blocks into guest memory, summed over calls.
+    pub data_in: Duration,
+    pub fit: Duration,
+    pub predict: Duration,
+    /// Per block, for analyses.
+    pub analyze: Vec<Duration>,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    /// `test rows × outputs per row`, row-major (probabilities per class for multiclass).
+    pub predictions: Vec<f64>,
+    pub task: Task,
+    pub module: ModuleInfo,
+    pub cache_hit: bool,
+    pub timings: Timings,
+    /// The guest's debug output per phase (dummy-data runs only; empty otherwise).
+    pub debug_log: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeOutput {
+    /// One vector of `output_len` finite values per block, in block order.
+    pub blocks: Vec<Vec<f64>>,
+    pub module: ModuleInfo,
+    pub cache_hit: bool,
+    pub timings: Timings,
+    pub debug_log: String,
+}
+
+/// The sandbox host. Cheap to share: every run spawns its own child.
+#[derive(Debug)]
+pub struct Sandbox {
+    config: SandboxConfig,
+    /// Engine compatibility hashes per kind of instrumentation (fuel and epoch change code).
+    engine_hashes: Mutex<HashMap<u8, String>>,
+}
+
+/// Frames from the child, as the reader thread passes them on.
+enum Frame {
+    Ready {
+        compile: Duration,
+        artifact: Vec<u8>,
+    },
+    Phase {
+        phase: Phase,
+        input: Duration,
+        run: Duration,
+        debug: Vec<u8>,
+        values: Vec<u8>,
+    },
+    Failed {
+        status: Status,
+        phase: Phase,
+        detail: String,
+        debug: Vec<u8>,
+    },
+    Started(Phase),
+    Closed(Option<String>),
+}
+
+/// What a successful child run produced.
+struct Transcript {
+    cache_hit: bool,
+    compile: Option<Duration>,
+    startup: Duration,
+    phases: Vec<(Phase, Duration, Duration, Vec<f64>)>,
+    debug_log: String,
+}
+
+fn interruption_kind(interruption: Interruption) -> u8 {
+    match interruption {
+        Interruption::DeadlineKill => 0,
+        Interruption::Epoch => 1,
+        Interruption::Fuel(_) => 2,
+    }
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Self {
+        Sandbox {
+            config,
+            engine_hashes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// Trains on the training table and predicts the test table, in one child process.
+    pub fn fit_predict(
+        &self,
+        module: &[u8],
+        job: &FitPredictJob<'_>,
+    ) -> Result<RunOutput, RunFailure> {
+        let started = Instant::now();
+        let info = precheck(module, job.limits).map_err(|refusal| refused(&refusal.to_string()))?;
+        if !info.has_fit_predict {
+            return Err(refused(
+                "module does not export medarena_fit and medarena_predict",
+            ));
+        }
+        let precheck_time = started.elapsed();
+        let task = job.train_labels.task();
+        let encode_started = Instant::now();
+        let n_train = job.train_features.num_rows();
+        let n_test = job.test_features.num_rows();
+        let encoded = (|| {
+            if job.train_labels.len() != n_train {
+                return Err(EncodeError::RowCount {
+                    what: "training labels",
+                    expected: n_train,
+                    found: job.train_labels.len(),
+                });
+            }
+            let mut blocks = abi::encode_tables(&[job.train_features, job.test_features])?;
+            let test = blocks.pop().unwrap_or_default();
+            let train = blocks.pop().unwrap_or_default();
+            let n_outputs = u32::try_from(n_test * task.outputs_per_row())
+                .map_err(|_| EncodeError::Invalid("too many predictions for one run"))?;
+            Ok((vec![train, job.train_labels.encode()?, test], n_outputs))
+        })();
+        let (blocks, n_outputs) = encoded.map_err(host_input_error)?;
+        let encode = encode_started.elapsed();
+        let header = JobHeader::FitPredict {
+            task_code: task.code(),
+            n_classes: task.n_classes(),
+            seed: job.seed,
+            n_outputs,
+        };
+        let transcript = self.execute(
+            module,
+            &info,
+            job.limits,
+            job.debug,
+            header,
+            blocks,
+            2,
+            n_outputs as usize,
+        )?;
+        let (_, fit_input, fit, _) = &transcript.phases[0];
+        let (_, predict_input, predict, predictions) = &transcript.phases[1];
+        abi::validate_predictions(task, n_test, predictions).map_err(|error| {
+            failure(
+                Status::BadOutput,
+                Phase::Predict,
+                job.debug,
+                error.to_string(),
+                String::new(),
+            )
+        })?;
+        Ok(RunOutput {
+            predictions: predictions.clone(),
+            task,
+            module: info,
+            cache_hit: transcript.cache_hit,
+            timings: Timings {
+                precheck: precheck_time,
+                encode,
+                compile: transcript.compile,
+                startup: transcript.startup,
+                data_in: *fit_input + *predict_input,
+                fit: *fit,
+                predict: *predict,
+                analyze: Vec::new(),
+                total: started.elapsed(),
+            },
+            debug_log: transcript.debug_log,
+        })
+    }
+
+    /// Runs `medarena_analyze` on each block in a fresh instance and returns the per-block
+    /// vectors, validated (exact length, finite) but not clamped.
+    pub fn analyze_blocks(
+        &self,
+        module: &[u8],
+        job: &AnalyzeJob<'_>,
+    ) -> Result<AnalyzeOutput, RunFailure> {
+        let started = Instant::now();
+        let info = precheck(module, job.limits).map_err(|refusal| refused(&refusal.to_string()))?;
+        if !info.has_analyze {
+            return Err(refused("module does not export medarena_analyze"));
+        }
+        let precheck_time = started.elapsed();
+        let encode_started = Instant::now();
+        let batches: Vec<&RecordBatch> = job.blocks.iter().collect();
+        let blocks = abi::encode_tables(&batches).map_err(host_input_error)?;
+        let n_outputs = u32::try_from(job.output_len)
+            .map_err(|_| host_input_error(EncodeError::Invalid("output too long")))?;
+        let n_blocks = u32::try_from(blocks.len())
+            .map_err(|_| host_input_error(EncodeError::Invalid("too many blocks")))?;
+        let encode = encode_started.elapsed();
+        let header = JobHeader::Analyze {
+            seed: job.seed,
+            n_outputs,
+            n_blocks,
+        };
+        let count = blocks.len();
+        let transcript = self.execute(
+            module,
+            &info,
+            job.limits,
+            job.debug,
+            header,
+            blocks,
+            count,
+            job.output_len,
+        )?;
+        let mut outputs = Vec::with_capacity(count);
+        let mut timings = Timings {
+            precheck: precheck_time,
+            encode,
+            ..Timings::default()
+        };
+        for (_, input, run, values) in transcript.phases {
+            abi::validate_analysis(job.output_len, &values).map_err(|error| {
+                failure(
+                    Status::BadOutput,
+                    Phase::Analyze,
+                    job.debug,
+                    error.to_string(),
+                    String::new(),
+                )
+            })?;
+            timings.data_in += input;
+            timings.analyze.push(run);
+            outputs.push(values);
+        }
+        timings.compile = transcript.compile;
+        timings.startup = transcript.startup;
+        timings.total = started.elapsed();
+        Ok(AnalyzeOutput {
+            blocks: outputs,
+            module: info,
+            cache_hit: transcript.cache_hit,
+            timings,
+            debug_log: transcript.debug_log,
+        })
+    }
+
+    fn engine_hash(&self, limits: &Limits) -> Result<String, RunFailure> {
+        let kind = interruption_kind(limits.interruption);
+        let mut hashes = self
+            .engine_hashes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(hash) = hashes.get(&kind) {
+            return Ok(hash.clone());
+        }
+        let engine = crate::engine::engine(
+            limits.interruption,
+            limits.max_wasm_stack,
+            self.config.canonicalize_nans,
+        )
+        .map_err(|e| internal(format!("cannot configure the engine: {e}")))?;
+        let hash = crate::engine::compatibility_hash(&engine);
+        hashes.insert(kind, hash.clone());
+        Ok(hash)
+    }
+
+    fn spawn(&self, limits: &Limits) -> Result<Child, RunFailure> {
+        let mut command = Command::new(&self.config.child.program);
+        command
+            .args(&self.config.child.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_clear();
+        let hardening = self.config.hardening;
+        if hardening.rlimits || hardening.network_namespace {
+            let total = limits.compile_timeout + limits.deadline;
+            let rlimits = ChildRlimits {
+                // The 4 GiB + guard reservation of a 32-bit linear memory, the memory
+                // itself when it could exceed it, and room for the runtime and compiler.
+                address_space_bytes: if hardening.rlimits {
+                    (8 << 30) + limits.max_memory_bytes
+                } else {
+                    u64::MAX
+                },
+                cpu_seconds: if hardening.rlimits {
+                    total.as_secs() + 2
+                } else {
+                    u64::MAX - 1
+                },
+                open_files: if hardening.rlimits { 64 } else { 4096 },
+                new_network_namespace: hardening.network_namespace,
+            };
+            // SAFETY: `apply` only makes async-signal-safe system calls.
+            unsafe {
+                command.pre_exec(move || rlimits.apply());
+            }
+        }
+        command.spawn().map_err(|e| {
+            internal(format!(
+                "cannot start the sandbox child {:?}: {e}",
+                self.config.child.program
+            ))
+        })
+    }
+
+    /// Runs one request in a fresh child and collects `phases` phase frames.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        module: &[u8],
+        info: &ModuleInfo,
+        limits: &Limits,
+        debug: bool,
+        job: JobHeader,
+        blocks: Vec<Vec<u8>>,
+        phases: usize,
+        values_per_phase: usize,
+    ) -> Result<Transcript, RunFailure> {
+        let engine_hash = self.engine_hash(limits)?;
+        let artifact = self
+            .config
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.load(&info.sha256, &engine_hash));
+        let cache_hit = artifact.is_some();
+        let request = Request {
+            debug,
+            seccomp: self.config.hardening.seccomp,
+            canonicalize_nans: self.config.canonicalize_nans,
+            max_memory_bytes: limits.max_memory_bytes,
+            max_table_elements: limits.max_table_elements,
+            max_instances: limits.max_instances as u32,
+            max_memories: limits.max_memories as u32,
+            max_tables: limits.max_tables as u32,
+            max_wasm_stack: limits.max_wasm_stack as u64,
+            max_debug_bytes: limits.max_debug_bytes.min(u32::MAX as usize) as u32,
+            interruption: limits.interruption,
+            // The guest traps well before the parent's kill, so that the interruption is
+            // observed from inside when epochs are on.
+            epoch_deadline: limits.deadline.mul_f64(0.8),
+            job,
+        };
+
+        let spawned = Instant::now();
+        let mut child = self.spawn(limits)?;
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(internal("the sandbox child has no pipes".to_string()));
+        };
+        enlarge_pipe(&stdin);
+        // Writer: request, module, then the blocks, which the child reads straight into
+        // guest memory. Errors (the child died or was killed) surface through the frames.
+        let module_owned = artifact.unwrap_or_else(|| module.to_vec());
+        let writer = thread::spawn(move || {
+            let mut out = WireWriter(BufWriter::with_capacity(1 << 20, stdin));
+            let source = if cache_hit {
+                ModuleSource::Artifact(&module_owned)
+            } else {
+                ModuleSource::Wasm(&module_owned)
+            };
+            let _ = (|| -> io::Result<()> {
+                request.write(&mut out, &source)?;
+                out.flush()?;
+                for block in &blocks {
+                    out.bytes(block)?;
+                }
+                out.flush()
+            })();
+        });
+        let (frames_tx, frames) = mpsc::channel();
+        let max_values = values_per_phase as u64 * 8;
+        let max_debug = limits.max_debug_bytes as u64;
+        let reader = thread::spawn(move || read_frames(stdout, &frames_tx, max_values, max_debug));
+        let stderr_reader = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = (&mut stderr).take(8 << 10).read_to_string(&mut text);
+            text
+        });
+
+        let outcome = self.collect(
+            &frames,
+            &mut child,
+            limits,
+            debug,
+            info,
+            &engine_hash,
+            cache_hit,
+            spawned,
+            phases,
+        );
+        // The child has answered, failed or missed its deadline: in every case it is done.
+        let _ = child.kill();
+        let exit = child.wait();
+        let _ = writer.join();
+        let _ = reader.join();
+        let stderr_text = stderr_reader.join().unwrap_or_default();
+        match outcome {
+            Ok(transcript) => Ok(transcript),
+            Err(Collected::Failure(failure)) => Err(failure),
+            Err(Collected::Closed {
+                phase,
+                compiling,
+                reason,
+            }) => {
+                let signal = exit.ok().and_then(|status| status.signal());
+                let status = match signal {
+                    Some(libc::SIGXCPU) => Status::Deadline,
+                    _ if compiling => Status::CompileLimit,
+                    _ => Status::Internal,
+                };
+                let detail = format!(
+                    "the sandbox child ended unexpectedly (signal {signal:?}{}): {}",
+                    reason.map(|r| format!(", {r}")).unwrap_or_default(),
+                    stderr_text.trim()
+                );
+                Err(failure(status, phase, debug, detail, String::new()))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn collect(
+        &self,
+        frames: &Receiver<Frame>,
+        child: &mut Child,
+        limits: &Limits,
+        debug: bool,
+        info: &ModuleInfo,
+        engine_hash: &str,
+        cache_hit: bool,
+        spawned: Instant,
+        phases: usize,
+    ) -> Result<Transcript, Collected> {
+        let mut debug_log = String::new();
+        let compile_deadline = spawned + limits.compile_timeout;
+        let compile = match recv_until(frames, compile_deadline) {
+            Some(Frame::Ready { compile, artifact }) => {
+                if !cache_hit && let Some(cache) = &self.config.cache {
+                    // A failed cache write only costs a recompilation next time.
+                    let _ = cache.store(&info.sha256, engine_hash, &artifact);
+                }
+                compile
+            }
+            Some(Frame::Failed {
+                status,
+                phase,
+                detail,
+                debug: guest_debug,
+            }) => {
+                return Err(Collected::Failure(failure(
+                    status,
+                    phase,
+                    debug,
+                    detail,
+                    lossy(&guest_debug),
+                )));
+            }
+            Some(Frame::Phase { .. } | Frame::Started(_)) => {
+                return Err(Collected::Failure(internal(
+                    "the sandbox child skipped compilation".to_string(),
+                )));
+            }
+            Some(Frame::Closed(reason)) => {
+                return Err(Collected::Closed {
+                    phase: Phase::Compile,
+                    compiling: true,
+                    reason,
+                });
+            }
+            None => {
+                let _ = child.kill();
+                let detail = format!(
+                    "compilation did not finish within {:?}",
+                    limits.compile_timeout
+                );
+                return Err(Collected::Failure(failure(
+                    Status::CompileLimit,
+                    Phase::Compile,
+                    debug,
+                    detail,
+                    String::new(),
+                )));
+            }
+        };
+        let ready = Instant::now();
+        let deadline = ready + limits.deadline;
+        let mut collected = Vec::with_capacity(phases);
+        let mut current = Phase::Instantiate;
+        while collected.len() < phases {
+            match recv_until(frames, deadline) {
+                Some(Frame::Phase {
+                    phase,
+                    input,
+                    run,
+                    debug: guest_debug,
+                    values,
+                }) => {
+                    append_debug(&mut debug_log, phase, &guest_debug);
+                    current = phase;
+                    collected.push((phase, input, run, wire::bytes_to_f64s(&values)));
+                }
+                Some(Frame::Failed {
+                    status,
+                    phase,
+                    detail,
+                    debug: guest_debug,
+                }) => {
+                    append_debug(&mut debug_log, phase, &guest_debug);
+                    return Err(Collected::Failure(failure(
+                        status, phase, debug, detail, debug_log,
+                    )));
+                }
+                Some(Frame::Started(phase)) => current = phase,
+                Some(Frame::Ready { .. }) => {
+                    return Err(Collected::Failure(internal(
+                        "the sandbox child sent a second module".to_string(),
+                    )));
+                }
+                Some(Frame::Closed(reason)) => {
+                    return Err(Collected::Closed {
+                        phase: current,
+                        compiling: false,
+                        reason,
+                    });
+                }
+                None => {
+                    let _ = child.kill();
+                    let detail = format!("the run did not finish within {:?}", limits.deadline);
+                    return Err(Collected::Failure(failure(
+                        Status::Deadline,
+                        current,
+                        debug,
+                        detail,
+                        debug_log,
+                    )));
+                }
+            }
+        }
+        if !debug {
+            debug_log.clear();
+        }
+        Ok(Transcript {
+            cache_hit,
+            compile: (!cache_hit).then_some(compile),
+            startup: ready - spawned,
+            phases: collected,
+            debug_log,
+        })
+    }
+}
+
+enum Collected {
+    Failure(RunFailure),
+    /// The child's stdout closed before the answer was complete.
+    Closed {
+        phase: Phase,
+        compiling: bool,
+        reason: Option<String>,
+    },
+}
+
+/// A 1 MiB pipe instead of the default 64 KiB: fewer wake-ups while streaming tables
+/// (best effort; the kernel caps it at `/proc/sys/fs/pipe-max-size`).
+fn enlarge_pipe(stdin: &std::process::ChildStdin) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on a pipe descriptor we own.
+        unsafe { libc::fcntl(stdin.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stdin;
+}
+
+fn recv_until(frames: &Receiver<Frame>, deadline: Instant) -> Option<Frame> {
+    match frames.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(frame) => Some(frame),
+        Err(RecvTimeoutError::Timeout) => None,
+        Err(RecvTimeoutError::Disconnected) => Some(Frame::Closed(None)),
+    }
+}
+
+fn read_frames(stdout: impl Read, frames: &mpsc::Sender<Frame>, max_values: u64, max_debug: u64) {
+    let mut input = WireReader(BufReader::with_capacity(1 << 16, stdout));
+    let mut next = || -> io::Result<Frame> {
+        Ok(match input.u8()? {
+            wire::FRAME_READY => Frame::Ready {
+                compile: Duration::from_nanos(input.u64()?),
+                artifact: input.bytes(wire::MAX_FRAME_BYTES)?,
+            },
+            wire::FRAME_PHASE => Frame::Phase {
+                phase: Phase::from_code(input.u8()?).ok_or_else(|| invalid("phase"))?,
+                input: Duration::from_nanos(input.u64()?),
+                run: Duration::from_nanos(input.u64()?),
+                debug: input.bytes(max_debug)?,
+                values: input.bytes(max_values)?,
+            },
+            wire::FRAME_FAILED => Frame::Failed {
+                status: Status::from_code(input.u8()?).ok_or_else(|| invalid("status"))?,
+                phase: Phase::from_code(input.u8()?).ok_or_else(|| invalid("phase"))?,
+                detail: String::from_utf8_lossy(&input.bytes(1 << 16)?).into_owned(),
+                debug: input.bytes(max_debug)?,
+            },
+            wire::FRAME_STARTED => {
+                Frame::Started(Phase::from_code(input.u8()?).ok_or_else(|| invalid("phase"))?)
+            }
+            other => return Err(invalid(&format!("frame tag {other}"))),
+        })
+    };
+    loop {
+        match next() {
+            Ok(frame) => {
+                if frames.send(frame).is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                let reason =
+                    (error.kind() != io::ErrorKind::UnexpectedEof).then(|| error.to_string());
+                let _ = frames.send(Frame::Closed(reason));
+                return;
+            }
+        }
+    }
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("bad frame from the sandbox child: {what}"),
+    )
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn append_debug(log: &mut String, phase: Phase, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        log.push_str(&format!("[{phase}]\n{}", lossy(bytes)));
+        if !log.ends_with('\n') {
+            log.push('\n');
+        }
+    }
+}
+
+/// A failure whose message is detailed only on dummy-data runs.
+fn failure(
+    status: Status,
+    phase: Phase,
+    debug: bool,
+    detail: String,
+    debug_log: String,
+) -> RunFailure {
+    if debug {
+        RunFailure {
+            status,
+            phase,
+            message: detail,
+            debug_log,
+        }
+    } else {
+        RunFailure {
+            status,
+            phase,
+            message: status.sealed_message().to_string(),
+            debug_log: String::new(),
+        }
+    }
+}
+
+/// Pre-check refusals describe the module only, so their text is always shown.
+fn refused(message: &str) -> RunFailure {
+    RunFailure {
+        status: Status::Refused,
+        phase: Phase::Precheck,
+        message: message.to_string(),
+        debug_log: String::new(),
+    }
+}
+
+fn internal(message: String) -> RunFailure {
+    RunFailure {
+        status: Status::Internal,
+        phase: Phase::Precheck,
+        message,
+        debug_log: String::new(),
+    }
+}
+
+/// The caller's tables or labels could not be encoded: a platform-side problem, reported as
+/// internal (the message names columns and rows, never values).
+fn host_input_error(error: EncodeError) -> RunFailure {
+    internal(format!("cannot encode the input tables: {error}"))
+}
+
+/// Splits a table into `k` disjoint, contiguous blocks of near-equal size (shuffle first if
+/// row order carries meaning).
+pub fn disjoint_blocks(batch: &RecordBatch, k: usize) -> Vec<RecordBatch> {
+    let k = k.max(1);
+    let n = batch.num_rows();
+    (0..k)
+        .map(|i| {
+            let start = i * n / k;
+            let end = (i + 1) * n / k;
+            batch.slice(start, end - start)
+        })
+        .collect()
+}

@@ -1,0 +1,189 @@
+//! The example submissions end to end through the real child process.
+
+mod common;
+
+use common::*;
+use medarena_sandbox::{FitPredictJob, Labels, Limits, Status};
+
+#[test]
+fn examples_spread_on_a_learnable_binary_task() {
+    let sandbox = sandbox();
+    let train = dataset(2000, 6, 1);
+    let test = dataset(1000, 6, 2);
+    let labels = binary_labels(&train.score, 3);
+    let Labels::Binary(truth) = binary_labels(&test.score, 4) else {
+        unreachable!()
+    };
+    let limits = Limits::default();
+    let mut aucs = Vec::new();
+    for name in ["baseline", "logreg", "gbt"] {
+        let job = FitPredictJob {
+            train_features: &train.features,
+            train_labels: &labels,
+            test_features: &test.features,
+            seed: 7,
+            limits: &limits,
+            debug: true,
+        };
+        let output = sandbox
+            .fit_predict(&example_wasm(name), &job)
+            .unwrap_or_else(|f| panic!("{name}: {f}"));
+        assert_eq!(output.predictions.len(), 1000);
+        assert!(
+            output.debug_log.contains(name),
+            "{name} debug log: {:?}",
+            output.debug_log
+        );
+        aucs.push(auc(&output.predictions, &truth));
+    }
+    eprintln!("AUC baseline / logreg / gbt: {aucs:?}");
+    assert!(
+        (aucs[0] - 0.5).abs() < 0.05,
+        "baseline is constant: {aucs:?}"
+    );
+    assert!(aucs[1] > aucs[0] + 0.15, "logreg learns: {aucs:?}");
+    assert!(aucs[2] > aucs[1] + 0.01, "gbt beats logreg: {aucs:?}");
+}
+
+#[test]
+fn same_submission_same_data_gives_identical_bytes() {
+    let sandbox = sandbox();
+    let train = dataset(600, 5, 11);
+    let test = dataset(300, 5, 12);
+    let labels = binary_labels(&train.score, 13);
+    let limits = Limits::default();
+    let job = FitPredictJob {
+        train_features: &train.features,
+        train_labels: &labels,
+        test_features: &test.features,
+        seed: 99,
+        limits: &limits,
+        debug: false,
+    };
+    let module = example_wasm("gbt");
+    let first = sandbox.fit_predict(&module, &job).expect("first run");
+    let second = sandbox.fit_predict(&module, &job).expect("second run");
+    assert!(
+        !first.cache_hit && second.cache_hit,
+        "the second run loads the cached artifact"
+    );
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&first.predictions), bits(&second.predictions));
+    // The seed matters (rows are subsampled from it), so the comparison above is not vacuous.
+    let reseeded = sandbox
+        .fit_predict(&module, &FitPredictJob { seed: 100, ..job })
+        .expect("third run");
+    assert_ne!(bits(&first.predictions), bits(&reseeded.predictions));
+    // Real-data runs carry no debug output.
+    assert!(first.debug_log.is_empty());
+}
+
+#[test]
+fn every_task_kind_runs_with_every_example() {
+    let sandbox = sandbox();
+    let train = dataset(400, 5, 21);
+    let test = dataset(100, 5, 22);
+    let classes = vec!["low".to_string(), "mid".to_string(), "high".to_string()];
+    let tasks = [
+        Labels::Multiclass {
+            classes: classes.clone(),
+            codes: train
+                .score
+                .iter()
+                .map(|&s| {
+                    if s < -0.5 {
+                        0
+                    } else if s < 0.8 {
+                        1
+                    } else {
+                        2
+                    }
+                })
+                .collect(),
+        },
+        Labels::Regression(train.score.clone()),
+        Labels::Survival {
+            time: train
+                .score
+                .iter()
+                .map(|&s| (1.0 + (-s).exp()) * 10.0)
+                .collect(),
+            event: (0..400).map(|i| i % 4 != 0).collect(),
+        },
+    ];
+    let limits = Limits::default();
+    for labels in &tasks {
+        for name in ["baseline", "logreg", "gbt"] {
+            let job = FitPredictJob {
+                train_features: &train.features,
+                train_labels: labels,
+                test_features: &test.features,
+                seed: 5,
+                limits: &limits,
+                debug: true,
+            };
+            let output = sandbox
+                .fit_predict(&example_wasm(name), &job)
+                .unwrap_or_else(|f| panic!("{name} on {:?}: {f}\n{}", labels.task(), f.debug_log));
+            assert_eq!(
+                output.predictions.len(),
+                100 * labels.task().outputs_per_row()
+            );
+        }
+    }
+}
+
+#[test]
+fn analyze_runs_each_block_in_a_fresh_instance() {
+    let sandbox = sandbox();
+    let table = dataset(900, 3, 31).features;
+    let blocks = medarena_sandbox::disjoint_blocks(&table, 3);
+    let limits = Limits::default();
+    let job = medarena_sandbox::AnalyzeJob {
+        blocks: &blocks,
+        output_len: 2,
+        seed: 0,
+        limits: &limits,
+        debug: true,
+    };
+    let output = sandbox
+        .analyze_blocks(&example_wasm("baseline"), &job)
+        .expect("analysis");
+    assert_eq!(output.blocks.len(), 3);
+    for (block, values) in blocks.iter().zip(&output.blocks) {
+        let x0 = block
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap();
+        let present: Vec<f64> = x0.iter().flatten().collect();
+        let mean = present.iter().sum::<f64>() / present.len() as f64;
+        assert!(
+            (values[0] - mean).abs() < 1e-9,
+            "block mean {mean} vs {}",
+            values[0]
+        );
+    }
+}
+
+#[test]
+fn mismatched_test_columns_are_an_internal_error_naming_the_column() {
+    let sandbox = sandbox();
+    let train = dataset(50, 3, 1);
+    let test = dataset(50, 4, 2);
+    let labels = binary_labels(&train.score, 3);
+    let limits = Limits::default();
+    let job = FitPredictJob {
+        train_features: &train.features,
+        train_labels: &labels,
+        test_features: &test.features,
+        seed: 0,
+        limits: &limits,
+        debug: false,
+    };
+    let failure = sandbox
+        .fit_predict(&example_wasm("baseline"), &job)
+        .expect_err("columns differ");
+    assert_eq!(failure.status, Status::Internal);
+    assert!(failure.message.contains("columns"), "{failure}");
+}
