@@ -5,7 +5,12 @@
 //! cargo build --release -p medarena-datasets-spec --example bench-validate
 //! /usr/bin/time -v target/release/examples/bench-validate [SIZE_MB] [DIR]
 //! ```
-//! The file is written to DIR (default: a temporary directory) and removed afterwards.
+//! The file is written to DIR (default: a temporary directory) and removed afterwards;
+//! with `BENCH_KEEP=1` it is kept as `DIR/bench-SIZE.csv` and reused by later runs.
+//!
+//! Besides wall time, each phase reports the CPU time of the process (user + system, from
+//! `/proc/self/stat`; less sensitive to other load on a shared machine than wall time) and
+//! its own peak resident set (VmHWM, reset between phases through `/proc/self/clear_refs`).
 
 use std::io::Write;
 use std::time::Instant;
@@ -109,48 +114,112 @@ fn generate(path: &std::path::Path, target_bytes: u64) -> std::io::Result<u64> {
     Ok(row)
 }
 
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Clock ticks are 100 per second on Linux (USER_HZ).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size in MB since the last [`reset_peak`] (VmHWM).
+fn peak_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1000.0)
+}
+
+/// Resets VmHWM to the current resident set.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let megabytes: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
-    let temporary = tempfile::tempdir_in(
-        args.next()
-            .unwrap_or_else(|| std::env::temp_dir().display().to_string()),
-    )?;
-    let path = temporary.path().join("bench.csv");
+    let directory = args
+        .next()
+        .unwrap_or_else(|| std::env::temp_dir().display().to_string());
+    let keep = std::env::var_os("BENCH_KEEP").is_some();
+    let temporary = tempfile::tempdir_in(&directory)?;
+    let path = if keep {
+        std::path::Path::new(&directory).join(format!("bench-{megabytes}.csv"))
+    } else {
+        temporary.path().join("bench.csv")
+    };
     let manifest = manifest();
-    let started = Instant::now();
-    let rows = generate(&path, megabytes * 1_000_000)?;
+    if !(keep && path.exists()) {
+        let started = Instant::now();
+        let rows = generate(&path, megabytes * 1_000_000)?;
+        println!(
+            "generated {rows} rows, 30 columns in {:.1?}",
+            started.elapsed()
+        );
+    }
     let bytes = std::fs::metadata(&path)?.len();
-    println!(
-        "generated {rows} rows, {bytes} bytes, 30 columns in {:.1?}",
-        started.elapsed()
-    );
-
-    let started = Instant::now();
-    let loaded = load_with_manifest(&manifest, &path, &LoadOptions::default())?;
-    let load = started.elapsed();
-    let started = Instant::now();
-    let report = validate(&manifest, &loaded.batch, &ValidationConfig::default());
-    let check = started.elapsed();
-    let total = load + check;
     let mb = bytes as f64 / 1e6;
     println!(
-        "typed fast path: {}; findings: {} ({} errors); k-anonymity smallest class {}",
-        loaded.typed_fast_path,
+        "file {} ({bytes} bytes); load average before: {}",
+        path.display(),
+        load_average()
+    );
+
+    reset_peak();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let loaded = load_with_manifest(&manifest, &path, &LoadOptions::default())?;
+    let (load, load_cpu, load_peak) = (started.elapsed(), cpu_seconds() - cpu, peak_mb());
+    reset_peak();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let report = validate(&manifest, &loaded.batch, &ValidationConfig::default());
+    let (check, check_cpu, check_peak) = (started.elapsed(), cpu_seconds() - cpu, peak_mb());
+    drop(loaded);
+    let total = load + check;
+    print_report(&report);
+    println!(
+        "in memory: load {load:.2?} ({:.0} MB/s, cpu {load_cpu:.2} s, peak {load_peak:.0} MB), \
+         validate {check:.2?} ({:.0} MB/s, cpu {check_cpu:.2} s, peak {check_peak:.0} MB), \
+         total {total:.2?}: {:.0} MB/s, cpu {:.2} s ({:.0} MB per cpu-second)",
+        mb / load.as_secs_f64(),
+        mb / check.as_secs_f64(),
+        mb / total.as_secs_f64(),
+        load_cpu + check_cpu,
+        mb / (load_cpu + check_cpu),
+    );
+    println!("load average after: {}", load_average());
+    Ok(())
+}
+
+fn print_report(report: &medarena_datasets_spec::Report) {
+    println!(
+        "findings: {} ({} errors); k-anonymity smallest class {}, {} classes",
         report.findings.len(),
         report
             .with_severity(medarena_datasets_spec::Severity::Error)
             .count(),
-        report.k_anonymity.as_ref().map_or(0, |k| k.smallest_class)
+        report.k_anonymity.as_ref().map_or(0, |k| k.smallest_class),
+        report.k_anonymity.as_ref().map_or(0, |k| k.classes),
     );
     for finding in &report.findings {
         println!("  {} {:?} {:?}", finding.rule, finding.column, finding.rows);
     }
-    println!(
-        "load {load:.2?} ({:.0} MB/s), validate {check:.2?} ({:.0} MB/s), total {total:.2?}: {:.0} MB/s",
-        mb / load.as_secs_f64(),
-        mb / check.as_secs_f64(),
-        mb / total.as_secs_f64()
-    );
-    Ok(())
 }

@@ -81,6 +81,34 @@ fn number_cell<'a>(field_type: FieldType, value: f64) -> Cell<'a> {
     }
 }
 
+/// One non-null text read as a field type (`true_texts`/`false_texts` from the field).
+#[inline]
+pub(crate) fn text_cell<'a>(
+    field_type: FieldType,
+    value: &'a str,
+    missing_values: &[String],
+    true_texts: &[&str],
+    false_texts: &[&str],
+) -> Cell<'a> {
+    if missing_values.iter().any(|m| m == value) {
+        return Cell::Missing;
+    }
+    match field_type {
+        FieldType::Number => parse_number(value).map_or(Cell::Bad, Cell::Number),
+        FieldType::Integer => parse_integer(value).map_or(Cell::Bad, Cell::Integer),
+        FieldType::Boolean => {
+            if true_texts.contains(&value) {
+                Cell::Boolean(true)
+            } else if false_texts.contains(&value) {
+                Cell::Boolean(false)
+            } else {
+                Cell::Bad
+            }
+        }
+        FieldType::String | FieldType::Date => Cell::Text(value),
+    }
+}
+
 /// Calls `f(row, cell)` for every row of a prepared column.
 pub fn for_each_cell<'a>(
     field: &Field,
@@ -95,21 +123,9 @@ pub fn for_each_cell<'a>(
         for row in 0..text.len() {
             let cell = match text.get(row) {
                 None => Cell::Missing,
-                Some(value) if missing_values.iter().any(|m| m == value) => Cell::Missing,
-                Some(value) => match field_type {
-                    FieldType::Number => parse_number(value).map_or(Cell::Bad, Cell::Number),
-                    FieldType::Integer => parse_integer(value).map_or(Cell::Bad, Cell::Integer),
-                    FieldType::Boolean => {
-                        if true_texts.contains(&value) {
-                            Cell::Boolean(true)
-                        } else if false_texts.contains(&value) {
-                            Cell::Boolean(false)
-                        } else {
-                            Cell::Bad
-                        }
-                    }
-                    FieldType::String | FieldType::Date => Cell::Text(value),
-                },
+                Some(value) => {
+                    text_cell(field_type, value, missing_values, &true_texts, &false_texts)
+                }
             };
             f(row, cell);
         }

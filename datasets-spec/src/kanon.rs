@@ -4,15 +4,15 @@
 //!
 //! Classes are found by dictionary-coding each column to dense integers and combining the
 //! codes pairwise (code of the columns so far × code of the next column → a new dense
-//! code), so that no per-row key is allocated and any number of columns works.
-
-use std::collections::HashMap;
+//! code), so that no per-row key is allocated and any number of columns works. The
+//! dictionaries persist across chunks, so a file can be checked batch by batch.
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 
-use crate::values::{TextColumn, as_text};
+use crate::values::{TextColumn, TextMap, as_text, for_each_text};
 
 /// The k-anonymity part of a validation report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,86 +38,134 @@ pub struct Classes {
     pub sizes: Vec<u64>,
 }
 
-/// Dense codes of one column's values (nulls share code 0).
-fn codes(column: &ArrayRef) -> Vec<u32> {
-    let rows = column.len();
-    let mut out = vec![0u32; rows];
-    macro_rules! by_bits {
-        ($array:expr, $to_bits:expr) => {{
-            let mut dictionary: HashMap<u64, u32> = HashMap::new();
-            for row in 0..rows {
-                if $array.is_valid(row) {
-                    let next = dictionary.len() as u32 + 1;
-                    out[row] = *dictionary
-                        .entry($to_bits($array.value(row)))
-                        .or_insert(next);
-                }
-            }
-        }};
-    }
-    match column.data_type() {
-        DataType::Int64 => by_bits!(
-            column.as_primitive::<arrow::datatypes::Int64Type>(),
-            |v: i64| v as u64
-        ),
-        DataType::Float64 => {
-            by_bits!(
-                column.as_primitive::<arrow::datatypes::Float64Type>(),
-                |v: f64| v.to_bits()
-            )
-        }
-        DataType::Boolean => by_bits!(column.as_boolean(), u64::from),
-        _ => {
-            let text = as_text(column);
-            if let Some(view) = text.as_deref().and_then(TextColumn::of) {
-                let mut dictionary: HashMap<&str, u32> = HashMap::new();
-                for (row, code) in out.iter_mut().enumerate() {
-                    if let Some(value) = view.get(row) {
-                        let next = dictionary.len() as u32 + 1;
-                        *code = *dictionary.entry(value).or_insert(next);
-                    }
-                }
-            }
+/// Dense codes of one column's values (nulls share code 0), kept across chunks.
+enum Coder {
+    /// Integers, floats and booleans, by their bits.
+    Bits(HashMap<u64, u32>),
+    /// Text (and any other type, cast to text).
+    Text(TextMap<u32>),
+}
+
+impl Coder {
+    fn for_type(data_type: &DataType) -> Coder {
+        match data_type {
+            DataType::Int64 | DataType::Float64 | DataType::Boolean => Coder::Bits(HashMap::new()),
+            _ => Coder::Text(TextMap::default()),
         }
     }
-    out
+
+    /// The codes of a chunk's rows.
+    fn codes(&mut self, column: &ArrayRef) -> Vec<u32> {
+        let rows = column.len();
+        let mut out = vec![0u32; rows];
+        match self {
+            Coder::Bits(dictionary) => {
+                macro_rules! by_bits {
+                    ($array:expr, $to_bits:expr) => {{
+                        let array = $array;
+                        for (row, code) in out.iter_mut().enumerate() {
+                            if array.is_valid(row) {
+                                let next = dictionary.len() as u32 + 1;
+                                *code =
+                                    *dictionary.entry($to_bits(array.value(row))).or_insert(next);
+                            }
+                        }
+                    }};
+                }
+                match column.data_type() {
+                    DataType::Int64 => by_bits!(
+                        column.as_primitive::<arrow::datatypes::Int64Type>(),
+                        |v: i64| v as u64
+                    ),
+                    DataType::Float64 => by_bits!(
+                        column.as_primitive::<arrow::datatypes::Float64Type>(),
+                        |v: f64| v.to_bits()
+                    ),
+                    DataType::Boolean => by_bits!(column.as_boolean(), u64::from),
+                    _ => {}
+                }
+            }
+            Coder::Text(dictionary) => {
+                let text = as_text(column);
+                if let Some(view) = text.as_deref().and_then(TextColumn::of) {
+                    for_each_text(&view, |row, cell| {
+                        if let Some((key, _)) = cell {
+                            let next = dictionary.len() as u32 + 1;
+                            out[row] = dictionary.get_or_insert_with(key, || next);
+                        }
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Equivalence classes of rows, fed chunk by chunk in row order. Classes are numbered in
+/// order of first occurrence, so feeding a table whole or in chunks gives the same classes.
+pub(crate) struct ClassCounter {
+    coders: Vec<Option<Coder>>,
+    /// Per column: (class over the columns before, code) → class over the columns so far.
+    steps: Vec<HashMap<u64, u32>>,
+    class_of_row: Vec<u32>,
+}
+
+impl ClassCounter {
+    pub(crate) fn new(columns: usize) -> ClassCounter {
+        ClassCounter {
+            coders: (0..columns).map(|_| None).collect(),
+            steps: (0..columns).map(|_| HashMap::new()).collect(),
+            class_of_row: Vec::new(),
+        }
+    }
+
+    /// The next `rows` rows, one array per column.
+    pub(crate) fn feed(&mut self, columns: &[ArrayRef], rows: usize) {
+        let mut class_of_row = vec![0u32; rows];
+        for ((column, coder), step) in columns.iter().zip(&mut self.coders).zip(&mut self.steps) {
+            let coder = coder.get_or_insert_with(|| Coder::for_type(column.data_type()));
+            let codes = coder.codes(column);
+            for (class, code) in class_of_row.iter_mut().zip(codes) {
+                let key = (u64::from(*class) << 32) | u64::from(code);
+                let next = step.len() as u32;
+                *class = *step.entry(key).or_insert(next);
+            }
+        }
+        self.class_of_row.extend(class_of_row);
+    }
+
+    pub(crate) fn finish(self) -> Classes {
+        let count = match self.steps.last() {
+            Some(step) => step.len(),
+            None => usize::from(!self.class_of_row.is_empty()),
+        };
+        let mut sizes = vec![0u64; count];
+        for class in &self.class_of_row {
+            sizes[*class as usize] += 1;
+        }
+        Classes {
+            class_of_row: self.class_of_row,
+            sizes,
+        }
+    }
 }
 
 /// The equivalence classes of rows over the given columns (all rows one class when there
 /// are no columns).
 pub fn classes(columns: &[ArrayRef], rows: usize) -> Classes {
-    let mut class_of_row = vec![0u32; rows];
-    let mut count = u32::from(rows > 0);
-    for column in columns {
-        let column_codes = codes(column);
-        let mut combined: HashMap<u64, u32> = HashMap::new();
-        for (class, code) in class_of_row.iter_mut().zip(column_codes) {
-            let key = (u64::from(*class) << 32) | u64::from(code);
-            let next = combined.len() as u32;
-            *class = *combined.entry(key).or_insert(next);
-        }
-        count = combined.len() as u32;
-    }
-    let mut sizes = vec![0u64; count as usize];
-    for class in &class_of_row {
-        sizes[*class as usize] += 1;
-    }
-    Classes {
-        class_of_row,
-        sizes,
-    }
+    let mut counter = ClassCounter::new(columns.len());
+    counter.feed(columns, rows);
+    counter.finish()
 }
 
-/// Checks k-anonymity; returns the summary and the first `cap` 0-based rows in classes
-/// smaller than k.
-pub fn check(
+/// The k-anonymity summary of classes, and the first `cap` 0-based rows in classes smaller
+/// than k.
+pub(crate) fn summarise(
     names: Vec<String>,
-    columns: &[ArrayRef],
-    rows: usize,
+    found: &Classes,
     k: u64,
     cap: usize,
 ) -> (KAnonymity, Vec<u64>) {
-    let found = classes(columns, rows);
     let mut rows_below_k = 0;
     let mut indices = Vec::new();
     for (row, class) in found.class_of_row.iter().enumerate() {
@@ -136,6 +184,18 @@ pub fn check(
         rows_below_k,
     };
     (summary, indices)
+}
+
+/// Checks k-anonymity; returns the summary and the first `cap` 0-based rows in classes
+/// smaller than k.
+pub fn check(
+    names: Vec<String>,
+    columns: &[ArrayRef],
+    rows: usize,
+    k: u64,
+    cap: usize,
+) -> (KAnonymity, Vec<u64>) {
+    summarise(names, &classes(columns, rows), k, cap)
 }
 
 #[cfg(test)]

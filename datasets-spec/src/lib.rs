@@ -36,6 +36,7 @@
 //! ```
 
 pub mod cells;
+mod check;
 pub mod dates;
 pub mod dummy;
 pub mod example;
@@ -44,8 +45,12 @@ pub mod kanon;
 pub mod load;
 pub mod manifest;
 pub mod phi;
+#[cfg(test)]
+mod reference;
 pub mod schema;
 pub mod split;
+#[cfg(test)]
+mod testgen;
 pub mod typed;
 pub mod union;
 pub mod validate;

@@ -13,8 +13,6 @@
 //! (names, free text, full dates) flag a column when enough of its cells match, so that a
 //! category such as "Heart Failure" is not mistaken for a name.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::values::TextColumn;
@@ -194,13 +192,13 @@ pub fn resident_id_check_char(first17: &[u8]) -> Option<u8> {
     Some(ID_CHECK[(sum % 11) as usize])
 }
 
-fn valid_ymd(year: u32, month: u32, day: u32) -> bool {
+pub(crate) fn valid_ymd(year: u32, month: u32, day: u32) -> bool {
     (1..=12).contains(&month)
         && day >= 1
         && u32::from(crate::dates::days_in_month(year as i32, month as u8)) >= day
 }
 
-fn number(digits: &[u8]) -> u32 {
+pub(crate) fn number(digits: &[u8]) -> u32 {
     digits
         .iter()
         .fold(0, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
@@ -408,7 +406,7 @@ fn digit_tokens(text: &[u8], mut visit: impl FnMut(&DigitToken)) {
 pub struct CellHits(u32);
 
 impl CellHits {
-    fn set(&mut self, kind: PhiKind) {
+    pub(crate) fn set(&mut self, kind: PhiKind) {
         self.0 |= 1 << kind as u32;
     }
 
@@ -434,6 +432,23 @@ pub fn classify_cell(cell: &str) -> CellHits {
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
     {
         return hits;
+    }
+    // Fast path: short codes of letters and digits (record ids, categories). Without a
+    // separator, `@`, `.`, `:`, space or non-ASCII text, only a passport number or a long
+    // enough digit run (11+: mobile, ID, card numbers) can match.
+    if bytes.len() < 24 && bytes.iter().all(u8::is_ascii_alphanumeric) {
+        let mut run = 0;
+        let mut longest = 0;
+        for byte in bytes {
+            run = if byte.is_ascii_digit() { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        if longest < 11 {
+            if is_passport(bytes) {
+                hits.set(PhiKind::Passport);
+            }
+            return hits;
+        }
     }
     let has_digit = bytes.iter().any(u8::is_ascii_digit);
     if has_digit {
@@ -488,7 +503,7 @@ pub fn classify_cell(cell: &str) -> CellHits {
     hits
 }
 
-fn classify_digits(bytes: &[u8], hits: &mut CellHits) {
+pub(crate) fn classify_digits(bytes: &[u8], hits: &mut CellHits) {
     digit_tokens(bytes, |token| {
         let digits = token.digits();
         let groups = token.groups();
@@ -561,10 +576,16 @@ pub fn is_full_date(cell: &str) -> bool {
         let parts: Vec<&str> = rest.split(['年', '月']).collect();
         return parts.len() == 3 && date_parts(parts[0], parts[1], parts[2]);
     }
-    let parts: Vec<&str> = head.split(['-', '/', '.']).collect();
-    if parts.len() != 3 {
+    // Two separators or nothing to split: most cells stop here, without allocating.
+    if head
+        .bytes()
+        .filter(|b| matches!(b, b'-' | b'/' | b'.'))
+        .count()
+        != 2
+    {
         return false;
     }
+    let parts: Vec<&str> = head.split(['-', '/', '.']).collect();
     if parts[0].len() == 4 {
         date_parts(parts[0], parts[1], parts[2])
     } else if parts[2].len() == 4 && head.contains('/') {
@@ -669,6 +690,10 @@ const STREET_SUFFIXES: [&str; 18] = [
 
 /// A Latin-script street address: a house number, a name, a street suffix.
 pub fn is_latin_street_address(cell: &str) -> bool {
+    // Fewer than three words (most cells): no address, and no allocation.
+    if cell.split_whitespace().nth(2).is_none() {
+        return false;
+    }
     let words: Vec<&str> = cell.split_whitespace().collect();
     words.windows(3).any(|w| {
         w[0].bytes().all(|b| b.is_ascii_digit())
@@ -918,12 +943,17 @@ impl Tallies {
         }
     }
 
-    fn add(&mut self, kind: PhiKind, row: usize) {
-        let tally = &mut self.by_kind[kind as usize];
+    #[inline]
+    fn add_index(&mut self, kind: usize, row: usize) {
+        let tally = &mut self.by_kind[kind];
         tally.rows += 1;
         if tally.indices.len() < self.cap {
             tally.indices.push(row as u64);
         }
+    }
+
+    fn add(&mut self, kind: PhiKind, row: usize) {
+        self.add_index(kind as usize, row);
     }
 
     fn rows(&self, kind: PhiKind) -> u64 {
@@ -949,112 +979,214 @@ pub struct ColumnContext {
     pub row_cap: usize,
 }
 
+/// Most distinct name-shaped values a column scan remembers (enough to tell names, which
+/// rarely repeat, from a category that looks like one).
+const MAX_NAME_VALUES: usize = 100_000;
+
+/// A column scan in progress: the tallies of every kind, fed cell by cell in row order
+/// (possibly batch by batch), and the column-level decisions at the end. The caller keeps
+/// whatever needs the values themselves (distinct values, name values), so that it can
+/// classify each distinct value once.
+pub(crate) struct PhiTallies {
+    hints: HeaderHints,
+    tallies: Tallies,
+    non_null: u64,
+    name_values: usize,
+}
+
+impl PhiTallies {
+    pub(crate) fn new(header: &str, cap: usize) -> PhiTallies {
+        PhiTallies {
+            hints: header_hints(header),
+            tallies: Tallies::new(cap),
+            non_null: 0,
+            name_values: 0,
+        }
+    }
+
+    /// Everything the scan flags in one text, as [`CellHits`] bits: the cell-level detectors,
+    /// and postcodes and ages over 89 where the header says so. Depends on the text only.
+    pub(crate) fn text_bits(&self, cell: &str) -> u32 {
+        let mut hits = classify_cell(cell);
+        if self.hints.postcode && is_postcode(cell) {
+            hits.set(PhiKind::Postcode);
+        }
+        if self.hints.age && cell.trim().parse::<f64>().is_ok_and(|age| age > 89.0) {
+            hits.set(PhiKind::AgeOver89);
+        }
+        hits.0
+    }
+
+    /// Whether bits from [`PhiTallies::text_bits`] include a name shape.
+    #[inline]
+    pub(crate) fn is_name(bits: u32) -> bool {
+        let hits = CellHits(bits);
+        hits.has(PhiKind::ChineseName) || hits.has(PhiKind::LatinName)
+    }
+
+    /// One non-null text cell and its bits.
+    #[inline]
+    pub(crate) fn record_text(&mut self, row: usize, bits: u32) {
+        self.non_null += 1;
+        let mut rest = bits;
+        while rest != 0 {
+            self.tallies.add_index(rest.trailing_zeros() as usize, row);
+            rest &= rest - 1;
+        }
+    }
+
+    /// Whether another distinct name-shaped value should be counted (call
+    /// [`PhiTallies::count_name_value`] when the value is new).
+    #[inline]
+    pub(crate) fn wants_name_values(&self) -> bool {
+        self.name_values < MAX_NAME_VALUES
+    }
+
+    /// A distinct name-shaped value not seen before.
+    #[inline]
+    pub(crate) fn count_name_value(&mut self) {
+        self.name_values += 1;
+    }
+
+    /// Whether the header says age or postcode (integer scans then look at every value).
+    pub(crate) fn integer_hints(&self) -> bool {
+        self.hints.age || self.hints.postcode
+    }
+
+    /// One non-null integer cell.
+    #[inline]
+    pub(crate) fn record_integer(&mut self, row: usize, value: i64) {
+        if value >= 10_000_000_000 {
+            let digits = value.to_string();
+            let hits = {
+                let mut hits = CellHits::default();
+                classify_digits(digits.as_bytes(), &mut hits);
+                hits
+            };
+            for kind in [PhiKind::ResidentId, PhiKind::Mobile, PhiKind::BankCard] {
+                if hits.has(kind) {
+                    self.tallies.add(kind, row);
+                }
+            }
+        }
+        if self.hints.age && value > 89 {
+            self.tallies.add(PhiKind::AgeOver89, row);
+        }
+        if self.hints.postcode && (10_000..=999_999).contains(&value) {
+            self.tallies.add(PhiKind::Postcode, row);
+        }
+    }
+
+    /// Column-level decisions of a text column. `distinct` is the number of distinct
+    /// non-null values and up to 100 of them, when they were tracked to the end (they are
+    /// not for the row id, nor once more than a tenth of the rows repeat).
+    pub(crate) fn text_hits<S: AsRef<str>>(mut self, distinct: Option<(u64, &[S])>) -> Vec<PhiHit> {
+        let tallies = &mut self.tallies;
+        let non_null = self.non_null;
+        let hints = self.hints;
+        let mut hits = Vec::new();
+        let strong = [
+            PhiKind::ResidentId,
+            PhiKind::Mobile,
+            PhiKind::Landline,
+            PhiKind::Email,
+            PhiKind::Url,
+            PhiKind::IpAddress,
+            PhiKind::Ssn,
+            PhiKind::BankCard,
+            PhiKind::LicensePlate,
+            PhiKind::Address,
+            PhiKind::Postcode,
+            PhiKind::AgeOver89,
+        ];
+        for kind in strong {
+            if tallies.rows(kind) > 0 {
+                hits.push(tallies.hit(kind));
+            }
+        }
+        let most = |count: u64| count > 0 && count * 2 >= non_null;
+        let names = tallies.rows(PhiKind::ChineseName) + tallies.rows(PhiKind::LatinName);
+        let name_values = self.name_values as u64;
+        // Names repeat little; a category such as "Heart Failure" repeats a lot.
+        let name_like = most(names) && name_values >= 3 && name_values * 5 >= names;
+        if name_like {
+            let kind = if tallies.rows(PhiKind::ChineseName) >= tallies.rows(PhiKind::LatinName) {
+                PhiKind::ChineseName
+            } else {
+                PhiKind::LatinName
+            };
+            hits.push(tallies.hit(kind));
+        }
+        if most(tallies.rows(PhiKind::Passport)) {
+            hits.push(tallies.hit(PhiKind::Passport));
+        }
+        if tallies.rows(PhiKind::FreeText) > 0 && tallies.rows(PhiKind::FreeText) * 4 >= non_null {
+            hits.push(tallies.hit(PhiKind::FreeText));
+        }
+        if most(tallies.rows(PhiKind::FullDate)) {
+            let mut hit = tallies.hit(PhiKind::FullDate);
+            if hints.birth {
+                hit.kind = PhiKind::DateOfBirth;
+            }
+            hits.push(hit);
+        }
+        hits.extend(header_findings(hints));
+        if let Some((count, sample)) = distinct
+            && non_null >= 20
+            && count * 10 >= non_null * 9
+        {
+            let is_number = |s: &S| s.as_ref().trim().parse::<f64>().is_ok();
+            // Measurements are often distinct too; only text codes look like identifiers.
+            if !sample.iter().take(100).all(is_number) {
+                hits.push(PhiHit {
+                    kind: PhiKind::UniqueIdentifier,
+                    rows: non_null,
+                    row_indices: Vec::new(),
+                });
+            }
+        }
+        hits
+    }
+
+    /// Column-level decisions of an integer (or float) column.
+    pub(crate) fn integer_hits(mut self) -> Vec<PhiHit> {
+        let mut hits: Vec<PhiHit> = [
+            PhiKind::ResidentId,
+            PhiKind::Mobile,
+            PhiKind::BankCard,
+            PhiKind::AgeOver89,
+            PhiKind::Postcode,
+        ]
+        .into_iter()
+        .filter(|kind| self.tallies.rows(*kind) > 0)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|kind| self.tallies.hit(kind))
+        .collect();
+        hits.extend(header_findings(self.hints));
+        hits
+    }
+
+    /// Header hints only (columns of other types).
+    pub(crate) fn header_hits(self) -> Vec<PhiHit> {
+        header_findings(self.hints)
+    }
+}
+
 /// Scans a text column: header hints, every cell, then column-level decisions.
 pub fn scan_text_column(
     header: &str,
     column: &TextColumn<'_>,
     context: ColumnContext,
 ) -> Vec<PhiHit> {
-    let hints = header_hints(header);
-    let mut tallies = Tallies::new(context.row_cap);
-    let mut non_null = 0u64;
-    let mut name_values: HashSet<&str> = HashSet::new();
-    let mut distinct: HashSet<&str> = HashSet::new();
-    let mut duplicates = 0u64;
-    let mut track_distinct = !context.is_row_id;
-    let rows = column.len();
-    for row in 0..rows {
-        let Some(cell) = column.get(row) else {
-            continue;
-        };
-        non_null += 1;
-        if track_distinct && !distinct.insert(cell) {
-            duplicates += 1;
-            // More than a tenth repeated: not an identifier column; stop hashing.
-            if duplicates * 10 > rows as u64 {
-                track_distinct = false;
-                distinct = HashSet::new();
-            }
-        }
-        let hits = classify_cell(cell);
-        if hits.is_empty() && !hints.postcode && !hints.age {
-            continue;
-        }
-        for kind in PhiKind::ALL {
-            if hits.has(kind) {
-                tallies.add(kind, row);
-            }
-        }
-        if (hits.has(PhiKind::ChineseName) || hits.has(PhiKind::LatinName))
-            && name_values.len() < 100_000
-        {
-            name_values.insert(cell);
-        }
-        if hints.postcode && is_postcode(cell) {
-            tallies.add(PhiKind::Postcode, row);
-        }
-        if hints.age && cell.trim().parse::<f64>().is_ok_and(|age| age > 89.0) {
-            tallies.add(PhiKind::AgeOver89, row);
-        }
-    }
-    let mut hits = Vec::new();
-    let strong = [
-        PhiKind::ResidentId,
-        PhiKind::Mobile,
-        PhiKind::Landline,
-        PhiKind::Email,
-        PhiKind::Url,
-        PhiKind::IpAddress,
-        PhiKind::Ssn,
-        PhiKind::BankCard,
-        PhiKind::LicensePlate,
-        PhiKind::Address,
-        PhiKind::Postcode,
-        PhiKind::AgeOver89,
-    ];
-    for kind in strong {
-        if tallies.rows(kind) > 0 {
-            hits.push(tallies.hit(kind));
-        }
-    }
-    let most = |count: u64| count > 0 && count * 2 >= non_null;
-    let names = tallies.rows(PhiKind::ChineseName) + tallies.rows(PhiKind::LatinName);
-    // Names repeat little; a category such as "Heart Failure" repeats a lot.
-    let name_like = most(names) && name_values.len() >= 3 && name_values.len() as u64 * 5 >= names;
-    if name_like {
-        let kind = if tallies.rows(PhiKind::ChineseName) >= tallies.rows(PhiKind::LatinName) {
-            PhiKind::ChineseName
-        } else {
-            PhiKind::LatinName
-        };
-        hits.push(tallies.hit(kind));
-    }
-    if most(tallies.rows(PhiKind::Passport)) {
-        hits.push(tallies.hit(PhiKind::Passport));
-    }
-    if tallies.rows(PhiKind::FreeText) > 0 && tallies.rows(PhiKind::FreeText) * 4 >= non_null {
-        hits.push(tallies.hit(PhiKind::FreeText));
-    }
-    if most(tallies.rows(PhiKind::FullDate)) {
-        let mut hit = tallies.hit(PhiKind::FullDate);
-        if hints.birth {
-            hit.kind = PhiKind::DateOfBirth;
-        }
-        hits.push(hit);
-    }
-    hits.extend(header_findings(hints));
-    if track_distinct && non_null >= 20 && distinct.len() as u64 * 10 >= non_null * 9 {
-        let is_number = |s: &&str| s.trim().parse::<f64>().is_ok();
-        // Measurements are often distinct too; only text codes look like identifiers.
-        if !distinct.iter().take(100).all(is_number) {
-            hits.push(PhiHit {
-                kind: PhiKind::UniqueIdentifier,
-                rows: non_null,
-                row_indices: Vec::new(),
-            });
-        }
-    }
-    hits
+    let mut check = crate::check::TextCheck::new(
+        Some(PhiTallies::new(header, context.row_cap)),
+        !context.is_row_id,
+        None,
+        column.len(),
+    );
+    check.feed(column, 0);
+    check.finish().0
 }
 
 fn header_findings(hints: HeaderHints) -> Vec<PhiHit> {
@@ -1092,45 +1224,13 @@ pub fn scan_integer_column(
     values: impl Iterator<Item = Option<i64>>,
     context: ColumnContext,
 ) -> Vec<PhiHit> {
-    let hints = header_hints(header);
-    let mut tallies = Tallies::new(context.row_cap);
+    let mut tallies = PhiTallies::new(header, context.row_cap);
     for (row, value) in values.enumerate() {
-        let Some(value) = value else { continue };
-        if value >= 10_000_000_000 {
-            let digits = value.to_string();
-            let hits = {
-                let mut hits = CellHits::default();
-                classify_digits(digits.as_bytes(), &mut hits);
-                hits
-            };
-            for kind in [PhiKind::ResidentId, PhiKind::Mobile, PhiKind::BankCard] {
-                if hits.has(kind) {
-                    tallies.add(kind, row);
-                }
-            }
-        }
-        if hints.age && value > 89 {
-            tallies.add(PhiKind::AgeOver89, row);
-        }
-        if hints.postcode && (10_000..=999_999).contains(&value) {
-            tallies.add(PhiKind::Postcode, row);
+        if let Some(value) = value {
+            tallies.record_integer(row, value);
         }
     }
-    let mut hits: Vec<PhiHit> = [
-        PhiKind::ResidentId,
-        PhiKind::Mobile,
-        PhiKind::BankCard,
-        PhiKind::AgeOver89,
-        PhiKind::Postcode,
-    ]
-    .into_iter()
-    .filter(|kind| tallies.rows(*kind) > 0)
-    .collect::<Vec<_>>()
-    .into_iter()
-    .map(|kind| tallies.hit(kind))
-    .collect();
-    hits.extend(header_findings(hints));
-    hits
+    tallies.integer_hits()
 }
 
 /// Scans a float column: whole numbers are checked as integers.
@@ -1141,20 +1241,22 @@ pub fn scan_float_column(
 ) -> Vec<PhiHit> {
     scan_integer_column(
         header,
-        values.map(|value| {
-            value.and_then(|v| {
-                if v.fract() == 0.0 && v.abs() < 9.0e18 {
-                    Some(v as i64)
-                } else if v > 89.0 {
-                    // Keeps the age check for fractional ages above 89.
-                    Some(90)
-                } else {
-                    None
-                }
-            })
-        }),
+        values.map(|v| v.and_then(float_as_integer)),
         context,
     )
+}
+
+/// How the integer scan reads a float: whole numbers as themselves, fractional values above
+/// 89 as 90 (keeps the age check for fractional ages), the rest not at all.
+#[inline]
+pub(crate) fn float_as_integer(value: f64) -> Option<i64> {
+    if value.fract() == 0.0 && value.abs() < 9.0e18 {
+        Some(value as i64)
+    } else if value > 89.0 {
+        Some(90)
+    } else {
+        None
+    }
 }
 
 /// Scans a column of another type (booleans, dates...): header hints only.

@@ -6,24 +6,18 @@
 //! header not counted; at most [`ValidationConfig::max_row_numbers`]), and a message built
 //! only from the manifest and the rule, never from a cell.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::Schema;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::cells::{Cell, compatible, for_each_cell, prepare};
-use crate::dates::PartialDate;
-use crate::kanon::{self, KAnonymity};
-use crate::manifest::{
-    Bound, CategoryValue, DatePrecision, Field, FieldType, Manifest, PrivacyClass, Role,
-    field_type_name,
-};
-use crate::phi::{self, ColumnContext, PhiHit};
-use crate::values::TextColumn;
+use crate::check::ColumnCheck;
+use crate::kanon::{self, ClassCounter, KAnonymity};
+use crate::manifest::{Field, Manifest, PrivacyClass, field_type_name};
 
 /// How strict validation is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,49 +176,7 @@ impl Report {
     }
 }
 
-/// Collects affected rows for one finding.
-struct Rows {
-    count: u64,
-    numbers: Vec<u64>,
-    cap: usize,
-}
-
-impl Rows {
-    fn new(cap: usize) -> Rows {
-        Rows {
-            count: 0,
-            numbers: Vec::new(),
-            cap,
-        }
-    }
-
-    #[inline]
-    fn add(&mut self, row: usize) {
-        self.count += 1;
-        if self.numbers.len() < self.cap {
-            self.numbers.push(row as u64 + 1);
-        }
-    }
-
-    fn finding(
-        self,
-        rule: &str,
-        severity: Severity,
-        column: &str,
-        message: String,
-    ) -> Option<Finding> {
-        (self.count > 0).then(|| Finding {
-            rule: rule.to_string(),
-            severity,
-            column: Some(column.to_string()),
-            rows: self.count,
-            row_numbers: self.numbers,
-            message,
-        })
-    }
-}
-
-fn column_finding(
+pub(crate) fn column_finding(
     rule: &str,
     severity: Severity,
     column: Option<&str>,
@@ -245,441 +197,217 @@ type ColumnOutcome = (Vec<Finding>, Option<BTreeMap<String, u64>>);
 
 /// Validates a table against a manifest.
 pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationConfig) -> Report {
-    let schema = batch.schema();
-    let rows = batch.num_rows();
-    let cap = config.max_row_numbers;
-    let mut findings = Vec::new();
-    if rows == 0 {
-        findings.push(column_finding(
-            "table.empty",
-            Severity::Error,
-            None,
-            "the table has no data rows".into(),
-        ));
-    }
-    let index_of: HashMap<&str, usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name().as_str(), i))
-        .collect();
-    for field in &manifest.schema.fields {
-        let present = index_of.contains_key(field.name.as_str());
-        if field.privacy == PrivacyClass::DirectIdentifier {
-            if present {
+    let mut check = TableCheck::new(manifest, &batch.schema(), config, batch.num_rows());
+    check.feed(batch);
+    check.finish()
+}
+
+/// A validation in progress: the table's batches are fed in row order (one batch, or a
+/// file read batch by batch), every column's checks and the k-anonymity classes accumulate,
+/// and [`TableCheck::finish`] gives the same report as [`validate`] on the whole table.
+pub(crate) struct TableCheck<'m> {
+    manifest: &'m Manifest,
+    config: ValidationConfig,
+    columns: usize,
+    /// Findings about the schema as a whole, in the order they were found.
+    schema_findings: Vec<Finding>,
+    checks: Vec<ColumnCheck<'m>>,
+    /// Quasi-identifiers present: column indices, names, and their classes so far.
+    quasi: Option<(Vec<usize>, Vec<String>, ClassCounter)>,
+    rows: usize,
+}
+
+impl<'m> TableCheck<'m> {
+    /// `rows_bound` is the number of rows to come, or an upper bound of it.
+    pub(crate) fn new(
+        manifest: &'m Manifest,
+        schema: &Schema,
+        config: &ValidationConfig,
+        rows_bound: usize,
+    ) -> TableCheck<'m> {
+        let mut findings = Vec::new();
+        let index_of: HashMap<&str, usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name().as_str(), i))
+            .collect();
+        for field in &manifest.schema.fields {
+            let present = index_of.contains_key(field.name.as_str());
+            if field.privacy == PrivacyClass::DirectIdentifier {
+                if present {
+                    findings.push(column_finding(
+                        "privacy.direct_identifier",
+                        Severity::Error,
+                        Some(&field.name),
+                        "the manifest declares this column a direct identifier: remove it before upload".into(),
+                    ));
+                }
+            } else if !present {
                 findings.push(column_finding(
-                    "privacy.direct_identifier",
+                    "schema.missing_column",
                     Severity::Error,
                     Some(&field.name),
-                    "the manifest declares this column a direct identifier: remove it before upload".into(),
+                    format!(
+                        "declared `{}` column is missing",
+                        field_type_name(field.field_type)
+                    ),
                 ));
             }
-        } else if !present {
-            findings.push(column_finding(
-                "schema.missing_column",
-                Severity::Error,
-                Some(&field.name),
-                format!(
-                    "declared `{}` column is missing",
-                    field_type_name(field.field_type)
-                ),
-            ));
         }
-    }
-    for arrow_field in schema.fields() {
-        if manifest.field(arrow_field.name()).is_none() {
-            findings.push(column_finding(
-                "schema.extra_column",
-                Severity::Error,
-                Some(arrow_field.name()),
-                "column is not declared in the manifest (undeclared columns are refused)".into(),
-            ));
+        for arrow_field in schema.fields() {
+            if manifest.field(arrow_field.name()).is_none() {
+                findings.push(column_finding(
+                    "schema.extra_column",
+                    Severity::Error,
+                    Some(arrow_field.name()),
+                    "column is not declared in the manifest (undeclared columns are refused)"
+                        .into(),
+                ));
+            }
+        }
+        let row_id_name = manifest.row_id().map(|f| f.name.as_str());
+        let checks = schema
+            .fields()
+            .iter()
+            .map(|arrow_field| {
+                let name = arrow_field.name().as_str();
+                ColumnCheck::new(
+                    manifest,
+                    name,
+                    arrow_field.data_type(),
+                    Some(name) == row_id_name,
+                    config,
+                    rows_bound,
+                )
+            })
+            .collect();
+        let quasi: Vec<&Field> = manifest
+            .quasi_identifiers()
+            .into_iter()
+            .filter(|f| index_of.contains_key(f.name.as_str()))
+            .collect();
+        let quasi = (!quasi.is_empty()).then(|| {
+            (
+                quasi.iter().map(|f| index_of[f.name.as_str()]).collect(),
+                quasi.iter().map(|f| f.name.clone()).collect(),
+                ClassCounter::new(quasi.len()),
+            )
+        });
+        TableCheck {
+            manifest,
+            config: config.clone(),
+            columns: schema.fields().len(),
+            schema_findings: findings,
+            checks,
+            quasi,
+            rows: 0,
         }
     }
 
-    // Conformance and the PHI scan are per column: run them on all cores.
-    let row_id_name = manifest.row_id().map(|f| f.name.as_str());
-    let per_column: Vec<ColumnOutcome> = schema
-        .fields()
-        .par_iter()
-        .zip(batch.columns().par_iter())
-        .map(|(arrow_field, column)| {
-            let name = arrow_field.name().as_str();
-            let context = ColumnContext {
-                is_row_id: Some(name) == row_id_name,
-                row_cap: cap,
-            };
-            let mut found = phi_findings(name, column, context);
-            let mut label_counts = None;
-            if let Some(field) = manifest.field(name)
-                && field.privacy != PrivacyClass::DirectIdentifier
+    /// The next rows (same schema as given to [`TableCheck::new`]). Columns are checked on
+    /// all cores, the k-anonymity classes alongside.
+    pub(crate) fn feed(&mut self, batch: &RecordBatch) {
+        let first_row = self.rows;
+        let rows = batch.num_rows();
+        let checks = &mut self.checks;
+        let quasi = &mut self.quasi;
+        rayon::join(
+            || {
+                checks
+                    .par_iter_mut()
+                    .zip(batch.columns().par_iter())
+                    .for_each(|(check, column)| check.feed(column, first_row));
+            },
+            || {
+                if let Some((indices, _, counter)) = quasi {
+                    let columns: Vec<ArrayRef> = indices
+                        .iter()
+                        .map(|i| Arc::clone(batch.column(*i)))
+                        .collect();
+                    counter.feed(&columns, rows);
+                }
+            },
+        );
+        self.rows += rows;
+    }
+
+    /// The report.
+    pub(crate) fn finish(self) -> Report {
+        let TableCheck {
+            manifest,
+            config,
+            columns,
+            schema_findings,
+            checks,
+            quasi,
+            rows,
+        } = self;
+        let mut findings = Vec::new();
+        if rows == 0 {
+            findings.push(column_finding(
+                "table.empty",
+                Severity::Error,
+                None,
+                "the table has no data rows".into(),
+            ));
+        }
+        findings.extend(schema_findings);
+        let names: Vec<String> = checks.iter().map(|c| c.name().to_string()).collect();
+        let per_column: Vec<ColumnOutcome> =
+            checks.into_par_iter().map(ColumnCheck::finish).collect();
+        let mut label_counts = BTreeMap::new();
+        let first_label = manifest.stratification_label().map(|f| f.name.as_str());
+        for ((found, counts), name) in per_column.into_iter().zip(&names) {
+            findings.extend(found);
+            if Some(name.as_str()) == first_label
+                && let Some(counts) = counts
             {
-                let (conformance, counts) = conform_column(manifest, field, column, config);
-                found.extend(conformance);
                 label_counts = counts;
             }
-            (found, label_counts)
-        })
-        .collect();
-    let mut label_counts = BTreeMap::new();
-    let first_label = manifest.stratification_label().map(|f| f.name.as_str());
-    for ((found, counts), arrow_field) in per_column.into_iter().zip(schema.fields()) {
-        findings.extend(found);
-        if Some(arrow_field.name().as_str()) == first_label
-            && let Some(counts) = counts
-        {
-            label_counts = counts;
         }
-    }
-
-    let quasi: Vec<&Field> = manifest
-        .quasi_identifiers()
-        .into_iter()
-        .filter(|f| index_of.contains_key(f.name.as_str()))
-        .collect();
-    let k_anonymity = if quasi.is_empty() {
-        findings.push(column_finding(
-            "privacy.no_quasi_identifiers",
-            Severity::Warning,
-            None,
-            "no quasi-identifier is declared (or present): k-anonymity was not checked".into(),
-        ));
-        None
-    } else {
-        let columns: Vec<ArrayRef> = quasi
-            .iter()
-            .map(|f| Arc::clone(batch.column(index_of[f.name.as_str()])))
-            .collect();
-        let names = quasi.iter().map(|f| f.name.clone()).collect();
-        let (summary, indices) = kanon::check(names, &columns, rows, config.k, cap);
-        if summary.rows_below_k > 0 {
-            findings.push(Finding {
-                rule: "privacy.k_anonymity".into(),
-                severity: Severity::Error,
-                column: None,
-                rows: summary.rows_below_k,
-                row_numbers: indices.into_iter().map(|r| r + 1).collect(),
-                message: format!(
-                    "rows whose quasi-identifier combination ({}) is shared by fewer than k={} rows; generalise or suppress them",
-                    summary.quasi_identifiers.join(", "),
-                    config.k
-                ),
-            });
-        }
-        Some(summary)
-    };
-
-    findings
-        .sort_by(|a, b| (a.severity, &a.column, &a.rule).cmp(&(b.severity, &b.column, &b.rule)));
-    Report {
-        dataset: manifest.name.clone(),
-        version: manifest.version.clone(),
-        rows: rows as u64,
-        columns: schema.fields().len() as u64,
-        findings,
-        k_anonymity,
-        label_counts,
-    }
-}
-
-fn phi_findings(name: &str, column: &ArrayRef, context: ColumnContext) -> Vec<Finding> {
-    let hits: Vec<PhiHit> = if let Some(text) = TextColumn::of(column.as_ref()) {
-        phi::scan_text_column(name, &text, context)
-    } else {
-        match column.data_type() {
-            DataType::Int64 => {
-                let values = column.as_primitive::<Int64Type>();
-                phi::scan_integer_column(name, values.iter(), context)
-            }
-            DataType::Float64 => {
-                let values = column.as_primitive::<Float64Type>();
-                phi::scan_float_column(name, values.iter(), context)
-            }
-            data_type if data_type.is_integer() => {
-                match arrow::compute::cast(column, &DataType::Int64) {
-                    Ok(cast) => phi::scan_integer_column(
-                        name,
-                        cast.as_primitive::<Int64Type>().iter(),
-                        context,
-                    ),
-                    Err(_) => phi::scan_header_only(name),
-                }
-            }
-            _ => phi::scan_header_only(name),
-        }
-    };
-    hits.into_iter()
-        .map(|hit| Finding {
-            rule: hit.kind.rule().to_string(),
-            severity: if hit.kind.is_error() {
-                Severity::Error
-            } else {
-                Severity::Warning
-            },
-            column: Some(name.to_string()),
-            rows: hit.rows,
-            row_numbers: hit.row_indices.into_iter().map(|r| r + 1).collect(),
-            message: hit.kind.describe().to_string(),
-        })
-        .collect()
-}
-
-/// Per-column conformance; also the class counts when the column is a categorical target.
-fn conform_column(
-    manifest: &Manifest,
-    field: &Field,
-    column: &ArrayRef,
-    config: &ValidationConfig,
-) -> (Vec<Finding>, Option<BTreeMap<String, u64>>) {
-    let cap = config.max_row_numbers;
-    let name = field.name.as_str();
-    let type_name = field_type_name(field.field_type);
-    let mut findings = Vec::new();
-    if !compatible(field.field_type, column.data_type()) {
-        findings.push(column_finding(
-            "schema.type",
-            Severity::Error,
-            Some(name),
-            format!(
-                "column is stored as {} and cannot hold `{type_name}` values",
-                column.data_type()
-            ),
-        ));
-        return (findings, None);
-    }
-    let prepared = prepare(field, column);
-    let (minimum, maximum) = field.numeric_bounds();
-    let date_bounds = (
-        date_bound(&field.constraints.minimum).map(|d| d.first_day()),
-        date_bound(&field.constraints.maximum).map(|d| d.last_day()),
-    );
-    let precision = field.precision.unwrap_or(DatePrecision::Day);
-    let integer_categories: Option<HashSet<i64>> = field.categories.as_ref().map(|c| {
-        c.iter()
-            .filter_map(|c| match c.value() {
-                CategoryValue::Integer(v) => Some(*v),
-                CategoryValue::Text(_) => None,
-            })
-            .collect()
-    });
-    let text_categories: Option<HashSet<&str>> = field.categories.as_ref().map(|c| {
-        c.iter()
-            .filter_map(|c| match c.value() {
-                CategoryValue::Text(v) => Some(v.as_str()),
-                CategoryValue::Integer(_) => None,
-            })
-            .collect()
-    });
-    let is_target = matches!(field.role, Role::Label | Role::Event);
-    let count_classes =
-        is_target && (field.categories.is_some() || field.field_type == FieldType::Boolean);
-    let mut classes: HashMap<String, u64> = HashMap::new();
-    let (
-        mut missing,
-        mut bad_type,
-        mut out_of_bounds,
-        mut bad_category,
-        mut too_precise,
-        mut duplicate,
-    ) = (
-        Rows::new(cap),
-        Rows::new(cap),
-        Rows::new(cap),
-        Rows::new(cap),
-        Rows::new(cap),
-        Rows::new(cap),
-    );
-    let unique = field.is_unique();
-    let mut seen_text: HashSet<&str> = HashSet::new();
-    let mut seen_integer: HashSet<i64> = HashSet::new();
-    let mut numeric_range: Option<(f64, f64)> = None;
-    let out_of = |value: f64| {
-        value.is_nan() || minimum.is_some_and(|m| value < m) || maximum.is_some_and(|m| value > m)
-    };
-    for_each_cell(
-        field,
-        prepared.as_ref(),
-        &manifest.schema.missing_values,
-        |row, cell| match cell {
-            Cell::Missing => missing.add(row),
-            Cell::Bad => bad_type.add(row),
-            Cell::Number(value) => {
-                if out_of(value) {
-                    out_of_bounds.add(row);
-                }
-                numeric_range = Some(match numeric_range {
-                    None => (value, value),
-                    Some((lo, hi)) => (lo.min(value), hi.max(value)),
-                });
-            }
-            Cell::Integer(value) => {
-                match &integer_categories {
-                    Some(allowed) if !allowed.contains(&value) => bad_category.add(row),
-                    Some(_) => {}
-                    None if out_of(value as f64) => out_of_bounds.add(row),
-                    None => {}
-                }
-                if unique && !seen_integer.insert(value) {
-                    duplicate.add(row);
-                }
-                if count_classes {
-                    *classes.entry(value.to_string()).or_default() += 1;
-                }
-            }
-            Cell::Boolean(value) => {
-                if count_classes {
-                    *classes.entry(value.to_string()).or_default() += 1;
-                }
-            }
-            Cell::Text(text) => {
-                if field.field_type == FieldType::Date {
-                    match PartialDate::parse(text) {
-                        None => bad_type.add(row),
-                        Some(date) => {
-                            if date.precision() > precision {
-                                too_precise.add(row);
-                            }
-                            if date_bounds.0.is_some_and(|min| date.last_day() < min)
-                                || date_bounds.1.is_some_and(|max| date.first_day() > max)
-                            {
-                                out_of_bounds.add(row);
-                            }
-                        }
-                    }
-                } else {
-                    if let Some(allowed) = &text_categories
-                        && !allowed.contains(text)
-                    {
-                        bad_category.add(row);
-                    }
-                    if unique && !seen_text.insert(text) {
-                        duplicate.add(row);
-                    }
-                    if count_classes {
-                        *classes.entry(text.to_string()).or_default() += 1;
-                    }
-                }
-            }
-        },
-    );
-    let required = field.is_required();
-    let bounds_text = bounds_text(field);
-    let duplicate_rule = if field.role == Role::RowId {
-        "row_id.duplicate"
-    } else {
-        "schema.unique"
-    };
-    let pending = [
-        missing
-            .finding(
-                if is_target {
-                    "label.missing"
-                } else {
-                    "schema.required"
-                },
-                Severity::Error,
-                name,
-                "required value is missing".into(),
-            )
-            .filter(|_| required),
-        bad_type.finding(
-            "schema.type",
-            Severity::Error,
-            name,
-            format!("value is not a valid `{type_name}`"),
-        ),
-        out_of_bounds.finding(
-            "schema.bounds",
-            Severity::Error,
-            name,
-            format!("value outside the declared bounds {bounds_text}"),
-        ),
-        bad_category.finding(
-            "schema.category",
-            Severity::Error,
-            name,
-            "value is not one of the declared categories".into(),
-        ),
-        too_precise.finding(
-            "schema.date_precision",
-            Severity::Error,
-            name,
-            format!(
-                "date is more precise than the declared precision `{}`",
-                precision_name(precision)
-            ),
-        ),
-        duplicate.finding(
-            duplicate_rule,
-            Severity::Error,
-            name,
-            "value repeats an earlier row's".into(),
-        ),
-    ];
-    findings.extend(pending.into_iter().flatten());
-    let mut label_counts = None;
-    if is_target || field.role == Role::TimeToEvent {
-        if count_classes {
-            let declared = field.categories.as_ref().map_or(2, Vec::len);
-            let present = classes.len();
-            if present < 2 && declared >= 2 {
+        let k_anonymity = match quasi {
+            None => {
                 findings.push(column_finding(
-                    "label.single_class",
-                    Severity::Error,
-                    Some(name),
-                    "the target has fewer than two classes: nothing to learn".into(),
-                ));
-            }
-            if classes.values().any(|n| *n < config.min_label_class) {
-                findings.push(column_finding(
-                    "label.rare_class",
+                    "privacy.no_quasi_identifiers",
                     Severity::Warning,
-                    Some(name),
-                    format!(
-                        "a target class has fewer than {} rows",
-                        config.min_label_class
-                    ),
+                    None,
+                    "no quasi-identifier is declared (or present): k-anonymity was not checked"
+                        .into(),
                 ));
+                None
             }
-            label_counts = Some(classes.into_iter().collect());
-        } else if let Some((lo, hi)) = numeric_range
-            && lo == hi
-        {
-            findings.push(column_finding(
-                "label.constant",
-                Severity::Error,
-                Some(name),
-                "the target has one value in every row".into(),
-            ));
+            Some((_, names, counter)) => {
+                let (summary, indices) =
+                    kanon::summarise(names, &counter.finish(), config.k, config.max_row_numbers);
+                if summary.rows_below_k > 0 {
+                    findings.push(Finding {
+                        rule: "privacy.k_anonymity".into(),
+                        severity: Severity::Error,
+                        column: None,
+                        rows: summary.rows_below_k,
+                        row_numbers: indices.into_iter().map(|r| r + 1).collect(),
+                        message: format!(
+                            "rows whose quasi-identifier combination ({}) is shared by fewer than k={} rows; generalise or suppress them",
+                            summary.quasi_identifiers.join(", "),
+                            config.k
+                        ),
+                    });
+                }
+                Some(summary)
+            }
+        };
+        findings.sort_by(|a, b| {
+            (a.severity, &a.column, &a.rule).cmp(&(b.severity, &b.column, &b.rule))
+        });
+        Report {
+            dataset: manifest.name.clone(),
+            version: manifest.version.clone(),
+            rows: rows as u64,
+            columns: columns as u64,
+            findings,
+            k_anonymity,
+            label_counts,
         }
-    }
-    (findings, label_counts)
-}
-
-fn date_bound(bound: &Option<Bound>) -> Option<PartialDate> {
-    match bound {
-        Some(Bound::Date(text)) => PartialDate::parse(text),
-        _ => None,
-    }
-}
-
-fn bounds_text(field: &Field) -> String {
-    let show = |bound: &Option<Bound>| match bound {
-        Some(Bound::Number(v)) => v.to_string(),
-        Some(Bound::Date(d)) => d.clone(),
-        None => "-".into(),
-    };
-    format!(
-        "[{}, {}]",
-        show(&field.constraints.minimum),
-        show(&field.constraints.maximum)
-    )
-}
-
-fn precision_name(precision: DatePrecision) -> &'static str {
-    match precision {
-        DatePrecision::Year => "year",
-        DatePrecision::Month => "month",
-        DatePrecision::Day => "day",
     }
 }
