@@ -49,6 +49,7 @@ pub mod phi;
 mod reference;
 pub mod schema;
 pub mod split;
+mod stream;
 #[cfg(test)]
 mod testgen;
 pub mod typed;
@@ -72,6 +73,7 @@ pub use manifest::{
 };
 pub use schema::json_schema;
 pub use split::{Part, Split, SplitConfig, SplitRecord, split};
+pub use stream::validate_file;
 pub use typed::{ConformError, arrow_schema, conform};
 pub use union::{UnionError, union_sites};
 pub use validate::{Finding, Report, Severity, ValidationConfig, validate};

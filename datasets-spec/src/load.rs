@@ -34,6 +34,7 @@ use polars::prelude::{
     IpcReader, IpcWriter, NullValues, ParquetReader, ParquetWriter, PlSmallStr, Schema as PlSchema,
     SerReader, SerWriter, Series,
 };
+use rayon::prelude::*;
 
 use crate::manifest::{FieldType, Manifest};
 
@@ -284,12 +285,25 @@ fn manifest_without_numeric_types(manifest: &Manifest) -> Manifest {
 
 /// The file's bytes: memory-mapped (the loader only reads them once, and a 1 GB upload
 /// should not also be a 1 GB heap allocation).
-struct FileBytes {
+pub(crate) struct FileBytes {
     map: Option<memmap2::Mmap>,
 }
 
 impl FileBytes {
-    fn open(path: &Path) -> Result<FileBytes, LoadError> {
+    /// Lets the kernel drop the pages of a byte range that will not be read again, so that a
+    /// file read batch by batch does not stay resident. Reading them again is still correct
+    /// (they come back from the file), only slower.
+    pub(crate) fn release(&self, offset: usize, length: usize) {
+        if let Some(map) = &self.map {
+            // SAFETY: the map is read-only and never written, so dropping its pages loses
+            // nothing: a later read faults them back in from the file. Failure is harmless.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, length)
+            };
+        }
+    }
+
+    pub(crate) fn open(path: &Path) -> Result<FileBytes, LoadError> {
         let io = |source| LoadError::Io {
             file: file_name(path),
             source,
@@ -306,16 +320,16 @@ impl FileBytes {
         Ok(FileBytes { map: Some(map) })
     }
 
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         self.map.as_deref().unwrap_or_default()
     }
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn detect(path: &Path, bytes: &[u8]) -> Format {
+pub(crate) fn detect(path: &Path, bytes: &[u8]) -> Format {
     // Magic bytes win; a `.parquet` without them is still read as Parquet so that a
     // truncated upload gets the Parquet reader's error rather than a CSV one.
     match Format::sniff(bytes) {
@@ -355,7 +369,7 @@ fn read(
     };
     let frame = match format {
         Format::Csv => {
-            let body = prescan_csv(bytes, origin, options)?;
+            let (body, _) = prescan_csv(bytes, origin, options)?;
             guarded(
                 &|| {
                     csv_options(manifest, options)
@@ -391,7 +405,7 @@ fn read(
     polars_to_arrow(frame, origin)
 }
 
-fn csv_options(manifest: Option<&Manifest>, options: &LoadOptions) -> CsvReadOptions {
+pub(crate) fn csv_options(manifest: Option<&Manifest>, options: &LoadOptions) -> CsvReadOptions {
     let mut null_values = vec![PlSmallStr::from("")];
     let mut overwrite = PlSchema::default();
     if let Some(manifest) = manifest {
@@ -419,16 +433,46 @@ fn csv_options(manifest: Option<&Manifest>, options: &LoadOptions) -> CsvReadOpt
             parse
                 .with_separator(options.separator)
                 .with_encoding(CsvEncoding::Utf8)
-                .with_null_values(Some(NullValues::AllColumns(null_values.clone())))
+                .with_null_values(Some(match null_values.as_slice() {
+                    // The same test, without a loop over one value per cell.
+                    [single] => NullValues::AllColumnsSingle(single.clone()),
+                    _ => NullValues::AllColumns(null_values.clone()),
+                }))
         })
 }
 
-/// Checks the raw CSV bytes and returns them without a UTF-8 byte-order mark.
-fn prescan_csv<'a>(
+/// Checks the raw CSV bytes and returns them without a UTF-8 byte-order mark, with the
+/// number of line feeds in them.
+///
+/// The checks run in parallel on segments that end at line feeds (NUL bytes, line lengths,
+/// UTF-8), and the first error is chosen as a sequential scan would: a NUL byte anywhere
+/// first, then the first line too long, then the first invalid UTF-8.
+pub(crate) fn prescan_csv<'a>(
     bytes: &'a [u8],
     origin: &str,
     options: &LoadOptions,
-) -> Result<&'a [u8], LoadError> {
+) -> Result<(&'a [u8], usize), LoadError> {
+    prescan_in_segments(bytes, origin, options, PRESCAN_SEGMENT, &|_, _| {})
+}
+
+/// [`prescan_csv`], calling `done(offset, length)` on each range of `bytes` once checked
+/// (to release its pages).
+pub(crate) fn prescan_csv_releasing<'a>(
+    bytes: &'a [u8],
+    origin: &str,
+    options: &LoadOptions,
+    done: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(&'a [u8], usize), LoadError> {
+    prescan_in_segments(bytes, origin, options, PRESCAN_SEGMENT, done)
+}
+
+fn prescan_in_segments<'a>(
+    bytes: &'a [u8],
+    origin: &str,
+    options: &LoadOptions,
+    segment: usize,
+    done: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(&'a [u8], usize), LoadError> {
     let file = || origin.to_string();
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(LoadError::Encoding {
@@ -441,29 +485,33 @@ fn prescan_csv<'a>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(LoadError::Empty { file: file() });
     }
-    if let Some(offset) = memchr::memchr(0, body) {
+    let segments = segments(body, segment);
+    let scans: Vec<SegmentScan> = segments
+        .par_iter()
+        .map(|range| {
+            let scan = scan_segment(&body[range.clone()], range.start, options.max_line_bytes);
+            done(bytes.len() - body.len() + range.start, range.len());
+            scan
+        })
+        .collect();
+    if let Some(offset) = scans.iter().find_map(|scan| scan.nul) {
         return Err(LoadError::Binary {
             file: file(),
             offset,
         });
     }
-    let line_of = |offset: usize| memchr::memchr_iter(b'\n', &body[..offset]).count() + 1;
-    let mut start = 0;
-    for (index, end) in memchr::memchr_iter(b'\n', body)
-        .chain(std::iter::once(body.len()))
-        .enumerate()
-    {
-        if end - start > options.max_line_bytes {
+    let mut lines_before = 0;
+    for scan in &scans {
+        if let Some(index) = scan.long_line {
             return Err(LoadError::LineTooLong {
                 file: file(),
-                line: index + 1,
+                line: lines_before + index + 1,
                 limit: options.max_line_bytes,
             });
         }
-        start = end + 1;
+        lines_before += scan.newlines;
     }
-    if let Err(error) = std::str::from_utf8(body) {
-        let offset = error.valid_up_to();
+    if let Some(offset) = scans.iter().find_map(|scan| scan.invalid_utf8) {
         let hint = if looks_like_gb18030(&body[offset..]) {
             " (looks like GBK/GB18030)"
         } else {
@@ -471,16 +519,72 @@ fn prescan_csv<'a>(
         };
         return Err(LoadError::Encoding {
             file: file(),
-            line: line_of(offset),
+            line: memchr::memchr_iter(b'\n', &body[..offset]).count() + 1,
             hint: hint.to_string(),
         });
     }
-    Ok(body)
+    Ok((body, lines_before))
+}
+
+/// Bytes per prescan segment.
+const PRESCAN_SEGMENT: usize = 16 << 20;
+
+/// Splits bytes into ranges of about `target` bytes that end just after a line feed (the
+/// last one at the end).
+fn segments(bytes: &[u8], target: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = match bytes.get(start + target..) {
+            Some(rest) => {
+                memchr::memchr(b'\n', rest).map_or(bytes.len(), |i| start + target + i + 1)
+            }
+            None => bytes.len(),
+        };
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
+}
+
+/// What the prescan found in one segment (offsets in the whole body).
+struct SegmentScan {
+    nul: Option<usize>,
+    /// 0-based index within the segment of the first line too long.
+    long_line: Option<usize>,
+    newlines: usize,
+    invalid_utf8: Option<usize>,
+}
+
+fn scan_segment(segment: &[u8], offset: usize, max_line_bytes: usize) -> SegmentScan {
+    let nul = memchr::memchr(0, segment).map(|i| offset + i);
+    let mut long_line = None;
+    let mut newlines = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', segment) {
+        if long_line.is_none() && end - start > max_line_bytes {
+            long_line = Some(newlines);
+        }
+        newlines += 1;
+        start = end + 1;
+    }
+    if long_line.is_none() && segment.len() - start > max_line_bytes {
+        long_line = Some(newlines);
+    }
+    let invalid_utf8 = std::str::from_utf8(segment)
+        .err()
+        .map(|error| offset + error.valid_up_to());
+    SegmentScan {
+        nul,
+        long_line,
+        newlines,
+        invalid_utf8,
+    }
 }
 
 /// GBK/GB18030 double-byte characters: a lead byte 0x81-0xFE and a trail 0x40-0xFE (not
 /// 0x7F). UTF-8 never pairs bytes this way at the point where it failed.
-fn looks_like_gb18030(rest: &[u8]) -> bool {
+pub(crate) fn looks_like_gb18030(rest: &[u8]) -> bool {
     match rest {
         [lead, trail, ..] => {
             (0x81..=0xFE).contains(lead) && (0x40..=0xFE).contains(trail) && *trail != 0x7F
@@ -489,7 +593,7 @@ fn looks_like_gb18030(rest: &[u8]) -> bool {
     }
 }
 
-fn short(message: &str) -> String {
+pub(crate) fn short(message: &str) -> String {
     let line = message.lines().next().unwrap_or_default();
     if line.chars().count() > 300 {
         line.chars().take(300).collect::<String>() + "..."
@@ -499,78 +603,148 @@ fn short(message: &str) -> String {
 }
 
 /// Moves every column of a polars frame into arrow-rs through the C data interface.
-fn polars_to_arrow(mut frame: DataFrame, origin: &str) -> Result<RecordBatch, LoadError> {
+pub(crate) fn polars_to_arrow(
+    mut frame: DataFrame,
+    origin: &str,
+) -> Result<RecordBatch, LoadError> {
     frame.rechunk_mut_par();
     let height = frame.height();
-    let mut fields = Vec::with_capacity(frame.width());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(frame.width());
-    for column in frame.columns() {
-        let series = column.as_materialized_series();
-        let name = series.name().to_string();
-        let convert = |message: String| LoadError::Convert {
-            file: origin.to_string(),
-            column: name.clone(),
-            message,
-        };
-        let arrow_field = series
-            .dtype()
-            .to_arrow_field(series.name().clone(), CompatLevel::newest());
-        let array = if series.chunks().is_empty() {
-            None
-        } else {
-            Some(series.to_arrow(0, CompatLevel::newest()))
-        };
-        let (field, array) = match array {
-            Some(array) => {
-                let mut c_array = polars_arrow::ffi::export_array_to_c(array);
-                let mut c_schema = polars_arrow::ffi::export_field_to_c(&arrow_field);
-                // SAFETY: polars' `ArrowArray`/`ArrowSchema` and arrow-rs's
-                // `FFI_ArrowArray`/`FFI_ArrowSchema` are both the `#[repr(C)]` structs of the
-                // Arrow C data interface. `from_raw` moves the struct out and leaves a
-                // released one behind, so polars' `Drop` does nothing and arrow-rs owns the
-                // release callback.
-                let (ffi_array, ffi_schema) = unsafe {
-                    (
-                        FFI_ArrowArray::from_raw(
-                            (&mut c_array as *mut polars_arrow::ffi::ArrowArray).cast(),
-                        ),
-                        FFI_ArrowSchema::from_raw(
-                            (&mut c_schema as *mut polars_arrow::ffi::ArrowSchema).cast(),
-                        ),
-                    )
-                };
-                let field =
-                    ArrowField::try_from(&ffi_schema).map_err(|e| convert(e.to_string()))?;
-                // SAFETY: the structs were just exported by polars from a live array.
-                let data = unsafe { arrow::ffi::from_ffi(ffi_array, &ffi_schema) }
-                    .map_err(|e| convert(e.to_string()))?;
-                (field, make_array(data))
-            }
-            None => {
-                let c_schema = polars_arrow::ffi::export_field_to_c(&arrow_field);
-                let mut c_schema = std::mem::ManuallyDrop::new(c_schema);
-                // SAFETY: as above, for the schema alone.
-                let ffi_schema = unsafe {
-                    FFI_ArrowSchema::from_raw(
-                        (&mut *c_schema as *mut polars_arrow::ffi::ArrowSchema).cast(),
-                    )
-                };
-                let field =
-                    ArrowField::try_from(&ffi_schema).map_err(|e| convert(e.to_string()))?;
-                let empty = new_empty_array(field.data_type());
-                (field, empty)
-            }
-        };
-        fields.push(field.with_nullable(true));
-        columns.push(array);
+    if height > 0 {
+        let mut batches = frame_to_batches(&frame, origin)?;
+        if batches.len() == 1 {
+            return Ok(batches.remove(0));
+        }
     }
+    // No rows (columns may have no chunk at all): empty columns of the right types.
+    let (fields, columns): (Vec<ArrowField>, Vec<ArrayRef>) = frame
+        .columns()
+        .iter()
+        .map(|column| {
+            let series = column.as_materialized_series();
+            let arrow_field = series
+                .dtype()
+                .to_arrow_field(series.name().clone(), CompatLevel::newest());
+            let field = import_field(&arrow_field).map_err(|message| LoadError::Convert {
+                file: origin.to_string(),
+                column: series.name().to_string(),
+                message,
+            })?;
+            let empty = new_empty_array(field.data_type());
+            Ok((field.with_nullable(true), empty))
+        })
+        .collect::<Result<Vec<_>, LoadError>>()?
+        .into_iter()
+        .unzip();
+    batch(fields, columns, height, origin)
+}
+
+/// One record batch per chunk of a polars frame whose columns are chunked alike (a CSV read
+/// without rechunking is: each piece read in parallel is a chunk of every column), else
+/// after rechunking. No buffer is copied.
+pub(crate) fn frame_to_batches(
+    frame: &DataFrame,
+    origin: &str,
+) -> Result<Vec<RecordBatch>, LoadError> {
+    let series: Vec<&Series> = frame
+        .columns()
+        .iter()
+        .map(|column| column.as_materialized_series())
+        .collect();
+    let aligned = series
+        .windows(2)
+        .all(|pair| pair[0].chunk_lengths().eq(pair[1].chunk_lengths()));
+    if !aligned {
+        let mut frame = frame.clone();
+        frame.rechunk_mut_par();
+        let series: Vec<&Series> = frame
+            .columns()
+            .iter()
+            .map(|column| column.as_materialized_series())
+            .collect();
+        if series.iter().any(|s| s.chunks().len() != 1) {
+            return Err(LoadError::Convert {
+                file: origin.to_string(),
+                column: String::new(),
+                message: "columns of different lengths".to_string(),
+            });
+        }
+        return frame_to_batches(&frame, origin);
+    }
+    let chunks = series.first().map_or(0, |s| s.chunks().len());
+    let mut batches = Vec::with_capacity(chunks);
+    for chunk in 0..chunks {
+        let mut fields = Vec::with_capacity(series.len());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(series.len());
+        for series in &series {
+            let convert = |message: String| LoadError::Convert {
+                file: origin.to_string(),
+                column: series.name().to_string(),
+                message,
+            };
+            let arrow_field = series
+                .dtype()
+                .to_arrow_field(series.name().clone(), CompatLevel::newest());
+            let array = series.to_arrow(chunk, CompatLevel::newest());
+            let (field, array) = import_array(array, &arrow_field).map_err(convert)?;
+            fields.push(field.with_nullable(true));
+            columns.push(array);
+        }
+        let rows = columns.first().map_or(0, |c| c.len());
+        batches.push(batch(fields, columns, rows, origin)?);
+    }
+    Ok(batches)
+}
+
+fn batch(
+    fields: Vec<ArrowField>,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+    origin: &str,
+) -> Result<RecordBatch, LoadError> {
     let schema = Arc::new(Schema::new(fields));
-    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(height));
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema, columns, &options).map_err(|e| LoadError::Convert {
         file: origin.to_string(),
         column: String::new(),
         message: e.to_string(),
     })
+}
+
+/// Moves one polars array into arrow-rs.
+fn import_array(
+    array: Box<dyn polars_arrow::array::Array>,
+    arrow_field: &polars_arrow::datatypes::Field,
+) -> Result<(ArrowField, ArrayRef), String> {
+    let mut c_array = polars_arrow::ffi::export_array_to_c(array);
+    let mut c_schema = polars_arrow::ffi::export_field_to_c(arrow_field);
+    // SAFETY: polars' `ArrowArray`/`ArrowSchema` and arrow-rs's `FFI_ArrowArray`/
+    // `FFI_ArrowSchema` are both the `#[repr(C)]` structs of the Arrow C data interface.
+    // `from_raw` moves the struct out and leaves a released one behind, so polars' `Drop` does
+    // nothing and arrow-rs owns the release callback.
+    let (ffi_array, ffi_schema) = unsafe {
+        (
+            FFI_ArrowArray::from_raw((&mut c_array as *mut polars_arrow::ffi::ArrowArray).cast()),
+            FFI_ArrowSchema::from_raw(
+                (&mut c_schema as *mut polars_arrow::ffi::ArrowSchema).cast(),
+            ),
+        )
+    };
+    let field = ArrowField::try_from(&ffi_schema).map_err(|e| e.to_string())?;
+    // SAFETY: the structs were just exported by polars from a live array.
+    let data =
+        unsafe { arrow::ffi::from_ffi(ffi_array, &ffi_schema) }.map_err(|e| e.to_string())?;
+    Ok((field, make_array(data)))
+}
+
+/// The arrow-rs field of a polars field.
+fn import_field(arrow_field: &polars_arrow::datatypes::Field) -> Result<ArrowField, String> {
+    let c_schema = polars_arrow::ffi::export_field_to_c(arrow_field);
+    let mut c_schema = std::mem::ManuallyDrop::new(c_schema);
+    // SAFETY: as in `import_array`, for the schema alone.
+    let ffi_schema = unsafe {
+        FFI_ArrowSchema::from_raw((&mut *c_schema as *mut polars_arrow::ffi::ArrowSchema).cast())
+    };
+    ArrowField::try_from(&ffi_schema).map_err(|e| e.to_string())
 }
 
 /// Moves a record batch into a polars frame through the C data interface.
@@ -635,4 +809,45 @@ pub fn write_table_bytes(batch: &RecordBatch, format: Format) -> Result<Vec<u8>,
     };
     result.map_err(|e| short(&e.to_string()))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The parallel prescan finds what the sequential one found, error for error.
+        #[test]
+        fn segmented_prescan_matches_the_sequential_one(
+            bytes in proptest::collection::vec(
+                prop_oneof![
+                    8 => Just(b'a'),
+                    3 => Just(b'\n'),
+                    1 => Just(0u8),
+                    1 => Just(0xC3u8),
+                    1 => Just(0xA9u8),
+                    1 => Just(b' '),
+                ],
+                0..120,
+            ),
+            segment in 1usize..40,
+            max_line_bytes in 1usize..30,
+        ) {
+            let options = LoadOptions { max_line_bytes, ..LoadOptions::default() };
+            let new = prescan_in_segments(&bytes, "f", &options, segment, &|_, _| {});
+            let old = crate::reference::prescan_csv(&bytes, "f", &options);
+            match (new, old) {
+                (Ok((body, newlines)), Ok(old_body)) => {
+                    prop_assert_eq!(body, old_body);
+                    prop_assert_eq!(newlines, body.iter().filter(|b| **b == b'\n').count());
+                }
+                (Err(new), Err(old)) => prop_assert_eq!(new.to_string(), old.to_string()),
+                (new, old) => prop_assert!(false, "{:?} vs {:?}", new.map(|r| r.1), old.map(|_| ())),
+            }
+        }
+    }
 }

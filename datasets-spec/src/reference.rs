@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::cells::{Cell, compatible, for_each_cell, prepare};
 use crate::dates::PartialDate;
 use crate::kanon::KAnonymity;
+use crate::load::{LoadError, LoadOptions};
 use crate::manifest::{
     Bound, CategoryValue, DatePrecision, Field, FieldType, Manifest, PrivacyClass, Role,
     field_type_name,
@@ -1015,4 +1016,61 @@ pub fn check(
         rows_below_k,
     };
     (summary, indices)
+}
+
+// ---- load.rs ----
+
+/// Checks the raw CSV bytes and returns them without a UTF-8 byte-order mark.
+pub fn prescan_csv<'a>(
+    bytes: &'a [u8],
+    origin: &str,
+    options: &LoadOptions,
+) -> Result<&'a [u8], LoadError> {
+    let file = || origin.to_string();
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(LoadError::Encoding {
+            file: file(),
+            line: 1,
+            hint: " (looks like UTF-16)".to_string(),
+        });
+    }
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(LoadError::Empty { file: file() });
+    }
+    if let Some(offset) = memchr::memchr(0, body) {
+        return Err(LoadError::Binary {
+            file: file(),
+            offset,
+        });
+    }
+    let line_of = |offset: usize| memchr::memchr_iter(b'\n', &body[..offset]).count() + 1;
+    let mut start = 0;
+    for (index, end) in memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
+        .enumerate()
+    {
+        if end - start > options.max_line_bytes {
+            return Err(LoadError::LineTooLong {
+                file: file(),
+                line: index + 1,
+                limit: options.max_line_bytes,
+            });
+        }
+        start = end + 1;
+    }
+    if let Err(error) = std::str::from_utf8(body) {
+        let offset = error.valid_up_to();
+        let hint = if crate::load::looks_like_gb18030(&body[offset..]) {
+            " (looks like GBK/GB18030)"
+        } else {
+            ""
+        };
+        return Err(LoadError::Encoding {
+            file: file(),
+            line: line_of(offset),
+            hint: hint.to_string(),
+        });
+    }
+    Ok(body)
 }

@@ -305,31 +305,44 @@ impl<'m> TableCheck<'m> {
         }
     }
 
-    /// The next rows (same schema as given to [`TableCheck::new`]). Columns are checked on
-    /// all cores, the k-anonymity classes alongside.
+    /// The next rows (same schema as given to [`TableCheck::new`]).
     pub(crate) fn feed(&mut self, batch: &RecordBatch) {
-        let first_row = self.rows;
-        let rows = batch.num_rows();
+        self.feed_all(std::slice::from_ref(batch));
+    }
+
+    /// The next rows, several batches in order. Columns are checked on all cores, the
+    /// k-anonymity classes alongside.
+    pub(crate) fn feed_all(&mut self, batches: &[RecordBatch]) {
+        let mut first_rows = Vec::with_capacity(batches.len());
+        for batch in batches {
+            first_rows.push(self.rows);
+            self.rows += batch.num_rows();
+        }
         let checks = &mut self.checks;
         let quasi = &mut self.quasi;
         rayon::join(
             || {
                 checks
                     .par_iter_mut()
-                    .zip(batch.columns().par_iter())
-                    .for_each(|(check, column)| check.feed(column, first_row));
+                    .enumerate()
+                    .for_each(|(index, check)| {
+                        for (batch, first_row) in batches.iter().zip(&first_rows) {
+                            check.feed(batch.column(index), *first_row);
+                        }
+                    });
             },
             || {
                 if let Some((indices, _, counter)) = quasi {
-                    let columns: Vec<ArrayRef> = indices
-                        .iter()
-                        .map(|i| Arc::clone(batch.column(*i)))
-                        .collect();
-                    counter.feed(&columns, rows);
+                    for batch in batches {
+                        let columns: Vec<ArrayRef> = indices
+                            .iter()
+                            .map(|i| Arc::clone(batch.column(*i)))
+                            .collect();
+                        counter.feed(&columns, batch.num_rows());
+                    }
                 }
             },
         );
-        self.rows += rows;
     }
 
     /// The report.
