@@ -7,6 +7,9 @@
 //! ```
 //! The file is written to DIR (default: a temporary directory) and removed afterwards;
 //! with `BENCH_KEEP=1` it is kept as `DIR/bench-SIZE.csv` and reused by later runs.
+//! `BENCH_PATH=file` or `BENCH_PATH=memory` runs only [`validate_file`] or only
+//! `load_with_manifest` + `validate` (each in its own process gives each its own peak); by
+//! default both run and their reports must agree.
 //!
 //! Besides wall time, each phase reports the CPU time of the process (user + system, from
 //! `/proc/self/stat`; less sensitive to other load on a shared machine than wall time) and
@@ -184,24 +187,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         load_average()
     );
 
-    // The file path: validated in chunks, loading overlapped with checking.
-    reset_peak();
-    let (started, cpu) = (Instant::now(), cpu_seconds());
-    let streamed = validate_file(
-        &manifest,
-        &path,
-        &LoadOptions::default(),
-        &ValidationConfig::default(),
-    )?;
-    let (stream, stream_cpu, stream_peak) = (started.elapsed(), cpu_seconds() - cpu, peak_mb());
-    print_report(&streamed);
-    println!(
-        "validate_file: {stream:.2?}: {:.0} MB/s, cpu {stream_cpu:.2} s ({:.0} MB per cpu-second), peak {stream_peak:.0} MB",
-        mb / stream.as_secs_f64(),
-        mb / stream_cpu,
-    );
-    println!("load average: {}", load_average());
-    if std::env::var_os("BENCH_STREAM_ONLY").is_some() {
+    let which = std::env::var("BENCH_PATH").unwrap_or_default();
+    let mut streamed = None;
+    if which != "memory" {
+        // The file path: validated in chunks, loading overlapped with checking.
+        reset_peak();
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        let report = validate_file(
+            &manifest,
+            &path,
+            &LoadOptions::default(),
+            &ValidationConfig::default(),
+        )?;
+        let (stream, stream_cpu, stream_peak) = (started.elapsed(), cpu_seconds() - cpu, peak_mb());
+        print_report(&report);
+        println!(
+            "validate_file: {stream:.2?}: {:.0} MB/s, cpu {stream_cpu:.2} s ({:.0} MB per cpu-second), peak {stream_peak:.0} MB",
+            mb / stream.as_secs_f64(),
+            mb / stream_cpu,
+        );
+        println!("load average after: {}", load_average());
+        streamed = Some(report);
+    }
+    if which == "file" {
         return Ok(());
     }
 
@@ -216,8 +224,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (check, check_cpu, check_peak) = (started.elapsed(), cpu_seconds() - cpu, peak_mb());
     drop(loaded);
     let total = load + check;
-    if report != streamed {
+    if streamed
+        .as_ref()
+        .is_some_and(|streamed| *streamed != report)
+    {
         return Err("the two paths disagree".into());
+    }
+    if streamed.is_none() {
+        print_report(&report);
     }
     println!(
         "in memory: load {load:.2?} ({:.0} MB/s, cpu {load_cpu:.2} s, peak {load_peak:.0} MB), \

@@ -34,9 +34,10 @@ use crate::validate::{Finding, Severity, ValidationConfig, column_finding};
 use crate::values::{TextColumn, TextKey, TextMap, for_each_text, is_text};
 
 /// Distinct values of a text column classified once and remembered, beyond those needed to
-/// count distinct values.
+/// count distinct values. Small enough for the dictionary to stay in the CPU's cache: a
+/// column with more distinct values gains little from it.
 #[cfg(not(test))]
-pub(crate) const CACHE_CAP: usize = 1 << 16;
+pub(crate) const CACHE_CAP: usize = 4096;
 /// Small in tests, so that generated tables go through both paths.
 #[cfg(test)]
 pub(crate) const CACHE_CAP: usize = 8;
@@ -255,6 +256,28 @@ impl<'m> Rules<'m> {
             count_classes: is_target
                 && (field.categories.is_some() || field.field_type == FieldType::Boolean),
             unique: field.is_unique(),
+        }
+    }
+
+    /// Whether a cell with this outcome changes nothing in the [`Tally`] (see
+    /// [`Tally::apply`]): in bounds, in the categories, not counted, not checked for repeats.
+    fn is_inert(&self, outcome: Outcome) -> bool {
+        let ranged = self.is_target || self.field.role == Role::TimeToEvent;
+        match outcome {
+            Outcome::Unchecked => true,
+            Outcome::Missing | Outcome::Bad => false,
+            Outcome::Number { out_of_bounds, .. } => !out_of_bounds && !ranged,
+            Outcome::Integer {
+                bad_category,
+                out_of_bounds,
+                ..
+            } => !bad_category && !out_of_bounds && !self.unique && !self.count_classes,
+            Outcome::Boolean(_) => !self.count_classes,
+            Outcome::Text { bad_category } => !bad_category && !self.unique && !self.count_classes,
+            Outcome::Date {
+                too_precise,
+                out_of_bounds,
+            } => !too_precise && !out_of_bounds,
         }
     }
 
@@ -499,12 +522,7 @@ impl<'m> Conform<'m> {
         match (rules.field.field_type, array.data_type()) {
             (FieldType::Number, DataType::Float64) => {
                 let values = array.as_primitive::<Float64Type>().values();
-                let (mut low, mut high, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, false);
-                for value in values.iter() {
-                    low = low.min(*value);
-                    high = high.max(*value);
-                    nan |= value.is_nan();
-                }
+                let (low, high, nan) = min_max(values);
                 if nan || rules.out_of(low) || rules.out_of(high) {
                     return false;
                 }
@@ -663,6 +681,8 @@ struct Entry {
     /// PHI bits (see [`PhiTallies::text_bits`]).
     bits: u32,
     outcome: Outcome,
+    /// Nothing to record for a row with this value beyond counting it.
+    inert: bool,
     /// Rows with this value so far.
     count: u64,
 }
@@ -685,7 +705,18 @@ pub(crate) struct TextCheck<'m> {
     rows_bound: u64,
     /// Name-shaped values met outside the dictionary.
     outside_names: TextMap<()>,
+    /// Values remembered beyond those counted: none for a unique column (the row id), whose
+    /// values do not repeat.
+    cache_cap: usize,
+    /// The first [`FEW`] short values and their indices, scanned before hashing; `few_len`
+    /// is past `FEW` once there are more (or a long one).
+    few: [u128; FEW],
+    few_index: [u32; FEW],
+    few_len: usize,
 }
+
+/// Distinct values looked up by a linear scan rather than a hash.
+const FEW: usize = 8;
 
 impl<'m> TextCheck<'m> {
     /// A check of a text column. `count_distinct` is for the unique-identifier test (not
@@ -697,6 +728,11 @@ impl<'m> TextCheck<'m> {
         rows_bound: usize,
     ) -> TextCheck<'m> {
         TextCheck {
+            cache_cap: if conform.as_ref().is_some_and(|c| c.rules.unique) {
+                0
+            } else {
+                CACHE_CAP
+            },
             phi,
             conform,
             dictionary: TextMap::default(),
@@ -707,6 +743,9 @@ impl<'m> TextCheck<'m> {
             duplicates: 0,
             rows_bound: rows_bound as u64,
             outside_names: TextMap::default(),
+            few: [0; FEW],
+            few_index: [0; FEW],
+            few_len: 0,
         }
     }
 
@@ -727,9 +766,37 @@ impl<'m> TextCheck<'m> {
         });
     }
 
+    /// The dictionary index of a key: by a linear scan while the column has at most
+    /// [`FEW`] short distinct values (categories, flags: most text columns), else hashed.
+    #[inline]
+    fn look_up(&self, key: TextKey<'_>) -> Option<u32> {
+        if let TextKey::Inline(packed) = key
+            && self.few_len <= FEW
+        {
+            return self.few[..self.few_len]
+                .iter()
+                .position(|known| *known == packed)
+                .map(|position| self.few_index[position]);
+        }
+        self.dictionary.get(key).copied()
+    }
+
+    fn remember(&mut self, key: TextKey<'_>, index: u32) {
+        self.dictionary.insert(key, index);
+        match key {
+            TextKey::Inline(packed) if self.few_len < FEW => {
+                self.few[self.few_len] = packed;
+                self.few_index[self.few_len] = index;
+                self.few_len += 1;
+            }
+            // One value too many (or a long one): hash from now on.
+            _ => self.few_len = FEW + 1,
+        }
+    }
+
     #[inline]
     fn value<'a>(&mut self, row: usize, key: TextKey<'a>, text: &dyn Fn() -> &'a str) {
-        let index = match self.dictionary.get(key) {
+        let index = match self.look_up(key) {
             Some(index) => {
                 if self.counting_distinct {
                     self.duplicates += 1;
@@ -738,13 +805,13 @@ impl<'m> TextCheck<'m> {
                         self.counting_distinct = false;
                     }
                 }
-                Some(*index as usize)
+                Some(index as usize)
             }
-            None if self.counting_distinct || self.entries.len() < CACHE_CAP => {
+            None if self.counting_distinct || self.entries.len() < self.cache_cap => {
                 let text = text();
                 let index = self.entries.len();
                 self.entries.push(self.classify(text));
-                self.dictionary.insert(key, index as u32);
+                self.remember(key, index as u32);
                 if self.sample.len() < 100 {
                     self.sample.push(text.into());
                 }
@@ -761,6 +828,12 @@ impl<'m> TextCheck<'m> {
                 let first = entry.count == 0;
                 entry.count += 1;
                 let entry = *entry;
+                if entry.inert {
+                    if let Some(phi) = &mut self.phi {
+                        phi.record_text(row, 0);
+                    }
+                    return;
+                }
                 if let Some(phi) = &mut self.phi {
                     phi.record_text(row, entry.bits);
                     if first && PhiTallies::is_name(entry.bits) && phi.wants_name_values() {
@@ -795,12 +868,19 @@ impl<'m> TextCheck<'m> {
     }
 
     fn classify(&self, text: &str) -> Entry {
+        let bits = self.phi.as_ref().map_or(0, |phi| phi.text_bits(text));
+        let outcome = self
+            .conform
+            .as_ref()
+            .map_or(Outcome::Unchecked, |c| c.rules.judge_text(text));
         Entry {
-            bits: self.phi.as_ref().map_or(0, |phi| phi.text_bits(text)),
-            outcome: self
-                .conform
-                .as_ref()
-                .map_or(Outcome::Unchecked, |c| c.rules.judge_text(text)),
+            bits,
+            outcome,
+            inert: bits == 0
+                && self
+                    .conform
+                    .as_ref()
+                    .is_none_or(|c| c.rules.is_inert(outcome)),
             count: 0,
         }
     }
@@ -1070,6 +1150,48 @@ fn scan_floats(phi: &mut PhiTallies, values: &Float64Array, first_row: usize) {
     }
 }
 
+/// Minimum and maximum of floats, and whether any is NaN. Written with plain comparisons
+/// on independent lanes so that it compiles to SIMD min/max (NaNs fall out of both and are
+/// reported apart).
+fn min_max(values: &[f64]) -> (f64, f64, bool) {
+    const LANES: usize = 8;
+    let mut low = [f64::INFINITY; LANES];
+    let mut high = [f64::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            let value = chunk[lane];
+            low[lane] = if value < low[lane] { value } else { low[lane] };
+            high[lane] = if value > high[lane] {
+                value
+            } else {
+                high[lane]
+            };
+            nan[lane] |= value.is_nan();
+        }
+    }
+    for (lane, value) in rest.iter().enumerate() {
+        low[lane] = if *value < low[lane] {
+            *value
+        } else {
+            low[lane]
+        };
+        high[lane] = if *value > high[lane] {
+            *value
+        } else {
+            high[lane]
+        };
+        nan[lane] |= value.is_nan();
+    }
+    (
+        low.into_iter().fold(f64::INFINITY, f64::min),
+        high.into_iter().fold(f64::NEG_INFINITY, f64::max),
+        nan.contains(&true),
+    )
+}
+
 fn date_bound(bound: &Option<Bound>) -> Option<PartialDate> {
     match bound {
         Some(Bound::Date(text)) => PartialDate::parse(text),
@@ -1159,6 +1281,20 @@ mod tests {
             let old = reference::classes(&columns, batch.num_rows());
             prop_assert_eq!(new.class_of_row, old.class_of_row);
             prop_assert_eq!(new.sizes, old.sizes);
+        }
+
+        /// The lane-wise minimum and maximum are the plain ones.
+        #[test]
+        fn min_max_is_the_plain_fold(values in proptest::collection::vec(
+            prop_oneof![8 => -1e6f64..1e6, 1 => Just(f64::NAN), 1 => Just(-0.0f64)],
+            0..40,
+        )) {
+            let (low, high, nan) = super::min_max(&values);
+            let plain_low = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let plain_high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            prop_assert_eq!(low, plain_low);
+            prop_assert_eq!(high, plain_high);
+            prop_assert_eq!(nan, values.iter().any(|v| v.is_nan()));
         }
 
         /// The cell classifier's shortcuts change nothing.

@@ -211,12 +211,20 @@ pub fn load_table(path: impl AsRef<Path>) -> Result<RecordBatch, LoadError> {
         &file_name(path),
         None,
         &LoadOptions::default(),
+        &|| bytes.release(0, bytes.as_slice().len()),
     )
 }
 
 /// Loads a table from bytes in a given format. CSV columns come back as text.
 pub fn load_table_bytes(bytes: &[u8], format: Format) -> Result<RecordBatch, LoadError> {
-    read(bytes, format, "<bytes>", None, &LoadOptions::default())
+    read(
+        bytes,
+        format,
+        "<bytes>",
+        None,
+        &LoadOptions::default(),
+        &|| {},
+    )
 }
 
 /// Loads a table for validation against a manifest: missing-value texts become nulls and
@@ -229,12 +237,13 @@ pub fn load_with_manifest(
     let path = path.as_ref();
     let bytes = FileBytes::open(path)?;
     let format = detect(path, bytes.as_slice());
-    load_bytes_with_manifest(
+    load_bytes_releasing(
         manifest,
         bytes.as_slice(),
         format,
         &file_name(path),
         options,
+        &|| bytes.release(0, bytes.as_slice().len()),
     )
 }
 
@@ -246,15 +255,28 @@ pub fn load_bytes_with_manifest(
     origin: &str,
     options: &LoadOptions,
 ) -> Result<LoadedTable, LoadError> {
+    load_bytes_releasing(manifest, bytes, format, origin, options, &|| {})
+}
+
+/// [`load_bytes_with_manifest`], calling `parsed()` once the bytes are parsed (before the
+/// conversion to Arrow), so that a mapped file's pages can be released before the peak.
+pub(crate) fn load_bytes_releasing(
+    manifest: &Manifest,
+    bytes: &[u8],
+    format: Format,
+    origin: &str,
+    options: &LoadOptions,
+    parsed: &dyn Fn(),
+) -> Result<LoadedTable, LoadError> {
     if format != Format::Csv {
-        let batch = read(bytes, format, origin, None, options)?;
+        let batch = read(bytes, format, origin, None, options, parsed)?;
         return Ok(LoadedTable {
             batch,
             format,
             typed_fast_path: false,
         });
     }
-    match read(bytes, format, origin, Some(manifest), options) {
+    match read(bytes, format, origin, Some(manifest), options, parsed) {
         Ok(batch) => Ok(LoadedTable {
             batch,
             format,
@@ -264,7 +286,7 @@ pub fn load_bytes_with_manifest(
         // can name the rows.
         Err(LoadError::Malformed { .. }) => {
             let text_only = manifest_without_numeric_types(manifest);
-            let batch = read(bytes, format, origin, Some(&text_only), options)?;
+            let batch = read(bytes, format, origin, Some(&text_only), options, parsed)?;
             Ok(LoadedTable {
                 batch,
                 format,
@@ -344,6 +366,7 @@ fn read(
     origin: &str,
     manifest: Option<&Manifest>,
     options: &LoadOptions,
+    parsed: &dyn Fn(),
 ) -> Result<RecordBatch, LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::Empty {
@@ -402,6 +425,7 @@ fn read(
             file: origin.to_string(),
         });
     }
+    parsed();
     polars_to_arrow(frame, origin)
 }
 
@@ -428,7 +452,8 @@ pub(crate) fn csv_options(manifest: Option<&Manifest>, options: &LoadOptions) ->
         // Zero rows of inference: every column not overwritten is text.
         .with_infer_schema_length(Some(0))
         .with_schema_overwrite(Some(Arc::new(overwrite)))
-        .with_rechunk(true)
+        // `polars_to_arrow` rechunks column by column, after the file's pages are released.
+        .with_rechunk(false)
         .map_parse_options(|parse| {
             parse
                 .with_separator(options.separator)

@@ -17,7 +17,7 @@ use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
 
 use crate::load::{
     FileBytes, Format, LoadError, LoadOptions, csv_options, detect, file_name, frame_to_batches,
-    load_bytes_with_manifest, polars_to_arrow, prescan_csv_releasing,
+    load_bytes_releasing, polars_to_arrow, prescan_csv_releasing,
 };
 use crate::manifest::Manifest;
 use crate::validate::{Report, TableCheck, ValidationConfig, validate};
@@ -55,7 +55,10 @@ fn validate_file_in_chunks_of(
     {
         return Ok(report);
     }
-    let loaded = load_bytes_with_manifest(manifest, file.as_slice(), format, &origin, options)?;
+    let loaded =
+        load_bytes_releasing(manifest, file.as_slice(), format, &origin, options, &|| {
+            file.release(0, file.as_slice().len())
+        })?;
     Ok(validate(manifest, &loaded.batch, config))
 }
 
