@@ -14,6 +14,10 @@
 //! - [`validate`] returns a [`Report`] of [`Finding`]s: schema conformance, label sanity,
 //!   duplicate row ids, the PHI scan of every column ([`phi`]), k-anonymity ([`kanon`]).
 //!   Findings carry rule ids, severities, columns, row counts and row numbers, never values.
+//!   Each column is checked in one pass that classifies each distinct text value once.
+//! - [`validate_file`] is the upload check: the same report (or load error) as
+//!   [`load_with_manifest`] + [`validate`], but a CSV is read in chunks, parsing overlapped
+//!   with checking, so a 1 GB file needs a few hundred MB rather than several GB.
 //! - [`conform`] gives the typed form the rest of the platform consumes; [`union_sites`]
 //!   unites hospitals' tables keeping a site column; [`split`] makes the seeded, stratified
 //!   train / public-test / private-test [`Split`] with its reproducible [`SplitRecord`];

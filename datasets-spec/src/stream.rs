@@ -110,31 +110,41 @@ fn validate_csv_in_chunks(
         .with_rechunk(false);
 
     let mut check = TableCheck::new(manifest, &schema, config, newlines + 1);
-    let mut complete = true;
+    let mut complete = false;
     std::thread::scope(|scope| {
-        // One chunk parsed ahead of the one being checked.
-        let (sender, receiver) = sync_channel::<Option<Vec<RecordBatch>>>(1);
-        scope.spawn(move || {
-            let mut start = 0;
-            while start < data.len() {
-                let end = chunk_end(data, start, chunk_bytes);
-                let batches = parse(&data[start..end], chunk_options.clone())
-                    .ok()
-                    .and_then(|frame| frame_to_batches(&frame, origin).ok())
-                    .filter(|batches| same_schema(batches, &schema));
-                file.release(body_offset + header_end + start, end - start);
-                let failed = batches.is_none();
-                if sender.send(batches).is_err() || failed {
-                    break;
+        // One chunk parsed ahead of the one being checked. The reader says `Done` at the
+        // end: a reader that stopped without saying so (it cannot have, but) makes the
+        // result incomplete, never a report on part of the file.
+        let (sender, receiver) = sync_channel::<Message>(1);
+        let reader = std::thread::Builder::new()
+            .name("csv-chunks".into())
+            .spawn_scoped(scope, move || {
+                let mut start = 0;
+                while start < data.len() {
+                    let end = chunk_end(data, start, chunk_bytes);
+                    let batches = parse(&data[start..end], chunk_options.clone())
+                        .ok()
+                        .and_then(|frame| frame_to_batches(&frame, origin).ok())
+                        .filter(|batches| same_schema(batches, &schema));
+                    file.release(body_offset + header_end + start, end - start);
+                    let message = batches.map_or(Message::Failed, Message::Batches);
+                    let failed = matches!(message, Message::Failed);
+                    if sender.send(message).is_err() || failed {
+                        return;
+                    }
+                    start = end;
                 }
-                start = end;
-            }
-        });
-        for batches in receiver {
-            match batches {
-                Some(batches) => check.feed_all(&batches),
-                None => {
-                    complete = false;
+                let _ = sender.send(Message::Done);
+            });
+        if reader.is_err() {
+            return;
+        }
+        for message in receiver {
+            match message {
+                Message::Batches(batches) => check.feed_all(&batches),
+                Message::Failed => break,
+                Message::Done => {
+                    complete = true;
                     break;
                 }
             }
@@ -143,6 +153,14 @@ fn validate_csv_in_chunks(
     #[cfg(test)]
     tests::CHUNKED.fetch_add(usize::from(complete), std::sync::atomic::Ordering::Relaxed);
     Ok(complete.then(|| check.finish()))
+}
+
+/// From the chunk reader to the checks.
+enum Message {
+    Batches(Vec<RecordBatch>),
+    /// A chunk polars did not read as the header said: the whole-table path decides.
+    Failed,
+    Done,
 }
 
 fn same_schema(batches: &[RecordBatch], schema: &SchemaRef) -> bool {
