@@ -107,26 +107,39 @@ impl Rows {
 /// often do, there is no repeat and no sort.
 struct UniqueKeys<K> {
     keys: Vec<K>,
-    rows: Vec<u64>,
+    /// (index in `keys`, row) wherever the rows stop being consecutive (at least at the
+    /// first key): rows cost nothing when every row has a key, as in a row id column.
+    jumps: Vec<(usize, u64)>,
+    next_row: u64,
     increasing: bool,
+    /// Keys to reserve room for at the first one (the rows to come, or an upper bound).
+    expected: usize,
 }
 
 impl<K: Ord + Copy + std::hash::Hash + Send> UniqueKeys<K> {
-    fn new() -> UniqueKeys<K> {
+    fn new(expected: usize) -> UniqueKeys<K> {
         UniqueKeys {
             keys: Vec::new(),
-            rows: Vec::new(),
+            jumps: Vec::new(),
+            next_row: u64::MAX,
             increasing: true,
+            expected,
         }
     }
 
     #[inline]
     fn push(&mut self, key: K, row: usize) {
-        if let Some(last) = self.keys.last() {
-            self.increasing &= *last < key;
+        match self.keys.last() {
+            Some(last) => self.increasing &= *last < key,
+            // Room for every row at once: no doubling, no copy, no slack.
+            None => self.keys.reserve(self.expected.saturating_sub(row)),
         }
+        let row = row as u64;
+        if row != self.next_row {
+            self.jumps.push((self.keys.len(), row));
+        }
+        self.next_row = row + 1;
         self.keys.push(key);
-        self.rows.push(row as u64);
     }
 
     /// Rows whose value an earlier row had: how many, and the first `cap` (0-based).
@@ -147,11 +160,17 @@ impl<K: Ord + Copy + std::hash::Hash + Send> UniqueKeys<K> {
             return (count, first_rows);
         }
         let mut seen: HashSet<K> = HashSet::with_capacity(repeated.len());
-        for (key, row) in self.keys.iter().zip(&self.rows) {
+        let mut jumps = self.jumps.iter().peekable();
+        let mut row = 0;
+        for (index, key) in self.keys.iter().enumerate() {
+            row += 1;
+            if let Some((_, jump_row)) = jumps.next_if(|(at, _)| *at == index) {
+                row = *jump_row;
+            }
             if repeated.contains(key) && !seen.insert(*key) {
                 count += 1;
                 if first_rows.len() < cap {
-                    first_rows.push(*row);
+                    first_rows.push(row);
                 }
             }
         }
@@ -360,7 +379,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(cap: usize) -> Tally {
+    fn new(cap: usize, rows_bound: usize) -> Tally {
         Tally {
             missing: Rows::new(cap),
             bad_type: Rows::new(cap),
@@ -368,8 +387,8 @@ impl Tally {
             bad_category: Rows::new(cap),
             too_precise: Rows::new(cap),
             duplicate: Rows::new(cap),
-            unique_integers: UniqueKeys::new(),
-            unique_texts: UniqueKeys::new(),
+            unique_integers: UniqueKeys::new(rows_bound),
+            unique_texts: UniqueKeys::new(rows_bound),
             unique_long_texts: TextMap::default(),
             integer_classes: HashMap::new(),
             boolean_classes: [0; 2],
@@ -482,14 +501,16 @@ pub(crate) struct Conform<'m> {
 }
 
 impl<'m> Conform<'m> {
+    /// `rows_bound`: the column's rows, or an upper bound of them.
     pub(crate) fn new(
         field: &'m Field,
         missing_values: &'m [String],
         config: &ValidationConfig,
+        rows_bound: usize,
     ) -> Conform<'m> {
         Conform {
             rules: Rules::new(field, missing_values),
-            tally: Tally::new(config.max_row_numbers),
+            tally: Tally::new(config.max_row_numbers, rows_bound),
             min_label_class: config.min_label_class,
         }
     }
@@ -555,8 +576,8 @@ impl<'m> Conform<'m> {
         } = self;
         let cap = tally.duplicate.cap;
         for unique in [
-            std::mem::replace(&mut tally.unique_integers, UniqueKeys::new()).repeats(cap),
-            std::mem::replace(&mut tally.unique_texts, UniqueKeys::new()).repeats(cap),
+            std::mem::replace(&mut tally.unique_integers, UniqueKeys::new(0)).repeats(cap),
+            std::mem::replace(&mut tally.unique_texts, UniqueKeys::new(0)).repeats(cap),
         ] {
             if unique.0 > 0 {
                 tally.duplicate.merge(unique.0, unique.1);
@@ -971,7 +992,8 @@ impl<'m> ColumnCheck<'m> {
         let field = manifest
             .field(name)
             .filter(|f| f.privacy != PrivacyClass::DirectIdentifier);
-        let conform = field.map(|f| Conform::new(f, &manifest.schema.missing_values, config));
+        let conform =
+            field.map(|f| Conform::new(f, &manifest.schema.missing_values, config, rows_bound));
         let kind = if is_text(data_type) {
             Kind::Text(Box::new(TextCheck::new(
                 Some(PhiTallies::new(name, cap)),
