@@ -101,16 +101,70 @@ impl Rows {
     }
 }
 
+/// The rows of values pushed in increasing row order, stored as the places where they stop
+/// being consecutive: nothing per row when every row has a value, as in a row id column.
+struct RowsOf {
+    /// (index of the value, its row) wherever the rows jump (at least at the first value).
+    jumps: Vec<(usize, u64)>,
+    next_row: u64,
+}
+
+impl RowsOf {
+    fn new() -> RowsOf {
+        RowsOf {
+            jumps: Vec::new(),
+            next_row: u64::MAX,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, index: usize, row: usize) {
+        let row = row as u64;
+        if row != self.next_row {
+            self.jumps.push((index, row));
+        }
+        self.next_row = row + 1;
+    }
+
+    /// The row of each value, in order.
+    fn rows(&self, values: usize) -> impl Iterator<Item = u64> + '_ {
+        let mut jumps = self.jumps.iter().peekable();
+        let mut row = 0;
+        (0..values).map(move |index| {
+            row += 1;
+            if let Some((_, jump_row)) = jumps.next_if(|(at, _)| *at == index) {
+                row = *jump_row;
+            }
+            row
+        })
+    }
+}
+
+/// Counts `repeated(index)` rows and keeps the first `cap` of them (0-based rows).
+fn count_repeats(
+    rows: impl Iterator<Item = u64>,
+    mut repeated: impl FnMut(usize) -> bool,
+    cap: usize,
+) -> (u64, Vec<u64>) {
+    let (mut count, mut first_rows) = (0, Vec::new());
+    for (index, row) in rows.enumerate() {
+        if repeated(index) {
+            count += 1;
+            if first_rows.len() < cap {
+                first_rows.push(row);
+            }
+        }
+    }
+    (count, first_rows)
+}
+
 /// Values of a unique column with their rows, to find repeats at the end: one sort instead
 /// of a hash-set insertion per row (which misses the cache on every row once the set is
 /// millions of values large). When the values arrive in increasing order, as generated ids
 /// often do, there is no repeat and no sort.
 struct UniqueKeys<K> {
     keys: Vec<K>,
-    /// (index in `keys`, row) wherever the rows stop being consecutive (at least at the
-    /// first key): rows cost nothing when every row has a key, as in a row id column.
-    jumps: Vec<(usize, u64)>,
-    next_row: u64,
+    rows: RowsOf,
     increasing: bool,
     /// Keys to reserve room for at the first one (the rows to come, or an upper bound).
     expected: usize,
@@ -120,8 +174,7 @@ impl<K: Ord + Copy + std::hash::Hash + Send> UniqueKeys<K> {
     fn new(expected: usize) -> UniqueKeys<K> {
         UniqueKeys {
             keys: Vec::new(),
-            jumps: Vec::new(),
-            next_row: u64::MAX,
+            rows: RowsOf::new(),
             increasing: true,
             expected,
         }
@@ -134,11 +187,7 @@ impl<K: Ord + Copy + std::hash::Hash + Send> UniqueKeys<K> {
             // Room for every row at once: no doubling, no copy, no slack.
             None => self.keys.reserve(self.expected.saturating_sub(row)),
         }
-        let row = row as u64;
-        if row != self.next_row {
-            self.jumps.push((self.keys.len(), row));
-        }
-        self.next_row = row + 1;
+        self.rows.push(self.keys.len(), row);
         self.keys.push(key);
     }
 
@@ -155,26 +204,91 @@ impl<K: Ord + Copy + std::hash::Hash + Send> UniqueKeys<K> {
             .map(|pair| pair[0])
             .collect();
         drop(sorted);
-        let (mut count, mut first_rows) = (0, Vec::new());
         if repeated.is_empty() {
-            return (count, first_rows);
+            return (0, Vec::new());
         }
         let mut seen: HashSet<K> = HashSet::with_capacity(repeated.len());
-        let mut jumps = self.jumps.iter().peekable();
-        let mut row = 0;
-        for (index, key) in self.keys.iter().enumerate() {
-            row += 1;
-            if let Some((_, jump_row)) = jumps.next_if(|(at, _)| *at == index) {
-                row = *jump_row;
-            }
-            if repeated.contains(key) && !seen.insert(*key) {
-                count += 1;
-                if first_rows.len() < cap {
-                    first_rows.push(row);
-                }
+        let keys = &self.keys;
+        count_repeats(
+            self.rows.rows(keys.len()),
+            |index| repeated.contains(&keys[index]) && !seen.insert(keys[index]),
+            cap,
+        )
+    }
+}
+
+/// Texts longer than 12 bytes of a unique column, for the same end-of-file check: kept
+/// back to back in one buffer with a hash each; the hashes are sorted and only texts with
+/// equal hashes are compared. (A hash set of owned texts costs an allocation and a cache
+/// miss per row, and twice the memory.)
+struct UniqueLongTexts {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    hashes: Vec<u64>,
+    rows: RowsOf,
+    increasing: bool,
+    /// Seeded per process: equal hashes only cost comparisons, and nobody can force them.
+    hasher: foldhash::quality::RandomState,
+}
+
+impl UniqueLongTexts {
+    fn new() -> UniqueLongTexts {
+        UniqueLongTexts {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            hashes: Vec::new(),
+            rows: RowsOf::new(),
+            increasing: true,
+            hasher: foldhash::quality::RandomState::default(),
+        }
+    }
+
+    fn text(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.bytes[start..self.ends[index]]
+    }
+
+    #[inline]
+    fn push(&mut self, text: &str, row: usize) {
+        let index = self.ends.len();
+        if index > 0 {
+            self.increasing &= self.text(index - 1) < text.as_bytes();
+        }
+        self.rows.push(index, row);
+        self.bytes.extend_from_slice(text.as_bytes());
+        self.ends.push(self.bytes.len());
+        self.hashes.push(std::hash::BuildHasher::hash_one(
+            &self.hasher,
+            text.as_bytes(),
+        ));
+    }
+
+    fn repeats(self, cap: usize) -> (u64, Vec<u64>) {
+        if self.increasing {
+            return (0, Vec::new());
+        }
+        let mut by_hash: Vec<(u64, usize)> = self.hashes.iter().copied().zip(0..).collect();
+        rayon::slice::ParallelSliceMut::par_sort_unstable(by_hash.as_mut_slice());
+        // Within a run of equal hashes (in index order), a text equal to an earlier one
+        // repeats it.
+        let mut repeated = vec![false; self.ends.len()];
+        for run in by_hash
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+        {
+            for (position, (_, index)) in run.iter().enumerate() {
+                let text = self.text(*index);
+                repeated[*index] = run[..position]
+                    .iter()
+                    .any(|(_, earlier)| self.text(*earlier) == text);
             }
         }
-        (count, first_rows)
+        drop(by_hash);
+        count_repeats(
+            self.rows.rows(self.ends.len()),
+            |index| repeated[index],
+            cap,
+        )
     }
 }
 
@@ -371,7 +485,7 @@ struct Tally {
     /// bytes, checked for repeats at the end; longer texts as they come.
     unique_integers: UniqueKeys<i64>,
     unique_texts: UniqueKeys<u128>,
-    unique_long_texts: TextMap<()>,
+    unique_long_texts: UniqueLongTexts,
     integer_classes: HashMap<i64, u64>,
     boolean_classes: [u64; 2],
     text_classes: HashMap<String, u64>,
@@ -389,7 +503,7 @@ impl Tally {
             duplicate: Rows::new(cap),
             unique_integers: UniqueKeys::new(rows_bound),
             unique_texts: UniqueKeys::new(rows_bound),
-            unique_long_texts: TextMap::default(),
+            unique_long_texts: UniqueLongTexts::new(),
             integer_classes: HashMap::new(),
             boolean_classes: [0; 2],
             text_classes: HashMap::new(),
@@ -470,11 +584,7 @@ impl Tally {
                                 TextKey::Inline(packed) => {
                                     self.unique_texts.push(ordered(packed), row)
                                 }
-                                TextKey::Long(_) => {
-                                    if !self.unique_long_texts.insert(key, ()) {
-                                        self.duplicate.add(row);
-                                    }
-                                }
+                                TextKey::Long(text) => self.unique_long_texts.push(text, row),
                             }
                         }
                         if rules.count_classes {
@@ -578,6 +688,7 @@ impl<'m> Conform<'m> {
         for unique in [
             std::mem::replace(&mut tally.unique_integers, UniqueKeys::new(0)).repeats(cap),
             std::mem::replace(&mut tally.unique_texts, UniqueKeys::new(0)).repeats(cap),
+            std::mem::replace(&mut tally.unique_long_texts, UniqueLongTexts::new()).repeats(cap),
         ] {
             if unique.0 > 0 {
                 tally.duplicate.merge(unique.0, unique.1);
