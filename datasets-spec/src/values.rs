@@ -132,25 +132,23 @@ pub(crate) fn for_each_text<'a>(
                 }
             }
         }
-        TextColumn::Utf8(array) => {
-            for index in 0..array.len() {
-                if array.is_null(index) {
-                    f(index, None);
-                } else {
-                    let text = array.value(index);
-                    f(index, Some((TextKey::of(text), &|| text)));
-                }
-            }
-        }
-        TextColumn::Large(array) => {
-            for index in 0..array.len() {
-                if array.is_null(index) {
-                    f(index, None);
-                } else {
-                    let text = array.value(index);
-                    f(index, Some((TextKey::of(text), &|| text)));
-                }
-            }
+        TextColumn::Utf8(array) => for_each_string(array, f),
+        TextColumn::Large(array) => for_each_string(array, f),
+    }
+}
+
+/// [`for_each_text`] on an offset-based string array.
+#[inline]
+fn for_each_string<'a, O: arrow::array::OffsetSizeTrait>(
+    array: &'a arrow::array::GenericStringArray<O>,
+    mut f: impl FnMut(usize, Option<(TextKey<'a>, &dyn Fn() -> &'a str)>),
+) {
+    for index in 0..array.len() {
+        if array.is_null(index) {
+            f(index, None);
+        } else {
+            let text = array.value(index);
+            f(index, Some((TextKey::of(text), &|| text)));
         }
     }
 }
