@@ -11,17 +11,17 @@
 //!   [`load_table_bytes`] read CSV, Parquet and Arrow IPC through polars (CSV as text);
 //!   [`load_with_manifest`] is the validation path (polars' typed parser for numeric CSV
 //!   columns when every cell parses). [`write_table`] writes any of the three formats.
-//! - [`validate`] returns a [`Report`] of [`Finding`]s: schema conformance, label sanity,
+//! - [`validate`](fn@validate) returns a [`Report`] of [`Finding`]s: schema conformance, label sanity,
 //!   duplicate row ids, the PHI scan of every column ([`phi`]), k-anonymity ([`kanon`]).
 //!   Findings carry rule ids, severities, columns, row counts and row numbers, never values.
 //!   Each column is checked in one pass that classifies each distinct text value once.
 //! - [`validate_file`] is the upload check: the same report (or load error) as
-//!   [`load_with_manifest`] + [`validate`], but a CSV is read in chunks, parsing overlapped
+//!   [`load_with_manifest`] + [`validate`](fn@validate), but a CSV is read in chunks, parsing overlapped
 //!   with checking, so a 1 GB file needs a few hundred MB rather than several GB.
 //! - [`conform`] gives the typed form the rest of the platform consumes; [`union_sites`]
-//!   unites hospitals' tables keeping a site column; [`split`] makes the seeded, stratified
+//!   unites hospitals' tables keeping a site column; [`split`](fn@split) makes the seeded, stratified
 //!   train / public-test / private-test [`Split`] with its reproducible [`SplitRecord`];
-//!   [`dummy`] generates data that follows a manifest without any real row.
+//!   [`dummy`](fn@dummy) generates data that follows a manifest without any real row.
 //! - [`hash_file`] and [`hash_table`] give [`ContentHash`]es of uploads and tables.
 //! - Column roles: [`Manifest::features`], [`Manifest::labels`], [`Manifest::row_id`],
 //!   [`Manifest::site`], [`Manifest::quasi_identifiers`].

@@ -20,7 +20,7 @@
 //! on: an empty file, binary content, a file that is not UTF-8 (with the line, and a hint
 //! when it looks like GBK/GB18030), and a line longer than [`LoadOptions::max_line_bytes`].
 //!
-//! [`validate`]: crate::validate
+//! [`validate`]: fn@crate::validate
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
