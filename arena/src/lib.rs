@@ -99,11 +99,14 @@ pub mod authz;
 pub mod bundle;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod error;
 pub mod executor;
 pub mod ids;
 pub mod model;
 pub mod objects;
+pub mod pipeline;
+pub mod platform;
 mod service;
 pub mod store;
 pub mod testing;
@@ -118,16 +121,16 @@ pub use config::{ArenaConfig, MASTER_KEY_ENV, QueueConfig};
 pub use crypto::MasterKeySource;
 pub use error::{ArenaError, ArenaResult, ErrorKind};
 pub use executor::{
-    BudgetCharge, ContributionData, ContributionManifest, DatasetUpload, DatasetValidator,
-    ExecutorError, PrecheckRejection, RunExecutor, RunInputs, RunRequest, RunResult,
-    ValidationOutcome, ValidatorError,
+    BudgetCharge, CompareRequest, ContributionData, ContributionManifest, DatasetUpload,
+    DatasetValidator, EntryComparison, ExecutorError, PrecheckRejection, RunExecutor, RunInputs,
+    RunRequest, RunResult, ValidationOutcome, ValidatorError,
 };
 pub use ids::*;
 pub use model::*;
 pub use service::{
-    AdmissionDecision, Arena, ArenaBuilder, DatasetView, ExactScores, IssuedToken, JobEnd,
-    JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, Me, Registration, ScorePoint,
-    SubmissionView, TeamView,
+    AdmissionDecision, Arena, ArenaBuilder, DatasetView, DummyRunReport, ExactScores, IssuedToken,
+    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, Me, Registration,
+    ScorePoint, SubmissionView, TeamView,
 };
 pub use store::Store;
 pub use store::sqlite::SqliteStore;
