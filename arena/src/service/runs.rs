@@ -47,7 +47,7 @@ pub enum JobEnd {
 /// The verdict before it is written: either a result to apply or a refusal decided by the
 /// core without running anything.
 enum Verdict {
-    Ran(RunResult),
+    Ran(Box<RunResult>),
     BudgetExhausted,
 }
 
@@ -189,15 +189,14 @@ impl Arena {
         Ok((submission, competition))
     }
 
-    /// Builds the run's inputs and calls the executor. Real runs are refused (before any
-    /// data is read) when a dataset lost its approval or the budget cannot pay for a release.
-    async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
+    /// The validated contributions of a competition's datasets; a real run refuses a dataset
+    /// that is not approved.
+    pub(super) async fn run_contributions(
+        &self,
+        competition: &Competition,
+        kind: JobKind,
+    ) -> Result<Vec<(crate::model::Dataset, crate::model::Contribution)>, ExecutorError> {
         let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
-        let (submission, competition) = self.load_for_run(job).await?;
-        let budget = self
-            .budget_of(&competition, job.team)
-            .await
-            .map_err(transient)?;
         let mut contributions = Vec::new();
         for dataset_id in &competition.datasets {
             let dataset = self
@@ -207,7 +206,7 @@ impl Arena {
                 .await
                 .map_err(|e| transient(e.into()))?
                 .ok_or_else(|| ExecutorError::Permanent(format!("{dataset_id} is missing")))?;
-            if job.kind == JobKind::RealRun && dataset.state != DatasetState::Approved {
+            if kind == JobKind::RealRun && dataset.state != DatasetState::Approved {
                 return Err(ExecutorError::Permanent(format!(
                     "dataset `{}` is {}, not approved",
                     dataset.slug, dataset.state
@@ -225,6 +224,36 @@ impl Arena {
                 }
             }
         }
+        Ok(contributions)
+    }
+
+    /// The inputs of a run of `submission` on `kind` data.
+    pub(super) fn run_inputs(
+        &self,
+        kind: JobKind,
+        submission: &Submission,
+        contributions: Vec<(crate::model::Dataset, crate::model::Contribution)>,
+    ) -> RunInputs {
+        RunInputs {
+            kind,
+            vault: self.inner.vault.clone(),
+            team: submission.team,
+            module: submission.object,
+            module_sha256: submission.module_sha256.clone(),
+            contributions,
+        }
+    }
+
+    /// Builds the run's inputs and calls the executor. Real runs are refused (before any
+    /// data is read) when a dataset lost its approval or the budget cannot pay for a release.
+    async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
+        let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
+        let (submission, competition) = self.load_for_run(job).await?;
+        let budget = self
+            .budget_of(&competition, job.team)
+            .await
+            .map_err(transient)?;
+        let contributions = self.run_contributions(&competition, job.kind).await?;
         if job.kind == JobKind::RealRun {
             let per_release = epsilon_per_run(&submission, &competition);
             if budget.iter().any(|b| b.remaining() + 1e-12 < per_release) {
@@ -237,14 +266,7 @@ impl Arena {
             .release_state(competition.id, job.team)
             .await
             .map_err(|e| transient(e.into()))?;
-        let inputs = RunInputs {
-            kind: job.kind,
-            vault: self.inner.vault.clone(),
-            team: job.team,
-            module: submission.object,
-            module_sha256: submission.module_sha256.clone(),
-            contributions,
-        };
+        let inputs = self.run_inputs(job.kind, &submission, contributions);
         let result = self
             .inner
             .executor
@@ -257,7 +279,7 @@ impl Arena {
                 release_state: release_state.as_ref(),
             })
             .await?;
-        Ok(Verdict::Ran(result))
+        Ok(Verdict::Ran(Box::new(result)))
     }
 
     /// Applies the phase gate and writes the outcome.
@@ -286,7 +308,8 @@ impl Arena {
         };
         match verdict {
             Verdict::BudgetExhausted => budget_exhausted(&mut finish),
-            Verdict::Ran(mut result) => {
+            Verdict::Ran(result) => {
+                let mut result = *result;
                 if job.kind == JobKind::RealRun {
                     // Sealed means sealed: whatever the executor says, nothing of the guest's
                     // own output from a real-data run is kept where a team could read it.

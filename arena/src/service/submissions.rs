@@ -129,7 +129,7 @@ impl Arena {
         spec: &AnalysisSpec,
     ) -> ArenaResult<SubmissionView> {
         if let Some((field, message)) = spec.problems().into_iter().next() {
-            return Err(ArenaError::invalid(&format!("analysis.{field}"), message));
+            return Err(ArenaError::invalid(format!("analysis.{field}"), message));
         }
         if actor
             .approved_org()
