@@ -18,7 +18,7 @@ use crate::model::{BudgetUse, Competition, Dataset, Job, JobKind, RunOutcome, Su
 use crate::vault::{KeyScope, Vault};
 
 /// Runs one job: loads the data, runs the module in the sandbox, scores, releases through
-/// the privacy layer. Implemented by the lead with sandbox + datasets-spec + scorer.
+/// the privacy layer. The real one is [`crate::pipeline::SandboxExecutor`].
 #[async_trait]
 pub trait RunExecutor: Send + Sync {
     /// Checks a module at upload time (size, imports, compiles). A rejection is shown to the
@@ -266,8 +266,8 @@ pub struct ValidationOutcome {
 #[error("dataset validator: {0}")]
 pub struct ValidatorError(pub String);
 
-/// Validates an upload: manifest, types, bounds, PHI scan, k-anonymity. Implemented by the
-/// lead with datasets-spec.
+/// Validates an upload: manifest, types, bounds, PHI scan, k-anonymity. The real one is
+/// [`crate::pipeline::SpecValidator`].
 #[async_trait]
 pub trait DatasetValidator: Send + Sync {
     /// `others` are the dataset's contributions already validated (decrypted), for the
