@@ -466,10 +466,14 @@ async fn budget_is_charged_and_refused() -> TestResult {
 async fn ladder_keeps_state() -> TestResult {
     let platform = platform_at(public_phase()).await;
     let arena = &platform.arena;
-    let bundle = example_bundle().replace(
-        "mechanism: laplace",
-        "mechanism: ladder\n    ladder_step: 0.05",
-    );
+    // ε 2 per release: noise of scale ~0.01 on AUC, so that the baseline's noisy score
+    // cannot beat the trees' by chance.
+    let bundle = example_bundle()
+        .replace(
+            "mechanism: laplace",
+            "mechanism: ladder\n    ladder_step: 0.05",
+        )
+        .replace("epsilon_per_release: 0.2", "epsilon_per_release: 2.0");
     let cast = cast(arena, &bundle, &[Tier::RealData]).await;
     let (team, _) = &cast.teams[0];
     let first = submit_and_run(arena, team, cast.competition, demo::GBT_WASM).await;
