@@ -13,6 +13,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use medarena_scorer::Metric;
+use medarena_scorer::release::{ClampBounds, PublicPartFacts, score_sensitivity};
+
 use crate::time::Timestamp;
 
 /// The only bundle format version so far.
@@ -153,7 +156,32 @@ pub struct PublicScoreSpec {
     /// Step of the Ladder (only with `mechanism: ladder`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder_step: Option<f64>,
+    /// Log losses: true-class probabilities below this floor count as the floor, which
+    /// bounds the metric's sensitivity so that it can be released with noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability_floor: Option<f64>,
+    /// RMSE and MAE: truth and predictions are clamped into `[low, high]` for the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_range: Option<[f64; 2]>,
 }
+
+impl PublicScoreSpec {
+    /// The scorer's clamping bounds for the released score.
+    pub fn clamp_bounds(&self) -> ClampBounds {
+        ClampBounds {
+            probability_floor: self.probability_floor,
+            value_range: self.value_range.map(|[low, high]| (low, high)),
+        }
+    }
+
+    /// The Ladder's step: the declared one, else 0.01 (a hundredth of a [0, 1] metric).
+    pub fn ladder_step_or_default(&self) -> f64 {
+        self.ladder_step.unwrap_or(DEFAULT_LADDER_STEP)
+    }
+}
+
+/// The Ladder's step when a bundle declares none.
+pub const DEFAULT_LADDER_STEP: f64 = 0.01;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -172,70 +200,46 @@ pub struct MetricInfo {
     pub higher_is_better: bool,
 }
 
-const CLASSIFICATION: &[TaskKind] = &[
-    TaskKind::BinaryClassification,
-    TaskKind::MulticlassClassification,
-];
 const BINARY: &[TaskKind] = &[TaskKind::BinaryClassification];
+const MULTICLASS: &[TaskKind] = &[TaskKind::MulticlassClassification];
 const REGRESSION: &[TaskKind] = &[TaskKind::Regression];
 
-/// The metrics a bundle may name. The scorer crate computes them; this table only lets the
-/// core validate a bundle and order a leaderboard. Keep it in step with the scorer.
+const fn info(
+    name: &'static str,
+    tasks: &'static [TaskKind],
+    higher_is_better: bool,
+) -> MetricInfo {
+    MetricInfo {
+        name,
+        tasks,
+        higher_is_better,
+    }
+}
+
+/// The metrics a bundle may name: the scorer's (`medarena_scorer::Metric`), by their
+/// canonical names; the scorer's aliases (`auc`, `brier_score`, ...) are accepted too. This
+/// table lets the core validate a bundle and order a leaderboard; a unit test keeps it in
+/// step with the scorer. Survival metrics wait for a survival task kind.
 pub const METRICS: &[MetricInfo] = &[
-    MetricInfo {
-        name: "auc",
-        tasks: BINARY,
-        higher_is_better: true,
-    },
-    MetricInfo {
-        name: "average_precision",
-        tasks: BINARY,
-        higher_is_better: true,
-    },
-    MetricInfo {
-        name: "accuracy",
-        tasks: CLASSIFICATION,
-        higher_is_better: true,
-    },
-    MetricInfo {
-        name: "balanced_accuracy",
-        tasks: CLASSIFICATION,
-        higher_is_better: true,
-    },
-    MetricInfo {
-        name: "f1",
-        tasks: BINARY,
-        higher_is_better: true,
-    },
-    MetricInfo {
-        name: "log_loss",
-        tasks: CLASSIFICATION,
-        higher_is_better: false,
-    },
-    MetricInfo {
-        name: "brier",
-        tasks: BINARY,
-        higher_is_better: false,
-    },
-    MetricInfo {
-        name: "rmse",
-        tasks: REGRESSION,
-        higher_is_better: false,
-    },
-    MetricInfo {
-        name: "mae",
-        tasks: REGRESSION,
-        higher_is_better: false,
-    },
-    MetricInfo {
-        name: "r2",
-        tasks: REGRESSION,
-        higher_is_better: true,
-    },
+    info("roc_auc", BINARY, true),
+    info("average_precision", BINARY, true),
+    info("log_loss", BINARY, false),
+    info("brier", BINARY, false),
+    info("accuracy", BINARY, true),
+    info("balanced_accuracy", BINARY, true),
+    info("f1", BINARY, true),
+    info("multiclass_accuracy", MULTICLASS, true),
+    info("macro_f1", MULTICLASS, true),
+    info("multiclass_log_loss", MULTICLASS, false),
+    info("rmse", REGRESSION, false),
+    info("mae", REGRESSION, false),
+    info("r2", REGRESSION, true),
 ];
 
+/// The metric named `name` (a canonical name or one of the scorer's aliases).
 pub fn metric_info(name: &str) -> Option<&'static MetricInfo> {
-    METRICS.iter().find(|m| m.name == name)
+    let canonical = name.parse::<Metric>().ok()?.name();
+    METRICS.iter().find(|m| m.name == canonical)
 }
 
 /// One problem in a bundle, at a field path such as `phases[1].ends_at`.
@@ -329,7 +333,7 @@ impl Bundle {
                 "metric",
                 format!("metric `{}` does not fit task {:?}", self.metric, self.task),
             ),
-            Some(_) => {}
+            Some(_) => self.validate_releasable(&mut issues),
         }
         self.validate_datasets(&mut issues);
         self.validate_split(&mut issues);
@@ -347,6 +351,31 @@ impl Bundle {
             issues.add("agreement", "the data-use agreement text must not be empty");
         }
         issues.0
+    }
+
+    /// Public scores are released with noise, so the metric's sensitivity must be bounded
+    /// (possibly by the declared clamping); the scorer decides.
+    fn validate_releasable(&self, issues: &mut Issues) {
+        let Some(metric) = self.scorer_metric() else {
+            return;
+        };
+        let facts = PublicPartFacts {
+            rows: 1000,
+            minority_class_rows: Some(100),
+        };
+        if let Err(err) =
+            score_sensitivity(metric, &facts, &self.privacy.public_score.clamp_bounds())
+        {
+            issues.add(
+                "metric",
+                format!("`{}` cannot be released with noise: {err}", self.metric),
+            );
+        }
+    }
+
+    /// The scorer's metric; always present for a validated bundle.
+    pub fn scorer_metric(&self) -> Option<Metric> {
+        self.metric.parse().ok()
     }
 
     fn validate_datasets(&self, issues: &mut Issues) {
@@ -586,7 +615,7 @@ mod tests {
     fn the_example_bundle_is_valid() {
         let bundle = Bundle::from_yaml(EXAMPLE).expect("example bundle");
         assert_eq!(bundle.task, TaskKind::BinaryClassification);
-        assert_eq!(bundle.metric, "auc");
+        assert_eq!(bundle.metric, "roc_auc");
         assert_eq!(bundle.phases.len(), 3);
         assert_eq!(bundle.phases[0].kind, PhaseKind::Development);
         assert!(bundle.metric_info().is_some_and(|m| m.higher_is_better));
@@ -621,7 +650,7 @@ mod tests {
 
     #[test]
     fn missing_fields_and_garbage_are_reported() {
-        let yaml = EXAMPLE.replace("metric: auc\n", "");
+        let yaml = EXAMPLE.replace("metric: roc_auc\n", "");
         let issues = issues_of(&yaml);
         assert_eq!(issues.len(), 1);
         assert!(issues[0].message.contains("metric"), "{issues:?}");
@@ -634,8 +663,8 @@ mod tests {
     fn semantic_errors_are_all_collected_with_paths() {
         let yaml = EXAMPLE
             .replace("version: 1", "version: 2")
-            .replace("slug: cardiac-event-30d", "slug: Cardiac_Event")
-            .replace("metric: auc", "metric: rmse")
+            .replace("slug: cardiac-event-1y", "slug: Cardiac_Event")
+            .replace("metric: roc_auc", "metric: rmse")
             .replace("train: 0.6", "train: 0.7")
             .replace("epsilon_per_release: 0.2", "epsilon_per_release: 50.0")
             .replace("suppression_threshold: 10", "suppression_threshold: 0")
@@ -714,6 +743,38 @@ mod tests {
         );
         let end = Timestamp::from_datetime(bundle.phases[2].ends_at);
         assert!(bundle.phase_at(end).is_none());
+    }
+
+    #[test]
+    fn the_metric_table_follows_the_scorer() {
+        for info in METRICS {
+            let metric: Metric = info.name.parse().expect("a scorer metric");
+            assert_eq!(metric.name(), info.name);
+            assert_eq!(
+                metric.direction() == medarena_scorer::Direction::HigherIsBetter,
+                info.higher_is_better,
+                "{}",
+                info.name
+            );
+        }
+        assert_eq!(metric_info("auc").map(|m| m.name), Some("roc_auc"));
+        assert!(metric_info("c_index").is_none());
+    }
+
+    #[test]
+    fn metrics_must_be_releasable_with_noise() {
+        let yaml = EXAMPLE.replace("metric: roc_auc", "metric: average_precision");
+        let issues = issues_of(&yaml);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "metric");
+        assert!(issues[0].message.contains("noise"), "{}", issues[0].message);
+        let yaml = EXAMPLE.replace("metric: roc_auc", "metric: log_loss");
+        assert_eq!(paths_of(&yaml), ["metric"]);
+        let yaml = yaml.replace(
+            "epsilon_per_release: 0.2",
+            "epsilon_per_release: 0.2\n    probability_floor: 0.01",
+        );
+        assert!(paths_of(&yaml).is_empty(), "{:?}", issues_of(&yaml));
     }
 
     #[test]

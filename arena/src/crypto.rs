@@ -142,6 +142,17 @@ impl MasterKey {
     }
 
     /// Encrypts a data key for storage, bound to `scope`.
+    /// A key for another purpose, derived with HMAC-SHA256 (as HKDF-Expand does for one
+    /// block): independent of the master key for anyone without it, never stored.
+    pub fn derive_key(&self, purpose: &str) -> [u8; KEY_LEN] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(purpose.as_bytes());
+        mac.update(&[1]);
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn wrap(&self, key: &DataKey, scope: &str) -> Result<Vec<u8>, CryptoError> {
         seal_with(&self.0, key.0.as_ref(), &wrap_aad(scope))
     }

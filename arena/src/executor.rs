@@ -18,7 +18,7 @@ use crate::model::{BudgetUse, Competition, Dataset, Job, JobKind, RunOutcome, Su
 use crate::vault::{KeyScope, Vault};
 
 /// Runs one job: loads the data, runs the module in the sandbox, scores, releases through
-/// the privacy layer. Implemented by the lead with sandbox + datasets-spec + scorer.
+/// the privacy layer. The real one is [`crate::pipeline::SandboxExecutor`].
 #[async_trait]
 pub trait RunExecutor: Send + Sync {
     /// Checks a module at upload time (size, imports, compiles). A rejection is shown to the
@@ -33,6 +33,41 @@ pub trait RunExecutor: Send + Sync {
     /// [`RunOutcome::Failed`] / [`RunOutcome::OverLimit`]. Return `Err` only for platform
     /// trouble; the job is then retried up to its attempt limit.
     async fn execute(&self, request: RunRequest<'_>) -> Result<RunResult, ExecutorError>;
+
+    /// Compares completed entries on the real data for organizers (paired bootstrap of
+    /// consecutive entries, best first). Nothing is released; no budget is charged.
+    async fn compare(
+        &self,
+        request: CompareRequest<'_>,
+    ) -> Result<Vec<EntryComparison>, ExecutorError> {
+        let _ = request;
+        Err(ExecutorError::Permanent(
+            "this executor cannot compare entries".to_owned(),
+        ))
+    }
+}
+
+/// Entries to compare, best first, each with its inputs (its module and the real data).
+pub struct CompareRequest<'a> {
+    pub competition: &'a Competition,
+    pub entries: Vec<(&'a Submission, &'a RunInputs)>,
+}
+
+/// Whether entry `a` (ranked just above `b`) really differs from `b` on the private test
+/// part: a paired bootstrap of the score difference. Organizers only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryComparison {
+    pub a: crate::ids::SubmissionId,
+    pub b: crate::ids::SubmissionId,
+    pub score_a: f64,
+    pub score_b: f64,
+    /// `score(a) − score(b)` and its 95% bootstrap interval.
+    pub difference: f64,
+    pub difference_lower: f64,
+    pub difference_upper: f64,
+    /// Two-sided bootstrap p-value of "no difference".
+    pub p_value: f64,
+    pub resamples: usize,
 }
 
 /// Everything an executor gets for one job.
@@ -44,6 +79,9 @@ pub struct RunRequest<'a> {
     /// more than `remaining()` (the core refuses results that overspend).
     pub budget: &'a [BudgetUse],
     pub inputs: &'a RunInputs,
+    /// The team's public-score release state in this competition (the Ladder's), as the
+    /// executor last returned it in [`RunResult::release_state`].
+    pub release_state: Option<&'a serde_json::Value>,
 }
 
 /// What a run produced. Scores a team may see and scores only organizers may see are kept
@@ -64,6 +102,23 @@ pub struct RunResult {
     pub budget_charges: Vec<BudgetCharge>,
     /// Organizer-only details: confidence intervals, per-hospital breakdown, timings.
     pub details: serde_json::Value,
+    /// Dummy-data runs only: the guest's debug output and the detailed failure reason, for
+    /// the team (dummy data is synthetic). The core drops both from real-data runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_log: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_detail: Option<String>,
+    /// Dummy-data runs only: what else the team may see (time per phase, the dummy data's
+    /// seed and size). Dropped from real-data runs like the two above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_details: Option<serde_json::Value>,
+    /// The team's new release state (see [`RunRequest::release_state`]); stored with the
+    /// run's result in one transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_state: Option<serde_json::Value>,
+    /// An analysis's released aggregate (real runs of analysis submissions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_aggregate: Option<crate::model::ReleasedAggregate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -211,13 +266,16 @@ pub struct ValidationOutcome {
 #[error("dataset validator: {0}")]
 pub struct ValidatorError(pub String);
 
-/// Validates an upload: manifest, types, bounds, PHI scan, k-anonymity. Implemented by the
-/// lead with datasets-spec.
+/// Validates an upload: manifest, types, bounds, PHI scan, k-anonymity. The real one is
+/// [`crate::pipeline::SpecValidator`].
 #[async_trait]
 pub trait DatasetValidator: Send + Sync {
+    /// `others` are the dataset's contributions already validated (decrypted), for the
+    /// checks on the union of all hospitals' rows (duplicate ids, k-anonymity).
     async fn validate(
         &self,
         dataset: &Dataset,
         upload: &DatasetUpload,
+        others: &[ContributionData],
     ) -> Result<ValidationOutcome, ValidatorError>;
 }

@@ -66,6 +66,37 @@
 //! the arena delivers events in order to the [`AuditSink`] (the ledger) and stores each
 //! receipt's evidence code. Delivery is at least once; sinks deduplicate by event id.
 //!
+//! # How a run flows through the libraries
+//!
+//! [`pipeline`] holds the real plug-ins and documents each step; in short:
+//! 1. **Upload** ([`pipeline::SpecValidator`]): the manifest is parsed, the table loaded and
+//!    validated by datasets-spec (schema, label, duplicate ids, PHI, k-anonymity with the
+//!    organizer's k), then united with the dataset's other validated contributions (site
+//!    column) for duplicate ids and k-anonymity across hospitals. The stored report is
+//!    datasets-spec's `Report`: rule ids, columns and counts, never values.
+//! 2. **Submission**: `sandbox::precheck` at upload (size, zero imports, exports).
+//! 3. **Dummy run** ([`pipeline::SandboxExecutor`]): dummy data from the manifest (seed =
+//!    the competition's split seed), the bundle's split, `fit` on train and `predict` on the
+//!    test parts in a sandbox child, the metric on the dummy test rows. The team sees the
+//!    score, the detailed failure reason, its debug output and the time per phase
+//!    ([`Arena::dummy_run_report`]).
+//! 4. **Real run**: the decrypted contributions, united; the same split and sandbox run;
+//!    exact public and private scores; the public score **released** by the scorer (Laplace,
+//!    or the Ladder on the noisy score, whose state is stored per team and competition) with
+//!    the bundle's ε, which is **charged** on every dataset of the competition in the same
+//!    transaction as the result. Test labels never enter the child. Teams see `ok` /
+//!    `failed` / `over_limit` and the released score; organizers also see exact scores,
+//!    bootstrap 95% intervals, per-site scores and timings, and may compare the top entries
+//!    with a paired bootstrap ([`Arena::compare_top_entries`]). The core drops any guest
+//!    output a real run's result might carry.
+//! 5. **DP aggregates** ([`Arena::submit_analysis`], tier `dp_aggregates`): an analysis
+//!    module runs on dummy blocks, then on k disjoint blocks of the real training rows
+//!    (shuffled with a recorded seed); the scorer clamps to the declared bounds, averages,
+//!    adds OpenDP noise and charges the declared ε; the team sees the noisy values.
+//!
+//! [`platform::open`] opens the real platform in one call; [`demo::seed`] seeds a complete
+//! demo competition.
+//!
 //! # Plugging in the libraries
 //!
 //! - [`RunExecutor`]: pre-checks modules and runs jobs (sandbox, datasets-spec, scorer).
@@ -99,11 +130,14 @@ pub mod authz;
 pub mod bundle;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod error;
 pub mod executor;
 pub mod ids;
 pub mod model;
 pub mod objects;
+pub mod pipeline;
+pub mod platform;
 mod service;
 pub mod store;
 pub mod testing;
@@ -118,16 +152,16 @@ pub use config::{ArenaConfig, MASTER_KEY_ENV, QueueConfig};
 pub use crypto::MasterKeySource;
 pub use error::{ArenaError, ArenaResult, ErrorKind};
 pub use executor::{
-    BudgetCharge, ContributionData, ContributionManifest, DatasetUpload, DatasetValidator,
-    ExecutorError, PrecheckRejection, RunExecutor, RunInputs, RunRequest, RunResult,
-    ValidationOutcome, ValidatorError,
+    BudgetCharge, CompareRequest, ContributionData, ContributionManifest, DatasetUpload,
+    DatasetValidator, EntryComparison, ExecutorError, PrecheckRejection, RunExecutor, RunInputs,
+    RunRequest, RunResult, ValidationOutcome, ValidatorError,
 };
 pub use ids::*;
 pub use model::*;
 pub use service::{
-    AdmissionDecision, Arena, ArenaBuilder, DatasetView, ExactScores, IssuedToken, JobEnd,
-    JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, Me, Registration, ScorePoint,
-    SubmissionView, TeamView,
+    AdmissionDecision, Arena, ArenaBuilder, DatasetView, DummyRunReport, ExactScores, IssuedToken,
+    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, Me, Registration,
+    ScorePoint, SubmissionView, TeamView,
 };
 pub use store::Store;
 pub use store::sqlite::SqliteStore;

@@ -165,6 +165,98 @@ impl Default for RunOutcome {
 }
 
 text_enum!(
+    /// What a submission's module does.
+    SubmissionKind {
+        /// A model: `fit` on the training part, `predict` the test parts; scored.
+        Model => "model",
+        /// An analysis (`analyze`), released as a differentially private aggregate by
+        /// sample-and-aggregate; needs the `dp_aggregates` tier.
+        Analysis => "analysis",
+    }
+);
+
+// See `RunOutcome`.
+#[allow(clippy::derivable_impls)]
+impl Default for SubmissionKind {
+    fn default() -> Self {
+        SubmissionKind::Model
+    }
+}
+
+/// What a team declares with an analysis module: the platform splits the training rows into
+/// `blocks` disjoint blocks, runs `analyze` on each, clamps every output value into its
+/// bounds, averages and adds Laplace noise calibrated to the bounds, charging `epsilon`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// One `[low, high]` per output value, in order (at most [`AnalysisSpec::MAX_OUTPUTS`]).
+    pub bounds: Vec<[f64; 2]>,
+    /// ε charged on each of the competition's datasets.
+    pub epsilon: f64,
+    /// Number of disjoint blocks k: more blocks mean less noise (its scale is
+    /// `width · outputs / (k · ε)`) but fewer rows per block.
+    #[serde(default = "AnalysisSpec::default_blocks")]
+    pub blocks: u32,
+}
+
+impl AnalysisSpec {
+    pub const MAX_OUTPUTS: usize = 64;
+    pub const MAX_BLOCKS: u32 = 1000;
+
+    fn default_blocks() -> u32 {
+        10
+    }
+
+    /// Every problem with the declaration, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.bounds.is_empty() || self.bounds.len() > Self::MAX_OUTPUTS {
+            problems.push((
+                "bounds".to_owned(),
+                format!("declare 1 to {} output bounds", Self::MAX_OUTPUTS),
+            ));
+        }
+        for (index, [low, high]) in self.bounds.iter().enumerate() {
+            if !(low.is_finite() && high.is_finite() && low < high && (high - low).is_finite()) {
+                problems.push((
+                    format!("bounds[{index}]"),
+                    format!("must be finite with low < high, got [{low}, {high}]"),
+                ));
+            }
+        }
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
+            problems.push((
+                "epsilon".to_owned(),
+                format!("must be a positive number, got {}", self.epsilon),
+            ));
+        }
+        if !(2..=Self::MAX_BLOCKS).contains(&self.blocks) {
+            problems.push((
+                "blocks".to_owned(),
+                format!(
+                    "must be between 2 and {}, got {}",
+                    Self::MAX_BLOCKS,
+                    self.blocks
+                ),
+            ));
+        }
+        problems
+    }
+}
+
+/// A released analysis: what the team sees (noisy values and what they cost).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleasedAggregate {
+    /// One noisy value per declared output.
+    pub values: Vec<f64>,
+    /// ε charged on each dataset.
+    pub epsilon: f64,
+    pub blocks: u32,
+    /// The Laplace scale per output, in the output's units (data-independent).
+    pub noise_scale: Vec<f64>,
+}
+
+text_enum!(
     /// Which data a job runs on.
     JobKind {
         DummyRun => "dummy_run",
@@ -307,6 +399,9 @@ pub struct Submission {
     pub submitted_by: AccountId,
     /// The name of the phase that was open when it was submitted.
     pub phase: String,
+    pub kind: SubmissionKind,
+    /// The declaration of an analysis submission.
+    pub analysis: Option<AnalysisSpec>,
     pub object: ObjectId,
     pub module_sha256: String,
     pub size_bytes: i64,
@@ -319,6 +414,8 @@ pub struct Submission {
     pub released_public_score: Option<f64>,
     pub exact_public_score: Option<f64>,
     pub private_score: Option<f64>,
+    /// The released aggregate of a completed analysis (its team and organizers).
+    pub released_aggregate: Option<ReleasedAggregate>,
     /// The executor's full result for the real run (organizer-only details included).
     pub result: Option<serde_json::Value>,
     pub created_at: Timestamp,

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crate::audit::{AuditError, AuditReceipt, AuditRecord, AuditSink};
 use crate::bundle::SandboxLimits;
 use crate::executor::{
-    BudgetCharge, DatasetUpload, DatasetValidator, ExecutorError, PrecheckRejection, RunExecutor,
-    RunRequest, RunResult, ValidationOutcome, ValidatorError,
+    BudgetCharge, ContributionData, DatasetUpload, DatasetValidator, ExecutorError,
+    PrecheckRejection, RunExecutor, RunRequest, RunResult, ValidationOutcome, ValidatorError,
 };
 use crate::ids::{AuditEventId, JobId};
 use crate::model::{Dataset, JobKind, RunOutcome};
@@ -82,6 +82,7 @@ impl DatasetValidator for ScriptedValidator {
         &self,
         _dataset: &Dataset,
         upload: &DatasetUpload,
+        _others: &[ContributionData],
     ) -> Result<ValidationOutcome, ValidatorError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let text = String::from_utf8_lossy(&upload.bytes);
@@ -188,6 +189,7 @@ pub fn successful_result(request: &RunRequest<'_>) -> RunResult {
                     })
                     .collect(),
                 details: serde_json::json!({ "interval": [0.75, 0.86] }),
+                ..RunResult::default()
             }
         }
     }

@@ -306,10 +306,15 @@ async fn store_statements_prepare_on_postgres() {
     conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}").as_str())
         .await
         .expect("scratch schema");
-    sqlx::raw_sql(include_str!("../migrations/postgres/0001_core.sql"))
-        .execute(&mut conn)
-        .await
-        .expect("PostgreSQL schema applies");
+    for migration in [
+        include_str!("../migrations/postgres/0001_core.sql"),
+        include_str!("../migrations/postgres/0002_pipeline.sql"),
+    ] {
+        sqlx::raw_sql(migration)
+            .execute(&mut conn)
+            .await
+            .expect("PostgreSQL schema applies");
+    }
     // Control: PostgreSQL does refuse SQLite-only syntax, so passing means something.
     assert!(
         conn.prepare("INSERT OR IGNORE INTO data_keys (scope) VALUES ($1)")

@@ -514,6 +514,7 @@ async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_stale_workers_ar
             follow_up_max_attempts: 3,
             charges: vec![],
             budget_total: 1.0,
+            release_state: None,
         })
         .await
         .expect("finish");
@@ -868,7 +869,7 @@ async fn leaderboards_close_and_publish() {
         [first, second]
     );
     assert_eq!(public.entries[0].rank, 1);
-    assert!(public.higher_is_better && public.metric == "auc");
+    assert!(public.higher_is_better && public.metric == "roc_auc");
     let history = arena
         .public_score_history(&cast.team_x, cast.competition)
         .await

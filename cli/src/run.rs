@@ -1,9 +1,249 @@
-//! `medarena run` (issue 3).
+//! `medarena run`: runs a submission locally exactly as the platform's dummy-data run does
+//! (the same pre-check, split, sandbox child and scorer: `medarena_arena::pipeline`), on
+//! dummy data generated from the manifest, or on local data files. Prints the status, the
+//! metric, the time per phase and the guest's debug output; exits 1 when the submission
+//! fails, 2 when the input is unusable.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+use anyhow::{Context, bail};
+use medarena_arena::bundle::{Bundle, SandboxLimits, TaskKind};
+use medarena_arena::datasets_spec::{
+    Field, LoadOptions, Manifest, RecordBatch, SplitConfig, dummy, load_with_manifest, union_sites,
+};
+use medarena_arena::pipeline::{Evaluation, EvaluationError, TaskSpec, evaluate, sandbox_limits};
+use medarena_arena::sandbox::{ChildCommand, Sandbox, SandboxConfig, Timings, precheck};
+use medarena_arena::scorer::Metric;
 
-pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`medarena run` is not available in this build yet")
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The submission: a WebAssembly module following sandbox/ABI.md.
+    #[arg(long)]
+    submission: PathBuf,
+    /// The dataset manifest (.yaml or .json).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Local data files (CSV, Parquet, Arrow IPC) following the manifest, one per site.
+    /// Without them, dummy data is generated from the manifest.
+    data: Vec<PathBuf>,
+    /// The competition bundle to take the task, target, metric, split and sandbox limits
+    /// from (as the platform does).
+    #[arg(long)]
+    competition: Option<PathBuf>,
+    /// The metric (default: the competition's, else roc_auc, multiclass_accuracy or rmse).
+    #[arg(long)]
+    metric: Option<String>,
+    /// The column to predict (default: the competition's, else the manifest's label).
+    #[arg(long)]
+    target: Option<String>,
+    /// Seed of the dummy data, the split and the module (default: the competition's split
+    /// seed, else 0). The platform's dummy run uses the competition's split seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Rows of dummy data.
+    #[arg(long, default_value_t = 1000)]
+    rows: usize,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let module = std::fs::read(&args.submission)
+        .with_context(|| format!("reading {}", args.submission.display()))?;
+    let manifest = Manifest::from_path(&args.dataset)?;
+    let bundle = args
+        .competition
+        .as_ref()
+        .map(|path| -> anyhow::Result<Bundle> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Bundle::from_yaml(&text).with_context(|| format!("{}", path.display()))
+        })
+        .transpose()?;
+    let spec = task_spec(&args, &manifest, bundle.as_ref())?;
+
+    let info = match precheck(&module, &spec.limits) {
+        Ok(info) => info,
+        Err(refusal) => {
+            println!("status   refused at pre-check: {refusal}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!(
+        "module   {} ({} bytes, sha256 {}): pre-check ok",
+        args.submission.display(),
+        info.size,
+        info.sha256
+    );
+    let table = table(&args, &manifest, spec.split.seed)?;
+    let child = ChildCommand::current_exe("sandbox-child")
+        .context("locating this executable for the sandbox child")?;
+    let sandbox = Sandbox::new(SandboxConfig::new(child));
+    match evaluate(&sandbox, &module, &manifest, &table, &spec, true) {
+        Ok(evaluation) => {
+            report(&spec, &evaluation)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(EvaluationError::Submission(failure)) => {
+            println!("status   {failure}");
+            print_debug(&failure.debug_log);
+            Ok(ExitCode::from(1))
+        }
+        Err(EvaluationError::Data(message)) => bail!("{message}"),
+    }
+}
+
+fn task_spec(
+    args: &RunArgs,
+    manifest: &Manifest,
+    bundle: Option<&Bundle>,
+) -> anyhow::Result<TaskSpec> {
+    let target = match (&args.target, bundle) {
+        (Some(target), _) => target.clone(),
+        (None, Some(bundle)) => bundle.target.clone(),
+        (None, None) => manifest
+            .labels()
+            .first()
+            .map(|f| f.name.clone())
+            .context("the manifest declares no label; name the column with --target")?,
+    };
+    let field = manifest
+        .field(&target)
+        .with_context(|| format!("`{target}` is not a field of the manifest"))?;
+    let task = bundle.map_or_else(|| task_of(field), |b| b.task);
+    let metric: Metric = match (&args.metric, bundle) {
+        (Some(name), _) => name.parse()?,
+        (None, Some(bundle)) => bundle.metric.parse()?,
+        (None, None) => match task {
+            TaskKind::BinaryClassification => Metric::RocAuc,
+            TaskKind::MulticlassClassification => Metric::MulticlassAccuracy,
+            TaskKind::Regression => Metric::Rmse,
+        },
+    };
+    let seed = args.seed.or(bundle.map(|b| b.split.seed)).unwrap_or(0);
+    let split = bundle.map_or(
+        SplitConfig {
+            seed,
+            ..SplitConfig::default()
+        },
+        |b| SplitConfig {
+            seed,
+            train: b.split.train,
+            public_test: b.split.public_test,
+        },
+    );
+    let limits = bundle.map_or_else(SandboxLimits::default, |b| b.sandbox.clone());
+    Ok(TaskSpec {
+        task,
+        target,
+        metric,
+        split,
+        seed,
+        limits: sandbox_limits(&limits),
+    })
+}
+
+/// The task a label implies: two categories or a boolean is binary, more categories are
+/// multiclass, a bare number is a regression.
+fn task_of(field: &Field) -> TaskKind {
+    use medarena_arena::datasets_spec::FieldType;
+    match (&field.categories, field.field_type) {
+        (Some(categories), _) if categories.len() > 2 => TaskKind::MulticlassClassification,
+        (Some(_), _) | (None, FieldType::Boolean) => TaskKind::BinaryClassification,
+        _ => TaskKind::Regression,
+    }
+}
+
+fn table(args: &RunArgs, manifest: &Manifest, seed: u64) -> anyhow::Result<RecordBatch> {
+    if args.data.is_empty() {
+        println!(
+            "data     dummy data: {} rows from {} (seed {seed})",
+            args.rows,
+            args.dataset.display()
+        );
+        return Ok(union_sites(
+            manifest,
+            &[("dummy".to_owned(), dummy(manifest, args.rows, seed))],
+        )?);
+    }
+    let mut parts = Vec::new();
+    for path in &args.data {
+        let loaded = load_with_manifest(manifest, path, &LoadOptions::default())?;
+        parts.push((site_of(path), loaded.batch));
+    }
+    let table = union_sites(manifest, &parts)?;
+    println!(
+        "data     {} rows from {} file(s) (run `medarena dataset validate` to check them)",
+        table.num_rows(),
+        parts.len()
+    );
+    Ok(table)
+}
+
+fn site_of(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("site")
+        .to_owned()
+}
+
+fn ms(duration: std::time::Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn timings(timings: &Timings) -> String {
+    let compile = timings.compile.map_or_else(|| "cached".to_owned(), ms);
+    format!(
+        "pre-check {}, encode {}, compile {compile}, start-up {}, data in {}, fit {}, predict {}, total {}",
+        ms(timings.precheck),
+        ms(timings.encode),
+        ms(timings.startup),
+        ms(timings.data_in),
+        ms(timings.fit),
+        ms(timings.predict),
+        ms(timings.total)
+    )
+}
+
+fn report(spec: &TaskSpec, evaluation: &Evaluation) -> anyhow::Result<()> {
+    println!(
+        "split    train {}, public test {}, private test {} (seed {}){}",
+        evaluation.train_rows,
+        evaluation.public.rows(),
+        evaluation.private.rows(),
+        spec.split.seed,
+        if evaluation.rows_without_target > 0 {
+            format!(
+                ", {} rows without a target left out",
+                evaluation.rows_without_target
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!("status   ok");
+    let show = |score: Result<f64, EvaluationError>| match score {
+        Ok(value) => format!("{value:.4}"),
+        Err(err) => format!("undefined ({err})"),
+    };
+    println!(
+        "metric   {}: {} on both test parts (public {}, private {})",
+        spec.metric.name(),
+        show(evaluation.test().score(spec.metric)),
+        show(evaluation.public.score(spec.metric)),
+        show(evaluation.private.score(spec.metric)),
+    );
+    println!("time     {}", timings(&evaluation.output.timings));
+    print_debug(&evaluation.output.debug_log);
+    Ok(())
+}
+
+fn print_debug(log: &str) {
+    if log.trim().is_empty() {
+        println!("debug    (no debug output)");
+    } else {
+        println!("debug output of the submission:");
+        for line in log.lines() {
+            println!("  | {line}");
+        }
+    }
 }

@@ -8,8 +8,9 @@ use super::Arena;
 use crate::authz::{Action, Actor, Resource, authorize};
 use crate::bundle::{Bundle, BundleError, FieldIssue};
 use crate::error::{ArenaError, ArenaResult};
+use crate::executor::{CompareRequest, EntryComparison};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
-use crate::model::{AgreementAcceptance, Competition, DatasetState};
+use crate::model::{AgreementAcceptance, Competition, DatasetState, JobKind};
 use crate::store::{NewCompetition, ScoredSubmission};
 use crate::time::Timestamp;
 use crate::vault::sha256_hex;
@@ -366,6 +367,75 @@ impl Arena {
                 })
             })
             .collect())
+    }
+
+    /// Whether the best entries really differ (organizers): each team's leaderboard entry,
+    /// ranked by exact private score, the first `top` re-run on the real data (runs are
+    /// deterministic, so they reproduce their scores) and compared pairwise with a paired
+    /// bootstrap on the private test part. Nothing is released and nothing is charged.
+    pub async fn compare_top_entries(
+        &self,
+        actor: &Actor,
+        id: CompetitionId,
+        top: usize,
+    ) -> ArenaResult<Vec<EntryComparison>> {
+        let competition = self.load_competition(id).await?;
+        authorize(
+            actor,
+            Action::ViewExactScores,
+            competition_resource(&competition),
+        )?;
+        let higher_is_better = competition
+            .bundle
+            .metric_info()
+            .is_none_or(|m| m.higher_is_better);
+        let rows = self.inner.store.scored_submissions(id).await?;
+        let mut chosen: Vec<&ScoredSubmission> = best_public_per_team(&rows, higher_is_better)
+            .into_iter()
+            .filter(|row| row.private_score.is_some_and(f64::is_finite))
+            .collect();
+        chosen.sort_by(|a, b| {
+            let (a, b) = (
+                a.private_score.unwrap_or(0.0),
+                b.private_score.unwrap_or(0.0),
+            );
+            if higher_is_better {
+                b.total_cmp(&a)
+            } else {
+                a.total_cmp(&b)
+            }
+        });
+        chosen.truncate(top.clamp(2, 10));
+        if chosen.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let contributions = self
+            .run_contributions(&competition, JobKind::RealRun)
+            .await
+            .map_err(|err| ArenaError::Internal(err.to_string()))?;
+        let mut submissions = Vec::with_capacity(chosen.len());
+        for row in &chosen {
+            submissions.push(
+                self.inner
+                    .store
+                    .submission(row.submission)
+                    .await?
+                    .ok_or_else(|| ArenaError::NotFound(row.submission.to_string()))?,
+            );
+        }
+        let inputs: Vec<_> = submissions
+            .iter()
+            .map(|s| self.run_inputs(JobKind::RealRun, s, contributions.clone()))
+            .collect();
+        let request = CompareRequest {
+            competition: &competition,
+            entries: submissions.iter().zip(&inputs).collect(),
+        };
+        self.inner
+            .executor
+            .compare(request)
+            .await
+            .map_err(|err| ArenaError::Internal(err.to_string()))
     }
 
     /// Every scored submission with exact public and private scores (organizers).

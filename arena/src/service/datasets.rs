@@ -8,7 +8,7 @@ use super::{Arena, clean_text};
 use crate::authz::{Action, Actor, Resource, authorize};
 use crate::bundle::check_slug;
 use crate::error::{ArenaError, ArenaResult};
-use crate::executor::{DatasetUpload, ValidationOutcome};
+use crate::executor::{ContributionData, DatasetUpload, ValidationOutcome};
 use crate::ids::{ContributionId, DatasetId, OrgId};
 use crate::model::{Contribution, ContributionState, Dataset, DatasetState, Role};
 use crate::store::{
@@ -201,7 +201,19 @@ impl Arena {
         contribution: &Contribution,
         upload: &DatasetUpload,
     ) -> ArenaResult<Contribution> {
-        let outcome = match self.inner.validator.validate(dataset, upload).await {
+        let others = match self.validated_contributions(dataset, contribution.id).await {
+            Ok(others) => others,
+            Err(err) => {
+                tracing::error!(contribution = contribution.id.0, error = %err, "reading the dataset's other contributions failed");
+                Vec::new()
+            }
+        };
+        let outcome = match self
+            .inner
+            .validator
+            .validate(dataset, upload, &others)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(err) => {
                 tracing::error!(contribution = contribution.id.0, error = %err, "dataset validator failed");
@@ -236,6 +248,43 @@ impl Arena {
             }
         }
         Ok(settled)
+    }
+
+    /// The dataset's validated contributions other than `except`, decrypted, for the checks
+    /// on the union of all hospitals' rows.
+    async fn validated_contributions(
+        &self,
+        dataset: &Dataset,
+        except: ContributionId,
+    ) -> ArenaResult<Vec<ContributionData>> {
+        let mut out = Vec::new();
+        for other in self.inner.store.contributions(dataset.id).await? {
+            if other.id == except || other.state != ContributionState::Validated {
+                continue;
+            }
+            let Some(object) = other.object else {
+                continue;
+            };
+            let bytes = self
+                .inner
+                .vault
+                .get(
+                    &KeyScope::Dataset(dataset.id),
+                    &object,
+                    &other.content_sha256,
+                )
+                .await?;
+            out.push(ContributionData {
+                dataset: dataset.id,
+                dataset_slug: dataset.slug.clone(),
+                contribution: other.id,
+                hospital: other.hospital,
+                file_name: other.file_name,
+                manifest: other.manifest,
+                bytes,
+            });
+        }
+        Ok(out)
     }
 
     /// Settles contributions a crash left between storage and validation (state `uploaded`,

@@ -16,7 +16,7 @@ pub use accounts::{AdmissionDecision, IssuedToken, Me, Registration, TeamView};
 pub use competitions::{Leaderboard, LeaderboardEntry, LeaderboardKind, ScorePoint};
 pub use datasets::DatasetView;
 pub use runs::{JobEnd, JobReport};
-pub use submissions::{ExactScores, SubmissionView};
+pub use submissions::{DummyRunReport, ExactScores, SubmissionView};
 
 use std::sync::Arc;
 

@@ -17,7 +17,7 @@ use crate::executor::{ExecutorError, RunInputs, RunRequest, RunResult};
 use crate::ids::{JobId, SubmissionId};
 use crate::model::{
     Competition, ContributionState, DatasetState, Job, JobKind, RunOutcome, Submission,
-    SubmissionStatus, Tier,
+    SubmissionKind, SubmissionStatus, Tier,
 };
 use crate::store::{ClaimRequest, FinishJob, FinishOutcome, RetryOutcome, Store, SubmissionUpdate};
 use crate::time::Clock;
@@ -47,7 +47,7 @@ pub enum JobEnd {
 /// The verdict before it is written: either a result to apply or a refusal decided by the
 /// core without running anything.
 enum Verdict {
-    Ran(RunResult),
+    Ran(Box<RunResult>),
     BudgetExhausted,
 }
 
@@ -189,15 +189,14 @@ impl Arena {
         Ok((submission, competition))
     }
 
-    /// Builds the run's inputs and calls the executor. Real runs are refused (before any
-    /// data is read) when a dataset lost its approval or the budget cannot pay for a release.
-    async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
+    /// The validated contributions of a competition's datasets; a real run refuses a dataset
+    /// that is not approved.
+    pub(super) async fn run_contributions(
+        &self,
+        competition: &Competition,
+        kind: JobKind,
+    ) -> Result<Vec<(crate::model::Dataset, crate::model::Contribution)>, ExecutorError> {
         let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
-        let (submission, competition) = self.load_for_run(job).await?;
-        let budget = self
-            .budget_of(&competition, job.team)
-            .await
-            .map_err(transient)?;
         let mut contributions = Vec::new();
         for dataset_id in &competition.datasets {
             let dataset = self
@@ -207,7 +206,7 @@ impl Arena {
                 .await
                 .map_err(|e| transient(e.into()))?
                 .ok_or_else(|| ExecutorError::Permanent(format!("{dataset_id} is missing")))?;
-            if job.kind == JobKind::RealRun && dataset.state != DatasetState::Approved {
+            if kind == JobKind::RealRun && dataset.state != DatasetState::Approved {
                 return Err(ExecutorError::Permanent(format!(
                     "dataset `{}` is {}, not approved",
                     dataset.slug, dataset.state
@@ -225,20 +224,49 @@ impl Arena {
                 }
             }
         }
+        Ok(contributions)
+    }
+
+    /// The inputs of a run of `submission` on `kind` data.
+    pub(super) fn run_inputs(
+        &self,
+        kind: JobKind,
+        submission: &Submission,
+        contributions: Vec<(crate::model::Dataset, crate::model::Contribution)>,
+    ) -> RunInputs {
+        RunInputs {
+            kind,
+            vault: self.inner.vault.clone(),
+            team: submission.team,
+            module: submission.object,
+            module_sha256: submission.module_sha256.clone(),
+            contributions,
+        }
+    }
+
+    /// Builds the run's inputs and calls the executor. Real runs are refused (before any
+    /// data is read) when a dataset lost its approval or the budget cannot pay for a release.
+    async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
+        let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
+        let (submission, competition) = self.load_for_run(job).await?;
+        let budget = self
+            .budget_of(&competition, job.team)
+            .await
+            .map_err(transient)?;
+        let contributions = self.run_contributions(&competition, job.kind).await?;
         if job.kind == JobKind::RealRun {
-            let per_release = competition.bundle.privacy.public_score.epsilon_per_release;
+            let per_release = epsilon_per_run(&submission, &competition);
             if budget.iter().any(|b| b.remaining() + 1e-12 < per_release) {
                 return Ok(Verdict::BudgetExhausted);
             }
         }
-        let inputs = RunInputs {
-            kind: job.kind,
-            vault: self.inner.vault.clone(),
-            team: job.team,
-            module: submission.object,
-            module_sha256: submission.module_sha256.clone(),
-            contributions,
-        };
+        let release_state = self
+            .inner
+            .store
+            .release_state(competition.id, job.team)
+            .await
+            .map_err(|e| transient(e.into()))?;
+        let inputs = self.run_inputs(job.kind, &submission, contributions);
         let result = self
             .inner
             .executor
@@ -248,9 +276,10 @@ impl Arena {
                 competition: &competition,
                 budget: &budget,
                 inputs: &inputs,
+                release_state: release_state.as_ref(),
             })
             .await?;
-        Ok(Verdict::Ran(result))
+        Ok(Verdict::Ran(Box::new(result)))
     }
 
     /// Applies the phase gate and writes the outcome.
@@ -275,10 +304,19 @@ impl Arena {
             follow_up_max_attempts: self.inner.config.queue.max_attempts,
             charges: Vec::new(),
             budget_total: competition.bundle.privacy.budget_per_team_per_dataset,
+            release_state: None,
         };
         match verdict {
             Verdict::BudgetExhausted => budget_exhausted(&mut finish),
             Verdict::Ran(result) => {
+                let mut result = *result;
+                if job.kind == JobKind::RealRun {
+                    // Sealed means sealed: whatever the executor says, nothing of the guest's
+                    // own output from a real-data run is kept where a team could read it.
+                    result.guest_log = None;
+                    result.failure_detail = None;
+                    result.team_details = None;
+                }
                 let outcome = match result.outcome {
                     RunOutcome::Error => {
                         tracing::warn!(
@@ -351,10 +389,17 @@ impl Arena {
             .org(submission.team)
             .await?
             .and_then(|o| o.tier);
+        let needed_tier = match submission.kind {
+            SubmissionKind::Model => Tier::RealData,
+            SubmissionKind::Analysis => Tier::DpAggregates,
+        };
         let stop = if phase_kind == Some(PhaseKind::Development) {
             Some("development phase: dummy data only")
-        } else if tier.is_none_or(|t| t < Tier::RealData) {
-            Some("your team's tier allows dummy data only")
+        } else if tier.is_none_or(|t| t < needed_tier) {
+            Some(match submission.kind {
+                SubmissionKind::Model => "your team's tier allows dummy data only",
+                SubmissionKind::Analysis => "your team's tier does not include DP aggregates",
+            })
         } else if competition.closed_at.is_some() {
             Some("the competition closed before the real-data run")
         } else {
@@ -412,6 +457,7 @@ impl Arena {
 fn budget_exhausted(finish: &mut FinishJob) {
     finish.outcome = RunOutcome::OverLimit;
     finish.charges.clear();
+    finish.release_state = None;
     finish.submission = SubmissionUpdate {
         status: Some(SubmissionStatus::Failed),
         outcome: Some(RunOutcome::OverLimit),
@@ -420,8 +466,17 @@ fn budget_exhausted(finish: &mut FinishJob) {
     };
 }
 
+/// The ε a real run of this submission charges on each dataset.
+fn epsilon_per_run(submission: &Submission, competition: &Competition) -> f64 {
+    match (&submission.kind, &submission.analysis) {
+        (SubmissionKind::Analysis, Some(spec)) => spec.epsilon,
+        _ => competition.bundle.privacy.public_score.epsilon_per_release,
+    }
+}
+
 fn apply_real_run(finish: &mut FinishJob, result: &RunResult, outcome: RunOutcome) {
     finish.charges = result.budget_charges.clone();
+    finish.release_state = result.release_state.clone();
     if outcome != RunOutcome::Ok {
         finish.submission.status = Some(SubmissionStatus::Failed);
         finish.submission.outcome = Some(outcome);
@@ -435,6 +490,10 @@ fn apply_real_run(finish: &mut FinishJob, result: &RunResult, outcome: RunOutcom
         released_public_score: finite(result.released_public_score),
         exact_public_score: finite(result.exact_public_score),
         private_score: finite(result.private_score),
+        released_aggregate: result
+            .released_aggregate
+            .clone()
+            .filter(|a| a.values.iter().all(|v| v.is_finite())),
         result: Some(result.details.clone()),
     };
 }

@@ -9,7 +9,10 @@ use super::competitions::competition_resource;
 use crate::authz::{Action, Actor, Resource, authorize};
 use crate::error::{ArenaError, ArenaResult};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
-use crate::model::{BudgetUse, Competition, RunOutcome, Submission, SubmissionStatus};
+use crate::model::{
+    AnalysisSpec, BudgetUse, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission,
+    SubmissionKind, SubmissionStatus, Tier,
+};
 use crate::store::{InsertSubmission, NewSubmission};
 use crate::time::Timestamp;
 use crate::vault::KeyScope;
@@ -23,6 +26,8 @@ pub struct SubmissionView {
     pub competition: CompetitionId,
     pub team: OrgId,
     pub phase: String,
+    pub kind: SubmissionKind,
+    pub analysis: Option<AnalysisSpec>,
     pub module_sha256: String,
     pub size_bytes: i64,
     pub status: SubmissionStatus,
@@ -30,9 +35,23 @@ pub struct SubmissionView {
     pub note: Option<String>,
     pub dummy_score: Option<f64>,
     pub released_public_score: Option<f64>,
+    /// A completed analysis's noisy aggregate (its team and organizers).
+    pub released_aggregate: Option<ReleasedAggregate>,
     pub private_score: Option<f64>,
     pub submitted_at: Timestamp,
     pub exact: Option<ExactScores>,
+}
+
+/// The dummy-data run as its team sees it (see [`Arena::dummy_run_report`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DummyRunReport {
+    pub outcome: Option<RunOutcome>,
+    pub dummy_score: Option<f64>,
+    pub guest_log: Option<String>,
+    pub failure_detail: Option<String>,
+    /// What else the executor shows the team about its dummy run (timings per phase, the
+    /// dummy data's seed and size, an analysis's per-block outputs).
+    pub details: Option<serde_json::Value>,
 }
 
 /// Organizer-only facts about a submission.
@@ -64,6 +83,8 @@ impl SubmissionView {
             competition: submission.competition,
             team: submission.team,
             phase: submission.phase,
+            kind: submission.kind,
+            analysis: submission.analysis,
             module_sha256: submission.module_sha256,
             size_bytes: submission.size_bytes,
             status: submission.status,
@@ -71,6 +92,7 @@ impl SubmissionView {
             note: submission.note,
             dummy_score: submission.dummy_score,
             released_public_score: submission.released_public_score,
+            released_aggregate: submission.released_aggregate,
             private_score: submission.private_score.filter(|_| private_visible),
             submitted_at: submission.created_at,
             exact,
@@ -89,6 +111,44 @@ impl Arena {
         actor: &Actor,
         competition: CompetitionId,
         module: &[u8],
+    ) -> ArenaResult<SubmissionView> {
+        self.submit_module(actor, competition, module, None).await
+    }
+
+    /// A member of a team with the `dp_aggregates` tier submits an analysis module (its
+    /// `medarena_analyze` export) with its declaration. It goes through the same checks and
+    /// the same phase gate as a model: a run on dummy data first (whose per-block outputs
+    /// and debug output the team sees), then, outside the development phase, the
+    /// sample-and-aggregate release on the training rows of the real data, charging
+    /// `spec.epsilon` on each dataset.
+    pub async fn submit_analysis(
+        &self,
+        actor: &Actor,
+        competition: CompetitionId,
+        module: &[u8],
+        spec: &AnalysisSpec,
+    ) -> ArenaResult<SubmissionView> {
+        if let Some((field, message)) = spec.problems().into_iter().next() {
+            return Err(ArenaError::invalid(format!("analysis.{field}"), message));
+        }
+        if actor
+            .approved_org()
+            .is_some_and(|m| m.tier.is_none_or(|t| t < Tier::DpAggregates))
+        {
+            return Err(ArenaError::Forbidden(
+                "your team's tier does not include DP aggregates".to_owned(),
+            ));
+        }
+        self.submit_module(actor, competition, module, Some(spec))
+            .await
+    }
+
+    async fn submit_module(
+        &self,
+        actor: &Actor,
+        competition: CompetitionId,
+        module: &[u8],
+        analysis: Option<&AnalysisSpec>,
     ) -> ArenaResult<SubmissionView> {
         let team = actor.approved_org().map(|m| m.org).ok_or_else(|| {
             ArenaError::Forbidden("only members of an admitted team submit".to_owned())
@@ -158,6 +218,12 @@ impl Arena {
                     team,
                     submitted_by: account,
                     phase,
+                    kind: if analysis.is_some() {
+                        SubmissionKind::Analysis
+                    } else {
+                        SubmissionKind::Model
+                    },
+                    analysis: analysis.cloned(),
                     object: sealed.object,
                     module_sha256: sealed.content_sha256,
                     size_bytes: sealed.size_bytes,
@@ -239,6 +305,44 @@ impl Arena {
             .into_iter()
             .map(|s| SubmissionView::of(s, &competition, actor))
             .collect())
+    }
+
+    /// What the dummy-data run of a submission said: the guest's debug output and, when it
+    /// failed, the detailed reason (dummy data is synthetic, so nothing here is about a real
+    /// row). Its team and organizers. `None` before the dummy run finished.
+    pub async fn dummy_run_report(
+        &self,
+        actor: &Actor,
+        id: SubmissionId,
+    ) -> ArenaResult<Option<DummyRunReport>> {
+        let submission = self.load_submission(id).await?;
+        authorize(
+            actor,
+            Action::ViewSubmission,
+            Resource::Submission {
+                team: submission.team,
+            },
+        )?;
+        let jobs = self.inner.store.jobs_of_submission(id).await?;
+        let Some(job) = jobs.iter().find(|j| j.kind == JobKind::DummyRun) else {
+            return Ok(None);
+        };
+        let Some(result) = self.inner.store.job_result(job.id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(DummyRunReport {
+            outcome: job.outcome,
+            dummy_score: submission.dummy_score,
+            guest_log: result
+                .get("guest_log")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            failure_detail: result
+                .get("failure_detail")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            details: result.get("team_details").cloned(),
+        }))
     }
 
     /// The submitted module itself: only its own team.

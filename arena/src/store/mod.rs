@@ -19,9 +19,10 @@ use crate::ids::{
     SubmissionId,
 };
 use crate::model::{
-    Account, AdmissionState, AgreementAcceptance, Competition, Contribution, ContributionState,
-    Credential, CredentialKind, Dataset, Job, JobKind, OrgKind, Organization, QueueStats, Role,
-    RunOutcome, Submission, SubmissionStatus, Tier, UnknownVariant,
+    Account, AdmissionState, AgreementAcceptance, AnalysisSpec, Competition, Contribution,
+    ContributionState, Credential, CredentialKind, Dataset, Job, JobKind, OrgKind, Organization,
+    QueueStats, ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus,
+    Tier, UnknownVariant,
 };
 use crate::objects::ObjectId;
 use crate::time::Timestamp;
@@ -134,6 +135,8 @@ pub struct NewSubmission {
     pub team: OrgId,
     pub submitted_by: AccountId,
     pub phase: String,
+    pub kind: SubmissionKind,
+    pub analysis: Option<AnalysisSpec>,
     pub object: ObjectId,
     pub module_sha256: String,
     pub size_bytes: i64,
@@ -179,6 +182,9 @@ pub struct FinishJob {
     /// ε to charge, checked against `budget_total` per dataset inside the transaction.
     pub charges: Vec<BudgetCharge>,
     pub budget_total: f64,
+    /// The team's new public-score release state in the competition (the Ladder's), stored
+    /// in the same transaction.
+    pub release_state: Option<serde_json::Value>,
 }
 
 /// The new state of the job's submission.
@@ -191,6 +197,7 @@ pub struct SubmissionUpdate {
     pub released_public_score: Option<f64>,
     pub exact_public_score: Option<f64>,
     pub private_score: Option<f64>,
+    pub released_aggregate: Option<ReleasedAggregate>,
     pub result: Option<serde_json::Value>,
 }
 
@@ -394,6 +401,12 @@ pub trait SubmissionRepo: Send + Sync {
         team: OrgId,
         utc_day: i64,
     ) -> StoreResult<i64>;
+    /// The team's public-score release state in a competition (see [`FinishJob`]).
+    async fn release_state(
+        &self,
+        competition: CompetitionId,
+        team: OrgId,
+    ) -> StoreResult<Option<serde_json::Value>>;
     /// ε spent per dataset by a team in a competition.
     async fn budget_spent(
         &self,
@@ -442,6 +455,8 @@ pub trait JobQueue: Send + Sync {
     /// `error` when out of attempts. Records `JobLeaseExpired` per job. Returns how many.
     async fn reap_expired(&self, now: Timestamp) -> StoreResult<usize>;
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>>;
+    /// The result the executor returned for a finished job (JSON of its `RunResult`).
+    async fn job_result(&self, id: JobId) -> StoreResult<Option<serde_json::Value>>;
     async fn jobs_of_submission(&self, submission: SubmissionId) -> StoreResult<Vec<Job>>;
     async fn queue_stats(&self) -> StoreResult<QueueStats>;
 }

@@ -51,10 +51,11 @@ const DATASET_COLS: &str = "id, slug, title, description, state, created_by, cre
 const CONTRIBUTION_COLS: &str = "id, dataset_id, hospital_id, uploaded_by, file_name, manifest, \
                                  object_id, content_sha256, size_bytes, row_count, state, \
                                  report_json, created_at";
-const SUBMISSION_COLS: &str = "id, competition_id, team_id, submitted_by, phase, object_id, \
-                               module_sha256, size_bytes, status, outcome, note, dummy_score, \
-                               released_public_score, exact_public_score, private_score, \
-                               result_json, created_at, finished_at";
+const SUBMISSION_COLS: &str = "id, competition_id, team_id, submitted_by, phase, kind, \
+                               analysis_json, object_id, module_sha256, size_bytes, status, \
+                               outcome, note, dummy_score, released_public_score, \
+                               exact_public_score, private_score, released_json, result_json, \
+                               created_at, finished_at";
 const JOB_COLS: &str = "id, submission_id, competition_id, team_id, kind, state, attempts, \
                         max_attempts, available_at, lease_owner, lease_expires_at, outcome, \
                         last_error, created_at, finished_at";
@@ -126,6 +127,16 @@ fn ts_opt(row: &SqliteRow, column: &str) -> StoreResult<Option<Timestamp>> {
 fn object_opt(row: &SqliteRow, column: &str) -> StoreResult<Option<ObjectId>> {
     row.try_get::<Option<String>, _>(column)?
         .map(|hex| ObjectId::from_hex(&hex).map_err(|err| StoreError::Corrupt(err.to_string())))
+        .transpose()
+}
+
+/// A JSON column read into a typed value.
+fn typed_json_opt<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &str,
+) -> StoreResult<Option<T>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|text| serde_json::from_str(&text).map_err(StoreError::from))
         .transpose()
 }
 
@@ -216,6 +227,8 @@ fn submission_from(row: &SqliteRow) -> StoreResult<Submission> {
         team: OrgId(row.try_get("team_id")?),
         submitted_by: AccountId(row.try_get("submitted_by")?),
         phase: row.try_get("phase")?,
+        kind: parse(row.try_get("kind")?)?,
+        analysis: typed_json_opt(row, "analysis_json")?,
         object: object_opt(row, "object_id")?
             .ok_or_else(|| StoreError::Corrupt("submission without object".to_owned()))?,
         module_sha256: row.try_get("module_sha256")?,
@@ -227,6 +240,7 @@ fn submission_from(row: &SqliteRow) -> StoreResult<Submission> {
         released_public_score: row.try_get("released_public_score")?,
         exact_public_score: row.try_get("exact_public_score")?,
         private_score: row.try_get("private_score")?,
+        released_aggregate: typed_json_opt(row, "released_json")?,
         result: json_opt(row, "result_json")?,
         created_at: ts(row, "created_at")?,
         finished_at: ts_opt(row, "finished_at")?,
@@ -1328,8 +1342,9 @@ impl SubmissionRepo for SqliteStore {
         }
         let row = sqlx::query(&format!(
             "INSERT INTO submissions (competition_id, team_id, submitted_by, phase, object_id, \
-             module_sha256, size_bytes, utc_day, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued_dummy', $9) RETURNING {SUBMISSION_COLS}"
+             module_sha256, size_bytes, utc_day, status, created_at, kind, analysis_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued_dummy', $9, $10, $11) \
+             RETURNING {SUBMISSION_COLS}"
         ))
         .bind(new.competition.0)
         .bind(new.team.0)
@@ -1340,6 +1355,13 @@ impl SubmissionRepo for SqliteStore {
         .bind(new.size_bytes)
         .bind(day)
         .bind(stamp.at.0)
+        .bind(new.kind.as_str())
+        .bind(
+            new.analysis
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        )
         .fetch_one(&mut *tx)
         .await?;
         let submission = submission_from(&row)?;
@@ -1410,6 +1432,21 @@ impl SubmissionRepo for SqliteStore {
         .bind(utc_day)
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    async fn release_state(
+        &self,
+        competition: CompetitionId,
+        team: OrgId,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let text: Option<String> = sqlx::query_scalar(
+            "SELECT state_json FROM release_states WHERE competition_id = $1 AND team_id = $2",
+        )
+        .bind(competition.0)
+        .bind(team.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
     async fn budget_spent(
@@ -1644,13 +1681,32 @@ impl JobQueue for SqliteStore {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
+        let released_json = update
+            .released_aggregate
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        if let Some(state) = &finish.release_state {
+            sqlx::query(
+                "INSERT INTO release_states (competition_id, team_id, state_json, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (competition_id, team_id) \
+                 DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at",
+            )
+            .bind(job.competition.0)
+            .bind(job.team.0)
+            .bind(serde_json::to_string(state)?)
+            .bind(finish.at.0)
+            .execute(&mut *tx)
+            .await?;
+        }
         let row = sqlx::query(&format!(
             "UPDATE submissions SET status = COALESCE($2, status), outcome = COALESCE($3, outcome), \
              note = COALESCE($4, note), dummy_score = COALESCE($5, dummy_score), \
              released_public_score = COALESCE($6, released_public_score), \
              exact_public_score = COALESCE($7, exact_public_score), \
              private_score = COALESCE($8, private_score), result_json = COALESCE($9, result_json), \
-             finished_at = CASE WHEN $10 = 1 THEN $11 ELSE finished_at END \
+             finished_at = CASE WHEN $10 = 1 THEN $11 ELSE finished_at END, \
+             released_json = COALESCE($12, released_json) \
              WHERE id = $1 RETURNING {SUBMISSION_COLS}"
         ))
         .bind(job.submission.0)
@@ -1664,6 +1720,7 @@ impl JobQueue for SqliteStore {
         .bind(result_json)
         .bind(i64::from(terminal))
         .bind(finish.at.0)
+        .bind(released_json)
         .fetch_one(&mut *tx)
         .await?;
         let submission = submission_from(&row)?;
@@ -1744,6 +1801,18 @@ impl JobQueue for SqliteStore {
         let reaped = reap_in(&mut tx, now).await?;
         tx.commit().await?;
         Ok(reaped)
+    }
+
+    async fn job_result(&self, id: JobId) -> StoreResult<Option<serde_json::Value>> {
+        let text: Option<Option<String>> =
+            sqlx::query_scalar("SELECT result_json FROM jobs WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(text
+            .flatten()
+            .map(|t| serde_json::from_str(&t))
+            .transpose()?)
     }
 
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>> {

@@ -1,0 +1,433 @@
+//! A complete demo competition, seeded idempotently (`medarena serve --demo`).
+//!
+//! [`seed`] creates what is missing and reuses what exists, so it can run at every start:
+//! - an organizer and an auditor, with the demo passwords of [`DemoSummary`];
+//! - two hospitals that contribute `datasets-spec/examples/heart/hospital-{a,b}.csv` (the
+//!   synthetic example, with its manifest) to the dataset `cardiac-events`, approved;
+//! - the competition of `arena/examples/bundles/cardiac-event/competition.yaml`, its phases
+//!   moved so that the public phase is open now;
+//! - two teams with accepted agreements, one submitting the baseline and one the
+//!   gradient-boosted trees, run on dummy and then real data through the queue and scored.
+//!
+//! The example modules are the prebuilt ones in `guest/prebuilt/` (built by
+//! `scripts/build-guest-prebuilt`; a test rebuilds them and checks that they still score
+//! the same), embedded in the binary so that the demo needs no wasm toolchain.
+//!
+//! The demo passwords are public: never seed the demo on a platform with real data.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::authz::Actor;
+use crate::bundle::{Bundle, PhaseKind, PhaseSpec};
+use crate::error::{ArenaError, ArenaResult};
+use crate::executor::DatasetUpload;
+use crate::ids::{CompetitionId, DatasetId, OrgId, SubmissionId};
+use crate::model::{ContributionState, DatasetState, Role, SubmissionStatus, Tier};
+use crate::service::{AdmissionDecision, Arena, Registration};
+
+/// The example submissions, prebuilt (see the module docs).
+pub const BASELINE_WASM: &[u8] = include_bytes!("../../guest/prebuilt/baseline.wasm");
+pub const LOGREG_WASM: &[u8] = include_bytes!("../../guest/prebuilt/logreg.wasm");
+pub const GBT_WASM: &[u8] = include_bytes!("../../guest/prebuilt/gbt.wasm");
+
+/// The example competition bundle.
+pub const BUNDLE_YAML: &str = include_str!("../examples/bundles/cardiac-event/competition.yaml");
+/// The example dataset's manifest and the two hospitals' files.
+pub const HEART_MANIFEST: &str = medarena_datasets_spec::example::HEART_MANIFEST;
+pub const HOSPITAL_A_CSV: &str = include_str!("../../datasets-spec/examples/heart/hospital-a.csv");
+pub const HOSPITAL_B_CSV: &str = include_str!("../../datasets-spec/examples/heart/hospital-b.csv");
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "medarena-demo-password";
+/// The slug of the demo dataset (the bundle names it).
+pub const DATASET_SLUG: &str = "cardiac-events";
+
+/// One demo sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoLogin {
+    pub role: Role,
+    pub organization: Option<String>,
+    pub email: String,
+    pub password: String,
+}
+
+/// One demo submission and where it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoSubmission {
+    pub team: String,
+    pub example: String,
+    pub submission: SubmissionId,
+    pub status: SubmissionStatus,
+    pub released_public_score: Option<f64>,
+}
+
+/// What the demo consists of, to print for the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoSummary {
+    pub logins: Vec<DemoLogin>,
+    pub dataset: DatasetId,
+    pub competition: CompetitionId,
+    pub competition_slug: String,
+    pub submissions: Vec<DemoSubmission>,
+}
+
+impl std::fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "demo competition `{}` is ready; sign in as:",
+            self.competition_slug
+        )?;
+        for login in &self.logins {
+            writeln!(
+                f,
+                "  {:<12} {:<32} password {}{}",
+                login.role.as_str(),
+                login.email,
+                login.password,
+                login
+                    .organization
+                    .as_deref()
+                    .map(|o| format!("  ({o})"))
+                    .unwrap_or_default()
+            )?;
+        }
+        for s in &self.submissions {
+            writeln!(
+                f,
+                "  {} submitted the {} example: {}{}",
+                s.team,
+                s.example,
+                s.status,
+                s.released_public_score
+                    .map(|v| format!(", public score {v:.3}"))
+                    .unwrap_or_default()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Member {
+    email: &'static str,
+    name: &'static str,
+    role: Role,
+    org: &'static str,
+    tier: Option<Tier>,
+}
+
+const ORGANIZER_EMAIL: &str = "organizer@demo.medarena";
+const AUDITOR_EMAIL: &str = "auditor@demo.medarena";
+const HOSPITALS: [Member; 2] = [
+    Member {
+        email: "hospital-a@demo.medarena",
+        name: "Data office, Hospital A",
+        role: Role::Hospital,
+        org: "Demo Hospital A",
+        tier: None,
+    },
+    Member {
+        email: "hospital-b@demo.medarena",
+        name: "Data office, Hospital B",
+        role: Role::Hospital,
+        org: "Demo Hospital B",
+        tier: None,
+    },
+];
+const TEAMS: [(Member, &str, &[u8]); 2] = [
+    (
+        Member {
+            email: "team-baseline@demo.medarena",
+            name: "Baseline team lead",
+            role: Role::TeamMember,
+            org: "Demo Team Baseline",
+            tier: Some(Tier::DpAggregates),
+        },
+        "baseline",
+        BASELINE_WASM,
+    ),
+    (
+        Member {
+            email: "team-trees@demo.medarena",
+            name: "Trees team lead",
+            role: Role::TeamMember,
+            org: "Demo Team Trees",
+            tier: Some(Tier::RealData),
+        },
+        "gbt",
+        GBT_WASM,
+    ),
+];
+
+/// How long [`seed`] waits for the demo submissions to finish.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The bundle with its phases moved around `now`: development ended yesterday, the public
+/// phase is open for 90 days, the final phase follows.
+pub fn demo_bundle_yaml(now: DateTime<Utc>) -> ArenaResult<String> {
+    let mut bundle = Bundle::from_yaml(BUNDLE_YAML)?;
+    let day = chrono::Duration::days(1);
+    let start = now - day * 30;
+    bundle.phases = vec![
+        PhaseSpec {
+            name: "development".to_owned(),
+            kind: PhaseKind::Development,
+            starts_at: start,
+            ends_at: now - day,
+        },
+        PhaseSpec {
+            name: "public".to_owned(),
+            kind: PhaseKind::Public,
+            starts_at: now - day,
+            ends_at: now + day * 90,
+        },
+        PhaseSpec {
+            name: "final".to_owned(),
+            kind: PhaseKind::Final,
+            starts_at: now + day * 90,
+            ends_at: now + day * 104,
+        },
+    ];
+    serde_norway::to_string(&bundle).map_err(|err| ArenaError::Internal(err.to_string()))
+}
+
+impl Arena {
+    /// The actor of an account by e-mail, if it exists.
+    async fn demo_actor(&self, email: &str) -> ArenaResult<Option<Actor>> {
+        match self.store().account_by_email(email).await? {
+            Some((account, _)) => Ok(Some(self.actor_for_account(account.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An admitted member of a demo organization, created or completed as needed.
+    async fn demo_member(&self, organizer: &Actor, member: &Member) -> ArenaResult<(Actor, OrgId)> {
+        let actor = match self.demo_actor(member.email).await? {
+            Some(actor) => actor,
+            None => {
+                let account = self
+                    .register(&Registration {
+                        email: member.email.to_owned(),
+                        display_name: member.name.to_owned(),
+                        password: DEMO_PASSWORD.to_owned(),
+                        role: member.role,
+                    })
+                    .await?;
+                self.actor_for_account(account.id).await?
+            }
+        };
+        let principal = actor.principal().ok_or(ArenaError::Unauthenticated)?;
+        let org = match &principal.membership {
+            Some(membership) => membership.org,
+            None => {
+                self.apply(
+                    &actor,
+                    member.org,
+                    "demo organization (synthetic data only)",
+                )
+                .await?
+                .id
+            }
+        };
+        let approved = principal.membership.as_ref().is_some_and(|m| {
+            m.admission == crate::model::AdmissionState::Approved && m.tier == member.tier
+        });
+        if !approved {
+            self.review_application(
+                organizer,
+                org,
+                &AdmissionDecision::Approve { tier: member.tier },
+            )
+            .await?;
+        }
+        let account = principal.account;
+        Ok((self.actor_for_account(account).await?, org))
+    }
+}
+
+/// Seeds the demo competition (see the module docs); safe to call again.
+pub async fn seed(arena: &Arena) -> ArenaResult<DemoSummary> {
+    let organizer = match arena.demo_actor(ORGANIZER_EMAIL).await? {
+        Some(actor) => actor,
+        None => {
+            let account = arena
+                .bootstrap_organizer(ORGANIZER_EMAIL, "Demo organizer", DEMO_PASSWORD)
+                .await
+                .map_err(|err| match err {
+                    ArenaError::Conflict(_) => ArenaError::Conflict(
+                        "this platform already has an organizer; seed the demo in a fresh data directory"
+                            .to_owned(),
+                    ),
+                    other => other,
+                })?;
+            arena.actor_for_account(account.id).await?
+        }
+    };
+    if arena.demo_actor(AUDITOR_EMAIL).await?.is_none() {
+        arena
+            .create_account(
+                &organizer,
+                &Registration {
+                    email: AUDITOR_EMAIL.to_owned(),
+                    display_name: "Demo auditor".to_owned(),
+                    password: DEMO_PASSWORD.to_owned(),
+                    role: Role::Auditor,
+                },
+            )
+            .await?;
+    }
+
+    let mut hospitals = Vec::new();
+    for member in &HOSPITALS {
+        hospitals.push(arena.demo_member(&organizer, member).await?);
+    }
+    let dataset = seed_dataset(arena, &organizer, &hospitals).await?;
+    let competition = match arena.competitions(&organizer).await?.into_iter().find(|c| {
+        c.slug
+            == Bundle::from_yaml(BUNDLE_YAML)
+                .map(|b| b.slug)
+                .unwrap_or_default()
+    }) {
+        Some(competition) => competition,
+        None => {
+            let yaml = demo_bundle_yaml(
+                chrono::DateTime::from_timestamp_millis(arena.now().0).unwrap_or_default(),
+            )?;
+            arena.create_competition(&organizer, &yaml).await?
+        }
+    };
+    let digest = Arena::agreement_sha256(&competition);
+
+    let mut submitted = Vec::new();
+    for (member, example, module) in &TEAMS {
+        let (team, team_org) = arena.demo_member(&organizer, member).await?;
+        if arena
+            .agreement_acceptance(&team, competition.id)
+            .await?
+            .is_none()
+        {
+            arena
+                .accept_agreement(&team, competition.id, &digest)
+                .await?;
+        }
+        let existing = arena
+            .submissions(&team, competition.id, Some(team_org))
+            .await?;
+        let submission = match existing.into_iter().last() {
+            Some(view) => view.id,
+            None => arena.submit(&team, competition.id, module).await?.id,
+        };
+        submitted.push((member, *example, submission));
+    }
+
+    // Run what is queued; workers of a running server may take some jobs meanwhile.
+    let deadline = tokio::time::Instant::now() + RUN_TIMEOUT;
+    loop {
+        while arena.run_next_job("demo-seed").await?.is_some() {}
+        let mut pending = false;
+        for (_, _, id) in &submitted {
+            let view = arena.submission(&organizer, *id).await?;
+            pending |= !matches!(
+                view.status,
+                SubmissionStatus::Completed | SubmissionStatus::Failed
+            );
+        }
+        if !pending {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(ArenaError::Internal(
+                "the demo submissions did not finish in time".to_owned(),
+            ));
+        }
+        arena.wait_for_jobs(Duration::from_millis(200)).await;
+    }
+
+    let mut submissions = Vec::new();
+    for (member, example, id) in submitted {
+        let view = arena.submission(&organizer, id).await?;
+        submissions.push(DemoSubmission {
+            team: member.org.to_owned(),
+            example: example.to_owned(),
+            submission: id,
+            status: view.status,
+            released_public_score: view.released_public_score,
+        });
+    }
+    let mut logins = vec![
+        login(Role::Organizer, None, ORGANIZER_EMAIL),
+        login(Role::Auditor, None, AUDITOR_EMAIL),
+    ];
+    for member in HOSPITALS.iter().chain(TEAMS.iter().map(|(m, _, _)| m)) {
+        logins.push(login(member.role, Some(member.org), member.email));
+    }
+    Ok(DemoSummary {
+        logins,
+        dataset,
+        competition: competition.id,
+        competition_slug: competition.slug,
+        submissions,
+    })
+}
+
+fn login(role: Role, organization: Option<&str>, email: &str) -> DemoLogin {
+    DemoLogin {
+        role,
+        organization: organization.map(str::to_owned),
+        email: email.to_owned(),
+        password: DEMO_PASSWORD.to_owned(),
+    }
+}
+
+/// The dataset with both hospitals' contributions, approved.
+async fn seed_dataset(
+    arena: &Arena,
+    organizer: &Actor,
+    hospitals: &[(Actor, OrgId)],
+) -> ArenaResult<DatasetId> {
+    let dataset =
+        match arena.store().dataset_by_slug(DATASET_SLUG).await? {
+            Some(dataset) => dataset,
+            None => arena
+                .create_dataset(
+                    organizer,
+                    DATASET_SLUG,
+                    "Cardiac events after chest pain (synthetic)",
+                    "Adults admitted with chest pain at two hospitals; one-year cardiac events. \
+                     Synthetic example data.",
+                )
+                .await?,
+        };
+    if dataset.state != DatasetState::Approved {
+        let view = arena.dataset(organizer, dataset.id).await?;
+        for ((hospital, org), (file, csv)) in hospitals.iter().zip([
+            ("hospital-a.csv", HOSPITAL_A_CSV),
+            ("hospital-b.csv", HOSPITAL_B_CSV),
+        ]) {
+            let contributed = view
+                .contributions
+                .iter()
+                .any(|c| c.hospital == *org && c.state == ContributionState::Validated);
+            if !contributed {
+                arena
+                    .upload_contribution(
+                        hospital,
+                        dataset.id,
+                        &DatasetUpload {
+                            file_name: file.to_owned(),
+                            manifest: Some(HEART_MANIFEST.to_owned()),
+                            bytes: csv.as_bytes().to_vec(),
+                        },
+                    )
+                    .await?;
+            }
+        }
+        arena
+            .review_dataset(organizer, dataset.id, true, Some("demo data"))
+            .await?;
+    }
+    Ok(dataset.id)
+}

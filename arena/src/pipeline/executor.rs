@@ -1,0 +1,834 @@
+//! [`SandboxExecutor`]: runs jobs through the sandbox, scores them and releases what may be
+//! released (see the [module docs](super)).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use medarena_datasets_spec::{
+    Format, LoadOptions, Manifest, RecordBatch, SplitConfig, dummy, load_bytes_with_manifest,
+    union_sites,
+};
+use medarena_sandbox::{AnalyzeJob, Limits, RunFailure, Sandbox, SandboxConfig, Status, Timings};
+use medarena_scorer::release::ReleaseMechanism;
+use medarena_scorer::{
+    AggregateSpec, BootstrapConfig, BudgetAccountant, DatasetBudget, InMemoryAccountant,
+    LadderState, Metric, NoiseMechanism, Payer, PrivacyCost, PrivacyError, ReleasePolicy,
+    bootstrap_ci, paired_bootstrap, partition_blocks, per_site_scores, release_public_score,
+    sample_and_aggregate,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::PipelineConfig;
+use super::data::{
+    Evaluation, EvaluationError, ScoredPart, TaskSpec, analysis_rows, evaluate, sandbox_limits,
+    take_rows,
+};
+use crate::bundle::{PublicScoreMechanism, SandboxLimits};
+use crate::executor::{
+    BudgetCharge, CompareRequest, ContributionData, EntryComparison, ExecutorError,
+    PrecheckRejection, RunExecutor, RunInputs, RunRequest, RunResult,
+};
+use crate::model::{
+    AnalysisSpec, BudgetUse, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission,
+    SubmissionKind,
+};
+
+/// The coarse outcome of a sandbox status; `None` for the platform's own failures.
+pub fn outcome_of(status: Status) -> Option<RunOutcome> {
+    match status {
+        Status::CompileLimit | Status::MemoryLimit | Status::Deadline => {
+            Some(RunOutcome::OverLimit)
+        }
+        Status::Refused | Status::Trap | Status::BadOutput => Some(RunOutcome::Failed),
+        Status::Internal => None,
+    }
+}
+
+/// The accountant's names for the one payer of a run (the core keeps the real books).
+const RUN_TEAM: &str = "team";
+const RUN_DATASETS: &str = "competition datasets";
+
+/// Runs jobs with the sandbox, datasets-spec and the scorer.
+#[derive(Debug, Clone)]
+pub struct SandboxExecutor {
+    sandbox: Arc<Sandbox>,
+    config: Arc<PipelineConfig>,
+}
+
+impl SandboxExecutor {
+    pub fn new(config: PipelineConfig) -> Self {
+        let mut sandbox_config = SandboxConfig::new(config.child.clone());
+        sandbox_config.cache = config.cache.clone();
+        sandbox_config.hardening = config.hardening;
+        SandboxExecutor {
+            sandbox: Arc::new(Sandbox::new(sandbox_config)),
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+}
+
+/// The seed a submission's guest gets: derived from the competition's split seed and the
+/// submission id, so that a run can be reproduced bit for bit (organizers' comparisons).
+pub(crate) fn run_seed(split_seed: u64, submission: i64) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(b"medarena/run-seed/v1")
+        .chain_update(split_seed.to_le_bytes())
+        .chain_update(submission.to_le_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+fn permanent(message: impl Into<String>) -> ExecutorError {
+    ExecutorError::Permanent(message.into())
+}
+
+fn split_config(competition: &Competition) -> SplitConfig {
+    let split = &competition.bundle.split;
+    SplitConfig {
+        seed: split.seed,
+        train: split.train,
+        public_test: split.public_test,
+    }
+}
+
+fn task_spec(
+    competition: &Competition,
+    submission: &Submission,
+) -> Result<TaskSpec, ExecutorError> {
+    let bundle = &competition.bundle;
+    let metric = bundle
+        .scorer_metric()
+        .ok_or_else(|| permanent(format!("unknown metric `{}`", bundle.metric)))?;
+    Ok(TaskSpec {
+        task: bundle.task,
+        target: bundle.target.clone(),
+        metric,
+        split: split_config(competition),
+        seed: run_seed(bundle.split.seed, submission.id.0),
+        limits: sandbox_limits(&bundle.sandbox),
+    })
+}
+
+/// The manifest of the competition's data: the first validated contribution's (every
+/// contribution of a dataset shares its schema; validation checked it).
+fn competition_manifest(inputs: &RunInputs) -> Result<Manifest, ExecutorError> {
+    let manifests = inputs.manifests();
+    let text = manifests
+        .iter()
+        .find_map(|m| m.manifest.clone())
+        .ok_or_else(|| permanent("the competition's datasets have no validated contribution"))?;
+    Manifest::from_str(&text).map_err(|err| permanent(format!("the dataset manifest: {err}")))
+}
+
+/// Every contribution loaded and united with a site column.
+fn real_table(
+    manifest: &Manifest,
+    contributions: &[ContributionData],
+) -> Result<RecordBatch, ExecutorError> {
+    let mut parts = Vec::with_capacity(contributions.len());
+    for contribution in contributions {
+        let format = Format::from_extension(Path::new(&contribution.file_name))
+            .unwrap_or_else(|| Format::sniff(&contribution.bytes));
+        let loaded = load_bytes_with_manifest(
+            manifest,
+            &contribution.bytes,
+            format,
+            &contribution.contribution.to_string(),
+            &LoadOptions::default(),
+        )
+        .map_err(|_| permanent(format!("{} cannot be loaded", contribution.contribution)))?;
+        parts.push((format!("site-{}", contribution.hospital.0), loaded.batch));
+    }
+    union_sites(manifest, &parts)
+        .map_err(|err| permanent(format!("uniting the contributions: {err}")))
+}
+
+/// Dummy data for a run: the manifest's generator with the competition's split seed, so
+/// that every team (and `medarena run --seed`) gets the same table.
+fn dummy_table(manifest: &Manifest, rows: usize, seed: u64) -> Result<RecordBatch, ExecutorError> {
+    union_sites(
+        manifest,
+        &[("dummy".to_owned(), dummy(manifest, rows, seed))],
+    )
+    .map_err(|err| {
+        permanent(format!(
+            "dummy data does not conform to its manifest: {err}"
+        ))
+    })
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Time per phase in milliseconds (exact: teams see it for dummy runs only).
+pub(crate) fn timings_json(timings: &Timings) -> Value {
+    json!({
+        "precheck_ms": millis(timings.precheck),
+        "encode_ms": millis(timings.encode),
+        "compile_ms": timings.compile.map(millis),
+        "startup_ms": millis(timings.startup),
+        "data_in_ms": millis(timings.data_in),
+        "fit_ms": millis(timings.fit),
+        "predict_ms": millis(timings.predict),
+        "analyze_ms": timings.analyze.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+        "total_ms": millis(timings.total),
+    })
+}
+
+/// A failed sandbox run as a result: the coarse outcome; on dummy data also the detail
+/// and the guest's output. `Internal` is the platform's failure: retried.
+fn failed_run(failure: RunFailure, dummy: bool) -> Result<RunResult, ExecutorError> {
+    let outcome = outcome_of(failure.status).ok_or_else(|| {
+        ExecutorError::Transient(format!(
+            "the sandbox failed: {}",
+            failure.status.sealed_message()
+        ))
+    })?;
+    let details = json!({ "status": failure.status.as_str(), "phase": failure.phase.as_str() });
+    Ok(RunResult {
+        outcome,
+        details: details.clone(),
+        failure_detail: dummy.then(|| failure.to_string()),
+        guest_log: dummy.then_some(failure.debug_log),
+        team_details: dummy.then_some(details),
+        ..RunResult::default()
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ExecutorError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ExecutorError::Transient(format!("the run's thread failed: {err}")))
+}
+
+/// The most any dataset of the competition lets the team spend now.
+fn remaining(budget: &[BudgetUse]) -> f64 {
+    budget
+        .iter()
+        .map(BudgetUse::remaining)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// A one-run accountant holding what the team may still spend: the scorer charges it
+/// before drawing noise, and what it recorded becomes the run's charges, which the core
+/// books atomically with the result (and refuses if the books changed meanwhile).
+fn run_accountant(budget: &[BudgetUse]) -> Result<InMemoryAccountant, ExecutorError> {
+    let accountant = InMemoryAccountant::new();
+    let left = remaining(budget);
+    accountant
+        .set_budget(
+            RUN_DATASETS,
+            DatasetBudget {
+                per_team: PrivacyCost::pure(if left.is_finite() { left } else { 0.0 }),
+                total: None,
+            },
+        )
+        .map_err(|err| permanent(format!("setting the run's budget: {err}")))?;
+    Ok(accountant)
+}
+
+fn charges_of(
+    accountant: &InMemoryAccountant,
+    competition: &Competition,
+) -> Result<Vec<BudgetCharge>, ExecutorError> {
+    let spent = accountant
+        .spent(RUN_TEAM, RUN_DATASETS)
+        .map_err(|err| permanent(format!("reading the run's charge: {err}")))?;
+    Ok(competition
+        .datasets
+        .iter()
+        .map(|dataset| BudgetCharge {
+            dataset: *dataset,
+            epsilon: spent.epsilon,
+        })
+        .collect())
+}
+
+/// The budget ran out between the core's check and the release: nothing is released.
+fn budget_refused() -> RunResult {
+    RunResult {
+        outcome: RunOutcome::OverLimit,
+        details: json!({ "refused": "privacy budget exhausted" }),
+        ..RunResult::default()
+    }
+}
+
+impl SandboxExecutor {
+    async fn dummy_model(&self, request: &RunRequest<'_>) -> Result<RunResult, ExecutorError> {
+        let spec = task_spec(request.competition, request.submission)?;
+        let manifest = competition_manifest(request.inputs)?;
+        let rows = self.config.dummy_rows;
+        let dummy_seed = request.competition.bundle.split.seed;
+        let table = dummy_table(&manifest, rows, dummy_seed)?;
+        let module = request.inputs.module().await?;
+        let sandbox = self.sandbox.clone();
+        let task = spec.clone();
+        let evaluation =
+            blocking(move || evaluate(&sandbox, &module, &manifest, &table, &task, true)).await?;
+        let evaluation = match evaluation {
+            Ok(evaluation) => evaluation,
+            Err(EvaluationError::Submission(failure)) => return failed_run(failure, true),
+            Err(EvaluationError::Data(message)) => return Err(permanent(message)),
+        };
+        let score = evaluation.test().score(spec.metric);
+        let team_details = json!({
+            "dummy_rows": rows,
+            "dummy_seed": dummy_seed,
+            "guest_seed": spec.seed,
+            "metric": spec.metric.name(),
+            "score_error": score.as_ref().err().map(ToString::to_string),
+            "timings": timings_json(&evaluation.output.timings),
+            "cache_hit": evaluation.output.cache_hit,
+        });
+        Ok(RunResult {
+            outcome: RunOutcome::Ok,
+            dummy_score: score.ok(),
+            details: team_details.clone(),
+            guest_log: Some(evaluation.output.debug_log),
+            team_details: Some(team_details),
+            ..RunResult::default()
+        })
+    }
+
+    async fn real_evaluation(
+        &self,
+        spec: &TaskSpec,
+        inputs: &RunInputs,
+    ) -> Result<Result<Evaluation, RunFailure>, ExecutorError> {
+        let manifest = competition_manifest(inputs)?;
+        let contributions = inputs.real_data().await?;
+        let module = inputs.module().await?;
+        let sandbox = self.sandbox.clone();
+        let task = spec.clone();
+        let outcome = blocking(move || {
+            let table = real_table(&manifest, &contributions)?;
+            drop(contributions);
+            match evaluate(&sandbox, &module, &manifest, &table, &task, false) {
+                Ok(evaluation) => Ok(Ok(evaluation)),
+                Err(EvaluationError::Submission(failure)) => Ok(Err(failure)),
+                Err(EvaluationError::Data(message)) => Err(permanent(message)),
+            }
+        })
+        .await??;
+        Ok(outcome)
+    }
+
+    async fn real_model(&self, request: &RunRequest<'_>) -> Result<RunResult, ExecutorError> {
+        let spec = task_spec(request.competition, request.submission)?;
+        let evaluation = match self.real_evaluation(&spec, request.inputs).await? {
+            Ok(evaluation) => evaluation,
+            Err(failure) => return failed_run(failure, false),
+        };
+        let metric = spec.metric;
+        let public_score = evaluation
+            .public
+            .score(metric)
+            .map_err(|e| permanent(e.to_string()))?;
+        let private_score = evaluation
+            .private
+            .score(metric)
+            .map_err(|e| permanent(e.to_string()))?;
+
+        let privacy = &request.competition.bundle.privacy.public_score;
+        let accountant = run_accountant(request.budget)?;
+        let payer = Payer {
+            accountant: &accountant,
+            team: RUN_TEAM,
+            dataset: RUN_DATASETS,
+        };
+        let mut ladder = match privacy.mechanism {
+            PublicScoreMechanism::Laplace => None,
+            PublicScoreMechanism::Ladder => Some(
+                request
+                    .release_state
+                    .and_then(|state| serde_json::from_value::<LadderState>(state.clone()).ok())
+                    .filter(|state| state.metric == metric)
+                    .map_or_else(
+                        || LadderState::new(metric, privacy.ladder_step_or_default()),
+                        Ok,
+                    )
+                    .map_err(|err| permanent(format!("the Ladder: {err}")))?,
+            ),
+        };
+        let policy = match ladder.as_mut() {
+            None => ReleasePolicy::Laplace {
+                epsilon: privacy.epsilon_per_release,
+            },
+            Some(state) => ReleasePolicy::Ladder {
+                state,
+                epsilon: Some(privacy.epsilon_per_release),
+            },
+        };
+        let release = match release_public_score(
+            &payer,
+            metric,
+            &evaluation.public.truth,
+            &evaluation.public.predictions,
+            &privacy.clamp_bounds(),
+            policy,
+        ) {
+            Ok(release) => release,
+            Err(PrivacyError::BudgetExceeded { .. }) => return Ok(budget_refused()),
+            Err(err) => return Err(permanent(format!("releasing the public score: {err}"))),
+        };
+        let details =
+            self.organizer_details(&spec, &evaluation, public_score, private_score, request);
+        Ok(RunResult {
+            outcome: RunOutcome::Ok,
+            released_public_score: Some(release.value),
+            exact_public_score: Some(public_score),
+            private_score: Some(private_score),
+            budget_charges: charges_of(&accountant, request.competition)?,
+            release_state: ladder.and_then(|state| serde_json::to_value(state).ok()),
+            details: json!({
+                "release": {
+                    "mechanism": match release.mechanism {
+                        ReleaseMechanism::Laplace => "laplace",
+                        ReleaseMechanism::Ladder => "ladder",
+                        ReleaseMechanism::NoisyLadder => "noisy_ladder",
+                    },
+                    "epsilon": release.epsilon,
+                    "noise_scale": release.noise_scale,
+                    "sensitivity": release.sensitivity,
+                    "ladder_improved": release.ladder_improved,
+                },
+                "evaluation": details,
+            }),
+            ..RunResult::default()
+        })
+    }
+
+    /// What organizers see of a real run: exact scores with bootstrap intervals, per-site
+    /// scores, the split record, sizes and exact timings.
+    fn organizer_details(
+        &self,
+        spec: &TaskSpec,
+        evaluation: &Evaluation,
+        public_score: f64,
+        private_score: f64,
+        request: &RunRequest<'_>,
+    ) -> Value {
+        let bootstrap = BootstrapConfig {
+            resamples: self.config.bootstrap_resamples,
+            level: 0.95,
+            seed: spec.split.seed,
+        };
+        let interval = |part: &ScoredPart| {
+            bootstrap_ci(spec.metric, &part.truth, &part.predictions, &bootstrap)
+                .map_or_else(|err| json!({ "error": err.to_string() }), |ci| json!(ci))
+        };
+        let sites = |part: &ScoredPart| {
+            per_site_scores(spec.metric, &part.truth, &part.predictions, &part.sites)
+                .map_or_else(|err| json!({ "error": err.to_string() }), |s| json!(s))
+        };
+        json!({
+            "metric": spec.metric.name(),
+            "guest_seed": spec.seed,
+            "module_sha256": request.submission.module_sha256,
+            "exact_public_score": public_score,
+            "private_score": private_score,
+            "public_ci": interval(&evaluation.public),
+            "private_ci": interval(&evaluation.private),
+            "per_site": { "public": sites(&evaluation.public), "private": sites(&evaluation.private) },
+            "rows": {
+                "train": evaluation.train_rows,
+                "public_test": evaluation.public.rows(),
+                "private_test": evaluation.private.rows(),
+                "without_target": evaluation.rows_without_target,
+            },
+            "split": evaluation.split,
+            "timings": timings_json(&evaluation.output.timings),
+            "cache_hit": evaluation.output.cache_hit,
+        })
+    }
+
+    async fn analysis(&self, request: &RunRequest<'_>) -> Result<RunResult, ExecutorError> {
+        let spec = request
+            .submission
+            .analysis
+            .clone()
+            .ok_or_else(|| permanent("an analysis submission without its declaration"))?;
+        let competition = request.competition;
+        let manifest = competition_manifest(request.inputs)?;
+        let module = request.inputs.module().await?;
+        let limits = sandbox_limits(&competition.bundle.sandbox);
+        let split = split_config(competition);
+        let target = competition.bundle.target.clone();
+        let block_seed = run_seed(split.seed ^ 0xA5A5_A5A5, request.submission.id.0);
+        let dummy = request.job.kind == JobKind::DummyRun;
+        let table = if dummy {
+            dummy_table(&manifest, self.config.dummy_rows, split.seed)?
+        } else {
+            let contributions = request.inputs.real_data().await?;
+            let manifest = manifest.clone();
+            blocking(move || real_table(&manifest, &contributions)).await??
+        };
+        let min_block_rows = competition.bundle.privacy.suppression_threshold as usize;
+        let sandbox = self.sandbox.clone();
+        let run = blocking(move || {
+            let rows = analysis_rows(&manifest, &table, &target, &split)?;
+            run_analysis(
+                &sandbox,
+                &module,
+                &rows,
+                &spec,
+                block_seed,
+                &limits,
+                dummy,
+                min_block_rows,
+            )
+        })
+        .await?
+        .map_err(|err| match err {
+            EvaluationError::Data(message) => permanent(message),
+            EvaluationError::Submission(failure) => ExecutorError::Transient(failure.to_string()),
+        })?;
+        match run {
+            AnalysisRun::Failed(failure) => failed_run(failure, dummy),
+            AnalysisRun::TooManyBlocks { rows } => Ok(RunResult {
+                outcome: RunOutcome::Failed,
+                details: json!({ "refused": "blocks would hold fewer rows than the suppression threshold", "rows": rows }),
+                failure_detail: dummy.then(|| {
+                    format!(
+                        "{rows} rows cannot make {} blocks of at least {min_block_rows} rows",
+                        request.submission.analysis.as_ref().map_or(0, |s| s.blocks)
+                    )
+                }),
+                ..RunResult::default()
+            }),
+            AnalysisRun::Dummy {
+                blocks,
+                log,
+                timings,
+            } => {
+                let team_details = json!({
+                    "block_outputs": blocks,
+                    "block_seed": block_seed,
+                    "timings": timings_json(&timings),
+                });
+                Ok(RunResult {
+                    outcome: RunOutcome::Ok,
+                    details: team_details.clone(),
+                    guest_log: Some(log),
+                    team_details: Some(team_details),
+                    ..RunResult::default()
+                })
+            }
+            AnalysisRun::Real { outputs, rows } => {
+                self.release_analysis(request, outputs, rows, block_seed)
+            }
+        }
+    }
+
+    fn release_analysis(
+        &self,
+        request: &RunRequest<'_>,
+        outputs: Vec<Option<Vec<f64>>>,
+        rows: usize,
+        block_seed: u64,
+    ) -> Result<RunResult, ExecutorError> {
+        let spec = request
+            .submission
+            .analysis
+            .as_ref()
+            .ok_or_else(|| permanent("an analysis submission without its declaration"))?;
+        let accountant = run_accountant(request.budget)?;
+        let payer = Payer {
+            accountant: &accountant,
+            team: RUN_TEAM,
+            dataset: RUN_DATASETS,
+        };
+        let aggregate = AggregateSpec {
+            bounds: spec
+                .bounds
+                .iter()
+                .map(|[low, high]| (*low, *high))
+                .collect(),
+            mechanism: NoiseMechanism::Laplace,
+            epsilon: spec.epsilon,
+        };
+        let release = match sample_and_aggregate(&payer, &outputs, &aggregate) {
+            Ok(release) => release,
+            Err(PrivacyError::BudgetExceeded { .. }) => return Ok(budget_refused()),
+            Err(err) => return Err(permanent(format!("releasing the aggregate: {err}"))),
+        };
+        Ok(RunResult {
+            outcome: RunOutcome::Ok,
+            budget_charges: charges_of(&accountant, request.competition)?,
+            released_aggregate: Some(ReleasedAggregate {
+                values: release.values.clone(),
+                epsilon: release.cost.epsilon,
+                blocks: spec.blocks,
+                noise_scale: release.noise_scale.clone(),
+            }),
+            details: json!({
+                "rows": rows,
+                "blocks": release.blocks,
+                "block_seed": block_seed,
+                "replaced_blocks": release.replaced_blocks,
+                "epsilon": release.cost.epsilon,
+                "noise_scale": release.noise_scale,
+            }),
+            ..RunResult::default()
+        })
+    }
+
+    async fn compare_entries(
+        &self,
+        request: &CompareRequest<'_>,
+    ) -> Result<Vec<EntryComparison>, ExecutorError> {
+        let Some((first, inputs)) = request.entries.first() else {
+            return Ok(Vec::new());
+        };
+        let manifest = competition_manifest(inputs)?;
+        let contributions = inputs.real_data().await?;
+        let mut modules: Vec<(Submission, TaskSpec, Zeroizing<Vec<u8>>)> = Vec::new();
+        for (submission, inputs) in &request.entries {
+            let spec = task_spec(request.competition, submission)?;
+            modules.push(((*submission).clone(), spec, inputs.module().await?));
+        }
+        let metric = task_spec(request.competition, first)?.metric;
+        let sandbox = self.sandbox.clone();
+        let bootstrap = BootstrapConfig {
+            resamples: self.config.bootstrap_resamples,
+            level: 0.95,
+            seed: request.competition.bundle.split.seed,
+        };
+        blocking(move || {
+            let table = real_table(&manifest, &contributions)?;
+            drop(contributions);
+            let mut parts = Vec::with_capacity(modules.len());
+            for (submission, spec, module) in &modules {
+                match evaluate(&sandbox, module, &manifest, &table, spec, false) {
+                    Ok(evaluation) => parts.push((submission.id, evaluation.private)),
+                    Err(err) => {
+                        return Err(permanent(format!("re-running {}: {err}", submission.id)));
+                    }
+                }
+            }
+            compare_parts(metric, &parts, &bootstrap)
+        })
+        .await?
+    }
+}
+
+fn compare_parts(
+    metric: Metric,
+    parts: &[(crate::ids::SubmissionId, ScoredPart)],
+    bootstrap: &BootstrapConfig,
+) -> Result<Vec<EntryComparison>, ExecutorError> {
+    parts
+        .windows(2)
+        .map(|pair| {
+            let ((a, part_a), (b, part_b)) = (&pair[0], &pair[1]);
+            let comparison = paired_bootstrap(
+                metric,
+                &part_a.truth,
+                &part_a.predictions,
+                &part_b.predictions,
+                bootstrap,
+            )
+            .map_err(|err| permanent(format!("comparing {a} and {b}: {err}")))?;
+            Ok(EntryComparison {
+                a: *a,
+                b: *b,
+                score_a: part_a.score(metric).map_err(|e| permanent(e.to_string()))?,
+                score_b: part_b.score(metric).map_err(|e| permanent(e.to_string()))?,
+                difference: comparison.difference.estimate,
+                difference_lower: comparison.difference.lower,
+                difference_upper: comparison.difference.upper,
+                p_value: comparison.p_value,
+                resamples: comparison.difference.resamples,
+            })
+        })
+        .collect()
+}
+
+/// What an analysis run gave.
+enum AnalysisRun {
+    /// Dummy data: every block's raw output (synthetic, so the team may see it).
+    Dummy {
+        blocks: Vec<Vec<f64>>,
+        log: String,
+        timings: Timings,
+    },
+    /// Real data: per block, its output or `None` when that block's run failed.
+    Real {
+        outputs: Vec<Option<Vec<f64>>>,
+        rows: usize,
+    },
+    Failed(RunFailure),
+    TooManyBlocks {
+        rows: usize,
+    },
+}
+
+/// Runs `analyze` on disjoint blocks of the rows, shuffled by `seed`. On real data every
+/// block runs in its own child, so that one block's failure (which depends on its rows)
+/// changes only that block's contribution: it counts as the bounds' midpoint, as
+/// sample-and-aggregate requires.
+#[allow(clippy::too_many_arguments)]
+fn run_analysis(
+    sandbox: &Sandbox,
+    module: &[u8],
+    rows: &RecordBatch,
+    spec: &AnalysisSpec,
+    seed: u64,
+    limits: &Limits,
+    dummy: bool,
+    min_block_rows: usize,
+) -> Result<AnalysisRun, EvaluationError> {
+    let n = rows.num_rows();
+    let k = spec.blocks as usize;
+    if k == 0 || n / k < min_block_rows.max(1) {
+        return Ok(AnalysisRun::TooManyBlocks { rows: n });
+    }
+    let indices = partition_blocks(n, k, seed)
+        .map_err(|err| EvaluationError::Data(format!("partitioning the rows: {err}")))?;
+    let blocks = indices
+        .iter()
+        .map(|block| take_rows(rows, block))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output_len = spec.bounds.len();
+    if dummy {
+        let job = AnalyzeJob {
+            blocks: &blocks,
+            output_len,
+            seed,
+            limits,
+            debug: true,
+        };
+        return Ok(match sandbox.analyze_blocks(module, &job) {
+            Ok(output) => AnalysisRun::Dummy {
+                blocks: output.blocks,
+                log: output.debug_log,
+                timings: output.timings,
+            },
+            Err(failure) => AnalysisRun::Failed(failure),
+        });
+    }
+    let mut outputs = Vec::with_capacity(k);
+    for (index, block) in blocks.iter().enumerate() {
+        let job = AnalyzeJob {
+            blocks: std::slice::from_ref(block),
+            output_len,
+            seed: seed.wrapping_add(index as u64),
+            limits,
+            debug: false,
+        };
+        match sandbox.analyze_blocks(module, &job) {
+            Ok(mut output) => outputs.push(output.blocks.pop()),
+            Err(failure) if failure.status == Status::Internal => {
+                return Err(EvaluationError::Submission(failure));
+            }
+            Err(_) => outputs.push(None),
+        }
+    }
+    Ok(AnalysisRun::Real { outputs, rows: n })
+}
+
+#[async_trait]
+impl RunExecutor for SandboxExecutor {
+    async fn precheck(
+        &self,
+        module: &[u8],
+        limits: &SandboxLimits,
+    ) -> Result<(), PrecheckRejection> {
+        medarena_sandbox::precheck(module, &sandbox_limits(limits))
+            .map(|_| ())
+            .map_err(|refusal| PrecheckRejection {
+                reason: refusal.to_string(),
+            })
+    }
+
+    async fn execute(&self, request: RunRequest<'_>) -> Result<RunResult, ExecutorError> {
+        match (request.submission.kind, request.job.kind) {
+            (SubmissionKind::Model, JobKind::DummyRun) => self.dummy_model(&request).await,
+            (SubmissionKind::Model, JobKind::RealRun) => self.real_model(&request).await,
+            (SubmissionKind::Analysis, _) => self.analysis(&request).await,
+        }
+    }
+
+    async fn compare(
+        &self,
+        request: CompareRequest<'_>,
+    ) -> Result<Vec<EntryComparison>, ExecutorError> {
+        self.compare_entries(&request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_coarse_outcomes() {
+        assert_eq!(outcome_of(Status::Deadline), Some(RunOutcome::OverLimit));
+        assert_eq!(outcome_of(Status::MemoryLimit), Some(RunOutcome::OverLimit));
+        assert_eq!(
+            outcome_of(Status::CompileLimit),
+            Some(RunOutcome::OverLimit)
+        );
+        assert_eq!(outcome_of(Status::Trap), Some(RunOutcome::Failed));
+        assert_eq!(outcome_of(Status::BadOutput), Some(RunOutcome::Failed));
+        assert_eq!(outcome_of(Status::Refused), Some(RunOutcome::Failed));
+        assert_eq!(outcome_of(Status::Internal), None);
+    }
+
+    #[test]
+    fn run_seeds_are_stable_and_distinct() {
+        assert_eq!(run_seed(7, 1), run_seed(7, 1));
+        assert_ne!(run_seed(7, 1), run_seed(7, 2));
+        assert_ne!(run_seed(7, 1), run_seed(8, 1));
+    }
+
+    #[test]
+    fn a_real_failure_carries_no_guest_text() {
+        let failure = RunFailure {
+            status: Status::Trap,
+            phase: medarena_sandbox::Phase::Fit,
+            message: "secret".to_owned(),
+            debug_log: "row 3 = 42".to_owned(),
+        };
+        let result = failed_run(failure.clone(), false).expect("a result");
+        let text = serde_json::to_string(&result).unwrap_or_default();
+        assert!(!text.contains("secret") && !text.contains("42"), "{text}");
+        assert_eq!(result.outcome, RunOutcome::Failed);
+        let dummy = failed_run(failure, true).expect("a result");
+        assert_eq!(dummy.guest_log.as_deref(), Some("row 3 = 42"));
+        let internal = RunFailure {
+            status: Status::Internal,
+            ..dummy_failure()
+        };
+        assert!(matches!(
+            failed_run(internal, true),
+            Err(ExecutorError::Transient(_))
+        ));
+    }
+
+    fn dummy_failure() -> RunFailure {
+        RunFailure {
+            status: Status::Trap,
+            phase: medarena_sandbox::Phase::Fit,
+            message: String::new(),
+            debug_log: String::new(),
+        }
+    }
+}

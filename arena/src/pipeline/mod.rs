@@ -1,0 +1,109 @@
+//! The real plug-ins: the four libraries composed into a [`DatasetValidator`]
+//! ([`SpecValidator`], datasets-spec) and a [`RunExecutor`] ([`SandboxExecutor`], sandbox +
+//! datasets-spec + scorer).
+//!
+//! # An upload
+//!
+//! [`SpecValidator`] parses the manifest sent with the upload, loads the table (CSV,
+//! Parquet or Arrow IPC, by file name or magic bytes) and runs datasets-spec's
+//! [`validate`](medarena_datasets_spec::validate): schema, label, duplicate row ids, the PHI
+//! scan of every column and k-anonymity with the platform's k ([`PipelineConfig::k_anonymity`],
+//! the organizer's setting). When the dataset already has validated contributions from other
+//! hospitals, their rows and the new ones are united with a site column and the union is
+//! checked for duplicate row ids and k-anonymity too (findings `union.*`, counts only). The
+//! stored report is datasets-spec's [`Report`](medarena_datasets_spec::Report): rule ids,
+//! columns, counts and row numbers, never a value.
+//!
+//! # A run
+//!
+//! ```text
+//! precheck ── sandbox::precheck (size, zero imports, exports) at upload
+//! dummy run ─ datasets-spec::dummy(manifest, rows, seed = split seed) ─┐
+//! real run ── RunInputs::real_data ─▶ load each contribution ─▶ union ─┤
+//!                                                                      ▼
+//!   drop rows without a target ─▶ split(seed, fractions of the bundle) ─▶ train │ public │ private
+//!   sandbox child: fit(train features, train labels) ; predict(public ++ private features)
+//!   (test labels stay in this process)                                  │
+//!   scorer: exact public and private scores, bootstrap 95% CIs, per-site scores
+//!   real runs: release_public_score (Laplace, or the Ladder on the noisy score, with the
+//!   bundle's ε) charged to a per-run accountant holding the team's remaining budget
+//! ```
+//!
+//! What leaves, and to whom:
+//! - **dummy run** (synthetic data): the team sees the score, the detailed failure reason,
+//!   the guest's debug output and the time per phase.
+//! - **real run**: the team sees the coarse outcome (`ok`, `failed`, `over_limit`) and the
+//!   released public score; organizers also see exact public and private scores, intervals,
+//!   per-site scores, the split record and exact timings. Sandbox failures on real data
+//!   carry only the status's fixed text. The ε of the release is returned as
+//!   [`RunResult::budget_charges`](crate::RunResult) on every dataset of the competition; the
+//!   core charges them atomically with the result, and refuses the result if the budget
+//!   changed meanwhile. The Ladder's state comes in with the request and goes back with the
+//!   result, stored in the same transaction.
+//! - **analysis** (submission kind `analysis`, tier `dp_aggregates`): the training rows are
+//!   shuffled with a recorded seed into the declared number of disjoint blocks; the module's
+//!   `analyze` runs once per block in a fresh instance; the scorer clamps every output into
+//!   the declared bounds, averages and adds OpenDP Laplace noise, charging the declared ε.
+//!   The team sees the noisy values; a block that failed counts as the bounds' midpoint.
+//!
+//! Sandbox statuses map to coarse outcomes: `compile_limit`, `memory_limit` and `deadline`
+//! are `over_limit`; `refused`, `trap` and `bad_output` are `failed`; `internal` is platform
+//! trouble (the job is retried).
+//!
+//! The sandbox child is a separate process ([`PipelineConfig::child`]): the `medarena`
+//! binary re-executes itself (`medarena sandbox-child`). Compiled modules are cached in
+//! `<data dir>/artifact-cache`, authenticated with a key derived from the master key
+//! ([`artifact_cache`]), so the cache directory holds nothing that could forge an entry.
+
+mod data;
+mod executor;
+mod validator;
+
+pub use data::{Evaluation, EvaluationError, ScoredPart, TaskSpec, evaluate, sandbox_limits};
+pub use executor::{SandboxExecutor, outcome_of};
+pub use validator::SpecValidator;
+
+use std::path::Path;
+
+use medarena_sandbox::{ArtifactCache, CacheKey, ChildCommand, Hardening};
+
+use crate::crypto::MasterKey;
+
+/// How the pipeline runs: where the sandbox child is, the artifact cache, and the
+/// organizer's settings that are not per competition.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The sandbox child process (`medarena sandbox-child` in production).
+    pub child: ChildCommand,
+    /// Compiled modules; `None` compiles on every run.
+    pub cache: Option<ArtifactCache>,
+    pub hardening: Hardening,
+    /// The smallest equivalence class allowed over quasi-identifiers (datasets-spec's
+    /// default is 5; only an organizer lowers it).
+    pub k_anonymity: u64,
+    /// Rows of dummy data a dummy run generates.
+    pub dummy_rows: usize,
+    /// Bootstrap resamples for organizers' confidence intervals and comparisons.
+    pub bootstrap_resamples: usize,
+}
+
+impl PipelineConfig {
+    pub fn new(child: ChildCommand) -> Self {
+        PipelineConfig {
+            child,
+            cache: None,
+            hardening: Hardening::default(),
+            k_anonymity: 5,
+            dummy_rows: 1000,
+            bootstrap_resamples: 1000,
+        }
+    }
+}
+
+/// The compiled-artifact cache of a data directory: `<data dir>/artifact-cache`, its HMAC
+/// key derived from the master key (so it is never stored next to the artifacts, and
+/// rotating the master key invalidates every entry).
+pub fn artifact_cache(data_dir: &Path, master: &MasterKey) -> std::io::Result<ArtifactCache> {
+    let key = CacheKey::from_bytes(master.derive_key("medarena/artifact-cache/v1"));
+    ArtifactCache::new(data_dir.join("artifact-cache"), key)
+}

@@ -1,0 +1,820 @@
+//! The platform with the real libraries: datasets-spec validates uploads, the sandbox runs
+//! the example submissions on dummy and real data through the queue, the scorer scores and
+//! releases. `harness = false`: this test binary is also the sandbox's child process
+//! (`<this binary> sandbox-child`, as `medarena sandbox-child` is in production), so no
+//! other binary has to be built; the tests themselves run under libtest-mimic.
+
+mod common;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use common::*;
+use libtest_mimic::{Arguments, Failed, Trial};
+use medarena_arena::model::AnalysisSpec;
+use medarena_arena::platform::{self, PlatformConfig};
+use medarena_arena::sandbox::ChildCommand;
+use medarena_arena::testing::RecordingAuditSink;
+use medarena_arena::{
+    Actor, Arena, ArenaError, DatasetId, DatasetUpload, JobKind, LeaderboardKind, ManualClock,
+    OrgId, Role, RunOutcome, SubmissionId, SubmissionStatus, Tier, demo,
+};
+
+const MANIFEST: &str = medarena_arena::demo::HEART_MANIFEST;
+const HOSPITAL_A: &str = medarena_arena::demo::HOSPITAL_A_CSV;
+const HOSPITAL_B: &str = medarena_arena::demo::HOSPITAL_B_CSV;
+const BAD_UPLOAD: &str = include_str!("../../datasets-spec/examples/heart/bad-upload.csv");
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("sandbox-child") {
+        return ExitCode::from(medarena_arena::sandbox::run_child() as u8);
+    }
+    let args = Arguments::from_args();
+    let tests = vec![
+        trial(
+            "uploads_are_validated_alone_and_as_a_union",
+            uploads_are_validated,
+        ),
+        trial(
+            "examples_run_on_dummy_then_real_data_and_are_scored",
+            examples_run_and_score,
+        ),
+        trial(
+            "the_budget_is_charged_and_refused_when_spent",
+            budget_is_charged_and_refused,
+        ),
+        trial("the_ladder_keeps_its_state_per_team", ladder_keeps_state),
+        trial(
+            "hostile_modules_fail_coarsely_without_leaking",
+            hostile_modules_fail_coarsely,
+        ),
+        trial(
+            "dp_aggregates_are_released_with_noise",
+            dp_aggregates_are_released,
+        ),
+        trial("demo_seed_is_idempotent", demo_seed_is_idempotent),
+        trial(
+            "prebuilt_examples_match_their_sources",
+            prebuilt_examples_match_their_sources,
+        ),
+    ];
+    libtest_mimic::run(&args, tests).exit_code()
+}
+
+type TestResult = Result<(), Failed>;
+
+fn trial<F, Fut>(name: &'static str, test: F) -> Trial
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = TestResult>,
+{
+    Trial::test(name, move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|err| Failed::from(err.to_string()))?
+            .block_on(test())
+    })
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        let holds: bool = $cond;
+        if !holds {
+            return Err(Failed::from(format!($($msg)+)));
+        }
+    };
+}
+
+/// An arena with the real validator and executor (this binary as the sandbox child).
+struct Platform {
+    _dir: tempfile::TempDir,
+    _clock: Arc<ManualClock>,
+    arena: Arena,
+}
+
+async fn platform_at(now: medarena_arena::Timestamp) -> Platform {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = ChildCommand::current_exe("sandbox-child").expect("this binary");
+    let mut config = PlatformConfig::with_child(test_config(dir.path()), child);
+    config.pipeline.bootstrap_resamples = 200;
+    let clock = Arc::new(ManualClock::new(now));
+    let arena = platform::builder(config)
+        .expect("platform")
+        .clock(clock.clone())
+        .audit_sink(Arc::new(RecordingAuditSink::default()))
+        .open()
+        .await
+        .expect("open the platform");
+    Platform {
+        _dir: dir,
+        _clock: clock,
+        arena,
+    }
+}
+
+fn upload(file_name: &str, csv: &str) -> DatasetUpload {
+    DatasetUpload {
+        file_name: file_name.to_owned(),
+        manifest: Some(MANIFEST.to_owned()),
+        bytes: csv.as_bytes().to_vec(),
+    }
+}
+
+/// Organizer, two hospitals with the example data in an approved dataset, a competition
+/// from `bundle_yaml`, and teams with the given tiers that accepted its agreement.
+struct Cast {
+    organizer: Actor,
+    dataset: DatasetId,
+    competition: medarena_arena::CompetitionId,
+    teams: Vec<(Actor, OrgId)>,
+}
+
+async fn cast(arena: &Arena, bundle_yaml: &str, tiers: &[Tier]) -> Cast {
+    let organizer = organizer(arena).await;
+    let (hospital_a, _) = hospital(arena, &organizer, "A").await;
+    let (hospital_b, _) = hospital(arena, &organizer, "B").await;
+    let dataset = arena
+        .create_dataset(&hospital_a, "cardiac-events", "Cardiac events", "")
+        .await
+        .expect("dataset");
+    arena
+        .upload_contribution(
+            &hospital_a,
+            dataset.id,
+            &upload("hospital-a.csv", HOSPITAL_A),
+        )
+        .await
+        .expect("hospital A's upload is accepted");
+    arena
+        .upload_contribution(
+            &hospital_b,
+            dataset.id,
+            &upload("hospital-b.csv", HOSPITAL_B),
+        )
+        .await
+        .expect("hospital B's upload is accepted");
+    arena
+        .review_dataset(&organizer, dataset.id, true, None)
+        .await
+        .expect("approve");
+    let competition = arena
+        .create_competition(&organizer, bundle_yaml)
+        .await
+        .expect("competition");
+    let digest = Arena::agreement_sha256(&competition);
+    let mut teams = Vec::new();
+    for (index, tier) in tiers.iter().enumerate() {
+        let (team, org) = admitted(
+            arena,
+            &organizer,
+            &format!("member@team-{index}.test"),
+            Role::TeamMember,
+            &format!("Team {index}"),
+            Some(*tier),
+        )
+        .await;
+        arena
+            .accept_agreement(&team, competition.id, &digest)
+            .await
+            .expect("accept");
+        teams.push((team, org));
+    }
+    Cast {
+        organizer,
+        dataset: dataset.id,
+        competition: competition.id,
+        teams,
+    }
+}
+
+async fn drain(arena: &Arena) {
+    let mut ran = 0;
+    while arena
+        .run_next_job("test-worker")
+        .await
+        .expect("run a job")
+        .is_some()
+    {
+        ran += 1;
+        assert!(ran < 100, "the queue does not drain");
+    }
+}
+
+async fn uploads_are_validated() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    let organizer = organizer(arena).await;
+    let (hospital_a, _) = hospital(arena, &organizer, "A").await;
+    let (hospital_b, _) = hospital(arena, &organizer, "B").await;
+    let dataset = arena
+        .create_dataset(&hospital_a, "cardiac-events", "Cardiac events", "")
+        .await
+        .expect("dataset");
+
+    let accepted = arena
+        .upload_contribution(
+            &hospital_a,
+            dataset.id,
+            &upload("hospital-a.csv", HOSPITAL_A),
+        )
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(accepted.rows == Some(600), "rows {:?}", accepted.rows);
+    let report: medarena_arena::datasets_spec::Report =
+        serde_json::from_value(accepted.report.clone()).map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(
+        !report.has_errors() && report.rows == 600,
+        "{}",
+        report.to_text()
+    );
+    ensure!(report.k_anonymity.is_some(), "k-anonymity was checked");
+
+    // The bad upload: refused with its report, which names rules and columns, never values.
+    let refused = arena
+        .upload_contribution(&hospital_b, dataset.id, &upload("bad.csv", BAD_UPLOAD))
+        .await;
+    let Err(ArenaError::UploadRejected(contribution)) = refused else {
+        return Err(format!("the bad upload was not refused: {refused:?}").into());
+    };
+    let report: medarena_arena::datasets_spec::Report =
+        serde_json::from_value(contribution.report.clone())
+            .map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(report.has_errors(), "{}", report.to_text());
+    ensure!(
+        report.findings.iter().any(|f| f.rule.starts_with("phi.")),
+        "a PHI finding: {}",
+        report.to_text()
+    );
+    let text = contribution.report.to_string();
+    ensure!(
+        !text.contains("13503610580"),
+        "the report quotes a phone number: {text}"
+    );
+    ensure!(contribution.object.is_none(), "refused bytes are deleted");
+
+    // The same rows again from another hospital: fine alone, duplicates in the union.
+    let duplicate = arena
+        .upload_contribution(&hospital_b, dataset.id, &upload("copy.csv", HOSPITAL_A))
+        .await;
+    let Err(ArenaError::UploadRejected(contribution)) = duplicate else {
+        return Err(format!("duplicate ids across hospitals were accepted: {duplicate:?}").into());
+    };
+    let report: medarena_arena::datasets_spec::Report =
+        serde_json::from_value(contribution.report).map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(
+        report.has_rule("union.row_id.duplicate"),
+        "{}",
+        report.to_text()
+    );
+    // Hospital B's own file passes, alone and united.
+    arena
+        .upload_contribution(
+            &hospital_b,
+            dataset.id,
+            &upload("hospital-b.csv", HOSPITAL_B),
+        )
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    Ok(())
+}
+
+fn example_bundle() -> String {
+    EXAMPLE_BUNDLE.to_owned()
+}
+
+async fn submit_and_run(
+    arena: &Arena,
+    team: &Actor,
+    competition: medarena_arena::CompetitionId,
+    module: &[u8],
+) -> SubmissionId {
+    let id = arena
+        .submit(team, competition, module)
+        .await
+        .expect("submit")
+        .id;
+    drain(arena).await;
+    id
+}
+
+async fn examples_run_and_score() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    let cast = cast(arena, &example_bundle(), &[Tier::RealData; 3]).await;
+    let modules = [demo::BASELINE_WASM, demo::LOGREG_WASM, demo::GBT_WASM];
+    let mut ids = Vec::new();
+    for ((team, _), module) in cast.teams.iter().zip(modules) {
+        ids.push(
+            arena
+                .submit(team, cast.competition, module)
+                .await
+                .expect("submit")
+                .id,
+        );
+    }
+    drain(arena).await;
+    let mut exact = Vec::new();
+    for (id, (team, _)) in ids.iter().zip(&cast.teams) {
+        let organizer_view = arena.submission(&cast.organizer, *id).await.expect("view");
+        ensure!(
+            organizer_view.status == SubmissionStatus::Completed,
+            "{id}: {:?} {:?} {:?}",
+            organizer_view.status,
+            organizer_view.outcome,
+            organizer_view.note
+        );
+        ensure!(organizer_view.dummy_score.is_some(), "a dummy score");
+        let released = organizer_view
+            .released_public_score
+            .ok_or("a released score")?;
+        ensure!((0.0..=1.0).contains(&released), "released {released}");
+        let scores = organizer_view
+            .exact
+            .clone()
+            .ok_or("organizers see exact scores")?;
+        let public = scores.exact_public_score.ok_or("exact public")?;
+        let private = scores.private_score.ok_or("private")?;
+        exact.push((public, private));
+        let details = scores.result.ok_or("details")?;
+        let evaluation = &details["evaluation"];
+        ensure!(
+            evaluation["public_ci"]["lower"].is_number(),
+            "a CI: {details}"
+        );
+        ensure!(
+            evaluation["per_site"]["private"].as_array().map(Vec::len) == Some(2),
+            "two sites: {details}"
+        );
+        // The team sees the released score and its dummy run, never exact scores.
+        let team_view = arena.submission(team, *id).await.expect("team view");
+        ensure!(
+            team_view.exact.is_none() && team_view.private_score.is_none(),
+            "sealed"
+        );
+        let report = arena
+            .dummy_run_report(team, *id)
+            .await
+            .expect("report")
+            .ok_or("a dummy report")?;
+        ensure!(report.guest_log.is_some(), "dummy debug output is kept");
+        ensure!(
+            report
+                .details
+                .is_some_and(|d| d["timings"]["fit_ms"].is_number()),
+            "timings"
+        );
+    }
+    let (baseline, logreg, gbt) = (exact[0], exact[1], exact[2]);
+    ensure!(
+        (baseline.0 - 0.5).abs() < 1e-9,
+        "a constant predictor has AUC 0.5: {baseline:?}"
+    );
+    ensure!(
+        logreg.0 > 0.65 && logreg.1 > 0.65,
+        "logreg learns: {logreg:?}"
+    );
+    ensure!(
+        gbt.0 > baseline.0 + 0.1 && gbt.1 > baseline.1 + 0.1,
+        "gbt learns: {gbt:?}"
+    );
+    for (team, org) in &cast.teams {
+        let budget = arena
+            .budget(team, cast.competition, *org)
+            .await
+            .expect("budget");
+        ensure!(
+            budget.len() == 1
+                && (budget[0].spent - 0.2).abs() < 1e-9
+                && budget[0].dataset == cast.dataset,
+            "ε 0.2 charged: {budget:?}"
+        );
+    }
+    let board = arena
+        .leaderboard(&Actor::Anonymous, cast.competition, LeaderboardKind::Public)
+        .await
+        .expect("leaderboard");
+    ensure!(board.entries.len() == 3, "three entries");
+
+    // Organizers compare the top entries on the private part (re-run, bit for bit).
+    let comparisons = arena
+        .compare_top_entries(&cast.organizer, cast.competition, 3)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(comparisons.len() == 2, "{comparisons:?}");
+    let private_scores: Vec<f64> = exact.iter().map(|e| e.1).collect();
+    for comparison in &comparisons {
+        ensure!(
+            private_scores
+                .iter()
+                .any(|s| (s - comparison.score_a).abs() < 1e-12),
+            "re-runs reproduce the private scores: {comparison:?} vs {private_scores:?}"
+        );
+        ensure!((0.0..=1.0).contains(&comparison.p_value), "{comparison:?}");
+    }
+    let team = &cast.teams[0].0;
+    ensure!(
+        arena
+            .compare_top_entries(team, cast.competition, 3)
+            .await
+            .is_err(),
+        "teams cannot compare"
+    );
+    Ok(())
+}
+
+async fn budget_is_charged_and_refused() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    let bundle = example_bundle().replace(
+        "budget_per_team_per_dataset: 4.0",
+        "budget_per_team_per_dataset: 0.4",
+    );
+    let cast = cast(arena, &bundle, &[Tier::RealData]).await;
+    let (team, org) = &cast.teams[0];
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let id = submit_and_run(arena, team, cast.competition, demo::LOGREG_WASM).await;
+        let view = arena.submission(team, id).await.expect("view");
+        outcomes.push((
+            view.status,
+            view.outcome,
+            view.note,
+            view.released_public_score,
+        ));
+    }
+    ensure!(
+        outcomes[0].0 == SubmissionStatus::Completed && outcomes[0].3.is_some(),
+        "{outcomes:?}"
+    );
+    ensure!(outcomes[1].0 == SubmissionStatus::Completed, "{outcomes:?}");
+    ensure!(
+        outcomes[2].1 == Some(RunOutcome::OverLimit)
+            && outcomes[2].2.as_deref() == Some("privacy budget exhausted")
+            && outcomes[2].3.is_none(),
+        "the third release is refused: {outcomes:?}"
+    );
+    let budget = arena
+        .budget(team, cast.competition, *org)
+        .await
+        .expect("budget");
+    ensure!((budget[0].spent - 0.4).abs() < 1e-9, "{budget:?}");
+    Ok(())
+}
+
+async fn ladder_keeps_state() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    // ε 2 per release: noise of scale ~0.01 on AUC, so that the baseline's noisy score
+    // cannot beat the trees' by chance.
+    let bundle = example_bundle()
+        .replace(
+            "mechanism: laplace",
+            "mechanism: ladder\n    ladder_step: 0.05",
+        )
+        .replace("epsilon_per_release: 0.2", "epsilon_per_release: 2.0");
+    let cast = cast(arena, &bundle, &[Tier::RealData]).await;
+    let (team, _) = &cast.teams[0];
+    let first = submit_and_run(arena, team, cast.competition, demo::GBT_WASM).await;
+    let second = submit_and_run(arena, team, cast.competition, demo::BASELINE_WASM).await;
+    let first = arena.submission(team, first).await.expect("view");
+    let second = arena.submission(team, second).await.expect("view");
+    let shown = first.released_public_score.ok_or("first release")?;
+    ensure!(
+        ((shown / 0.05).round() * 0.05 - shown).abs() < 1e-9,
+        "Ladder scores are multiples of the step: {shown}"
+    );
+    // The baseline is far worse: the Ladder shows the best score so far again.
+    ensure!(
+        second.released_public_score == Some(shown),
+        "{:?} vs {shown}",
+        second.released_public_score
+    );
+    Ok(())
+}
+
+/// A valid module whose `fit` leaves a debug text and traps when the training table has
+/// more than 620 rows: fine on the dummy data's 600 training rows, failing on the real
+/// data's 648.
+const TRAPS_ON_REAL_DATA: &str = r#"(module
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 1024) "SECRET-ROW-VALUE")
+  (func (export "medarena_abi_version") (result i32) (i32.const 1))
+  (func $bump (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+    (global.set $heap (i32.add (local.get $ptr) (local.get $size)))
+    (block $ok
+      (loop $grow
+        (br_if $ok (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then (return (i32.const 0))))
+        (br $grow)))
+    (local.get $ptr))
+  (func (export "medarena_alloc") (param $size i32) (param $align i32) (result i32)
+    (call $bump (local.get $size)))
+  (func (export "medarena_fit") (param $call i32) (result i32)
+    (i32.store offset=40 (local.get $call) (i32.const 1024))
+    (i32.store offset=44 (local.get $call) (i32.const 16))
+    (if (i32.gt_u (i32.load offset=4 (i32.load offset=24 (local.get $call))) (i32.const 620))
+      (then unreachable))
+    (i32.const 0))
+  (func (export "medarena_predict") (param $call i32) (result i32)
+    (local $ptr i32) (local $i i32) (local $n i32)
+    (local.set $n (i32.load offset=12 (local.get $call)))
+    (local.set $ptr (call $bump (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $fill
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f64.store (i32.add (local.get $ptr) (i32.shl (local.get $i) (i32.const 3))) (f64.const 0.5))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $fill)))
+    (i32.store offset=32 (local.get $call) (local.get $ptr))
+    (i32.store offset=36 (local.get $call) (local.get $n))
+    (i32.const 0))
+)"#;
+
+async fn hostile_modules_fail_coarsely() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    let bundle = example_bundle().replace("time_limit_seconds: 120", "time_limit_seconds: 1");
+    let cast = cast(arena, &bundle, &[Tier::RealData]).await;
+    let (team, _) = &cast.teams[0];
+
+    let module = wat::parse_str(TRAPS_ON_REAL_DATA).map_err(|e| Failed::from(e.to_string()))?;
+    let id = submit_and_run(arena, team, cast.competition, &module).await;
+    let view = arena.submission(team, id).await.expect("view");
+    ensure!(
+        view.status == SubmissionStatus::Failed && view.outcome == Some(RunOutcome::Failed),
+        "{view:?}"
+    );
+    let report = arena
+        .dummy_run_report(team, id)
+        .await
+        .expect("report")
+        .ok_or("dummy report")?;
+    ensure!(
+        report.outcome == Some(RunOutcome::Ok)
+            && report
+                .guest_log
+                .as_deref()
+                .is_some_and(|log| log.contains("SECRET-ROW-VALUE")),
+        "on dummy data the team sees its debug output: {report:?}"
+    );
+    // Nothing of the real run's guest output is kept anywhere a team (or an organizer) reads.
+    let organizer_view = arena.submission(&cast.organizer, id).await.expect("view");
+    let all = format!("{view:?} {organizer_view:?}");
+    ensure!(!all.contains("SECRET"), "leaked: {all}");
+    for job in arena.store().jobs_of_submission(id).await.expect("jobs") {
+        let result = arena.store().job_result(job.id).await.expect("result");
+        if job.kind == JobKind::RealRun {
+            let text = result.map(|r| r.to_string()).unwrap_or_default();
+            ensure!(
+                !text.contains("SECRET") && !text.contains("unreachable"),
+                "{text}"
+            );
+        }
+    }
+
+    // An endless loop is stopped at the deadline: over the limit, on dummy data already.
+    let endless = wat::parse_str(TRAPS_ON_REAL_DATA.replace(
+        "(i32.store offset=40 (local.get $call) (i32.const 1024))",
+        "(loop $forever (br $forever))",
+    ))
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let id = submit_and_run(arena, team, cast.competition, &endless).await;
+    let view = arena.submission(team, id).await.expect("view");
+    ensure!(view.outcome == Some(RunOutcome::OverLimit), "{view:?}");
+
+    // A module with an import is refused at upload, naming the import.
+    let importing = wat::parse_str(TRAPS_ON_REAL_DATA.replace(
+        "(memory (export \"memory\") 2)",
+        "(import \"env\" \"clock\" (func))\n  (memory (export \"memory\") 2)",
+    ))
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let refused = arena.submit(team, cast.competition, &importing).await;
+    ensure!(
+        matches!(&refused, Err(err) if err.to_string().contains("env")),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+async fn dp_aggregates_are_released() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    let cast = cast(
+        arena,
+        &example_bundle(),
+        &[Tier::DpAggregates, Tier::RealData],
+    )
+    .await;
+    let (team, org) = &cast.teams[0];
+    // The baseline's analysis returns the means of the first columns as numbers: the codes
+    // of age_band (5 levels), sex (2) and admission_month (48), then systolic_bp (70..250).
+    // 648 training rows in 50 blocks of 12 (at least the suppression threshold); Laplace
+    // scale 180 · 4 / (50 · 2) = 7.2 mm[Hg] on the blood pressure.
+    let spec = AnalysisSpec {
+        bounds: vec![[0.0, 4.0], [0.0, 1.0], [0.0, 47.0], [70.0, 250.0]],
+        epsilon: 2.0,
+        blocks: 50,
+    };
+    let id = arena
+        .submit_analysis(team, cast.competition, demo::BASELINE_WASM, &spec)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?
+        .id;
+    drain(arena).await;
+    let view = arena.submission(team, id).await.expect("view");
+    ensure!(view.status == SubmissionStatus::Completed, "{view:?}");
+    let released = view
+        .released_aggregate
+        .clone()
+        .ok_or("a released aggregate")?;
+    ensure!(
+        released.values.len() == 4 && released.blocks == 50,
+        "{released:?}"
+    );
+    ensure!((100.0..200.0).contains(&released.values[3]), "{released:?}");
+    ensure!((released.epsilon - 2.0).abs() < 1e-9, "{released:?}");
+    let report = arena
+        .dummy_run_report(team, id)
+        .await
+        .expect("report")
+        .ok_or("dummy report")?;
+    ensure!(
+        report
+            .details
+            .is_some_and(|d| d["block_outputs"].as_array().map(Vec::len) == Some(50)),
+        "the dummy run shows every block's output"
+    );
+    let budget = arena
+        .budget(team, cast.competition, *org)
+        .await
+        .expect("budget");
+    ensure!((budget[0].spent - 2.0).abs() < 1e-9, "{budget:?}");
+    ensure!(
+        view.released_public_score.is_none(),
+        "an analysis is not on the leaderboard"
+    );
+
+    // A team without the tier is refused.
+    let (other, _) = &cast.teams[1];
+    let refused = arena
+        .submit_analysis(other, cast.competition, demo::BASELINE_WASM, &spec)
+        .await;
+    ensure!(
+        matches!(refused, Err(ArenaError::Forbidden(_))),
+        "{refused:?}"
+    );
+    // Bounds are checked before anything is stored.
+    let bad = AnalysisSpec {
+        bounds: vec![[1.0, 1.0]],
+        ..spec
+    };
+    let refused = arena
+        .submit_analysis(team, cast.competition, demo::BASELINE_WASM, &bad)
+        .await;
+    ensure!(
+        matches!(&refused, Err(err) if err.to_string().contains("bounds[0]")),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+async fn demo_seed_is_idempotent() -> TestResult {
+    let platform = platform_at(medarena_arena::Timestamp::from_datetime(chrono_now())).await;
+    let arena = &platform.arena;
+    let first = demo::seed(arena)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(first.submissions.len() == 2, "{first}");
+    for submission in &first.submissions {
+        ensure!(
+            submission.status == SubmissionStatus::Completed
+                && submission.released_public_score.is_some(),
+            "{first}"
+        );
+    }
+    let second = demo::seed(arena)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    ensure!(
+        first == second,
+        "the second seeding changed nothing:\n{first}\n{second}"
+    );
+    // The printed credentials sign in.
+    arena
+        .login(&first.logins[0].email, &first.logins[0].password)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    let board = arena
+        .leaderboard(
+            &Actor::Anonymous,
+            first.competition,
+            LeaderboardKind::Public,
+        )
+        .await
+        .expect("board");
+    ensure!(board.entries.len() == 2, "{board:?}");
+    Ok(())
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// The committed example modules are what their sources build to: rebuilt with
+/// `scripts/build-guest-prebuilt`'s flags, both predict the same bits on the dummy data.
+async fn prebuilt_examples_match_their_sources() -> TestResult {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("workspace root")?
+        .to_path_buf();
+    let target_dir = root.join("target").join("guest-wasm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .args([
+            "-p",
+            "medarena-example-baseline",
+            "-p",
+            "medarena-example-logreg",
+            "-p",
+            "medarena-example-gbt",
+        ])
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-C target-feature=+simd128",
+        )
+        .status()
+        .map_err(|e| Failed::from(format!("running cargo: {e}")))?;
+    ensure!(status.success(), "building the examples failed");
+    let child =
+        ChildCommand::current_exe("sandbox-child").map_err(|e| Failed::from(e.to_string()))?;
+    let sandbox =
+        medarena_arena::sandbox::Sandbox::new(medarena_arena::sandbox::SandboxConfig::new(child));
+    let manifest = medarena_arena::datasets_spec::Manifest::from_str(MANIFEST)
+        .map_err(|e| Failed::from(e.to_string()))?;
+    let table = medarena_arena::datasets_spec::union_sites(
+        &manifest,
+        &[(
+            "dummy".to_owned(),
+            medarena_arena::datasets_spec::dummy(&manifest, 400, 7),
+        )],
+    )
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let bundle = medarena_arena::Bundle::from_yaml(EXAMPLE_BUNDLE)
+        .map_err(|e| Failed::from(e.to_string()))?;
+    let spec = medarena_arena::pipeline::TaskSpec {
+        task: bundle.task,
+        target: bundle.target.clone(),
+        metric: bundle.scorer_metric().ok_or("metric")?,
+        split: medarena_arena::datasets_spec::SplitConfig {
+            seed: 7,
+            train: 0.6,
+            public_test: 0.2,
+        },
+        seed: 11,
+        limits: medarena_arena::pipeline::sandbox_limits(&bundle.sandbox),
+    };
+    for (name, prebuilt) in [
+        ("baseline", demo::BASELINE_WASM),
+        ("logreg", demo::LOGREG_WASM),
+        ("gbt", demo::GBT_WASM),
+    ] {
+        let built = std::fs::read(
+            target_dir
+                .join("wasm32-unknown-unknown/release")
+                .join(format!("medarena_example_{name}.wasm")),
+        )
+        .map_err(|e| Failed::from(e.to_string()))?;
+        let run = |module: &[u8]| {
+            medarena_arena::pipeline::evaluate(&sandbox, module, &manifest, &table, &spec, true)
+                .map(|e| {
+                    e.output
+                        .predictions
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| Failed::from(format!("{name}: {e}")))
+        };
+        ensure!(
+            run(prebuilt)? == run(&built)?,
+            "guest/prebuilt/{name}.wasm is stale: run scripts/build-guest-prebuilt"
+        );
+    }
+    Ok(())
+}
