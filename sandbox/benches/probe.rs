@@ -1,0 +1,294 @@
+//! Investigation probe: runs an example submission's fit + predict in-process under a
+//! configurable wasmtime `Config`, and the same model natively, measuring thread CPU time.
+//! Also writes the compiled artifact so that its code can be disassembled.
+//!
+//! cargo bench -p medarena-sandbox --bench probe -- MODEL [flags...]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use medarena_guest::{Context, Labels as GuestLabels, Model, Table, TaskKind};
+use medarena_sandbox::abi::{call, encode_tables};
+use wasmtime::{Config, Engine, Instance, Module, OptLevel, Store};
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn native<M: Model>(blocks: &[Vec<u8>], n_test: usize) -> Duration {
+    let hold = |block: &[u8]| {
+        let mut words = vec![0u64; block.len().div_ceil(8)];
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                block.as_ptr(),
+                words.as_mut_ptr().cast::<u8>(),
+                block.len(),
+            )
+        };
+        words
+    };
+    let words: Vec<Vec<u64>> = blocks.iter().map(|b| hold(b)).collect();
+    let view = |i: usize| -> &[u8] {
+        unsafe { std::slice::from_raw_parts(words[i].as_ptr().cast::<u8>(), blocks[i].len()) }
+    };
+    let started = thread_cpu();
+    let train = Table::from_block(view(0)).unwrap();
+    let labels = Table::from_block(view(1)).unwrap();
+    let labels = GuestLabels::from_table(TaskKind::Binary, &labels).unwrap();
+    let ctx = Context {
+        task: TaskKind::Binary,
+        n_classes: 2,
+        n_outputs: 0,
+        seed: 7,
+    };
+    let model = M::fit(&ctx, &train, &labels).unwrap();
+    let test = Table::from_block(view(2)).unwrap();
+    let mut out = vec![0.0; n_test];
+    let ctx = Context {
+        n_outputs: n_test,
+        ..ctx
+    };
+    model.predict(&ctx, &test, &mut out).unwrap();
+    std::hint::black_box(&out);
+    thread_cpu() - started
+}
+
+fn sandboxed(engine: &Engine, module: &Module, blocks: &[Vec<u8>], n_test: usize) -> Duration {
+    let mut store = Store::new(engine, ());
+    let instance = Instance::new(&mut store, module, &[]).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    let alloc = instance
+        .get_typed_func::<(u32, u32), u32>(&mut store, "medarena_alloc")
+        .unwrap();
+    let put = |store: &mut Store<()>, bytes: &[u8]| -> u32 {
+        let ptr = alloc.call(&mut *store, (bytes.len() as u32, 8)).unwrap();
+        memory.data_mut(&mut *store)[ptr as usize..ptr as usize + bytes.len()]
+            .copy_from_slice(bytes);
+        ptr
+    };
+    let record = |fields: &[(usize, u32)]| {
+        let mut r = vec![0u8; call::BYTES];
+        r[0..4].copy_from_slice(&1u32.to_le_bytes());
+        r[call::SEED..call::SEED + 8].copy_from_slice(&7u64.to_le_bytes());
+        for &(at, v) in fields {
+            r[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        r
+    };
+    let train = put(&mut store, &blocks[0]);
+    let labels = put(&mut store, &blocks[1]);
+    let fit_rec = put(
+        &mut store,
+        &record(&[
+            (call::TASK_KIND, 1),
+            (call::N_CLASSES, 2),
+            (call::FEATURES, train),
+            (call::LABELS, labels),
+        ]),
+    );
+    let test = put(&mut store, &blocks[2]);
+    let pred_rec = put(
+        &mut store,
+        &record(&[
+            (call::TASK_KIND, 1),
+            (call::N_CLASSES, 2),
+            (call::N_OUTPUTS, n_test as u32),
+            (call::FEATURES, test),
+        ]),
+    );
+    let fit = instance
+        .get_typed_func::<u32, i32>(&mut store, "medarena_fit")
+        .unwrap();
+    let predict = instance
+        .get_typed_func::<u32, i32>(&mut store, "medarena_predict")
+        .unwrap();
+    let started = thread_cpu();
+    assert_eq!(fit.call(&mut store, fit_rec).unwrap(), 0);
+    assert_eq!(predict.call(&mut store, pred_rec).unwrap(), 0);
+    thread_cpu() - started
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let name = args.first().cloned().unwrap_or_else(|| "logreg".into());
+    if name == "encode" {
+        let train = dataset(1_000_000, 20, 5);
+        let test = dataset(1_000_000, 20, 6);
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            let cpu = thread_cpu();
+            let blocks = encode_tables(&[&train.features, &test.features]).unwrap();
+            let bytes: usize = blocks.iter().map(Vec::len).sum();
+            println!(
+                "encode {} MB: {:.1} ms wall, {:.1} ms cpu",
+                bytes / 1_000_000,
+                started.elapsed().as_secs_f64() * 1e3,
+                (thread_cpu() - cpu).as_secs_f64() * 1e3
+            );
+        }
+        return;
+    }
+    if name == "kernel" {
+        for (label, nan, wasm) in [
+            ("plain", false, false),
+            ("cranelift canon", true, false),
+            ("wasm-level select canon", false, true),
+        ] {
+            let t: Vec<Duration> = (0..3).map(|_| run_kernel(nan, wasm)).collect();
+            println!("{label}: {:.1} ms", median(t).as_secs_f64() * 1e3);
+        }
+        return;
+    }
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let wasm = match args.iter().find_map(|a| a.strip_prefix("--wasm=")) {
+        Some(path) => std::fs::read(path).unwrap(),
+        None => example_wasm(&name).to_vec(),
+    };
+    let runs: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--runs="))
+        .map_or(5, |s| s.parse().unwrap());
+    let mut config = Config::new();
+    config
+        .cranelift_opt_level(OptLevel::Speed)
+        .cranelift_nan_canonicalization(!has("--no-nan"))
+        .relaxed_simd_deterministic(true)
+        .wasm_simd(true)
+        .wasm_relaxed_simd(true)
+        .wasm_tail_call(true)
+        .memory_init_cow(false);
+    if has("--no-spectre") {
+        unsafe {
+            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+            config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
+        }
+    }
+    if has("--small-reservation") {
+        config
+            .memory_reservation(64 << 20)
+            .memory_guard_size(64 << 10);
+    }
+    if has("--perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    if has("--inline") {
+        config.compiler_inlining(wasmtime::Inlining::Yes);
+    }
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    if let Some(path) = args.iter().find_map(|a| a.strip_prefix("--dump=")) {
+        std::fs::write(path, module.serialize().unwrap()).unwrap();
+    }
+    let rows: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--rows="))
+        .map_or(10_000, |s| s.parse().unwrap());
+    let train = dataset(rows, 20, 1);
+    let test = dataset(rows, 20, 2);
+    let labels = binary_labels(&train.score, 3);
+    let mut blocks = encode_tables(&[&train.features, &test.features]).unwrap();
+    blocks.insert(1, labels.encode().unwrap());
+    let (mut s, mut n) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        if !has("--sandbox-only") {
+            n.push(match name.as_str() {
+                "logreg" => native::<medarena_example_logreg::LogReg>(&blocks, rows),
+                _ => native::<medarena_example_gbt::Gbt>(&blocks, rows),
+            });
+        }
+        if !has("--native-only") {
+            s.push(sandboxed(&engine, &module, &blocks, rows));
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (s, n) = (
+        (!s.is_empty()).then(|| median(s)),
+        (!n.is_empty()).then(|| median(n)),
+    );
+    println!(
+        "{name}: native cpu {:.1} ms, sandbox cpu {:.1} ms, ratio {:.2}",
+        n.map_or(0.0, ms),
+        s.map_or(0.0, ms),
+        match (s, n) {
+            (Some(s), Some(n)) => ms(s) / ms(n),
+            _ => 0.0,
+        }
+    );
+}
+
+/// Micro-kernel: a dot product reduction, plain or with a wasm-level branchy NaN
+/// canonicalisation after every float op.
+pub fn kernel_wat(canon: bool) -> String {
+    let c = |op: &str| {
+        if canon {
+            format!(
+                "{op} local.set $t f64.const nan local.get $t local.get $t local.get $t f64.ne select"
+            )
+        } else {
+            op.to_string()
+        }
+    };
+    format!(
+        r#"(module (memory (export "memory") 200)
+  (func (export "dot") (param $n i32) (param $reps i32) (result f64)
+    (local $i i32) (local $sum f64) (local $t f64)
+    (loop $r
+      (local.set $i (i32.const 0))
+      (loop $l
+        local.get $sum
+        (f64.load (i32.shl (local.get $i) (i32.const 3)))
+        (f64.load offset=4000000 (i32.shl (local.get $i) (i32.const 3)))
+        {mul}
+        {add}
+        local.set $sum
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+      (local.set $reps (i32.sub (local.get $reps) (i32.const 1)))
+      (br_if $r (local.get $reps)))
+    local.get $sum))"#,
+        mul = c("f64.mul"),
+        add = c("f64.add"),
+    )
+}
+
+pub fn run_kernel(nan: bool, canon_in_wasm: bool) -> Duration {
+    let mut config = Config::new();
+    config
+        .cranelift_opt_level(OptLevel::Speed)
+        .cranelift_nan_canonicalization(nan);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat::parse_str(kernel_wat(canon_in_wasm)).unwrap()).unwrap();
+    std::fs::write(
+        format!("/tmp/kernel-{nan}-{canon_in_wasm}.cwasm"),
+        module.serialize().unwrap(),
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    for (i, b) in memory.data_mut(&mut store)[..8_000_000]
+        .chunks_mut(8)
+        .enumerate()
+    {
+        b.copy_from_slice(&(1.0 + (i % 7) as f64 * 1e-3).to_le_bytes());
+    }
+    let dot = instance
+        .get_typed_func::<(u32, u32), f64>(&mut store, "dot")
+        .unwrap();
+    let started = thread_cpu();
+    std::hint::black_box(dot.call(&mut store, (500_000, 200)).unwrap());
+    thread_cpu() - started
+}
