@@ -124,6 +124,26 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().cloned().unwrap_or_else(|| "logreg".into());
+    if name == "fill" {
+        fill_experiment();
+        return;
+    }
+    if name == "dump" {
+        let dir = args.get(1).cloned().unwrap_or_else(|| "/tmp/dump".into());
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, batches) in dump_cases().iter().enumerate() {
+            let refs: Vec<&arrow_array::RecordBatch> = batches.iter().collect();
+            match encode_tables(&refs) {
+                Ok(blocks) => {
+                    for (b, block) in blocks.iter().enumerate() {
+                        std::fs::write(format!("{dir}/case{i}-{b}.bin"), block).unwrap();
+                    }
+                }
+                Err(e) => std::fs::write(format!("{dir}/case{i}-err.txt"), e.to_string()).unwrap(),
+            }
+        }
+        return;
+    }
     if name == "encode" {
         let train = dataset(1_000_000, 20, 5);
         let test = dataset(1_000_000, 20, 6);
@@ -291,4 +311,112 @@ pub fn run_kernel(nan: bool, canon_in_wasm: bool) -> Duration {
     let started = thread_cpu();
     std::hint::black_box(dot.call(&mut store, (500_000, 200)).unwrap());
     thread_cpu() - started
+}
+
+fn dump_cases() -> Vec<Vec<arrow_array::RecordBatch>> {
+    use arrow_array::*;
+    use std::sync::Arc;
+    let train = dataset(1000, 5, 1).features;
+    let test = dataset(777, 5, 2).features;
+    let mut rng = Rng::new(9);
+    let n = 300;
+    let mut opt = |p: f64| rng.next_f64() >= p;
+    let f64s: Float64Array = (0..n)
+        .map(|i| opt(0.1).then_some(i as f64 * 0.5 - 3.0))
+        .collect();
+    let f32s: Float32Array = (0..n)
+        .map(|i| opt(0.2).then_some(i as f32 * 0.25))
+        .collect();
+    let i32s: Int32Array = (0..n).map(|i| opt(0.3).then_some(i as i32 - 100)).collect();
+    let u8s: UInt8Array = (0..n)
+        .map(|i| opt(0.0).then_some((i % 256) as u8))
+        .collect();
+    let u64s: UInt64Array = (0..n)
+        .map(|i| opt(0.5).then_some(i as u64 * 1_000_000_007))
+        .collect();
+    let dates: Date32Array = (0..n).map(|i| opt(0.1).then_some(i as i32 * 3)).collect();
+    let ts: TimestampMillisecondArray = (0..n)
+        .map(|i| opt(0.1).then_some(i as i64 * 86_400_123))
+        .collect();
+    let bools: BooleanArray = (0..n).map(|i| opt(0.15).then_some(i % 3 == 0)).collect();
+    let strs: StringArray = (0..n)
+        .map(|i| opt(0.1).then(|| ["x", "yy", "zzz", "wwww"][i % 4]))
+        .collect();
+    let large: LargeStringArray = (0..n)
+        .map(|i| opt(0.1).then(|| ["p", "q"][i % 2]))
+        .collect();
+    let columns: Vec<(&str, Arc<dyn Array>)> = vec![
+        ("f64", Arc::new(f64s)),
+        ("a_long_column_name_f32", Arc::new(f32s)),
+        ("i32", Arc::new(i32s)),
+        ("u8", Arc::new(u8s)),
+        ("u64", Arc::new(u64s)),
+        ("d", Arc::new(dates)),
+        ("ts", Arc::new(ts)),
+        ("b", Arc::new(bools)),
+        ("s", Arc::new(strs)),
+        ("ls", Arc::new(large)),
+    ];
+    let mixed = RecordBatch::try_from_iter(columns).unwrap();
+    vec![
+        vec![train.clone(), test.clone()],
+        vec![mixed.clone()],
+        vec![
+            mixed.slice(3, 100),
+            mixed.slice(103, 197),
+            mixed.slice(0, 0),
+        ],
+        vec![train.slice(13, 500), test.slice(1, 64), test.slice(65, 65)],
+        vec![train.clone(), mixed.clone()],
+    ]
+}
+
+pub fn fill_experiment() {
+    let n: usize = 354 << 20;
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        let c = thread_cpu();
+        let fd = memfd::MemfdOptions::new().create("x").unwrap().into_file();
+        fd.set_len(n as u64).unwrap();
+        let mut map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(n)
+                .populate()
+                .map_mut(&fd)
+                .unwrap()
+        };
+        let t_pop = t.elapsed();
+        let c_pop = thread_cpu() - c;
+        for chunk in map.chunks_mut(1 << 20) {
+            chunk.fill(1);
+        }
+        let t_w = t.elapsed();
+        let c_w = thread_cpu() - c;
+        drop(map);
+        drop(fd);
+        let t2 = std::time::Instant::now();
+        let c2 = thread_cpu();
+        let mut v = vec![0u8; n];
+        for chunk in v.chunks_mut(1 << 20) {
+            chunk.fill(1);
+        }
+        std::hint::black_box(&v);
+        let t_v = t2.elapsed();
+        let c_v = thread_cpu() - c2;
+        drop(v);
+        let t3 = std::time::Instant::now();
+        let c3 = thread_cpu();
+        let fd = memfd::MemfdOptions::new().create("x").unwrap().into_file();
+        fd.set_len(n as u64).unwrap();
+        let mut map = unsafe { memmap2::MmapOptions::new().len(n).map_mut(&fd).unwrap() };
+        for chunk in map.chunks_mut(1 << 20) {
+            chunk.fill(1);
+        }
+        let t_np = t3.elapsed();
+        let c_np = thread_cpu() - c3;
+        println!(
+            "round {round}: memfd populate {:?} (cpu {:?}), +write {:?} (cpu {:?}); memfd no populate + write {:?} (cpu {:?}); vec {:?} (cpu {:?})",
+            t_pop, c_pop, t_w, c_w, t_np, c_np, t_v, c_v
+        );
+    }
 }

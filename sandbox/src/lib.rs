@@ -53,6 +53,7 @@ mod harden;
 mod host;
 pub mod limits;
 pub mod precheck;
+mod shared;
 pub mod status;
 mod wire;
 

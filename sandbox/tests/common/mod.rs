@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::builder::StringDictionaryBuilder;
 use arrow_array::types::Int32Type;
@@ -22,14 +22,20 @@ pub fn child_command() -> ChildCommand {
     ChildCommand::new(env!("CARGO_BIN_EXE_medarena-sandbox-child"))
 }
 
-/// A sandbox with a fresh, process-private artifact cache.
+/// A sandbox with a fresh artifact cache of its own (its own directory as well as its own
+/// key: tests run in parallel, and a shared directory would let one test's artifact replace
+/// another's between two runs).
 pub fn sandbox() -> Sandbox {
-    static CACHE_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = CACHE_DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    static CACHE_DIRS: Mutex<Vec<tempfile::TempDir>> = Mutex::new(Vec::new());
+    let dir = tempfile::tempdir().expect("temp dir");
     let mut config = SandboxConfig::new(child_command());
     config.cache = Some(
         ArtifactCache::new(dir.path(), CacheKey::random().expect("random key")).expect("cache"),
     );
+    CACHE_DIRS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(dir);
     Sandbox::new(config)
 }
 

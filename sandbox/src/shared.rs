@@ -1,0 +1,267 @@
+//! The tables' way into the child: one memory file (a Linux `memfd`; an unlinked temporary
+//! file elsewhere) that the parent fills and the child maps, copy-on-write, straight into
+//! guest memory.
+//!
+//! Streaming the blocks through a pipe cost a copy into the pipe, a copy out of it, and
+//! fresh zeroed pages twice (the encoded blocks in the parent, guest memory in the child),
+//! after encoding had finished. With the file, the parent writes each block once into a
+//! mapping of the file while the child starts and compiles, and the child places each block
+//! in guest memory with one `mmap`: no copy, and the guest's pages are the file's until the
+//! guest writes to them (then that page alone is copied, in the child).
+//!
+//! Allocating and zeroing fresh pages is the largest cost left (more than writing the
+//! blocks), so finished runs hand their file back to a small [`FilePool`] and later runs
+//! reuse its pages. A reused file is resized to the new run and every byte the child can
+//! see is rewritten, so nothing of an earlier run reaches a later one; the child that used
+//! it has been killed and reaped before the file goes back to the pool.
+//!
+//! The child gets the file read-only (reopened through `/proc/self/fd` where available), so
+//! it can neither write nor resize it; its private mapping is writable copy-on-write.
+//! Every block starts at a multiple of [`BLOCK_ALIGN`], so that it can be mapped on any
+//! host page size.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Mutex;
+
+/// The file descriptor the child finds the file on (the parent `dup2`s it there between
+/// fork and exec; everything else the parent has open is close-on-exec).
+pub(crate) const CHILD_FD: RawFd = 3;
+
+/// Alignment of every block in the file: the WebAssembly page size, a multiple of every
+/// host page size in use (4 KiB, 16 KiB, 64 KiB).
+pub(crate) const BLOCK_ALIGN: u64 = 64 << 10;
+
+/// Idle files kept for reuse: enough for a worker running one or two sandboxes at a time.
+/// Their pages stay allocated while idle (as large as the largest recent run).
+const MAX_IDLE_FILES: usize = 2;
+
+/// Where one block lies in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockRef {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Files of finished runs, whose pages the next runs reuse.
+#[derive(Debug, Default)]
+pub(crate) struct FilePool {
+    idle: Mutex<Vec<File>>,
+}
+
+impl FilePool {
+    fn take(&self) -> io::Result<File> {
+        let reused = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        reused.map_or_else(memory_file, Ok)
+    }
+
+    fn give_back(&self, file: File) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < MAX_IDLE_FILES {
+            idle.push(file);
+        }
+    }
+}
+
+/// The parent's side of one run: the file and where each block goes. Dropping it hands
+/// the file back to its pool; drop it only once the child is gone.
+pub(crate) struct SharedBlocks<'p> {
+    pool: &'p FilePool,
+    file: Option<File>,
+    blocks: Vec<BlockRef>,
+    total: u64,
+}
+
+impl<'p> SharedBlocks<'p> {
+    /// Takes a file from the pool (or makes one) sized for blocks of these lengths, each at
+    /// an aligned offset.
+    pub fn create(pool: &'p FilePool, lens: &[usize]) -> io::Result<Self> {
+        let mut blocks = Vec::with_capacity(lens.len());
+        let mut total = 0u64;
+        for &len in lens {
+            let len = len as u64;
+            blocks.push(BlockRef { offset: total, len });
+            total = (total + len).next_multiple_of(BLOCK_ALIGN);
+        }
+        let file = pool.take()?;
+        // Shrinking frees the pages past the end; growing adds zeroed ones.
+        file.set_len(total)?;
+        Ok(SharedBlocks {
+            pool,
+            file: Some(file),
+            blocks,
+            total,
+        })
+    }
+
+    pub fn blocks(&self) -> &[BlockRef] {
+        &self.blocks
+    }
+
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("the file is only taken on drop")
+    }
+
+    /// A read-only descriptor of the file for the child: it can map the file privately but
+    /// not write or resize it. Where `/proc` is missing, the read-write descriptor (then a
+    /// compromised child could only spoil its own run: the next run rewrites every byte).
+    pub fn child_file(&self) -> io::Result<File> {
+        let path = format!("/proc/self/fd/{}", self.file().as_raw_fd());
+        File::open(path).or_else(|_| self.file().try_clone())
+    }
+
+    /// Maps the file (pre-faulted, so that the kernel provides its pages in one go rather
+    /// than one fault at a time) and lets `fill` write each block into its destination;
+    /// every destination byte must be written (a reused file holds an earlier run's bytes).
+    /// The gaps between blocks are zeroed here.
+    pub fn fill(&self, fill: impl FnOnce(&mut [&mut [u8]])) -> io::Result<()> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        // SAFETY: the file is private to this run; nothing else maps or resizes it while
+        // this mapping lives (the child maps it only after `fill` returns).
+        let mut map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(usize::try_from(self.total).map_err(io::Error::other)?)
+                .populate()
+                .map_mut(self.file())?
+        };
+        let mut rest: &mut [u8] = &mut map;
+        let mut destinations = Vec::with_capacity(self.blocks.len());
+        let mut at = 0u64;
+        for block in &self.blocks {
+            let (gap, tail) = rest.split_at_mut((block.offset - at) as usize);
+            gap.fill(0);
+            let (destination, tail) = tail.split_at_mut(block.len as usize);
+            destinations.push(destination);
+            rest = tail;
+            at = block.offset + block.len;
+        }
+        rest.fill(0);
+        fill(&mut destinations);
+        Ok(())
+    }
+}
+
+impl Drop for SharedBlocks<'_> {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            self.pool.give_back(file);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn memory_file() -> io::Result<File> {
+    let memfd = memfd::MemfdOptions::new()
+        .close_on_exec(true)
+        .create("medarena-tables")
+        .map_err(io::Error::other)?;
+    Ok(memfd.into_file())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn memory_file() -> io::Result<File> {
+    // Unlinked at creation, close-on-exec like every file Rust opens.
+    tempfile::tempfile()
+}
+
+/// Makes `fd` the child's [`CHILD_FD`]. Runs between fork and exec, so only
+/// async-signal-safe calls.
+pub(crate) fn install_in_child(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain system calls on descriptors of this process.
+    let result = unsafe {
+        if fd == CHILD_FD {
+            // `dup2` onto itself would keep close-on-exec.
+            libc::fcntl(fd, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(fd, CHILD_FD)
+        }
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The child's side: maps `block` of the file at `guest_at`, a page-aligned address inside
+/// guest memory. The mapping is private: guest writes stay in the child.
+///
+/// # Safety
+/// `[guest_at, guest_at + round_up(block.len, page))` must lie inside accessible guest
+/// memory that the guest's allocator handed to the host, with no Rust reference into it
+/// alive.
+pub(crate) unsafe fn map_into_guest(guest_at: *mut u8, block: BlockRef) -> io::Result<()> {
+    let len = (block.len as usize).next_multiple_of(page_size());
+    let offset = libc::off_t::try_from(block.offset).map_err(io::Error::other)?;
+    // SAFETY: the caller guarantees the range is guest memory that wasmtime mapped
+    // read-write; MAP_FIXED replaces those pages with the file's, privately. Mapped
+    // read-only and populated first (the kernel maps the file's pages in one go, without
+    // copying them), then made writable: a guest write copies just that page.
+    unsafe {
+        let mapped = libc::mmap(
+            guest_at.cast(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_FIXED | populate_flag(),
+            CHILD_FD,
+            offset,
+        );
+        if mapped == libc::MAP_FAILED || mapped != guest_at.cast() {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::mprotect(guest_at.cast(), len, libc::PROT_READ | libc::PROT_WRITE) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn populate_flag() -> libc::c_int {
+    libc::MAP_POPULATE
+}
+
+#[cfg(not(target_os = "linux"))]
+fn populate_flag() -> libc::c_int {
+    0
+}
+
+/// The child's check of the parent's block list against the file it was given, so that a
+/// mapping can never reach past the end of the file.
+pub(crate) fn check_blocks(blocks: &[BlockRef]) -> io::Result<()> {
+    // SAFETY: fstat on a descriptor number; a missing descriptor is an error, not UB.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(CHILD_FD, &mut stat) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let size = stat.st_size as u64;
+    for block in blocks {
+        if !block.offset.is_multiple_of(page_size() as u64)
+            || block
+                .offset
+                .checked_add(block.len)
+                .is_none_or(|end| end > size)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("block {block:?} does not fit the tables' file of {size} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096).max(4096)
+}
