@@ -44,29 +44,49 @@ pub(crate) struct BlockRef {
     pub len: u64,
 }
 
+/// A file and, once written, the parent's mapping of it (kept with the file, so that a
+/// reuse of the same size neither unmaps nor maps 100k pages again).
+struct PooledFile {
+    file: File,
+    map: Option<memmap2::MmapMut>,
+}
+
 /// Files of finished runs, whose pages the next runs reuse.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct FilePool {
-    idle: Mutex<Vec<File>>,
+    idle: Mutex<Vec<PooledFile>>,
+}
+
+impl std::fmt::Debug for FilePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("FilePool").field("idle", &idle).finish()
+    }
 }
 
 impl FilePool {
-    fn take(&self) -> io::Result<File> {
+    fn take(&self) -> io::Result<PooledFile> {
         let reused = self
             .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .pop();
-        reused.map_or_else(memory_file, Ok)
+        match reused {
+            Some(pooled) => Ok(pooled),
+            None => Ok(PooledFile {
+                file: memory_file()?,
+                map: None,
+            }),
+        }
     }
 
-    fn give_back(&self, file: File) {
+    fn give_back(&self, pooled: PooledFile) {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < MAX_IDLE_FILES {
-            idle.push(file);
+            idle.push(pooled);
         }
     }
 }
@@ -76,6 +96,7 @@ impl FilePool {
 pub(crate) struct SharedBlocks<'p> {
     pool: &'p FilePool,
     file: Option<File>,
+    map: Mutex<Option<memmap2::MmapMut>>,
     blocks: Vec<BlockRef>,
     total: u64,
 }
@@ -91,12 +112,17 @@ impl<'p> SharedBlocks<'p> {
             blocks.push(BlockRef { offset: total, len });
             total = (total + len).next_multiple_of(BLOCK_ALIGN);
         }
-        let file = pool.take()?;
-        // Shrinking frees the pages past the end; growing adds zeroed ones.
-        file.set_len(total)?;
+        let PooledFile { file, mut map } = pool.take()?;
+        if map.as_ref().is_none_or(|map| map.len() as u64 != total) {
+            // Unmapped before resizing, so that no mapping ever reaches past the end.
+            map = None;
+            // Shrinking frees the pages past the end; growing adds zeroed ones.
+            file.set_len(total)?;
+        }
         Ok(SharedBlocks {
             pool,
             file: Some(file),
+            map: Mutex::new(map),
             blocks,
             total,
         })
@@ -118,23 +144,32 @@ impl<'p> SharedBlocks<'p> {
         File::open(path).or_else(|_| self.file().try_clone())
     }
 
-    /// Maps the file (pre-faulted, so that the kernel provides its pages in one go rather
-    /// than one fault at a time) and lets `fill` write each block into its destination;
-    /// every destination byte must be written (a reused file holds an earlier run's bytes).
-    /// The gaps between blocks are zeroed here.
+    /// Lets `fill` write each block into its destination through the parent's mapping of
+    /// the file (made pre-faulted, so that the kernel provides its pages in one go rather
+    /// than one fault at a time). Every destination byte must be written: a reused file
+    /// holds an earlier run's bytes. The gaps between blocks are zeroed here.
     pub fn fill(&self, fill: impl FnOnce(&mut [&mut [u8]])) -> io::Result<()> {
         if self.total == 0 {
             return Ok(());
         }
-        // SAFETY: the file is private to this run; nothing else maps or resizes it while
-        // this mapping lives (the child maps it only after `fill` returns).
-        let mut map = unsafe {
-            memmap2::MmapOptions::new()
-                .len(usize::try_from(self.total).map_err(io::Error::other)?)
-                .populate()
-                .map_mut(self.file())?
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.is_none() {
+            // SAFETY: the file is private to this run and its pool; nothing else resizes it
+            // while the mapping lives (it is dropped before any resize).
+            *map = Some(unsafe {
+                memmap2::MmapOptions::new()
+                    .len(usize::try_from(self.total).map_err(io::Error::other)?)
+                    .populate()
+                    .map_mut(self.file())?
+            });
+        }
+        let Some(map) = map.as_mut() else {
+            unreachable!("mapped above");
         };
-        let mut rest: &mut [u8] = &mut map;
+        let mut rest: &mut [u8] = map;
         let mut destinations = Vec::with_capacity(self.blocks.len());
         let mut at = 0u64;
         for block in &self.blocks {
@@ -154,7 +189,12 @@ impl<'p> SharedBlocks<'p> {
 impl Drop for SharedBlocks<'_> {
     fn drop(&mut self) {
         if let Some(file) = self.file.take() {
-            self.pool.give_back(file);
+            let map = self
+                .map
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            self.pool.give_back(PooledFile { file, map });
         }
     }
 }
@@ -203,37 +243,37 @@ pub(crate) unsafe fn map_into_guest(guest_at: *mut u8, block: BlockRef) -> io::R
     let len = (block.len as usize).next_multiple_of(page_size());
     let offset = libc::off_t::try_from(block.offset).map_err(io::Error::other)?;
     // SAFETY: the caller guarantees the range is guest memory that wasmtime mapped
-    // read-write; MAP_FIXED replaces those pages with the file's, privately. Mapped
-    // read-only and populated first (the kernel maps the file's pages in one go, without
-    // copying them), then made writable: a guest write copies just that page.
+    // read-write; MAP_FIXED replaces those pages with the file's, privately (a guest write
+    // copies just that page, in the child).
     unsafe {
         let mapped = libc::mmap(
             guest_at.cast(),
             len,
-            libc::PROT_READ,
-            libc::MAP_PRIVATE | libc::MAP_FIXED | populate_flag(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
             CHILD_FD,
             offset,
         );
         if mapped == libc::MAP_FAILED || mapped != guest_at.cast() {
             return Err(io::Error::last_os_error());
         }
-        if libc::mprotect(guest_at.cast(), len, libc::PROT_READ | libc::PROT_WRITE) != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        populate_readable(guest_at, len);
     }
     Ok(())
 }
 
+/// Maps the file's pages into the page tables now, read-only, in one call (the guest then
+/// reads without faults, and the cost shows as data in rather than as guest compute).
+/// Best effort: before Linux 5.14 the guest's first reads fault the pages in instead.
 #[cfg(target_os = "linux")]
-fn populate_flag() -> libc::c_int {
-    libc::MAP_POPULATE
+unsafe fn populate_readable(at: *mut u8, len: usize) {
+    // SAFETY: advice on a range the caller just mapped. Unlike `MAP_POPULATE` on a
+    // writable private mapping, `MADV_POPULATE_READ` (Linux 5.14) copies no page.
+    let _ = unsafe { libc::madvise(at.cast(), len, libc::MADV_POPULATE_READ) };
 }
 
 #[cfg(not(target_os = "linux"))]
-fn populate_flag() -> libc::c_int {
-    0
-}
+unsafe fn populate_readable(_at: *mut u8, _len: usize) {}
 
 /// The child's check of the parent's block list against the file it was given, so that a
 /// mapping can never reach past the end of the file.
