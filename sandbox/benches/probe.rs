@@ -124,6 +124,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().cloned().unwrap_or_else(|| "logreg".into());
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let runs: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--runs="))
+        .map_or(5, |s| s.parse().unwrap());
     if name == "fill" {
         fill_experiment();
         return;
@@ -162,25 +167,28 @@ fn main() {
         return;
     }
     if name == "kernel" {
-        for (label, nan, wasm) in [
-            ("plain", false, false),
-            ("cranelift canon", true, false),
-            ("wasm-level select canon", false, true),
-        ] {
-            let t: Vec<Duration> = (0..3).map(|_| run_kernel(nan, wasm)).collect();
-            println!("{label}: {:.1} ms", median(t).as_secs_f64() * 1e3);
+        println!(
+            "| kernel | plain (ms) | Cranelift canonicalisation (ms) | ratio | wasm-level select (ms) | ratio |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for kernel in ["chain", "acc4", "map"] {
+            let time = |nan, select| {
+                let t: Vec<Duration> = (0..runs).map(|_| run_kernel(kernel, nan, select)).collect();
+                median(t).as_secs_f64() * 1e3
+            };
+            let (plain, canon, select) = (time(false, false), time(true, false), time(false, true));
+            println!(
+                "| {kernel} | {plain:.1} | {canon:.1} | {:.2}x | {select:.1} | {:.2}x |",
+                canon / plain,
+                select / plain
+            );
         }
         return;
     }
-    let has = |f: &str| args.iter().any(|a| a == f);
     let wasm = match args.iter().find_map(|a| a.strip_prefix("--wasm=")) {
         Some(path) => std::fs::read(path).unwrap(),
         None => example_wasm(&name).to_vec(),
     };
-    let runs: usize = args
-        .iter()
-        .find_map(|a| a.strip_prefix("--runs="))
-        .map_or(5, |s| s.parse().unwrap());
     let mut config = Config::new();
     config
         .cranelift_opt_level(OptLevel::Speed)
@@ -249,11 +257,14 @@ fn main() {
     );
 }
 
-/// Micro-kernel: a dot product reduction, plain or with a wasm-level branchy NaN
-/// canonicalisation after every float op.
-pub fn kernel_wat(canon: bool) -> String {
+/// Float micro-kernels over two 500k-element f64 arrays, 200 passes:
+/// `chain` is a dot product with one accumulator (every add waits for the previous one),
+/// `acc4` the same with four accumulators, `map` an element-wise `c[i] += a[i] * b[i]`.
+/// With `select`, every float result goes through a wasm-level `select` that replaces a
+/// NaN by the canonical NaN (a candidate for a cheaper canonicalisation than Cranelift's).
+pub fn kernel_wat(kernel: &str, select: bool) -> String {
     let c = |op: &str| {
-        if canon {
+        if select {
             format!(
                 "{op} local.set $t f64.const nan local.get $t local.get $t local.get $t f64.ne select"
             )
@@ -261,55 +272,79 @@ pub fn kernel_wat(canon: bool) -> String {
             op.to_string()
         }
     };
+    let (mul, add) = (c("f64.mul"), c("f64.add"));
+    let a = |k: u32| format!("(f64.load offset={} (local.get $p))", k * 8);
+    let b = |k: u32| format!("(f64.load offset={} (local.get $p))", 4_000_000 + k * 8);
+    let (step, body) = match kernel {
+        "chain" => (
+            1,
+            format!("local.get $s0 {} {} {mul} {add} local.set $s0", a(0), b(0)),
+        ),
+        "acc4" => (
+            4,
+            (0..4)
+                .map(|k| {
+                    format!(
+                        "local.get $s{k} {} {} {mul} {add} local.set $s{k}",
+                        a(k),
+                        b(k)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        _ => (
+            1,
+            format!(
+                "(local.get $p) (f64.load offset=8000000 (local.get $p)) {} {} {mul} {add} f64.store offset=8000000",
+                a(0),
+                b(0)
+            ),
+        ),
+    };
     format!(
         r#"(module (memory (export "memory") 200)
-  (func (export "dot") (param $n i32) (param $reps i32) (result f64)
-    (local $i i32) (local $sum f64) (local $t f64)
+  (func (export "run") (param $n i32) (param $reps i32) (result f64)
+    (local $p i32) (local $s0 f64) (local $s1 f64) (local $s2 f64) (local $s3 f64) (local $t f64)
     (loop $r
-      (local.set $i (i32.const 0))
+      (local.set $p (i32.const 0))
       (loop $l
-        local.get $sum
-        (f64.load (i32.shl (local.get $i) (i32.const 3)))
-        (f64.load offset=4000000 (i32.shl (local.get $i) (i32.const 3)))
-        {mul}
-        {add}
-        local.set $sum
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        {body}
+        (local.set $p (i32.add (local.get $p) (i32.const {bytes})))
+        (br_if $l (i32.lt_u (local.get $p) (i32.shl (local.get $n) (i32.const 3)))))
       (local.set $reps (i32.sub (local.get $reps) (i32.const 1)))
       (br_if $r (local.get $reps)))
-    local.get $sum))"#,
-        mul = c("f64.mul"),
-        add = c("f64.add"),
+    (f64.add (f64.add (local.get $s0) (local.get $s1)) (f64.add (local.get $s2) (local.get $s3)))))"#,
+        bytes = step * 8,
     )
 }
 
-pub fn run_kernel(nan: bool, canon_in_wasm: bool) -> Duration {
+pub fn run_kernel(kernel: &str, nan: bool, select: bool) -> Duration {
     let mut config = Config::new();
     config
         .cranelift_opt_level(OptLevel::Speed)
         .cranelift_nan_canonicalization(nan);
     let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, wat::parse_str(kernel_wat(canon_in_wasm)).unwrap()).unwrap();
+    let module = Module::new(&engine, wat::parse_str(kernel_wat(kernel, select)).unwrap()).unwrap();
     std::fs::write(
-        format!("/tmp/kernel-{nan}-{canon_in_wasm}.cwasm"),
+        format!("/tmp/kernel-{kernel}-{nan}-{select}.cwasm"),
         module.serialize().unwrap(),
     )
     .unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     let memory = instance.get_memory(&mut store, "memory").unwrap();
-    for (i, b) in memory.data_mut(&mut store)[..8_000_000]
+    for (i, b) in memory.data_mut(&mut store)[..12_000_000]
         .chunks_mut(8)
         .enumerate()
     {
         b.copy_from_slice(&(1.0 + (i % 7) as f64 * 1e-3).to_le_bytes());
     }
-    let dot = instance
-        .get_typed_func::<(u32, u32), f64>(&mut store, "dot")
+    let run = instance
+        .get_typed_func::<(u32, u32), f64>(&mut store, "run")
         .unwrap();
     let started = thread_cpu();
-    std::hint::black_box(dot.call(&mut store, (500_000, 200)).unwrap());
+    std::hint::black_box(run.call(&mut store, (500_000, 200)).unwrap());
     thread_cpu() - started
 }
 

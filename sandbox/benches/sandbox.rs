@@ -298,32 +298,43 @@ impl Bench {
             debug: false,
         };
         let _warm = sandbox.fit_predict(&module, &job).unwrap();
-        let runs: Vec<Measured> = (0..self.runs)
-            .map(|_| measured(&sandbox, &module, &job))
-            .collect();
-        let pick = |f: &dyn Fn(&Measured) -> Duration| median(runs.iter().map(f).collect());
-        let encode = pick(&|r| r.output.timings.encode);
-        let data_in = pick(&|r| r.output.timings.data_in);
-        let total = pick(&|r| r.output.timings.total);
-        let (parent_cpu, child_cpu) = (pick(&|r| r.parent_cpu), pick(&|r| r.child_cpu));
-        let gbps = |d: Duration| format!("{:.2} GB/s", bytes / d.as_secs_f64() / 1e9);
         println!(
-            "| bytes | encode Arrow → ABI (parent, wall) | into guest memory (child, wall) | end to end (sum, wall) | whole run (wall) | parent CPU | child CPU | end to end (CPU) |"
+            "| tables' file | bytes | encode Arrow → ABI (parent, wall) | into guest memory (child, wall) | end to end (sum, wall) | whole run (wall) | parent CPU | child CPU | end to end (CPU) |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
-        println!(
-            "| {:.0} MB | {} ms ({}) | {} ms ({}) | **{}** | {} ms | {} ms | {} ms | **{}** |",
-            bytes / 1e6,
-            ms(encode),
-            gbps(encode),
-            ms(data_in),
-            gbps(data_in),
-            gbps(encode + data_in),
-            ms(total),
-            ms(parent_cpu),
-            ms(child_cpu),
-            gbps(parent_cpu + child_cpu),
-        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for (label, cold) in [
+            ("fresh (first run of a sandbox)", true),
+            ("reused (pooled)", false),
+        ] {
+            let runs: Vec<Measured> = (0..self.runs)
+                .map(|_| {
+                    if cold {
+                        measured(&Sandbox::new(sandbox.config().clone()), &module, &job)
+                    } else {
+                        measured(&sandbox, &module, &job)
+                    }
+                })
+                .collect();
+            let pick = |f: &dyn Fn(&Measured) -> Duration| median(runs.iter().map(f).collect());
+            let encode = pick(&|r| r.output.timings.encode);
+            let data_in = pick(&|r| r.output.timings.data_in);
+            let total = pick(&|r| r.output.timings.total);
+            let (parent_cpu, child_cpu) = (pick(&|r| r.parent_cpu), pick(&|r| r.child_cpu));
+            let gbps = |d: Duration| format!("{:.2} GB/s", bytes / d.as_secs_f64() / 1e9);
+            println!(
+                "| {label} | {:.0} MB | {} ms ({}) | {} ms ({}) | **{}** | {} ms | {} ms | {} ms | **{}** |",
+                bytes / 1e6,
+                ms(encode),
+                gbps(encode),
+                ms(data_in),
+                gbps(data_in),
+                gbps(encode + data_in),
+                ms(total),
+                ms(parent_cpu),
+                ms(child_cpu),
+                gbps(parent_cpu + child_cpu),
+            );
+        }
     }
 
     /// (4) Deadline-kill only vs epoch vs fuel on the real models.

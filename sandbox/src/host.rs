@@ -164,7 +164,10 @@ pub struct AnalyzeOutput {
     pub debug_log: String,
 }
 
-/// The sandbox host. Cheap to share: every run spawns its own child.
+/// The sandbox host. Cheap to share: every run spawns its own child. It keeps the tables'
+/// memory files of its last two runs for later runs to reuse (allocating fresh pages costs
+/// more than writing the tables), so idle it holds up to twice its largest recent run in
+/// shared memory.
 #[derive(Debug)]
 pub struct Sandbox {
     config: SandboxConfig,

@@ -305,3 +305,69 @@ pub(crate) fn page_size() -> usize {
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(size).unwrap_or(4096).max(4096)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek, SeekFrom};
+
+    use super::*;
+
+    fn access_mode(file: &File) -> libc::c_int {
+        // SAFETY: fcntl on an open descriptor.
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) & libc::O_ACCMODE }
+    }
+
+    #[test]
+    fn blocks_are_aligned_filled_and_reach_the_child_read_only() {
+        let pool = FilePool::default();
+        let shared = SharedBlocks::create(&pool, &[10, 70_000, 1]).unwrap();
+        let offsets: Vec<u64> = shared.blocks().iter().map(|b| b.offset).collect();
+        assert_eq!(offsets, [0, BLOCK_ALIGN, 3 * BLOCK_ALIGN]);
+        shared
+            .fill(|destinations| {
+                for (i, destination) in destinations.iter_mut().enumerate() {
+                    destination.fill(i as u8 + 1);
+                }
+            })
+            .unwrap();
+        let mut child = shared.child_file().unwrap();
+        if cfg!(target_os = "linux") {
+            assert_eq!(access_mode(&child), libc::O_RDONLY);
+        }
+        let mut bytes = Vec::new();
+        child.seek(SeekFrom::Start(0)).unwrap();
+        child.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, 4 * BLOCK_ALIGN);
+        assert!(bytes[..10].iter().all(|&b| b == 1));
+        assert!(bytes[10..BLOCK_ALIGN as usize].iter().all(|&b| b == 0));
+        assert_eq!(bytes[3 * BLOCK_ALIGN as usize], 3);
+    }
+
+    #[test]
+    fn a_reused_file_holds_nothing_of_the_earlier_run() {
+        let pool = FilePool::default();
+        let first = SharedBlocks::create(&pool, &[200_000]).unwrap();
+        first.fill(|d| d[0].fill(0xEE)).unwrap();
+        drop(first);
+        // Smaller: the file shrinks; the gap after the block is zeroed.
+        let second = SharedBlocks::create(&pool, &[5]).unwrap();
+        second.fill(|d| d[0].fill(7)).unwrap();
+        let mut bytes = Vec::new();
+        second
+            .child_file()
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(bytes.len() as u64, BLOCK_ALIGN);
+        assert_eq!(&bytes[..5], &[7; 5]);
+        assert!(bytes[5..].iter().all(|&b| b == 0));
+        drop(second);
+        // Same size as the first: the pooled mapping is reused and rewritten.
+        let third = SharedBlocks::create(&pool, &[200_000]).unwrap();
+        third.fill(|d| d[0].fill(1)).unwrap();
+        let mut bytes = Vec::new();
+        third.child_file().unwrap().read_to_end(&mut bytes).unwrap();
+        assert!(bytes[..200_000].iter().all(|&b| b == 1));
+        assert!(bytes[200_000..].iter().all(|&b| b == 0));
+    }
+}

@@ -66,6 +66,11 @@ pub fn example_wasm(name: &str) -> Arc<Vec<u8>> {
             ])
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            // The flags a competitor should use (guest crate docs): one codegen unit and
+            // link-time optimisation inline the SDK and `alloc` into the model's loops
+            // (gbt ~10 % faster in the sandbox than with the release defaults).
+            .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
             // wasm32's SIMD is off by default in rustc; the sandbox supports it.
             .env(
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
