@@ -176,7 +176,7 @@ impl Bench {
                 let _warm = sandbox.fit_predict(&module, &job).unwrap();
                 let _warm = sandbox.fit_predict(&baseline, &job).unwrap();
             }
-            let mut samples: [Vec<Duration>; 6] = Default::default();
+            let mut samples: [Vec<Duration>; 5] = Default::default();
             let mut native_cpu = Vec::new();
             for _ in 0..self.runs {
                 for (i, sandbox) in [&on, &off].into_iter().enumerate() {
@@ -202,7 +202,7 @@ impl Bench {
                 samples[4].push(wall);
                 native_cpu.push(cpu);
             }
-            let [on_wall, on_cpu, off_wall, off_cpu, native_wall, _] = samples.map(median);
+            let [on_wall, on_cpu, off_wall, off_cpu, native_wall] = samples.map(median);
             let native_cpu = median(native_cpu);
             let ratio = |t: Duration, n: Duration| t.as_secs_f64() / n.as_secs_f64();
             println!(
