@@ -129,10 +129,6 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("--runs="))
         .map_or(5, |s| s.parse().unwrap());
-    if name == "fill" {
-        fill_experiment();
-        return;
-    }
     if name == "dump" {
         let dir = args.get(1).cloned().unwrap_or_else(|| "/tmp/dump".into());
         std::fs::create_dir_all(&dir).unwrap();
@@ -404,54 +400,4 @@ fn dump_cases() -> Vec<Vec<arrow_array::RecordBatch>> {
         vec![train.slice(13, 500), test.slice(1, 64), test.slice(65, 65)],
         vec![train.clone(), mixed.clone()],
     ]
-}
-
-pub fn fill_experiment() {
-    let n: usize = 354 << 20;
-    for round in 0..3 {
-        let t = std::time::Instant::now();
-        let c = thread_cpu();
-        let fd = memfd::MemfdOptions::new().create("x").unwrap().into_file();
-        fd.set_len(n as u64).unwrap();
-        let mut map = unsafe {
-            memmap2::MmapOptions::new()
-                .len(n)
-                .populate()
-                .map_mut(&fd)
-                .unwrap()
-        };
-        let t_pop = t.elapsed();
-        let c_pop = thread_cpu() - c;
-        for chunk in map.chunks_mut(1 << 20) {
-            chunk.fill(1);
-        }
-        let t_w = t.elapsed();
-        let c_w = thread_cpu() - c;
-        drop(map);
-        drop(fd);
-        let t2 = std::time::Instant::now();
-        let c2 = thread_cpu();
-        let mut v = vec![0u8; n];
-        for chunk in v.chunks_mut(1 << 20) {
-            chunk.fill(1);
-        }
-        std::hint::black_box(&v);
-        let t_v = t2.elapsed();
-        let c_v = thread_cpu() - c2;
-        drop(v);
-        let t3 = std::time::Instant::now();
-        let c3 = thread_cpu();
-        let fd = memfd::MemfdOptions::new().create("x").unwrap().into_file();
-        fd.set_len(n as u64).unwrap();
-        let mut map = unsafe { memmap2::MmapOptions::new().len(n).map_mut(&fd).unwrap() };
-        for chunk in map.chunks_mut(1 << 20) {
-            chunk.fill(1);
-        }
-        let t_np = t3.elapsed();
-        let c_np = thread_cpu() - c3;
-        println!(
-            "round {round}: memfd populate {:?} (cpu {:?}), +write {:?} (cpu {:?}); memfd no populate + write {:?} (cpu {:?}); vec {:?} (cpu {:?})",
-            t_pop, c_pop, t_w, c_w, t_np, c_np, t_v, c_v
-        );
-    }
 }

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -424,61 +425,128 @@ impl<'a> BlockPlan<'a> {
 
     /// Writes the block into `out`, which must be exactly [`BlockPlan::len`] bytes. Every
     /// byte is written, padding and reserved fields as zeros, so `out` may hold anything
-    /// before (a reused file holds an earlier run's bytes).
+    /// before.
     pub(crate) fn write(&self, out: &mut [u8]) {
         assert_eq!(
             out.len(),
             self.len(),
             "block destination has the wrong size"
         );
-        let put = |out: &mut [u8], at: usize, value: usize| {
-            out[at..at + 4].copy_from_slice(&(value as u32).to_le_bytes());
+        let mut scratch = Vec::new();
+        let copied: io::Result<()> = self.emit(&mut scratch, &mut |at, bytes| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        });
+        debug_assert!(copied.is_ok(), "copying into a slice cannot fail");
+    }
+
+    /// Produces the block as consecutive pieces, each handed to `put` with its offset in
+    /// the block: header and entries, then per column its name, its values
+    /// [`PIECE_ROWS`] rows at a time, and its levels, then the final padding. Every byte of
+    /// the block is in exactly one piece (padding and reserved fields as zeros). Pieces
+    /// are built in `scratch`, which stays small enough to stay in cache, so a block can
+    /// go to a file by `pwrite` without ever being whole in memory.
+    pub(crate) fn emit(
+        &self,
+        scratch: &mut Vec<u8>,
+        put: &mut dyn FnMut(usize, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        debug_assert_eq!(self.columns.len(), self.n_columns, "an incomplete block");
+        let u32le = |buffer: &mut Vec<u8>, value: usize| {
+            buffer.extend_from_slice(&(value as u32).to_le_bytes());
         };
-        out[..HEADER_BYTES + self.n_columns * COLUMN_BYTES].fill(0);
-        out[self.end..].fill(0);
-        put(out, 0, TABLE_MAGIC as usize);
-        put(out, 4, self.n_rows);
-        put(out, 8, self.n_columns);
-        put(out, 12, self.len());
-        for (index, column) in self.columns.iter().enumerate() {
-            let entry = HEADER_BYTES + index * COLUMN_BYTES;
-            put(out, entry, column.kind as usize);
-            put(out, entry + 4, column.name_offset);
-            put(out, entry + 8, column.name.len());
-            put(out, entry + 12, column.data_offset);
-            let name_end = column.name_offset + column.name.len();
-            out[column.name_offset..name_end].copy_from_slice(column.name.as_bytes());
-            out[name_end..column.data_offset].fill(0);
-            let data_end = column.data_offset + self.n_rows * value_width(column.kind);
-            let data = &mut out[column.data_offset..data_end];
-            match &column.values {
-                ColumnValues::Numbers(values) => {
-                    for (slot, value) in as_words(data).iter_mut().zip(values.iter()) {
-                        *slot = value.to_le_bytes();
-                    }
+        scratch.clear();
+        for value in [
+            TABLE_MAGIC as usize,
+            self.n_rows,
+            self.n_columns,
+            self.len(),
+        ] {
+            u32le(scratch, value);
+        }
+        for column in &self.columns {
+            let (n_levels, levels_offset) = match &column.values {
+                ColumnValues::Category { levels, .. } => (levels.len(), column.levels_offset),
+                _ => (0, 0),
+            };
+            for value in [
+                column.kind as usize,
+                column.name_offset,
+                column.name.len(),
+                column.data_offset,
+                n_levels,
+                levels_offset,
+            ] {
+                u32le(scratch, value);
+            }
+            scratch.extend_from_slice(&[0; 8]);
+        }
+        put(0, scratch)?;
+        for column in &self.columns {
+            // The name, then zeros up to the 8-aligned values.
+            scratch.clear();
+            scratch.extend_from_slice(column.name.as_bytes());
+            scratch.resize(column.data_offset - column.name_offset, 0);
+            put(column.name_offset, scratch)?;
+            let width = value_width(column.kind);
+            for start in (0..self.n_rows).step_by(PIECE_ROWS) {
+                let rows = PIECE_ROWS.min(self.n_rows - start);
+                scratch.clear();
+                scratch.resize(rows * width, 0);
+                column.values.write_rows(start, width, scratch);
+                put(column.data_offset + start * width, scratch)?;
+            }
+            if let ColumnValues::Category { levels, .. } = &column.values {
+                // Zeros up to the 8-aligned `(offset, len)` table, then the strings.
+                let data_end = column.data_offset + self.n_rows * width;
+                scratch.clear();
+                scratch.resize(column.levels_offset - data_end, 0);
+                let mut string_at = column.levels_offset + levels.len() * 8;
+                for level in levels.iter() {
+                    u32le(scratch, string_at);
+                    u32le(scratch, level.len());
+                    string_at += level.len();
                 }
-                ColumnValues::Float64(array) => {
-                    let values = array.values();
-                    write_numbers(data, array.nulls(), |row| values[row]);
+                for level in levels.iter() {
+                    scratch.extend_from_slice(level.as_bytes());
                 }
-                ColumnValues::Converted(array) => write_converted(*array, data),
-                ColumnValues::Boolean(array) => write_booleans(array, data),
-                ColumnValues::BooleanBytes(bytes) => data.copy_from_slice(bytes),
-                ColumnValues::Category { codes, levels } => {
-                    for (slot, code) in data.chunks_exact_mut(4).zip(codes) {
-                        slot.copy_from_slice(&code.to_le_bytes());
-                    }
-                    out[data_end..column.levels_offset].fill(0);
-                    put(out, entry + 16, levels.len());
-                    put(out, entry + 20, column.levels_offset);
-                    let mut string_at = column.levels_offset + levels.len() * 8;
-                    for (i, level) in levels.iter().enumerate() {
-                        let pair = column.levels_offset + i * 8;
-                        put(out, pair, string_at);
-                        put(out, pair + 4, level.len());
-                        out[string_at..string_at + level.len()].copy_from_slice(level.as_bytes());
-                        string_at += level.len();
-                    }
+                put(data_end, scratch)?;
+            }
+        }
+        scratch.clear();
+        scratch.resize(self.len() - self.end, 0);
+        put(self.end, scratch)
+    }
+}
+
+/// Rows per piece of a column's values (512 KiB of f64).
+const PIECE_ROWS: usize = 1 << 16;
+
+impl ColumnValues<'_> {
+    /// Writes rows `start..start + out.len() / width` into `out`.
+    fn write_rows(&self, start: usize, width: usize, out: &mut [u8]) {
+        let rows = out.len() / width;
+        match self {
+            ColumnValues::Numbers(values) => {
+                for (slot, value) in as_words(out).iter_mut().zip(&values[start..start + rows]) {
+                    *slot = value.to_le_bytes();
+                }
+            }
+            ColumnValues::Float64(array) => {
+                let piece = Float64Array::slice(array, start, rows);
+                let values = piece.values();
+                write_numbers(out, piece.nulls(), |row| values[row]);
+            }
+            ColumnValues::Converted(array) => {
+                write_converted(array.slice(start, rows).as_ref(), out)
+            }
+            ColumnValues::Boolean(array) => {
+                write_booleans(&BooleanArray::slice(array, start, rows), out);
+            }
+            ColumnValues::BooleanBytes(bytes) => out.copy_from_slice(&bytes[start..start + rows]),
+            ColumnValues::Category { codes, .. } => {
+                for (slot, code) in out.chunks_exact_mut(4).zip(&codes[start..start + rows]) {
+                    slot.copy_from_slice(&code.to_le_bytes());
                 }
             }
         }

@@ -1,6 +1,6 @@
-//! The parent side: pre-check, cache lookup, spawning the child, streaming the tables,
-//! enforcing the compile limit and the deadline by killing the child, and validating what
-//! comes back.
+//! The parent side: pre-check, cache lookup, planning the tables, spawning the child and
+//! writing the tables into its memory file meanwhile, enforcing the compile limit and the
+//! deadline by killing the child, and validating what comes back.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -207,15 +207,15 @@ enum Frame {
 }
 
 /// The tables of one run, planned: their sizes are known (so the tables' file can be made
-/// before the child starts), and `fill` writes them into their destinations, in order,
-/// while the child starts and compiles.
+/// before the child starts), and `fill` writes them into the file while the child starts
+/// and compiles.
 struct Tables<'a> {
     lens: Vec<usize>,
     fill: Box<FillBlocks<'a>>,
 }
 
-/// Writes every block into its destination (one per block, in order).
-type FillBlocks<'a> = dyn FnOnce(&mut [&mut [u8]]) + Send + 'a;
+/// Writes every byte of every block through the piece writer it is given.
+type FillBlocks<'a> = dyn FnOnce(&mut shared::PutPiece<'_>) -> io::Result<()> + Send + 'a;
 
 /// What a successful child run produced.
 struct Transcript {
@@ -286,10 +286,11 @@ impl Sandbox {
         let (train, labels, test, n_outputs) = planned.map_err(host_input_error)?;
         let tables = Tables {
             lens: vec![train.len(), labels.len(), test.len()],
-            fill: Box::new(move |destinations: &mut [&mut [u8]]| {
-                train.write(destinations[0]);
-                destinations[1].copy_from_slice(&labels);
-                test.write(destinations[2]);
+            fill: Box::new(move |put: &mut shared::PutPiece<'_>| {
+                let mut scratch = Vec::new();
+                train.emit(&mut scratch, &mut |at, bytes| put(0, at, bytes))?;
+                put(1, 0, &labels)?;
+                test.emit(&mut scratch, &mut |at, bytes| put(2, at, bytes))
             }),
         };
         let planning = encode_started.elapsed();
@@ -364,10 +365,12 @@ impl Sandbox {
         let count = plans.len();
         let tables = Tables {
             lens: plans.iter().map(|plan| plan.len()).collect(),
-            fill: Box::new(move |destinations: &mut [&mut [u8]]| {
-                for (plan, destination) in plans.iter().zip(destinations) {
-                    plan.write(destination);
+            fill: Box::new(move |put: &mut shared::PutPiece<'_>| {
+                let mut scratch = Vec::new();
+                for (index, plan) in plans.iter().enumerate() {
+                    plan.emit(&mut scratch, &mut |at, bytes| put(index, at, bytes))?;
                 }
+                Ok(())
             }),
         };
         let planning = encode_started.elapsed();

@@ -4,16 +4,17 @@
 //!
 //! Streaming the blocks through a pipe cost a copy into the pipe, a copy out of it, and
 //! fresh zeroed pages twice (the encoded blocks in the parent, guest memory in the child),
-//! after encoding had finished. With the file, the parent writes each block once into a
-//! mapping of the file while the child starts and compiles, and the child places each block
-//! in guest memory with one `mmap`: no copy, and the guest's pages are the file's until the
-//! guest writes to them (then that page alone is copied, in the child).
+//! after encoding had finished. Now the parent encodes each block piece by piece into a
+//! small buffer and `pwrite`s it into the file while the child starts and compiles, and
+//! the child places each block in guest memory with one `mmap`: no copy, and the guest's
+//! pages are the file's until the guest writes to them (then that page alone is copied,
+//! in the child).
 //!
-//! Allocating and zeroing fresh pages is the largest cost left (more than writing the
-//! blocks), so finished runs hand their file back to a small [`FilePool`] and later runs
-//! reuse its pages. A reused file is resized to the new run and every byte the child can
-//! see is rewritten, so nothing of an earlier run reaches a later one; the child that used
-//! it has been killed and reaped before the file goes back to the pool.
+//! New pages cost more than writing them (BENCHMARKS.md), so finished runs hand their file
+//! back to a small [`FilePool`] and later runs reuse its pages. A reused file is resized to
+//! the new run and every byte the child can see is rewritten, so nothing of an earlier run
+//! reaches a later one; the child that used it has been killed and reaped before the file
+//! goes back to the pool.
 //!
 //! The child gets the file read-only (reopened through `/proc/self/fd` where available), so
 //! it can neither write nor resize it; its private mapping is writable copy-on-write.
@@ -23,6 +24,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
 /// The file descriptor the child finds the file on (the parent `dup2`s it there between
@@ -44,59 +46,41 @@ pub(crate) struct BlockRef {
     pub len: u64,
 }
 
-/// A file and, once written, the parent's mapping of it (kept with the file, so that a
-/// reuse of the same size neither unmaps nor maps 100k pages again).
-struct PooledFile {
-    file: File,
-    map: Option<memmap2::MmapMut>,
-}
-
 /// Files of finished runs, whose pages the next runs reuse.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct FilePool {
-    idle: Mutex<Vec<PooledFile>>,
-}
-
-impl std::fmt::Debug for FilePool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let idle = self.idle.lock().map_or(0, |idle| idle.len());
-        f.debug_struct("FilePool").field("idle", &idle).finish()
-    }
+    idle: Mutex<Vec<File>>,
 }
 
 impl FilePool {
-    fn take(&self) -> io::Result<PooledFile> {
+    fn take(&self) -> io::Result<File> {
         let reused = self
             .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .pop();
-        match reused {
-            Some(pooled) => Ok(pooled),
-            None => Ok(PooledFile {
-                file: memory_file()?,
-                map: None,
-            }),
-        }
+        reused.map_or_else(memory_file, Ok)
     }
 
-    fn give_back(&self, pooled: PooledFile) {
+    fn give_back(&self, file: File) {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < MAX_IDLE_FILES {
-            idle.push(pooled);
+            idle.push(file);
         }
     }
 }
+
+/// Writes a piece of a block: `(block index, offset in the block, bytes)`.
+pub(crate) type PutPiece<'a> = dyn FnMut(usize, usize, &[u8]) -> io::Result<()> + 'a;
 
 /// The parent's side of one run: the file and where each block goes. Dropping it hands
 /// the file back to its pool; drop it only once the child is gone.
 pub(crate) struct SharedBlocks<'p> {
     pool: &'p FilePool,
     file: Option<File>,
-    map: Mutex<Option<memmap2::MmapMut>>,
     blocks: Vec<BlockRef>,
     total: u64,
 }
@@ -112,17 +96,12 @@ impl<'p> SharedBlocks<'p> {
             blocks.push(BlockRef { offset: total, len });
             total = (total + len).next_multiple_of(BLOCK_ALIGN);
         }
-        let PooledFile { file, mut map } = pool.take()?;
-        if map.as_ref().is_none_or(|map| map.len() as u64 != total) {
-            // Unmapped before resizing, so that no mapping ever reaches past the end.
-            map = None;
-            // Shrinking frees the pages past the end; growing adds zeroed ones.
-            file.set_len(total)?;
-        }
+        let file = pool.take()?;
+        // Shrinking frees the pages past the end; growing adds holes (read as zeros).
+        file.set_len(total)?;
         Ok(SharedBlocks {
             pool,
             file: Some(file),
-            map: Mutex::new(map),
             blocks,
             total,
         })
@@ -144,57 +123,40 @@ impl<'p> SharedBlocks<'p> {
         File::open(path).or_else(|_| self.file().try_clone())
     }
 
-    /// Lets `fill` write each block into its destination through the parent's mapping of
-    /// the file (made pre-faulted, so that the kernel provides its pages in one go rather
-    /// than one fault at a time). Every destination byte must be written: a reused file
-    /// holds an earlier run's bytes. The gaps between blocks are zeroed here.
-    pub fn fill(&self, fill: impl FnOnce(&mut [&mut [u8]])) -> io::Result<()> {
-        if self.total == 0 {
-            return Ok(());
+    /// Lets `fill` write every block, piece by piece, with `pwrite`: the parent never maps
+    /// the file, so it pays neither for page tables nor for zeroing pages it then
+    /// overwrites (both cost more than the copy on this platform's VMs; BENCHMARKS.md).
+    /// Every byte of every block must be written (a reused file holds an earlier run's
+    /// bytes); the gaps between blocks are zeroed here.
+    pub fn fill(&self, fill: impl FnOnce(&mut PutPiece<'_>) -> io::Result<()>) -> io::Result<()> {
+        let file = self.file();
+        let zeros = vec![0u8; BLOCK_ALIGN as usize];
+        for (index, block) in self.blocks.iter().enumerate() {
+            let end = block.offset + block.len;
+            let next = self.blocks.get(index + 1).map_or(self.total, |b| b.offset);
+            file.write_all_at(&zeros[..(next - end) as usize], end)?;
         }
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.is_none() {
-            // SAFETY: the file is private to this run and its pool; nothing else resizes it
-            // while the mapping lives (it is dropped before any resize).
-            *map = Some(unsafe {
-                memmap2::MmapOptions::new()
-                    .len(usize::try_from(self.total).map_err(io::Error::other)?)
-                    .populate()
-                    .map_mut(self.file())?
-            });
-        }
-        let Some(map) = map.as_mut() else {
-            unreachable!("mapped above");
-        };
-        let mut rest: &mut [u8] = map;
-        let mut destinations = Vec::with_capacity(self.blocks.len());
-        let mut at = 0u64;
-        for block in &self.blocks {
-            let (gap, tail) = rest.split_at_mut((block.offset - at) as usize);
-            gap.fill(0);
-            let (destination, tail) = tail.split_at_mut(block.len as usize);
-            destinations.push(destination);
-            rest = tail;
-            at = block.offset + block.len;
-        }
-        rest.fill(0);
-        fill(&mut destinations);
-        Ok(())
+        fill(&mut |index, at, bytes| {
+            let block = self
+                .blocks
+                .get(index)
+                .copied()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such block"))?;
+            if at as u64 + bytes.len() as u64 > block.len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "piece past the end of its block",
+                ));
+            }
+            file.write_all_at(bytes, block.offset + at as u64)
+        })
     }
 }
 
 impl Drop for SharedBlocks<'_> {
     fn drop(&mut self) {
         if let Some(file) = self.file.take() {
-            let map = self
-                .map
-                .get_mut()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .take();
-            self.pool.give_back(PooledFile { file, map });
+            self.pool.give_back(file);
         }
     }
 }
@@ -308,7 +270,7 @@ pub(crate) fn page_size() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::Read;
 
     use super::*;
 
@@ -317,57 +279,70 @@ mod tests {
         unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) & libc::O_ACCMODE }
     }
 
+    fn fill_each(shared: &SharedBlocks<'_>, byte: impl Fn(usize) -> u8) {
+        shared
+            .fill(|put| {
+                for (index, block) in shared.blocks().to_vec().into_iter().enumerate() {
+                    put(index, 0, &vec![byte(index); block.len as usize])?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn contents(shared: &SharedBlocks<'_>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        shared
+            .child_file()
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    }
+
     #[test]
     fn blocks_are_aligned_filled_and_reach_the_child_read_only() {
         let pool = FilePool::default();
         let shared = SharedBlocks::create(&pool, &[10, 70_000, 1]).unwrap();
         let offsets: Vec<u64> = shared.blocks().iter().map(|b| b.offset).collect();
         assert_eq!(offsets, [0, BLOCK_ALIGN, 3 * BLOCK_ALIGN]);
-        shared
-            .fill(|destinations| {
-                for (i, destination) in destinations.iter_mut().enumerate() {
-                    destination.fill(i as u8 + 1);
-                }
-            })
-            .unwrap();
-        let mut child = shared.child_file().unwrap();
+        fill_each(&shared, |i| i as u8 + 1);
+        let child = shared.child_file().unwrap();
         if cfg!(target_os = "linux") {
             assert_eq!(access_mode(&child), libc::O_RDONLY);
         }
-        let mut bytes = Vec::new();
-        child.seek(SeekFrom::Start(0)).unwrap();
-        child.read_to_end(&mut bytes).unwrap();
+        let bytes = contents(&shared);
         assert_eq!(bytes.len() as u64, 4 * BLOCK_ALIGN);
         assert!(bytes[..10].iter().all(|&b| b == 1));
         assert!(bytes[10..BLOCK_ALIGN as usize].iter().all(|&b| b == 0));
         assert_eq!(bytes[3 * BLOCK_ALIGN as usize], 3);
+        // A piece past its block is refused, not written into the next one.
+        let refused = shared.fill(|put| put(0, 5, &[9; 6]));
+        assert!(refused.is_err());
     }
 
     #[test]
     fn a_reused_file_holds_nothing_of_the_earlier_run() {
         let pool = FilePool::default();
-        let first = SharedBlocks::create(&pool, &[200_000]).unwrap();
-        first.fill(|d| d[0].fill(0xEE)).unwrap();
+        let first = SharedBlocks::create(&pool, &[200_000, 100]).unwrap();
+        fill_each(&first, |_| 0xEE);
         drop(first);
         // Smaller: the file shrinks; the gap after the block is zeroed.
         let second = SharedBlocks::create(&pool, &[5]).unwrap();
-        second.fill(|d| d[0].fill(7)).unwrap();
-        let mut bytes = Vec::new();
-        second
-            .child_file()
-            .unwrap()
-            .read_to_end(&mut bytes)
-            .unwrap();
+        fill_each(&second, |_| 7);
+        let bytes = contents(&second);
         assert_eq!(bytes.len() as u64, BLOCK_ALIGN);
         assert_eq!(&bytes[..5], &[7; 5]);
         assert!(bytes[5..].iter().all(|&b| b == 0));
         drop(second);
-        // Same size as the first: the pooled mapping is reused and rewritten.
-        let third = SharedBlocks::create(&pool, &[200_000]).unwrap();
-        third.fill(|d| d[0].fill(1)).unwrap();
-        let mut bytes = Vec::new();
-        third.child_file().unwrap().read_to_end(&mut bytes).unwrap();
-        assert!(bytes[..200_000].iter().all(|&b| b == 1));
-        assert!(bytes[200_000..].iter().all(|&b| b == 0));
+        // Larger again: the earlier bytes are gone.
+        let third = SharedBlocks::create(&pool, &[3, 150_000]).unwrap();
+        fill_each(&third, |i| i as u8 + 1);
+        let bytes = contents(&third);
+        assert_eq!(&bytes[..3], &[1; 3]);
+        assert!(bytes[3..BLOCK_ALIGN as usize].iter().all(|&b| b == 0));
+        let second_block = &bytes[BLOCK_ALIGN as usize..];
+        assert!(second_block[..150_000].iter().all(|&b| b == 2));
+        assert!(second_block[150_000..].iter().all(|&b| b == 0));
     }
 }

@@ -1,6 +1,7 @@
 //! The parent ↔ child protocol over the child's stdin and stdout: little-endian fields and
-//! length-prefixed byte strings, written by hand because the messages are few and the large
-//! payloads (table blocks) must stream straight into guest memory without a decode step.
+//! length-prefixed byte strings, written by hand because the messages are few and small
+//! (the module, the request, frames back). The table blocks do not cross here: they are in
+//! the tables' memory file (`shared`).
 
 use std::io::{self, Read, Write};
 
