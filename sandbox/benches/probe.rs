@@ -10,55 +10,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use medarena_guest::{Context, Labels as GuestLabels, Model, Table, TaskKind};
+use medarena_guest::Model;
 use medarena_sandbox::abi::{call, encode_tables};
 use wasmtime::{Config, Engine, Instance, Module, OptLevel, Store};
 
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 fn native<M: Model>(blocks: &[Vec<u8>], n_test: usize) -> Duration {
-    let hold = |block: &[u8]| {
-        let mut words = vec![0u64; block.len().div_ceil(8)];
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                block.as_ptr(),
-                words.as_mut_ptr().cast::<u8>(),
-                block.len(),
-            )
-        };
-        words
-    };
-    let words: Vec<Vec<u64>> = blocks.iter().map(|b| hold(b)).collect();
-    let view = |i: usize| -> &[u8] {
-        unsafe { std::slice::from_raw_parts(words[i].as_ptr().cast::<u8>(), blocks[i].len()) }
-    };
-    let started = thread_cpu();
-    let train = Table::from_block(view(0)).unwrap();
-    let labels = Table::from_block(view(1)).unwrap();
-    let labels = GuestLabels::from_table(TaskKind::Binary, &labels).unwrap();
-    let ctx = Context {
-        task: TaskKind::Binary,
-        n_classes: 2,
-        n_outputs: 0,
-        seed: 7,
-    };
-    let model = M::fit(&ctx, &train, &labels).unwrap();
-    let test = Table::from_block(view(2)).unwrap();
-    let mut out = vec![0.0; n_test];
-    let ctx = Context {
-        n_outputs: n_test,
-        ..ctx
-    };
-    model.predict(&ctx, &test, &mut out).unwrap();
-    std::hint::black_box(&out);
-    thread_cpu() - started
+    native_fit_predict::<M>([&blocks[0], &blocks[1], &blocks[2]], 7, n_test).1
 }
 
 fn sandboxed(engine: &Engine, module: &Module, blocks: &[Vec<u8>], n_test: usize) -> Duration {

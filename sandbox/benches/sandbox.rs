@@ -9,10 +9,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use medarena_guest::{Context, Labels as GuestLabels, Model, Table, TaskKind};
+use medarena_guest::Model;
 use medarena_sandbox::abi::encode_tables;
 use medarena_sandbox::{
     FitPredictJob, Hardening, Interruption, Labels, Limits, RunOutput, Sandbox, SandboxConfig,
@@ -38,16 +38,6 @@ fn cpu(who: libc::c_int) -> Duration {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(who, &mut usage) };
     timeval(usage.ru_utime) + timeval(usage.ru_stime)
-}
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the struct.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// A run with the CPU time it cost the parent and the child.
@@ -76,44 +66,11 @@ fn native<M: Model>(
 ) -> (Duration, Duration) {
     let blocks = encode_tables(&[train, test]).unwrap();
     let label_block = labels.encode().unwrap();
-    let hold = |block: &[u8]| {
-        let mut words = vec![0u64; block.len().div_ceil(8)];
-        // SAFETY: enough room; u64 storage gives the 8-byte alignment the ABI promises.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                block.as_ptr(),
-                words.as_mut_ptr().cast::<u8>(),
-                block.len(),
-            )
-        };
-        words
-    };
-    let (train_words, label_words, test_words) =
-        (hold(&blocks[0]), hold(&label_block), hold(&blocks[1]));
-    let view = |words: &[u64], len: usize| -> &[u8] {
-        // SAFETY: u64 storage viewed as bytes.
-        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), len) }
-    };
-    let (started, started_cpu) = (Instant::now(), thread_cpu());
-    let train_table = Table::from_block(view(&train_words, blocks[0].len())).unwrap();
-    let label_table = Table::from_block(view(&label_words, label_block.len())).unwrap();
-    let guest_labels = GuestLabels::from_table(TaskKind::Binary, &label_table).unwrap();
-    let fit_ctx = Context {
-        task: TaskKind::Binary,
-        n_classes: 2,
-        n_outputs: 0,
+    native_fit_predict::<M>(
+        [&blocks[0], &label_block, &blocks[1]],
         seed,
-    };
-    let model = M::fit(&fit_ctx, &train_table, &guest_labels).unwrap();
-    let test_table = Table::from_block(view(&test_words, blocks[1].len())).unwrap();
-    let mut out = vec![0.0; test.num_rows()];
-    let predict_ctx = Context {
-        n_outputs: out.len(),
-        ..fit_ctx
-    };
-    model.predict(&predict_ctx, &test_table, &mut out).unwrap();
-    std::hint::black_box(&out);
-    (started.elapsed(), thread_cpu() - started_cpu)
+        test.num_rows(),
+    )
 }
 
 fn sandbox_configured(hardening: Hardening, canonicalize_nans: bool) -> Sandbox {

@@ -187,3 +187,65 @@ pub fn auc(predictions: &[f64], truth: &[bool]) -> f64 {
     let negatives = pairs.len() as f64 - positives;
     (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
 }
+
+/// Thread CPU time (for benchmarks on a shared machine: the load barely moves it).
+pub fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the struct.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Fit + predict natively for a binary task on the very ABI blocks (train, labels, test)
+/// the sandbox would receive: the same model code, linked into the benchmark.
+/// Returns (wall time, thread CPU time) of fit + predict.
+pub fn native_fit_predict<M: medarena_guest::Model>(
+    blocks: [&[u8]; 3],
+    seed: u64,
+    n_test: usize,
+) -> (std::time::Duration, std::time::Duration) {
+    use medarena_guest::{Context, Labels as GuestLabels, Table, TaskKind};
+    // u64 storage gives the 8-byte alignment the ABI promises.
+    let words: Vec<Vec<u64>> = blocks
+        .iter()
+        .map(|block| {
+            let mut words = vec![0u64; block.len().div_ceil(8)];
+            // SAFETY: the destination has at least block.len() bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    block.as_ptr(),
+                    words.as_mut_ptr().cast::<u8>(),
+                    block.len(),
+                )
+            };
+            words
+        })
+        .collect();
+    let view = |i: usize| -> &[u8] {
+        // SAFETY: u64 storage viewed as bytes, within its length.
+        unsafe { std::slice::from_raw_parts(words[i].as_ptr().cast::<u8>(), blocks[i].len()) }
+    };
+    let (started, started_cpu) = (std::time::Instant::now(), thread_cpu());
+    let train = Table::from_block(view(0)).expect("train block");
+    let label_table = Table::from_block(view(1)).expect("labels block");
+    let labels = GuestLabels::from_table(TaskKind::Binary, &label_table).expect("labels");
+    let ctx = Context {
+        task: TaskKind::Binary,
+        n_classes: 2,
+        n_outputs: 0,
+        seed,
+    };
+    let model = M::fit(&ctx, &train, &labels).expect("fit");
+    let test = Table::from_block(view(2)).expect("test block");
+    let mut out = vec![0.0; n_test];
+    let ctx = Context {
+        n_outputs: n_test,
+        ..ctx
+    };
+    model.predict(&ctx, &test, &mut out).expect("predict");
+    std::hint::black_box(&out);
+    (started.elapsed(), thread_cpu() - started_cpu)
+}
