@@ -30,6 +30,12 @@
 //! Build with `cargo build --release --target wasm32-unknown-unknown` and a
 //! `crate-type = ["cdylib"]` library. The crate is `no_std` (it needs `alloc`), so the same
 //! model code also links natively, which is how the platform benchmarks the sandbox.
+//!
+//! For speed, give the release profile `lto = true` and `codegen-units = 1` (the SDK, `alloc`
+//! and `core` then inline into the model's loops), and consider
+//! `RUSTFLAGS="-C target-feature=+simd128"`: the sandbox runs WebAssembly SIMD. Float
+//! arithmetic costs more in the sandbox than natively, because every float result is
+//! checked for NaN to keep runs bit-identical on every machine (see `BENCHMARKS.md`).
 #![no_std]
 
 extern crate alloc;

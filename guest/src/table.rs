@@ -45,6 +45,7 @@ pub struct Column<'a> {
 impl Column<'_> {
     /// The value of row `row` as a number: categories give their code, booleans 0/1, and
     /// missing values `NaN`. Handy for tree models.
+    #[inline]
     pub fn value_f64(&self, row: usize) -> f64 {
         match &self.data {
             ColumnData::Number(v) | ColumnData::Date(v) => v[row],
@@ -61,6 +62,7 @@ impl Column<'_> {
     }
 
     /// Numbers and dates as a slice, without copying.
+    #[inline]
     pub fn as_f64(&self) -> Option<&[f64]> {
         match &self.data {
             ColumnData::Number(v) | ColumnData::Date(v) => Some(v),
@@ -151,10 +153,12 @@ impl<'a> Table<'a> {
         Ok(Table { n_rows, columns })
     }
 
+    #[inline]
     pub fn n_rows(&self) -> usize {
         self.n_rows
     }
 
+    #[inline]
     pub fn columns(&self) -> &[Column<'a>] {
         &self.columns
     }
@@ -219,6 +223,7 @@ impl<'a> Labels<'a> {
     }
 
     /// The single numeric target of binary and regression tasks.
+    #[inline]
     pub fn target(&self) -> Option<&'a [f64]> {
         match self {
             Labels::Binary(y) | Labels::Regression(y) => Some(y),
@@ -226,6 +231,7 @@ impl<'a> Labels<'a> {
         }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             Labels::Binary(y) | Labels::Regression(y) => y.len(),
@@ -234,6 +240,7 @@ impl<'a> Labels<'a> {
         }
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,6 +1,7 @@
 //! Small numeric helpers that most models need. The SDK is `no_std`, and `core` has no
 //! `exp`, `ln` or `sqrt` on stable Rust, so they are written here (deterministic, and the
-//! same code natively and in the sandbox).
+//! same code natively and in the sandbox). The small ones are `#[inline]` so that they
+//! inline into a submission's hot loops even without link-time optimisation.
 
 use alloc::vec::Vec;
 
@@ -9,10 +10,12 @@ use alloc::vec::Vec;
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    #[inline]
     pub fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -22,6 +25,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in `[0, 1)`.
+    #[inline]
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -29,6 +33,7 @@ impl SplitMix64 {
 
 /// `e^x` to about 1e-15 relative error, written out because `core` has no `exp`:
 /// range reduction by ln 2 and a degree-13 Taylor series on |r| <= ln2/2.
+#[inline]
 pub fn exp(x: f64) -> f64 {
     if x.is_nan() {
         return x;
@@ -53,11 +58,13 @@ pub fn exp(x: f64) -> f64 {
     sum * pow2(half) * pow2(k - half)
 }
 
+#[inline]
 fn pow2(k: i64) -> f64 {
     f64::from_bits(((k + 1023).clamp(0, 2046) as u64) << 52)
 }
 
 /// Natural logarithm for `x > 0`, by frexp-style reduction and an atanh series.
+#[inline]
 pub fn ln(x: f64) -> f64 {
     if x.is_nan() || x < 0.0 {
         return f64::NAN;
@@ -91,6 +98,7 @@ pub fn ln(x: f64) -> f64 {
     2.0 * sum + exponent as f64 * core::f64::consts::LN_2
 }
 
+#[inline]
 pub fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + exp(-x))
@@ -101,6 +109,7 @@ pub fn sigmoid(x: f64) -> f64 {
 }
 
 /// In-place softmax of one row of scores.
+#[inline]
 pub fn softmax(scores: &mut [f64]) {
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut total = 0.0;
@@ -180,6 +189,7 @@ fn vec_zero(n: usize) -> Vec<f64> {
 }
 
 /// Square root by Newton's method from a bit-level first guess (exact to the last bit or two).
+#[inline]
 pub fn sqrt(x: f64) -> f64 {
     if x.is_nan() || x < 0.0 {
         return f64::NAN;

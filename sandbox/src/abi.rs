@@ -1,7 +1,10 @@
 //! The host side of the ABI (`ABI.md`): Arrow tables and labels encoded as table blocks,
 //! the call record, and the validation of what a guest returns.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -9,7 +12,8 @@ use arrow_array::types::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch};
+use arrow_buffer::NullBuffer;
 use arrow_schema::DataType;
 
 /// The ABI version this host speaks.
@@ -215,129 +219,29 @@ impl Labels {
     }
 }
 
-/// Builds one table block: header, column entries, then names, data and levels, each data
-/// buffer 8-byte aligned. Offsets are relative to the block start.
+/// Builds one table block column by column: header, column entries, then names, data and
+/// levels, each data buffer 8-byte aligned. Offsets are relative to the block start. The
+/// values are kept until [`BlockWriter::finish`], which lays the block out with the same
+/// [`BlockPlan`] the host uses for Arrow tables.
 pub struct BlockWriter {
-    bytes: Vec<u8>,
-    n_rows: usize,
-    n_columns: usize,
-    added: usize,
+    plan: BlockPlan<'static>,
 }
 
 impl BlockWriter {
     pub fn new(n_rows: usize, n_columns: usize) -> Result<Self, EncodeError> {
-        if n_rows > u32::MAX as usize || n_columns > u32::MAX as usize {
-            return Err(EncodeError::TooLarge { bytes: usize::MAX });
-        }
         Ok(BlockWriter {
-            bytes: vec![0; HEADER_BYTES + COLUMN_BYTES * n_columns],
-            n_rows,
-            n_columns,
-            added: 0,
+            plan: BlockPlan::new(n_rows, n_columns)?,
         })
     }
 
-    fn offset(&self) -> Result<u32, EncodeError> {
-        u32::try_from(self.bytes.len()).map_err(|_| EncodeError::TooLarge {
-            bytes: self.bytes.len(),
-        })
-    }
-
-    fn align8(&mut self) {
-        let padded = self.bytes.len().next_multiple_of(8);
-        self.bytes.resize(padded, 0);
-    }
-
-    fn put_u32(&mut self, at: usize, value: u32) {
-        self.bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
-    }
-
-    /// Writes a column entry and its name, leaving the data to the caller.
-    fn entry(&mut self, name: &str, kind: u32) -> Result<usize, EncodeError> {
-        if self.added == self.n_columns {
-            return Err(EncodeError::Invalid("more columns than declared"));
-        }
-        let at = HEADER_BYTES + self.added * COLUMN_BYTES;
-        self.added += 1;
-        let name_offset = self.offset()?;
-        self.bytes.extend_from_slice(name.as_bytes());
-        self.put_u32(at, kind);
-        self.put_u32(at + 4, name_offset);
-        self.put_u32(at + 8, name.len() as u32);
-        self.align8();
-        let data_offset = self.offset()?;
-        self.put_u32(at + 12, data_offset);
-        Ok(at)
-    }
-
+    /// A number (or date) column, written exactly as given.
     pub fn number(&mut self, name: &str, kind: u32, values: &[f64]) -> Result<(), EncodeError> {
-        self.check_rows(values.len())?;
-        self.entry(name, kind)?;
-        self.extend_f64(values);
-        Ok(())
-    }
-
-    /// Appends f64 values as little-endian bytes in one copy (this is the hot path of
-    /// "data into the sandbox").
-    fn extend_f64(&mut self, values: &[f64]) {
-        #[cfg(target_endian = "little")]
-        {
-            // SAFETY: any f64 is 8 plain bytes; on a little-endian host they are already
-            // in the ABI's byte order.
-            let bytes = unsafe {
-                std::slice::from_raw_parts(
-                    values.as_ptr().cast::<u8>(),
-                    std::mem::size_of_val(values),
-                )
-            };
-            self.bytes.extend_from_slice(bytes);
-        }
-        #[cfg(not(target_endian = "little"))]
-        for value in values {
-            self.bytes.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-
-    /// A Float64 column: bulk copy, then the canonical NaN written over null slots.
-    fn float64_column(
-        &mut self,
-        name: &str,
-        kind: u32,
-        array: &arrow_array::Float64Array,
-    ) -> Result<(), EncodeError> {
-        self.check_rows(array.len())?;
-        self.entry(name, kind)?;
-        let start = self.bytes.len();
-        self.extend_f64(array.values());
-        if let Some(nulls) = array.nulls().filter(|nulls| nulls.null_count() > 0) {
-            let nan = CANONICAL_NAN.to_le_bytes();
-            for (row, valid) in nulls.iter().enumerate() {
-                if !valid {
-                    self.bytes[start + row * 8..start + row * 8 + 8].copy_from_slice(&nan);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Numbers from an iterator of optional values (None and NaN become the canonical NaN).
-    fn numbers_from(
-        &mut self,
-        name: &str,
-        kind: u32,
-        values: impl Iterator<Item = Option<f64>>,
-    ) -> Result<(), EncodeError> {
-        self.entry(name, kind)?;
-        let start = self.bytes.len();
-        self.bytes.reserve(self.n_rows * 8);
-        for value in values {
-            let value = match value {
-                Some(v) if !v.is_nan() => v,
-                _ => CANONICAL_NAN,
-            };
-            self.bytes.extend_from_slice(&value.to_le_bytes());
-        }
-        self.check_rows((self.bytes.len() - start) / 8)
+        self.plan.check_rows(values.len())?;
+        self.plan.push(
+            Cow::Owned(name.to_string()),
+            kind,
+            ColumnValues::Numbers(Cow::Owned(values.to_vec())),
+        )
     }
 
     pub fn boolean(
@@ -345,14 +249,19 @@ impl BlockWriter {
         name: &str,
         values: impl Iterator<Item = Option<bool>>,
     ) -> Result<(), EncodeError> {
-        self.entry(name, KIND_BOOLEAN)?;
-        let start = self.bytes.len();
-        self.bytes.extend(values.map(|v| match v {
-            Some(false) => 0,
-            Some(true) => 1,
-            None => MISSING_BOOL,
-        }));
-        self.check_rows(self.bytes.len() - start)
+        let bytes: Vec<u8> = values
+            .map(|v| match v {
+                Some(false) => 0,
+                Some(true) => 1,
+                None => MISSING_BOOL,
+            })
+            .collect();
+        self.plan.check_rows(bytes.len())?;
+        self.plan.push(
+            Cow::Owned(name.to_string()),
+            KIND_BOOLEAN,
+            ColumnValues::BooleanBytes(bytes),
+        )
     }
 
     pub fn category(
@@ -361,30 +270,92 @@ impl BlockWriter {
         codes: &[u32],
         levels: &[String],
     ) -> Result<(), EncodeError> {
-        self.check_rows(codes.len())?;
-        let at = self.entry(name, KIND_CATEGORY)?;
-        for code in codes {
-            self.bytes.extend_from_slice(&code.to_le_bytes());
+        self.plan.check_rows(codes.len())?;
+        self.plan.push(
+            Cow::Owned(name.to_string()),
+            KIND_CATEGORY,
+            ColumnValues::Category {
+                codes: codes.to_vec(),
+                levels: levels.into(),
+            },
+        )
+    }
+
+    pub fn finish(self) -> Result<Vec<u8>, EncodeError> {
+        self.plan.check_complete()?;
+        let mut bytes = vec![0; self.plan.len()];
+        self.plan.write(&mut bytes);
+        Ok(bytes)
+    }
+}
+
+/// Where one column's values come from. Arrow arrays are borrowed and converted while the
+/// block is written, so that a block goes from Arrow to its destination in one pass.
+enum ColumnValues<'a> {
+    /// Written exactly as given (labels).
+    Numbers(Cow<'a, [f64]>),
+    /// Every NaN and every null becomes the canonical NaN.
+    Float64(&'a Float64Array),
+    /// Integers, `f32`, dates and timestamps as f64; nulls become the canonical NaN.
+    Converted(&'a dyn Array),
+    Boolean(&'a BooleanArray),
+    /// Already encoded: 0, 1 or [`MISSING_BOOL`].
+    BooleanBytes(Vec<u8>),
+    Category {
+        codes: Vec<u32>,
+        /// Shared by every block of one encoding.
+        levels: Arc<[String]>,
+    },
+}
+
+struct PlannedColumn<'a> {
+    name: Cow<'a, str>,
+    kind: u32,
+    values: ColumnValues<'a>,
+    name_offset: usize,
+    data_offset: usize,
+    /// Category columns: the `(offset, len)` table of levels, then the level strings.
+    levels_offset: usize,
+}
+
+/// The layout of one table block, computed before any byte is written (so that the host can
+/// size a shared mapping and write every block straight into it). All size checks happen
+/// here; [`BlockPlan::write`] cannot fail.
+pub(crate) struct BlockPlan<'a> {
+    n_rows: usize,
+    n_columns: usize,
+    columns: Vec<PlannedColumn<'a>>,
+    /// End of the last byte placed so far.
+    end: usize,
+}
+
+fn align8(offset: usize) -> usize {
+    offset.next_multiple_of(8)
+}
+
+fn value_width(kind: u32) -> usize {
+    match kind {
+        KIND_BOOLEAN => 1,
+        KIND_CATEGORY => 4,
+        _ => 8,
+    }
+}
+
+impl<'a> BlockPlan<'a> {
+    fn new(n_rows: usize, n_columns: usize) -> Result<Self, EncodeError> {
+        if n_rows > u32::MAX as usize || n_columns > u32::MAX as usize {
+            return Err(EncodeError::TooLarge { bytes: usize::MAX });
         }
-        self.align8();
-        let table_offset = self.offset()?;
-        self.put_u32(at + 16, levels.len() as u32);
-        self.put_u32(at + 20, table_offset);
-        let strings_start = self.bytes.len() + levels.len() * 8;
-        let mut string_offset = strings_start;
-        for level in levels {
-            let offset = u32::try_from(string_offset).map_err(|_| EncodeError::TooLarge {
-                bytes: string_offset,
-            })?;
-            self.bytes.extend_from_slice(&offset.to_le_bytes());
-            self.bytes
-                .extend_from_slice(&(level.len() as u32).to_le_bytes());
-            string_offset += level.len();
-        }
-        for level in levels {
-            self.bytes.extend_from_slice(level.as_bytes());
-        }
-        Ok(())
+        let end = n_columns
+            .checked_mul(COLUMN_BYTES)
+            .and_then(|entries| entries.checked_add(HEADER_BYTES))
+            .ok_or(EncodeError::TooLarge { bytes: usize::MAX })?;
+        Ok(BlockPlan {
+            n_rows,
+            n_columns,
+            columns: Vec::with_capacity(n_columns.min(1 << 16)),
+            end,
+        })
     }
 
     fn check_rows(&self, found: usize) -> Result<(), EncodeError> {
@@ -398,18 +369,296 @@ impl BlockWriter {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<Vec<u8>, EncodeError> {
-        if self.added != self.n_columns {
+    fn check_complete(&self) -> Result<(), EncodeError> {
+        if self.columns.len() != self.n_columns {
             return Err(EncodeError::Invalid("fewer columns than declared"));
         }
-        self.align8();
-        let total = self.offset()?;
-        self.put_u32(0, TABLE_MAGIC);
-        self.put_u32(4, self.n_rows as u32);
-        self.put_u32(8, self.n_columns as u32);
-        self.put_u32(12, total);
-        Ok(self.bytes)
+        Ok(())
     }
+
+    /// Places a column after the previous one: its name, then (8-aligned) its values, then
+    /// for a category (8-aligned) its levels.
+    fn push(
+        &mut self,
+        name: Cow<'a, str>,
+        kind: u32,
+        values: ColumnValues<'a>,
+    ) -> Result<(), EncodeError> {
+        if self.columns.len() == self.n_columns {
+            return Err(EncodeError::Invalid("more columns than declared"));
+        }
+        let too_large = || EncodeError::TooLarge { bytes: usize::MAX };
+        let name_offset = self.end;
+        let data_offset = align8(name_offset.checked_add(name.len()).ok_or_else(too_large)?);
+        let mut end = data_offset
+            .checked_add(self.n_rows * value_width(kind))
+            .ok_or_else(too_large)?;
+        let mut levels_offset = 0;
+        if let ColumnValues::Category { levels, .. } = &values {
+            levels_offset = align8(end);
+            end = levels
+                .iter()
+                .try_fold(levels_offset + levels.len() * 8, |at, level| {
+                    at.checked_add(level.len())
+                })
+                .ok_or_else(too_large)?;
+        }
+        if align8(end) > u32::MAX as usize {
+            return Err(EncodeError::TooLarge { bytes: align8(end) });
+        }
+        self.columns.push(PlannedColumn {
+            name,
+            kind,
+            values,
+            name_offset,
+            data_offset,
+            levels_offset,
+        });
+        self.end = end;
+        Ok(())
+    }
+
+    /// The block's size in bytes (`total_bytes`).
+    pub(crate) fn len(&self) -> usize {
+        align8(self.end)
+    }
+
+    /// Writes the block into `out`, which must be exactly [`BlockPlan::len`] bytes. Every
+    /// byte is written, padding and reserved fields as zeros, so `out` may hold anything
+    /// before.
+    pub(crate) fn write(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.len(),
+            "block destination has the wrong size"
+        );
+        let mut scratch = Vec::new();
+        let copied: io::Result<()> = self.emit(&mut scratch, &mut |at, bytes| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        });
+        debug_assert!(copied.is_ok(), "copying into a slice cannot fail");
+    }
+
+    /// Produces the block as consecutive pieces, each handed to `put` with its offset in
+    /// the block: header and entries, then per column its name, its values
+    /// [`PIECE_ROWS`] rows at a time, and its levels, then the final padding. Every byte of
+    /// the block is in exactly one piece (padding and reserved fields as zeros). Pieces
+    /// are built in `scratch`, which stays small enough to stay in cache, so a block can
+    /// go to a file by `pwrite` without ever being whole in memory.
+    pub(crate) fn emit(
+        &self,
+        scratch: &mut Vec<u8>,
+        put: &mut dyn FnMut(usize, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        debug_assert_eq!(self.columns.len(), self.n_columns, "an incomplete block");
+        let u32le = |buffer: &mut Vec<u8>, value: usize| {
+            buffer.extend_from_slice(&(value as u32).to_le_bytes());
+        };
+        scratch.clear();
+        for value in [
+            TABLE_MAGIC as usize,
+            self.n_rows,
+            self.n_columns,
+            self.len(),
+        ] {
+            u32le(scratch, value);
+        }
+        for column in &self.columns {
+            let (n_levels, levels_offset) = match &column.values {
+                ColumnValues::Category { levels, .. } => (levels.len(), column.levels_offset),
+                _ => (0, 0),
+            };
+            for value in [
+                column.kind as usize,
+                column.name_offset,
+                column.name.len(),
+                column.data_offset,
+                n_levels,
+                levels_offset,
+            ] {
+                u32le(scratch, value);
+            }
+            scratch.extend_from_slice(&[0; 8]);
+        }
+        put(0, scratch)?;
+        for column in &self.columns {
+            // The name, then zeros up to the 8-aligned values.
+            scratch.clear();
+            scratch.extend_from_slice(column.name.as_bytes());
+            scratch.resize(column.data_offset - column.name_offset, 0);
+            put(column.name_offset, scratch)?;
+            let width = value_width(column.kind);
+            for start in (0..self.n_rows).step_by(PIECE_ROWS) {
+                let rows = PIECE_ROWS.min(self.n_rows - start);
+                scratch.clear();
+                scratch.resize(rows * width, 0);
+                column.values.write_rows(start, width, scratch);
+                put(column.data_offset + start * width, scratch)?;
+            }
+            if let ColumnValues::Category { levels, .. } = &column.values {
+                // Zeros up to the 8-aligned `(offset, len)` table, then the strings.
+                let data_end = column.data_offset + self.n_rows * width;
+                scratch.clear();
+                scratch.resize(column.levels_offset - data_end, 0);
+                let mut string_at = column.levels_offset + levels.len() * 8;
+                for level in levels.iter() {
+                    u32le(scratch, string_at);
+                    u32le(scratch, level.len());
+                    string_at += level.len();
+                }
+                for level in levels.iter() {
+                    scratch.extend_from_slice(level.as_bytes());
+                }
+                put(data_end, scratch)?;
+            }
+        }
+        scratch.clear();
+        scratch.resize(self.len() - self.end, 0);
+        put(self.end, scratch)
+    }
+}
+
+/// Rows per piece of a column's values (512 KiB of f64).
+const PIECE_ROWS: usize = 1 << 16;
+
+impl ColumnValues<'_> {
+    /// Writes rows `start..start + out.len() / width` into `out`.
+    fn write_rows(&self, start: usize, width: usize, out: &mut [u8]) {
+        let rows = out.len() / width;
+        match self {
+            ColumnValues::Numbers(values) => {
+                for (slot, value) in as_words(out).iter_mut().zip(&values[start..start + rows]) {
+                    *slot = value.to_le_bytes();
+                }
+            }
+            ColumnValues::Float64(array) => {
+                let piece = Float64Array::slice(array, start, rows);
+                let values = piece.values();
+                write_numbers(out, piece.nulls(), |row| values[row]);
+            }
+            ColumnValues::Converted(array) => {
+                write_converted(array.slice(start, rows).as_ref(), out)
+            }
+            ColumnValues::Boolean(array) => {
+                write_booleans(&BooleanArray::slice(array, start, rows), out);
+            }
+            ColumnValues::BooleanBytes(bytes) => out.copy_from_slice(&bytes[start..start + rows]),
+            ColumnValues::Category { codes, .. } => {
+                for (slot, code) in out.chunks_exact_mut(4).zip(&codes[start..start + rows]) {
+                    slot.copy_from_slice(&code.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// A column's bytes as 8-byte little-endian slots.
+fn as_words(data: &mut [u8]) -> &mut [[u8; 8]] {
+    data.as_chunks_mut::<8>().0
+}
+
+/// Writes `value(row)` for every row as a little-endian f64, with the canonical NaN for every
+/// null and every NaN. Works 64 rows at a time on the validity bitmap, so that columns
+/// without nulls (and the valid stretches of the others) stay a straight, vectorisable loop:
+/// this is the hot path of "data into the sandbox".
+fn write_numbers(data: &mut [u8], nulls: Option<&NullBuffer>, value: impl Fn(usize) -> f64) {
+    let canonical = |v: f64| if v.is_nan() { CANONICAL_NAN } else { v };
+    let words = as_words(data);
+    let n = words.len();
+    match nulls.filter(|nulls| nulls.null_count() > 0) {
+        None => {
+            for (row, slot) in words.iter_mut().enumerate() {
+                *slot = canonical(value(row)).to_le_bytes();
+            }
+        }
+        Some(nulls) => {
+            for (chunk, valid) in nulls.inner().bit_chunks().iter_padded().enumerate() {
+                let start = chunk * 64;
+                let end = (start + 64).min(n);
+                for (bit, row) in (start..end).enumerate() {
+                    let v = if valid >> bit & 1 == 1 {
+                        canonical(value(row))
+                    } else {
+                        CANONICAL_NAN
+                    };
+                    words[row] = v.to_le_bytes();
+                }
+            }
+        }
+    }
+}
+
+fn write_booleans(array: &BooleanArray, data: &mut [u8]) {
+    let values = array.values().bit_chunks();
+    let valid: Box<dyn Iterator<Item = u64>> = match array.nulls() {
+        Some(nulls) => Box::new(nulls.inner().bit_chunks().iter_padded()),
+        None => Box::new(std::iter::repeat(u64::MAX)),
+    };
+    for ((chunk, (bits, valid)), out) in values
+        .iter_padded()
+        .zip(valid)
+        .enumerate()
+        .zip(data.chunks_mut(64))
+    {
+        let _ = chunk;
+        for (bit, slot) in out.iter_mut().enumerate() {
+            *slot = if valid >> bit & 1 == 0 {
+                MISSING_BOOL
+            } else {
+                (bits >> bit & 1) as u8
+            };
+        }
+    }
+}
+
+/// The Arrow types that cross as converted numbers, and how: one list for both the
+/// planning check and the conversion.
+macro_rules! converted_types {
+    ($array:expr, $data:expr, $($ty:ty => $convert:expr),+ $(,)?) => {{
+        let array: &dyn Array = $array;
+        let mut data: Option<&mut [u8]> = $data;
+        let mut done = false;
+        $(
+            if !done && let Some(a) = array.as_primitive_opt::<$ty>() {
+                done = true;
+                if let Some(data) = data.take() {
+                    let values = a.values();
+                    let convert = $convert;
+                    write_numbers(data, a.nulls(), |row| convert(values[row]));
+                }
+            }
+        )+
+        done
+    }};
+}
+
+/// Writes (or, without `data`, only checks it can write) a column that is not Float64.
+fn convert_numbers(array: &dyn Array, data: Option<&mut [u8]>) -> bool {
+    const DAY_SECONDS: f64 = 86_400.0;
+    converted_types!(array, data,
+        Int8Type => |v: i8| f64::from(v),
+        Int16Type => |v: i16| f64::from(v),
+        Int32Type => |v: i32| f64::from(v),
+        Int64Type => |v: i64| v as f64,
+        UInt8Type => |v: u8| f64::from(v),
+        UInt16Type => |v: u16| f64::from(v),
+        UInt32Type => |v: u32| f64::from(v),
+        UInt64Type => |v: u64| v as f64,
+        Float32Type => |v: f32| f64::from(v),
+        Date32Type => |v: i32| f64::from(v),
+        Date64Type => |v: i64| v as f64 / (DAY_SECONDS * 1e3),
+        TimestampSecondType => |v: i64| v as f64 / DAY_SECONDS,
+        TimestampMillisecondType => |v: i64| v as f64 / (DAY_SECONDS * 1e3),
+        TimestampMicrosecondType => |v: i64| v as f64 / (DAY_SECONDS * 1e6),
+        TimestampNanosecondType => |v: i64| v as f64 / (DAY_SECONDS * 1e9),
+    )
+}
+
+fn write_converted(array: &dyn Array, data: &mut [u8]) {
+    // Planning checked the type; a mismatch here would leave the column zeroed.
+    let converted = convert_numbers(array, Some(data));
+    debug_assert!(converted, "column type was checked when planning");
 }
 
 /// How one Arrow column crosses: its ABI kind and, for categories, the shared levels.
@@ -469,6 +718,23 @@ fn intern(levels: &mut Vec<String>, index: &mut HashMap<String, u32>, level: &st
     code
 }
 
+/// Dictionary keys as indices (`None` for nulls and negative keys).
+fn dictionary_keys(keys: &dyn Array) -> Vec<Option<usize>> {
+    macro_rules! keys_of {
+        ($($ty:ty),+) => {{
+            $(
+                if let Some(a) = keys.as_primitive_opt::<$ty>() {
+                    return a.iter().map(|k| k.and_then(|k| usize::try_from(k).ok())).collect();
+                }
+            )+
+            Vec::new()
+        }};
+    }
+    keys_of!(
+        Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type
+    )
+}
+
 /// Category codes of a string or dictionary column against shared levels.
 fn category_codes(
     array: &ArrayRef,
@@ -484,11 +750,11 @@ fn category_codes(
             .map(|value| value.map_or(MISSING_CODE, |v| intern(levels, index, v)))
             .collect();
         // Read the keys ourselves: arrow's `normalized_keys` panics on an empty dictionary.
-        let keys = f64_values(dictionary.keys()).unwrap_or_default();
+        let keys = dictionary_keys(dictionary.keys());
         return (0..array.len())
             .map(|row| match keys.get(row).copied().flatten() {
-                Some(key) if !array.is_null(row) && key >= 0.0 => {
-                    mapped.get(key as usize).copied().unwrap_or(MISSING_CODE)
+                Some(key) if !array.is_null(row) => {
+                    mapped.get(key).copied().unwrap_or(MISSING_CODE)
                 }
                 _ => MISSING_CODE,
             })
@@ -501,53 +767,18 @@ fn category_codes(
         .collect()
 }
 
-macro_rules! numbers_of {
-    ($array:expr, $($ty:ty => $convert:expr),+ $(,)?) => {{
-        let array: &dyn Array = $array;
-        let mut out: Option<Vec<Option<f64>>> = None;
-        $(
-            if out.is_none() {
-                if let Some(a) = array.as_primitive_opt::<$ty>() {
-                    let convert = $convert;
-                    out = Some(a.iter().map(|v| v.map(|v| convert(v))).collect());
-                }
-            }
-        )+
-        out
-    }};
-}
-
-fn f64_values(array: &dyn Array) -> Option<Vec<Option<f64>>> {
-    const DAY_SECONDS: f64 = 86_400.0;
-    numbers_of!(array,
-        Int8Type => |v: i8| f64::from(v),
-        Int16Type => |v: i16| f64::from(v),
-        Int32Type => |v: i32| f64::from(v),
-        Int64Type => |v: i64| v as f64,
-        UInt8Type => |v: u8| f64::from(v),
-        UInt16Type => |v: u16| f64::from(v),
-        UInt32Type => |v: u32| f64::from(v),
-        UInt64Type => |v: u64| v as f64,
-        Float32Type => |v: f32| f64::from(v),
-        Date32Type => |v: i32| f64::from(v),
-        Date64Type => |v: i64| v as f64 / (DAY_SECONDS * 1e3),
-        TimestampSecondType => |v: i64| v as f64 / DAY_SECONDS,
-        TimestampMillisecondType => |v: i64| v as f64 / (DAY_SECONDS * 1e3),
-        TimestampMicrosecondType => |v: i64| v as f64 / (DAY_SECONDS * 1e6),
-        TimestampNanosecondType => |v: i64| v as f64 / (DAY_SECONDS * 1e9),
-    )
-}
-
-/// Encodes batches that share one schema (train and test, or the blocks of an analysis)
-/// into table blocks whose category columns share one list of levels, so that a code
-/// means the same level in every block.
-pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeError> {
+/// Plans the blocks of batches that share one schema (train and test, or the blocks of an
+/// analysis): every check and the category levels, shared by all blocks so that a code
+/// means the same level in every block. Nothing is copied yet.
+pub(crate) fn plan_tables<'a>(
+    batches: &[&'a RecordBatch],
+) -> Result<Vec<BlockPlan<'a>>, EncodeError> {
     let Some(first) = batches.first() else {
         return Ok(Vec::new());
     };
-    let schema = first.schema();
+    let schema = first.schema_ref();
     for batch in &batches[1..] {
-        let other = batch.schema();
+        let other = batch.schema_ref();
         if other.fields().len() != schema.fields().len() {
             return Err(EncodeError::ColumnCount {
                 expected: schema.fields().len(),
@@ -581,45 +812,74 @@ pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeErr
             }
         }
     }
+    let shared_levels: Vec<Option<Arc<[String]>>> = plans
+        .iter()
+        .map(|plan| match plan {
+            ColumnPlan::Category { levels, .. } => Some(levels.as_slice().into()),
+            _ => None,
+        })
+        .collect();
     let mut blocks = Vec::with_capacity(batches.len());
-    for (b, batch) in batches.iter().enumerate() {
-        let mut block = BlockWriter::new(batch.num_rows(), batch.num_columns())?;
-        // One allocation for the whole block (numbers dominate; categories add their levels).
-        block
-            .bytes
-            .reserve(batch.num_columns() * (batch.num_rows() * 8 + 64));
-        let mut category = 0;
-        for ((field, column), plan) in schema.fields().iter().zip(batch.columns()).zip(&plans) {
-            let name = field.name();
+    for (batch, mut block_codes) in batches.iter().zip(codes) {
+        let mut block = BlockPlan::new(batch.num_rows(), batch.num_columns())?;
+        block_codes.reverse();
+        for (((field, column), plan), levels) in schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .zip(&plans)
+            .zip(&shared_levels)
+        {
+            let name = Cow::Borrowed(field.name().as_str());
+            block.check_rows(column.len())?;
             match plan {
                 ColumnPlan::Number(kind) => {
-                    if let Some(a) = column.as_primitive_opt::<Float64Type>() {
-                        block.float64_column(name, *kind, a)?;
+                    let values = if let Some(a) = column.as_primitive_opt::<Float64Type>() {
+                        ColumnValues::Float64(a)
+                    } else if convert_numbers(column.as_ref(), None) {
+                        ColumnValues::Converted(column.as_ref())
                     } else {
-                        let values = f64_values(column.as_ref()).ok_or_else(|| {
-                            EncodeError::UnsupportedType {
-                                column: name.to_string(),
-                                data_type: column.data_type().to_string(),
-                            }
-                        })?;
-                        block.numbers_from(name, *kind, values.into_iter())?;
-                    }
+                        return Err(EncodeError::UnsupportedType {
+                            column: field.name().to_string(),
+                            data_type: column.data_type().to_string(),
+                        });
+                    };
+                    block.push(name, *kind, values)?;
                 }
                 ColumnPlan::Boolean => {
                     let a = column
                         .as_boolean_opt()
                         .ok_or(EncodeError::Invalid("boolean column is not boolean"))?;
-                    block.boolean(name, a.iter())?;
+                    block.push(name, KIND_BOOLEAN, ColumnValues::Boolean(a))?;
                 }
-                ColumnPlan::Category { levels, .. } => {
-                    block.category(name, &codes[b][category], levels)?;
-                    category += 1;
+                ColumnPlan::Category { .. } => {
+                    let codes = block_codes.pop().unwrap_or_default();
+                    let levels = levels.clone().unwrap_or_else(|| Arc::from([]));
+                    block.push(
+                        name,
+                        KIND_CATEGORY,
+                        ColumnValues::Category { codes, levels },
+                    )?;
                 }
             }
         }
-        blocks.push(block.finish()?);
+        blocks.push(block);
     }
     Ok(blocks)
+}
+
+/// Encodes batches that share one schema (train and test, or the blocks of an analysis)
+/// into table blocks whose category columns share one list of levels, so that a code
+/// means the same level in every block.
+pub fn encode_tables(batches: &[&RecordBatch]) -> Result<Vec<Vec<u8>>, EncodeError> {
+    Ok(plan_tables(batches)?
+        .iter()
+        .map(|plan| {
+            let mut bytes = vec![0; plan.len()];
+            plan.write(&mut bytes);
+            bytes
+        })
+        .collect())
 }
 
 /// Why a guest's output was rejected. `Display` is detailed (for dummy-data runs); the
@@ -681,5 +941,157 @@ pub fn validate_analysis(expected: usize, values: &[f64]) -> Result<(), OutputEr
     match values.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(OutputError::NotFinite { index }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, BooleanArray, Float32Array, Int32Array, LargeStringArray, StringArray,
+        TimestampMillisecondArray, UInt8Array,
+    };
+
+    use super::*;
+
+    fn mixed(n: usize) -> RecordBatch {
+        let maybe = |i: usize, every: usize| !i.is_multiple_of(every);
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "x",
+                Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| maybe(i, 7).then_some(i as f64 - 3.5)),
+                )),
+            ),
+            (
+                "a_longer_name",
+                Arc::new(Float32Array::from_iter(
+                    (0..n).map(|i| maybe(i, 5).then_some(i as f32)),
+                )),
+            ),
+            (
+                "i",
+                Arc::new(Int32Array::from_iter(
+                    (0..n).map(|i| maybe(i, 3).then_some(i as i32)),
+                )),
+            ),
+            (
+                "u",
+                Arc::new(UInt8Array::from_iter_values((0..n).map(|i| i as u8))),
+            ),
+            (
+                "t",
+                Arc::new(TimestampMillisecondArray::from_iter(
+                    (0..n).map(|i| maybe(i, 4).then_some(i as i64 * 1000)),
+                )),
+            ),
+            (
+                "b",
+                Arc::new(BooleanArray::from_iter(
+                    (0..n).map(|i| maybe(i, 6).then_some(i % 2 == 0)),
+                )),
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| maybe(i, 9).then(|| ["p", "qq", "rrr"][i % 3])),
+                )),
+            ),
+            (
+                "l",
+                Arc::new(LargeStringArray::from_iter_values(
+                    (0..n).map(|i| ["m", "n"][i % 2]),
+                )),
+            ),
+        ];
+        RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    #[test]
+    fn planned_blocks_overwrite_every_byte_of_their_destination() {
+        let batch = mixed(150);
+        let (head, tail) = (batch.slice(0, 61), batch.slice(61, 89));
+        for plan in plan_tables(&[&head, &tail]).unwrap() {
+            let mut zeroed = vec![0u8; plan.len()];
+            let mut dirty = vec![0xA5u8; plan.len()];
+            plan.write(&mut zeroed);
+            plan.write(&mut dirty);
+            assert_eq!(zeroed, dirty);
+        }
+    }
+
+    #[test]
+    fn block_writer_and_planned_blocks_agree() {
+        let batch = mixed(20);
+        let planned = encode_tables(&[&batch]).unwrap().remove(0);
+        let mut writer = BlockWriter::new(20, batch.num_columns()).unwrap();
+        let numbers = |column: usize| -> Vec<f64> {
+            let mut data = vec![0u8; 20 * 8];
+            let array = batch.column(column);
+            match array.as_primitive_opt::<Float64Type>() {
+                Some(a) => write_numbers(&mut data, a.nulls(), |row| a.values()[row]),
+                None => write_converted(array.as_ref(), &mut data),
+            }
+            data.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        writer.number("x", KIND_NUMBER, &numbers(0)).unwrap();
+        writer
+            .number("a_longer_name", KIND_NUMBER, &numbers(1))
+            .unwrap();
+        writer.number("i", KIND_NUMBER, &numbers(2)).unwrap();
+        writer.number("u", KIND_NUMBER, &numbers(3)).unwrap();
+        writer.number("t", KIND_DATE, &numbers(4)).unwrap();
+        writer
+            .boolean("b", batch.column(5).as_boolean().iter())
+            .unwrap();
+        let (mut levels, mut index) = (Vec::new(), HashMap::new());
+        let codes = category_codes(batch.column(6), &mut levels, &mut index);
+        writer.category("s", &codes, &levels).unwrap();
+        let (mut levels, mut index) = (Vec::new(), HashMap::new());
+        let codes = category_codes(batch.column(7), &mut levels, &mut index);
+        writer.category("l", &codes, &levels).unwrap();
+        assert_eq!(writer.finish().unwrap(), planned);
+    }
+
+    #[test]
+    fn every_nan_and_null_becomes_the_canonical_nan() {
+        let odd_nan = f64::from_bits(0xFFF8_0000_DEAD_BEEF);
+        let batch = RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(Float64Array::from(vec![
+                Some(1.0),
+                Some(odd_nan),
+                None,
+                Some(f64::NAN),
+            ])) as ArrayRef,
+        )])
+        .unwrap();
+        let block = encode_tables(&[&batch]).unwrap().remove(0);
+        let data_offset = u32::from_le_bytes(block[28..32].try_into().unwrap()) as usize;
+        let bits: Vec<u64> = block[data_offset..data_offset + 32]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let canonical = CANONICAL_NAN.to_bits();
+        assert_eq!(bits, [1.0f64.to_bits(), canonical, canonical, canonical]);
+    }
+
+    #[test]
+    fn unsupported_and_mismatched_columns_are_refused_when_planning() {
+        let half =
+            RecordBatch::try_from_iter([("h", arrow_array::new_null_array(&DataType::Float16, 2))])
+                .unwrap();
+        // Float16 plans as a number but has no conversion: refused, naming the column.
+        let error = plan_tables(&[&half]).err().expect("refused");
+        assert!(error.to_string().contains("`h`"), "{error}");
+        let a = mixed(3);
+        let b = mixed(3).project(&[1, 0, 2, 3, 4, 5, 6, 7]).unwrap();
+        assert!(matches!(
+            plan_tables(&[&a, &b]).err(),
+            Some(EncodeError::ColumnMismatch { index: 0, .. })
+        ));
     }
 }

@@ -12,6 +12,7 @@ use crate::abi::{self, call};
 use crate::precheck::{
     EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_ANALYZE, EXPORT_FIT, EXPORT_MEMORY, EXPORT_PREDICT,
 };
+use crate::shared::{self, BlockRef};
 use crate::status::{Phase, Status};
 use crate::wire::{self, WireReader, WireWriter};
 
@@ -19,8 +20,11 @@ use crate::wire::{self, WireReader, WireWriter};
 const MAX_MODULE_BYTES: u64 = 1 << 30;
 /// Largest single table block (the ABI addresses 4 GiB).
 const MAX_BLOCK_BYTES: u64 = u32::MAX as u64;
+/// Most blocks one request may name (an analysis has one per disjoint block of rows).
+const MAX_BLOCKS: u32 = 1 << 20;
 
-/// What the parent asks; blocks follow the header on the same stream.
+/// What the parent asks. The blocks themselves are in the tables' file ([`shared`]); the
+/// parent sends [`wire::DATA_READY`] on the same stream once it has written them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub debug: bool,
@@ -37,18 +41,21 @@ pub struct Request {
     /// For [`Interruption::Epoch`]: when the guest should trap, slightly before the kill.
     pub epoch_deadline: Duration,
     pub job: JobHeader,
+    /// Where the blocks are in the tables' file: train, labels, test for a fit and predict;
+    /// one per block for an analysis.
+    pub blocks: Vec<BlockRef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum JobHeader {
-    /// Then: train block, labels block, test block.
+    /// Blocks: train, labels, test.
     FitPredict {
         task_code: u32,
         n_classes: u32,
         seed: u64,
         n_outputs: u32,
     },
-    /// Then: `n_blocks` blocks, each run in a fresh instance with seed `seed + index`.
+    /// `n_blocks` blocks, each run in a fresh instance with seed `seed + index`.
     Analyze {
         seed: u64,
         n_outputs: u32,
@@ -113,6 +120,11 @@ impl Request {
                 out.u32(n_blocks)?;
             }
         }
+        out.u32(self.blocks.len() as u32)?;
+        for block in &self.blocks {
+            out.u64(block.offset)?;
+            out.u64(block.len)?;
+        }
         match module {
             ModuleSource::Wasm(bytes) => {
                 out.u8(0)?;
@@ -167,6 +179,27 @@ impl Request {
             },
             _ => return Err(bad("job")),
         };
+        let n_blocks = input.u32()?;
+        if n_blocks > MAX_BLOCKS {
+            return Err(bad("too many blocks"));
+        }
+        let blocks = (0..n_blocks)
+            .map(|_| {
+                let offset = input.u64()?;
+                let len = input.u64()?;
+                if len > MAX_BLOCK_BYTES {
+                    return Err(bad("block too large"));
+                }
+                Ok(BlockRef { offset, len })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let expected = match job {
+            JobHeader::FitPredict { .. } => 3,
+            JobHeader::Analyze { n_blocks, .. } => n_blocks,
+        };
+        if blocks.len() != expected as usize {
+            return Err(bad("block count"));
+        }
         let is_artifact = match input.u8()? {
             0 => false,
             1 => true,
@@ -187,6 +220,7 @@ impl Request {
             interruption,
             epoch_deadline,
             job,
+            blocks,
         };
         Ok((request, is_artifact, module))
     }
@@ -386,6 +420,15 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
     out.bytes(&artifact)?;
     out.flush()?;
     drop(artifact);
+    // The parent writes the blocks into the tables' file while this child starts and
+    // compiles; it says so once they are all there.
+    if input.u8()? != wire::DATA_READY {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "expected the parent's data-ready mark",
+        ));
+    }
+    shared::check_blocks(&request.blocks)?;
     if let Some(start) = ticker_start {
         let _ = start.send(());
     }
@@ -401,14 +444,16 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
             n_classes,
             seed,
             n_outputs,
-        } => runner.fit_predict(input, out, task_code, n_classes, seed, n_outputs),
+        } => runner.fit_predict(out, task_code, n_classes, seed, n_outputs),
         JobHeader::Analyze {
             seed,
             n_outputs,
             n_blocks,
         } => {
             for index in 0..n_blocks {
-                if !runner.analyze(input, out, seed.wrapping_add(u64::from(index)), n_outputs)? {
+                let block = request.blocks[index as usize];
+                let seed = seed.wrapping_add(u64::from(index));
+                if !runner.analyze(out, block, seed, n_outputs)? {
                     break;
                 }
             }
@@ -483,22 +528,33 @@ impl Guest {
         Ok(ptr)
     }
 
-    /// Allocates a block in the guest and reads its bytes straight from the parent.
-    fn receive_block<R: Read>(
-        &mut self,
-        phase: Phase,
-        input: &mut WireReader<R>,
-    ) -> io::Result<Result<usize, Failure>> {
-        let len = input.len(MAX_BLOCK_BYTES)?;
-        let ptr = match self.alloc(phase, len) {
-            Ok(ptr) => ptr,
-            Err(failure) => return Ok(Err(failure)),
-        };
-        let memory = self.memory;
-        input
-            .inner()
-            .read_exact(&mut memory.data_mut(&mut self.store)[ptr..ptr + len])?;
-        Ok(Ok(ptr))
+    /// Allocates room for a block in the guest and maps the block there from the tables'
+    /// file. The host asks the guest's allocator for the block's size rounded up to whole
+    /// pages plus one page, so that a page-aligned stretch of that size lies inside the
+    /// allocation; the block starts there.
+    fn map_block(&mut self, phase: Phase, block: BlockRef) -> Result<usize, Failure> {
+        let page = shared::page_size();
+        let span = (block.len as usize).next_multiple_of(page);
+        let ptr = self.alloc(phase, span + page)?;
+        let at = ptr.next_multiple_of(page);
+        let base = self.memory.data_ptr(&self.store);
+        if !(base as usize).is_multiple_of(page) {
+            return Err(Failure::new(
+                Status::Internal,
+                phase,
+                "guest memory is not page-aligned",
+            ));
+        }
+        // SAFETY: `alloc` checked that `[ptr, ptr + span + page)` lies inside guest memory,
+        // and `[at, at + span)` lies inside that; no reference into guest memory is alive.
+        unsafe { shared::map_into_guest(base.add(at), block) }.map_err(|error| {
+            Failure::new(
+                Status::Internal,
+                phase,
+                format!("cannot map a table block into guest memory: {error}"),
+            )
+        })?;
+        Ok(at)
     }
 
     fn write_u32(&mut self, at: usize, value: u32) {
@@ -653,9 +709,8 @@ impl Runner<'_> {
         Ok(guest)
     }
 
-    fn fit_predict<R: Read, W: Write>(
+    fn fit_predict<W: Write>(
         &self,
-        input: &mut WireReader<R>,
         out: &mut WireWriter<W>,
         task_code: u32,
         n_classes: u32,
@@ -674,11 +729,12 @@ impl Runner<'_> {
         };
         send_started(out, Phase::Fit)?;
         let started = Instant::now();
-        let train = match guest.receive_block(Phase::Fit, input)? {
+        let blocks = &self.request.blocks;
+        let train = match guest.map_block(Phase::Fit, blocks[0]) {
             Ok(ptr) => ptr,
             Err(failure) => return send_failure(out, &failure, &[]),
         };
-        let labels = match guest.receive_block(Phase::Fit, input)? {
+        let labels = match guest.map_block(Phase::Fit, blocks[1]) {
             Ok(ptr) => ptr,
             Err(failure) => return send_failure(out, &failure, &[]),
         };
@@ -713,7 +769,7 @@ impl Runner<'_> {
 
         send_started(out, Phase::Predict)?;
         let started = Instant::now();
-        let test = match guest.receive_block(Phase::Predict, input)? {
+        let test = match guest.map_block(Phase::Predict, blocks[2]) {
             Ok(ptr) => ptr,
             Err(failure) => return send_failure(out, &failure, &[]),
         };
@@ -748,10 +804,10 @@ impl Runner<'_> {
     }
 
     /// Runs one block in a fresh instance; `false` once a failure has been sent.
-    fn analyze<R: Read, W: Write>(
+    fn analyze<W: Write>(
         &self,
-        input: &mut WireReader<R>,
         out: &mut WireWriter<W>,
+        block: BlockRef,
         seed: u64,
         n_outputs: u32,
     ) -> io::Result<bool> {
@@ -768,7 +824,7 @@ impl Runner<'_> {
         };
         send_started(out, phase)?;
         let started = Instant::now();
-        let block = match guest.receive_block(phase, input)? {
+        let block = match guest.map_block(phase, block) {
             Ok(ptr) => ptr,
             Err(failure) => return send_failure(out, &failure, &[]).map(|()| false),
         };

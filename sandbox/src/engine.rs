@@ -9,12 +9,37 @@ use crate::Interruption;
 
 /// Deterministic, sealed configuration: Cranelift at full optimisation, NaN
 /// canonicalisation, deterministic relaxed SIMD, no threads (wasmtime is built without its
-/// `threads` feature), no multi-memory or memory64,
-/// and fuel or epoch checks only when the limits ask for them.
+/// `threads` feature), no multi-memory or memory64, and fuel or epoch checks only when the
+/// limits ask for them.
 ///
-/// `canonicalize_nans` makes NaN bit patterns identical across CPU architectures; on one
-/// architecture results are bit-identical without it. It costs up to ~2.3x on float-heavy
-/// loops (BENCHMARKS.md), so it is a platform choice ([`crate::SandboxConfig`]).
+/// Speed (measured in BENCHMARKS.md, `## sandbox`, with the `probe` bench):
+///
+/// - **No explicit bounds checks.** Every linear memory gets a 4 GiB reservation plus
+///   32 MiB guard regions (wasmtime's 64-bit defaults, set explicitly here because the
+///   host's zero-copy table mapping also relies on memory never moving): any 32-bit
+///   address plus a static offset below 32 MiB lands in memory or in a guard page, so
+///   Cranelift emits plain loads and stores and out-of-bounds accesses trap through
+///   signals. Checked in the generated code; a 64 MiB reservation (explicit checks) was
+///   1.25-1.3x slower. The child's `RLIMIT_AS` (8 GiB + the memory limit) leaves room for
+///   the reservation; were it too small, instantiation would fail, never fall back to
+///   checks, since the code is compiled for the reservation.
+/// - **Spectre mitigations** stay at Cranelift's defaults. With the bounds checks elided
+///   there are no heap guards to mitigate, and the table guards (`call_indirect`) measured
+///   no difference. Turning them off would be sound here (the child holds nothing the
+///   guest cannot read anyway: its own tables, never test labels or keys), but it buys
+///   nothing.
+/// - **Inlining** (`compiler_inlining`) measured no gain: Rust submissions arrive inlined.
+/// - **NaN canonicalisation** is the one large cost: after every float operation Cranelift
+///   (0.135, x86-64) inserts a compare-and-blend through the vector unit (four
+///   instructions, ~5 cycles of latency on the result). Float loops run 1.5x (independent
+///   element-wise work) to 2.4-2.6x (reductions) slower. It buys bit-identical NaNs, and
+///   so bit-identical predictions, across CPU architectures, CPU feature sets and
+///   wasmtime versions: without it, a NaN's sign and payload follow the hardware (x86's
+///   default NaN is negative, Arm's positive) and Cranelift's choice of operand order, and
+///   a submission can observe them (`copysign`, `i64.reinterpret_f64`). On one fleet of
+///   identical workers (same wasmtime build, architecture and detected CPU features, so
+///   the same machine code) results are bit-identical without it, hence the platform
+///   switch [`crate::SandboxConfig::canonicalize_nans`], on by default.
 pub fn config(
     interruption: Interruption,
     max_wasm_stack: usize,
@@ -34,6 +59,10 @@ pub fn config(
         .consume_fuel(matches!(interruption, Interruption::Fuel(_)))
         .epoch_interruption(matches!(interruption, Interruption::Epoch))
         .max_wasm_stack(max_wasm_stack)
+        .memory_reservation(4 << 30)
+        .memory_guard_size(32 << 20)
+        .memory_may_move(false)
+        .signals_based_traps(true)
         // Copy-on-write memory images live in a memfd, which the child's seccomp filter and
         // `RLIMIT_FSIZE` of 0 forbid; submissions' data segments are small anyway.
         .memory_init_cow(false);

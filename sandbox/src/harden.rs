@@ -11,6 +11,12 @@
 //!   pipes, signals (wasmtime's trap handling), futexes and exit. Everything else —
 //!   `open`, `socket`, `execve`, `clone` (new threads or processes), `ptrace`, ... —
 //!   fails with `EPERM`.
+//!
+//! The child also inherits one more descriptor, the tables' memory file (`shared`), opened
+//! read-only. Mapping it into guest memory needs only `mmap` and `madvise`, which the
+//! memory-management part of the list already allowed for wasmtime, so the list did not
+//! change. `mmap` is not filtered by descriptor: the only descriptors the child has are its
+//! three pipes and this read-only file, and it cannot open others.
 
 use std::io;
 

@@ -1,10 +1,11 @@
-//! The parent side: pre-check, cache lookup, spawning the child, streaming the tables,
-//! enforcing the compile limit and the deadline by killing the child, and validating what
-//! comes back.
+//! The parent side: pre-check, cache lookup, planning the tables, spawning the child and
+//! writing the tables into its memory file meanwhile, enforcing the compile limit and the
+//! deadline by killing the child, and validating what comes back.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Read};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +21,7 @@ use crate::cache::ArtifactCache;
 use crate::child::{JobHeader, ModuleSource, Request};
 use crate::harden::ChildRlimits;
 use crate::precheck::{ModuleInfo, precheck};
+use crate::shared::{self, FilePool, SharedBlocks};
 use crate::status::{Phase, RunFailure, Status};
 use crate::wire::{self, WireReader, WireWriter};
 use crate::{Interruption, Limits};
@@ -162,12 +164,17 @@ pub struct AnalyzeOutput {
     pub debug_log: String,
 }
 
-/// The sandbox host. Cheap to share: every run spawns its own child.
+/// The sandbox host. Cheap to share: every run spawns its own child. It keeps the tables'
+/// memory files of its last two runs for later runs to reuse (allocating fresh pages costs
+/// more than writing the tables), so idle it holds up to twice its largest recent run in
+/// shared memory.
 #[derive(Debug)]
 pub struct Sandbox {
     config: SandboxConfig,
     /// Engine compatibility hashes per kind of instrumentation (fuel and epoch change code).
     engine_hashes: Mutex<HashMap<u8, String>>,
+    /// The tables' files of finished runs, reused by later ones (see `shared`).
+    files: FilePool,
 }
 
 /// Frames from the child, as the reader thread passes them on.
@@ -191,12 +198,31 @@ enum Frame {
     },
     Started(Phase),
     Closed(Option<String>),
+    /// From the parent's writer: every block is in the tables' file, after this long.
+    DataReady {
+        fill: Duration,
+    },
+    /// From the parent's writer: the tables' file could not be written.
+    HostError(String),
 }
+
+/// The tables of one run, planned: their sizes are known (so the tables' file can be made
+/// before the child starts), and `fill` writes them into the file while the child starts
+/// and compiles.
+struct Tables<'a> {
+    lens: Vec<usize>,
+    fill: Box<FillBlocks<'a>>,
+}
+
+/// Writes every byte of every block through the piece writer it is given.
+type FillBlocks<'a> = dyn FnOnce(&mut shared::PutPiece<'_>) -> io::Result<()> + Send + 'a;
 
 /// What a successful child run produced.
 struct Transcript {
     cache_hit: bool,
     compile: Option<Duration>,
+    /// Writing the blocks into the tables' file (the part of encoding after planning).
+    fill: Duration,
     startup: Duration,
     phases: Vec<(Phase, Duration, Duration, Vec<f64>)>,
     debug_log: String,
@@ -215,6 +241,7 @@ impl Sandbox {
         Sandbox {
             config,
             engine_hashes: Mutex::new(HashMap::new()),
+            files: FilePool::default(),
         }
     }
 
@@ -240,7 +267,7 @@ impl Sandbox {
         let encode_started = Instant::now();
         let n_train = job.train_features.num_rows();
         let n_test = job.test_features.num_rows();
-        let encoded = (|| {
+        let planned = (|| {
             if job.train_labels.len() != n_train {
                 return Err(EncodeError::RowCount {
                     what: "training labels",
@@ -248,15 +275,25 @@ impl Sandbox {
                     found: job.train_labels.len(),
                 });
             }
-            let mut blocks = abi::encode_tables(&[job.train_features, job.test_features])?;
-            let test = blocks.pop().unwrap_or_default();
-            let train = blocks.pop().unwrap_or_default();
+            let mut plans = abi::plan_tables(&[job.train_features, job.test_features])?;
+            let (Some(test), Some(train)) = (plans.pop(), plans.pop()) else {
+                return Err(EncodeError::Invalid("two tables planned, fewer found"));
+            };
             let n_outputs = u32::try_from(n_test * task.outputs_per_row())
                 .map_err(|_| EncodeError::Invalid("too many predictions for one run"))?;
-            Ok((vec![train, job.train_labels.encode()?, test], n_outputs))
+            Ok((train, job.train_labels.encode()?, test, n_outputs))
         })();
-        let (blocks, n_outputs) = encoded.map_err(host_input_error)?;
-        let encode = encode_started.elapsed();
+        let (train, labels, test, n_outputs) = planned.map_err(host_input_error)?;
+        let tables = Tables {
+            lens: vec![train.len(), labels.len(), test.len()],
+            fill: Box::new(move |put: &mut shared::PutPiece<'_>| {
+                let mut scratch = Vec::new();
+                train.emit(&mut scratch, &mut |at, bytes| put(0, at, bytes))?;
+                put(1, 0, &labels)?;
+                test.emit(&mut scratch, &mut |at, bytes| put(2, at, bytes))
+            }),
+        };
+        let planning = encode_started.elapsed();
         let header = JobHeader::FitPredict {
             task_code: task.code(),
             n_classes: task.n_classes(),
@@ -269,10 +306,11 @@ impl Sandbox {
             job.limits,
             job.debug,
             header,
-            blocks,
+            tables,
             2,
             n_outputs as usize,
         )?;
+        let encode = planning + transcript.fill;
         let (_, fit_input, fit, _) = &transcript.phases[0];
         let (_, predict_input, predict, predictions) = &transcript.phases[1];
         abi::validate_predictions(task, n_test, predictions).map_err(|error| {
@@ -319,28 +357,39 @@ impl Sandbox {
         let precheck_time = started.elapsed();
         let encode_started = Instant::now();
         let batches: Vec<&RecordBatch> = job.blocks.iter().collect();
-        let blocks = abi::encode_tables(&batches).map_err(host_input_error)?;
+        let plans = abi::plan_tables(&batches).map_err(host_input_error)?;
         let n_outputs = u32::try_from(job.output_len)
             .map_err(|_| host_input_error(EncodeError::Invalid("output too long")))?;
-        let n_blocks = u32::try_from(blocks.len())
+        let n_blocks = u32::try_from(plans.len())
             .map_err(|_| host_input_error(EncodeError::Invalid("too many blocks")))?;
-        let encode = encode_started.elapsed();
+        let count = plans.len();
+        let tables = Tables {
+            lens: plans.iter().map(|plan| plan.len()).collect(),
+            fill: Box::new(move |put: &mut shared::PutPiece<'_>| {
+                let mut scratch = Vec::new();
+                for (index, plan) in plans.iter().enumerate() {
+                    plan.emit(&mut scratch, &mut |at, bytes| put(index, at, bytes))?;
+                }
+                Ok(())
+            }),
+        };
+        let planning = encode_started.elapsed();
         let header = JobHeader::Analyze {
             seed: job.seed,
             n_outputs,
             n_blocks,
         };
-        let count = blocks.len();
         let transcript = self.execute(
             module,
             &info,
             job.limits,
             job.debug,
             header,
-            blocks,
+            tables,
             count,
             job.output_len,
         )?;
+        let encode = planning + transcript.fill;
         let mut outputs = Vec::with_capacity(count);
         let mut timings = Timings {
             precheck: precheck_time,
@@ -393,7 +442,8 @@ impl Sandbox {
         Ok(hash)
     }
 
-    fn spawn(&self, limits: &Limits) -> Result<Child, RunFailure> {
+    /// Starts the child with the tables' file as its descriptor [`shared::CHILD_FD`].
+    fn spawn(&self, limits: &Limits, tables_fd: RawFd) -> Result<Child, RunFailure> {
         let mut command = Command::new(&self.config.child.program);
         command
             .args(&self.config.child.args)
@@ -402,9 +452,10 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .env_clear();
         let hardening = self.config.hardening;
+        let mut rlimits = None;
         if hardening.rlimits || hardening.network_namespace {
             let total = limits.compile_timeout + limits.deadline;
-            let rlimits = ChildRlimits {
+            rlimits = Some(ChildRlimits {
                 // The 4 GiB + guard reservation of a 32-bit linear memory, the memory
                 // itself when it could exceed it, and room for the runtime and compiler.
                 address_space_bytes: if hardening.rlimits {
@@ -419,11 +470,14 @@ impl Sandbox {
                 },
                 open_files: if hardening.rlimits { 64 } else { 4096 },
                 new_network_namespace: hardening.network_namespace,
-            };
-            // SAFETY: `apply` only makes async-signal-safe system calls.
-            unsafe {
-                command.pre_exec(move || rlimits.apply());
-            }
+            });
+        }
+        // SAFETY: `install_in_child` and `apply` only make async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(move || {
+                shared::install_in_child(tables_fd)?;
+                rlimits.as_ref().map_or(Ok(()), ChildRlimits::apply)
+            });
         }
         command.spawn().map_err(|e| {
             internal(format!(
@@ -433,7 +487,8 @@ impl Sandbox {
         })
     }
 
-    /// Runs one request in a fresh child and collects `phases` phase frames.
+    /// Runs one request in a fresh child and collects `phases` phase frames. The tables are
+    /// written into their file while the child starts and compiles.
     #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
@@ -442,7 +497,7 @@ impl Sandbox {
         limits: &Limits,
         debug: bool,
         job: JobHeader,
-        blocks: Vec<Vec<u8>>,
+        tables: Tables<'_>,
         phases: usize,
         values_per_phase: usize,
     ) -> Result<Transcript, RunFailure> {
@@ -453,6 +508,10 @@ impl Sandbox {
             .as_ref()
             .and_then(|cache| cache.load(&info.sha256, &engine_hash));
         let cache_hit = artifact.is_some();
+        let cannot = |e: io::Error| internal(format!("cannot create the tables' file: {e}"));
+        // Dropped (and handed back to the pool) only at the end, once the child is gone.
+        let shared = SharedBlocks::create(&self.files, &tables.lens).map_err(cannot)?;
+        let child_file = shared.child_file().map_err(cannot)?;
         let request = Request {
             debug,
             seccomp: self.config.hardening.seccomp,
@@ -469,10 +528,12 @@ impl Sandbox {
             // observed from inside when epochs are on.
             epoch_deadline: limits.deadline.mul_f64(0.8),
             job,
+            blocks: shared.blocks().to_vec(),
         };
 
         let spawned = Instant::now();
-        let mut child = self.spawn(limits)?;
+        let mut child = self.spawn(limits, child_file.as_raw_fd())?;
+        drop(child_file);
         let (Some(stdin), Some(stdout), Some(mut stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -481,26 +542,8 @@ impl Sandbox {
             return Err(internal("the sandbox child has no pipes".to_string()));
         };
         enlarge_pipe(&stdin);
-        // Writer: request, module, then the blocks, which the child reads straight into
-        // guest memory. Errors (the child died or was killed) surface through the frames.
-        let module_owned = artifact.unwrap_or_else(|| module.to_vec());
-        let writer = thread::spawn(move || {
-            let mut out = WireWriter(BufWriter::with_capacity(1 << 20, stdin));
-            let source = if cache_hit {
-                ModuleSource::Artifact(&module_owned)
-            } else {
-                ModuleSource::Wasm(&module_owned)
-            };
-            let _ = (|| -> io::Result<()> {
-                request.write(&mut out, &source)?;
-                out.flush()?;
-                for block in &blocks {
-                    out.bytes(block)?;
-                }
-                out.flush()
-            })();
-        });
         let (frames_tx, frames) = mpsc::channel();
+        let writer_frames = frames_tx.clone();
         let max_values = values_per_phase as u64 * 8;
         let max_debug = limits.max_debug_bytes as u64;
         let reader = thread::spawn(move || read_frames(stdout, &frames_tx, max_values, max_debug));
@@ -510,21 +553,53 @@ impl Sandbox {
             text
         });
 
-        let outcome = self.collect(
-            &frames,
-            &mut child,
-            limits,
-            debug,
-            info,
-            &engine_hash,
-            cache_hit,
-            spawned,
-            phases,
-        );
-        // The child has answered, failed or missed its deadline: in every case it is done.
-        let _ = child.kill();
-        let exit = child.wait();
-        let _ = writer.join();
+        let (outcome, exit) = thread::scope(|scope| {
+            // Writer: the request and the module (so that the child starts compiling), then
+            // the blocks into the tables' file, then the data-ready mark. A dead child
+            // surfaces through the frames, not here.
+            let shared = &shared;
+            let source = match &artifact {
+                Some(artifact) => ModuleSource::Artifact(artifact),
+                None => ModuleSource::Wasm(module),
+            };
+            scope.spawn(move || {
+                let mut out = WireWriter(BufWriter::with_capacity(1 << 16, stdin));
+                if request
+                    .write(&mut out, &source)
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
+                    return;
+                }
+                let started = Instant::now();
+                if let Err(error) = shared.fill(tables.fill) {
+                    let message = format!("cannot write the tables for the sandbox child: {error}");
+                    let _ = writer_frames.send(Frame::HostError(message));
+                    return;
+                }
+                // Queued before the mark is sent, so that it precedes every frame the child
+                // sends after reading the mark.
+                let _ = writer_frames.send(Frame::DataReady {
+                    fill: started.elapsed(),
+                });
+                let _ = out.u8(wire::DATA_READY).and_then(|()| out.flush());
+            });
+            let outcome = self.collect(
+                &frames,
+                &mut child,
+                limits,
+                debug,
+                info,
+                &engine_hash,
+                cache_hit,
+                spawned,
+                phases,
+            );
+            // The child has answered, failed or missed its deadline: in every case it is
+            // done. Killing it also unblocks a writer stuck on a full pipe.
+            let _ = child.kill();
+            (outcome, child.wait())
+        });
         let _ = reader.join();
         let stderr_text = stderr_reader.join().unwrap_or_default();
         match outcome {
@@ -566,57 +641,82 @@ impl Sandbox {
     ) -> Result<Transcript, Collected> {
         let mut debug_log = String::new();
         let compile_deadline = spawned + limits.compile_timeout;
-        let compile = match recv_until(frames, compile_deadline) {
-            Some(Frame::Ready { compile, artifact }) => {
-                if !cache_hit && let Some(cache) = &self.config.cache {
-                    // A failed cache write only costs a recompilation next time.
-                    let _ = cache.store(&info.sha256, engine_hash, &artifact);
+        // Two things before the run starts: the child's module (within the compile limit)
+        // and the parent's blocks. The run's deadline counts from the later of the two.
+        let (mut compile, mut ready, mut fill) = (None, None, None);
+        while compile.is_none() || fill.is_none() {
+            let frame = if compile.is_none() {
+                recv_until(frames, compile_deadline)
+            } else {
+                Some(frames.recv().unwrap_or(Frame::Closed(None)))
+            };
+            match frame {
+                Some(Frame::Ready {
+                    compile: compiled,
+                    artifact,
+                }) if compile.is_none() => {
+                    if !cache_hit && let Some(cache) = &self.config.cache {
+                        // A failed cache write only costs a recompilation next time.
+                        let _ = cache.store(&info.sha256, engine_hash, &artifact);
+                    }
+                    compile = Some(compiled);
+                    ready = Some(Instant::now());
                 }
-                compile
-            }
-            Some(Frame::Failed {
-                status,
-                phase,
-                detail,
-                debug: guest_debug,
-            }) => {
-                return Err(Collected::Failure(failure(
+                Some(Frame::DataReady { fill: filled }) => fill = Some(filled),
+                Some(Frame::HostError(message)) => {
+                    return Err(Collected::Failure(internal(message)));
+                }
+                Some(Frame::Failed {
                     status,
                     phase,
-                    debug,
                     detail,
-                    lossy(&guest_debug),
-                )));
+                    debug: guest_debug,
+                }) => {
+                    return Err(Collected::Failure(failure(
+                        status,
+                        phase,
+                        debug,
+                        detail,
+                        lossy(&guest_debug),
+                    )));
+                }
+                Some(Frame::Ready { .. } | Frame::Phase { .. } | Frame::Started(_)) => {
+                    return Err(Collected::Failure(internal(
+                        "the sandbox child ran out of order".to_string(),
+                    )));
+                }
+                Some(Frame::Closed(reason)) => {
+                    let compiling = compile.is_none();
+                    return Err(Collected::Closed {
+                        phase: if compiling {
+                            Phase::Compile
+                        } else {
+                            Phase::Instantiate
+                        },
+                        compiling,
+                        reason,
+                    });
+                }
+                None => {
+                    let _ = child.kill();
+                    let detail = format!(
+                        "compilation did not finish within {:?}",
+                        limits.compile_timeout
+                    );
+                    return Err(Collected::Failure(failure(
+                        Status::CompileLimit,
+                        Phase::Compile,
+                        debug,
+                        detail,
+                        String::new(),
+                    )));
+                }
             }
-            Some(Frame::Phase { .. } | Frame::Started(_)) => {
-                return Err(Collected::Failure(internal(
-                    "the sandbox child skipped compilation".to_string(),
-                )));
-            }
-            Some(Frame::Closed(reason)) => {
-                return Err(Collected::Closed {
-                    phase: Phase::Compile,
-                    compiling: true,
-                    reason,
-                });
-            }
-            None => {
-                let _ = child.kill();
-                let detail = format!(
-                    "compilation did not finish within {:?}",
-                    limits.compile_timeout
-                );
-                return Err(Collected::Failure(failure(
-                    Status::CompileLimit,
-                    Phase::Compile,
-                    debug,
-                    detail,
-                    String::new(),
-                )));
-            }
+        }
+        let (Some(compile), Some(ready), Some(fill)) = (compile, ready, fill) else {
+            unreachable!("the loop above ends only with all three");
         };
-        let ready = Instant::now();
-        let deadline = ready + limits.deadline;
+        let deadline = Instant::now() + limits.deadline;
         let mut collected = Vec::with_capacity(phases);
         let mut current = Phase::Instantiate;
         while collected.len() < phases {
@@ -644,9 +744,9 @@ impl Sandbox {
                     )));
                 }
                 Some(Frame::Started(phase)) => current = phase,
-                Some(Frame::Ready { .. }) => {
+                Some(Frame::Ready { .. } | Frame::DataReady { .. } | Frame::HostError(_)) => {
                     return Err(Collected::Failure(internal(
-                        "the sandbox child sent a second module".to_string(),
+                        "the sandbox child ran out of order".to_string(),
                     )));
                 }
                 Some(Frame::Closed(reason)) => {
@@ -675,6 +775,7 @@ impl Sandbox {
         Ok(Transcript {
             cache_hit,
             compile: (!cache_hit).then_some(compile),
+            fill,
             startup: ready - spawned,
             phases: collected,
             debug_log,
@@ -692,8 +793,8 @@ enum Collected {
     },
 }
 
-/// A 1 MiB pipe instead of the default 64 KiB: fewer wake-ups while streaming tables
-/// (best effort; the kernel caps it at `/proc/sys/fs/pipe-max-size`).
+/// A 1 MiB pipe instead of the default 64 KiB: fewer wake-ups while sending a module of
+/// several megabytes (best effort; the kernel caps it at `/proc/sys/fs/pipe-max-size`).
 fn enlarge_pipe(stdin: &std::process::ChildStdin) {
     #[cfg(target_os = "linux")]
     {

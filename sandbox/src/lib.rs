@@ -10,15 +10,19 @@
 //! 1. [`precheck`] in the parent: size, validity, zero imports (naming the offending one),
 //!    declared memory and table sizes, required exports and their types.
 //! 2. The tables (Arrow [`RecordBatch`](arrow_array::RecordBatch)es) and the training
-//!    [`Labels`] are encoded as ABI table blocks in the parent.
+//!    [`Labels`] are planned as ABI table blocks in the parent: every check, and the exact
+//!    size of each block.
 //! 3. A child process (found through [`ChildCommand`]) is spawned with rlimits, a fresh
-//!    network namespace when allowed, and a seccomp allow-list. It compiles the module with
-//!    a deterministic Cranelift configuration, or loads an artifact from the
-//!    [`ArtifactCache`] that the parent authenticated with its HMAC key. The parent kills it
-//!    at the compile limit and at the deadline.
-//! 4. The child instantiates the module under a resource limiter, streams the blocks
-//!    straight into guest memory, calls `fit` then `predict` (or `analyze` once per block,
-//!    each in a fresh instance), and sends back exactly the expected number of values.
+//!    network namespace when allowed, a seccomp allow-list, and a read-only memory file
+//!    sized for the blocks. It compiles the module with a deterministic Cranelift
+//!    configuration, or loads an artifact from the [`ArtifactCache`] that the parent
+//!    authenticated with its HMAC key, while the parent writes the blocks into the file
+//!    (Arrow to ABI in one pass). The parent kills the child at the compile limit and at
+//!    the deadline.
+//! 4. The child instantiates the module under a resource limiter, maps each block into
+//!    guest memory (copy-on-write, no copy), calls `fit` then `predict` (or `analyze` once
+//!    per block, each in a fresh instance), and sends back exactly the expected number of
+//!    values.
 //! 5. The parent validates the values for the task and returns a [`RunOutput`], or a
 //!    [`RunFailure`] with one of the few [`Status`]es. Test labels never enter the child;
 //!    scoring is the caller's job.
@@ -53,6 +57,7 @@ mod harden;
 mod host;
 pub mod limits;
 pub mod precheck;
+mod shared;
 pub mod status;
 mod wire;
 

@@ -35,7 +35,8 @@ pub struct Limits {
     pub max_tables: usize,
     /// Native stack the guest may use, in bytes (deep recursion traps with a stack overflow).
     pub max_wasm_stack: usize,
-    /// Wall-clock limit for everything after compilation (data in, fit, predict, data out).
+    /// Wall-clock limit for everything after compilation and after the host has written
+    /// the tables (data in, fit, predict, data out).
     pub deadline: Duration,
     pub interruption: Interruption,
     /// Debug output kept per call, in bytes (dummy-data runs only).

@@ -1,11 +1,14 @@
 //! The parent ↔ child protocol over the child's stdin and stdout: little-endian fields and
-//! length-prefixed byte strings, written by hand because the messages are few and the large
-//! payloads (table blocks) must stream straight into guest memory without a decode step.
+//! length-prefixed byte strings, written by hand because the messages are few and small
+//! (the module, the request, frames back). The table blocks do not cross here: they are in
+//! the tables' memory file (`shared`).
 
 use std::io::{self, Read, Write};
 
 /// First bytes of every request, so that a child started by mistake fails fast.
-pub const REQUEST_MAGIC: &[u8; 8] = b"MDSBREQ1";
+pub const REQUEST_MAGIC: &[u8; 8] = b"MDSBREQ2";
+/// The one byte the parent sends after the request once every block is in the tables' file.
+pub const DATA_READY: u8 = 0xDA;
 
 /// Frames the child sends back.
 pub const FRAME_READY: u8 = 1;

@@ -37,22 +37,32 @@ proptest! {
         flags in prop::collection::vec(prop::option::of(any::<bool>()), 40),
         words in prop::collection::vec(prop::option::of("[a-c]{1,2}"), 40),
         test_words in prop::collection::vec(prop::option::of("[b-e]{1,2}"), 40),
+        // Rows sliced off the front: Arrow slices keep their buffers and an offset, and
+        // validity bitmaps then start mid-byte.
+        skip in 0usize..19,
     ) {
         let n = numbers.len();
         let batch = |words: &[Option<String>]| {
             let mut dictionary = StringDictionaryBuilder::<Int32Type>::new();
-            for word in &words[..n] {
+            let mut padded_numbers = vec![Some(0.5); skip];
+            padded_numbers.extend(numbers.iter().copied());
+            let mut padded_flags = vec![None; skip];
+            padded_flags.extend(flags[..n].iter().copied());
+            let mut padded_words = vec![Some("zz".to_string()); skip];
+            padded_words.extend(words[..n].iter().cloned());
+            for word in &padded_words {
                 dictionary.append_option(word.as_deref());
             }
+            let first = -(skip as i64);
             let columns: Vec<(&str, ArrayRef)> = vec![
-                ("number", Arc::new(Float64Array::from(numbers.clone()))),
-                ("flag", Arc::new(BooleanArray::from(flags[..n].to_vec()))),
+                ("number", Arc::new(Float64Array::from(padded_numbers))),
+                ("flag", Arc::new(BooleanArray::from(padded_flags))),
                 ("site", Arc::new(dictionary.finish())),
-                ("word", Arc::new(StringArray::from(words[..n].to_vec()))),
-                ("count", Arc::new(Int64Array::from((0..n as i64).collect::<Vec<_>>()))),
-                ("day", Arc::new(Date32Array::from((0..n as i32).collect::<Vec<_>>()))),
+                ("word", Arc::new(StringArray::from(padded_words))),
+                ("count", Arc::new(Int64Array::from((first..n as i64).collect::<Vec<_>>()))),
+                ("day", Arc::new(Date32Array::from((first as i32..n as i32).collect::<Vec<_>>()))),
             ];
-            RecordBatch::try_from_iter(columns).unwrap()
+            RecordBatch::try_from_iter(columns).unwrap().slice(skip, n)
         };
         let (train, test) = (batch(&words), batch(&test_words));
         let blocks = encode_tables(&[&train, &test]).unwrap();

@@ -631,6 +631,82 @@ fn allocator_returning_null_or_a_wild_pointer() {
     }
 }
 
+// ---- the tables' memory file ------------------------------------------------------------
+
+/// A block's value of column 0 at row `$i` (ABI.md: entry 0 at 16, its data offset at +12).
+const ECHO_PREDICT: &str = r#"(local.set $block (i32.load offset=24 (local.get $call)))
+    (local.set $n (i32.load offset=12 (local.get $call)))
+    (local.set $out (call $bump (i32.shl (local.get $n) (i32.const 3))))
+    (local.set $data (i32.add (local.get $block) (i32.load offset=28 (local.get $block))))
+    (block $done
+      (loop $copy
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3)))
+          (f64.load (i32.add (local.get $data) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $copy)))
+    (i32.store offset=32 (local.get $call) (local.get $out))
+    (i32.store offset=36 (local.get $call) (local.get $n))
+    (i32.const 0)"#;
+
+/// Overwrites the whole block named at `offset` of the call record (its `total_bytes` is
+/// at +12) with 0xFF bytes.
+macro_rules! scribble {
+    ($offset:literal) => {
+        concat!(
+            "(memory.fill (i32.load offset=",
+            $offset,
+            " (local.get $call)) (i32.const 255) (i32.load offset=12 (i32.load offset=",
+            $offset,
+            " (local.get $call))))"
+        )
+    };
+}
+
+#[test]
+fn a_guest_overwriting_its_tables_spoils_neither_the_host_nor_later_runs() {
+    let locals =
+        "(local $block i32) (local $n i32) (local $out i32) (local $data i32) (local $i i32)";
+    let echo = Wat {
+        predict_body: Box::leak(format!("{locals} {ECHO_PREDICT}").into_boxed_str()),
+        ..Wat::default()
+    }
+    .wasm();
+    let scribbler = Wat {
+        fit_body: concat!(scribble!(24), scribble!(28), "(i32.const 0)"),
+        predict_body: Box::leak(
+            format!("{locals} {} {ECHO_PREDICT}", scribble!(24)).into_boxed_str(),
+        ),
+        ..Wat::default()
+    }
+    .wasm();
+    // One sandbox for every run, so that later runs reuse the memory file of earlier ones,
+    // with tables of different sizes (the file shrinks and grows).
+    let sandbox = sandbox();
+    let limits = quick_limits();
+    let run = |module: &[u8], n: usize| {
+        let table = small_table(n);
+        let labels = Labels::Regression((0..n).map(|i| i as f64).collect());
+        let job = FitPredictJob {
+            train_features: &table,
+            train_labels: &labels,
+            test_features: &table,
+            seed: 1,
+            limits: &limits,
+            debug: true,
+        };
+        sandbox.fit_predict(module, &job)
+    };
+    let rows = |n: usize| (0..n).map(|i| i as f64).collect::<Vec<_>>();
+    for n in [50, 20_000, 3, 9_000] {
+        assert_eq!(run(&echo, n).expect("echo").predictions, rows(n));
+        // The scribbler sees 0xFF bytes where its test table was: NaN, not finite.
+        let failure = run(&scribbler, n).expect_err("scribbled predictions are NaN");
+        assert_eq!(failure.status, Status::BadOutput, "{failure}");
+        assert_eq!(run(&echo, n).expect("echo again").predictions, rows(n));
+    }
+}
+
 // ---- compile limit --------------------------------------------------------------------
 
 /// A valid submission whose `medarena_fit` is megabytes of straight-line float code.
