@@ -134,6 +134,7 @@ pub mod demo;
 pub mod error;
 pub mod executor;
 pub mod ids;
+pub mod ledger_sink;
 pub mod model;
 pub mod objects;
 pub mod pipeline;
@@ -160,7 +161,7 @@ pub use ids::*;
 pub use model::*;
 pub use service::{
     AdmissionDecision, Arena, ArenaBuilder, DatasetView, DummyRunReport, ExactScores, IssuedToken,
-    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, Me, Registration,
+    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, MAX_UPLOAD_BYTES, Me, Registration,
     ScorePoint, SubmissionView, TeamView,
 };
 pub use store::Store;

@@ -20,6 +20,9 @@ pub enum DatasetCommand {
     Dummy(DummyArgs),
     /// Print the JSON Schema of dataset manifests.
     Schema,
+    /// Upload a table to a running server as a hospital (see `medarena login`); prints the
+    /// validation report and exits 1 when the upload is refused.
+    Upload(crate::client::UploadArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +81,7 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::Validate(args) => validate_files(args),
         DatasetCommand::Dummy(args) => write_dummy(args),
+        DatasetCommand::Upload(args) => crate::client::upload(args),
         DatasetCommand::Schema => {
             print!("{}", medarena_datasets_spec::schema::json_schema_text());
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod dataset;
 mod ledger;
 mod platform;
@@ -34,6 +35,19 @@ enum Command {
     Ledger(ledger::LedgerCommand),
     /// Run the platform: web server and workers (embedded SQLite and local files by default).
     Serve(platform::ServeArgs),
+    /// Run workers alone against a data directory (more processes, same queue).
+    Worker(platform::WorkerArgs),
+    /// Administration of a data directory.
+    #[command(subcommand)]
+    Admin(platform::AdminCommand),
+    /// Sign in to a server and keep an API token for the other commands.
+    Login(client::LoginArgs),
+    /// Revoke the kept API token and forget it.
+    Logout,
+    /// Who the kept API token signs in as.
+    Whoami,
+    /// Submit a WebAssembly module to a competition and wait for its result.
+    Submit(client::SubmitArgs),
     /// The sandbox's child process (internal: started by the sandbox host, speaks on stdio).
     #[command(hide = true)]
     SandboxChild,
@@ -47,6 +61,12 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Serve(args) => platform::serve(args),
+        Command::Worker(args) => platform::worker(args),
+        Command::Admin(cmd) => platform::admin(cmd),
+        Command::Login(args) => client::login(args),
+        Command::Logout => client::logout(),
+        Command::Whoami => client::whoami(),
+        Command::Submit(args) => client::submit(args),
         Command::SandboxChild => sandbox_child::run(),
     };
     match outcome {

@@ -1,9 +1,275 @@
-//! `medarena serve`, `worker`, `demo` (issue 6).
+//! `medarena serve` (web server and workers), `medarena worker` (workers alone, against the
+//! same data directory) and `medarena admin create-organizer`.
+//!
+//! Configuration: flags, each with an environment variable (`MEDARENA_DATA_DIR`,
+//! `MEDARENA_LISTEN`, `MEDARENA_WORKERS`, `MEDARENA_LEDGER_ORIGIN`, and
+//! `MEDARENA_MASTER_KEY` for the master key), or a YAML file given by `--config` /
+//! `MEDARENA_CONFIG` whose keys are the flags' long names (`data_dir`, `listen`, ...);
+//! flags and environment win over the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use medarena_arena::ledger_sink::{LedgerSink, open_ledger};
+use medarena_arena::platform::PlatformConfig;
+use medarena_arena::{Arena, WorkerPool};
+use medarena_ledger::SharedLedger;
+use serde::Deserialize;
+
+const DEFAULT_DATA_DIR: &str = "medarena-data";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_ORIGIN: &str = "medarena.local/ledger";
+
+/// Settings shared by `serve`, `worker` and `admin`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlatformArgs {
+    /// YAML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "MEDARENA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Everything the platform stores: SQLite database, encrypted objects, ledger, keys.
+    #[arg(long, env = "MEDARENA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Jobs run at once by this process.
+    #[arg(long, env = "MEDARENA_WORKERS")]
+    workers: Option<usize>,
+    /// The ledger's origin line (its name in checkpoints), fixed at first start.
+    #[arg(long, env = "MEDARENA_LEDGER_ORIGIN")]
+    ledger_origin: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    workers: Option<usize>,
+    ledger_origin: Option<String>,
+}
+
+/// The settings after flags, environment and file are merged.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub workers: usize,
+    pub ledger_origin: String,
+}
+
+impl PlatformArgs {
+    fn settings(&self, listen: Option<&str>) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                serde_norway::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Ok(Settings {
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen: listen
+                .map(str::to_owned)
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            workers: self.workers.or(file.workers).unwrap_or(2),
+            ledger_origin: self
+                .ledger_origin
+                .clone()
+                .or(file.ledger_origin)
+                .unwrap_or_else(|| DEFAULT_ORIGIN.to_owned()),
+        })
+    }
+}
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    #[command(flatten)]
+    platform: PlatformArgs,
+    /// Address to listen on.
+    #[arg(long, env = "MEDARENA_LISTEN")]
+    listen: Option<String>,
+    /// Seed a complete demo competition (public demo passwords: never with real data).
+    #[arg(long)]
+    demo: bool,
+    /// Mark the session cookie Secure (when served behind HTTPS).
+    #[arg(long, env = "MEDARENA_SECURE_COOKIES")]
+    secure_cookies: bool,
+}
 
-pub fn serve(_args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`medarena serve` is not available in this build yet")
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    platform: PlatformArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Create the first organizer account (only while none exists).
+    CreateOrganizer {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// The password; read from MEDARENA_PASSWORD when not given.
+        #[arg(long, env = "MEDARENA_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The arena on the real pipeline with the ledger as its audit sink.
+async fn open_platform(settings: &Settings) -> anyhow::Result<(Arena, Arc<SharedLedger>)> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let ledger = Arc::new(
+        open_ledger(&settings.data_dir, &settings.ledger_origin)
+            .with_context(|| format!("opening the ledger in {}", settings.data_dir.display()))?,
+    );
+    let sink = LedgerSink::new(ledger.clone()).context("reading the ledger")?;
+    let mut config = PlatformConfig::new(&settings.data_dir)?;
+    config.arena.queue.concurrency = settings.workers.max(1);
+    let arena = medarena_arena::platform::builder(config)?
+        .audit_sink(Arc::new(sink))
+        .open()
+        .await
+        .with_context(|| format!("opening the platform in {}", settings.data_dir.display()))?;
+    Ok((arena, ledger))
+}
+
+/// Delivers audit events to the ledger every second (operations also deliver their own).
+fn spawn_audit_delivery(arena: &Arena) -> tokio::task::JoinHandle<()> {
+    let arena = arena.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            arena.deliver_audit_events().await;
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let settings = args.platform.settings(args.listen.as_deref())?;
+    let address: SocketAddr = settings
+        .listen
+        .parse()
+        .with_context(|| format!("--listen `{}` is not an address:port", settings.listen))?;
+    runtime()?.block_on(async move {
+        let (arena, ledger) = open_platform(&settings).await?;
+        if args.demo {
+            eprintln!("seeding the demo competition (runs two example submissions; about a minute on first start)...");
+            let summary = medarena_arena::demo::seed(&arena)
+                .await
+                .context("seeding the demo")?;
+            println!("{summary}");
+        }
+        let workers = WorkerPool::spawn(&arena, "serve");
+        let delivery = spawn_audit_delivery(&arena);
+        let mut state = medarena_web::AppState::new(arena.clone(), ledger);
+        state.secure_cookies = args.secure_cookies;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        let bound = listener.local_addr().unwrap_or(address);
+        // Tests and scripts wait for this exact line.
+        println!("medarena listening on http://{bound}");
+        tracing::info!(data_dir = %settings.data_dir.display(), workers = workers.len(), "serving on http://{bound}");
+        axum::serve(listener, medarena_web::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("shutting down: finishing running jobs");
+        delivery.abort();
+        workers.shutdown().await;
+        arena.deliver_audit_events().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let settings = args.platform.settings(None)?;
+    runtime()?.block_on(async move {
+        let (arena, _ledger) = open_platform(&settings).await?;
+        let workers = WorkerPool::spawn(&arena, "worker");
+        let delivery = spawn_audit_delivery(&arena);
+        println!("medarena worker running {} job(s) at once", workers.len());
+        shutdown_signal().await;
+        delivery.abort();
+        workers.shutdown().await;
+        arena.deliver_audit_events().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    match command {
+        AdminCommand::CreateOrganizer {
+            platform,
+            email,
+            name,
+            password,
+        } => {
+            let settings = platform.settings(None)?;
+            runtime()?.block_on(async move {
+                let (arena, _ledger) = open_platform(&settings).await?;
+                let account = arena
+                    .bootstrap_organizer(&email, &name, &password)
+                    .await
+                    .context("creating the organizer")?;
+                arena.deliver_audit_events().await;
+                println!("organizer {} created ({})", account.email, account.id);
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
 }

@@ -14,7 +14,7 @@ mod submissions;
 
 pub use accounts::{AdmissionDecision, IssuedToken, Me, Registration, TeamView};
 pub use competitions::{Leaderboard, LeaderboardEntry, LeaderboardKind, ScorePoint};
-pub use datasets::DatasetView;
+pub use datasets::{DatasetView, MAX_UPLOAD_BYTES};
 pub use runs::{JobEnd, JobReport};
 pub use submissions::{DummyRunReport, ExactScores, SubmissionView};
 

@@ -1,0 +1,636 @@
+//! The JSON API under `/api/v1`. Every handler: authenticate, one arena call, JSON out.
+//! The OpenAPI document ([`crate::openapi`]) lists the same routes; a test keeps the two
+//! in step.
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use medarena_arena::{
+    AdmissionDecision, AdmissionState, AnalysisSpec, Arena, CompetitionId, DatasetId,
+    DatasetUpload, LeaderboardKind, OrgId, Registration, SubmissionId,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/tokens", get(credentials).post(create_token))
+        .route("/me", get(me))
+        .route("/accounts", post(register))
+        .route("/admin/accounts", post(create_account))
+        .route("/applications", get(applications).post(apply))
+        .route("/applications/{org}/review", post(review_application))
+        .route("/teams/{org}", get(team))
+        .route("/teams/{org}/members", post(add_member))
+        .route("/competitions", get(competitions).post(create_competition))
+        .route("/competitions/{id}", get(competition))
+        .route("/competitions/{id}/agreement", get(agreement).post(accept_agreement))
+        .route("/competitions/{id}/close", post(close))
+        .route("/competitions/{id}/publish", post(publish))
+        .route("/competitions/{id}/leaderboard", get(leaderboard))
+        .route("/competitions/{id}/history", get(history))
+        .route("/competitions/{id}/exact-scores", get(exact_scores))
+        .route("/competitions/{id}/compare", get(compare))
+        .route("/competitions/{id}/submissions", get(submissions).post(submit))
+        .route("/competitions/{id}/analyses", post(submit_analysis))
+        .route("/competitions/{id}/budget", get(budget))
+        .route("/submissions/{id}", get(submission))
+        .route("/submissions/{id}/dummy-report", get(dummy_report))
+        .route("/submissions/{id}/module", get(download_module))
+        .route("/datasets", get(datasets).post(create_dataset))
+        .route("/datasets/{id}", get(dataset))
+        .route("/datasets/{id}/contributions", post(upload))
+        .route("/datasets/{id}/review", post(review_dataset))
+        .route("/datasets/{id}/usage", get(dataset_usage))
+        .route("/contributions/{id}", get(contribution))
+        .route("/audit", get(audit))
+        .route("/queue", get(queue))
+}
+
+/// The fallback for unknown paths: JSON for the API, the same shape for pages.
+pub async fn no_route() -> ApiError {
+    ApiError::NotFound("no such page or endpoint".to_owned())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub token: String,
+    pub credential: medarena_arena::Credential,
+}
+
+/// `POST /auth/login`: a session token (the CLI then trades it for an API token).
+async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let issued = state.arena.login(&body.email, &body.password).await?;
+    Ok(Json(TokenResponse {
+        token: issued.token.to_string(),
+        credential: issued.credential,
+    }))
+}
+
+/// `POST /auth/logout`: revokes the bearer token used for this request.
+async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult<StatusCode> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Arena(medarena_arena::ArenaError::Unauthenticated))?;
+    state.arena.logout(token.trim()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    pub name: String,
+    /// Lifetime in days (default and maximum from the server's configuration).
+    #[serde(default)]
+    pub days: Option<u64>,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<TokenRequest>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    let ttl = body.days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)));
+    let issued = state.arena.create_api_token(&auth.actor, &body.name, ttl).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenResponse {
+            token: issued.token.to_string(),
+            credential: issued.credential,
+        }),
+    ))
+}
+
+async fn credentials(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    json_of(state.arena.credentials(&auth.actor).await?)
+}
+
+async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    json_of(state.arena.me(&auth.actor).await?)
+}
+
+/// `POST /accounts`: self-registration of hospital staff and team members.
+async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<Registration>,
+) -> ApiResult<Response> {
+    created(state.arena.register(&body).await?)
+}
+
+/// `POST /admin/accounts`: an organizer creates any account (organizers, auditors).
+async fn create_account(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<Registration>,
+) -> ApiResult<Response> {
+    created(state.arena.create_account(&auth.actor, &body).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApplyRequest {
+    pub name: String,
+    #[serde(default)]
+    pub statement: String,
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<ApplyRequest>,
+) -> ApiResult<Response> {
+    created(state.arena.apply(&auth.actor, &body.name, &body.statement).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StateQuery {
+    pub state: Option<AdmissionState>,
+}
+
+async fn applications(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<StateQuery>,
+) -> ApiResult<Response> {
+    json_of(state.arena.applications(&auth.actor, query.state).await?)
+}
+
+async fn review_application(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<i64>,
+    Json(decision): Json<AdmissionDecision>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .review_application(&auth.actor, OrgId(org), &decision)
+            .await?,
+    )
+}
+
+async fn team(State(state): State<AppState>, auth: Auth, Path(org): Path<i64>) -> ApiResult<Response> {
+    json_of(state.arena.team(&auth.actor, OrgId(org)).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MemberRequest {
+    pub email: String,
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<i64>,
+    Json(body): Json<MemberRequest>,
+) -> ApiResult<Response> {
+    created(state.arena.add_team_member(&auth.actor, OrgId(org), &body.email).await?)
+}
+
+async fn competitions(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    json_of(state.arena.competitions(&auth.actor).await?)
+}
+
+/// `POST /competitions`: the body is the bundle's YAML.
+async fn create_competition(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: String,
+) -> ApiResult<Response> {
+    created(state.arena.create_competition(&auth.actor, &body).await?)
+}
+
+async fn competition(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    json_of(state.arena.competition(&auth.actor, CompetitionId(id)).await?)
+}
+
+/// `GET /competitions/{id}/agreement`: the text, its SHA-256 (what acceptance names) and
+/// whether the caller's team accepted it.
+async fn agreement(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let competition = state.arena.competition(&auth.actor, CompetitionId(id)).await?;
+    let acceptance = match auth.actor.role() {
+        Some(medarena_arena::Role::TeamMember) => state
+            .arena
+            .agreement_acceptance(&auth.actor, competition.id)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    json_of(json!({
+        "text": competition.bundle.agreement,
+        "sha256": Arena::agreement_sha256(&competition),
+        "acceptance": acceptance,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AcceptRequest {
+    pub agreement_sha256: String,
+}
+
+async fn accept_agreement(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(body): Json<AcceptRequest>,
+) -> ApiResult<Response> {
+    created(
+        state
+            .arena
+            .accept_agreement(&auth.actor, CompetitionId(id), &body.agreement_sha256)
+            .await?,
+    )
+}
+
+async fn close(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    let closed = state.arena.close_competition(&auth.actor, CompetitionId(id)).await?;
+    state.leaderboards.invalidate(closed.id);
+    json_of(closed)
+}
+
+async fn publish(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    let published = state.arena.publish_competition(&auth.actor, CompetitionId(id)).await?;
+    state.leaderboards.invalidate(published.id);
+    json_of(published)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LeaderboardQuery {
+    #[serde(default)]
+    pub kind: Option<LeaderboardKind>,
+}
+
+/// `GET /competitions/{id}/leaderboard?kind=public|private`. The public one is served from
+/// [`crate::cache`].
+async fn leaderboard(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(query): Query<LeaderboardQuery>,
+) -> ApiResult<Response> {
+    let id = CompetitionId(id);
+    let kind = query.kind.unwrap_or(LeaderboardKind::Public);
+    if kind == LeaderboardKind::Public
+        && let Some(bytes) = state.leaderboards.get(id)
+    {
+        return Ok(json_bytes(bytes));
+    }
+    let board = state.arena.leaderboard(&auth.actor, id, kind).await?;
+    let bytes = Bytes::from(serde_json::to_vec(&board).map_err(|e| ApiError::bad_request("leaderboard", e))?);
+    if kind == LeaderboardKind::Public {
+        state.leaderboards.put(id, bytes.clone());
+    }
+    Ok(json_bytes(bytes))
+}
+
+async fn history(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    json_of(state.arena.public_score_history(&auth.actor, CompetitionId(id)).await?)
+}
+
+/// Exact scores for organizers; the store's row is mapped here to a stable JSON shape.
+async fn exact_scores(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let rows = state.arena.exact_scores(&auth.actor, CompetitionId(id)).await?;
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "submission": r.submission, "team": r.team, "team_name": r.team_name,
+                "released_public_score": r.released_public_score,
+                "exact_public_score": r.exact_public_score,
+                "private_score": r.private_score, "submitted_at": r.created_at,
+            })
+        })
+        .collect();
+    json_of(rows)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompareQuery {
+    #[serde(default)]
+    pub top: Option<usize>,
+}
+
+async fn compare(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(query): Query<CompareQuery>,
+) -> ApiResult<Response> {
+    let top = query.top.unwrap_or(2).clamp(2, 10);
+    json_of(state.arena.compare_top_entries(&auth.actor, CompetitionId(id), top).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamQuery {
+    pub team: Option<i64>,
+}
+
+async fn submissions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(query): Query<TeamQuery>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .submissions(&auth.actor, CompetitionId(id), query.team.map(OrgId))
+            .await?,
+    )
+}
+
+/// `POST /competitions/{id}/submissions`: the body is the WebAssembly module.
+async fn submit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    module: Bytes,
+) -> ApiResult<Response> {
+    created(state.arena.submit(&auth.actor, CompetitionId(id), &module).await?)
+}
+
+/// `POST /competitions/{id}/analyses`: multipart with `spec` (JSON) and `module`.
+async fn submit_analysis(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> ApiResult<Response> {
+    let parts = read_parts(multipart).await?;
+    let spec = parts.text("spec")?.ok_or_else(|| ApiError::bad_request("spec", "missing part"))?;
+    let spec: AnalysisSpec =
+        serde_json::from_str(&spec).map_err(|e| ApiError::bad_request("spec", e))?;
+    let module = parts.bytes("module").ok_or_else(|| ApiError::bad_request("module", "missing part"))?;
+    created(
+        state
+            .arena
+            .submit_analysis(&auth.actor, CompetitionId(id), &module, &spec)
+            .await?,
+    )
+}
+
+async fn budget(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(query): Query<TeamQuery>,
+) -> ApiResult<Response> {
+    let team = match query.team {
+        Some(team) => OrgId(team),
+        None => auth
+            .actor
+            .approved_org()
+            .map(|m| m.org)
+            .ok_or_else(|| ApiError::bad_request("team", "give ?team=<id> (you belong to no team)"))?,
+    };
+    let uses = state.arena.budget(&auth.actor, CompetitionId(id), team).await?;
+    let uses: Vec<Value> = uses
+        .iter()
+        .map(|u| json!({ "dataset": u.dataset, "total": u.total, "spent": u.spent, "remaining": u.remaining() }))
+        .collect();
+    json_of(uses)
+}
+
+async fn submission(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    json_of(state.arena.submission(&auth.actor, SubmissionId(id)).await?)
+}
+
+async fn dummy_report(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    json_of(state.arena.dummy_run_report(&auth.actor, SubmissionId(id)).await?)
+}
+
+async fn download_module(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let module = state.arena.download_module(&auth.actor, SubmissionId(id)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/wasm")],
+        Body::from(module.to_vec()),
+    )
+        .into_response())
+}
+
+async fn datasets(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    json_of(state.arena.datasets(&auth.actor).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DatasetRequest {
+    pub slug: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+async fn create_dataset(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<DatasetRequest>,
+) -> ApiResult<Response> {
+    created(
+        state
+            .arena
+            .create_dataset(&auth.actor, &body.slug, &body.title, &body.description)
+            .await?,
+    )
+}
+
+async fn dataset(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    json_of(state.arena.dataset(&auth.actor, DatasetId(id)).await?)
+}
+
+/// The parts of a multipart body, read whole (the arena keeps uploads in memory anyway).
+pub struct Parts(Vec<(String, Option<String>, Bytes)>);
+
+impl Parts {
+    pub fn bytes(&self, name: &str) -> Option<Bytes> {
+        self.0.iter().find(|(n, _, _)| n == name).map(|(_, _, b)| b.clone())
+    }
+
+    pub fn file_name(&self, name: &str) -> Option<String> {
+        self.0.iter().find(|(n, _, _)| n == name).and_then(|(_, f, _)| f.clone())
+    }
+
+    /// A text part; `None` when absent or empty.
+    pub fn text(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.bytes(name) {
+            Some(bytes) if !bytes.is_empty() => String::from_utf8(bytes.to_vec())
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(name, "is not UTF-8 text")),
+            _ => Ok(None),
+        }
+    }
+}
+
+pub async fn read_parts(mut multipart: Multipart) -> ApiResult<Parts> {
+    let mut parts = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("multipart body", e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("part `{name}`"), e.body_text()))?;
+        parts.push((name, file_name, bytes));
+    }
+    Ok(Parts(parts))
+}
+
+/// The upload of a multipart body with a `data` file and an optional `manifest` part.
+pub fn upload_from_parts(parts: &Parts) -> ApiResult<DatasetUpload> {
+    let bytes = parts
+        .bytes("data")
+        .ok_or_else(|| ApiError::bad_request("data", "missing part: send the table file as `data`"))?;
+    let file_name = parts
+        .file_name("data")
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "upload.csv".to_owned());
+    Ok(DatasetUpload {
+        file_name,
+        manifest: parts.text("manifest")?,
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// `POST /datasets/{id}/contributions`: multipart `data` (CSV, Parquet or Arrow IPC) and
+/// optional `manifest` (YAML or JSON). A refused upload is a 422 carrying the report.
+async fn upload(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> ApiResult<Response> {
+    let parts = read_parts(multipart).await?;
+    let upload = upload_from_parts(&parts)?;
+    created(state.arena.upload_contribution(&auth.actor, DatasetId(id), &upload).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReviewRequest {
+    pub approve: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+async fn review_dataset(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(body): Json<ReviewRequest>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .review_dataset(&auth.actor, DatasetId(id), body.approve, body.note.as_deref())
+            .await?,
+    )
+}
+
+async fn dataset_usage(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    let uses = state.arena.dataset_usage(&auth.actor, DatasetId(id)).await?;
+    let uses: Vec<Value> = uses
+        .iter()
+        .map(|u| json!({ "competition": u.competition, "team": u.team, "job": u.job, "epsilon": u.epsilon, "at": u.at }))
+        .collect();
+    json_of(uses)
+}
+
+async fn contribution(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .contribution(&auth.actor, medarena_arena::ContributionId(id))
+            .await?,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// `submission:7`, `competition:2`, ... ; without it, the most recent events.
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// `GET /audit`: the audit trail (organizers and auditors), with each event's evidence
+/// code on the ledger.
+async fn audit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Response> {
+    match query.subject {
+        Some(subject) => json_of(state.arena.audit_trail(&auth.actor, &subject).await?),
+        None => json_of(
+            state
+                .arena
+                .recent_audit_events(&auth.actor, query.limit.unwrap_or(100).clamp(1, 1000))
+                .await?,
+        ),
+    }
+}
+
+/// `GET /queue`: job counts by state (organizers and auditors).
+async fn queue(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    medarena_arena::authorize(
+        &auth.actor,
+        medarena_arena::Action::ViewAuditTrail,
+        medarena_arena::Resource::Platform,
+    )
+    .map_err(medarena_arena::ArenaError::from)?;
+    let stats = state.arena.queue_stats().await?;
+    json_of(json!({
+        "pending": stats.pending, "running": stats.running,
+        "succeeded": stats.succeeded, "failed": stats.failed,
+    }))
+}
+
+fn json_of(value: impl Serialize) -> ApiResult<Response> {
+    Ok(Json(value).into_response())
+}
+
+fn created(value: impl Serialize) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(value)).into_response())
+}
+
+fn json_bytes(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}

@@ -1,0 +1,108 @@
+//! The ledger's public endpoints, what `medarena ledger verify --url` and any
+//! transparency-log tool read: the verifier key, the latest signed checkpoint (C2SP
+//! signed-note text), receipts by evidence code, consistency proofs and entries.
+//! Everyone may read them (the role matrix's `ViewLedger`).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use medarena_ledger::{EvidenceCode, LedgerError, Receipt};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/key", get(key))
+        .route("/checkpoint", get(checkpoint))
+        .route("/receipts/{code}", get(receipt))
+        .route("/consistency", get(consistency))
+        .route("/entries", get(entries))
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn ledger_error(err: LedgerError) -> ApiError {
+    match err {
+        LedgerError::UnknownEvidence(code) => ApiError::NotFound(format!("evidence code {code}")),
+        other => ApiError::bad_request("ledger request", other),
+    }
+}
+
+/// `GET /api/ledger/key`: the verifier key (`name+hash+base64`).
+pub async fn key(State(state): State<AppState>) -> Response {
+    text(state.ledger.read(|l| format!("{}\n", l.verifier_key())))
+}
+
+/// `GET /api/ledger/checkpoint`: the latest signed checkpoint.
+pub async fn checkpoint(State(state): State<AppState>) -> Response {
+    text(state.ledger.read(|l| l.checkpoint().text().to_owned()))
+}
+
+/// The receipt of an evidence code (for the API and the ledger explorer page).
+pub fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
+    let code = EvidenceCode::parse(code.trim())
+        .map_err(|err| ApiError::bad_request("evidence code", err))?;
+    state
+        .ledger
+        .read(|l| l.receipt_for(&code))
+        .map_err(ledger_error)
+}
+
+/// `GET /api/ledger/receipts/{code}`.
+pub async fn receipt(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Receipt>> {
+    receipt_for(&state, &code).map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// `GET /api/ledger/consistency?from=A&to=B`.
+pub async fn consistency(
+    State(state): State<AppState>,
+    Query(query): Query<ConsistencyQuery>,
+) -> ApiResult<Response> {
+    let proof = state
+        .ledger
+        .read(|l| l.consistency_proof(query.from, query.to))
+        .map_err(ledger_error)?;
+    Ok(Json(proof).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EntriesQuery {
+    #[serde(default)]
+    pub from: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+/// `GET /api/ledger/entries?from=&limit=`: canonical entries (newest last), at most 100.
+pub async fn entries(
+    State(state): State<AppState>,
+    Query(query): Query<EntriesQuery>,
+) -> ApiResult<Response> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let (size, entries) = state.ledger.read(|l| {
+        let size = l.len();
+        let from = query.from.unwrap_or(size.saturating_sub(limit)).min(size);
+        let to = from.saturating_add(limit).min(size);
+        (size, l.entries(from, to))
+    });
+    let entries = entries.map_err(ledger_error)?;
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|e| json!({ "index": e.index, "kind": e.event.kind(), "canonical": e.to_canonical() }))
+        .collect();
+    Ok(Json(json!({ "size": size, "entries": entries })).into_response())
+}

@@ -1,0 +1,193 @@
+//! The OpenAPI 3.1 document, served at `/api/openapi.json`.
+//!
+//! Written as one table of routes rather than derived by annotations (utoipa): the arena's
+//! types are plain serde types that the web crate does not own, and a table that a test
+//! checks against the router (every route documented, every documented route served)
+//! keeps the document honest with far less code. Bodies are described in prose and by
+//! example field names; the types' Rust docs are the reference.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+/// One documented operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub method: &'static str,
+    /// Relative to the server root, with `{param}` segments as in the router.
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Who may call it (the role matrix; enforced by the arena, documented here).
+    pub who: &'static str,
+    /// The request body: `json`, `yaml`, `wasm`, `multipart` or empty.
+    pub body: &'static str,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    who: &'static str,
+    body: &'static str,
+) -> Operation {
+    Operation { method, path, summary, who, body }
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    op("post", "/api/v1/auth/login", "Sign in with e-mail and password; returns a session token", "anyone", "json"),
+    op("post", "/api/v1/auth/logout", "Revoke the bearer token of this request", "signed in", ""),
+    op("get", "/api/v1/auth/tokens", "Your sessions and API tokens", "signed in", ""),
+    op("post", "/api/v1/auth/tokens", "Create a named API token {name, days?}", "signed in", "json"),
+    op("get", "/api/v1/me", "The signed-in account and its organization", "signed in", ""),
+    op("post", "/api/v1/accounts", "Register as hospital staff or team member {email, display_name, password, role}", "anyone", "json"),
+    op("post", "/api/v1/admin/accounts", "Create an account of any role", "organizer", "json"),
+    op("get", "/api/v1/applications", "Admission applications (?state=pending|approved|rejected)", "organizer", ""),
+    op("post", "/api/v1/applications", "Apply as a hospital or a team {name, statement}", "hospital, team member without organization", "json"),
+    op("post", "/api/v1/applications/{org}/review", "Approve (teams with a tier) or reject {decision: approve|reject, tier?, note?}", "organizer", "json"),
+    op("get", "/api/v1/teams/{org}", "A team and its members", "organizer, its members", ""),
+    op("post", "/api/v1/teams/{org}/members", "Add an existing team-member account to the team {email}", "organizer, its members", "json"),
+    op("get", "/api/v1/competitions", "All competitions", "anyone", ""),
+    op("post", "/api/v1/competitions", "Create a competition from a bundle (YAML body)", "organizer", "yaml"),
+    op("get", "/api/v1/competitions/{id}", "A competition and its bundle", "anyone", ""),
+    op("get", "/api/v1/competitions/{id}/agreement", "The data-use agreement, its SHA-256 and your team's acceptance", "anyone", ""),
+    op("post", "/api/v1/competitions/{id}/agreement", "Accept the agreement for your team {agreement_sha256}", "approved team member", "json"),
+    op("post", "/api/v1/competitions/{id}/close", "Close the competition to submissions", "organizer", ""),
+    op("post", "/api/v1/competitions/{id}/publish", "Publish (reveal) the private leaderboard", "organizer", ""),
+    op("get", "/api/v1/competitions/{id}/leaderboard", "Leaderboard (?kind=public|private; private once published)", "anyone; private: organizer or after publication", ""),
+    op("get", "/api/v1/competitions/{id}/history", "Released public scores over time", "anyone", ""),
+    op("get", "/api/v1/competitions/{id}/exact-scores", "Exact public and private scores of every scored run", "organizer", ""),
+    op("get", "/api/v1/competitions/{id}/compare", "Paired bootstrap between the top entries (?top=2..10)", "organizer", ""),
+    op("get", "/api/v1/competitions/{id}/submissions", "Submissions (?team=); teams see their own", "organizer, team members", ""),
+    op("post", "/api/v1/competitions/{id}/submissions", "Submit a WebAssembly module (body: the .wasm bytes)", "approved team member who accepted the agreement", "wasm"),
+    op("post", "/api/v1/competitions/{id}/analyses", "Request a DP aggregate: multipart `spec` (JSON) and `module`", "team member, tier dp_aggregates", "multipart"),
+    op("get", "/api/v1/competitions/{id}/budget", "A team's privacy budget per dataset (?team=)", "organizer, the team", ""),
+    op("get", "/api/v1/submissions/{id}", "A submission's status and released scores", "organizer, its team", ""),
+    op("get", "/api/v1/submissions/{id}/dummy-report", "The dummy-data run: score, timings, guest output", "organizer, its team", ""),
+    op("get", "/api/v1/submissions/{id}/module", "The submitted module", "its team", ""),
+    op("get", "/api/v1/datasets", "The dataset catalog", "anyone", ""),
+    op("post", "/api/v1/datasets", "Open a dataset for contributions {slug, title, description}", "approved hospital, organizer", "json"),
+    op("get", "/api/v1/datasets/{id}", "A dataset with the contributions you may see", "anyone (contributions: organizer, contributing hospital)", ""),
+    op("post", "/api/v1/datasets/{id}/contributions", "Upload a table: multipart `data` (CSV, Parquet, Arrow IPC) and optional `manifest`; 422 with the validation report when refused", "approved hospital", "multipart"),
+    op("post", "/api/v1/datasets/{id}/review", "Approve or reject a validated dataset {approve, note?}", "organizer", "json"),
+    op("get", "/api/v1/datasets/{id}/usage", "Which runs used the dataset and the ε they spent", "organizer, contributing hospital", ""),
+    op("get", "/api/v1/contributions/{id}", "A contribution and its validation report", "organizer, its hospital", ""),
+    op("get", "/api/v1/audit", "The audit trail (?subject=submission:7, or the latest ?limit=) with evidence codes", "organizer, auditor", ""),
+    op("get", "/api/v1/queue", "Jobs in the queue by state", "organizer, auditor", ""),
+    op("get", "/api/ledger/key", "The ledger's verifier key (text)", "anyone", ""),
+    op("get", "/api/ledger/checkpoint", "The latest signed checkpoint (C2SP signed note)", "anyone", ""),
+    op("get", "/api/ledger/receipts/{code}", "The receipt of an evidence code: entry, inclusion proof, checkpoint", "anyone", ""),
+    op("get", "/api/ledger/consistency", "Consistency proof between two tree sizes (?from=&to=)", "anyone", ""),
+    op("get", "/api/ledger/entries", "Canonical ledger entries (?from=&limit= up to 100)", "anyone", ""),
+    op("get", "/api/openapi.json", "This document", "anyone", ""),
+];
+
+fn body_schema(kind: &str) -> Option<Value> {
+    let (media, schema) = match kind {
+        "json" => ("application/json", json!({ "type": "object" })),
+        "yaml" => ("application/yaml", json!({ "type": "string" })),
+        "wasm" => ("application/wasm", json!({ "type": "string", "format": "binary" })),
+        "multipart" => ("multipart/form-data", json!({ "type": "object" })),
+        _ => return None,
+    };
+    Some(json!({ "required": true, "content": { media: { "schema": schema } } }))
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for operation in OPERATIONS {
+        let parameters: Vec<Value> = operation
+            .path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        let mut entry = json!({
+            "summary": operation.summary,
+            "description": format!("Who may call it: {}.", operation.who),
+            "parameters": parameters,
+            "security": [{ "bearer": [] }, {}],
+            "responses": {
+                "200": { "description": "Success (201 when something was created)" },
+                "4XX": { "description": "An error: {\"error\": {\"kind\", \"message\", \"field\"?, \"report\"?}}",
+                          "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+            },
+        });
+        if let Some(body) = body_schema(operation.body) {
+            entry["requestBody"] = body;
+        }
+        let item = paths
+            .entry(operation.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[operation.method] = entry;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "medarena API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Medical data competitions: hospital data is usable but never visible. \
+                            Authenticate with `Authorization: Bearer <token>` (POST /api/v1/auth/login, then /api/v1/auth/tokens).",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": { "error": { "type": "object", "properties": {
+                        "kind": { "type": "string" }, "message": { "type": "string" },
+                        "field": { "type": "string" }, "report": { "type": "object" } } } },
+                },
+            },
+        },
+    })
+}
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes the router declares, read from the sources (`.route("path", ...)`).
+    fn declared(source: &str, prefix: &str) -> Vec<(String, String)> {
+        let mut routes = Vec::new();
+        for line in source.lines() {
+            let Some(rest) = line.trim().strip_prefix(".route(\"") else { continue };
+            let Some((path, handlers)) = rest.split_once('"') else { continue };
+            for method in ["get", "post"] {
+                let call = |sep: char| handlers.contains(&format!("{sep}{method}("));
+                if call(' ') || call('.') {
+                    routes.push((method.to_owned(), format!("{prefix}{path}")));
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn every_api_route_is_documented_and_nothing_else() {
+        let mut routes = declared(include_str!("api.rs"), "/api/v1");
+        routes.extend(declared(include_str!("ledger_api.rs"), "/api/ledger"));
+        routes.push(("get".into(), "/api/openapi.json".into()));
+        let mut documented: Vec<(String, String)> = OPERATIONS
+            .iter()
+            .map(|o| (o.method.to_owned(), o.path.to_owned()))
+            .collect();
+        routes.sort();
+        documented.sort();
+        assert_eq!(routes, documented);
+        assert!(routes.len() > 40);
+    }
+
+    #[test]
+    fn the_document_has_every_path_with_its_parameters() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let submit = &doc["paths"]["/api/v1/competitions/{id}/submissions"]["post"];
+        assert_eq!(submit["parameters"][0]["name"], "id");
+        assert!(submit["requestBody"]["content"]["application/wasm"].is_object());
+    }
+}

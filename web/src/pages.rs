@@ -1,0 +1,752 @@
+//! Server-rendered pages (maud): no front-end build, no JavaScript needed. Each page calls
+//! the same arena operations as the API with the signed-in session's actor, so the role
+//! matrix applies unchanged; forms carry the session's CSRF token ([`crate::auth`]).
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+use medarena_arena::{
+    Action, Actor, AdmissionDecision, AdmissionState, Arena, ArenaError, CompetitionId,
+    Contribution, DatasetId, LeaderboardKind, OrgId, Resource, Role, ScorePoint, Tier,
+    authorize,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::api::{read_parts, upload_from_parts};
+use crate::auth::{Auth, SESSION_COOKIE};
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/competitions/{id}", get(competition_page))
+        .route("/competitions/{id}/accept", post(accept))
+        .route("/competitions/{id}/submit", post(submit))
+        .route("/competitions/{id}/submissions", get(submissions_page))
+        .route("/datasets", get(datasets_page).post(create_dataset))
+        .route("/datasets/{id}", get(dataset_page))
+        .route("/datasets/{id}/upload", post(upload))
+        .route("/organizer", get(organizer_page))
+        .route("/organizer/applications/{org}", post(review_application))
+        .route("/organizer/datasets/{id}", post(review_dataset))
+        .route("/organizer/competitions/{id}/{action}", post(manage_competition))
+        .route("/ledger", get(ledger_page))
+        .route("/style.css", get(stylesheet))
+}
+
+/// A page's outcome: HTML, or an error page with the error's status and message.
+type PageResult = Result<Response, PageError>;
+
+pub struct PageError {
+    error: ApiError,
+    auth: Option<Auth>,
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError { error, auth: None }
+    }
+}
+
+impl From<ArenaError> for PageError {
+    fn from(error: ArenaError) -> Self {
+        PageError::from(ApiError::from(error))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self.error, "page failed");
+        }
+        let signed_out = matches!(
+            &self.error,
+            ApiError::Arena(ArenaError::Unauthenticated)
+        );
+        let auth = self.auth.unwrap_or(Auth {
+            actor: Actor::Anonymous,
+            via: crate::auth::Via::Anonymous,
+        });
+        let body = layout(
+            "Error",
+            &auth,
+            html! {
+                h1 { "Something went wrong" }
+                p.error role="alert" { (self.error.public_message()) }
+                @if signed_out { p { a href="/login" { "Sign in" } } }
+                p { a href="/" { "Back to the competitions" } }
+            },
+        );
+        (status, body).into_response()
+    }
+}
+
+fn page(markup: Markup) -> PageResult {
+    Ok(markup.into_response())
+}
+
+fn see_other(to: &str) -> PageResult {
+    Ok(Redirect::to(to).into_response())
+}
+
+/// Rejects anonymous visitors with a sign-in prompt.
+fn require_signed_in(auth: &Auth) -> Result<(), PageError> {
+    if matches!(auth.actor, Actor::Anonymous) {
+        return Err(PageError {
+            error: ApiError::Arena(ArenaError::Unauthenticated),
+            auth: None,
+        });
+    }
+    Ok(())
+}
+
+fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
+    let role = auth.actor.role();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · medarena" }
+                link rel="stylesheet" href="/style.css";
+            }
+            body {
+                header {
+                    nav {
+                        a.brand href="/" { "medarena" }
+                        a href="/" { "Competitions" }
+                        @if matches!(role, Some(Role::Hospital | Role::Organizer)) { a href="/datasets" { "Datasets" } }
+                        @if role == Some(Role::Organizer) { a href="/organizer" { "Organizer" } }
+                        a href="/ledger" { "Ledger" }
+                        span.spacer {}
+                        @if let Some(csrf) = auth.csrf() {
+                            form.inline method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        } @else {
+                            a href="/login" { "Sign in" }
+                        }
+                    }
+                }
+                main { (body) }
+                footer { "Hospital data is usable but never visible. Every operation is on the " a href="/ledger" { "ledger" } "." }
+            }
+        }
+    }
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("style.css"),
+    )
+        .into_response()
+}
+
+fn score(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.4}"))
+}
+
+fn time(at: medarena_arena::Timestamp) -> String {
+    at.to_rfc3339().chars().take(16).collect::<String>().replace('T', " ")
+}
+
+async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
+    let competitions = state.arena.competitions(&auth.actor).await?;
+    let now = state.arena.now();
+    page(layout(
+        "Competitions",
+        &auth,
+        html! {
+            h1 { "Competitions" }
+            @if competitions.is_empty() { p { "No competition yet." } }
+            table {
+                thead { tr { th { "Competition" } th { "Task" } th { "Metric" } th { "Phase now" } th { "State" } } }
+                tbody {
+                    @for c in &competitions {
+                        tr {
+                            td { a href={ "/competitions/" (c.id.0) } { (c.bundle.title) } }
+                            td { (format!("{:?}", c.bundle.task)) }
+                            td { (c.bundle.metric) }
+                            td { (c.bundle.phases.iter().find(|p| p.contains(now)).map_or("none", |p| p.name.as_str())) }
+                            td { @if c.published_at.is_some() { "published" } @else if c.closed_at.is_some() { "closed" } @else { "open" } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_page(auth: Auth, Query(query): Query<NextQuery>) -> PageResult {
+    page(login_form(&auth, query.next.as_deref(), None))
+}
+
+fn login_form(auth: &Auth, next: Option<&str>, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        auth,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next.unwrap_or("/"));
+                label { "E-mail" input type="email" name="email" required autocomplete="username"; }
+                label { "Password" input type="password" name="password" required autocomplete="current-password"; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Only same-site paths are followed after sign-in.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        _ => "/",
+    }
+}
+
+async fn login(State(state): State<AppState>, auth: Auth, Form(form): Form<LoginForm>) -> PageResult {
+    match state.arena.login(&form.email, &form.password).await {
+        Ok(issued) => {
+            let secure = if state.secure_cookies { "; Secure" } else { "" };
+            let cookie = format!(
+                "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                issued.token.as_str(),
+                state.arena.config().session_ttl.as_secs()
+            );
+            let mut response = Redirect::to(safe_next(form.next.as_deref())).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        }
+        Err(ArenaError::Unauthenticated) => Ok((
+            StatusCode::UNAUTHORIZED,
+            login_form(&auth, form.next.as_deref(), Some("Wrong e-mail or password.")),
+        )
+            .into_response()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<AppState>, auth: Auth, Form(form): Form<CsrfForm>) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    if let crate::auth::Via::Cookie(token) = &auth.via {
+        state.arena.logout(token).await?;
+    }
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("medarena_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+/// The score-over-time chart: released public scores as points, one colour per team,
+/// drawn as inline SVG on the server.
+fn score_chart(points: &[ScorePoint]) -> Markup {
+    const W: f64 = 640.0;
+    const H: f64 = 220.0;
+    const PAD: f64 = 36.0;
+    if points.is_empty() {
+        return html! { p.muted { "No released scores yet." } };
+    }
+    let (mut t0, mut t1) = (i64::MAX, i64::MIN);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in points {
+        t0 = t0.min(p.submitted_at.as_millis());
+        t1 = t1.max(p.submitted_at.as_millis());
+        lo = lo.min(p.released_public_score);
+        hi = hi.max(p.released_public_score);
+    }
+    if hi - lo < 1e-9 {
+        lo -= 0.05;
+        hi += 0.05;
+    }
+    let span = (t1 - t0).max(1) as f64;
+    let mut teams: Vec<OrgId> = points.iter().map(|p| p.team).collect();
+    teams.sort();
+    teams.dedup();
+    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+    let x = |t: i64| PAD + (t - t0) as f64 / span * (W - 2.0 * PAD);
+    let y = |s: f64| H - PAD - (s - lo) / (hi - lo) * (H - 2.0 * PAD);
+    html! {
+        svg.chart viewBox={ "0 0 " (W) " " (H) } role="img" aria-label="Released public scores over time" {
+            line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#999" {}
+            line x1=(PAD) y1=(PAD) x2=(PAD) y2=(H - PAD) stroke="#999" {}
+            text x="2" y=(PAD) font-size="11" { (format!("{hi:.3}")) }
+            text x="2" y=(H - PAD) font-size="11" { (format!("{lo:.3}")) }
+            @for p in points {
+                @let colour = colours[teams.iter().position(|t| *t == p.team).unwrap_or(0) % colours.len()];
+                circle cx=(format!("{:.1}", x(p.submitted_at.as_millis()))) cy=(format!("{:.1}", y(p.released_public_score))) r="4" fill=(colour) {
+                    title { (p.team_name) ": " (format!("{:.4}", p.released_public_score)) }
+                }
+            }
+        }
+        p.legend {
+            @for (i, team) in teams.iter().enumerate() {
+                @let name = points.iter().find(|p| p.team == *team).map_or("", |p| p.team_name.as_str());
+                span style={ "color:" (colours[i % colours.len()]) } { "● " (name) " " }
+            }
+        }
+    }
+}
+
+fn leaderboard_table(board: &medarena_arena::Leaderboard, caption: &str) -> Markup {
+    html! {
+        table.leaderboard data-kind=(format!("{:?}", board.kind).to_lowercase()) {
+            caption { (caption) " — " (board.metric) (if board.higher_is_better { " (higher is better)" } else { " (lower is better)" }) }
+            thead { tr { th { "#" } th { "Team" } th { "Score" } th { "Submitted" } } }
+            tbody {
+                @if board.entries.is_empty() { tr { td colspan="4" { "No scored submission yet." } } }
+                @for e in &board.entries {
+                    tr { td { (e.rank) } td { (e.team_name) } td.num { (format!("{:.4}", e.score)) } td { (time(e.submitted_at)) } }
+                }
+            }
+        }
+    }
+}
+
+async fn competition_page(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> PageResult {
+    let arena = &state.arena;
+    let competition = arena.competition(&auth.actor, CompetitionId(id)).await?;
+    let public = arena.leaderboard(&auth.actor, competition.id, LeaderboardKind::Public).await?;
+    let private = arena.leaderboard(&auth.actor, competition.id, LeaderboardKind::Private).await.ok();
+    let history = arena.public_score_history(&auth.actor, competition.id).await?;
+    let now = arena.now();
+    let team_member = auth.actor.role() == Some(Role::TeamMember) && auth.actor.approved_org().is_some();
+    let accepted = if team_member {
+        arena.agreement_acceptance(&auth.actor, competition.id).await?.is_some()
+    } else {
+        false
+    };
+    let bundle = &competition.bundle;
+    let csrf = auth.csrf().unwrap_or_default();
+    page(layout(
+        &bundle.title,
+        &auth,
+        html! {
+            h1 { (bundle.title) }
+            p.muted { "Task " (format!("{:?}", bundle.task)) " · metric " (bundle.metric) " · target " code { (bundle.target) }
+                " · " (bundle.limits.submissions_per_team_per_day) " submissions per team per day"
+                " · public scores released with ε = " (bundle.privacy.public_score.epsilon_per_release) " each" }
+            @if competition.published_at.is_some() { p.notice { "Final results published." } }
+            @else if competition.closed_at.is_some() { p.notice { "Closed to submissions; the private leaderboard will be revealed by the organizers." } }
+            div.description { @for paragraph in bundle.description.split("\n\n") { p { (paragraph) } } }
+            h2 { "Phases" }
+            ul { @for phase in &bundle.phases {
+                li { strong { (phase.name) } " (" (format!("{:?}", phase.kind)) "): " (phase.starts_at.format("%Y-%m-%d %H:%M")) " → " (phase.ends_at.format("%Y-%m-%d %H:%M")) " UTC"
+                    @if phase.contains(now) { " — " strong { "now" } } }
+            } }
+            h2 { "Leaderboard" }
+            (leaderboard_table(&public, "Public leaderboard (noisy released scores)"))
+            @if let Some(private) = &private { (leaderboard_table(private, "Private leaderboard")) }
+            h2 { "Scores over time" }
+            (score_chart(&history))
+            @if team_member {
+                h2 { "Your team" }
+                @if !accepted {
+                    h3 { "Data-use agreement" }
+                    pre.agreement { (bundle.agreement) }
+                    form method="post" action={ "/competitions/" (id) "/accept" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="agreement_sha256" value=(Arena::agreement_sha256(&competition));
+                        button type="submit" { "I accept on behalf of my team" }
+                    }
+                } @else {
+                    form method="post" action={ "/competitions/" (id) "/submit" } enctype="multipart/form-data" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label { "WebAssembly module (.wasm)" input type="file" name="module" accept=".wasm" required; }
+                        button type="submit" { "Submit" }
+                    }
+                    p { a href={ "/competitions/" (id) "/submissions" } { "Your submissions and remaining budget" } }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct AcceptForm {
+    csrf: String,
+    agreement_sha256: String,
+}
+
+async fn accept(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, Form(form): Form<AcceptForm>) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    state.arena.accept_agreement(&auth.actor, CompetitionId(id), &form.agreement_sha256).await?;
+    see_other(&format!("/competitions/{id}"))
+}
+
+async fn submit(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, multipart: Multipart) -> PageResult {
+    let parts = read_parts(multipart).await?;
+    auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
+    let module = parts.bytes("module").ok_or_else(|| ApiError::bad_request("module", "choose a .wasm file"))?;
+    state.arena.submit(&auth.actor, CompetitionId(id), &module).await?;
+    see_other(&format!("/competitions/{id}/submissions"))
+}
+
+async fn submissions_page(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> PageResult {
+    require_signed_in(&auth)?;
+    let competition = state.arena.competition(&auth.actor, CompetitionId(id)).await?;
+    let team = auth.actor.approved_org().map(|m| m.org);
+    let submissions = state.arena.submissions(&auth.actor, competition.id, team).await?;
+    let budget = match team {
+        Some(team) => state.arena.budget(&auth.actor, competition.id, team).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    page(layout(
+        "Submissions",
+        &auth,
+        html! {
+            h1 { "Submissions — " a href={ "/competitions/" (id) } { (competition.bundle.title) } }
+            @if !budget.is_empty() {
+                h2 { "Privacy budget" }
+                table { thead { tr { th { "Dataset" } th { "Spent ε" } th { "Remaining ε" } th { "Total ε" } } }
+                    tbody { @for b in &budget { tr { td { (b.dataset) } td.num { (format!("{:.3}", b.spent)) } td.num.remaining { (format!("{:.3}", b.remaining())) } td.num { (format!("{:.3}", b.total)) } } } } }
+            }
+            table.submissions {
+                thead { tr { th { "Submission" } th { "Phase" } th { "Status" } th { "Outcome" } th { "Dummy score" } th { "Public score (released)" } th { "Private" } th { "Submitted" } } }
+                tbody {
+                    @if submissions.is_empty() { tr { td colspan="8" { "No submission yet." } } }
+                    @for s in &submissions {
+                        tr {
+                            td { (s.id.0) } td { (s.phase) }
+                            td.status { (s.status.as_str()) }
+                            td { (s.outcome.map_or("—", |o| o.as_str())) }
+                            td.num { (score(s.dummy_score)) }
+                            td.num { (score(s.released_public_score)) }
+                            td.num { (score(s.private_score)) }
+                            td { (time(s.submitted_at)) }
+                        }
+                    }
+                }
+            }
+            p.muted { "Statuses update as the queue runs the dummy-data check and then the real-data run. Reload to refresh." }
+        },
+    ))
+}
+
+async fn datasets_page(State(state): State<AppState>, auth: Auth) -> PageResult {
+    require_signed_in(&auth)?;
+    let datasets = state.arena.datasets(&auth.actor).await?;
+    let may_create = authorize(&auth.actor, Action::CreateDataset, Resource::Platform).is_ok();
+    let csrf = auth.csrf().unwrap_or_default();
+    page(layout(
+        "Datasets",
+        &auth,
+        html! {
+            h1 { "Datasets" }
+            table { thead { tr { th { "Dataset" } th { "State" } th { "Created" } } }
+                tbody { @for d in &datasets { tr { td { a href={ "/datasets/" (d.id.0) } { (d.title) } " " code { (d.slug) } } td { (d.state.as_str()) } td { (time(d.created_at)) } } } } }
+            @if may_create {
+                h2 { "Open a dataset" }
+                form method="post" action="/datasets" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Slug" input name="slug" required pattern="[a-z0-9-]+" placeholder="cardiac-events"; }
+                    label { "Title" input name="title" required; }
+                    label { "Description" textarea name="description" {} }
+                    button type="submit" { "Create" }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct DatasetForm {
+    csrf: String,
+    slug: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_dataset(State(state): State<AppState>, auth: Auth, Form(form): Form<DatasetForm>) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    let dataset = state.arena.create_dataset(&auth.actor, &form.slug, &form.title, &form.description).await?;
+    see_other(&format!("/datasets/{}", dataset.id.0))
+}
+
+/// A validation report: the findings (rule, severity, column, rows affected), never values.
+fn report_table(report: &Value) -> Markup {
+    let findings = report.get("findings").and_then(Value::as_array).cloned().unwrap_or_default();
+    let field = |f: &Value, key: &str| f.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default();
+    html! {
+        @if findings.is_empty() { p.ok { "No findings." } }
+        @else {
+            table.report {
+                thead { tr { th { "Severity" } th { "Rule" } th { "Column" } th { "Rows" } th { "First rows" } th { "What" } } }
+                tbody { @for f in &findings {
+                    tr class=(field(f, "severity")) {
+                        td { (field(f, "severity")) } td { code { (field(f, "rule")) } } td { (field(f, "column")) }
+                        td.num { (field(f, "rows")) } td { (field(f, "row_numbers")) } td { (field(f, "message")) }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn contribution_block(c: &Contribution) -> Markup {
+    html! {
+        div.contribution {
+            h3 { (c.file_name) " — " span.state { (c.state.as_str()) } }
+            p.muted { "Uploaded " (time(c.created_at)) " · " (c.size_bytes) " bytes · SHA-256 " code { (c.content_sha256) }
+                @if let Some(rows) = c.rows { " · " (rows) " rows" } }
+            (report_table(&c.report))
+        }
+    }
+}
+
+async fn dataset_page(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> PageResult {
+    require_signed_in(&auth)?;
+    render_dataset(&state, &auth, DatasetId(id), None).await
+}
+
+async fn render_dataset(state: &AppState, auth: &Auth, id: DatasetId, rejected: Option<&Contribution>) -> PageResult {
+    let view = state.arena.dataset(&auth.actor, id).await?;
+    let usage = state.arena.dataset_usage(&auth.actor, id).await.unwrap_or_default();
+    let spent: f64 = usage.iter().map(|u| u.epsilon).sum();
+    let may_upload = authorize(&auth.actor, Action::ContributeData, Resource::Dataset { contributors: &[] }).is_ok();
+    let csrf = auth.csrf().unwrap_or_default();
+    let d = &view.dataset;
+    let markup = layout(
+        &d.title,
+        auth,
+        html! {
+            h1 { (d.title) " " code { (d.slug) } }
+            p { "State: " strong.state { (d.state.as_str()) } " · " (view.contributor_count) " contributing hospital(s)" }
+            p { (d.description) }
+            @if let Some(c) = rejected {
+                div.error role="alert" { h2 { "Upload refused" } p { "The file was not kept. Fix what the report names and upload again." } (contribution_block(c)) }
+            }
+            h2 { "Contributions" }
+            @for c in &view.contributions { (contribution_block(c)) }
+            @if view.contributions.is_empty() { p.muted { "None you may see." } }
+            h2 { "Usage" }
+            p { "ε spent on this dataset: " strong { (format!("{spent:.3}")) } " in " (usage.len()) " release(s)." }
+            @if !usage.is_empty() {
+                table { thead { tr { th { "Competition" } th { "Team" } th { "Job" } th { "ε" } th { "When" } } }
+                    tbody { @for u in &usage { tr { td { (u.competition) } td { (u.team) } td { (u.job) } td.num { (u.epsilon) } td { (time(u.at)) } } } } }
+            }
+            @if may_upload && d.state.as_str() != "approved" {
+                h2 { "Upload a table" }
+                form.upload method="post" action={ "/datasets/" (id.0) "/upload" } enctype="multipart/form-data" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Manifest (YAML or JSON; optional if bundled)" input type="file" name="manifest"; }
+                    label { "Table (CSV, Parquet or Arrow IPC)" input type="file" name="data" required; }
+                    button type="submit" { "Upload and validate" }
+                }
+                p.muted { "Uploads are encrypted at rest and validated (schema, PHI, k-anonymity). Nobody can download them." }
+            }
+        },
+    );
+    let status = if rejected.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok((status, markup).into_response())
+}
+
+async fn upload(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, multipart: Multipart) -> PageResult {
+    let parts = read_parts(multipart).await?;
+    auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
+    let upload = upload_from_parts(&parts)?;
+    match state.arena.upload_contribution(&auth.actor, DatasetId(id), &upload).await {
+        Ok(_) => see_other(&format!("/datasets/{id}")),
+        Err(ArenaError::UploadRejected(contribution)) => {
+            render_dataset(&state, &auth, DatasetId(id), Some(&contribution)).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult {
+    require_signed_in(&auth)?;
+    let arena = &state.arena;
+    let pending = arena.applications(&auth.actor, Some(AdmissionState::Pending)).await?;
+    let datasets = arena.datasets(&auth.actor).await?;
+    let to_review: Vec<_> = datasets.iter().filter(|d| d.state.as_str() == "validated").collect();
+    let competitions = arena.competitions(&auth.actor).await?;
+    let csrf = auth.csrf().unwrap_or_default();
+    let mut scored = Vec::new();
+    for c in &competitions {
+        let rows = arena.exact_scores(&auth.actor, c.id).await?;
+        let mut details = Vec::new();
+        for row in rows.iter().take(50) {
+            let view = arena.submission(&auth.actor, row.submission).await?;
+            details.push((row.clone(), view.exact.and_then(|e| e.result)));
+        }
+        let comparison = arena.compare_top_entries(&auth.actor, c.id, 2).await.unwrap_or_default();
+        scored.push((c, details, comparison));
+    }
+    let ci = |result: &Option<Value>, key: &str| -> String {
+        result.as_ref().and_then(|r| r.get(key)).and_then(|ci| {
+            Some(format!("[{:.4}, {:.4}]", ci.get("lower")?.as_f64()?, ci.get("upper")?.as_f64()?))
+        }).unwrap_or_else(|| "—".to_owned())
+    };
+    page(layout(
+        "Organizer",
+        &auth,
+        html! {
+            h1 { "Organizer" }
+            h2 { "Applications awaiting review" }
+            @if pending.is_empty() { p.muted { "None." } }
+            @for org in &pending {
+                form.review method="post" action={ "/organizer/applications/" (org.id.0) } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    strong { (org.name) } " (" (org.kind.as_str()) ") — " (org.statement) " "
+                    @if org.kind.as_str() == "team" {
+                        select name="tier" { option value="dummy_only" { "dummy data only" } option value="real_data" selected { "real data" } option value="dp_aggregates" { "DP aggregates" } }
+                    }
+                    button name="decision" value="approve" { "Approve" }
+                    button name="decision" value="reject" { "Reject" }
+                }
+            }
+            h2 { "Datasets awaiting approval" }
+            @if to_review.is_empty() { p.muted { "None." } }
+            @for d in &to_review {
+                form.review method="post" action={ "/organizer/datasets/" (d.id.0) } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    a href={ "/datasets/" (d.id.0) } { (d.title) } " "
+                    button name="approve" value="true" { "Approve" }
+                    button name="approve" value="false" { "Reject" }
+                }
+            }
+            @for (c, details, comparison) in &scored {
+                h2 { a href={ "/competitions/" (c.id.0) } { (c.bundle.title) } }
+                table.exact {
+                    caption { "Exact scores with bootstrap 95% intervals" }
+                    thead { tr { th { "Submission" } th { "Team" } th { "Released public" } th { "Exact public" } th { "95% CI" } th { "Private" } th { "95% CI" } th { "Per site (private)" } } }
+                    tbody { @for (row, result) in details {
+                        tr { td { (row.submission.0) } td { (row.team_name) } td.num { (score(row.released_public_score)) } td.num { (score(row.exact_public_score)) }
+                             td { (ci(result, "public_ci")) } td.num { (score(row.private_score)) } td { (ci(result, "private_ci")) }
+                             td { (result.as_ref().and_then(|r| r.pointer("/per_site/private")).map_or_else(String::new, Value::to_string)) } }
+                    } }
+                }
+                @for cmp in comparison {
+                    p { "Top entries " (cmp.a.0) " vs " (cmp.b.0) ": difference " (format!("{:.4}", cmp.difference)) " [" (format!("{:.4}", cmp.difference_lower)) ", " (format!("{:.4}", cmp.difference_upper)) "], p = " (format!("{:.3}", cmp.p_value)) }
+                }
+                @if c.closed_at.is_none() {
+                    form.inline method="post" action={ "/organizer/competitions/" (c.id.0) "/close" } { input type="hidden" name="csrf" value=(csrf); button { "Close competition" } }
+                } @else if c.published_at.is_none() {
+                    form.inline method="post" action={ "/organizer/competitions/" (c.id.0) "/publish" } { input type="hidden" name="csrf" value=(csrf); button { "Publish private leaderboard" } }
+                } @else { p.muted { "Published." } }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApplicationForm {
+    csrf: String,
+    decision: String,
+    tier: Option<Tier>,
+}
+
+async fn review_application(State(state): State<AppState>, auth: Auth, Path(org): Path<i64>, Form(form): Form<ApplicationForm>) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    let org = OrgId(org);
+    let decision = if form.decision == "approve" {
+        let applications = state.arena.applications(&auth.actor, None).await?;
+        let is_team = applications.iter().any(|o| o.id == org && o.kind.as_str() == "team");
+        AdmissionDecision::Approve { tier: if is_team { form.tier } else { None } }
+    } else {
+        AdmissionDecision::Reject { note: None }
+    };
+    state.arena.review_application(&auth.actor, org, &decision).await?;
+    see_other("/organizer")
+}
+
+#[derive(Debug, Deserialize)]
+struct DatasetReviewForm {
+    csrf: String,
+    approve: bool,
+}
+
+async fn review_dataset(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, Form(form): Form<DatasetReviewForm>) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    state.arena.review_dataset(&auth.actor, DatasetId(id), form.approve, None).await?;
+    see_other("/organizer")
+}
+
+async fn manage_competition(State(state): State<AppState>, auth: Auth, Path((id, action)): Path<(i64, String)>, Form(form): Form<CsrfForm>) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    let id = CompetitionId(id);
+    match action.as_str() {
+        "close" => state.arena.close_competition(&auth.actor, id).await?,
+        "publish" => state.arena.publish_competition(&auth.actor, id).await?,
+        other => return Err(ApiError::NotFound(format!("competition action `{other}`")).into()),
+    };
+    state.leaderboards.invalidate(id);
+    see_other("/organizer")
+}
+
+#[derive(Debug, Deserialize)]
+struct LedgerQuery {
+    code: Option<String>,
+}
+
+async fn ledger_page(State(state): State<AppState>, auth: Auth, Query(query): Query<LedgerQuery>) -> PageResult {
+    let (key, checkpoint, size) = state.ledger.read(|l| (l.verifier_key().to_string(), l.checkpoint().text().to_owned(), l.len()));
+    let recent = state.ledger.read(|l| l.entries(size.saturating_sub(20), size)).unwrap_or_default();
+    let lookup = query.code.as_deref().filter(|c| !c.trim().is_empty()).map(|code| crate::ledger_api::receipt_for(&state, code));
+    page(layout(
+        "Ledger",
+        &auth,
+        html! {
+            h1 { "Ledger" }
+            p { "Every operation is an entry in an append-only Merkle log (RFC 6962) with signed checkpoints. "
+                "Check a receipt offline with " code { "medarena ledger verify" } "." }
+            form method="get" action="/ledger" {
+                label { "Evidence code" input name="code" value=(query.code.clone().unwrap_or_default()) placeholder="XXXXX-XXXXX-..."; }
+                button type="submit" { "Look up" }
+            }
+            @match &lookup {
+                Some(Ok(receipt)) => {
+                    h2 { "Receipt " code { (receipt.evidence_code) } }
+                    p.ok { "Entry " (receipt.leaf_index) " is in the log; the inclusion proof has " (receipt.inclusion_proof.len()) " hashes." }
+                    pre { (receipt.entry) }
+                    p { a href={ "/api/ledger/receipts/" (receipt.evidence_code) } { "Download the receipt (JSON)" } }
+                }
+                Some(Err(err)) => { p.error role="alert" { (err.public_message()) } }
+                None => {}
+            }
+            h2 { "Latest checkpoint (" (size) " entries)" }
+            pre.checkpoint { (checkpoint) }
+            p { "Verifier key: " code { (key) } }
+            h2 { "Recent entries" }
+            @for entry in recent.iter().rev() {
+                details { summary { (entry.index) " · " (entry.event.kind()) } pre { (entry.to_canonical()) } }
+            }
+        },
+    ))
+}
