@@ -52,7 +52,10 @@ pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<SharedLedger, Ledger
 impl LedgerSink {
     /// Reads the log once to remember what it holds (a restart may re-deliver events).
     pub fn new(ledger: Arc<SharedLedger>) -> Result<Self, LedgerError> {
-        let entries = ledger.read(|ledger| ledger.entries(0, ledger.len()))?;
+        let entries = match ledger.read(|ledger| ledger.len()) {
+            0 => Vec::new(),
+            len => ledger.read(|ledger| ledger.entries(0, len))?,
+        };
         let mut seen = HashMap::with_capacity(entries.len());
         for entry in entries {
             let index = entry.index;

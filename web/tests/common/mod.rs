@@ -1,0 +1,174 @@
+//! An in-process server for the web tests: the arena of `arena/tests/common` (scripted
+//! executor and validator, manual clock in the example bundle's public phase, the cast of
+//! organizer, auditor, two hospitals, two teams, an approved dataset and a competition),
+//! served by the real router on a loopback port, with a bearer token per role.
+#![allow(dead_code)]
+
+#[path = "../../../arena/tests/common/mod.rs"]
+pub mod world;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use medarena_arena::ledger_sink::open_ledger;
+use serde_json::Value;
+
+/// The roles of the cast, by the name the tests use.
+pub const ROLES: [(&str, &str); 6] = [
+    ("organizer", "org@medarena.test"),
+    ("auditor", "auditor@medarena.test"),
+    ("hospital_a", "a@hospital-a.test"),
+    ("hospital_b", "b@hospital-b.test"),
+    ("team_x", "x@team-x.test"),
+    ("team_y", "y@team-y.test"),
+];
+
+pub struct TestServer {
+    pub rt: tokio::runtime::Runtime,
+    pub base: String,
+    pub world: world::World,
+    pub cast: world::Cast,
+    /// Bearer tokens by role name (see [`ROLES`]).
+    pub tokens: HashMap<&'static str, String>,
+    agent: ureq::Agent,
+}
+
+/// A response: status, body text and, when it parses, JSON.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+    pub json: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (world, cast, tokens, base) = rt.block_on(async {
+            let world = world::World::new().await;
+            let cast = world::cast(&world.arena, world::EXAMPLE_BUNDLE).await;
+            let mut tokens = HashMap::new();
+            for (role, email) in ROLES {
+                tokens.insert(role, world::sign_in(&world.arena, email).await.1);
+            }
+            let ledger = Arc::new(
+                open_ledger(world.dir.path(), "medarena.test/ledger").expect("ledger"),
+            );
+            let app = medarena_web::router(medarena_web::AppState::new(world.arena.clone(), ledger));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let base = format!("http://{}", listener.local_addr().expect("address"));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (world, cast, tokens, base)
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        TestServer {
+            rt,
+            base,
+            world,
+            cast,
+            tokens,
+            agent,
+        }
+    }
+
+    pub fn token(&self, role: &str) -> Option<&str> {
+        self.tokens.get(role).map(String::as_str)
+    }
+
+    /// A request with the role's bearer token (`"anonymous"` sends none).
+    pub fn call(
+        &self,
+        role: &str,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        cookie: Option<&str>,
+    ) -> Answer {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(token) = self.token(role) {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let request = request.body(body).expect("request");
+        let mut response = self.agent.run(request).expect("HTTP round trip");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            text,
+            json,
+            headers,
+        }
+    }
+
+    pub fn get(&self, role: &str, path: &str) -> Answer {
+        self.call(role, "GET", path, "application/json", Vec::new(), None)
+    }
+
+    pub fn post_json(&self, role: &str, path: &str, body: &Value) -> Answer {
+        self.call(
+            role,
+            "POST",
+            path,
+            "application/json",
+            serde_json::to_vec(body).expect("json"),
+            None,
+        )
+    }
+
+    /// Runs every queued job (the scripted executor) until the queue is empty.
+    pub fn drain(&self) -> usize {
+        self.rt.block_on(self.world.drain())
+    }
+}
+
+/// A `multipart/form-data` body of named parts (file parts have a file name).
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "medarena-test-boundary-7d1c";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(file) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
