@@ -239,6 +239,30 @@ pub trait AuditSink: Send + Sync {
     /// once for the same id after a crash: must be idempotent by `record.id`. An error
     /// leaves the event in the outbox to be retried later.
     async fn record(&self, record: &AuditRecord) -> Result<AuditReceipt, AuditError>;
+
+    /// `false` for a process that must leave events in the outbox for another process to
+    /// deliver (a `medarena worker` beside the server that owns the ledger).
+    fn delivers(&self) -> bool {
+        true
+    }
+}
+
+/// Leaves every event in the outbox: for processes that share the database with a server
+/// that holds the ledger (the ledger has one writer), which delivers them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeferredAuditSink;
+
+#[async_trait]
+impl AuditSink for DeferredAuditSink {
+    async fn record(&self, _record: &AuditRecord) -> Result<AuditReceipt, AuditError> {
+        Err(AuditError(
+            "left in the outbox for the server that holds the ledger".to_owned(),
+        ))
+    }
+
+    fn delivers(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that only logs; the default until the ledger is wired in.

@@ -146,7 +146,9 @@ pub mod time;
 pub mod vault;
 mod worker;
 
-pub use audit::{AuditError, AuditEvent, AuditReceipt, AuditRecord, AuditSink, TracingAuditSink};
+pub use audit::{
+    AuditError, AuditEvent, AuditReceipt, AuditRecord, AuditSink, DeferredAuditSink, TracingAuditSink,
+};
 pub use authz::{Action, Actor, Denial, Membership, Principal, Resource, authorize};
 pub use bundle::{Bundle, BundleError, FieldIssue};
 pub use config::{ArenaConfig, MASTER_KEY_ENV, QueueConfig};

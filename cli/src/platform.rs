@@ -39,6 +39,10 @@ pub struct PlatformArgs {
     /// The ledger's origin line (its name in checkpoints), fixed at first start.
     #[arg(long, env = "MEDARENA_LEDGER_ORIGIN")]
     ledger_origin: Option<String>,
+    /// Seconds a worker's claim on a job lasts without a heartbeat: after a crash, the job
+    /// is retried this long after its last heartbeat.
+    #[arg(long, env = "MEDARENA_JOB_LEASE_SECS")]
+    job_lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +52,7 @@ struct FileConfig {
     listen: Option<String>,
     workers: Option<usize>,
     ledger_origin: Option<String>,
+    job_lease_secs: Option<u64>,
 }
 
 /// The settings after flags, environment and file are merged.
@@ -57,6 +62,7 @@ pub struct Settings {
     pub listen: String,
     pub workers: usize,
     pub ledger_origin: String,
+    pub job_lease: Duration,
 }
 
 impl PlatformArgs {
@@ -86,6 +92,7 @@ impl PlatformArgs {
                 .clone()
                 .or(file.ledger_origin)
                 .unwrap_or_else(|| DEFAULT_ORIGIN.to_owned()),
+            job_lease: Duration::from_secs(self.job_lease_secs.or(file.job_lease_secs).unwrap_or(60).max(2)),
         })
     }
 }
@@ -143,19 +150,46 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Who writes the ledger: the server always; a worker or an admin command only when no
+/// server holds it (the ledger has one writer), else their events wait in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LedgerRole {
+    Owner,
+    IfFree,
+}
+
 /// The arena on the real pipeline with the ledger as its audit sink.
-async fn open_platform(settings: &Settings) -> anyhow::Result<(Arena, Arc<SharedLedger>)> {
+async fn open_platform(
+    settings: &Settings,
+    role: LedgerRole,
+) -> anyhow::Result<(Arena, Option<Arc<SharedLedger>>)> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let ledger = Arc::new(
-        open_ledger(&settings.data_dir, &settings.ledger_origin)
-            .with_context(|| format!("opening the ledger in {}", settings.data_dir.display()))?,
-    );
-    let sink = LedgerSink::new(ledger.clone()).context("reading the ledger")?;
+    let ledger = match open_ledger(&settings.data_dir, &settings.ledger_origin) {
+        Ok(ledger) => Some(Arc::new(ledger)),
+        Err(medarena_ledger::LedgerError::Store(medarena_ledger::StoreError::InUse { .. }))
+            if role == LedgerRole::IfFree =>
+        {
+            tracing::info!("the ledger is held by a running server; it will record this process's events");
+            None
+        }
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(format!(
+                "opening the ledger in {} (is another `medarena serve` running on it?)",
+                settings.data_dir.display()
+            )));
+        }
+    };
+    let sink: Arc<dyn medarena_arena::AuditSink> = match &ledger {
+        Some(ledger) => Arc::new(LedgerSink::new(ledger.clone()).context("reading the ledger")?),
+        None => Arc::new(medarena_arena::DeferredAuditSink),
+    };
     let mut config = PlatformConfig::new(&settings.data_dir)?;
     config.arena.queue.concurrency = settings.workers.max(1);
+    config.arena.queue.lease = settings.job_lease;
+    config.arena.queue.heartbeat_every = settings.job_lease / 4;
     let arena = medarena_arena::platform::builder(config)?
-        .audit_sink(Arc::new(sink))
+        .audit_sink(sink)
         .open()
         .await
         .with_context(|| format!("opening the platform in {}", settings.data_dir.display()))?;
@@ -203,7 +237,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .parse()
         .with_context(|| format!("--listen `{}` is not an address:port", settings.listen))?;
     runtime()?.block_on(async move {
-        let (arena, ledger) = open_platform(&settings).await?;
+        let (arena, ledger) = open_platform(&settings, LedgerRole::Owner).await?;
+        let ledger = ledger.context("the server needs the ledger")?;
         if args.demo {
             eprintln!("seeding the demo competition (runs two example submissions; about a minute on first start)...");
             let summary = medarena_arena::demo::seed(&arena)
@@ -238,7 +273,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let settings = args.platform.settings(None)?;
     runtime()?.block_on(async move {
-        let (arena, _ledger) = open_platform(&settings).await?;
+        let (arena, _ledger) = open_platform(&settings, LedgerRole::IfFree).await?;
         let workers = WorkerPool::spawn(&arena, "worker");
         let delivery = spawn_audit_delivery(&arena);
         println!("medarena worker running {} job(s) at once", workers.len());
@@ -261,7 +296,7 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
         } => {
             let settings = platform.settings(None)?;
             runtime()?.block_on(async move {
-                let (arena, _ledger) = open_platform(&settings).await?;
+                let (arena, _ledger) = open_platform(&settings, LedgerRole::IfFree).await?;
                 let account = arena
                     .bootstrap_organizer(&email, &name, &password)
                     .await

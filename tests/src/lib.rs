@@ -1,1 +1,307 @@
-//! Shared helpers for the end-to-end tests in `tests/tests/`.
+//! Helpers for the end-to-end tests in `tests/tests/`: they run the real `medarena` binary
+//! (`serve`, `admin`, `login`, `dataset upload`, `submit`, `ledger verify`) on a fresh data
+//! directory and talk to it over real HTTP, as a hospital, a team and an organizer would.
+//!
+//! The binary is `target/<profile>/medarena`, next to the test executable's `deps/`
+//! directory; `cargo test --workspace` builds it before running tests, and when it is
+//! missing (`cargo test -p medarena-tests` alone) it is built here with cargo.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Every account's password in these tests.
+pub const PASSWORD: &str = "e2e passphrase that is long enough";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The `medarena` binary (built on demand, see the crate docs).
+pub fn medarena_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("MEDARENA_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = profile_dir.join("medarena");
+    if !bin.exists() {
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.args(["build", "-p", "medarena-cli", "--bin", "medarena"]);
+        if release {
+            cargo.arg("--release");
+        }
+        let status = cargo.current_dir(repo_root()).status().expect("running cargo build");
+        assert!(status.success(), "building the medarena binary failed");
+    }
+    bin
+}
+
+/// `medarena ARGS` with extra environment; returns the output.
+pub fn medarena(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(medarena_bin());
+    command.args(args).stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("running medarena")
+}
+
+/// Output as text, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A running `medarena serve` on a data directory.
+pub struct Server {
+    pub base: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `medarena serve --listen 127.0.0.1:0` with extra flags and waits for it to
+    /// listen (the demo seeding can take a while).
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let log = data_dir.with_extension(format!("serve-{}.log", std::process::id()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("server log file");
+        let mut child = Command::new(medarena_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("starting medarena serve");
+        let stdout = child.stdout.take().expect("server stdout");
+        let (found, address) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("medarena listening on ") {
+                    let _ = found.send(url.trim().to_owned());
+                }
+            }
+        });
+        let base = match address.recv_timeout(Duration::from_secs(300)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "medarena serve did not start; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        Server {
+            base,
+            data_dir: data_dir.to_path_buf(),
+            child,
+            log,
+        }
+    }
+
+    /// Kills the process at once (SIGKILL): a crash.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.child.wait().expect("waiting for the server")
+    }
+
+    /// The server's log so far (stderr), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn client(&self, token: Option<&str>) -> Client {
+        Client::new(&self.base, token)
+    }
+
+    /// Signs in and returns a client with the session token.
+    pub fn sign_in(&self, email: &str) -> Client {
+        let answer = self.client(None).post("/api/v1/auth/login", &json!({ "email": email, "password": PASSWORD }));
+        assert_eq!(answer.status, 200, "login {email}: {}", answer.text);
+        let token = answer.json["token"].as_str().expect("token").to_owned();
+        self.client(Some(&token))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+    pub json: Value,
+}
+
+/// A bearer-token client over real HTTP.
+pub struct Client {
+    base: String,
+    pub token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<&str>) -> Client {
+        Client {
+            base: base.to_owned(),
+            token: token.map(str::to_owned),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(120)))
+                .build()
+                .into(),
+        }
+    }
+
+    pub fn send(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = self
+            .agent
+            .run(request.body(body).expect("request"))
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, text, json }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, "application/json", Vec::new())
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send("POST", path, "application/json", serde_json::to_vec(body).expect("json"))
+    }
+
+    /// GET that must succeed; returns the JSON.
+    pub fn ok(&self, path: &str) -> Value {
+        let answer = self.get(path);
+        assert!((200..300).contains(&answer.status), "GET {path}: {} {}", answer.status, answer.text);
+        answer.json
+    }
+
+    /// POST that must succeed; returns the JSON.
+    pub fn done(&self, path: &str, body: &Value) -> Value {
+        let answer = self.post(path, body);
+        assert!((200..300).contains(&answer.status), "POST {path}: {} {}", answer.status, answer.text);
+        answer.json
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Creates the first organizer with `medarena admin create-organizer` (before `serve`).
+pub fn create_organizer(data_dir: &Path, email: &str) {
+    let dir = data_dir.to_string_lossy();
+    let output = medarena(
+        &["admin", "create-organizer", "--data-dir", &dir, "--email", email, "--name", "Organizer"],
+        &[("MEDARENA_PASSWORD", PASSWORD)],
+    );
+    assert!(output.status.success(), "create-organizer: {}", describe(&output));
+}
+
+/// Registers an account of `role`, applies as organization `name`, and has the organizer
+/// approve it (teams at `tier`). Returns the member's signed-in client.
+pub fn admitted(server: &Server, organizer: &Client, email: &str, role: &str, name: &str, tier: Option<&str>) -> Client {
+    server.client(None).done(
+        "/api/v1/accounts",
+        &json!({ "email": email, "display_name": name, "password": PASSWORD, "role": role }),
+    );
+    let member = server.sign_in(email);
+    let org = member.done("/api/v1/applications", &json!({ "name": name, "statement": "taking part in the e2e test" }));
+    let org_id = org["id"].as_i64().expect("organization id");
+    organizer.done(
+        &format!("/api/v1/applications/{org_id}/review"),
+        &json!({ "decision": "approve", "tier": tier }),
+    );
+    member
+}
+
+/// The example dataset's manifest and one hospital's rows.
+pub fn heart_example(file: &str) -> PathBuf {
+    repo_root().join("datasets-spec/examples/heart").join(file)
+}
+
+/// A prebuilt example submission (`guest/prebuilt/<name>.wasm`).
+pub fn example_module(name: &str) -> PathBuf {
+    repo_root().join("guest/prebuilt").join(format!("{name}.wasm"))
+}
+
+/// The example competition with its public phase open now.
+pub fn open_bundle_yaml() -> String {
+    medarena_arena::demo::demo_bundle_yaml(chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())).expect("demo bundle")
+}
+
+/// The environment that makes the CLI use its own credentials file and server.
+pub fn cli_env(credentials: &Path) -> Vec<(&'static str, String)> {
+    vec![("MEDARENA_CREDENTIALS", credentials.to_string_lossy().into_owned())]
+}
+
+/// Borrows an environment list for [`medarena`].
+pub fn env_refs<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// [`cli_env`] plus the password, for `medarena login`.
+pub fn login_env(credentials: &Path) -> Vec<(&'static str, String)> {
+    let mut env = cli_env(credentials);
+    env.push(("MEDARENA_PASSWORD", PASSWORD.to_owned()));
+    env
+}

@@ -254,6 +254,9 @@ impl Arena {
     /// error (keeping order); returns how many were delivered. Never fails the caller: the
     /// change is already committed and its event is safe in the outbox.
     pub async fn deliver_audit_events(&self) -> usize {
+        if !self.inner.audit.delivers() {
+            return 0;
+        }
         let _order = self.inner.audit_delivery.lock().await;
         let mut delivered = 0;
         loop {
