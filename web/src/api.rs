@@ -262,6 +262,7 @@ async fn accept_agreement(
     Path(id): Path<i64>,
     Json(body): Json<AcceptRequest>,
 ) -> ApiResult<Response> {
+    auth.require_signed_in()?;
     created(
         state
             .arena
@@ -378,6 +379,7 @@ async fn submit(
     Path(id): Path<i64>,
     module: Bytes,
 ) -> ApiResult<Response> {
+    auth.require_signed_in()?;
     created(state.arena.submit(&auth.actor, CompetitionId(id), &module).await?)
 }
 
@@ -388,6 +390,7 @@ async fn submit_analysis(
     Path(id): Path<i64>,
     multipart: Multipart,
 ) -> ApiResult<Response> {
+    auth.require_signed_in()?;
     let parts = read_parts(multipart).await?;
     let spec = parts.text("spec")?.ok_or_else(|| ApiError::bad_request("spec", "missing part"))?;
     let spec: AnalysisSpec =

@@ -6,7 +6,7 @@
 //! carry a token derived from the session ([`csrf_token`]) that the handler checks. The
 //! cookie is also `SameSite=Strict; HttpOnly`.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use medarena_arena::Actor;
@@ -40,6 +40,15 @@ impl Auth {
         match &self.via {
             Via::Cookie(token) => Some(csrf_token(token)),
             _ => None,
+        }
+    }
+
+    /// Refuses an anonymous caller with 401, for operations where the arena needs the
+    /// caller's team before its role check (and would otherwise answer 403).
+    pub fn require_signed_in(&self) -> Result<(), ApiError> {
+        match self.actor {
+            Actor::Anonymous => Err(ApiError::Arena(medarena_arena::ArenaError::Unauthenticated)),
+            Actor::Account(_) => Ok(()),
         }
     }
 
@@ -95,7 +104,13 @@ impl FromRequestParts<AppState> for Auth {
                 via: Via::Bearer,
             });
         }
-        let is_api = parts.uri.path().starts_with("/api/");
+        // Inside a nested router `parts.uri` has lost its prefix (`/api/v1`); the path as
+        // requested is the `OriginalUri`.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |original| original.0.path());
+        let is_api = path.starts_with("/api/");
         let safe = matches!(parts.method, Method::GET | Method::HEAD);
         if let Some(token) = cookie(parts, SESSION_COOKIE)
             && (safe || !is_api)
