@@ -3,8 +3,9 @@
 //! directory and talk to it over real HTTP, as a hospital, a team and an organizer would.
 //!
 //! The binary is `target/<profile>/medarena`, next to the test executable's `deps/`
-//! directory; `cargo test --workspace` builds it before running tests, and when it is
-//! missing (`cargo test -p medarena-tests` alone) it is built here with cargo.
+//! directory (or `$MEDARENA_BIN`). `cargo test --workspace` builds it before running any
+//! test; to run these tests alone with a fresh binary, build it first:
+//! `cargo build -p medarena-cli && cargo test -p medarena-tests`. A missing binary is built here.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -304,4 +305,56 @@ pub fn login_env(credentials: &Path) -> Vec<(&'static str, String)> {
     let mut env = cli_env(credentials);
     env.push(("MEDARENA_PASSWORD", PASSWORD.to_owned()));
     env
+}
+
+/// A `multipart/form-data` body of named parts (file parts have a file name).
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "medarena-e2e-boundary-5b2e";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match file {
+            Some(file) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"),
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"),
+        };
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Through the API: a hospital uploads both example files, the organizer approves the
+/// dataset and creates a competition from `bundle_yaml`. Returns the competition's id.
+pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) -> i64 {
+    let hospital = admitted(server, organizer, "staff@hospital.test", "hospital", "Hospital", None);
+    let dataset = hospital.done(
+        "/api/v1/datasets",
+        &json!({ "slug": "cardiac-events", "title": "Cardiac events" }),
+    );
+    let dataset_id = dataset["id"].as_i64().expect("dataset id");
+    let manifest = std::fs::read(heart_example("manifest.yaml")).expect("manifest");
+    for file in ["hospital-a.csv", "hospital-b.csv"] {
+        let data = std::fs::read(heart_example(file)).expect("example rows");
+        let (content_type, body) = multipart(&[("manifest", Some("manifest.yaml"), &manifest), ("data", Some(file), &data)]);
+        let answer = hospital.send("POST", &format!("/api/v1/datasets/{dataset_id}/contributions"), &content_type, body);
+        assert_eq!(answer.status, 201, "upload {file}: {}", answer.text);
+    }
+    organizer.done(&format!("/api/v1/datasets/{dataset_id}/review"), &json!({ "approve": true }));
+    let competition = organizer.send("POST", "/api/v1/competitions", "application/yaml", bundle_yaml.as_bytes().to_vec());
+    assert_eq!(competition.status, 201, "{}", competition.text);
+    competition.json["id"].as_i64().expect("competition id")
+}
+
+/// An admitted real-data team that accepted the competition's agreement.
+pub fn team(server: &Server, organizer: &Client, name: &str, competition: i64) -> Client {
+    let email = format!("member@{}.test", name.to_lowercase().replace(' ', "-"));
+    let team = admitted(server, organizer, &email, "team_member", name, Some("real_data"));
+    let agreement = team.ok(&format!("/api/v1/competitions/{competition}/agreement"));
+    team.done(
+        &format!("/api/v1/competitions/{competition}/agreement"),
+        &json!({ "agreement_sha256": agreement["sha256"] }),
+    );
+    team
 }
