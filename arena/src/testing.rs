@@ -91,14 +91,17 @@ impl DatasetValidator for ScriptedValidator {
             Some(line) => Ok(ValidationOutcome {
                 accepted: false,
                 rows: Some(rows),
+                // The shape of datasets-spec's report: rule, severity, column, counts, rows.
                 report: serde_json::json!({
-                    "issues": [{ "row": line, "column": "notes", "check": "phi", "message": "looks like a name" }]
+                    "rows": rows,
+                    "findings": [{ "rule": "phi.person_name", "severity": "error", "column": "notes",
+                                   "rows": 1, "row_numbers": [line], "message": "looks like a name" }]
                 }),
             }),
             None => Ok(ValidationOutcome {
                 accepted: true,
                 rows: Some(rows),
-                report: serde_json::json!({ "issues": [], "rows": rows }),
+                report: serde_json::json!({ "findings": [], "rows": rows }),
             }),
         }
     }

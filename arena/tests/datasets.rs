@@ -88,8 +88,8 @@ async fn uploads_are_encrypted_validated_and_reviewed() {
     };
     assert_eq!(rejected.state, ContributionState::Rejected);
     assert!(rejected.object.is_none());
-    assert_eq!(rejected.report["issues"][0]["row"], 6);
-    assert_eq!(rejected.report["issues"][0]["column"], "notes");
+    assert_eq!(rejected.report["findings"][0]["row_numbers"][0], 6);
+    assert_eq!(rejected.report["findings"][0]["column"], "notes");
     assert_eq!(
         ArenaError::UploadRejected(rejected.clone()).http_status(),
         422

@@ -510,12 +510,22 @@ fn report_table(report: &Value) -> Markup {
                 tbody { @for f in &findings {
                     tr class=(field(f, "severity")) {
                         td { (field(f, "severity")) } td { code { (field(f, "rule")) } } td { (field(f, "column")) }
-                        td.num { (field(f, "rows")) } td { (field(f, "row_numbers")) } td { (field(f, "message")) }
+                        td.num { (field(f, "rows")) } td { (row_list(f)) } td { (field(f, "message")) }
                     }
                 } }
             }
         }
     }
+}
+
+/// A finding's first row numbers, `1, 2, 3, …`.
+fn row_list(finding: &Value) -> String {
+    let rows: Vec<String> = finding
+        .get("row_numbers")
+        .and_then(Value::as_array)
+        .map(|rows| rows.iter().map(Value::to_string).collect())
+        .unwrap_or_default();
+    rows.join(", ")
 }
 
 fn contribution_block(c: &Contribution) -> Markup {

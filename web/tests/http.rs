@@ -1034,10 +1034,7 @@ fn a_refused_upload_is_422_with_the_report_and_no_values() {
         "hospital_b POST {path}: {}",
         answer.text
     );
-    // The real validator reports `findings`, the scripted one `issues`.
-    let findings = error["report"]["findings"]
-        .as_array()
-        .or_else(|| error["report"]["issues"].as_array());
+    let findings = error["report"]["findings"].as_array();
     assert!(
         findings.is_some_and(|f| !f.is_empty()),
         "hospital_b POST {path}: no findings in error.report: {}",
