@@ -60,7 +60,10 @@ impl LedgerSink {
         for entry in entries {
             let index = entry.index;
             let code = ledger.read(|ledger| ledger.receipt(index).map(|r| r.evidence_code))?;
-            seen.insert(content_key(&entry.time, &entry.actor, &entry.event), code.to_string());
+            seen.insert(
+                content_key(&entry.time, &entry.actor, &entry.event),
+                code.to_string(),
+            );
         }
         Ok(LedgerSink {
             ledger,
@@ -73,11 +76,7 @@ impl LedgerSink {
     }
 }
 
-fn content_key(
-    time: &medarena_ledger::entry::Timestamp,
-    actor: &Id,
-    event: &Event,
-) -> String {
+fn content_key(time: &medarena_ledger::entry::Timestamp, actor: &Id, event: &Event) -> String {
     let entry = NewEntry::new(*time, actor.clone(), event.clone()).at_index(0);
     entry.to_canonical()
 }
@@ -211,7 +210,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn records_are_appended_once_and_receipts_verify() -> Result<(), Box<dyn std::error::Error>> {
+    async fn records_are_appended_once_and_receipts_verify()
+    -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let ledger = Arc::new(open_ledger(dir.path(), "medarena.test/ledger")?);
         let sink = LedgerSink::new(ledger.clone())?;

@@ -147,7 +147,8 @@ pub mod vault;
 mod worker;
 
 pub use audit::{
-    AuditError, AuditEvent, AuditReceipt, AuditRecord, AuditSink, DeferredAuditSink, TracingAuditSink,
+    AuditError, AuditEvent, AuditReceipt, AuditRecord, AuditSink, DeferredAuditSink,
+    TracingAuditSink,
 };
 pub use authz::{Action, Actor, Denial, Membership, Principal, Resource, authorize};
 pub use bundle::{Bundle, BundleError, FieldIssue};
@@ -163,8 +164,8 @@ pub use ids::*;
 pub use model::*;
 pub use service::{
     AdmissionDecision, Arena, ArenaBuilder, DatasetView, DummyRunReport, ExactScores, IssuedToken,
-    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, MAX_UPLOAD_BYTES, Me, Registration,
-    ScorePoint, SubmissionView, TeamView,
+    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, MAX_UPLOAD_BYTES, Me,
+    Registration, ScorePoint, SubmissionView, TeamView,
 };
 pub use store::Store;
 pub use store::sqlite::SqliteStore;

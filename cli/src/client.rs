@@ -116,7 +116,12 @@ impl Client {
     }
 
     /// Sends a request; returns the parsed JSON answer or the server's error.
-    fn request(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> anyhow::Result<Value> {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = &self.token {
@@ -146,7 +151,11 @@ impl Client {
         if status.is_success() {
             return Ok(value);
         }
-        Err(ServerError { status: status.as_u16(), body: value }.into())
+        Err(ServerError {
+            status: status.as_u16(),
+            body: value,
+        }
+        .into())
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -154,7 +163,11 @@ impl Client {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.request("POST", path, Some(("application/json", serde_json::to_vec(body)?)))
+        self.request(
+            "POST",
+            path,
+            Some(("application/json", serde_json::to_vec(body)?)),
+        )
     }
 }
 
@@ -201,7 +214,11 @@ fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 fn rand_u128() -> u128 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     (u128::from(hasher.finish()) << 64) | u128::from(std::process::id())
 }
 
@@ -231,7 +248,10 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         "/auth/login",
         &json!({ "email": args.email, "password": password }),
     )?;
-    let session_token = session["token"].as_str().context("the server sent no token")?.to_owned();
+    let session_token = session["token"]
+        .as_str()
+        .context("the server sent no token")?
+        .to_owned();
     let as_session = Client::new(&args.server, Some(session_token))?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this machine".to_owned());
     let token = as_session.post_json(
@@ -241,13 +261,18 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let _ = as_session.request("POST", "/auth/logout", None);
     let credentials = Credentials {
         server: args.server.trim_end_matches('/').to_owned(),
-        token: token["token"].as_str().context("the server sent no API token")?.to_owned(),
+        token: token["token"]
+            .as_str()
+            .context("the server sent no API token")?
+            .to_owned(),
     };
     let path = save_credentials(&credentials)?;
     println!(
         "signed in as {}; API token expires {}; kept in {}",
         args.email,
-        token.pointer("/credential/expires_at").map_or_else(String::new, Value::to_string),
+        token
+            .pointer("/credential/expires_at")
+            .map_or_else(String::new, Value::to_string),
         path.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -279,7 +304,9 @@ pub fn whoami() -> anyhow::Result<ExitCode> {
             org["name"].as_str().unwrap_or("?"),
             org["kind"].as_str().unwrap_or("?"),
             org["admission"].as_str().unwrap_or("?"),
-            org["tier"].as_str().map_or_else(String::new, |t| format!(", tier {t}"))
+            org["tier"]
+                .as_str()
+                .map_or_else(String::new, |t| format!(", tier {t}"))
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -295,7 +322,9 @@ fn resolve(client: &Client, collection: &str, wanted: &str) -> anyhow::Result<i6
         .as_array()
         .into_iter()
         .flatten()
-        .find(|item| item["slug"] == wanted || item.pointer("/bundle/slug").is_some_and(|s| s == wanted))
+        .find(|item| {
+            item["slug"] == wanted || item.pointer("/bundle/slug").is_some_and(|s| s == wanted)
+        })
         .and_then(|item| item["id"].as_i64())
         .with_context(|| format!("no {collection} with id or slug `{wanted}`"))
 }
@@ -330,7 +359,16 @@ fn print_report(report: &Value) {
             f["rule"].as_str().unwrap_or("?"),
             f["column"].as_str().unwrap_or("-"),
             f["rows"],
-            f["row_numbers"].as_array().filter(|r| !r.is_empty()).map_or_else(String::new, |r| format!(" (first: {})", r.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))),
+            f["row_numbers"]
+                .as_array()
+                .filter(|r| !r.is_empty())
+                .map_or_else(String::new, |r| format!(
+                    " (first: {})",
+                    r.iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             f["message"].as_str().unwrap_or("")
         );
     }
@@ -340,20 +378,28 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
     let client = Client::signed_in()?;
     let dataset = match (resolve(&client, "datasets", &args.dataset), &args.create) {
         (Ok(id), _) => id,
-        (Err(_), Some(title)) => client
-            .post_json("/datasets", &json!({ "slug": args.dataset, "title": title }))?["id"]
+        (Err(_), Some(title)) => client.post_json(
+            "/datasets",
+            &json!({ "slug": args.dataset, "title": title }),
+        )?["id"]
             .as_i64()
             .context("the server did not return the new dataset's id")?,
         (Err(err), None) => return Err(err.context("pass --create TITLE to open it")),
     };
-    let data = std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let data =
+        std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
     let manifest = args
         .manifest
         .as_ref()
         .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
-    let file_name = args.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut parts: Vec<(&str, Option<&str>, &[u8])> = vec![("data", Some(file_name.as_str()), &data)];
+    let file_name = args
+        .data
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut parts: Vec<(&str, Option<&str>, &[u8])> =
+        vec![("data", Some(file_name.as_str()), &data)];
     if let Some(manifest) = &manifest {
         parts.push(("manifest", Some("manifest"), manifest));
     }
@@ -364,7 +410,11 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
         data.len()
     ));
     bar.enable_steady_tick(Duration::from_millis(120));
-    let answer = client.request("POST", &format!("/datasets/{dataset}/contributions"), Some((&content_type, body)));
+    let answer = client.request(
+        "POST",
+        &format!("/datasets/{dataset}/contributions"),
+        Some((&content_type, body)),
+    );
     bar.finish_and_clear();
     match answer {
         Ok(contribution) => {
@@ -387,7 +437,10 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
                 if args.json {
                     println!("{}", serde_json::to_string_pretty(&server.body)?);
                 } else {
-                    eprintln!("refused: {} was not kept; the validation report:", args.data.display());
+                    eprintln!(
+                        "refused: {} was not kept; the validation report:",
+                        args.data.display()
+                    );
                     print_report(&server.body["error"]["report"]);
                 }
                 Ok(ExitCode::from(1))
@@ -424,21 +477,30 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let competition = resolve(&client, "competitions", &args.competition)?;
     if args.accept_agreement {
         let agreement = client.get(&format!("/competitions/{competition}/agreement"))?;
-        println!("Data-use agreement:\n{}\n", agreement["text"].as_str().unwrap_or(""));
+        println!(
+            "Data-use agreement:\n{}\n",
+            agreement["text"].as_str().unwrap_or("")
+        );
         client.post_json(
             &format!("/competitions/{competition}/agreement"),
             &json!({ "agreement_sha256": agreement["sha256"] }),
         )?;
         println!("accepted for your team");
     }
-    let module = std::fs::read(&args.module).with_context(|| format!("reading {}", args.module.display()))?;
+    let module = std::fs::read(&args.module)
+        .with_context(|| format!("reading {}", args.module.display()))?;
     let submitted = client.request(
         "POST",
         &format!("/competitions/{competition}/submissions"),
         Some(("application/wasm", module)),
     )?;
-    let id = submitted["id"].as_i64().context("the server sent no submission id")?;
-    println!("submission {id} queued (module SHA-256 {})", submitted["module_sha256"].as_str().unwrap_or("?"));
+    let id = submitted["id"]
+        .as_i64()
+        .context("the server sent no submission id")?;
+    println!(
+        "submission {id} queued (module SHA-256 {})",
+        submitted["module_sha256"].as_str().unwrap_or("?")
+    );
     if args.no_wait {
         return Ok(ExitCode::SUCCESS);
     }
@@ -448,22 +510,36 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let finished = loop {
         let view = client.get(&format!("/submissions/{id}"))?;
         let status = view["status"].as_str().unwrap_or("?").to_owned();
-        bar.set_message(format!("submission {id}: {status} ({}s)", started.elapsed().as_secs()));
+        bar.set_message(format!(
+            "submission {id}: {status} ({}s)",
+            started.elapsed().as_secs()
+        ));
         if status == "completed" || status == "failed" {
             break view;
         }
         if started.elapsed() > Duration::from_secs(args.timeout) {
             bar.finish_and_clear();
-            bail!("submission {id} still `{status}` after {}s; check later with the web page", args.timeout);
+            bail!(
+                "submission {id} still `{status}` after {}s; check later with the web page",
+                args.timeout
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     };
     bar.finish_and_clear();
-    let report = client.get(&format!("/submissions/{id}/dummy-report")).unwrap_or(Value::Null);
+    let report = client
+        .get(&format!("/submissions/{id}/dummy-report"))
+        .unwrap_or(Value::Null);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "submission": finished, "dummy_run": report }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "submission": finished, "dummy_run": report }))?
+        );
     } else {
-        let score = |v: &Value| v.as_f64().map_or_else(|| "—".to_owned(), |s| format!("{s:.4}"));
+        let score = |v: &Value| {
+            v.as_f64()
+                .map_or_else(|| "—".to_owned(), |s| format!("{s:.4}"))
+        };
         println!(
             "submission {id}: {} (outcome {})\n  dummy-data score: {}\n  public score (released, noisy): {}",
             finished["status"].as_str().unwrap_or("?"),
@@ -478,5 +554,9 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             println!("  guest output (dummy run):\n{log}");
         }
     }
-    Ok(if finished["status"] == "completed" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if finished["status"] == "completed" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

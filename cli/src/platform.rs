@@ -92,7 +92,12 @@ impl PlatformArgs {
                 .clone()
                 .or(file.ledger_origin)
                 .unwrap_or_else(|| DEFAULT_ORIGIN.to_owned()),
-            job_lease: Duration::from_secs(self.job_lease_secs.or(file.job_lease_secs).unwrap_or(60).max(2)),
+            job_lease: Duration::from_secs(
+                self.job_lease_secs
+                    .or(file.job_lease_secs)
+                    .unwrap_or(60)
+                    .max(2),
+            ),
         })
     }
 }
@@ -170,7 +175,9 @@ async fn open_platform(
         Err(medarena_ledger::LedgerError::Store(medarena_ledger::StoreError::InUse { .. }))
             if role == LedgerRole::IfFree =>
         {
-            tracing::info!("the ledger is held by a running server; it will record this process's events");
+            tracing::info!(
+                "the ledger is held by a running server; it will record this process's events"
+            );
             None
         }
         Err(err) => {

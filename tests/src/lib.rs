@@ -44,7 +44,10 @@ pub fn medarena_bin() -> PathBuf {
         if release {
             cargo.arg("--release");
         }
-        let status = cargo.current_dir(repo_root()).status().expect("running cargo build");
+        let status = cargo
+            .current_dir(repo_root())
+            .status()
+            .expect("running cargo build");
         assert!(status.success(), "building the medarena binary failed");
     }
     bin
@@ -153,7 +156,10 @@ impl Server {
 
     /// Signs in and returns a client with the session token.
     pub fn sign_in(&self, email: &str) -> Client {
-        let answer = self.client(None).post("/api/v1/auth/login", &json!({ "email": email, "password": PASSWORD }));
+        let answer = self.client(None).post(
+            "/api/v1/auth/login",
+            &json!({ "email": email, "password": PASSWORD }),
+        );
         assert_eq!(answer.status, 200, "login {email}: {}", answer.text);
         let token = answer.json["token"].as_str().expect("token").to_owned();
         self.client(Some(&token))
@@ -218,20 +224,35 @@ impl Client {
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Answer {
-        self.send("POST", path, "application/json", serde_json::to_vec(body).expect("json"))
+        self.send(
+            "POST",
+            path,
+            "application/json",
+            serde_json::to_vec(body).expect("json"),
+        )
     }
 
     /// GET that must succeed; returns the JSON.
     pub fn ok(&self, path: &str) -> Value {
         let answer = self.get(path);
-        assert!((200..300).contains(&answer.status), "GET {path}: {} {}", answer.status, answer.text);
+        assert!(
+            (200..300).contains(&answer.status),
+            "GET {path}: {} {}",
+            answer.status,
+            answer.text
+        );
         answer.json
     }
 
     /// POST that must succeed; returns the JSON.
     pub fn done(&self, path: &str, body: &Value) -> Value {
         let answer = self.post(path, body);
-        assert!((200..300).contains(&answer.status), "POST {path}: {} {}", answer.status, answer.text);
+        assert!(
+            (200..300).contains(&answer.status),
+            "POST {path}: {} {}",
+            answer.status,
+            answer.text
+        );
         answer.json
     }
 }
@@ -243,7 +264,10 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
         if let Some(value) = check() {
             return value;
         }
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -252,21 +276,44 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
 pub fn create_organizer(data_dir: &Path, email: &str) {
     let dir = data_dir.to_string_lossy();
     let output = medarena(
-        &["admin", "create-organizer", "--data-dir", &dir, "--email", email, "--name", "Organizer"],
+        &[
+            "admin",
+            "create-organizer",
+            "--data-dir",
+            &dir,
+            "--email",
+            email,
+            "--name",
+            "Organizer",
+        ],
         &[("MEDARENA_PASSWORD", PASSWORD)],
     );
-    assert!(output.status.success(), "create-organizer: {}", describe(&output));
+    assert!(
+        output.status.success(),
+        "create-organizer: {}",
+        describe(&output)
+    );
 }
 
 /// Registers an account of `role`, applies as organization `name`, and has the organizer
 /// approve it (teams at `tier`). Returns the member's signed-in client.
-pub fn admitted(server: &Server, organizer: &Client, email: &str, role: &str, name: &str, tier: Option<&str>) -> Client {
+pub fn admitted(
+    server: &Server,
+    organizer: &Client,
+    email: &str,
+    role: &str,
+    name: &str,
+    tier: Option<&str>,
+) -> Client {
     server.client(None).done(
         "/api/v1/accounts",
         &json!({ "email": email, "display_name": name, "password": PASSWORD, "role": role }),
     );
     let member = server.sign_in(email);
-    let org = member.done("/api/v1/applications", &json!({ "name": name, "statement": "taking part in the e2e test" }));
+    let org = member.done(
+        "/api/v1/applications",
+        &json!({ "name": name, "statement": "taking part in the e2e test" }),
+    );
     let org_id = org["id"].as_i64().expect("organization id");
     organizer.done(
         &format!("/api/v1/applications/{org_id}/review"),
@@ -282,17 +329,25 @@ pub fn heart_example(file: &str) -> PathBuf {
 
 /// A prebuilt example submission (`guest/prebuilt/<name>.wasm`).
 pub fn example_module(name: &str) -> PathBuf {
-    repo_root().join("guest/prebuilt").join(format!("{name}.wasm"))
+    repo_root()
+        .join("guest/prebuilt")
+        .join(format!("{name}.wasm"))
 }
 
 /// The example competition with its public phase open now.
 pub fn open_bundle_yaml() -> String {
-    medarena_arena::demo::demo_bundle_yaml(chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())).expect("demo bundle")
+    medarena_arena::demo::demo_bundle_yaml(chrono::DateTime::<chrono::Utc>::from(
+        std::time::SystemTime::now(),
+    ))
+    .expect("demo bundle")
 }
 
 /// The environment that makes the CLI use its own credentials file and server.
 pub fn cli_env(credentials: &Path) -> Vec<(&'static str, String)> {
-    vec![("MEDARENA_CREDENTIALS", credentials.to_string_lossy().into_owned())]
+    vec![(
+        "MEDARENA_CREDENTIALS",
+        credentials.to_string_lossy().into_owned(),
+    )]
 }
 
 /// Borrows an environment list for [`medarena`].
@@ -314,7 +369,9 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     for (name, file, bytes) in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         let disposition = match file {
-            Some(file) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"),
+            Some(file) => format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"
+            ),
             None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"),
         };
         body.extend_from_slice(disposition.as_bytes());
@@ -328,7 +385,14 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 /// Through the API: a hospital uploads both example files, the organizer approves the
 /// dataset and creates a competition from `bundle_yaml`. Returns the competition's id.
 pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) -> i64 {
-    let hospital = admitted(server, organizer, "staff@hospital.test", "hospital", "Hospital", None);
+    let hospital = admitted(
+        server,
+        organizer,
+        "staff@hospital.test",
+        "hospital",
+        "Hospital",
+        None,
+    );
     let dataset = hospital.done(
         "/api/v1/datasets",
         &json!({ "slug": "cardiac-events", "title": "Cardiac events" }),
@@ -337,12 +401,28 @@ pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) 
     let manifest = std::fs::read(heart_example("manifest.yaml")).expect("manifest");
     for file in ["hospital-a.csv", "hospital-b.csv"] {
         let data = std::fs::read(heart_example(file)).expect("example rows");
-        let (content_type, body) = multipart(&[("manifest", Some("manifest.yaml"), &manifest), ("data", Some(file), &data)]);
-        let answer = hospital.send("POST", &format!("/api/v1/datasets/{dataset_id}/contributions"), &content_type, body);
+        let (content_type, body) = multipart(&[
+            ("manifest", Some("manifest.yaml"), &manifest),
+            ("data", Some(file), &data),
+        ]);
+        let answer = hospital.send(
+            "POST",
+            &format!("/api/v1/datasets/{dataset_id}/contributions"),
+            &content_type,
+            body,
+        );
         assert_eq!(answer.status, 201, "upload {file}: {}", answer.text);
     }
-    organizer.done(&format!("/api/v1/datasets/{dataset_id}/review"), &json!({ "approve": true }));
-    let competition = organizer.send("POST", "/api/v1/competitions", "application/yaml", bundle_yaml.as_bytes().to_vec());
+    organizer.done(
+        &format!("/api/v1/datasets/{dataset_id}/review"),
+        &json!({ "approve": true }),
+    );
+    let competition = organizer.send(
+        "POST",
+        "/api/v1/competitions",
+        "application/yaml",
+        bundle_yaml.as_bytes().to_vec(),
+    );
     assert_eq!(competition.status, 201, "{}", competition.text);
     competition.json["id"].as_i64().expect("competition id")
 }
@@ -350,7 +430,14 @@ pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) 
 /// An admitted real-data team that accepted the competition's agreement.
 pub fn team(server: &Server, organizer: &Client, name: &str, competition: i64) -> Client {
     let email = format!("member@{}.test", name.to_lowercase().replace(' ', "-"));
-    let team = admitted(server, organizer, &email, "team_member", name, Some("real_data"));
+    let team = admitted(
+        server,
+        organizer,
+        &email,
+        "team_member",
+        name,
+        Some("real_data"),
+    );
     let agreement = team.ok(&format!("/api/v1/competitions/{competition}/agreement"));
     team.done(
         &format!("/api/v1/competitions/{competition}/agreement"),

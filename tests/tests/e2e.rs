@@ -20,30 +20,83 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     let organizer = server.sign_in("organizer@e2e.test");
 
     // A hospital joins and signs in with the CLI.
-    let _hospital = admitted(&server, &organizer, "staff@hospital.test", "hospital", "E2E Hospital", None);
+    let _hospital = admitted(
+        &server,
+        &organizer,
+        "staff@hospital.test",
+        "hospital",
+        "E2E Hospital",
+        None,
+    );
     let hospital_creds = root.path().join("hospital.json");
     let hospital_env = cli_env(&hospital_creds);
-    let login = medarena(&["login", "--server", &server.base, "--email", "staff@hospital.test"], &env_refs(&login_env(&hospital_creds)));
-    assert!(login.status.success(), "hospital login: {}", describe(&login));
+    let login = medarena(
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            "staff@hospital.test",
+        ],
+        &env_refs(&login_env(&hospital_creds)),
+    );
+    assert!(
+        login.status.success(),
+        "hospital login: {}",
+        describe(&login)
+    );
     let whoami = medarena(&["whoami"], &env_refs(&hospital_env));
-    assert!(String::from_utf8_lossy(&whoami.stdout).contains("E2E Hospital"), "whoami: {}", describe(&whoami));
+    assert!(
+        String::from_utf8_lossy(&whoami.stdout).contains("E2E Hospital"),
+        "whoami: {}",
+        describe(&whoami)
+    );
 
     // A bad upload is refused with its report, and nothing is kept.
     let manifest = heart_example("manifest.yaml");
     let manifest = manifest.to_string_lossy();
     let bad = heart_example("bad-upload.csv");
     let refused = medarena(
-        &["dataset", "upload", "--dataset", "cardiac-events", "--create", "Cardiac events", "--manifest", &manifest, &bad.to_string_lossy()],
+        &[
+            "dataset",
+            "upload",
+            "--dataset",
+            "cardiac-events",
+            "--create",
+            "Cardiac events",
+            "--manifest",
+            &manifest,
+            &bad.to_string_lossy(),
+        ],
         &env_refs(&hospital_env),
     );
-    assert_eq!(refused.status.code(), Some(1), "bad upload must be refused: {}", describe(&refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "bad upload must be refused: {}",
+        describe(&refused)
+    );
     let refusal = describe(&refused);
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("refused"), "{refusal}");
-    for rule in ["phi.mobile", "phi.resident_id", "privacy.k_anonymity", "schema.extra_column"] {
-        assert!(String::from_utf8_lossy(&refused.stdout).contains(rule), "the report names `{rule}`: {refusal}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refused"),
+        "{refusal}"
+    );
+    for rule in [
+        "phi.mobile",
+        "phi.resident_id",
+        "privacy.k_anonymity",
+        "schema.extra_column",
+    ] {
+        assert!(
+            String::from_utf8_lossy(&refused.stdout).contains(rule),
+            "the report names `{rule}`: {refusal}"
+        );
     }
     let bad_text = std::fs::read_to_string(&bad).expect("bad upload");
-    let phi_value = bad_text.lines().nth(1).and_then(|l| l.split(',').find(|v| v.len() >= 11 && v.chars().all(|c| c.is_ascii_digit())));
+    let phi_value = bad_text.lines().nth(1).and_then(|l| {
+        l.split(',')
+            .find(|v| v.len() >= 11 && v.chars().all(|c| c.is_ascii_digit()))
+    });
     if let Some(value) = phi_value {
         assert!(!refusal.contains(value), "the report must not quote values");
     }
@@ -51,91 +104,218 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     // The good files are accepted.
     for file in ["hospital-a.csv", "hospital-b.csv"] {
         let accepted = medarena(
-            &["dataset", "upload", "--dataset", "cardiac-events", "--manifest", &manifest, &heart_example(file).to_string_lossy()],
+            &[
+                "dataset",
+                "upload",
+                "--dataset",
+                "cardiac-events",
+                "--manifest",
+                &manifest,
+                &heart_example(file).to_string_lossy(),
+            ],
             &env_refs(&hospital_env),
         );
-        assert!(accepted.status.success(), "upload {file}: {}", describe(&accepted));
+        assert!(
+            accepted.status.success(),
+            "upload {file}: {}",
+            describe(&accepted)
+        );
         assert!(String::from_utf8_lossy(&accepted.stdout).contains("accepted"));
     }
     let datasets = organizer.ok("/api/v1/datasets");
-    let dataset = datasets.as_array().and_then(|d| d.iter().find(|d| d["slug"] == "cardiac-events")).cloned().expect("dataset listed");
+    let dataset = datasets
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["slug"] == "cardiac-events"))
+        .cloned()
+        .expect("dataset listed");
     let dataset_id = dataset["id"].as_i64().expect("dataset id");
     let view = organizer.ok(&format!("/api/v1/datasets/{dataset_id}"));
-    let states: Vec<&str> = view["contributions"].as_array().expect("contributions").iter().filter_map(|c| c["state"].as_str()).collect();
-    assert_eq!(states.iter().filter(|s| **s == "validated").count(), 2, "{view}");
-    assert_eq!(states.iter().filter(|s| **s == "rejected").count(), 1, "{view}");
+    let states: Vec<&str> = view["contributions"]
+        .as_array()
+        .expect("contributions")
+        .iter()
+        .filter_map(|c| c["state"].as_str())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "validated").count(),
+        2,
+        "{view}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == "rejected").count(),
+        1,
+        "{view}"
+    );
 
     // Nobody can read raw rows: the contribution endpoints give reports, never the file.
-    let first_row = std::fs::read_to_string(heart_example("hospital-a.csv")).expect("csv").lines().nth(1).unwrap_or_default().to_owned();
+    let first_row = std::fs::read_to_string(heart_example("hospital-a.csv"))
+        .expect("csv")
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
     for contribution in view["contributions"].as_array().into_iter().flatten() {
         let id = contribution["id"].as_i64().expect("contribution id");
         let answer = organizer.get(&format!("/api/v1/contributions/{id}"));
-        assert!(!answer.text.contains(&first_row), "a contribution view must not contain rows");
+        assert!(
+            !answer.text.contains(&first_row),
+            "a contribution view must not contain rows"
+        );
     }
 
     // The organizer approves the dataset and creates the competition.
-    organizer.done(&format!("/api/v1/datasets/{dataset_id}/review"), &json!({ "approve": true }));
-    let competition = organizer.send("POST", "/api/v1/competitions", "application/yaml", open_bundle_yaml().into_bytes());
+    organizer.done(
+        &format!("/api/v1/datasets/{dataset_id}/review"),
+        &json!({ "approve": true }),
+    );
+    let competition = organizer.send(
+        "POST",
+        "/api/v1/competitions",
+        "application/yaml",
+        open_bundle_yaml().into_bytes(),
+    );
     assert_eq!(competition.status, 201, "{}", competition.text);
     let competition_id = competition.json["id"].as_i64().expect("competition id");
     let slug = competition.json["slug"].as_str().expect("slug").to_owned();
 
     // A team joins, accepts the agreement and submits with the CLI, which waits.
-    let team = admitted(&server, &organizer, "member@team.test", "team_member", "E2E Team", Some("real_data"));
+    let team = admitted(
+        &server,
+        &organizer,
+        "member@team.test",
+        "team_member",
+        "E2E Team",
+        Some("real_data"),
+    );
     let team_creds = root.path().join("team.json");
     let team_env = cli_env(&team_creds);
-    let login = medarena(&["login", "--server", &server.base, "--email", "member@team.test"], &env_refs(&login_env(&team_creds)));
+    let login = medarena(
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            "member@team.test",
+        ],
+        &env_refs(&login_env(&team_creds)),
+    );
     assert!(login.status.success(), "team login: {}", describe(&login));
     let module = example_module("logreg");
     let submitted = medarena(
-        &["submit", "--competition", &slug, "--accept-agreement", "--json", "--timeout", "600", &module.to_string_lossy()],
+        &[
+            "submit",
+            "--competition",
+            &slug,
+            "--accept-agreement",
+            "--json",
+            "--timeout",
+            "600",
+            &module.to_string_lossy(),
+        ],
         &env_refs(&team_env),
     );
-    assert!(submitted.status.success(), "submit: {}\nserver log:\n{}", describe(&submitted), server.log());
+    assert!(
+        submitted.status.success(),
+        "submit: {}\nserver log:\n{}",
+        describe(&submitted),
+        server.log()
+    );
     let stdout = String::from_utf8_lossy(&submitted.stdout);
     let json_start = stdout.find("{\n").expect("JSON result");
     let result: Value = serde_json::from_str(&stdout[json_start..]).expect("submit --json");
     let submission = &result["submission"];
     assert_eq!(submission["status"], "completed", "{result}");
     let submission_id = submission["id"].as_i64().expect("submission id");
-    let released = submission["released_public_score"].as_f64().expect("released score");
-    assert!(submission["dummy_score"].as_f64().is_some(), "the dummy run came first: {result}");
-    assert!(submission.get("exact").is_none_or(Value::is_null), "a team never sees exact scores: {result}");
+    let released = submission["released_public_score"]
+        .as_f64()
+        .expect("released score");
+    assert!(
+        submission["dummy_score"].as_f64().is_some(),
+        "the dummy run came first: {result}"
+    );
+    assert!(
+        submission.get("exact").is_none_or(Value::is_null),
+        "a team never sees exact scores: {result}"
+    );
 
     // It is on the public leaderboard with the noisy score; the exact one differs.
-    let board = server.client(None).ok(&format!("/api/v1/competitions/{competition_id}/leaderboard"));
+    let board = server.client(None).ok(&format!(
+        "/api/v1/competitions/{competition_id}/leaderboard"
+    ));
     let entry = &board["entries"][0];
     assert_eq!(entry["team_name"], "E2E Team", "{board}");
     assert_eq!(entry["score"].as_f64(), Some(released), "{board}");
-    let exact = organizer.ok(&format!("/api/v1/competitions/{competition_id}/exact-scores"));
-    let exact_public = exact[0]["exact_public_score"].as_f64().expect("exact public score");
-    assert!((exact_public - released).abs() > 0.0, "the released score carries noise: {exact}");
+    let exact = organizer.ok(&format!(
+        "/api/v1/competitions/{competition_id}/exact-scores"
+    ));
+    let exact_public = exact[0]["exact_public_score"]
+        .as_f64()
+        .expect("exact public score");
+    assert!(
+        (exact_public - released).abs() > 0.0,
+        "the released score carries noise: {exact}"
+    );
     let budget = team.ok(&format!("/api/v1/competitions/{competition_id}/budget"));
-    assert!(budget[0]["spent"].as_f64().unwrap_or(0.0) > 0.0, "the release was charged: {budget}");
+    assert!(
+        budget[0]["spent"].as_f64().unwrap_or(0.0) > 0.0,
+        "the release was charged: {budget}"
+    );
 
     // The private leaderboard is hidden until the organizer closes and publishes.
     let private = format!("/api/v1/competitions/{competition_id}/leaderboard?kind=private");
     assert_eq!(team.get(&private).status, 403);
-    organizer.done(&format!("/api/v1/competitions/{competition_id}/close"), &json!({}));
+    organizer.done(
+        &format!("/api/v1/competitions/{competition_id}/close"),
+        &json!({}),
+    );
     assert_eq!(team.get(&private).status, 403, "closing does not reveal");
-    organizer.done(&format!("/api/v1/competitions/{competition_id}/publish"), &json!({}));
+    organizer.done(
+        &format!("/api/v1/competitions/{competition_id}/publish"),
+        &json!({}),
+    );
     let revealed = team.ok(&private);
-    assert_eq!(revealed["entries"][0]["submission"].as_i64(), Some(submission_id), "{revealed}");
+    assert_eq!(
+        revealed["entries"][0]["submission"].as_i64(),
+        Some(submission_id),
+        "{revealed}"
+    );
 
     // Every step has a receipt on the ledger.
-    let events = wait_for("every audit event delivered to the ledger", Duration::from_secs(30), || {
-        let events = organizer.ok("/api/v1/audit?limit=1000");
-        let all = events.as_array().cloned().unwrap_or_default();
-        all.iter().all(|e| e["evidence"].is_string()).then_some(all)
-    });
-    let kinds: BTreeSet<&str> = events.iter().filter_map(|e| e["event"]["type"].as_str()).collect();
+    let events = wait_for(
+        "every audit event delivered to the ledger",
+        Duration::from_secs(30),
+        || {
+            let events = organizer.ok("/api/v1/audit?limit=1000");
+            let all = events.as_array().cloned().unwrap_or_default();
+            all.iter().all(|e| e["evidence"].is_string()).then_some(all)
+        },
+    );
+    let kinds: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| e["event"]["type"].as_str())
+        .collect();
     for kind in [
-        "account_created", "admission_requested", "admission_reviewed", "dataset_created",
-        "contribution_uploaded", "contribution_validated", "dataset_reviewed", "competition_created",
-        "agreement_accepted", "submission_received", "job_started", "run_finished", "budget_charged",
-        "submission_finished", "competition_closed", "competition_published",
+        "account_created",
+        "admission_requested",
+        "admission_reviewed",
+        "dataset_created",
+        "contribution_uploaded",
+        "contribution_validated",
+        "dataset_reviewed",
+        "competition_created",
+        "agreement_accepted",
+        "submission_received",
+        "job_started",
+        "run_finished",
+        "budget_charged",
+        "submission_finished",
+        "competition_closed",
+        "competition_published",
     ] {
-        assert!(kinds.contains(kind), "no `{kind}` event in the audit trail: {kinds:?}");
+        assert!(
+            kinds.contains(kind),
+            "no `{kind}` event in the audit trail: {kinds:?}"
+        );
     }
     let mut checked = BTreeSet::new();
     for event in &events {
@@ -144,31 +324,89 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
             continue;
         }
         let code = event["evidence"].as_str().expect("evidence code");
-        let verified = medarena(&["ledger", "verify", "--url", &server.base, "--evidence", code], &[]);
-        assert!(verified.status.success(), "receipt of `{kind}`: {}", describe(&verified));
+        let verified = medarena(
+            &[
+                "ledger",
+                "verify",
+                "--url",
+                &server.base,
+                "--evidence",
+                code,
+            ],
+            &[],
+        );
+        assert!(
+            verified.status.success(),
+            "receipt of `{kind}`: {}",
+            describe(&verified)
+        );
     }
 
     // Offline: a saved receipt and the published key.
-    let code = events.iter().find(|e| e["event"]["type"] == "submission_received").and_then(|e| e["evidence"].as_str()).expect("code");
+    let code = events
+        .iter()
+        .find(|e| e["event"]["type"] == "submission_received")
+        .and_then(|e| e["evidence"].as_str())
+        .expect("code");
     let anonymous = server.client(None);
     let receipt = anonymous.get(&format!("/api/ledger/receipts/{code}"));
     assert_eq!(receipt.status, 200, "{}", receipt.text);
     let key = anonymous.get("/api/ledger/key").text.trim().to_owned();
     let receipt_file = root.path().join("receipt.json");
     std::fs::write(&receipt_file, &receipt.text).expect("receipt file");
-    let offline = medarena(&["ledger", "verify", "--key", &key, "--receipt", &receipt_file.to_string_lossy()], &[]);
-    assert!(offline.status.success(), "offline verify: {}", describe(&offline));
-    assert!(receipt.text.contains(&format!("submission:{submission_id}")), "the receipt names the submission");
+    let offline = medarena(
+        &[
+            "ledger",
+            "verify",
+            "--key",
+            &key,
+            "--receipt",
+            &receipt_file.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(
+        offline.status.success(),
+        "offline verify: {}",
+        describe(&offline)
+    );
+    assert!(
+        receipt
+            .text
+            .contains(&format!("submission:{submission_id}")),
+        "the receipt names the submission"
+    );
 
     // A tampered receipt is refused.
-    let tampered = receipt.text.replacen(&format!("submission:{submission_id}"), &format!("submission:{}", submission_id + 1), 1);
+    let tampered = receipt.text.replacen(
+        &format!("submission:{submission_id}"),
+        &format!("submission:{}", submission_id + 1),
+        1,
+    );
     std::fs::write(&receipt_file, tampered).expect("receipt file");
-    let refused = medarena(&["ledger", "verify", "--key", &key, "--receipt", &receipt_file.to_string_lossy()], &[]);
-    assert!(!refused.status.success(), "a tampered receipt must fail: {}", describe(&refused));
+    let refused = medarena(
+        &[
+            "ledger",
+            "verify",
+            "--key",
+            &key,
+            "--receipt",
+            &receipt_file.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(
+        !refused.status.success(),
+        "a tampered receipt must fail: {}",
+        describe(&refused)
+    );
 
     let logout = medarena(&["logout"], &env_refs(&team_env));
     assert!(logout.status.success(), "logout: {}", describe(&logout));
     assert!(!team_creds.exists());
     let status = server.stop();
-    assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "serve exits cleanly on SIGTERM: {status:?}"
+    );
 }

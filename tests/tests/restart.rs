@@ -22,7 +22,12 @@ const SPINNING_MODULE: &str = r#"(module
   (func (export "medarena_predict") (param $call i32) (result i32) (i32.const 0)))"#;
 
 fn submit(team: &Client, competition: i64, module: Vec<u8>) -> i64 {
-    let answer = team.send("POST", &format!("/api/v1/competitions/{competition}/submissions"), "application/wasm", module);
+    let answer = team.send(
+        "POST",
+        &format!("/api/v1/competitions/{competition}/submissions"),
+        "application/wasm",
+        module,
+    );
     assert_eq!(answer.status, 201, "submit: {}", answer.text);
     answer.json["id"].as_i64().expect("submission id")
 }
@@ -42,7 +47,11 @@ fn no_submission_is_lost_when_the_server_is_killed_mid_run() {
     let team_a = team(&server, &organizer, "Team A", competition);
     let team_b = team(&server, &organizer, "Team B", competition);
 
-    let spinning = submit(&team_a, competition, wat::parse_str(SPINNING_MODULE).expect("WAT"));
+    let spinning = submit(
+        &team_a,
+        competition,
+        wat::parse_str(SPINNING_MODULE).expect("WAT"),
+    );
     let module = |name: &str| std::fs::read(example_module(name)).expect("example module");
     let mut others = vec![
         submit(&team_a, competition, module("logreg")),
@@ -56,26 +65,56 @@ fn no_submission_is_lost_when_the_server_is_killed_mid_run() {
         (queue["running"].as_i64() >= Some(1)).then_some(())
     });
     let before = organizer.ok("/api/v1/queue");
-    assert!(before["pending"].as_i64() >= Some(1), "jobs are still queued at the crash: {before}");
+    assert!(
+        before["pending"].as_i64() >= Some(1),
+        "jobs are still queued at the crash: {before}"
+    );
     server.crash();
 
     let server = Server::start(&data_dir, &["--workers", "2", "--job-lease-secs", "3"]);
     let organizer = server.sign_in("organizer@e2e.test");
-    let finished = wait_for("every submission finished after the restart", Duration::from_secs(240), || {
-        let all = organizer.ok(&format!("/api/v1/competitions/{competition}/submissions"));
-        let all = all.as_array().cloned().unwrap_or_default();
-        all.iter().all(|s| s["status"] == "completed" || s["status"] == "failed").then_some(all)
-    });
-    assert_eq!(finished.len(), 5, "all five submissions are still there: {finished:?}");
-    let by_id = |id: i64| finished.iter().find(|s| s["id"].as_i64() == Some(id)).cloned().unwrap_or(Value::Null);
+    let finished = wait_for(
+        "every submission finished after the restart",
+        Duration::from_secs(240),
+        || {
+            let all = organizer.ok(&format!("/api/v1/competitions/{competition}/submissions"));
+            let all = all.as_array().cloned().unwrap_or_default();
+            all.iter()
+                .all(|s| s["status"] == "completed" || s["status"] == "failed")
+                .then_some(all)
+        },
+    );
+    assert_eq!(
+        finished.len(),
+        5,
+        "all five submissions are still there: {finished:?}"
+    );
+    let by_id = |id: i64| {
+        finished
+            .iter()
+            .find(|s| s["id"].as_i64() == Some(id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     for id in &others {
         let submission = by_id(*id);
-        assert_eq!(submission["status"], "completed", "submission {id} ran after the restart: {submission}\n{}", server.log());
-        assert!(submission["released_public_score"].as_f64().is_some(), "{submission}");
+        assert_eq!(
+            submission["status"],
+            "completed",
+            "submission {id} ran after the restart: {submission}\n{}",
+            server.log()
+        );
+        assert!(
+            submission["released_public_score"].as_f64().is_some(),
+            "{submission}"
+        );
     }
     let spun = by_id(spinning);
     assert_eq!(spun["status"], "failed", "{spun}");
-    assert_eq!(spun["outcome"], "over_limit", "the retried run hit the deadline: {spun}");
+    assert_eq!(
+        spun["outcome"], "over_limit",
+        "the retried run hit the deadline: {spun}"
+    );
 
     let trail = organizer.ok(&format!("/api/v1/audit?subject=submission:{spinning}"));
     let jobs: Vec<i64> = trail
@@ -88,10 +127,20 @@ fn no_submission_is_lost_when_the_server_is_killed_mid_run() {
     let mut retried = false;
     for job in jobs {
         let events = organizer.ok(&format!("/api/v1/audit?subject=job:{job}"));
-        retried |= events.as_array().into_iter().flatten().any(|e| e["event"]["type"] == "job_lease_expired" && e["event"]["retried"] == true);
+        retried |=
+            events.as_array().into_iter().flatten().any(|e| {
+                e["event"]["type"] == "job_lease_expired" && e["event"]["retried"] == true
+            });
     }
-    assert!(retried, "the interrupted run's lease expired and it was retried");
+    assert!(
+        retried,
+        "the interrupted run's lease expired and it was retried"
+    );
     let queue = organizer.ok("/api/v1/queue");
-    assert_eq!((queue["pending"].as_i64(), queue["running"].as_i64()), (Some(0), Some(0)), "{queue}");
+    assert_eq!(
+        (queue["pending"].as_i64(), queue["running"].as_i64()),
+        (Some(0), Some(0)),
+        "{queue}"
+    );
     assert!(server.stop().success());
 }

@@ -11,7 +11,6 @@
 //! ```
 
 #[path = "../../arena/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod world;
 
 use std::process::Command;
@@ -21,7 +20,10 @@ use medarena_arena::Tier;
 use medarena_arena::ledger_sink::open_ledger;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let seconds: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10);
     let connections: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(64);
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -38,7 +40,8 @@ fn main() {
         let cast = world::cast(&world.arena, world::EXAMPLE_BUNDLE).await;
         let mut teams = vec![cast.team_x.clone(), cast.team_y.clone()];
         for n in 0..28 {
-            let (team, _) = world::extra_team(&world.arena, &cast, &format!("Team {n}"), Tier::RealData).await;
+            let (team, _) =
+                world::extra_team(&world.arena, &cast, &format!("Team {n}"), Tier::RealData).await;
             teams.push(team);
         }
         for (tag, team) in teams.iter().enumerate() {
@@ -52,7 +55,9 @@ fn main() {
         world.drain().await;
         let ledger = Arc::new(open_ledger(world.dir.path(), "bench/ledger").expect("ledger"));
         let app = medarena_web::router(medarena_web::AppState::new(world.arena.clone(), ledger));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         (base, cast.competition.0, world)
@@ -68,10 +73,19 @@ fn main() {
     println!("leaderboard with {entries} entries; wrk -t2 -c{connections} -d{seconds}s --latency");
     for (what, url) in [
         ("GET leaderboard (JSON API)", board),
-        ("GET competition page (HTML)", format!("{base}/competitions/{competition}")),
+        (
+            "GET competition page (HTML)",
+            format!("{base}/competitions/{competition}"),
+        ),
     ] {
         let output = Command::new("wrk")
-            .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", &url])
+            .args([
+                "-t2",
+                &format!("-c{connections}"),
+                &format!("-d{seconds}s"),
+                "--latency",
+                &url,
+            ])
             .output()
             .expect("running wrk");
         let text = String::from_utf8_lossy(&output.stdout);
@@ -83,7 +97,9 @@ fn main() {
                 .unwrap_or("?")
                 .to_owned()
         };
-        let errors = text.lines().find(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
+        let errors = text
+            .lines()
+            .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
         println!(
             "{what}: {} req/s, p50 {}, p99 {}{}",
             field("Requests/sec:"),

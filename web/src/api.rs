@@ -34,14 +34,20 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{org}/members", post(add_member))
         .route("/competitions", get(competitions).post(create_competition))
         .route("/competitions/{id}", get(competition))
-        .route("/competitions/{id}/agreement", get(agreement).post(accept_agreement))
+        .route(
+            "/competitions/{id}/agreement",
+            get(agreement).post(accept_agreement),
+        )
         .route("/competitions/{id}/close", post(close))
         .route("/competitions/{id}/publish", post(publish))
         .route("/competitions/{id}/leaderboard", get(leaderboard))
         .route("/competitions/{id}/history", get(history))
         .route("/competitions/{id}/exact-scores", get(exact_scores))
         .route("/competitions/{id}/compare", get(compare))
-        .route("/competitions/{id}/submissions", get(submissions).post(submit))
+        .route(
+            "/competitions/{id}/submissions",
+            get(submissions).post(submit),
+        )
         .route("/competitions/{id}/analyses", post(submit_analysis))
         .route("/competitions/{id}/budget", get(budget))
         .route("/submissions/{id}", get(submission))
@@ -87,7 +93,10 @@ async fn login(
 }
 
 /// `POST /auth/logout`: revokes the bearer token used for this request.
-async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult<StatusCode> {
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<StatusCode> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -110,8 +119,13 @@ async fn create_token(
     auth: Auth,
     Json(body): Json<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
-    let ttl = body.days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)));
-    let issued = state.arena.create_api_token(&auth.actor, &body.name, ttl).await?;
+    let ttl = body
+        .days
+        .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)));
+    let issued = state
+        .arena
+        .create_api_token(&auth.actor, &body.name, ttl)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
@@ -158,7 +172,12 @@ async fn apply(
     auth: Auth,
     Json(body): Json<ApplyRequest>,
 ) -> ApiResult<Response> {
-    created(state.arena.apply(&auth.actor, &body.name, &body.statement).await?)
+    created(
+        state
+            .arena
+            .apply(&auth.actor, &body.name, &body.statement)
+            .await?,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,7 +207,11 @@ async fn review_application(
     )
 }
 
-async fn team(State(state): State<AppState>, auth: Auth, Path(org): Path<i64>) -> ApiResult<Response> {
+async fn team(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<i64>,
+) -> ApiResult<Response> {
     json_of(state.arena.team(&auth.actor, OrgId(org)).await?)
 }
 
@@ -203,7 +226,12 @@ async fn add_member(
     Path(org): Path<i64>,
     Json(body): Json<MemberRequest>,
 ) -> ApiResult<Response> {
-    created(state.arena.add_team_member(&auth.actor, OrgId(org), &body.email).await?)
+    created(
+        state
+            .arena
+            .add_team_member(&auth.actor, OrgId(org), &body.email)
+            .await?,
+    )
 }
 
 async fn competitions(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
@@ -224,7 +252,12 @@ async fn competition(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    json_of(state.arena.competition(&auth.actor, CompetitionId(id)).await?)
+    json_of(
+        state
+            .arena
+            .competition(&auth.actor, CompetitionId(id))
+            .await?,
+    )
 }
 
 /// `GET /competitions/{id}/agreement`: the text, its SHA-256 (what acceptance names) and
@@ -234,7 +267,10 @@ async fn agreement(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let competition = state.arena.competition(&auth.actor, CompetitionId(id)).await?;
+    let competition = state
+        .arena
+        .competition(&auth.actor, CompetitionId(id))
+        .await?;
     let acceptance = match auth.actor.role() {
         Some(medarena_arena::Role::TeamMember) => state
             .arena
@@ -271,14 +307,28 @@ async fn accept_agreement(
     )
 }
 
-async fn close(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
-    let closed = state.arena.close_competition(&auth.actor, CompetitionId(id)).await?;
+async fn close(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let closed = state
+        .arena
+        .close_competition(&auth.actor, CompetitionId(id))
+        .await?;
     state.leaderboards.invalidate(closed.id);
     json_of(closed)
 }
 
-async fn publish(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
-    let published = state.arena.publish_competition(&auth.actor, CompetitionId(id)).await?;
+async fn publish(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let published = state
+        .arena
+        .publish_competition(&auth.actor, CompetitionId(id))
+        .await?;
     state.leaderboards.invalidate(published.id);
     json_of(published)
 }
@@ -305,15 +355,26 @@ async fn leaderboard(
         return Ok(json_bytes(bytes));
     }
     let board = state.arena.leaderboard(&auth.actor, id, kind).await?;
-    let bytes = Bytes::from(serde_json::to_vec(&board).map_err(|e| ApiError::bad_request("leaderboard", e))?);
+    let bytes = Bytes::from(
+        serde_json::to_vec(&board).map_err(|e| ApiError::bad_request("leaderboard", e))?,
+    );
     if kind == LeaderboardKind::Public {
         state.leaderboards.put(id, bytes.clone());
     }
     Ok(json_bytes(bytes))
 }
 
-async fn history(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
-    json_of(state.arena.public_score_history(&auth.actor, CompetitionId(id)).await?)
+async fn history(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .public_score_history(&auth.actor, CompetitionId(id))
+            .await?,
+    )
 }
 
 /// Exact scores for organizers; the store's row is mapped here to a stable JSON shape.
@@ -322,7 +383,10 @@ async fn exact_scores(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let rows = state.arena.exact_scores(&auth.actor, CompetitionId(id)).await?;
+    let rows = state
+        .arena
+        .exact_scores(&auth.actor, CompetitionId(id))
+        .await?;
     let rows: Vec<Value> = rows
         .into_iter()
         .map(|r| {
@@ -350,7 +414,12 @@ async fn compare(
     Query(query): Query<CompareQuery>,
 ) -> ApiResult<Response> {
     let top = query.top.unwrap_or(2).clamp(2, 10);
-    json_of(state.arena.compare_top_entries(&auth.actor, CompetitionId(id), top).await?)
+    json_of(
+        state
+            .arena
+            .compare_top_entries(&auth.actor, CompetitionId(id), top)
+            .await?,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -380,7 +449,12 @@ async fn submit(
     module: Bytes,
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
-    created(state.arena.submit(&auth.actor, CompetitionId(id), &module).await?)
+    created(
+        state
+            .arena
+            .submit(&auth.actor, CompetitionId(id), &module)
+            .await?,
+    )
 }
 
 /// `POST /competitions/{id}/analyses`: multipart with `spec` (JSON) and `module`.
@@ -392,10 +466,14 @@ async fn submit_analysis(
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
     let parts = read_parts(multipart).await?;
-    let spec = parts.text("spec")?.ok_or_else(|| ApiError::bad_request("spec", "missing part"))?;
+    let spec = parts
+        .text("spec")?
+        .ok_or_else(|| ApiError::bad_request("spec", "missing part"))?;
     let spec: AnalysisSpec =
         serde_json::from_str(&spec).map_err(|e| ApiError::bad_request("spec", e))?;
-    let module = parts.bytes("module").ok_or_else(|| ApiError::bad_request("module", "missing part"))?;
+    let module = parts
+        .bytes("module")
+        .ok_or_else(|| ApiError::bad_request("module", "missing part"))?;
     created(
         state
             .arena
@@ -412,13 +490,14 @@ async fn budget(
 ) -> ApiResult<Response> {
     let team = match query.team {
         Some(team) => OrgId(team),
-        None => auth
-            .actor
-            .approved_org()
-            .map(|m| m.org)
-            .ok_or_else(|| ApiError::bad_request("team", "give ?team=<id> (you belong to no team)"))?,
+        None => auth.actor.approved_org().map(|m| m.org).ok_or_else(|| {
+            ApiError::bad_request("team", "give ?team=<id> (you belong to no team)")
+        })?,
     };
-    let uses = state.arena.budget(&auth.actor, CompetitionId(id), team).await?;
+    let uses = state
+        .arena
+        .budget(&auth.actor, CompetitionId(id), team)
+        .await?;
     let uses: Vec<Value> = uses
         .iter()
         .map(|u| json!({ "dataset": u.dataset, "total": u.total, "spent": u.spent, "remaining": u.remaining() }))
@@ -426,12 +505,30 @@ async fn budget(
     json_of(uses)
 }
 
-async fn submission(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
-    json_of(state.arena.submission(&auth.actor, SubmissionId(id)).await?)
+async fn submission(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .submission(&auth.actor, SubmissionId(id))
+            .await?,
+    )
 }
 
-async fn dummy_report(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
-    json_of(state.arena.dummy_run_report(&auth.actor, SubmissionId(id)).await?)
+async fn dummy_report(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .dummy_run_report(&auth.actor, SubmissionId(id))
+            .await?,
+    )
 }
 
 async fn download_module(
@@ -439,7 +536,10 @@ async fn download_module(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let module = state.arena.download_module(&auth.actor, SubmissionId(id)).await?;
+    let module = state
+        .arena
+        .download_module(&auth.actor, SubmissionId(id))
+        .await?;
     Ok((
         [(header::CONTENT_TYPE, "application/wasm")],
         Body::from(module.to_vec()),
@@ -472,7 +572,11 @@ async fn create_dataset(
     )
 }
 
-async fn dataset(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+async fn dataset(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
     json_of(state.arena.dataset(&auth.actor, DatasetId(id)).await?)
 }
 
@@ -481,11 +585,17 @@ pub struct Parts(Vec<(String, Option<String>, Bytes)>);
 
 impl Parts {
     pub fn bytes(&self, name: &str) -> Option<Bytes> {
-        self.0.iter().find(|(n, _, _)| n == name).map(|(_, _, b)| b.clone())
+        self.0
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, b)| b.clone())
     }
 
     pub fn file_name(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(n, _, _)| n == name).and_then(|(_, f, _)| f.clone())
+        self.0
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .and_then(|(_, f, _)| f.clone())
     }
 
     /// A text part; `None` when absent or empty.
@@ -519,9 +629,9 @@ pub async fn read_parts(mut multipart: Multipart) -> ApiResult<Parts> {
 
 /// The upload of a multipart body with a `data` file and an optional `manifest` part.
 pub fn upload_from_parts(parts: &Parts) -> ApiResult<DatasetUpload> {
-    let bytes = parts
-        .bytes("data")
-        .ok_or_else(|| ApiError::bad_request("data", "missing part: send the table file as `data`"))?;
+    let bytes = parts.bytes("data").ok_or_else(|| {
+        ApiError::bad_request("data", "missing part: send the table file as `data`")
+    })?;
     let file_name = parts
         .file_name("data")
         .filter(|n| !n.trim().is_empty())
@@ -543,7 +653,12 @@ async fn upload(
 ) -> ApiResult<Response> {
     let parts = read_parts(multipart).await?;
     let upload = upload_from_parts(&parts)?;
-    created(state.arena.upload_contribution(&auth.actor, DatasetId(id), &upload).await?)
+    created(
+        state
+            .arena
+            .upload_contribution(&auth.actor, DatasetId(id), &upload)
+            .await?,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -562,13 +677,25 @@ async fn review_dataset(
     json_of(
         state
             .arena
-            .review_dataset(&auth.actor, DatasetId(id), body.approve, body.note.as_deref())
+            .review_dataset(
+                &auth.actor,
+                DatasetId(id),
+                body.approve,
+                body.note.as_deref(),
+            )
             .await?,
     )
 }
 
-async fn dataset_usage(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
-    let uses = state.arena.dataset_usage(&auth.actor, DatasetId(id)).await?;
+async fn dataset_usage(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let uses = state
+        .arena
+        .dataset_usage(&auth.actor, DatasetId(id))
+        .await?;
     let uses: Vec<Value> = uses
         .iter()
         .map(|u| json!({ "competition": u.competition, "team": u.team, "job": u.job, "epsilon": u.epsilon, "at": u.at }))
@@ -576,7 +703,11 @@ async fn dataset_usage(State(state): State<AppState>, auth: Auth, Path(id): Path
     json_of(uses)
 }
 
-async fn contribution(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+async fn contribution(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
     json_of(
         state
             .arena

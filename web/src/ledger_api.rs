@@ -57,7 +57,10 @@ pub fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
 }
 
 /// `GET /api/ledger/receipts/{code}`.
-pub async fn receipt(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Receipt>> {
+pub async fn receipt(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Receipt>> {
     receipt_for(&state, &code).map(Json)
 }
 

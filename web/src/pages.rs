@@ -11,8 +11,7 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use medarena_arena::{
     Action, Actor, AdmissionDecision, AdmissionState, Arena, ArenaError, CompetitionId,
-    Contribution, DatasetId, LeaderboardKind, OrgId, Resource, Role, ScorePoint, Tier,
-    authorize,
+    Contribution, DatasetId, LeaderboardKind, OrgId, Resource, Role, ScorePoint, Tier, authorize,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -37,7 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/organizer", get(organizer_page))
         .route("/organizer/applications/{org}", post(review_application))
         .route("/organizer/datasets/{id}", post(review_dataset))
-        .route("/organizer/competitions/{id}/{action}", post(manage_competition))
+        .route(
+            "/organizer/competitions/{id}/{action}",
+            post(manage_competition),
+        )
         .route("/ledger", get(ledger_page))
         .route("/style.css", get(stylesheet))
 }
@@ -45,14 +47,12 @@ pub fn router() -> Router<AppState> {
 /// A page's outcome: HTML, or an error page with the error's status and message.
 type PageResult = Result<Response, PageError>;
 
-pub struct PageError {
-    error: ApiError,
-    auth: Option<Auth>,
-}
+/// An error shown as a page. Boxed: results stay small on the happy path.
+pub struct PageError(Box<ApiError>);
 
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
-        PageError { error, auth: None }
+        PageError(Box::new(error))
     }
 }
 
@@ -64,24 +64,22 @@ impl From<ArenaError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let status = self.error.status();
+        let error = *self.0;
+        let status = error.status();
         if status.is_server_error() {
-            tracing::error!(error = %self.error, "page failed");
+            tracing::error!(%error, "page failed");
         }
-        let signed_out = matches!(
-            &self.error,
-            ApiError::Arena(ArenaError::Unauthenticated)
-        );
-        let auth = self.auth.unwrap_or(Auth {
+        let signed_out = matches!(&error, ApiError::Arena(ArenaError::Unauthenticated));
+        let auth = Auth {
             actor: Actor::Anonymous,
             via: crate::auth::Via::Anonymous,
-        });
+        };
         let body = layout(
             "Error",
             &auth,
             html! {
                 h1 { "Something went wrong" }
-                p.error role="alert" { (self.error.public_message()) }
+                p.error role="alert" { (error.public_message()) }
                 @if signed_out { p { a href="/login" { "Sign in" } } }
                 p { a href="/" { "Back to the competitions" } }
             },
@@ -101,10 +99,7 @@ fn see_other(to: &str) -> PageResult {
 /// Rejects anonymous visitors with a sign-in prompt.
 fn require_signed_in(auth: &Auth) -> Result<(), PageError> {
     if matches!(auth.actor, Actor::Anonymous) {
-        return Err(PageError {
-            error: ApiError::Arena(ArenaError::Unauthenticated),
-            auth: None,
-        });
+        return Err(ApiError::Arena(ArenaError::Unauthenticated).into());
     }
     Ok(())
 }
@@ -159,7 +154,11 @@ fn score(value: Option<f64>) -> String {
 }
 
 fn time(at: medarena_arena::Timestamp) -> String {
-    at.to_rfc3339().chars().take(16).collect::<String>().replace('T', " ")
+    at.to_rfc3339()
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .replace('T', " ")
 }
 
 async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
@@ -225,12 +224,18 @@ struct LoginForm {
 /// Only same-site paths are followed after sign-in.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path
+        }
         _ => "/",
     }
 }
 
-async fn login(State(state): State<AppState>, auth: Auth, Form(form): Form<LoginForm>) -> PageResult {
+async fn login(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<LoginForm>,
+) -> PageResult {
     match state.arena.login(&form.email, &form.password).await {
         Ok(issued) => {
             let secure = if state.secure_cookies { "; Secure" } else { "" };
@@ -247,7 +252,11 @@ async fn login(State(state): State<AppState>, auth: Auth, Form(form): Form<Login
         }
         Err(ArenaError::Unauthenticated) => Ok((
             StatusCode::UNAUTHORIZED,
-            login_form(&auth, form.next.as_deref(), Some("Wrong e-mail or password.")),
+            login_form(
+                &auth,
+                form.next.as_deref(),
+                Some("Wrong e-mail or password."),
+            ),
         )
             .into_response()),
         Err(other) => Err(other.into()),
@@ -259,7 +268,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, auth: Auth, Form(form): Form<CsrfForm>) -> PageResult {
+async fn logout(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
     auth.check_csrf(&form.csrf)?;
     if let crate::auth::Via::Cookie(token) = &auth.via {
         state.arena.logout(token).await?;
@@ -297,7 +310,9 @@ fn score_chart(points: &[ScorePoint]) -> Markup {
     let mut teams: Vec<OrgId> = points.iter().map(|p| p.team).collect();
     teams.sort();
     teams.dedup();
-    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+    let colours = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+    ];
     let x = |t: i64| PAD + (t - t0) as f64 / span * (W - 2.0 * PAD);
     let y = |s: f64| H - PAD - (s - lo) / (hi - lo) * (H - 2.0 * PAD);
     html! {
@@ -337,16 +352,31 @@ fn leaderboard_table(board: &medarena_arena::Leaderboard, caption: &str) -> Mark
     }
 }
 
-async fn competition_page(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> PageResult {
+async fn competition_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> PageResult {
     let arena = &state.arena;
     let competition = arena.competition(&auth.actor, CompetitionId(id)).await?;
-    let public = arena.leaderboard(&auth.actor, competition.id, LeaderboardKind::Public).await?;
-    let private = arena.leaderboard(&auth.actor, competition.id, LeaderboardKind::Private).await.ok();
-    let history = arena.public_score_history(&auth.actor, competition.id).await?;
+    let public = arena
+        .leaderboard(&auth.actor, competition.id, LeaderboardKind::Public)
+        .await?;
+    let private = arena
+        .leaderboard(&auth.actor, competition.id, LeaderboardKind::Private)
+        .await
+        .ok();
+    let history = arena
+        .public_score_history(&auth.actor, competition.id)
+        .await?;
     let now = arena.now();
-    let team_member = auth.actor.role() == Some(Role::TeamMember) && auth.actor.approved_org().is_some();
+    let team_member =
+        auth.actor.role() == Some(Role::TeamMember) && auth.actor.approved_org().is_some();
     let accepted = if team_member {
-        arena.agreement_acceptance(&auth.actor, competition.id).await?.is_some()
+        arena
+            .agreement_acceptance(&auth.actor, competition.id)
+            .await?
+            .is_some()
     } else {
         false
     };
@@ -402,27 +432,59 @@ struct AcceptForm {
     agreement_sha256: String,
 }
 
-async fn accept(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, Form(form): Form<AcceptForm>) -> PageResult {
+async fn accept(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<AcceptForm>,
+) -> PageResult {
     auth.check_csrf(&form.csrf)?;
-    state.arena.accept_agreement(&auth.actor, CompetitionId(id), &form.agreement_sha256).await?;
+    state
+        .arena
+        .accept_agreement(&auth.actor, CompetitionId(id), &form.agreement_sha256)
+        .await?;
     see_other(&format!("/competitions/{id}"))
 }
 
-async fn submit(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, multipart: Multipart) -> PageResult {
+async fn submit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> PageResult {
     let parts = read_parts(multipart).await?;
     auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
-    let module = parts.bytes("module").ok_or_else(|| ApiError::bad_request("module", "choose a .wasm file"))?;
-    state.arena.submit(&auth.actor, CompetitionId(id), &module).await?;
+    let module = parts
+        .bytes("module")
+        .ok_or_else(|| ApiError::bad_request("module", "choose a .wasm file"))?;
+    state
+        .arena
+        .submit(&auth.actor, CompetitionId(id), &module)
+        .await?;
     see_other(&format!("/competitions/{id}/submissions"))
 }
 
-async fn submissions_page(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> PageResult {
+async fn submissions_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> PageResult {
     require_signed_in(&auth)?;
-    let competition = state.arena.competition(&auth.actor, CompetitionId(id)).await?;
+    let competition = state
+        .arena
+        .competition(&auth.actor, CompetitionId(id))
+        .await?;
     let team = auth.actor.approved_org().map(|m| m.org);
-    let submissions = state.arena.submissions(&auth.actor, competition.id, team).await?;
+    let submissions = state
+        .arena
+        .submissions(&auth.actor, competition.id, team)
+        .await?;
     let budget = match team {
-        Some(team) => state.arena.budget(&auth.actor, competition.id, team).await.unwrap_or_default(),
+        Some(team) => state
+            .arena
+            .budget(&auth.actor, competition.id, team)
+            .await
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     page(layout(
@@ -492,16 +554,31 @@ struct DatasetForm {
     description: String,
 }
 
-async fn create_dataset(State(state): State<AppState>, auth: Auth, Form(form): Form<DatasetForm>) -> PageResult {
+async fn create_dataset(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<DatasetForm>,
+) -> PageResult {
     auth.check_csrf(&form.csrf)?;
-    let dataset = state.arena.create_dataset(&auth.actor, &form.slug, &form.title, &form.description).await?;
+    let dataset = state
+        .arena
+        .create_dataset(&auth.actor, &form.slug, &form.title, &form.description)
+        .await?;
     see_other(&format!("/datasets/{}", dataset.id.0))
 }
 
 /// A validation report: the findings (rule, severity, column, rows affected), never values.
 fn report_table(report: &Value) -> Markup {
-    let findings = report.get("findings").and_then(Value::as_array).cloned().unwrap_or_default();
-    let field = |f: &Value, key: &str| f.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default();
+    let findings = report
+        .get("findings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let field = |f: &Value, key: &str| {
+        f.get(key)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .unwrap_or_default()
+    };
     html! {
         @if findings.is_empty() { p.ok { "No findings." } }
         @else {
@@ -539,16 +616,34 @@ fn contribution_block(c: &Contribution) -> Markup {
     }
 }
 
-async fn dataset_page(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> PageResult {
+async fn dataset_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> PageResult {
     require_signed_in(&auth)?;
     render_dataset(&state, &auth, DatasetId(id), None).await
 }
 
-async fn render_dataset(state: &AppState, auth: &Auth, id: DatasetId, rejected: Option<&Contribution>) -> PageResult {
+async fn render_dataset(
+    state: &AppState,
+    auth: &Auth,
+    id: DatasetId,
+    rejected: Option<&Contribution>,
+) -> PageResult {
     let view = state.arena.dataset(&auth.actor, id).await?;
-    let usage = state.arena.dataset_usage(&auth.actor, id).await.unwrap_or_default();
+    let usage = state
+        .arena
+        .dataset_usage(&auth.actor, id)
+        .await
+        .unwrap_or_default();
     let spent: f64 = usage.iter().map(|u| u.epsilon).sum();
-    let may_upload = authorize(&auth.actor, Action::ContributeData, Resource::Dataset { contributors: &[] }).is_ok();
+    let may_upload = authorize(
+        &auth.actor,
+        Action::ContributeData,
+        Resource::Dataset { contributors: &[] },
+    )
+    .is_ok();
     let csrf = auth.csrf().unwrap_or_default();
     let d = &view.dataset;
     let markup = layout(
@@ -582,15 +677,28 @@ async fn render_dataset(state: &AppState, auth: &Auth, id: DatasetId, rejected: 
             }
         },
     );
-    let status = if rejected.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if rejected.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     Ok((status, markup).into_response())
 }
 
-async fn upload(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, multipart: Multipart) -> PageResult {
+async fn upload(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> PageResult {
     let parts = read_parts(multipart).await?;
     auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
     let upload = upload_from_parts(&parts)?;
-    match state.arena.upload_contribution(&auth.actor, DatasetId(id), &upload).await {
+    match state
+        .arena
+        .upload_contribution(&auth.actor, DatasetId(id), &upload)
+        .await
+    {
         Ok(_) => see_other(&format!("/datasets/{id}")),
         Err(ArenaError::UploadRejected(contribution)) => {
             render_dataset(&state, &auth, DatasetId(id), Some(&contribution)).await
@@ -602,9 +710,14 @@ async fn upload(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, 
 async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult {
     require_signed_in(&auth)?;
     let arena = &state.arena;
-    let pending = arena.applications(&auth.actor, Some(AdmissionState::Pending)).await?;
+    let pending = arena
+        .applications(&auth.actor, Some(AdmissionState::Pending))
+        .await?;
     let datasets = arena.datasets(&auth.actor).await?;
-    let to_review: Vec<_> = datasets.iter().filter(|d| d.state.as_str() == "validated").collect();
+    let to_review: Vec<_> = datasets
+        .iter()
+        .filter(|d| d.state.as_str() == "validated")
+        .collect();
     let competitions = arena.competitions(&auth.actor).await?;
     let csrf = auth.csrf().unwrap_or_default();
     let mut scored = Vec::new();
@@ -615,13 +728,24 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
             let view = arena.submission(&auth.actor, row.submission).await?;
             details.push((row.clone(), view.exact.and_then(|e| e.result)));
         }
-        let comparison = arena.compare_top_entries(&auth.actor, c.id, 2).await.unwrap_or_default();
+        let comparison = arena
+            .compare_top_entries(&auth.actor, c.id, 2)
+            .await
+            .unwrap_or_default();
         scored.push((c, details, comparison));
     }
     let ci = |result: &Option<Value>, key: &str| -> String {
-        result.as_ref().and_then(|r| r.get(key)).and_then(|ci| {
-            Some(format!("[{:.4}, {:.4}]", ci.get("lower")?.as_f64()?, ci.get("upper")?.as_f64()?))
-        }).unwrap_or_else(|| "—".to_owned())
+        result
+            .as_ref()
+            .and_then(|r| r.get(key))
+            .and_then(|ci| {
+                Some(format!(
+                    "[{:.4}, {:.4}]",
+                    ci.get("lower")?.as_f64()?,
+                    ci.get("upper")?.as_f64()?
+                ))
+            })
+            .unwrap_or_else(|| "—".to_owned())
     };
     page(layout(
         "Organizer",
@@ -682,17 +806,29 @@ struct ApplicationForm {
     tier: Option<Tier>,
 }
 
-async fn review_application(State(state): State<AppState>, auth: Auth, Path(org): Path<i64>, Form(form): Form<ApplicationForm>) -> PageResult {
+async fn review_application(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<i64>,
+    Form(form): Form<ApplicationForm>,
+) -> PageResult {
     auth.check_csrf(&form.csrf)?;
     let org = OrgId(org);
     let decision = if form.decision == "approve" {
         let applications = state.arena.applications(&auth.actor, None).await?;
-        let is_team = applications.iter().any(|o| o.id == org && o.kind.as_str() == "team");
-        AdmissionDecision::Approve { tier: if is_team { form.tier } else { None } }
+        let is_team = applications
+            .iter()
+            .any(|o| o.id == org && o.kind.as_str() == "team");
+        AdmissionDecision::Approve {
+            tier: if is_team { form.tier } else { None },
+        }
     } else {
         AdmissionDecision::Reject { note: None }
     };
-    state.arena.review_application(&auth.actor, org, &decision).await?;
+    state
+        .arena
+        .review_application(&auth.actor, org, &decision)
+        .await?;
     see_other("/organizer")
 }
 
@@ -702,13 +838,26 @@ struct DatasetReviewForm {
     approve: bool,
 }
 
-async fn review_dataset(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>, Form(form): Form<DatasetReviewForm>) -> PageResult {
+async fn review_dataset(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<DatasetReviewForm>,
+) -> PageResult {
     auth.check_csrf(&form.csrf)?;
-    state.arena.review_dataset(&auth.actor, DatasetId(id), form.approve, None).await?;
+    state
+        .arena
+        .review_dataset(&auth.actor, DatasetId(id), form.approve, None)
+        .await?;
     see_other("/organizer")
 }
 
-async fn manage_competition(State(state): State<AppState>, auth: Auth, Path((id, action)): Path<(i64, String)>, Form(form): Form<CsrfForm>) -> PageResult {
+async fn manage_competition(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, action)): Path<(i64, String)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
     auth.check_csrf(&form.csrf)?;
     let id = CompetitionId(id);
     match action.as_str() {
@@ -725,10 +874,27 @@ struct LedgerQuery {
     code: Option<String>,
 }
 
-async fn ledger_page(State(state): State<AppState>, auth: Auth, Query(query): Query<LedgerQuery>) -> PageResult {
-    let (key, checkpoint, size) = state.ledger.read(|l| (l.verifier_key().to_string(), l.checkpoint().text().to_owned(), l.len()));
-    let recent = state.ledger.read(|l| l.entries(size.saturating_sub(20), size)).unwrap_or_default();
-    let lookup = query.code.as_deref().filter(|c| !c.trim().is_empty()).map(|code| crate::ledger_api::receipt_for(&state, code));
+async fn ledger_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<LedgerQuery>,
+) -> PageResult {
+    let (key, checkpoint, size) = state.ledger.read(|l| {
+        (
+            l.verifier_key().to_string(),
+            l.checkpoint().text().to_owned(),
+            l.len(),
+        )
+    });
+    let recent = state
+        .ledger
+        .read(|l| l.entries(size.saturating_sub(20), size))
+        .unwrap_or_default();
+    let lookup = query
+        .code
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .map(|code| crate::ledger_api::receipt_for(&state, code));
     page(layout(
         "Ledger",
         &auth,

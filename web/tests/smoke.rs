@@ -11,7 +11,10 @@ fn server_answers_every_role() {
     assert_eq!(server.get("anonymous", "/api/v1/me").status, 401);
     let board = server.get(
         "anonymous",
-        &format!("/api/v1/competitions/{}/leaderboard", server.cast.competition.0),
+        &format!(
+            "/api/v1/competitions/{}/leaderboard",
+            server.cast.competition.0
+        ),
     );
     assert_eq!(board.status, 200, "{}", board.text);
 }

@@ -65,11 +65,13 @@ impl TestServer {
             for (role, email) in ROLES {
                 tokens.insert(role, world::sign_in(&world.arena, email).await.1);
             }
-            let ledger = Arc::new(
-                open_ledger(world.dir.path(), "medarena.test/ledger").expect("ledger"),
-            );
-            let app = medarena_web::router(medarena_web::AppState::new(world.arena.clone(), ledger));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let ledger =
+                Arc::new(open_ledger(world.dir.path(), "medarena.test/ledger").expect("ledger"));
+            let app =
+                medarena_web::router(medarena_web::AppState::new(world.arena.clone(), ledger));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             let base = format!("http://{}", listener.local_addr().expect("address"));
             tokio::spawn(async move { axum::serve(listener, app).await });
             (world, cast, tokens, base)
@@ -160,7 +162,10 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         match file {
             Some(file) => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n").as_bytes(),
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\r\n"
+                )
+                .as_bytes(),
             ),
             None => body.extend_from_slice(
                 format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
