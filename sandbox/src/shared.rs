@@ -181,7 +181,9 @@ fn memory_file() -> io::Result<File> {
 pub(crate) fn install_in_child(fd: RawFd) -> io::Result<()> {
     if fd < CHILD_FD {
         // Standard I/O was just set up there (Rust keeps 0-2 open, so this cannot happen).
-        return Err(io::Error::other("the tables' file is on a standard descriptor"));
+        return Err(io::Error::other(
+            "the tables' file is on a standard descriptor",
+        ));
     }
     // SAFETY: plain system calls on descriptors of this process.
     let result = unsafe {
