@@ -2,7 +2,7 @@
 //!
 //! Events are written to an outbox table **in the same transaction** as the change they
 //! describe, so a crash can never commit a change without its event (or the reverse). The
-//! arena then delivers them, in order, to an [`AuditSink`] (the ledger, once integrated) and
+//! arena then delivers them, in order, to an [`AuditSink`] (the ledger: [`crate::ledger_sink`]) and
 //! stores the receipt's evidence code next to the event. Delivery is at least once: after a
 //! crash between the sink call and the bookkeeping, the event is delivered again, so a sink
 //! must be idempotent by [`AuditRecord::id`].
@@ -232,7 +232,7 @@ pub struct AuditReceipt {
 #[error("audit sink: {0}")]
 pub struct AuditError(pub String);
 
-/// Where audit events go. The lead's implementation appends them to the ledger.
+/// Where audit events go: [`crate::ledger_sink::LedgerSink`] appends them to the ledger.
 #[async_trait]
 pub trait AuditSink: Send + Sync {
     /// Records one event and returns its receipt. Called in id order, possibly more than
@@ -265,7 +265,7 @@ impl AuditSink for DeferredAuditSink {
     }
 }
 
-/// A sink that only logs; the default until the ledger is wired in.
+/// A sink that only logs: the default of a bare `ArenaBuilder` (tests, tools).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TracingAuditSink;
 

@@ -5,7 +5,7 @@
 //! # async fn demo() -> Result<(), medarena_arena::ArenaError> {
 //! use medarena_arena::platform::{self, PlatformConfig};
 //! let config = PlatformConfig::new("/var/lib/medarena")?;
-//! // With the ledger as audit sink (the web crate's `LedgerSink`), use the builder:
+//! // With the ledger as audit sink (`ledger_sink::LedgerSink`), use the builder:
 //! let arena = platform::builder(config)?
 //!     // .audit_sink(ledger_sink)
 //!     .open()

@@ -1,5 +1,5 @@
-//! Test doubles for the three plug-in traits, for this crate's tests and for the web and
-//! end-to-end tests until the real libraries are wired in. Not for production.
+//! Test doubles for the three plug-in traits, for this crate's tests and the web face's,
+//! which need fast, scriptable runs. Not for production.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

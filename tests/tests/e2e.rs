@@ -342,6 +342,33 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         );
     }
 
+    // The team has its own receipts: its submission's events with evidence codes.
+    let own = team.ok(&format!("/api/v1/submissions/{submission_id}/receipts"));
+    let own_code = own
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["event"]["type"] == "submission_received")
+        .and_then(|e| e["evidence"].as_str())
+        .expect("the team's receipt of its submission")
+        .to_owned();
+    let verified = medarena(
+        &[
+            "ledger",
+            "verify",
+            "--url",
+            &server.base,
+            "--evidence",
+            &own_code,
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "the team's receipt: {}",
+        describe(&verified)
+    );
+
     // Offline: a saved receipt and the published key.
     let code = events
         .iter()

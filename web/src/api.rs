@@ -53,12 +53,14 @@ pub fn router() -> Router<AppState> {
         .route("/submissions/{id}", get(submission))
         .route("/submissions/{id}/dummy-report", get(dummy_report))
         .route("/submissions/{id}/module", get(download_module))
+        .route("/submissions/{id}/receipts", get(submission_receipts))
         .route("/datasets", get(datasets).post(create_dataset))
         .route("/datasets/{id}", get(dataset))
         .route("/datasets/{id}/contributions", post(upload))
         .route("/datasets/{id}/review", post(review_dataset))
         .route("/datasets/{id}/usage", get(dataset_usage))
         .route("/contributions/{id}", get(contribution))
+        .route("/contributions/{id}/receipts", get(contribution_receipts))
         .route("/audit", get(audit))
         .route("/queue", get(queue))
 }
@@ -527,6 +529,34 @@ async fn dummy_report(
         state
             .arena
             .dummy_run_report(&auth.actor, SubmissionId(id))
+            .await?,
+    )
+}
+
+/// `GET /submissions/{id}/receipts`: the submission's events with their evidence codes.
+async fn submission_receipts(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .submission_receipts(&auth.actor, SubmissionId(id))
+            .await?,
+    )
+}
+
+/// `GET /contributions/{id}/receipts`: the upload's events with their evidence codes.
+async fn contribution_receipts(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .contribution_receipts(&auth.actor, medarena_arena::ContributionId(id))
             .await?,
     )
 }

@@ -251,6 +251,13 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/submissions/{id}/receipts",
+        "The submission's events with their ledger evidence codes",
+        "organizer, its team",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/datasets",
         "The dataset catalog",
         "anyone",
@@ -295,6 +302,13 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/api/v1/contributions/{id}",
         "A contribution and its validation report",
+        "organizer, its hospital",
+        "",
+    ),
+    op(
+        "get",
+        "/api/v1/contributions/{id}/receipts",
+        "The upload's events with their ledger evidence codes",
         "organizer, its hospital",
         "",
     ),
@@ -424,16 +438,36 @@ pub async fn serve() -> Json<Value> {
 mod tests {
     use super::*;
 
-    /// The routes the router declares, read from the sources (`.route("path", ...)`).
+    /// The routes the router declares, read from the sources: each `.route("path", ...)`
+    /// call up to its closing parenthesis (rustfmt may spread it over several lines).
     fn declared(source: &str, prefix: &str) -> Vec<(String, String)> {
         let mut routes = Vec::new();
-        for line in source.lines() {
-            let Some(rest) = line.trim().strip_prefix(".route(\"") else {
+        let source = source
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(".route( \"", ".route(\"");
+        for (start, _) in source.match_indices(".route(\"") {
+            let rest = &source[start + ".route(\"".len()..];
+            let Some((path, after)) = rest.split_once('"') else {
                 continue;
             };
-            let Some((path, handlers)) = rest.split_once('"') else {
-                continue;
-            };
+            let mut depth = 1;
+            let end = after
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(after.len(), |(i, _)| i);
+            let handlers: String = after[..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             for method in ["get", "post"] {
                 let call = |sep: char| handlers.contains(&format!("{sep}{method}("));
                 if call(' ') || call('.') {

@@ -479,6 +479,22 @@ async fn submissions_page(
         .arena
         .submissions(&auth.actor, competition.id, team)
         .await?;
+    // Each submission's receipt: the evidence code of its `submission_received` entry.
+    let mut receipts = std::collections::HashMap::new();
+    for submission in &submissions {
+        let events = state
+            .arena
+            .submission_receipts(&auth.actor, submission.id)
+            .await
+            .unwrap_or_default();
+        let code = events
+            .iter()
+            .find(|e| e.event.kind() == "submission_received")
+            .and_then(|e| e.evidence.clone());
+        if let Some(code) = code {
+            receipts.insert(submission.id, code);
+        }
+    }
     let budget = match team {
         Some(team) => state
             .arena
@@ -498,9 +514,9 @@ async fn submissions_page(
                     tbody { @for b in &budget { tr { td { (b.dataset) } td.num { (format!("{:.3}", b.spent)) } td.num.remaining { (format!("{:.3}", b.remaining())) } td.num { (format!("{:.3}", b.total)) } } } } }
             }
             table.submissions {
-                thead { tr { th { "Submission" } th { "Phase" } th { "Status" } th { "Outcome" } th { "Dummy score" } th { "Public score (released)" } th { "Private" } th { "Submitted" } } }
+                thead { tr { th { "Submission" } th { "Phase" } th { "Status" } th { "Outcome" } th { "Dummy score" } th { "Public score (released)" } th { "Private" } th { "Submitted" } th { "Receipt" } } }
                 tbody {
-                    @if submissions.is_empty() { tr { td colspan="8" { "No submission yet." } } }
+                    @if submissions.is_empty() { tr { td colspan="9" { "No submission yet." } } }
                     @for s in &submissions {
                         tr {
                             td { (s.id.0) } td { (s.phase) }
@@ -510,6 +526,7 @@ async fn submissions_page(
                             td.num { (score(s.released_public_score)) }
                             td.num { (score(s.private_score)) }
                             td { (time(s.submitted_at)) }
+                            td { @if let Some(code) = receipts.get(&s.id) { a.receipt href={ "/ledger?code=" (code) } title=(code) { (code.get(..11).unwrap_or(code)) "…" } } }
                         }
                     }
                 }
@@ -734,10 +751,11 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
             .unwrap_or_default();
         scored.push((c, details, comparison));
     }
+    // The executor's result: `evaluation.public_ci`, `evaluation.per_site.private`, ...
     let ci = |result: &Option<Value>, key: &str| -> String {
         result
             .as_ref()
-            .and_then(|r| r.get(key))
+            .and_then(|r| r.pointer(&format!("/evaluation/{key}")))
             .and_then(|ci| {
                 Some(format!(
                     "[{:.4}, {:.4}]",
@@ -746,6 +764,23 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
                 ))
             })
             .unwrap_or_else(|| "—".to_owned())
+    };
+    let per_site = |result: &Option<Value>| -> String {
+        let sites = result
+            .as_ref()
+            .and_then(|r| r.pointer("/evaluation/per_site/private"))
+            .and_then(Value::as_array);
+        sites.map_or_else(String::new, |sites| {
+            sites
+                .iter()
+                .map(|site| {
+                    let score = score(site["score"].as_f64());
+                    let name = site["site"].as_str().unwrap_or("?");
+                    format!("{name}: {score} ({} rows)", site["rows"])
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     };
     page(layout(
         "Organizer",
@@ -783,7 +818,7 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
                     tbody { @for (row, result) in details {
                         tr { td { (row.submission.0) } td { (row.team_name) } td.num { (score(row.released_public_score)) } td.num { (score(row.exact_public_score)) }
                              td { (ci(result, "public_ci")) } td.num { (score(row.private_score)) } td { (ci(result, "private_ci")) }
-                             td { (result.as_ref().and_then(|r| r.pointer("/per_site/private")).map_or_else(String::new, Value::to_string)) } }
+                             td { (per_site(result)) } }
                     } }
                 }
                 @for cmp in comparison {

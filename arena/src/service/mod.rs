@@ -304,6 +304,28 @@ impl Arena {
         Ok(self.inner.store.events_about(subject).await?)
     }
 
+    /// The receipts of one submission's events (received, queued, finished) for whoever
+    /// may see the submission: its team gets the evidence codes of its own operations.
+    pub async fn submission_receipts(
+        &self,
+        actor: &Actor,
+        id: crate::ids::SubmissionId,
+    ) -> ArenaResult<Vec<AuditRecord>> {
+        self.submission(actor, id).await?;
+        Ok(self.inner.store.events_about(&id.to_string()).await?)
+    }
+
+    /// The receipts of one contribution's events (uploaded, validated) for whoever may see
+    /// the contribution: its hospital and organizers.
+    pub async fn contribution_receipts(
+        &self,
+        actor: &Actor,
+        id: crate::ids::ContributionId,
+    ) -> ArenaResult<Vec<AuditRecord>> {
+        self.contribution(actor, id).await?;
+        Ok(self.inner.store.events_about(&id.to_string()).await?)
+    }
+
     /// The most recent audit events: organizers and auditors.
     pub async fn recent_audit_events(
         &self,
