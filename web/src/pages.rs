@@ -40,6 +40,8 @@ pub fn router() -> Router<AppState> {
             "/organizer/competitions/{id}/{action}",
             post(manage_competition),
         )
+        .route("/team", get(team_page))
+        .route("/team/members", post(add_team_member))
         .route("/ledger", get(ledger_page))
         .route("/style.css", get(stylesheet))
 }
@@ -121,6 +123,7 @@ fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
                         a.brand href="/" { "medarena" }
                         a href="/" { "Competitions" }
                         @if matches!(role, Some(Role::Hospital | Role::Organizer)) { a href="/datasets" { "Datasets" } }
+                        @if role == Some(Role::TeamMember) { a href="/team" { "Team" } }
                         @if role == Some(Role::Organizer) { a href="/organizer" { "Organizer" } }
                         a href="/ledger" { "Ledger" }
                         span.spacer {}
@@ -622,12 +625,26 @@ fn row_list(finding: &Value) -> String {
     rows.join(", ")
 }
 
-fn contribution_block(c: &Contribution) -> Markup {
+/// The evidence code of an upload's `contribution_uploaded` ledger entry, when visible.
+async fn upload_receipt(state: &AppState, auth: &Auth, c: &Contribution) -> Option<String> {
+    let events = state
+        .arena
+        .contribution_receipts(&auth.actor, c.id)
+        .await
+        .ok()?;
+    events
+        .into_iter()
+        .find(|e| e.event.kind() == "contribution_uploaded")
+        .and_then(|e| e.evidence)
+}
+
+fn contribution_block(c: &Contribution, receipt: Option<&str>) -> Markup {
     html! {
         div.contribution {
             h3 { (c.file_name) " — " span.state { (c.state.as_str()) } }
             p.muted { "Uploaded " (time(c.created_at)) " · " (c.size_bytes) " bytes · SHA-256 " code { (c.content_sha256) }
-                @if let Some(rows) = c.rows { " · " (rows) " rows" } }
+                @if let Some(rows) = c.rows { " · " (rows) " rows" }
+                @if let Some(code) = receipt { " · receipt " a.receipt href={ "/ledger?code=" (code) } { (code) } } }
             (report_table(&c.report))
         }
     }
@@ -655,6 +672,14 @@ async fn render_dataset(
         .await
         .unwrap_or_default();
     let spent: f64 = usage.iter().map(|u| u.epsilon).sum();
+    let mut receipts = Vec::with_capacity(view.contributions.len());
+    for c in &view.contributions {
+        receipts.push(upload_receipt(state, auth, c).await);
+    }
+    let rejected_receipt = match rejected {
+        Some(c) => upload_receipt(state, auth, c).await,
+        None => None,
+    };
     let may_upload = authorize(
         &auth.actor,
         Action::ContributeData,
@@ -671,10 +696,10 @@ async fn render_dataset(
             p { "State: " strong.state { (d.state.as_str()) } " · " (view.contributor_count) " contributing hospital(s)" }
             p { (d.description) }
             @if let Some(c) = rejected {
-                div.error role="alert" { h2 { "Upload refused" } p { "The file was not kept. Fix what the report names and upload again." } (contribution_block(c)) }
+                div.error role="alert" { h2 { "Upload refused" } p { "The file was not kept. Fix what the report names and upload again." } (contribution_block(c, rejected_receipt.as_deref())) }
             }
             h2 { "Contributions" }
-            @for c in &view.contributions { (contribution_block(c)) }
+            @for (c, receipt) in view.contributions.iter().zip(&receipts) { (contribution_block(c, receipt.as_deref())) }
             @if view.contributions.is_empty() { p.muted { "None you may see." } }
             h2 { "Usage" }
             p { "ε spent on this dataset: " strong { (format!("{spent:.3}")) } " in " (usage.len()) " release(s)." }
@@ -902,6 +927,63 @@ async fn manage_competition(
     };
     state.leaderboards.invalidate(id);
     see_other("/organizer")
+}
+
+/// A team member's team: admission, tier, members, and adding a colleague by e-mail (the
+/// colleague registers as a team member first).
+async fn team_page(State(state): State<AppState>, auth: Auth) -> PageResult {
+    require_signed_in(&auth)?;
+    let me = state.arena.me(&auth.actor).await?;
+    let Some(org) = me.organization.filter(|o| o.kind.as_str() == "team") else {
+        return page(layout(
+            "Team",
+            &auth,
+            html! { h1 { "Team" } p { "You belong to no team yet: apply with `POST /api/v1/applications` or ask a team member to add you." } },
+        ));
+    };
+    let team = state.arena.team(&auth.actor, org.id).await?;
+    let csrf = auth.csrf().unwrap_or_default();
+    page(layout(
+        "Team",
+        &auth,
+        html! {
+            h1 { (team.team.name) }
+            p { "Admission: " strong { (team.team.admission.as_str()) }
+                @if let Some(tier) = team.team.tier { " · tier " strong { (tier.as_str()) } } }
+            table.members { thead { tr { th { "Member" } th { "E-mail" } th { "Since" } } }
+                tbody { @for m in &team.members { tr { td { (m.display_name) } td { (m.email) } td { (time(m.created_at)) } } } } }
+            h2 { "Add a member" }
+            form method="post" action="/team/members" {
+                input type="hidden" name="csrf" value=(csrf);
+                label { "E-mail of a registered team-member account" input type="email" name="email" required; }
+                button type="submit" { "Add" }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct MemberForm {
+    csrf: String,
+    email: String,
+}
+
+async fn add_team_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<MemberForm>,
+) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    let team = auth
+        .actor
+        .approved_org()
+        .map(|m| m.org)
+        .ok_or_else(|| ApiError::bad_request("team", "you belong to no approved team"))?;
+    state
+        .arena
+        .add_team_member(&auth.actor, team, &form.email)
+        .await?;
+    see_other("/team")
 }
 
 #[derive(Debug, Deserialize)]

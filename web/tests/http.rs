@@ -1496,3 +1496,139 @@ fn the_openapi_document_lists_the_same_routes_and_metrics_count_requests() {
         "anonymous GET /healthz"
     );
 }
+
+#[test]
+fn the_team_page_lists_members_and_adds_a_colleague() {
+    let server = TestServer::start();
+    let (cookie, token) = session_cookie(&server, "team_x");
+    let page = server.call(
+        "anonymous",
+        "GET",
+        "/team",
+        "text/plain",
+        Vec::new(),
+        Some(&cookie),
+    );
+    assert_eq!(page.status, 200, "team_x GET /team: {}", page.text);
+    assert!(
+        page.text.contains("Team X") && page.text.contains("x@team-x.test"),
+        "team_x GET /team: {}",
+        page.text
+    );
+    assert!(!page.text.contains("colleague@team-x.test"));
+
+    let registered = server.post_json(
+        "anonymous",
+        "/api/v1/accounts",
+        &json!({ "email": "colleague@team-x.test", "display_name": "Colleague",
+                 "password": world::PASSWORD, "role": "team_member" }),
+    );
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let add = |csrf: &str| {
+        server.call(
+            "anonymous",
+            "POST",
+            "/team/members",
+            "application/x-www-form-urlencoded",
+            form(&[("csrf", csrf), ("email", "colleague@team-x.test")]),
+            Some(&cookie),
+        )
+    };
+    assert_eq!(
+        add("forged").status,
+        403,
+        "team_x POST /team/members with a wrong csrf"
+    );
+    let added = add(&medarena_web::auth::csrf_token(&token));
+    assert_eq!(
+        added.status, 303,
+        "team_x POST /team/members: {}",
+        added.text
+    );
+    let page = server.call(
+        "anonymous",
+        "GET",
+        "/team",
+        "text/plain",
+        Vec::new(),
+        Some(&cookie),
+    );
+    assert!(
+        page.text.contains("colleague@team-x.test"),
+        "the colleague is listed: {}",
+        page.text
+    );
+
+    let (hospital_cookie, _) = session_cookie(&server, "hospital_a");
+    let page = server.call(
+        "anonymous",
+        "GET",
+        "/team",
+        "text/plain",
+        Vec::new(),
+        Some(&hospital_cookie),
+    );
+    assert!(
+        page.text.contains("belong to no team"),
+        "hospital_a GET /team: {}",
+        page.text
+    );
+}
+
+#[test]
+fn pages_link_uploads_and_submissions_to_their_receipts() {
+    let server = TestServer::start();
+    let submission = submit(&server, "team_x", 901);
+    server.drain();
+    let (cookie, _) = session_cookie(&server, "team_x");
+    let path = format!("/competitions/{}/submissions", server.cast.competition.0);
+    let page = server.call(
+        "anonymous",
+        "GET",
+        &path,
+        "text/plain",
+        Vec::new(),
+        Some(&cookie),
+    );
+    assert_eq!(page.status, 200, "team_x GET {path}: {}", page.text);
+    let receipts = server.get(
+        "team_x",
+        &format!("/api/v1/submissions/{submission}/receipts"),
+    );
+    let code = receipts
+        .json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["event"]["type"] == "submission_received")
+        .and_then(|e| e["evidence"].as_str())
+        .unwrap_or_else(|| {
+            panic!(
+                "team_x receipts of submission {submission}: {}",
+                receipts.text
+            )
+        })
+        .to_owned();
+    assert!(
+        page.text.contains(&format!("/ledger?code={code}")),
+        "team_x GET {path} links the receipt {code}"
+    );
+
+    let (cookie, _) = session_cookie(&server, "hospital_a");
+    let path = format!("/datasets/{}", server.cast.dataset.0);
+    let page = server.call(
+        "anonymous",
+        "GET",
+        &path,
+        "text/plain",
+        Vec::new(),
+        Some(&cookie),
+    );
+    assert_eq!(page.status, 200, "hospital_a GET {path}: {}", page.text);
+    assert_eq!(
+        page.text.matches("class=\"receipt\"").count(),
+        1,
+        "hospital_a sees the receipt of its own upload only: {}",
+        page.text
+    );
+}
