@@ -490,6 +490,7 @@ async fn budget(
     Path(id): Path<i64>,
     Query(query): Query<TeamQuery>,
 ) -> ApiResult<Response> {
+    auth.require_signed_in()?;
     let team = match query.team {
         Some(team) => OrgId(team),
         None => auth.actor.approved_org().map(|m| m.org).ok_or_else(|| {

@@ -100,10 +100,7 @@ fn see_other(to: &str) -> PageResult {
 
 /// Rejects anonymous visitors with a sign-in prompt.
 fn require_signed_in(auth: &Auth) -> Result<(), PageError> {
-    if matches!(auth.actor, Actor::Anonymous) {
-        return Err(ApiError::Arena(ArenaError::Unauthenticated).into());
-    }
-    Ok(())
+    auth.require_signed_in().map_err(PageError::from)
 }
 
 fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
