@@ -149,6 +149,14 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// `binary classification`, from the bundle's `binary_classification`.
+fn task_name(task: medarena_arena::bundle::TaskKind) -> String {
+    serde_json::to_value(task)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
+}
+
 fn score(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v:.4}"))
 }
@@ -176,7 +184,7 @@ async fn home(State(state): State<AppState>, auth: Auth) -> PageResult {
                     @for c in &competitions {
                         tr {
                             td { a href={ "/competitions/" (c.id.0) } { (c.bundle.title) } }
-                            td { (format!("{:?}", c.bundle.task)) }
+                            td { (task_name(c.bundle.task)) }
                             td { (c.bundle.metric) }
                             td { (c.bundle.phases.iter().find(|p| p.contains(now)).map_or("none", |p| p.name.as_str())) }
                             td { @if c.published_at.is_some() { "published" } @else if c.closed_at.is_some() { "closed" } @else { "open" } }
@@ -315,12 +323,36 @@ fn score_chart(points: &[ScorePoint]) -> Markup {
     ];
     let x = |t: i64| PAD + (t - t0) as f64 / span * (W - 2.0 * PAD);
     let y = |s: f64| H - PAD - (s - lo) / (hi - lo) * (H - 2.0 * PAD);
+    // One line per team through its released scores in time order.
+    let lines: Vec<(usize, String)> = teams
+        .iter()
+        .enumerate()
+        .map(|(i, team)| {
+            let mut own: Vec<&ScorePoint> = points.iter().filter(|p| p.team == *team).collect();
+            own.sort_by_key(|p| p.submitted_at);
+            let path = own
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{:.1},{:.1}",
+                        x(p.submitted_at.as_millis()),
+                        y(p.released_public_score)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            (i, path)
+        })
+        .collect();
     html! {
         svg.chart viewBox={ "0 0 " (W) " " (H) } role="img" aria-label="Released public scores over time" {
             line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#999" {}
             line x1=(PAD) y1=(PAD) x2=(PAD) y2=(H - PAD) stroke="#999" {}
             text x="2" y=(PAD) font-size="11" { (format!("{hi:.3}")) }
             text x="2" y=(H - PAD) font-size="11" { (format!("{lo:.3}")) }
+            @for (i, path) in &lines {
+                polyline points=(path) fill="none" stroke=(colours[i % colours.len()]) stroke-width="1.5" stroke-opacity="0.6" {}
+            }
             @for p in points {
                 @let colour = colours[teams.iter().position(|t| *t == p.team).unwrap_or(0) % colours.len()];
                 circle cx=(format!("{:.1}", x(p.submitted_at.as_millis()))) cy=(format!("{:.1}", y(p.released_public_score))) r="4" fill=(colour) {
@@ -387,7 +419,7 @@ async fn competition_page(
         &auth,
         html! {
             h1 { (bundle.title) }
-            p.muted { "Task " (format!("{:?}", bundle.task)) " · metric " (bundle.metric) " · target " code { (bundle.target) }
+            p.muted { "Task: " (task_name(bundle.task)) " · metric " (bundle.metric) " · target " code { (bundle.target) }
                 " · " (bundle.limits.submissions_per_team_per_day) " submissions per team per day"
                 " · public scores released with ε = " (bundle.privacy.public_score.epsilon_per_release) " each" }
             @if competition.published_at.is_some() { p.notice { "Final results published." } }
