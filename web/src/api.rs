@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, PathParam, QueryParams};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -85,7 +86,7 @@ pub struct TokenResponse {
 /// `POST /auth/login`: a session token (the CLI then trades it for an API token).
 async fn login(
     State(state): State<AppState>,
-    Json(body): Json<LoginRequest>,
+    JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let issued = state.arena.login(&body.email, &body.password).await?;
     Ok(Json(TokenResponse {
@@ -119,7 +120,7 @@ pub struct TokenRequest {
 async fn create_token(
     State(state): State<AppState>,
     auth: Auth,
-    Json(body): Json<TokenRequest>,
+    JsonBody(body): JsonBody<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     let ttl = body
         .days
@@ -148,7 +149,7 @@ async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
 /// `POST /accounts`: self-registration of hospital staff and team members.
 async fn register(
     State(state): State<AppState>,
-    Json(body): Json<Registration>,
+    JsonBody(body): JsonBody<Registration>,
 ) -> ApiResult<Response> {
     created(state.arena.register(&body).await?)
 }
@@ -157,7 +158,7 @@ async fn register(
 async fn create_account(
     State(state): State<AppState>,
     auth: Auth,
-    Json(body): Json<Registration>,
+    JsonBody(body): JsonBody<Registration>,
 ) -> ApiResult<Response> {
     created(state.arena.create_account(&auth.actor, &body).await?)
 }
@@ -172,7 +173,7 @@ pub struct ApplyRequest {
 async fn apply(
     State(state): State<AppState>,
     auth: Auth,
-    Json(body): Json<ApplyRequest>,
+    JsonBody(body): JsonBody<ApplyRequest>,
 ) -> ApiResult<Response> {
     created(
         state
@@ -190,7 +191,7 @@ pub struct StateQuery {
 async fn applications(
     State(state): State<AppState>,
     auth: Auth,
-    Query(query): Query<StateQuery>,
+    QueryParams(query): QueryParams<StateQuery>,
 ) -> ApiResult<Response> {
     json_of(state.arena.applications(&auth.actor, query.state).await?)
 }
@@ -198,8 +199,8 @@ async fn applications(
 async fn review_application(
     State(state): State<AppState>,
     auth: Auth,
-    Path(org): Path<i64>,
-    Json(decision): Json<AdmissionDecision>,
+    PathParam(org): PathParam<i64>,
+    JsonBody(decision): JsonBody<AdmissionDecision>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -212,7 +213,7 @@ async fn review_application(
 async fn team(
     State(state): State<AppState>,
     auth: Auth,
-    Path(org): Path<i64>,
+    PathParam(org): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(state.arena.team(&auth.actor, OrgId(org)).await?)
 }
@@ -225,8 +226,8 @@ pub struct MemberRequest {
 async fn add_member(
     State(state): State<AppState>,
     auth: Auth,
-    Path(org): Path<i64>,
-    Json(body): Json<MemberRequest>,
+    PathParam(org): PathParam<i64>,
+    JsonBody(body): JsonBody<MemberRequest>,
 ) -> ApiResult<Response> {
     created(
         state
@@ -252,7 +253,7 @@ async fn create_competition(
 async fn competition(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -267,7 +268,7 @@ async fn competition(
 async fn agreement(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     let competition = state
         .arena
@@ -297,8 +298,8 @@ pub struct AcceptRequest {
 async fn accept_agreement(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    Json(body): Json<AcceptRequest>,
+    PathParam(id): PathParam<i64>,
+    JsonBody(body): JsonBody<AcceptRequest>,
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
     created(
@@ -312,7 +313,7 @@ async fn accept_agreement(
 async fn close(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     let closed = state
         .arena
@@ -325,7 +326,7 @@ async fn close(
 async fn publish(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     let published = state
         .arena
@@ -346,8 +347,8 @@ pub struct LeaderboardQuery {
 async fn leaderboard(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    Query(query): Query<LeaderboardQuery>,
+    PathParam(id): PathParam<i64>,
+    QueryParams(query): QueryParams<LeaderboardQuery>,
 ) -> ApiResult<Response> {
     let id = CompetitionId(id);
     let kind = query.kind.unwrap_or(LeaderboardKind::Public);
@@ -369,7 +370,7 @@ async fn leaderboard(
 async fn history(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -383,7 +384,7 @@ async fn history(
 async fn exact_scores(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     let rows = state
         .arena
@@ -412,8 +413,8 @@ pub struct CompareQuery {
 async fn compare(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    Query(query): Query<CompareQuery>,
+    PathParam(id): PathParam<i64>,
+    QueryParams(query): QueryParams<CompareQuery>,
 ) -> ApiResult<Response> {
     let top = query.top.unwrap_or(2).clamp(2, 10);
     json_of(
@@ -432,8 +433,8 @@ pub struct TeamQuery {
 async fn submissions(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    Query(query): Query<TeamQuery>,
+    PathParam(id): PathParam<i64>,
+    QueryParams(query): QueryParams<TeamQuery>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -447,7 +448,7 @@ async fn submissions(
 async fn submit(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     module: Bytes,
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
@@ -463,7 +464,7 @@ async fn submit(
 async fn submit_analysis(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     multipart: Multipart,
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
@@ -487,8 +488,8 @@ async fn submit_analysis(
 async fn budget(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    Query(query): Query<TeamQuery>,
+    PathParam(id): PathParam<i64>,
+    QueryParams(query): QueryParams<TeamQuery>,
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
     let team = match query.team {
@@ -511,7 +512,7 @@ async fn budget(
 async fn submission(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -524,7 +525,7 @@ async fn submission(
 async fn dummy_report(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -538,7 +539,7 @@ async fn dummy_report(
 async fn submission_receipts(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -552,7 +553,7 @@ async fn submission_receipts(
 async fn contribution_receipts(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -565,7 +566,7 @@ async fn contribution_receipts(
 async fn download_module(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     let module = state
         .arena
@@ -593,7 +594,7 @@ pub struct DatasetRequest {
 async fn create_dataset(
     State(state): State<AppState>,
     auth: Auth,
-    Json(body): Json<DatasetRequest>,
+    JsonBody(body): JsonBody<DatasetRequest>,
 ) -> ApiResult<Response> {
     created(
         state
@@ -606,7 +607,7 @@ async fn create_dataset(
 async fn dataset(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(state.arena.dataset(&auth.actor, DatasetId(id)).await?)
 }
@@ -679,7 +680,7 @@ pub fn upload_from_parts(parts: &Parts) -> ApiResult<DatasetUpload> {
 async fn upload(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     multipart: Multipart,
 ) -> ApiResult<Response> {
     let parts = read_parts(multipart).await?;
@@ -702,8 +703,8 @@ pub struct ReviewRequest {
 async fn review_dataset(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    Json(body): Json<ReviewRequest>,
+    PathParam(id): PathParam<i64>,
+    JsonBody(body): JsonBody<ReviewRequest>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -721,7 +722,7 @@ async fn review_dataset(
 async fn dataset_usage(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     let uses = state
         .arena
@@ -737,7 +738,7 @@ async fn dataset_usage(
 async fn contribution(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -760,7 +761,7 @@ pub struct AuditQuery {
 async fn audit(
     State(state): State<AppState>,
     auth: Auth,
-    Query(query): Query<AuditQuery>,
+    QueryParams(query): QueryParams<AuditQuery>,
 ) -> ApiResult<Response> {
     match query.subject {
         Some(subject) => json_of(state.arena.audit_trail(&auth.actor, &subject).await?),

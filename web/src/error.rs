@@ -18,6 +18,13 @@ pub enum ApiError {
     BadRequest { what: String, why: String },
     #[error("{0} not found")]
     NotFound(String),
+    /// A request axum could not read (body, path, query string), with axum's status.
+    #[error("bad request: {what}: {why}")]
+    Request {
+        status: StatusCode,
+        what: String,
+        why: String,
+    },
     /// A form post without the session's CSRF token.
     #[error("forbidden: the form is stale or was not sent by this site; reload the page")]
     Csrf,
@@ -39,6 +46,7 @@ impl ApiError {
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Request { status, .. } => *status,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Csrf => StatusCode::FORBIDDEN,
         }
@@ -55,7 +63,7 @@ impl ApiError {
                 ErrorKind::TooManyRequests => "too_many_requests",
                 ErrorKind::Internal => "internal",
             },
-            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::BadRequest { .. } | ApiError::Request { .. } => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Csrf => "forbidden",
         }

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{PathParam, QueryParams};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,7 +60,7 @@ pub fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
 /// `GET /api/ledger/receipts/{code}`.
 pub async fn receipt(
     State(state): State<AppState>,
-    Path(code): Path<String>,
+    PathParam(code): PathParam<String>,
 ) -> ApiResult<Json<Receipt>> {
     receipt_for(&state, &code).map(Json)
 }
@@ -73,7 +74,7 @@ pub struct ConsistencyQuery {
 /// `GET /api/ledger/consistency?from=A&to=B`.
 pub async fn consistency(
     State(state): State<AppState>,
-    Query(query): Query<ConsistencyQuery>,
+    QueryParams(query): QueryParams<ConsistencyQuery>,
 ) -> ApiResult<Response> {
     let proof = state
         .ledger
@@ -93,7 +94,7 @@ pub struct EntriesQuery {
 /// `GET /api/ledger/entries?from=&limit=`: canonical entries (newest last), at most 100.
 pub async fn entries(
     State(state): State<AppState>,
-    Query(query): Query<EntriesQuery>,
+    QueryParams(query): QueryParams<EntriesQuery>,
 ) -> ApiResult<Response> {
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
     let (size, entries) = state.ledger.read(|l| {

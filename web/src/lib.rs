@@ -29,6 +29,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod error;
+pub mod extract;
 pub mod ledger_api;
 pub mod metrics;
 pub mod openapi;

@@ -1632,3 +1632,68 @@ fn pages_link_uploads_and_submissions_to_their_receipts() {
         page.text
     );
 }
+
+#[test]
+fn malformed_requests_get_json_errors_naming_what_is_wrong() {
+    let server = TestServer::start();
+    let cases: [(&str, &str, &str, &[u8], u16, &str); 5] = [
+        (
+            "POST",
+            "/api/v1/auth/login",
+            "application/json",
+            b"{\"email\": ",
+            400,
+            "JSON body",
+        ),
+        (
+            "POST",
+            "/api/v1/auth/login",
+            "application/json",
+            b"{\"email\": \"a@b.c\"}",
+            422,
+            "password",
+        ),
+        (
+            "POST",
+            "/api/v1/auth/login",
+            "text/plain",
+            b"{}",
+            415,
+            "JSON body",
+        ),
+        (
+            "GET",
+            "/api/v1/submissions/not-a-number",
+            "application/json",
+            b"",
+            400,
+            "path",
+        ),
+        (
+            "GET",
+            "/api/ledger/consistency?from=x&to=1",
+            "application/json",
+            b"",
+            400,
+            "query string",
+        ),
+    ];
+    for (method, path, content_type, body, status, names) in cases {
+        let answer = server.call("organizer", method, path, content_type, body.to_vec(), None);
+        assert_eq!(
+            answer.status, status,
+            "organizer {method} {path}: {}",
+            answer.text
+        );
+        let message = answer.json["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            answer.json["error"]["kind"], "bad_request",
+            "organizer {method} {path}: {}",
+            answer.text
+        );
+        assert!(
+            message.contains(names),
+            "organizer {method} {path}: the message names `{names}`: {message}"
+        );
+    }
+}
