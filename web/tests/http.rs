@@ -1636,7 +1636,16 @@ fn pages_link_uploads_and_submissions_to_their_receipts() {
 #[test]
 fn malformed_requests_get_json_errors_naming_what_is_wrong() {
     let server = TestServer::start();
-    let cases: [(&str, &str, &str, &[u8], u16, &str); 5] = [
+    // (method, path, content type, body, expected status, what the message names)
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [u8],
+        u16,
+        &'static str,
+    );
+    let cases: [Case; 5] = [
         (
             "POST",
             "/api/v1/auth/login",
