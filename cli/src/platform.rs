@@ -33,7 +33,8 @@ pub struct PlatformArgs {
     /// Everything the platform stores: SQLite database, encrypted objects, ledger, keys.
     #[arg(long, env = "MEDARENA_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Jobs run at once by this process.
+    /// Jobs run at once by this process (`serve --workers 0`: web only, jobs run by
+    /// `medarena worker` processes on the same data directory).
     #[arg(long, env = "MEDARENA_WORKERS")]
     workers: Option<usize>,
     /// The ledger's origin line (its name in checkpoints), fixed at first start.
@@ -253,7 +254,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .context("seeding the demo")?;
             println!("{summary}");
         }
-        let workers = WorkerPool::spawn(&arena, "serve");
+        // `--workers 0`: the web face alone; `medarena worker` processes run the jobs.
+        let workers = (settings.workers > 0).then(|| WorkerPool::spawn(&arena, "serve"));
         let delivery = spawn_audit_delivery(&arena);
         let mut state = medarena_web::AppState::new(arena.clone(), ledger);
         state.secure_cookies = args.secure_cookies;
@@ -263,14 +265,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let bound = listener.local_addr().unwrap_or(address);
         // Tests and scripts wait for this exact line.
         println!("medarena listening on http://{bound}");
-        tracing::info!(data_dir = %settings.data_dir.display(), workers = workers.len(), "serving on http://{bound}");
+        tracing::info!(data_dir = %settings.data_dir.display(), workers = workers.as_ref().map_or(0, WorkerPool::len), "serving on http://{bound}");
         axum::serve(listener, medarena_web::router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")?;
         tracing::info!("shutting down: finishing running jobs");
         delivery.abort();
-        workers.shutdown().await;
+        if let Some(workers) = workers {
+            workers.shutdown().await;
+        }
         arena.deliver_audit_events().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -445,3 +445,53 @@ pub fn team(server: &Server, organizer: &Client, name: &str, competition: i64) -
     );
     team
 }
+
+/// A running `medarena worker`, killed when dropped.
+pub struct Worker {
+    child: Child,
+}
+
+impl Worker {
+    /// Starts `medarena worker --data-dir DIR` with extra flags and waits for it to run.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Worker {
+        let mut child = Command::new(medarena_bin())
+            .arg("worker")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting medarena worker");
+        let stdout = child.stdout.take().expect("worker stdout");
+        let (ready, running) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("medarena worker running") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        if running.recv_timeout(Duration::from_secs(120)).is_err() {
+            let _ = child.kill();
+            panic!("medarena worker did not start");
+        }
+        Worker { child }
+    }
+
+    /// Asks the worker to stop (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.child.wait().expect("waiting for the worker")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
