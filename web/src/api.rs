@@ -88,7 +88,7 @@ async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let issued = state.arena.login(&body.email, &body.password).await?;
+    let issued = crate::throttle::sign_in(&state, &body.email, &body.password).await?;
     Ok(Json(TokenResponse {
         token: issued.token.to_string(),
         credential: issued.credential,

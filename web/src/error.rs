@@ -25,6 +25,9 @@ pub enum ApiError {
         what: String,
         why: String,
     },
+    /// Too many wrong passwords for one account lately ([`crate::throttle`]).
+    #[error("too many failed sign-ins for this account; try again in {minutes} minute(s)")]
+    TooManySignIns { minutes: u64 },
     /// A form post without the session's CSRF token.
     #[error("forbidden: the form is stale or was not sent by this site; reload the page")]
     Csrf,
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::Request { status, .. } => *status,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Csrf => StatusCode::FORBIDDEN,
+            ApiError::TooManySignIns { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::BadRequest { .. } | ApiError::Request { .. } => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Csrf => "forbidden",
+            ApiError::TooManySignIns { .. } => "too_many_requests",
         }
     }
 

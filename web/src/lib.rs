@@ -34,6 +34,7 @@ pub mod ledger_api;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod throttle;
 
 /// The largest request body: a dataset upload (the arena's own limit) plus form overhead.
 pub const MAX_BODY_BYTES: usize = medarena_arena::MAX_UPLOAD_BYTES + 1024 * 1024;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub ledger: Arc<SharedLedger>,
     pub metrics: Arc<metrics::Metrics>,
     pub leaderboards: Arc<cache::LeaderboardCache>,
+    pub logins: Arc<throttle::LoginThrottle>,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
 }
@@ -56,6 +58,7 @@ impl AppState {
             ledger,
             metrics: Arc::new(metrics::Metrics::default()),
             leaderboards: Arc::new(cache::LeaderboardCache::new(Duration::from_secs(1))),
+            logins: Arc::new(throttle::LoginThrottle::default()),
             secure_cookies: false,
         }
     }

@@ -244,7 +244,7 @@ async fn login(
     auth: Auth,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
-    match state.arena.login(&form.email, &form.password).await {
+    match crate::throttle::sign_in(&state, &form.email, &form.password).await {
         Ok(issued) => {
             let secure = if state.secure_cookies { "; Secure" } else { "" };
             let cookie = format!(
@@ -258,13 +258,18 @@ async fn login(
             }
             Ok(response)
         }
-        Err(ArenaError::Unauthenticated) => Ok((
+        Err(ApiError::Arena(ArenaError::Unauthenticated)) => Ok((
             StatusCode::UNAUTHORIZED,
             login_form(
                 &auth,
                 form.next.as_deref(),
                 Some("Wrong e-mail or password."),
             ),
+        )
+            .into_response()),
+        Err(err @ ApiError::TooManySignIns { .. }) => Ok((
+            err.status(),
+            login_form(&auth, form.next.as_deref(), Some(&err.to_string())),
         )
             .into_response()),
         Err(other) => Err(other.into()),

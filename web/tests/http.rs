@@ -1706,3 +1706,45 @@ fn malformed_requests_get_json_errors_naming_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn repeated_wrong_passwords_lock_one_account_for_a_while() {
+    let server = TestServer::start();
+    let attempt = |email: &str, password: &str| {
+        server.post_json(
+            "anonymous",
+            "/api/v1/auth/login",
+            &json!({ "email": email, "password": password }),
+        )
+    };
+    for n in 1..=5 {
+        let answer = attempt("x@team-x.test", "not the password");
+        assert_eq!(answer.status, 401, "wrong password {n}: {}", answer.text);
+    }
+    let locked = attempt("x@team-x.test", world::PASSWORD);
+    assert_eq!(
+        locked.status, 429,
+        "the right password while locked out: {}",
+        locked.text
+    );
+    assert_eq!(locked.json["error"]["kind"], "too_many_requests");
+    let page = server.call(
+        "anonymous",
+        "POST",
+        "/login",
+        "application/x-www-form-urlencoded",
+        form(&[("email", "x@team-x.test"), ("password", world::PASSWORD)]),
+        None,
+    );
+    assert_eq!(page.status, 429, "the sign-in form while locked out");
+    assert!(
+        page.text.contains("too many failed sign-ins"),
+        "{}",
+        page.text
+    );
+    assert_eq!(
+        attempt("y@team-y.test", world::PASSWORD).status,
+        200,
+        "another account is not affected"
+    );
+}
