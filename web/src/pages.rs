@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 use medarena_arena::{
     Action, Actor, AdmissionDecision, AdmissionState, Arena, ArenaError, CompetitionId,
-    Contribution, DatasetId, LeaderboardKind, OrgId, Resource, Role, ScorePoint, Tier, authorize,
+    Contribution, DatasetId, LeaderboardKind, OrgId, Registration, Resource, Role, ScorePoint,
+    Tier, authorize,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -25,6 +26,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
+        .route("/register", get(register_page).post(register))
+        .route("/apply", get(apply_page).post(apply))
         .route("/logout", post(logout))
         .route("/competitions/{id}", get(competition_page))
         .route("/competitions/{id}/accept", post(accept))
@@ -36,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/organizer", get(organizer_page))
         .route("/organizer/applications/{org}", post(review_application))
         .route("/organizer/datasets/{id}", post(review_dataset))
+        .route("/organizer/competitions", post(create_competition))
         .route(
             "/organizer/competitions/{id}/{action}",
             post(manage_competition),
@@ -130,6 +134,7 @@ fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
                                 button type="submit" { "Sign out" }
                             }
                         } @else {
+                            a href="/register" { "Register" }
                             a href="/login" { "Sign in" }
                         }
                     }
@@ -245,19 +250,11 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> PageResult {
     match crate::throttle::sign_in(&state, &form.email, &form.password).await {
-        Ok(issued) => {
-            let secure = if state.secure_cookies { "; Secure" } else { "" };
-            let cookie = format!(
-                "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-                issued.token.as_str(),
-                state.arena.config().session_ttl.as_secs()
-            );
-            let mut response = Redirect::to(safe_next(form.next.as_deref())).into_response();
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            Ok(response)
-        }
+        Ok(issued) => Ok(with_session(
+            &state,
+            &issued,
+            safe_next(form.next.as_deref()),
+        )),
         Err(ApiError::Arena(ArenaError::Unauthenticated)) => Ok((
             StatusCode::UNAUTHORIZED,
             login_form(
@@ -274,6 +271,142 @@ async fn login(
             .into_response()),
         Err(other) => Err(other.into()),
     }
+}
+
+/// A redirect to `to` that sets the session cookie of `issued`.
+fn with_session(state: &AppState, issued: &medarena_arena::IssuedToken, to: &str) -> Response {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        issued.token.as_str(),
+        state.arena.config().session_ttl.as_secs()
+    );
+    let mut response = Redirect::to(to).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn register_form(auth: &Auth, error: Option<&str>) -> Markup {
+    layout(
+        "Register",
+        auth,
+        html! {
+            h1 { "Register" }
+            p { "Hospital staff and competitors register here, then apply for their hospital or team; an organizer reviews each application." }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form method="post" action="/register" {
+                label { "E-mail" input type="email" name="email" required autocomplete="username"; }
+                label { "Name" input name="display_name" required; }
+                label { "Password (12 characters or more)" input type="password" name="password" required minlength="12" autocomplete="new-password"; }
+                label { "I am"
+                    select name="role" {
+                        option value="team_member" { "a competitor (team member)" }
+                        option value="hospital" { "hospital staff contributing data" }
+                    }
+                }
+                button type="submit" { "Register" }
+            }
+        },
+    )
+}
+
+async fn register_page(auth: Auth) -> PageResult {
+    page(register_form(&auth, None))
+}
+
+/// Registers, signs in and goes on to the application form.
+async fn register(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<Registration>,
+) -> PageResult {
+    match state.arena.register(&form).await {
+        Ok(_) => {
+            let issued = crate::throttle::sign_in(&state, &form.email, &form.password).await?;
+            Ok(with_session(&state, &issued, "/apply"))
+        }
+        Err(err @ (ArenaError::Invalid { .. } | ArenaError::Conflict(_))) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            register_form(&auth, Some(&err.to_string())),
+        )
+            .into_response()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// An account without an organization applies for one (its hospital or its team).
+async fn apply_page(State(state): State<AppState>, auth: Auth) -> PageResult {
+    require_signed_in(&auth)?;
+    let me = state.arena.me(&auth.actor).await?;
+    let csrf = auth.csrf().unwrap_or_default();
+    let what = if me.account.role == Role::Hospital {
+        "hospital"
+    } else {
+        "team"
+    };
+    page(layout(
+        "Apply",
+        &auth,
+        html! {
+            h1 { "Apply" }
+            @if let Some(org) = &me.organization {
+                p { "Your " (org.kind.as_str()) " " strong { (org.name) } " is " strong.state { (org.admission.as_str()) } "."
+                    @if org.admission == AdmissionState::Pending { " An organizer will review it." } }
+            } @else {
+                p { "Name your " (what) " and say why it takes part; an organizer reviews the application"
+                    @if what == "team" { " and sets what your team may do (dummy data only, real data, DP aggregates)" } "." }
+                form method="post" action="/apply" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Name of your " (what) input name="name" required; }
+                    label { "Statement" textarea name="statement" {} }
+                    button type="submit" { "Apply" }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApplyForm {
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    statement: String,
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<ApplyForm>,
+) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    state
+        .arena
+        .apply(&auth.actor, &form.name, &form.statement)
+        .await?;
+    see_other("/apply")
+}
+
+#[derive(Debug, Deserialize)]
+struct BundleForm {
+    csrf: String,
+    bundle: String,
+}
+
+/// An organizer creates a competition from a bundle's YAML; errors name the field.
+async fn create_competition(
+    State(state): State<AppState>,
+    auth: Auth,
+    Form(form): Form<BundleForm>,
+) -> PageResult {
+    auth.check_csrf(&form.csrf)?;
+    let competition = state
+        .arena
+        .create_competition(&auth.actor, &form.bundle)
+        .await?;
+    see_other(&format!("/competitions/{}", competition.id.0))
 }
 
 #[derive(Debug, Deserialize)]
@@ -846,6 +979,15 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
         &auth,
         html! {
             h1 { "Organizer" }
+            h2 { "Create a competition" }
+            details {
+                summary { "From a bundle (YAML): see " code { "arena/examples/bundles/cardiac-event/competition.yaml" } }
+                form method="post" action="/organizer/competitions" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { "Bundle" textarea name="bundle" rows="16" cols="80" required {} }
+                    button type="submit" { "Create" }
+                }
+            }
             h2 { "Applications awaiting review" }
             @if pending.is_empty() { p.muted { "None." } }
             @for org in &pending {

@@ -1748,3 +1748,187 @@ fn repeated_wrong_passwords_lock_one_account_for_a_while() {
         "another account is not affected"
     );
 }
+
+/// The `name=value` cookie pair a response sets.
+fn cookie_of(answer: &Answer, what: &str) -> String {
+    answer
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("{what}: no Set-Cookie: {}", answer.text))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
+    let server = TestServer::start();
+    let post_form = |path: &str, fields: &[(&str, &str)], cookie: Option<&str>| {
+        server.call(
+            "anonymous",
+            "POST",
+            path,
+            "application/x-www-form-urlencoded",
+            form(fields),
+            cookie,
+        )
+    };
+    let weak = post_form(
+        "/register",
+        &[
+            ("email", "new@team-n.test"),
+            ("display_name", "Newcomer"),
+            ("password", "short"),
+            ("role", "team_member"),
+        ],
+        None,
+    );
+    assert_eq!(
+        weak.status, 422,
+        "POST /register with a short password: {}",
+        weak.text
+    );
+    assert!(
+        weak.text.contains("password"),
+        "the error names the password: {}",
+        weak.text
+    );
+    let forged = post_form(
+        "/register",
+        &[
+            ("email", "boss@team-n.test"),
+            ("display_name", "Boss"),
+            ("password", world::PASSWORD),
+            ("role", "organizer"),
+        ],
+        None,
+    );
+    assert_ne!(
+        forged.status, 303,
+        "nobody registers as an organizer: {}",
+        forged.text
+    );
+
+    let registered = post_form(
+        "/register",
+        &[
+            ("email", "new@team-n.test"),
+            ("display_name", "Newcomer"),
+            ("password", world::PASSWORD),
+            ("role", "team_member"),
+        ],
+        None,
+    );
+    assert_eq!(
+        registered.status, 303,
+        "POST /register: {}",
+        registered.text
+    );
+    assert_eq!(registered.header("location"), Some("/apply"));
+    let cookie = cookie_of(&registered, "POST /register");
+    let token = cookie.trim_start_matches("medarena_session=").to_owned();
+    let csrf = medarena_web::auth::csrf_token(&token);
+    let applied = post_form(
+        "/apply",
+        &[
+            ("csrf", &csrf),
+            ("name", "Team N"),
+            ("statement", "we build risk models"),
+        ],
+        Some(&cookie),
+    );
+    assert_eq!(applied.status, 303, "POST /apply: {}", applied.text);
+    let page = server.call(
+        "anonymous",
+        "GET",
+        "/apply",
+        "text/plain",
+        Vec::new(),
+        Some(&cookie),
+    );
+    assert!(
+        page.text.contains("Team N") && page.text.contains("pending"),
+        "GET /apply: {}",
+        page.text
+    );
+
+    let pending = server.get("organizer", "/api/v1/applications?state=pending");
+    let org = pending
+        .json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["name"] == "Team N")
+        .and_then(|o| o["id"].as_i64())
+        .unwrap_or_else(|| panic!("Team N is pending: {}", pending.text));
+    let (organizer_cookie, organizer_token) = session_cookie(&server, "organizer");
+    let organizer_csrf = medarena_web::auth::csrf_token(&organizer_token);
+    let dashboard = server.call(
+        "anonymous",
+        "GET",
+        "/organizer",
+        "text/plain",
+        Vec::new(),
+        Some(&organizer_cookie),
+    );
+    assert!(
+        dashboard.text.contains("Team N"),
+        "the organizer sees the application: {}",
+        dashboard.text
+    );
+    let approved = post_form(
+        &format!("/organizer/applications/{org}"),
+        &[
+            ("csrf", &organizer_csrf),
+            ("decision", "approve"),
+            ("tier", "real_data"),
+        ],
+        Some(&organizer_cookie),
+    );
+    assert_eq!(approved.status, 303, "approve: {}", approved.text);
+    let team = server.call(
+        "anonymous",
+        "GET",
+        "/team",
+        "text/plain",
+        Vec::new(),
+        Some(&cookie),
+    );
+    assert!(
+        team.text.contains("approved") && team.text.contains("real_data"),
+        "GET /team after approval: {}",
+        team.text
+    );
+
+    // The organizer creates a competition from a bundle through the dashboard.
+    let bundle =
+        world::EXAMPLE_BUNDLE.replace("slug: cardiac-event-1y", "slug: from-the-dashboard");
+    let created = post_form(
+        "/organizer/competitions",
+        &[("csrf", &organizer_csrf), ("bundle", &bundle)],
+        Some(&organizer_cookie),
+    );
+    assert_eq!(
+        created.status, 303,
+        "create from the dashboard: {}",
+        created.text
+    );
+    assert!(
+        created
+            .header("location")
+            .is_some_and(|l| l.starts_with("/competitions/"))
+    );
+    let broken = bundle
+        .replace("metric: roc_auc", "metric: 42")
+        .replace("slug: from-the-dashboard", "slug: broken-one");
+    let refused = post_form(
+        "/organizer/competitions",
+        &[("csrf", &organizer_csrf), ("bundle", &broken)],
+        Some(&organizer_cookie),
+    );
+    assert_eq!(refused.status, 422, "a broken bundle: {}", refused.text);
+    assert!(
+        refused.text.contains("metric"),
+        "the error names the field: {}",
+        refused.text
+    );
+}
