@@ -1,12 +1,12 @@
-//! The real plug-ins: the four libraries composed into a [`DatasetValidator`]
-//! ([`SpecValidator`], datasets-spec) and a [`RunExecutor`] ([`SandboxExecutor`], sandbox +
+//! The real plug-ins: the four libraries composed into a [`DatasetValidator`](crate::DatasetValidator)
+//! ([`SpecValidator`], datasets-spec) and a [`RunExecutor`](crate::RunExecutor) ([`SandboxExecutor`], sandbox +
 //! datasets-spec + scorer).
 //!
 //! # An upload
 //!
 //! [`SpecValidator`] parses the manifest sent with the upload, loads the table (CSV,
 //! Parquet or Arrow IPC, by file name or magic bytes) and runs datasets-spec's
-//! [`validate`](medarena_datasets_spec::validate): schema, label, duplicate row ids, the PHI
+//! [`validate`](medarena_datasets_spec::validate()): schema, label, duplicate row ids, the PHI
 //! scan of every column and k-anonymity with the platform's k ([`PipelineConfig::k_anonymity`],
 //! the organizer's setting). When the dataset already has validated contributions from other
 //! hospitals, their rows and the new ones are united with a site column and the union is
