@@ -222,7 +222,7 @@ impl Labels {
 /// Builds one table block column by column: header, column entries, then names, data and
 /// levels, each data buffer 8-byte aligned. Offsets are relative to the block start. The
 /// values are kept until [`BlockWriter::finish`], which lays the block out with the same
-/// [`BlockPlan`] the host uses for Arrow tables.
+/// `BlockPlan` the host uses for Arrow tables.
 pub struct BlockWriter {
     plan: BlockPlan<'static>,
 }

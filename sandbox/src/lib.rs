@@ -7,7 +7,7 @@
 //! allocator and entry points (`medarena_fit` / `medarena_predict`, and optionally
 //! `medarena_analyze`). A run goes:
 //!
-//! 1. [`precheck`] in the parent: size, validity, zero imports (naming the offending one),
+//! 1. [`precheck()`] in the parent: size, validity, zero imports (naming the offending one),
 //!    declared memory and table sizes, required exports and their types.
 //! 2. The tables (Arrow [`RecordBatch`](arrow_array::RecordBatch)es) and the training
 //!    [`Labels`] are planned as ABI table blocks in the parent: every check, and the exact
