@@ -92,7 +92,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // One span per request (method, path) for the logs: `RUST_LOG=tower_http=debug`.
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     for (name, value) in security_headers {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
             name,
