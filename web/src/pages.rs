@@ -381,6 +381,7 @@ async fn apply(
     auth: Auth,
     Form(form): Form<ApplyForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     state
         .arena
@@ -401,6 +402,7 @@ async fn create_competition(
     auth: Auth,
     Form(form): Form<BundleForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     let competition = state
         .arena
@@ -608,6 +610,7 @@ async fn accept(
     Path(id): Path<i64>,
     Form(form): Form<AcceptForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     state
         .arena
@@ -623,6 +626,7 @@ async fn submit(
     multipart: Multipart,
 ) -> PageResult {
     let parts = read_parts(multipart).await?;
+    require_signed_in(&auth)?;
     auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
     let module = parts
         .bytes("module")
@@ -746,6 +750,7 @@ async fn create_dataset(
     auth: Auth,
     Form(form): Form<DatasetForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     let dataset = state
         .arena
@@ -901,6 +906,7 @@ async fn upload(
     multipart: Multipart,
 ) -> PageResult {
     let parts = read_parts(multipart).await?;
+    require_signed_in(&auth)?;
     auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
     let upload = upload_from_parts(&parts)?;
     match state
@@ -1048,6 +1054,7 @@ async fn review_application(
     Path(org): Path<i64>,
     Form(form): Form<ApplicationForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     let org = OrgId(org);
     let decision = if form.decision == "approve" {
@@ -1080,6 +1087,7 @@ async fn review_dataset(
     Path(id): Path<i64>,
     Form(form): Form<DatasetReviewForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     state
         .arena
@@ -1094,6 +1102,7 @@ async fn manage_competition(
     Path((id, action)): Path<(i64, String)>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     let id = CompetitionId(id);
     match action.as_str() {
@@ -1149,6 +1158,7 @@ async fn add_team_member(
     auth: Auth,
     Form(form): Form<MemberForm>,
 ) -> PageResult {
+    require_signed_in(&auth)?;
     auth.check_csrf(&form.csrf)?;
     let team = auth
         .actor

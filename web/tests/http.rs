@@ -1932,3 +1932,34 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
         refused.text
     );
 }
+
+#[test]
+fn anonymous_form_posts_ask_to_sign_in() {
+    let server = TestServer::start();
+    let c = server.cast.competition.0;
+    let accept = format!("/competitions/{c}/accept");
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        (&accept, &[("csrf", "x"), ("agreement_sha256", "00")]),
+        (
+            "/datasets",
+            &[("csrf", "x"), ("slug", "anon"), ("title", "Anon")],
+        ),
+        ("/apply", &[("csrf", "x"), ("name", "Anon")]),
+        ("/team/members", &[("csrf", "x"), ("email", "a@b.test")]),
+    ];
+    for (path, fields) in cases {
+        let answer = server.call(
+            "anonymous",
+            "POST",
+            path,
+            "application/x-www-form-urlencoded",
+            form(fields),
+            None,
+        );
+        assert_eq!(answer.status, 401, "anonymous POST {path}: {}", answer.text);
+        assert!(
+            answer.text.contains("href=\"/login\""),
+            "anonymous POST {path} links to the sign-in page"
+        );
+    }
+}
