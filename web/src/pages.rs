@@ -107,6 +107,12 @@ fn require_signed_in(auth: &Auth) -> Result<(), PageError> {
     auth.require_signed_in().map_err(PageError::from)
 }
 
+/// A form post: signed in, and carrying this session's CSRF token.
+fn check_form(auth: &Auth, csrf: &str) -> Result<(), PageError> {
+    require_signed_in(auth)?;
+    auth.check_csrf(csrf).map_err(PageError::from)
+}
+
 fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
     let role = auth.actor.role();
     html! {
@@ -381,8 +387,7 @@ async fn apply(
     auth: Auth,
     Form(form): Form<ApplyForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     state
         .arena
         .apply(&auth.actor, &form.name, &form.statement)
@@ -402,8 +407,7 @@ async fn create_competition(
     auth: Auth,
     Form(form): Form<BundleForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     let competition = state
         .arena
         .create_competition(&auth.actor, &form.bundle)
@@ -610,8 +614,7 @@ async fn accept(
     Path(id): Path<i64>,
     Form(form): Form<AcceptForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     state
         .arena
         .accept_agreement(&auth.actor, CompetitionId(id), &form.agreement_sha256)
@@ -626,8 +629,7 @@ async fn submit(
     multipart: Multipart,
 ) -> PageResult {
     let parts = read_parts(multipart).await?;
-    require_signed_in(&auth)?;
-    auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
+    check_form(&auth, &parts.text("csrf")?.unwrap_or_default())?;
     let module = parts
         .bytes("module")
         .ok_or_else(|| ApiError::bad_request("module", "choose a .wasm file"))?;
@@ -750,8 +752,7 @@ async fn create_dataset(
     auth: Auth,
     Form(form): Form<DatasetForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     let dataset = state
         .arena
         .create_dataset(&auth.actor, &form.slug, &form.title, &form.description)
@@ -906,8 +907,7 @@ async fn upload(
     multipart: Multipart,
 ) -> PageResult {
     let parts = read_parts(multipart).await?;
-    require_signed_in(&auth)?;
-    auth.check_csrf(&parts.text("csrf")?.unwrap_or_default())?;
+    check_form(&auth, &parts.text("csrf")?.unwrap_or_default())?;
     let upload = upload_from_parts(&parts)?;
     match state
         .arena
@@ -1054,8 +1054,7 @@ async fn review_application(
     Path(org): Path<i64>,
     Form(form): Form<ApplicationForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     let org = OrgId(org);
     let decision = if form.decision == "approve" {
         let applications = state.arena.applications(&auth.actor, None).await?;
@@ -1087,8 +1086,7 @@ async fn review_dataset(
     Path(id): Path<i64>,
     Form(form): Form<DatasetReviewForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     state
         .arena
         .review_dataset(&auth.actor, DatasetId(id), form.approve, None)
@@ -1102,8 +1100,7 @@ async fn manage_competition(
     Path((id, action)): Path<(i64, String)>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     let id = CompetitionId(id);
     match action.as_str() {
         "close" => state.arena.close_competition(&auth.actor, id).await?,
@@ -1158,8 +1155,7 @@ async fn add_team_member(
     auth: Auth,
     Form(form): Form<MemberForm>,
 ) -> PageResult {
-    require_signed_in(&auth)?;
-    auth.check_csrf(&form.csrf)?;
+    check_form(&auth, &form.csrf)?;
     let team = auth
         .actor
         .approved_org()
