@@ -102,6 +102,9 @@ impl Client {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(600)))
             .http_status_as_error(false)
+            // A fresh connection per request: the server closes a connection whose request
+            // body it refused unread, and a pooled one would then fail the next request.
+            .max_idle_connections(0)
             .build();
         Ok(Client {
             base: server.trim_end_matches('/').to_owned(),

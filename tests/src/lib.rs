@@ -195,6 +195,9 @@ impl Client {
             token: token.map(str::to_owned),
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                // A fresh connection per request: the server closes a connection whose request
+                // body it refused unread, and a pooled one would then fail the next request.
+                .max_idle_connections(0)
                 .timeout_global(Some(Duration::from_secs(120)))
                 .build()
                 .into(),

@@ -78,6 +78,9 @@ impl TestServer {
         });
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A fresh connection per request: the server closes a connection whose request
+            // body it refused unread, and a pooled one would then fail the next request.
+            .max_idle_connections(0)
             .max_redirects(0)
             .build()
             .into();
