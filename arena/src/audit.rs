@@ -21,7 +21,7 @@ use crate::model::{CredentialKind, JobKind, OrgKind, Role, RunOutcome, Submissio
 use crate::time::Timestamp;
 
 /// One state change, typed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuditEvent {
     AccountCreated {
@@ -209,7 +209,7 @@ impl AuditEvent {
 }
 
 /// An event as stored in the outbox and handed to the sink.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditRecord {
     /// Unique and increasing; a sink deduplicates by it.
     pub id: AuditEventId,
@@ -223,7 +223,7 @@ pub struct AuditRecord {
 
 /// What a sink returns for a recorded event: the evidence code an actor can later look up
 /// (for the ledger, the leaf hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditReceipt {
     pub evidence: String,
 }

@@ -14,7 +14,7 @@ use crate::ids::{AccountId, OrgId};
 use crate::model::{AdmissionState, Role, Tier};
 
 /// Who is asking. Built by [`crate::Arena::authenticate`] from a session or API token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Actor {
     /// No credential: may read public pages and the ledger.
     Anonymous,
@@ -22,7 +22,7 @@ pub enum Actor {
 }
 
 /// An authenticated account and the organization it belongs to, as of authentication.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Principal {
     pub account: AccountId,
     pub role: Role,
@@ -30,7 +30,7 @@ pub struct Principal {
 }
 
 /// An account's organization (a hospital for hospital accounts, a team for team members).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Membership {
     pub org: OrgId,
     pub admission: AdmissionState,
@@ -80,7 +80,19 @@ impl Actor {
 
 /// Everything an actor can attempt. Each action expects one kind of [`Resource`]; any other
 /// pairing is denied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Competition list and pages, public leaderboards, the dataset catalog (Platform,

@@ -22,7 +22,7 @@ use crate::time::Timestamp;
 pub const BUNDLE_VERSION: u32 = 1;
 
 /// A parsed and validated competition bundle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// Format version; must be 1.
@@ -51,7 +51,7 @@ pub struct Bundle {
 }
 
 /// What the submissions do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     BinaryClassification,
@@ -61,7 +61,7 @@ pub enum TaskKind {
 
 /// How rows are split, deterministically from `seed`, into the part the submission trains
 /// on, the part behind the public leaderboard, and the part behind the private one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSpec {
     pub train: f64,
@@ -70,7 +70,9 @@ pub struct SplitSpec {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseKind {
     /// Submissions run on dummy data only; nothing touches real rows.
@@ -81,7 +83,7 @@ pub enum PhaseKind {
     Final,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseSpec {
     pub name: String,
@@ -99,7 +101,7 @@ impl PhaseSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmissionLimits {
     /// Counted per UTC calendar day, over all phases.
@@ -115,7 +117,7 @@ impl Default for SubmissionLimits {
 }
 
 /// Limits handed to the sandbox for every run of this competition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxLimits {
     pub memory_mib: u32,
@@ -137,7 +139,7 @@ impl Default for SandboxLimits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySpec {
     pub public_score: PublicScoreSpec,
@@ -147,7 +149,7 @@ pub struct PrivacySpec {
     pub suppression_threshold: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublicScoreSpec {
     pub mechanism: PublicScoreMechanism,
@@ -183,7 +185,7 @@ impl PublicScoreSpec {
 /// The Ladder's step when a bundle declares none.
 pub const DEFAULT_LADDER_STEP: f64 = 0.01;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicScoreMechanism {
     /// Laplace noise on every released score.
@@ -243,7 +245,7 @@ pub fn metric_info(name: &str) -> Option<&'static MetricInfo> {
 }
 
 /// One problem in a bundle, at a field path such as `phases[1].ends_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldIssue {
     pub path: String,
     pub message: String,

@@ -55,7 +55,7 @@ pub struct CompareRequest<'a> {
 
 /// Whether entry `a` (ranked just above `b`) really differs from `b` on the private test
 /// part: a paired bootstrap of the score difference. Organizers only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EntryComparison {
     pub a: crate::ids::SubmissionId,
     pub b: crate::ids::SubmissionId,
@@ -86,7 +86,7 @@ pub struct RunRequest<'a> {
 
 /// What a run produced. Scores a team may see and scores only organizers may see are kept
 /// apart; the core redacts per viewer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
     /// `Ok`, `Failed` or `OverLimit` (coarse; the only failure detail a team sees).
     pub outcome: RunOutcome,
@@ -121,7 +121,7 @@ pub struct RunResult {
     pub released_aggregate: Option<crate::model::ReleasedAggregate>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BudgetCharge {
     pub dataset: DatasetId,
     pub epsilon: f64,
@@ -253,7 +253,7 @@ pub struct DatasetUpload {
 }
 
 /// The validator's verdict on an upload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ValidationOutcome {
     pub accepted: bool,
     pub rows: Option<i64>,

@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
         }
@@ -186,7 +186,7 @@ impl Default for SubmissionKind {
 /// What a team declares with an analysis module: the platform splits the training rows into
 /// `blocks` disjoint blocks, runs `analyze` on each, clamps every output value into its
 /// bounds, averages and adds Laplace noise calibrated to the bounds, charging `epsilon`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisSpec {
     /// One `[low, high]` per output value, in order (at most [`AnalysisSpec::MAX_OUTPUTS`]).
@@ -245,7 +245,7 @@ impl AnalysisSpec {
 }
 
 /// A released analysis: what the team sees (noisy values and what they cost).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleasedAggregate {
     /// One noisy value per declared output.
     pub values: Vec<f64>,
@@ -275,7 +275,7 @@ text_enum!(
 );
 
 /// A login. The password hash never leaves the store layer except for verification.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Account {
     pub id: AccountId,
     pub email: String,
@@ -287,7 +287,7 @@ pub struct Account {
 }
 
 /// A hospital or a team, with its admission review.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Organization {
     pub id: OrgId,
     pub kind: OrgKind,
@@ -305,7 +305,7 @@ pub struct Organization {
 }
 
 /// A session or API token as listed to its owner (the secret itself is shown only once).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Credential {
     pub id: CredentialId,
     pub account: AccountId,
@@ -324,7 +324,7 @@ impl Credential {
 }
 
 /// A competition: the validated bundle plus its lifecycle stamps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Competition {
     pub id: CompetitionId,
     pub slug: String,
@@ -342,7 +342,7 @@ pub struct Competition {
 }
 
 /// A team's acceptance of a competition's data-use agreement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgreementAcceptance {
     pub competition: CompetitionId,
     pub team: OrgId,
@@ -353,7 +353,7 @@ pub struct AgreementAcceptance {
 }
 
 /// A dataset and its review state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dataset {
     pub id: DatasetId,
     pub slug: String,
@@ -368,7 +368,7 @@ pub struct Dataset {
 }
 
 /// One hospital's upload to a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Contribution {
     pub id: ContributionId,
     pub dataset: DatasetId,
@@ -391,7 +391,7 @@ pub struct Contribution {
 
 /// A submission with everything the platform knows; use [`crate::SubmissionView`] for what a
 /// given actor may see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Submission {
     pub id: SubmissionId,
     pub competition: CompetitionId,
@@ -423,7 +423,7 @@ pub struct Submission {
 }
 
 /// A job in the durable queue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Job {
     pub id: JobId,
     pub submission: SubmissionId,
@@ -446,7 +446,7 @@ pub struct Job {
 }
 
 /// Privacy budget spent by a team on one dataset within one competition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BudgetUse {
     pub dataset: DatasetId,
     pub total: f64,
@@ -460,7 +460,7 @@ impl BudgetUse {
 }
 
 /// Counts of jobs per state, for `/metrics` and the organizer dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueueStats {
     pub pending: i64,
     pub running: i64,

@@ -10,7 +10,19 @@ use serde::{Deserialize, Serialize};
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// Milliseconds since the Unix epoch, UTC. Stored as `BIGINT` in SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 

@@ -14,7 +14,6 @@ use medarena_arena::{
     DatasetUpload, LeaderboardKind, OrgId, Registration, SubmissionId,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Auth;
@@ -77,7 +76,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenResponse {
     pub token: String,
     pub credential: medarena_arena::Credential,
@@ -283,11 +282,20 @@ async fn agreement(
             .flatten(),
         _ => None,
     };
-    json_of(json!({
-        "text": competition.bundle.agreement,
-        "sha256": Arena::agreement_sha256(&competition),
-        "acceptance": acceptance,
-    }))
+    json_of(AgreementView {
+        sha256: Arena::agreement_sha256(&competition),
+        text: competition.bundle.agreement,
+        acceptance,
+    })
+}
+
+/// A competition's data-use agreement, the digest an acceptance names, and the caller's
+/// team's acceptance.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AgreementView {
+    pub text: String,
+    pub sha256: String,
+    pub acceptance: Option<medarena_arena::AgreementAcceptance>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -390,17 +398,6 @@ async fn exact_scores(
         .arena
         .exact_scores(&auth.actor, CompetitionId(id))
         .await?;
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            json!({
-                "submission": r.submission, "team": r.team, "team_name": r.team_name,
-                "released_public_score": r.released_public_score,
-                "exact_public_score": r.exact_public_score,
-                "private_score": r.private_score, "submitted_at": r.created_at,
-            })
-        })
-        .collect();
     json_of(rows)
 }
 
@@ -485,6 +482,15 @@ async fn submit_analysis(
     )
 }
 
+/// A team's privacy budget on one dataset of a competition (ε).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct BudgetView {
+    pub dataset: DatasetId,
+    pub total: f64,
+    pub spent: f64,
+    pub remaining: f64,
+}
+
 async fn budget(
     State(state): State<AppState>,
     auth: Auth,
@@ -502,9 +508,14 @@ async fn budget(
         .arena
         .budget(&auth.actor, CompetitionId(id), team)
         .await?;
-    let uses: Vec<Value> = uses
+    let uses: Vec<BudgetView> = uses
         .iter()
-        .map(|u| json!({ "dataset": u.dataset, "total": u.total, "spent": u.spent, "remaining": u.remaining() }))
+        .map(|u| BudgetView {
+            dataset: u.dataset,
+            total: u.total,
+            spent: u.spent,
+            remaining: u.remaining(),
+        })
         .collect();
     json_of(uses)
 }
@@ -728,10 +739,6 @@ async fn dataset_usage(
         .arena
         .dataset_usage(&auth.actor, DatasetId(id))
         .await?;
-    let uses: Vec<Value> = uses
-        .iter()
-        .map(|u| json!({ "competition": u.competition, "team": u.team, "job": u.job, "epsilon": u.epsilon, "at": u.at }))
-        .collect();
     json_of(uses)
 }
 
@@ -782,11 +789,7 @@ async fn queue(State(state): State<AppState>, auth: Auth) -> ApiResult<Response>
         medarena_arena::Resource::Platform,
     )
     .map_err(medarena_arena::ArenaError::from)?;
-    let stats = state.arena.queue_stats().await?;
-    json_of(json!({
-        "pending": stats.pending, "running": stats.running,
-        "succeeded": stats.succeeded, "failed": stats.failed,
-    }))
+    json_of(state.arena.queue_stats().await?)
 }
 
 fn json_of(value: impl Serialize) -> ApiResult<Response> {

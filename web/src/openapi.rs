@@ -1,12 +1,14 @@
 //! The OpenAPI 3.1 document, served at `/api/openapi.json`.
 //!
-//! Written as one table of routes rather than derived by annotations (utoipa): the arena's
-//! types are plain serde types that the web crate does not own, and a table that a test
-//! checks against the router (every route documented, every documented route served)
-//! keeps the document honest with far less code. Bodies are described in prose and by
-//! example field names; the types' Rust docs are the reference.
+//! Written as one table of routes rather than derived by annotations (utoipa): a table
+//! that a test checks against the router (every route documented, every documented route
+//! served) keeps the document honest with little code. Response bodies are the JSON
+//! Schemas that schemars derives from the very types the handlers serialize
+//! ([`answer`]); request bodies are described in the summaries.
 
 use axum::Json;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 /// One documented operation.
@@ -378,8 +380,111 @@ fn body_schema(kind: &str) -> Option<Value> {
     Some(json!({ "required": true, "content": { media: { "schema": schema } } }))
 }
 
+/// What an operation answers on success.
+#[derive(Clone, Copy)]
+pub enum Answer {
+    /// JSON described by a Rust type's schema (schemars).
+    Json(fn(&mut SchemaGenerator) -> Schema),
+    /// `text/plain` (the ledger's key and checkpoint).
+    Text,
+    /// Raw bytes (a submission's module).
+    Wasm,
+    /// JSON whose format the ledger crate documents (receipts, proofs, entries).
+    LedgerJson,
+    /// Nothing (204).
+    Empty,
+}
+
+fn of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The success answer of each operation; `None` for an undocumented pair (a test keeps
+/// every operation covered).
+pub fn answer(method: &str, path: &str) -> Option<Answer> {
+    use Answer::{Empty, Json, LedgerJson, Text, Wasm};
+    use medarena_arena as a;
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    Some(match (method, path) {
+        ("post", "/auth/login") | ("post", "/auth/tokens") => Json(of::<crate::api::TokenResponse>),
+        ("post", "/auth/logout") => Empty,
+        ("get", "/auth/tokens") => Json(of::<Vec<a::Credential>>),
+        ("get", "/me") => Json(of::<a::Me>),
+        ("post", "/accounts") | ("post", "/admin/accounts") | ("post", "/teams/{org}/members") => {
+            Json(of::<a::Account>)
+        }
+        ("get", "/applications") => Json(of::<Vec<a::Organization>>),
+        ("post", "/applications") | ("post", "/applications/{org}/review") => {
+            Json(of::<a::Organization>)
+        }
+        ("get", "/teams/{org}") => Json(of::<a::TeamView>),
+        ("get", "/competitions") => Json(of::<Vec<a::Competition>>),
+        ("post", "/competitions")
+        | ("get", "/competitions/{id}")
+        | ("post", "/competitions/{id}/close")
+        | ("post", "/competitions/{id}/publish") => Json(of::<a::Competition>),
+        ("get", "/competitions/{id}/agreement") => Json(of::<crate::api::AgreementView>),
+        ("post", "/competitions/{id}/agreement") => Json(of::<a::AgreementAcceptance>),
+        ("get", "/competitions/{id}/leaderboard") => Json(of::<a::Leaderboard>),
+        ("get", "/competitions/{id}/history") => Json(of::<Vec<a::ScorePoint>>),
+        ("get", "/competitions/{id}/exact-scores") => Json(of::<Vec<a::store::ScoredSubmission>>),
+        ("get", "/competitions/{id}/compare") => Json(of::<Vec<a::EntryComparison>>),
+        ("get", "/competitions/{id}/submissions") => Json(of::<Vec<a::SubmissionView>>),
+        ("post", "/competitions/{id}/submissions")
+        | ("post", "/competitions/{id}/analyses")
+        | ("get", "/submissions/{id}") => Json(of::<a::SubmissionView>),
+        ("get", "/competitions/{id}/budget") => Json(of::<Vec<crate::api::BudgetView>>),
+        ("get", "/submissions/{id}/dummy-report") => Json(of::<Option<a::DummyRunReport>>),
+        ("get", "/submissions/{id}/module") => Wasm,
+        ("get", "/submissions/{id}/receipts")
+        | ("get", "/contributions/{id}/receipts")
+        | ("get", "/audit") => Json(of::<Vec<a::AuditRecord>>),
+        ("get", "/datasets") => Json(of::<Vec<a::Dataset>>),
+        ("post", "/datasets") | ("post", "/datasets/{id}/review") => Json(of::<a::Dataset>),
+        ("get", "/datasets/{id}") => Json(of::<a::DatasetView>),
+        ("post", "/datasets/{id}/contributions") | ("get", "/contributions/{id}") => {
+            Json(of::<a::Contribution>)
+        }
+        ("get", "/datasets/{id}/usage") => Json(of::<Vec<a::store::DatasetUse>>),
+        ("get", "/queue") => Json(of::<a::QueueStats>),
+        ("get", "/api/ledger/key") | ("get", "/api/ledger/checkpoint") => Text,
+        ("get", "/api/ledger/receipts/{code}")
+        | ("get", "/api/ledger/consistency")
+        | ("get", "/api/ledger/entries")
+        | ("get", "/api/openapi.json") => LedgerJson,
+        _ => return None,
+    })
+}
+
+fn success(answer: Option<Answer>, generator: &mut SchemaGenerator) -> Value {
+    let content = |media: &str, schema: Value| json!({ media: { "schema": schema } });
+    match answer {
+        Some(Answer::Json(schema)) => json!({
+            "description": "Success (201 when something was created)",
+            "content": content("application/json", schema(generator).to_value()),
+        }),
+        Some(Answer::Text) => json!({
+            "description": "Success",
+            "content": content("text/plain", json!({ "type": "string" })),
+        }),
+        Some(Answer::Wasm) => json!({
+            "description": "The module",
+            "content": content("application/wasm", json!({ "type": "string", "format": "binary" })),
+        }),
+        Some(Answer::LedgerJson) => json!({
+            "description": "JSON in the formats documented by the medarena-ledger crate (receipts, consistency proofs, entries)",
+            "content": content("application/json", json!({ "type": "object" })),
+        }),
+        Some(Answer::Empty) => json!({ "description": "Done (204)" }),
+        None => json!({ "description": "Success" }),
+    }
+}
+
 /// The document.
 pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .into_generator();
     let mut paths = Map::new();
     for operation in OPERATIONS {
         let parameters: Vec<Value> = operation
@@ -394,7 +499,7 @@ pub fn document() -> Value {
             "parameters": parameters,
             "security": [{ "bearer": [] }, {}],
             "responses": {
-                "200": { "description": "Success (201 when something was created)" },
+                "200": success(answer(operation.method, operation.path), &mut generator),
                 "4XX": { "description": "An error: {\"error\": {\"kind\", \"message\", \"field\"?, \"report\"?}}",
                           "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
             },
@@ -407,6 +512,16 @@ pub fn document() -> Value {
             .or_insert_with(|| json!({}));
         item[operation.method] = entry;
     }
+    let mut schemas = generator.take_definitions(true);
+    schemas.insert(
+        "Error".to_owned(),
+        json!({
+            "type": "object",
+            "properties": { "error": { "type": "object", "properties": {
+                "kind": { "type": "string" }, "message": { "type": "string" },
+                "field": { "type": "string" }, "report": { "type": "object" } } } },
+        }),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -418,14 +533,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": { "error": { "type": "object", "properties": {
-                        "kind": { "type": "string" }, "message": { "type": "string" },
-                        "field": { "type": "string" }, "report": { "type": "object" } } } },
-                },
-            },
+            "schemas": schemas,
         },
     })
 }
@@ -491,6 +599,48 @@ mod tests {
         documented.sort();
         assert_eq!(routes, documented);
         assert!(routes.len() > 40);
+    }
+
+    #[test]
+    fn every_operation_documents_its_answer_with_resolvable_schemas() {
+        for op in OPERATIONS {
+            assert!(
+                answer(op.method, op.path).is_some(),
+                "{} {} has no documented answer",
+                op.method,
+                op.path
+            );
+        }
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (index, _) in text.match_indices("#/components/schemas/") {
+            let name: String = text[index + "#/components/schemas/".len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect();
+            assert!(
+                schemas.contains_key(&name),
+                "$ref to a missing schema `{name}`"
+            );
+        }
+        let list =
+            &doc["paths"]["/api/v1/competitions/{id}/submissions"]["get"]["responses"]["200"];
+        let schema = &list["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "array", "{schema}");
+        assert_eq!(
+            schema["items"]["$ref"],
+            "#/components/schemas/SubmissionView"
+        );
+        let view = &schemas["SubmissionView"];
+        assert!(view["properties"]["status"].is_object(), "{view}");
+        assert!(
+            view["properties"]["released_public_score"].is_object(),
+            "{view}"
+        );
     }
 
     #[test]

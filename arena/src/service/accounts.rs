@@ -19,7 +19,7 @@ use crate::store::{NewAccount, NewCredential};
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A new account's details.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Registration {
     pub email: String,
     pub display_name: String,
@@ -36,7 +36,7 @@ pub struct IssuedToken {
 }
 
 /// The organizer's decision on an application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum AdmissionDecision {
     /// Teams need a tier; hospitals must not have one.
@@ -49,14 +49,14 @@ pub enum AdmissionDecision {
 }
 
 /// The signed-in account and its organization.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Me {
     pub account: Account,
     pub organization: Option<Organization>,
 }
 
 /// A team and its members (names and e-mails; team members see each other).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TeamView {
     pub team: Organization,
     pub members: Vec<Account>,

@@ -15,7 +15,7 @@ use crate::store::{NewCompetition, ScoredSubmission};
 use crate::time::Timestamp;
 use crate::vault::sha256_hex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaderboardKind {
     /// Released (noisy) public-split scores; everyone.
@@ -24,7 +24,7 @@ pub enum LeaderboardKind {
     Private,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeaderboardEntry {
     pub rank: usize,
     pub team: OrgId,
@@ -34,7 +34,7 @@ pub struct LeaderboardEntry {
     pub submitted_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Leaderboard {
     pub competition: CompetitionId,
     pub kind: LeaderboardKind,
@@ -44,7 +44,7 @@ pub struct Leaderboard {
 }
 
 /// One released public score, for the score-over-time chart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScorePoint {
     pub team: OrgId,
     pub team_name: String,

@@ -22,7 +22,7 @@ pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
 
 /// A dataset with the contributions the viewer may see: all for organizers, its own for a
 /// hospital, none for others (only how many there are).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetView {
     pub dataset: Dataset,
     pub contributor_count: usize,

@@ -23,7 +23,7 @@ use crate::store::{ClaimRequest, FinishJob, FinishOutcome, RetryOutcome, Store, 
 use crate::time::Clock;
 
 /// What happened to one claimed job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobReport {
     pub job: JobId,
     pub submission: SubmissionId,
@@ -31,7 +31,7 @@ pub struct JobReport {
     pub end: JobEnd,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobEnd {
     /// The run finished with this outcome (a failing submission is a finished run).

@@ -20,7 +20,7 @@ use crate::vault::KeyScope;
 /// A submission as one viewer may see it. Teams see coarse statuses, the dummy score and the
 /// released public score; never exact scores, details or timings. Organizers also get
 /// [`ExactScores`]; the private score appears for everyone once the competition is published.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubmissionView {
     pub id: SubmissionId,
     pub competition: CompetitionId,
@@ -43,7 +43,7 @@ pub struct SubmissionView {
 }
 
 /// The dummy-data run as its team sees it (see [`Arena::dummy_run_report`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DummyRunReport {
     pub outcome: Option<RunOutcome>,
     pub dummy_score: Option<f64>,
@@ -55,7 +55,7 @@ pub struct DummyRunReport {
 }
 
 /// Organizer-only facts about a submission.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExactScores {
     pub exact_public_score: Option<f64>,
     pub private_score: Option<f64>,

@@ -222,7 +222,7 @@ pub enum RetryOutcome {
 }
 
 /// One use of a dataset by a run, for the hospital's usage page.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct DatasetUse {
     pub competition: CompetitionId,
     pub team: OrgId,
@@ -232,7 +232,7 @@ pub struct DatasetUse {
 }
 
 /// A scored real run, for leaderboards.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ScoredSubmission {
     pub submission: SubmissionId,
     pub team: OrgId,
@@ -240,6 +240,7 @@ pub struct ScoredSubmission {
     pub released_public_score: Option<f64>,
     pub exact_public_score: Option<f64>,
     pub private_score: Option<f64>,
+    #[serde(rename = "submitted_at")]
     pub created_at: Timestamp,
 }
 
