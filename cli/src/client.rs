@@ -480,15 +480,22 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let competition = resolve(&client, "competitions", &args.competition)?;
     if args.accept_agreement {
         let agreement = client.get(&format!("/competitions/{competition}/agreement"))?;
-        println!(
-            "Data-use agreement:\n{}\n",
-            agreement["text"].as_str().unwrap_or("")
-        );
-        client.post_json(
-            &format!("/competitions/{competition}/agreement"),
-            &json!({ "agreement_sha256": agreement["sha256"] }),
-        )?;
-        println!("accepted for your team");
+        let accepted = agreement
+            .pointer("/acceptance/agreement_sha256")
+            .is_some_and(|sha| *sha == agreement["sha256"]);
+        if accepted {
+            println!("your team has already accepted this competition's data-use agreement");
+        } else {
+            println!(
+                "Data-use agreement:\n{}\n",
+                agreement["text"].as_str().unwrap_or("")
+            );
+            client.post_json(
+                &format!("/competitions/{competition}/agreement"),
+                &json!({ "agreement_sha256": agreement["sha256"] }),
+            )?;
+            println!("accepted for your team");
+        }
     }
     let module = std::fs::read(&args.module)
         .with_context(|| format!("reading {}", args.module.display()))?;
