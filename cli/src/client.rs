@@ -275,7 +275,14 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         args.email,
         token
             .pointer("/credential/expires_at")
-            .map_or_else(String::new, Value::to_string),
+            .and_then(Value::as_u64)
+            .map_or_else(
+                || "at an unknown time".to_owned(),
+                |millis| {
+                    let at = std::time::UNIX_EPOCH + Duration::from_millis(millis);
+                    humantime::format_rfc3339_seconds(at).to_string()
+                }
+            ),
         path.display()
     );
     Ok(ExitCode::SUCCESS)
