@@ -73,6 +73,14 @@ pub fn describe(output: &Output) -> String {
     )
 }
 
+/// Asks a child process to stop (SIGTERM), as a service manager does, and waits for it.
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    child.wait().expect("waiting for the child process")
+}
+
 /// A running `medarena serve` on a data directory.
 pub struct Server {
     pub base: String,
@@ -139,10 +147,7 @@ impl Server {
 
     /// Asks the process to stop (SIGTERM) and waits for it.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        self.child.wait().expect("waiting for the server")
+        terminate(&mut self.child)
     }
 
     /// The server's log so far (stderr), for failure messages.
@@ -416,6 +421,18 @@ pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) 
         );
         assert_eq!(answer.status, 201, "upload {file}: {}", answer.text);
     }
+    approve_and_create_competition(organizer, dataset_id, bundle_yaml)["id"]
+        .as_i64()
+        .expect("competition id")
+}
+
+/// The organizer approves the dataset and creates a competition from `bundle_yaml`;
+/// returns the competition.
+pub fn approve_and_create_competition(
+    organizer: &Client,
+    dataset_id: i64,
+    bundle_yaml: &str,
+) -> Value {
     organizer.done(
         &format!("/api/v1/datasets/{dataset_id}/review"),
         &json!({ "approve": true }),
@@ -427,7 +444,39 @@ pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) 
         bundle_yaml.as_bytes().to_vec(),
     );
     assert_eq!(competition.status, 201, "{}", competition.text);
-    competition.json["id"].as_i64().expect("competition id")
+    competition.json
+}
+
+/// The audit trail (as the organizer), once every event has reached the ledger.
+pub fn delivered_audit_trail(organizer: &Client) -> Vec<Value> {
+    wait_for(
+        "every audit event delivered to the ledger",
+        Duration::from_secs(30),
+        || {
+            let events = organizer.ok("/api/v1/audit?limit=1000");
+            let events = events.as_array().cloned().unwrap_or_default();
+            events
+                .iter()
+                .all(|e| e["evidence"].is_string())
+                .then_some(events)
+        },
+    )
+}
+
+/// `medarena ledger verify --url` of one evidence code against the server; asserts it passes.
+pub fn verify_online(server: &Server, code: &str, what: &str) {
+    let verified = medarena(
+        &[
+            "ledger",
+            "verify",
+            "--url",
+            &server.base,
+            "--evidence",
+            code,
+        ],
+        &[],
+    );
+    assert!(verified.status.success(), "{what}: {}", describe(&verified));
 }
 
 /// An admitted real-data team that accepted the competition's agreement.
@@ -485,10 +534,7 @@ impl Worker {
 
     /// Asks the worker to stop (SIGTERM) and waits for it.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        self.child.wait().expect("waiting for the worker")
+        terminate(&mut self.child)
     }
 }
 

@@ -6,7 +6,6 @@
 //! `medarena ledger verify` accepts, online and offline.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use medarena_tests::*;
 use serde_json::{Value, json};
@@ -164,19 +163,9 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     }
 
     // The organizer approves the dataset and creates the competition.
-    organizer.done(
-        &format!("/api/v1/datasets/{dataset_id}/review"),
-        &json!({ "approve": true }),
-    );
-    let competition = organizer.send(
-        "POST",
-        "/api/v1/competitions",
-        "application/yaml",
-        open_bundle_yaml().into_bytes(),
-    );
-    assert_eq!(competition.status, 201, "{}", competition.text);
-    let competition_id = competition.json["id"].as_i64().expect("competition id");
-    let slug = competition.json["slug"].as_str().expect("slug").to_owned();
+    let competition = approve_and_create_competition(&organizer, dataset_id, &open_bundle_yaml());
+    let competition_id = competition["id"].as_i64().expect("competition id");
+    let slug = competition["slug"].as_str().expect("slug").to_owned();
 
     // A team joins, accepts the agreement and submits with the CLI, which waits.
     let team = admitted(
@@ -310,15 +299,7 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     );
 
     // Every step has a receipt on the ledger.
-    let events = wait_for(
-        "every audit event delivered to the ledger",
-        Duration::from_secs(30),
-        || {
-            let events = organizer.ok("/api/v1/audit?limit=1000");
-            let all = events.as_array().cloned().unwrap_or_default();
-            all.iter().all(|e| e["evidence"].is_string()).then_some(all)
-        },
-    );
+    let events = delivered_audit_trail(&organizer);
     let kinds: BTreeSet<&str> = events
         .iter()
         .filter_map(|e| e["event"]["type"].as_str())
@@ -353,22 +334,7 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
             continue;
         }
         let code = event["evidence"].as_str().expect("evidence code");
-        let verified = medarena(
-            &[
-                "ledger",
-                "verify",
-                "--url",
-                &server.base,
-                "--evidence",
-                code,
-            ],
-            &[],
-        );
-        assert!(
-            verified.status.success(),
-            "receipt of `{kind}`: {}",
-            describe(&verified)
-        );
+        verify_online(&server, code, &format!("receipt of `{kind}`"));
     }
 
     // The team has its own receipts: its submission's events with evidence codes.
@@ -381,22 +347,7 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         .and_then(|e| e["evidence"].as_str())
         .expect("the team's receipt of its submission")
         .to_owned();
-    let verified = medarena(
-        &[
-            "ledger",
-            "verify",
-            "--url",
-            &server.base,
-            "--evidence",
-            &own_code,
-        ],
-        &[],
-    );
-    assert!(
-        verified.status.success(),
-        "the team's receipt: {}",
-        describe(&verified)
-    );
+    verify_online(&server, &own_code, "the team's receipt");
 
     // Offline: a saved receipt and the published key.
     let code = events

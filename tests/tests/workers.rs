@@ -43,18 +43,7 @@ fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
     );
     assert_eq!(done["status"], "completed", "{done}\n{}", server.log());
 
-    let trail = wait_for(
-        "the worker's events delivered to the ledger",
-        Duration::from_secs(30),
-        || {
-            let events = organizer.ok("/api/v1/audit?limit=1000");
-            let events = events.as_array().cloned().unwrap_or_default();
-            events
-                .iter()
-                .all(|e| e["evidence"].is_string())
-                .then_some(events)
-        },
-    );
+    let trail = delivered_audit_trail(&organizer);
     let started = trail
         .iter()
         .find(|e| e["event"]["type"] == "job_started")
@@ -65,22 +54,7 @@ fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
         "the job ran in the worker process: {started}"
     );
     let code = started["evidence"].as_str().expect("evidence code");
-    let verified = medarena(
-        &[
-            "ledger",
-            "verify",
-            "--url",
-            &server.base,
-            "--evidence",
-            code,
-        ],
-        &[],
-    );
-    assert!(
-        verified.status.success(),
-        "the worker's receipt: {}",
-        describe(&verified)
-    );
+    verify_online(&server, code, "the worker's receipt");
 
     assert!(
         worker.stop().success(),

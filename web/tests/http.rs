@@ -150,18 +150,33 @@ fn form(fields: &[(&str, &str)]) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Signs in through the login form; returns the cookie pair and the session token.
-fn session_cookie(server: &TestServer, role: &str) -> (String, String) {
-    let answer = server.call(
+/// A form post as a browser sends it (`cookie` is the session, if any).
+fn post_form(
+    server: &TestServer,
+    path: &str,
+    fields: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> Answer {
+    server.call(
         "anonymous",
         "POST",
-        "/login",
+        path,
         "application/x-www-form-urlencoded",
-        form(&[
+        form(fields),
+        cookie,
+    )
+}
+
+/// Signs in through the login form; returns the cookie pair and the session token.
+fn session_cookie(server: &TestServer, role: &str) -> (String, String) {
+    let answer = post_form(
+        &server,
+        "/login",
+        &[
             ("email", email_of(role)),
             ("password", world::PASSWORD),
             ("next", "/"),
-        ]),
+        ],
         None,
     );
     assert_eq!(answer.status, 303, "{role} POST /login: {}", answer.text);
@@ -998,14 +1013,7 @@ fn no_route_serves_raw_rows_to_anyone() {
     for role in SIGNED_IN {
         let (cookie, _) = session_cookie(&server, role);
         for path in &pages {
-            let answer = server.call(
-                "anonymous",
-                "GET",
-                path,
-                "text/html",
-                Vec::new(),
-                Some(&cookie),
-            );
+            let answer = server.get_with_cookie(path, &cookie);
             check(role, path, &answer);
         }
     }
@@ -1261,14 +1269,7 @@ fn the_api_ignores_the_session_cookie_on_posts_and_forms_need_the_csrf_token() {
     let server = TestServer::start();
     let (cookie, session) = session_cookie(&server, "hospital_a");
     // The cookie is a valid session: GETs of the API accept it...
-    let me = server.call(
-        "anonymous",
-        "GET",
-        "/api/v1/me",
-        "application/json",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let me = server.get_with_cookie("/api/v1/me", &cookie);
     assert_eq!(
         me.status, 200,
         "hospital_a (cookie) GET /api/v1/me: {}",
@@ -1332,14 +1333,7 @@ fn the_api_ignores_the_session_cookie_on_posts_and_forms_need_the_csrf_token() {
 
     // The page form: a wrong or missing csrf is 403, the session's own is accepted.
     let csrf = medarena_web::auth::csrf_token(&session);
-    let page = server.call(
-        "anonymous",
-        "GET",
-        "/datasets",
-        "text/html",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let page = server.get_with_cookie("/datasets", &cookie);
     assert!(
         page.text.contains(&csrf),
         "hospital_a GET /datasets: the form lacks the session's csrf token"
@@ -1353,16 +1347,14 @@ fn the_api_ignores_the_session_cookie_on_posts_and_forms_need_the_csrf_token() {
         ),
         ("an empty", String::new()),
     ] {
-        let answer = server.call(
-            "anonymous",
-            "POST",
+        let answer = post_form(
+            &server,
             "/datasets",
-            "application/x-www-form-urlencoded",
-            form(&[
+            &[
                 ("csrf", &token),
                 ("slug", "via-form"),
                 ("title", "Via form"),
-            ]),
+            ],
             Some(&cookie),
         );
         assert_eq!(
@@ -1377,12 +1369,10 @@ fn the_api_ignores_the_session_cookie_on_posts_and_forms_need_the_csrf_token() {
         "GET /api/v1/datasets: a refused post created a dataset: {}",
         datasets.text
     );
-    let answer = server.call(
-        "anonymous",
-        "POST",
+    let answer = post_form(
+        &server,
         "/datasets",
-        "application/x-www-form-urlencoded",
-        form(&[("csrf", &csrf), ("slug", "via-form"), ("title", "Via form")]),
+        &[("csrf", &csrf), ("slug", "via-form"), ("title", "Via form")],
         Some(&cookie),
     );
     assert_eq!(
@@ -1501,14 +1491,7 @@ fn the_openapi_document_lists_the_same_routes_and_metrics_count_requests() {
 fn the_team_page_lists_members_and_adds_a_colleague() {
     let server = TestServer::start();
     let (cookie, token) = session_cookie(&server, "team_x");
-    let page = server.call(
-        "anonymous",
-        "GET",
-        "/team",
-        "text/plain",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let page = server.get_with_cookie("/team", &cookie);
     assert_eq!(page.status, 200, "team_x GET /team: {}", page.text);
     assert!(
         page.text.contains("Team X") && page.text.contains("x@team-x.test"),
@@ -1525,12 +1508,10 @@ fn the_team_page_lists_members_and_adds_a_colleague() {
     );
     assert_eq!(registered.status, 201, "{}", registered.text);
     let add = |csrf: &str| {
-        server.call(
-            "anonymous",
-            "POST",
+        post_form(
+            &server,
             "/team/members",
-            "application/x-www-form-urlencoded",
-            form(&[("csrf", csrf), ("email", "colleague@team-x.test")]),
+            &[("csrf", csrf), ("email", "colleague@team-x.test")],
             Some(&cookie),
         )
     };
@@ -1545,14 +1526,7 @@ fn the_team_page_lists_members_and_adds_a_colleague() {
         "team_x POST /team/members: {}",
         added.text
     );
-    let page = server.call(
-        "anonymous",
-        "GET",
-        "/team",
-        "text/plain",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let page = server.get_with_cookie("/team", &cookie);
     assert!(
         page.text.contains("colleague@team-x.test"),
         "the colleague is listed: {}",
@@ -1560,14 +1534,7 @@ fn the_team_page_lists_members_and_adds_a_colleague() {
     );
 
     let (hospital_cookie, _) = session_cookie(&server, "hospital_a");
-    let page = server.call(
-        "anonymous",
-        "GET",
-        "/team",
-        "text/plain",
-        Vec::new(),
-        Some(&hospital_cookie),
-    );
+    let page = server.get_with_cookie("/team", &hospital_cookie);
     assert!(
         page.text.contains("belong to no team"),
         "hospital_a GET /team: {}",
@@ -1582,14 +1549,7 @@ fn pages_link_uploads_and_submissions_to_their_receipts() {
     server.drain();
     let (cookie, _) = session_cookie(&server, "team_x");
     let path = format!("/competitions/{}/submissions", server.cast.competition.0);
-    let page = server.call(
-        "anonymous",
-        "GET",
-        &path,
-        "text/plain",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let page = server.get_with_cookie(&path, &cookie);
     assert_eq!(page.status, 200, "team_x GET {path}: {}", page.text);
     let receipts = server.get(
         "team_x",
@@ -1616,14 +1576,7 @@ fn pages_link_uploads_and_submissions_to_their_receipts() {
 
     let (cookie, _) = session_cookie(&server, "hospital_a");
     let path = format!("/datasets/{}", server.cast.dataset.0);
-    let page = server.call(
-        "anonymous",
-        "GET",
-        &path,
-        "text/plain",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let page = server.get_with_cookie(&path, &cookie);
     assert_eq!(page.status, 200, "hospital_a GET {path}: {}", page.text);
     assert_eq!(
         page.text.matches("class=\"receipt\"").count(),
@@ -1728,12 +1681,10 @@ fn repeated_wrong_passwords_lock_one_account_for_a_while() {
         locked.text
     );
     assert_eq!(locked.json["error"]["kind"], "too_many_requests");
-    let page = server.call(
-        "anonymous",
-        "POST",
+    let page = post_form(
+        &server,
         "/login",
-        "application/x-www-form-urlencoded",
-        form(&[("email", "x@team-x.test"), ("password", world::PASSWORD)]),
+        &[("email", "x@team-x.test"), ("password", world::PASSWORD)],
         None,
     );
     assert_eq!(page.status, 429, "the sign-in form while locked out");
@@ -1762,17 +1713,8 @@ fn cookie_of(answer: &Answer, what: &str) -> String {
 #[test]
 fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
     let server = TestServer::start();
-    let post_form = |path: &str, fields: &[(&str, &str)], cookie: Option<&str>| {
-        server.call(
-            "anonymous",
-            "POST",
-            path,
-            "application/x-www-form-urlencoded",
-            form(fields),
-            cookie,
-        )
-    };
     let weak = post_form(
+        &server,
         "/register",
         &[
             ("email", "new@team-n.test"),
@@ -1793,6 +1735,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
         weak.text
     );
     let forged = post_form(
+        &server,
         "/register",
         &[
             ("email", "boss@team-n.test"),
@@ -1809,6 +1752,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
     );
 
     let registered = post_form(
+        &server,
         "/register",
         &[
             ("email", "new@team-n.test"),
@@ -1828,6 +1772,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
     let token = cookie.trim_start_matches("medarena_session=").to_owned();
     let csrf = medarena_web::auth::csrf_token(&token);
     let applied = post_form(
+        &server,
         "/apply",
         &[
             ("csrf", &csrf),
@@ -1837,14 +1782,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
         Some(&cookie),
     );
     assert_eq!(applied.status, 303, "POST /apply: {}", applied.text);
-    let page = server.call(
-        "anonymous",
-        "GET",
-        "/apply",
-        "text/plain",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let page = server.get_with_cookie("/apply", &cookie);
     assert!(
         page.text.contains("Team N") && page.text.contains("pending"),
         "GET /apply: {}",
@@ -1862,20 +1800,14 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
         .unwrap_or_else(|| panic!("Team N is pending: {}", pending.text));
     let (organizer_cookie, organizer_token) = session_cookie(&server, "organizer");
     let organizer_csrf = medarena_web::auth::csrf_token(&organizer_token);
-    let dashboard = server.call(
-        "anonymous",
-        "GET",
-        "/organizer",
-        "text/plain",
-        Vec::new(),
-        Some(&organizer_cookie),
-    );
+    let dashboard = server.get_with_cookie("/organizer", &organizer_cookie);
     assert!(
         dashboard.text.contains("Team N"),
         "the organizer sees the application: {}",
         dashboard.text
     );
     let approved = post_form(
+        &server,
         &format!("/organizer/applications/{org}"),
         &[
             ("csrf", &organizer_csrf),
@@ -1885,14 +1817,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
         Some(&organizer_cookie),
     );
     assert_eq!(approved.status, 303, "approve: {}", approved.text);
-    let team = server.call(
-        "anonymous",
-        "GET",
-        "/team",
-        "text/plain",
-        Vec::new(),
-        Some(&cookie),
-    );
+    let team = server.get_with_cookie("/team", &cookie);
     assert!(
         team.text.contains("approved") && team.text.contains("real_data"),
         "GET /team after approval: {}",
@@ -1903,6 +1828,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
     let bundle =
         world::EXAMPLE_BUNDLE.replace("slug: cardiac-event-1y", "slug: from-the-dashboard");
     let created = post_form(
+        &server,
         "/organizer/competitions",
         &[("csrf", &organizer_csrf), ("bundle", &bundle)],
         Some(&organizer_cookie),
@@ -1921,6 +1847,7 @@ fn a_newcomer_registers_applies_and_is_admitted_through_the_pages() {
         .replace("metric: roc_auc", "metric: 42")
         .replace("slug: from-the-dashboard", "slug: broken-one");
     let refused = post_form(
+        &server,
         "/organizer/competitions",
         &[("csrf", &organizer_csrf), ("bundle", &broken)],
         Some(&organizer_cookie),
@@ -1948,14 +1875,7 @@ fn anonymous_form_posts_ask_to_sign_in() {
         ("/team/members", &[("csrf", "x"), ("email", "a@b.test")]),
     ];
     for (path, fields) in cases {
-        let answer = server.call(
-            "anonymous",
-            "POST",
-            path,
-            "application/x-www-form-urlencoded",
-            form(fields),
-            None,
-        );
+        let answer = post_form(&server, path, fields, None);
         assert_eq!(answer.status, 401, "anonymous POST {path}: {}", answer.text);
         assert!(
             answer.text.contains("href=\"/login\""),

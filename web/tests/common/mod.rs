@@ -140,6 +140,18 @@ impl TestServer {
         self.call(role, "GET", path, "application/json", Vec::new(), None)
     }
 
+    /// A GET as the browser of a session: the cookie, no bearer token.
+    pub fn get_with_cookie(&self, path: &str, cookie: &str) -> Answer {
+        self.call(
+            "anonymous",
+            "GET",
+            path,
+            "text/html",
+            Vec::new(),
+            Some(cookie),
+        )
+    }
+
     pub fn post_json(&self, role: &str, path: &str, body: &Value) -> Answer {
         self.call(
             role,
