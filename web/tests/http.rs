@@ -170,7 +170,7 @@ fn post_form(
 /// Signs in through the login form; returns the cookie pair and the session token.
 fn session_cookie(server: &TestServer, role: &str) -> (String, String) {
     let answer = post_form(
-        &server,
+        server,
         "/login",
         &[
             ("email", email_of(role)),
