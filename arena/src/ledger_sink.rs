@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use medarena_ledger::entry::{Digest, Event, Extension, FieldValue, Id, NewEntry};
-use medarena_ledger::{Ledger, LedgerError, SharedLedger};
+use medarena_ledger::{EvidenceCode, Hash, Ledger, LedgerError, SharedLedger};
 
 use crate::audit::{AuditError, AuditEvent, AuditReceipt, AuditRecord, AuditSink};
 
@@ -52,14 +52,11 @@ pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<SharedLedger, Ledger
 impl LedgerSink {
     /// Reads the log once to remember what it holds (a restart may re-deliver events).
     pub fn new(ledger: Arc<SharedLedger>) -> Result<Self, LedgerError> {
-        let entries = match ledger.read(|ledger| ledger.len()) {
-            0 => Vec::new(),
-            len => ledger.read(|ledger| ledger.entries(0, len))?,
-        };
+        let entries = ledger.read(|ledger| ledger.entries(0, ledger.len()))?;
         let mut seen = HashMap::with_capacity(entries.len());
         for entry in entries {
-            let index = entry.index;
-            let code = ledger.read(|ledger| ledger.receipt(index).map(|r| r.evidence_code))?;
+            // The evidence code is the leaf hash of the entry's canonical text.
+            let code = EvidenceCode::from_leaf_hash(Hash::of_leaf(entry.to_canonical().as_bytes()));
             seen.insert(
                 content_key(&entry.time, &entry.actor, &entry.event),
                 code.to_string(),

@@ -275,7 +275,12 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// The entries `from..to`.
     pub fn entries(&self, from: u64, to: u64) -> Result<Vec<Entry>, LedgerError> {
-        if from >= to || to > self.len() {
+        // An empty range inside the log (an empty log, a reader that is up to date) is
+        // simply no entries.
+        if from == to && to <= self.len() {
+            return Ok(Vec::new());
+        }
+        if from > to || to > self.len() {
             return Err(LedgerError::NoSuchEntry {
                 index: to.saturating_sub(1).max(from),
                 len: self.len(),
@@ -386,5 +391,37 @@ impl<S: LedgerStore> Ledger<S> {
             });
         }
         Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, Id, LogSigner, MemoryStore, Timestamp};
+
+    #[test]
+    fn an_empty_range_inside_the_log_has_no_entries_and_outside_is_an_error() {
+        let (signer, _) = LogSigner::generate("medarena.test/ranges").unwrap();
+        let (mut ledger, _) = Ledger::with_store(MemoryStore::new(), signer).unwrap();
+        assert!(ledger.entries(0, 0).unwrap().is_empty());
+        let entry = NewEntry::new(
+            Timestamp::from_unix_millis(1).unwrap(),
+            Id::new("organizer").unwrap(),
+            Event::CompetitionClosed {
+                competition: Id::new("c-1").unwrap(),
+            },
+        );
+        let appended = ledger.append(entry).unwrap();
+        assert_eq!(ledger.entries(0, 1).unwrap().len(), 1);
+        assert!(ledger.entries(1, 1).unwrap().is_empty());
+        assert!(ledger.entries(2, 2).is_err());
+        assert!(ledger.entries(1, 0).is_err());
+        assert!(ledger.entries(0, 2).is_err());
+        // The evidence code is the leaf hash of the canonical entry.
+        let stored = ledger.entry(0).unwrap();
+        assert_eq!(
+            EvidenceCode::from_leaf_hash(Hash::of_leaf(stored.to_canonical().as_bytes())),
+            appended.evidence_code
+        );
     }
 }

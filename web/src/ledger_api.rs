@@ -101,13 +101,7 @@ pub async fn entries(
         let size = l.len();
         let from = query.from.unwrap_or(size.saturating_sub(limit)).min(size);
         let to = from.saturating_add(limit).min(size);
-        // An empty range (an empty log, or a reader that is up to date) has no entries.
-        let entries = if from < to {
-            l.entries(from, to)
-        } else {
-            Ok(Vec::new())
-        };
-        (size, entries)
+        (size, l.entries(from, to))
     });
     let entries = entries.map_err(ledger_error)?;
     let entries: Vec<_> = entries
