@@ -12,8 +12,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{Answer, TestServer, multipart, world};
+use common::{Answer, TestServer, world};
 use medarena_arena::Tier;
+use medarena_tests::multipart;
 use medarena_web::openapi::OPERATIONS;
 use serde_json::{Value, json};
 
