@@ -95,16 +95,11 @@ async fn login(
 }
 
 /// `POST /auth/logout`: revokes the bearer token used for this request.
-async fn logout(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> ApiResult<StatusCode> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Arena(medarena_arena::ArenaError::Unauthenticated))?;
-    state.arena.logout(token.trim()).await?;
+async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCode> {
+    let crate::auth::Via::Bearer(token) = &auth.via else {
+        return Err(ApiError::Arena(medarena_arena::ArenaError::Unauthenticated));
+    };
+    state.arena.logout(token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

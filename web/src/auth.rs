@@ -21,7 +21,8 @@ pub const SESSION_COOKIE: &str = "medarena_session";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     Anonymous,
-    Bearer,
+    /// An `Authorization: Bearer` token (for sign-out).
+    Bearer(String),
     /// The session cookie, with its token (for CSRF checks and sign-out).
     Cookie(String),
 }
@@ -98,10 +99,11 @@ impl FromRequestParts<AppState> for Auth {
                 .ok_or_else(|| {
                     ApiError::bad_request("Authorization header", "expected `Bearer <token>`")
                 })?;
-            let actor = state.arena.authenticate(token.trim()).await?;
+            let token = token.trim();
+            let actor = state.arena.authenticate(token).await?;
             return Ok(Auth {
                 actor,
-                via: Via::Bearer,
+                via: Via::Bearer(token.to_owned()),
             });
         }
         // Inside a nested router `parts.uri` has lost its prefix (`/api/v1`); the path as

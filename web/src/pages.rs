@@ -661,13 +661,8 @@ async fn submissions_page(
         let events = state
             .arena
             .submission_receipts(&auth.actor, submission.id)
-            .await
-            .unwrap_or_default();
-        let code = events
-            .iter()
-            .find(|e| e.event.kind() == "submission_received")
-            .and_then(|e| e.evidence.clone());
-        if let Some(code) = code {
+            .await;
+        if let Some(code) = evidence_of(events, "submission_received") {
             receipts.insert(submission.id, code);
         }
     }
@@ -798,17 +793,23 @@ fn row_list(finding: &Value) -> String {
     rows.join(", ")
 }
 
+/// The evidence code of the first event of `kind` among a subject's receipts, when the
+/// viewer may see them and the event has reached the ledger.
+fn evidence_of(
+    events: Result<Vec<medarena_arena::AuditRecord>, ArenaError>,
+    kind: &str,
+) -> Option<String> {
+    events
+        .ok()?
+        .into_iter()
+        .find(|e| e.event.kind() == kind)
+        .and_then(|e| e.evidence)
+}
+
 /// The evidence code of an upload's `contribution_uploaded` ledger entry, when visible.
 async fn upload_receipt(state: &AppState, auth: &Auth, c: &Contribution) -> Option<String> {
-    let events = state
-        .arena
-        .contribution_receipts(&auth.actor, c.id)
-        .await
-        .ok()?;
-    events
-        .into_iter()
-        .find(|e| e.event.kind() == "contribution_uploaded")
-        .and_then(|e| e.evidence)
+    let events = state.arena.contribution_receipts(&auth.actor, c.id).await;
+    evidence_of(events, "contribution_uploaded")
 }
 
 fn contribution_block(c: &Contribution, receipt: Option<&str>) -> Markup {
