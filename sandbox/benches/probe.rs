@@ -121,31 +121,43 @@ fn main() {
     }
     if name == "kernel" {
         println!(
-            "| kernel | plain (ms) | Cranelift canonicalisation (ms) | ratio | wasm-level select (ms) | ratio |"
+            "| kernel | plain (ms) | Cranelift canonicalisation (ms) | ratio | wasm-level select (ms) | ratio | sandbox rewrite (ms) | ratio |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|");
         for kernel in ["chain", "acc4", "map"] {
-            let time = |nan, select| {
-                let t: Vec<Duration> = (0..runs).map(|_| run_kernel(kernel, nan, select)).collect();
+            let time = |nan, select, rewrite| {
+                let t: Vec<Duration> = (0..runs)
+                    .map(|_| run_kernel(kernel, nan, select, rewrite))
+                    .collect();
                 median(t).as_secs_f64() * 1e3
             };
-            let (plain, canon, select) = (time(false, false), time(true, false), time(false, true));
+            let plain = time(false, false, false);
+            let canon = time(true, false, false);
+            let select = time(false, true, false);
+            let rewrite = time(false, false, true);
             println!(
-                "| {kernel} | {plain:.1} | {canon:.1} | {:.2}x | {select:.1} | {:.2}x |",
+                "| {kernel} | {plain:.1} | {canon:.1} | {:.2}x | {select:.1} | {:.2}x | {rewrite:.1} | {:.2}x |",
                 canon / plain,
-                select / plain
+                select / plain,
+                rewrite / plain
             );
         }
         return;
     }
-    let wasm = match args.iter().find_map(|a| a.strip_prefix("--wasm=")) {
+    let mut wasm = match args.iter().find_map(|a| a.strip_prefix("--wasm=")) {
         Some(path) => std::fs::read(path).unwrap(),
         None => example_wasm(&name).to_vec(),
     };
+    // `--rewrite`: the sandbox's own canonicalisation (`medarena_sandbox::nan`) instead of
+    // Cranelift's; implies `--no-nan` for Cranelift.
+    let rewrite = has("--rewrite");
+    if rewrite {
+        wasm = medarena_sandbox::nan::canonicalize_observable_nans(&wasm).unwrap();
+    }
     let mut config = Config::new();
     config
         .cranelift_opt_level(OptLevel::Speed)
-        .cranelift_nan_canonicalization(!has("--no-nan"))
+        .cranelift_nan_canonicalization(!has("--no-nan") && !rewrite)
         .relaxed_simd_deterministic(true)
         .wasm_simd(true)
         .wasm_relaxed_simd(true)
@@ -272,15 +284,19 @@ pub fn kernel_wat(kernel: &str, select: bool) -> String {
     )
 }
 
-pub fn run_kernel(kernel: &str, nan: bool, select: bool) -> Duration {
+pub fn run_kernel(kernel: &str, nan: bool, select: bool, rewrite: bool) -> Duration {
     let mut config = Config::new();
     config
         .cranelift_opt_level(OptLevel::Speed)
         .cranelift_nan_canonicalization(nan);
     let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, wat::parse_str(kernel_wat(kernel, select)).unwrap()).unwrap();
+    let mut wasm = wat::parse_str(kernel_wat(kernel, select)).unwrap();
+    if rewrite {
+        wasm = medarena_sandbox::nan::canonicalize_observable_nans(&wasm).unwrap();
+    }
+    let module = Module::new(&engine, &wasm).unwrap();
     std::fs::write(
-        format!("/tmp/kernel-{kernel}-{nan}-{select}.cwasm"),
+        format!("/tmp/kernel-{kernel}-{nan}-{select}-{rewrite}.cwasm"),
         module.serialize().unwrap(),
     )
     .unwrap();

@@ -356,12 +356,8 @@ fn send_started<W: Write>(out: &mut WireWriter<W>, phase: Phase) -> io::Result<(
 fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) -> io::Result<()> {
     let (request, is_artifact, module_bytes) = Request::read(input)?;
     let internal = |e: wasmtime::Error| io::Error::other(format!("{e:?}"));
-    let engine = crate::engine::engine(
-        request.interruption,
-        request.max_wasm_stack as usize,
-        request.canonicalize_nans,
-    )
-    .map_err(internal)?;
+    let engine = crate::engine::engine(request.interruption, request.max_wasm_stack as usize)
+        .map_err(internal)?;
     // Epoch mode: a ticker thread, started before the seccomp filter (which forbids new
     // threads), waits for the module to be ready, sleeps until the epoch deadline, then
     // ticks every 10 ms; stores trap at the first tick after their creation. Measured in
@@ -394,7 +390,14 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
         // its HMAC key (see `cache`), for this engine's compatibility hash.
         unsafe { Module::deserialize(&engine, &module_bytes) }.map_err(internal)?
     } else {
-        match Module::new(&engine, &module_bytes) {
+        let compiled = if request.canonicalize_nans {
+            crate::nan::canonicalize_observable_nans(&module_bytes)
+                .map_err(|e| wasmtime::Error::msg(e.to_string()))
+                .and_then(|rewritten| Module::new(&engine, &rewritten))
+        } else {
+            Module::new(&engine, &module_bytes)
+        };
+        match compiled {
             Ok(module) => module,
             Err(error) => {
                 let failure = Failure::new(

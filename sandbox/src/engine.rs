@@ -7,8 +7,8 @@ use wasmtime::{Config, Engine, OptLevel, Strategy};
 
 use crate::Interruption;
 
-/// Deterministic, sealed configuration: Cranelift at full optimisation, NaN
-/// canonicalisation, deterministic relaxed SIMD, no threads (wasmtime is built without its
+/// Deterministic, sealed configuration: Cranelift at full optimisation, deterministic
+/// relaxed SIMD, no threads (wasmtime is built without its
 /// `threads` feature), no multi-memory or memory64, and fuel or epoch checks only when the
 /// limits ask for them.
 ///
@@ -29,27 +29,18 @@ use crate::Interruption;
 ///   guest cannot read anyway: its own tables, never test labels or keys), but it buys
 ///   nothing.
 /// - **Inlining** (`compiler_inlining`) measured no gain: Rust submissions arrive inlined.
-/// - **NaN canonicalisation** is the one large cost: after every float operation Cranelift
-///   (0.135, x86-64) inserts a compare-and-blend through the vector unit (four
-///   instructions, ~5 cycles of latency on the result). Float loops run 1.5x (independent
-///   element-wise work) to 2.4-2.6x (reductions) slower. It buys bit-identical NaNs, and
-///   so bit-identical predictions, across CPU architectures, CPU feature sets and
-///   wasmtime versions: without it, a NaN's sign and payload follow the hardware (x86's
-///   default NaN is negative, Arm's positive) and Cranelift's choice of operand order, and
-///   a submission can observe them (`copysign`, `i64.reinterpret_f64`). On one fleet of
-///   identical workers (same wasmtime build, architecture and detected CPU features, so
-///   the same machine code) results are bit-identical without it, hence the platform
-///   switch [`crate::SandboxConfig::canonicalize_nans`], on by default.
-pub fn config(
-    interruption: Interruption,
-    max_wasm_stack: usize,
-    canonicalize_nans: bool,
-) -> Config {
+/// - **NaN canonicalisation** is not Cranelift's: its `cranelift_nan_canonicalization`
+///   follows every float operation with a compare-and-blend through the vector unit, which
+///   made the reference models 1.6-2.3x slower than native code. The sandbox instead
+///   rewrites the module to canonicalise NaNs only where a submission can observe their
+///   bits (stores, reinterpretations, `copysign`, moves into vectors; see [`crate::nan`]),
+///   when [`crate::SandboxConfig::canonicalize_nans`] is on (the default).
+pub fn config(interruption: Interruption, max_wasm_stack: usize) -> Config {
     let mut config = Config::new();
     config
         .strategy(Strategy::Cranelift)
         .cranelift_opt_level(OptLevel::Speed)
-        .cranelift_nan_canonicalization(canonicalize_nans)
+        .cranelift_nan_canonicalization(false)
         .relaxed_simd_deterministic(true)
         .wasm_simd(true)
         .wasm_relaxed_simd(true)
@@ -73,9 +64,8 @@ pub fn config(
 pub fn engine(
     interruption: Interruption,
     max_wasm_stack: usize,
-    canonicalize_nans: bool,
 ) -> Result<Engine, wasmtime::Error> {
-    Engine::new(&config(interruption, max_wasm_stack, canonicalize_nans))
+    Engine::new(&config(interruption, max_wasm_stack))
 }
 
 /// A stable name for everything that makes a compiled artifact loadable by an engine:

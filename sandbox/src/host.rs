@@ -80,8 +80,9 @@ pub struct SandboxConfig {
     /// Compiled artifacts, authenticated by the cache's key; `None` compiles every time.
     pub cache: Option<ArtifactCache>,
     pub hardening: Hardening,
-    /// Canonicalise NaNs so that results are bit-identical across CPU architectures too
-    /// (on by default; see `engine::config` for its cost).
+    /// Canonicalise NaNs where a submission can observe them, so that results are
+    /// bit-identical across CPU architectures and wasmtime versions too (on by default;
+    /// see [`crate::nan`]).
     pub canonicalize_nans: bool,
 }
 
@@ -431,13 +432,13 @@ impl Sandbox {
         if let Some(hash) = hashes.get(&kind) {
             return Ok(hash.clone());
         }
-        let engine = crate::engine::engine(
-            limits.interruption,
-            limits.max_wasm_stack,
-            self.config.canonicalize_nans,
-        )
-        .map_err(|e| internal(format!("cannot configure the engine: {e}")))?;
-        let hash = crate::engine::compatibility_hash(&engine);
+        let engine = crate::engine::engine(limits.interruption, limits.max_wasm_stack)
+            .map_err(|e| internal(format!("cannot configure the engine: {e}")))?;
+        let mut hash = crate::engine::compatibility_hash(&engine);
+        // The NaN rewrite changes the compiled code without changing the engine.
+        if self.config.canonicalize_nans {
+            hash.push_str(&format!("-nan{}", crate::nan::REWRITE_VERSION));
+        }
         hashes.insert(kind, hash.clone());
         Ok(hash)
     }

@@ -56,6 +56,7 @@ mod engine;
 mod harden;
 mod host;
 pub mod limits;
+pub mod nan;
 pub mod precheck;
 mod shared;
 pub mod status;

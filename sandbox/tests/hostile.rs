@@ -118,6 +118,16 @@ fn run_with(
     debug: bool,
     n: usize,
 ) -> Result<RunOutput, RunFailure> {
+    run_in(&sandbox(), module, limits, debug, n)
+}
+
+fn run_in(
+    sandbox: &medarena_sandbox::Sandbox,
+    module: &[u8],
+    limits: &Limits,
+    debug: bool,
+    n: usize,
+) -> Result<RunOutput, RunFailure> {
     let train = small_table(n);
     let test = small_table(n);
     let labels = Labels::Binary((0..n).map(|i| i % 2 == 0).collect());
@@ -129,7 +139,7 @@ fn run_with(
         limits,
         debug,
     };
-    sandbox().fit_predict(module, &job)
+    sandbox.fit_predict(module, &job)
 }
 
 /// Runs on dummy data (debug on) and expects a failure with this status and phase.
@@ -853,4 +863,58 @@ fn analyze_is_refused_when_the_module_has_no_analyze_export() {
         .analyze_blocks(&Wat::default().wasm(), &job)
         .expect_err("no analyze");
     assert_eq!(failure.status, Status::Refused);
+}
+
+// ---- NaN determinism ------------------------------------------------------------------
+
+/// `sqrt(-(n + 1))` with `n` read at run time (so that no compiler folds it): a NaN made by
+/// the hardware, whose sign x86-64 sets and Arm clears.
+const HARDWARE_NAN: &str = "(f64.sqrt (f64.neg (f64.convert_i32_u (i32.add (i32.load offset=12 (local.get $call)) (i32.const 1)))))";
+
+/// Two ways a submission can observe a NaN's bits, each answering 0.75 for the canonical
+/// NaN (positive, zero payload) and 0.25 for anything else.
+fn nan_observers() -> [(&'static str, Vec<u8>); 2] {
+    let sign = format!(
+        "(call $answer (local.get $call)
+            (f64.add (f64.const 0.5) (f64.mul (f64.const 0.25) (f64.copysign (f64.const 1) {HARDWARE_NAN})))
+            (i32.load offset=12 (local.get $call)))"
+    );
+    let stored = format!(
+        "(f64.store (i32.const 64) {HARDWARE_NAN})
+         (call $answer (local.get $call)
+            (select (f64.const 0.75) (f64.const 0.25)
+              (i64.eq (i64.load (i32.const 64)) (i64.const 0x7ff8000000000000)))
+            (i32.load offset=12 (local.get $call)))"
+    );
+    [sign, stored].map(|body| {
+        let predict_body: &'static str = Box::leak(body.into_boxed_str());
+        let module = Wat {
+            predict_body,
+            ..Wat::default()
+        }
+        .wasm();
+        (predict_body, module)
+    })
+}
+
+#[test]
+fn nans_a_submission_observes_are_canonical() {
+    for (body, module) in nan_observers() {
+        let output = run_with(&module, &quick_limits(), true, 20).expect("runs");
+        assert_eq!(output.predictions, vec![0.75; 20], "{body}");
+    }
+}
+
+/// The same modules without the rewrite see x86-64's negative default NaN: the test above
+/// passes because of the canonicalisation, not by accident of the hardware.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_canonicalisation_x86_nans_are_visible() {
+    let mut config = medarena_sandbox::SandboxConfig::new(child_command());
+    config.canonicalize_nans = false;
+    let sandbox = medarena_sandbox::Sandbox::new(config);
+    for (body, module) in nan_observers() {
+        let output = run_in(&sandbox, &module, &quick_limits(), true, 20).expect("runs");
+        assert_eq!(output.predictions, vec![0.25; 20], "{body}");
+    }
 }
