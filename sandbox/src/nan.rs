@@ -15,8 +15,9 @@
 //! Everything else a program can do with a float (compare, convert to an integer, branch
 //! on it, pass it around in locals, globals and calls) depends only on whether it is a
 //! NaN, which is deterministic. So this pass rewrites the module to canonicalise at those
-//! four places, in the integer unit (`reinterpret`, mask, compare, `select`, which
-//! Cranelift turns into a `cmov`), and leaves chains of float arithmetic untouched.
+//! four places (`x == x` then a `select` on the bits: Cranelift emits `ucomisd` and two
+//! `cmov`s) and leaves chains of float arithmetic untouched. A float that comes straight
+//! from a load, a constant or an integer needs nothing: its bits are the program's own.
 //! Vector values have no such boundary (a `v128` is read as integers by any integer lane
 //! instruction), so every vector instruction that may make a new NaN is followed by a
 //! canonicalisation of its lanes, as Cranelift's own option does.
@@ -24,11 +25,12 @@
 //! Cranelift's `cranelift_nan_canonicalization` instead follows every scalar float
 //! operation with a compare-and-blend through the vector unit, which roughly doubles the
 //! latency of a dependent chain (a dot product, a polynomial): the reference models ran
-//! 1.6-2.3x slower than natively with it (BENCHMARKS.md, `## sandbox`).
+//! 1.8-2.3x slower than natively with it, 1.4-1.7x with this pass (BENCHMARKS.md,
+//! `## sandbox`).
 //!
-//! One visible difference from the WebAssembly specification, by design: a NaN stored or
-//! reinterpreted is always the canonical one (positive, quiet, zero payload), even when
-//! it was loaded from memory with another payload rather than computed. No numerical code
+//! One visible difference from the WebAssembly specification, by design: a NaN that was
+//! loaded from memory with another payload and then passed through a local, a call or a
+//! `select` before being stored or reinterpreted comes out canonical. No numerical code
 //! depends on NaN payloads; a NaN-boxing interpreter compiled into a submission would.
 
 use wasm_encoder::reencode::{self, Reencode};
