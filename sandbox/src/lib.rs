@@ -14,7 +14,8 @@
 //!    size of each block.
 //! 3. A child process (found through [`ChildCommand`]) is spawned with rlimits, a fresh
 //!    network namespace when allowed, a seccomp allow-list, and a read-only memory file
-//!    sized for the blocks. It compiles the module with a deterministic Cranelift
+//!    sized for the blocks. It rewrites the module so that every NaN the guest can observe
+//!    is canonical ([`nan`]) and compiles it with a deterministic Cranelift
 //!    configuration, or loads an artifact from the [`ArtifactCache`] that the parent
 //!    authenticated with its HMAC key, while the parent writes the blocks into the file
 //!    (Arrow to ABI in one pass). The parent kills the child at the compile limit and at
