@@ -231,6 +231,18 @@ impl Client {
         self.send("GET", path, "application/json", Vec::new())
     }
 
+    /// Submits a module to a competition; it must be accepted. Returns the submission id.
+    pub fn submit(&self, competition: i64, module: Vec<u8>) -> i64 {
+        let answer = self.send(
+            "POST",
+            &format!("/api/v1/competitions/{competition}/submissions"),
+            "application/wasm",
+            module,
+        );
+        assert_eq!(answer.status, 201, "submit: {}", answer.text);
+        answer.json["id"].as_i64().expect("submission id")
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Answer {
         self.send(
             "POST",

@@ -21,17 +21,6 @@ const SPINNING_MODULE: &str = r#"(module
   (func (export "medarena_fit") (param $call i32) (result i32) (loop $spin (br $spin)) (i32.const 0))
   (func (export "medarena_predict") (param $call i32) (result i32) (i32.const 0)))"#;
 
-fn submit(team: &Client, competition: i64, module: Vec<u8>) -> i64 {
-    let answer = team.send(
-        "POST",
-        &format!("/api/v1/competitions/{competition}/submissions"),
-        "application/wasm",
-        module,
-    );
-    assert_eq!(answer.status, 201, "submit: {}", answer.text);
-    answer.json["id"].as_i64().expect("submission id")
-}
-
 #[test]
 fn no_submission_is_lost_when_the_server_is_killed_mid_run() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -47,18 +36,14 @@ fn no_submission_is_lost_when_the_server_is_killed_mid_run() {
     let team_a = team(&server, &organizer, "Team A", competition);
     let team_b = team(&server, &organizer, "Team B", competition);
 
-    let spinning = submit(
-        &team_a,
-        competition,
-        wat::parse_str(SPINNING_MODULE).expect("WAT"),
-    );
+    let spinning = team_a.submit(competition, wat::parse_str(SPINNING_MODULE).expect("WAT"));
     let module = |name: &str| std::fs::read(example_module(name)).expect("example module");
     let mut others = vec![
-        submit(&team_a, competition, module("logreg")),
-        submit(&team_b, competition, module("gbt")),
-        submit(&team_b, competition, module("baseline")),
+        team_a.submit(competition, module("logreg")),
+        team_b.submit(competition, module("gbt")),
+        team_b.submit(competition, module("baseline")),
     ];
-    others.push(submit(&team_a, competition, module("baseline")));
+    others.push(team_a.submit(competition, module("baseline")));
 
     wait_for("a running job", Duration::from_secs(60), || {
         let queue = organizer.ok("/api/v1/queue");

@@ -16,14 +16,7 @@ fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
     let competition = open_competition(&server, &organizer, &open_bundle_yaml());
     let team = team(&server, &organizer, "Team W", competition);
     let module = std::fs::read(example_module("logreg")).expect("example module");
-    let submitted = team.send(
-        "POST",
-        &format!("/api/v1/competitions/{competition}/submissions"),
-        "application/wasm",
-        module,
-    );
-    assert_eq!(submitted.status, 201, "{}", submitted.text);
-    let id = submitted.json["id"].as_i64().expect("submission id");
+    let id = team.submit(competition, module);
 
     std::thread::sleep(Duration::from_secs(2));
     let waiting = team.ok(&format!("/api/v1/submissions/{id}"));
