@@ -39,7 +39,7 @@ use wasmparser::{Operator, Parser, Payload};
 
 /// Changes whenever the rewrite does, so that cached artifacts of an older rewrite are not
 /// mistaken for this one's.
-pub const REWRITE_VERSION: u32 = 1;
+pub const REWRITE_VERSION: u32 = 2;
 
 const CANONICAL_F32_BITS: i32 = 0x7fc0_0000;
 const CANONICAL_F64_BITS: i64 = 0x7ff8_0000_0000_0000;
@@ -98,42 +98,53 @@ struct Rewriter {
     next_function: usize,
 }
 
+/// The float type an action is about: a scalar, or a vector's lanes.
+#[derive(Clone, Copy)]
+enum Float {
+    F32,
+    F64,
+}
+
 /// Where a function's scratch locals are, once added.
 #[derive(Default, Clone, Copy)]
 struct Scratch {
-    i32: Option<u32>,
-    i64: Option<u32>,
     f32: Option<u32>,
     f64: Option<u32>,
     v128: Option<u32>,
 }
 
-/// What an operator needs from the rewrite.
+impl Scratch {
+    fn scalar(&self, float: Float) -> Option<u32> {
+        match float {
+            Float::F32 => self.f32,
+            Float::F64 => self.f64,
+        }
+    }
+}
+
+/// What an operator needs from the rewrite. Every scalar case turns the float on top of the
+/// stack into canonical bits ([`float_to_canonical_bits`]).
 enum Action {
     Keep,
-    /// Canonicalise the `f32` (`f64`) operand on top of the stack before the operator.
-    BeforeF32,
-    BeforeF64,
-    /// Store the top `f32` (`f64`) as canonical integer bits instead.
-    StoreF32(wasmparser::MemArg),
-    StoreF64(wasmparser::MemArg),
-    /// Canonicalise the integer bits the operator leaves on top.
-    AfterI32,
-    AfterI64,
+    /// Canonicalise the scalar operand on top of the stack before the operator.
+    Before(Float),
+    /// Replace the operator (a reinterpretation) with canonical bits.
+    ToBits(Float),
+    /// Store canonical bits instead of the float.
+    Store(Float, wasmparser::MemArg),
     /// Canonicalise the lanes of the vector the operator leaves on top.
-    AfterF32x4,
-    AfterF64x2,
+    AfterLanes(Float),
 }
 
 fn action(op: &Operator<'_>) -> Action {
     use Operator as O;
     match op {
-        O::F32Store { memarg } => Action::StoreF32(*memarg),
-        O::F64Store { memarg } => Action::StoreF64(*memarg),
-        O::I32ReinterpretF32 => Action::AfterI32,
-        O::I64ReinterpretF64 => Action::AfterI64,
-        O::F32Copysign | O::F32x4Splat | O::F32x4ReplaceLane { .. } => Action::BeforeF32,
-        O::F64Copysign | O::F64x2Splat | O::F64x2ReplaceLane { .. } => Action::BeforeF64,
+        O::F32Store { memarg } => Action::Store(Float::F32, *memarg),
+        O::F64Store { memarg } => Action::Store(Float::F64, *memarg),
+        O::I32ReinterpretF32 => Action::ToBits(Float::F32),
+        O::I64ReinterpretF64 => Action::ToBits(Float::F64),
+        O::F32Copysign | O::F32x4Splat | O::F32x4ReplaceLane { .. } => Action::Before(Float::F32),
+        O::F64Copysign | O::F64x2Splat | O::F64x2ReplaceLane { .. } => Action::Before(Float::F64),
         // Vector operations that can make a NaN. `abs`, `neg`, `pmin`, `pmax` and lane moves
         // only move bits they were given, conversions from integers make no NaN.
         O::F32x4Add
@@ -151,7 +162,7 @@ fn action(op: &Operator<'_>) -> Action {
         | O::F32x4RelaxedMadd
         | O::F32x4RelaxedNmadd
         | O::F32x4RelaxedMin
-        | O::F32x4RelaxedMax => Action::AfterF32x4,
+        | O::F32x4RelaxedMax => Action::AfterLanes(Float::F32),
         O::F64x2Add
         | O::F64x2Sub
         | O::F64x2Mul
@@ -167,7 +178,7 @@ fn action(op: &Operator<'_>) -> Action {
         | O::F64x2RelaxedMadd
         | O::F64x2RelaxedNmadd
         | O::F64x2RelaxedMin
-        | O::F64x2RelaxedMax => Action::AfterF64x2,
+        | O::F64x2RelaxedMax => Action::AfterLanes(Float::F64),
         _ => Action::Keep,
     }
 }
@@ -203,12 +214,7 @@ fn action_after(op: &Operator<'_>, previous: Option<&Operator<'_>>) -> Action {
     let act = action(op);
     let scalar_operand = matches!(
         act,
-        Action::StoreF32(_)
-            | Action::StoreF64(_)
-            | Action::BeforeF32
-            | Action::BeforeF64
-            | Action::AfterI32
-            | Action::AfterI64
+        Action::Before(_) | Action::ToBits(_) | Action::Store(..)
     );
     if scalar_operand && previous.is_some_and(makes_deterministic_bits) {
         Action::Keep
@@ -257,17 +263,13 @@ impl Reencode for Rewriter {
             previous = Some(op);
             match act {
                 Action::Keep => {}
-                Action::AfterI32 => add(&mut scratch.i32, ValType::I32, &mut locals),
-                Action::AfterI64 => add(&mut scratch.i64, ValType::I64, &mut locals),
-                Action::BeforeF32 | Action::StoreF32(_) => {
-                    add(&mut scratch.f32, ValType::F32, &mut locals)
+                Action::Before(float) | Action::ToBits(float) | Action::Store(float, _) => {
+                    match float {
+                        Float::F32 => add(&mut scratch.f32, ValType::F32, &mut locals),
+                        Float::F64 => add(&mut scratch.f64, ValType::F64, &mut locals),
+                    }
                 }
-                Action::BeforeF64 | Action::StoreF64(_) => {
-                    add(&mut scratch.f64, ValType::F64, &mut locals)
-                }
-                Action::AfterF32x4 | Action::AfterF64x2 => {
-                    add(&mut scratch.v128, ValType::V128, &mut locals)
-                }
+                Action::AfterLanes(_) => add(&mut scratch.v128, ValType::V128, &mut locals),
             }
         }
 
@@ -279,33 +281,32 @@ impl Reencode for Rewriter {
             let act = action_after(&op, previous.as_ref());
             previous = Some(op.clone());
             match act {
-                Action::BeforeF32 => {
-                    float_to_canonical_bits(&mut f, scratch.f32, false);
-                    f.instruction(&Instruction::F32ReinterpretI32);
+                Action::Keep => {}
+                Action::Before(float) => {
+                    float_to_canonical_bits(&mut f, scratch.scalar(float), float);
+                    f.instruction(&match float {
+                        Float::F32 => Instruction::F32ReinterpretI32,
+                        Float::F64 => Instruction::F64ReinterpretI64,
+                    });
                 }
-                Action::BeforeF64 => {
-                    float_to_canonical_bits(&mut f, scratch.f64, true);
-                    f.instruction(&Instruction::F64ReinterpretI64);
-                }
-                Action::StoreF32(memarg) => {
-                    float_to_canonical_bits(&mut f, scratch.f32, false);
-                    f.instruction(&Instruction::I32Store(self.mem_arg(memarg)?));
+                Action::ToBits(float) => {
+                    float_to_canonical_bits(&mut f, scratch.scalar(float), float);
                     continue;
                 }
-                Action::StoreF64(memarg) => {
-                    float_to_canonical_bits(&mut f, scratch.f64, true);
-                    f.instruction(&Instruction::I64Store(self.mem_arg(memarg)?));
+                Action::Store(float, memarg) => {
+                    float_to_canonical_bits(&mut f, scratch.scalar(float), float);
+                    let memarg = self.mem_arg(memarg)?;
+                    f.instruction(&match float {
+                        Float::F32 => Instruction::I32Store(memarg),
+                        Float::F64 => Instruction::I64Store(memarg),
+                    });
                     continue;
                 }
-                _ => {}
+                Action::AfterLanes(_) => {}
             }
             f.instruction(&self.instruction(op)?);
-            match act {
-                Action::AfterI32 => canonical_i32_bits(&mut f, scratch.i32),
-                Action::AfterI64 => canonical_i64_bits(&mut f, scratch.i64),
-                Action::AfterF32x4 => canonical_lanes(&mut f, scratch.v128, false),
-                Action::AfterF64x2 => canonical_lanes(&mut f, scratch.v128, true),
-                _ => {}
+            if let Action::AfterLanes(float) = act {
+                canonical_lanes(&mut f, scratch.v128, float);
             }
         }
         code.function(&f);
@@ -314,70 +315,46 @@ impl Reencode for Rewriter {
 }
 
 /// `[x: f32 or f64] -> [x's bits, or the canonical NaN's]`: `x == x` is false exactly for a
-/// NaN. Cranelift turns it into a `ucomisd` and conditional moves, one instruction fewer
-/// than testing the bits.
-fn float_to_canonical_bits(f: &mut Function, scratch: Option<u32>, f64: bool) {
+/// NaN, and `select` keeps the bits where it is true. Cranelift turns it into a `ucomisd`
+/// and two conditional moves, fewer instructions than testing the bits for a NaN.
+fn float_to_canonical_bits(f: &mut Function, scratch: Option<u32>, float: Float) {
     let Some(local) = scratch else { return };
     f.instruction(&Instruction::LocalTee(local));
-    if f64 {
-        f.instruction(&Instruction::I64ReinterpretF64)
-            .instruction(&Instruction::I64Const(CANONICAL_F64_BITS));
-    } else {
-        f.instruction(&Instruction::I32ReinterpretF32)
-            .instruction(&Instruction::I32Const(CANONICAL_F32_BITS));
-    }
+    let eq = match float {
+        Float::F32 => {
+            f.instruction(&Instruction::I32ReinterpretF32)
+                .instruction(&Instruction::I32Const(CANONICAL_F32_BITS));
+            Instruction::F32Eq
+        }
+        Float::F64 => {
+            f.instruction(&Instruction::I64ReinterpretF64)
+                .instruction(&Instruction::I64Const(CANONICAL_F64_BITS));
+            Instruction::F64Eq
+        }
+    };
     f.instruction(&Instruction::LocalGet(local))
         .instruction(&Instruction::LocalGet(local))
-        .instruction(&if f64 {
-            Instruction::F64Eq
-        } else {
-            Instruction::F32Eq
-        })
-        .instruction(&Instruction::Select);
-}
-
-/// `[bits: i32] -> [bits or the canonical NaN's bits]`: a NaN is an exponent of all ones and
-/// a non-zero mantissa, i.e. `bits & 0x7fffffff > 0x7f800000`; `select` keeps `bits` where
-/// that is not so.
-fn canonical_i32_bits(f: &mut Function, scratch: Option<u32>) {
-    let Some(local) = scratch else { return };
-    f.instruction(&Instruction::LocalTee(local))
-        .instruction(&Instruction::I32Const(CANONICAL_F32_BITS))
-        .instruction(&Instruction::LocalGet(local))
-        .instruction(&Instruction::I32Const(0x7fff_ffff))
-        .instruction(&Instruction::I32And)
-        .instruction(&Instruction::I32Const(0x7f80_0000))
-        .instruction(&Instruction::I32LeU)
-        .instruction(&Instruction::Select);
-}
-
-/// The `i64` twin of [`canonical_i32_bits`].
-fn canonical_i64_bits(f: &mut Function, scratch: Option<u32>) {
-    let Some(local) = scratch else { return };
-    f.instruction(&Instruction::LocalTee(local))
-        .instruction(&Instruction::I64Const(CANONICAL_F64_BITS))
-        .instruction(&Instruction::LocalGet(local))
-        .instruction(&Instruction::I64Const(0x7fff_ffff_ffff_ffff))
-        .instruction(&Instruction::I64And)
-        .instruction(&Instruction::I64Const(0x7ff0_0000_0000_0000))
-        .instruction(&Instruction::I64LeU)
+        .instruction(&eq)
         .instruction(&Instruction::Select);
 }
 
 /// `[v: v128] -> [v with every NaN lane canonical]`: `x == x` is false exactly for NaN
 /// lanes, and `bitselect` keeps `v` where the mask is set and takes the canonical NaN
 /// elsewhere.
-fn canonical_lanes(f: &mut Function, scratch: Option<u32>, f64_lanes: bool) {
+fn canonical_lanes(f: &mut Function, scratch: Option<u32>, lanes: Float) {
     let Some(local) = scratch else { return };
-    let (canonical, eq) = if f64_lanes {
-        let lane = CANONICAL_F64_BITS as u64 as u128;
-        ((lane << 64 | lane) as i128, Instruction::F64x2Eq)
-    } else {
-        let lane = CANONICAL_F32_BITS as u32 as u128;
-        (
-            (lane << 96 | lane << 64 | lane << 32 | lane) as i128,
-            Instruction::F32x4Eq,
-        )
+    let (canonical, eq) = match lanes {
+        Float::F64 => {
+            let lane = CANONICAL_F64_BITS as u64 as u128;
+            ((lane << 64 | lane) as i128, Instruction::F64x2Eq)
+        }
+        Float::F32 => {
+            let lane = CANONICAL_F32_BITS as u32 as u128;
+            (
+                (lane << 96 | lane << 64 | lane << 32 | lane) as i128,
+                Instruction::F32x4Eq,
+            )
+        }
     };
     f.instruction(&Instruction::LocalTee(local))
         .instruction(&Instruction::V128Const(canonical))
