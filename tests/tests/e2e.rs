@@ -364,17 +364,21 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     let key = anonymous.get("/api/ledger/key").text.trim().to_owned();
     let receipt_file = root.path().join("receipt.json");
     std::fs::write(&receipt_file, &receipt.text).expect("receipt file");
-    let offline = medarena(
-        &[
-            "ledger",
-            "verify",
-            "--key",
-            &key,
-            "--receipt",
-            &receipt_file.to_string_lossy(),
-        ],
-        &[],
-    );
+    // The receipt file as it is now, checked offline against the published key.
+    let verify_offline = || {
+        medarena(
+            &[
+                "ledger",
+                "verify",
+                "--key",
+                &key,
+                "--receipt",
+                &receipt_file.to_string_lossy(),
+            ],
+            &[],
+        )
+    };
+    let offline = verify_offline();
     assert!(
         offline.status.success(),
         "offline verify: {}",
@@ -394,17 +398,7 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         1,
     );
     std::fs::write(&receipt_file, tampered).expect("receipt file");
-    let refused = medarena(
-        &[
-            "ledger",
-            "verify",
-            "--key",
-            &key,
-            "--receipt",
-            &receipt_file.to_string_lossy(),
-        ],
-        &[],
-    );
+    let refused = verify_offline();
     assert!(
         !refused.status.success(),
         "a tampered receipt must fail: {}",
