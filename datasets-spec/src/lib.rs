@@ -76,7 +76,7 @@ pub use manifest::{
     ManifestError, PrivacyClass, Role, TableSchema,
 };
 pub use schema::json_schema;
-pub use split::{Part, Split, SplitConfig, SplitRecord, split};
+pub use split::{Part, Split, SplitConfig, SplitRecord, assign_rows, split};
 pub use stream::validate_file;
 pub use typed::{ConformError, arrow_schema, conform};
 pub use union::{UnionError, union_sites};

@@ -8,6 +8,10 @@
 //! rest to the private test. Because the key depends on the row id and not on the row's
 //! position, re-ordering the file does not move a row to another part. The [`SplitRecord`]
 //! holds everything needed to reproduce and check the split.
+//!
+//! The platform scores real runs with [`assign_rows`] instead: no stratification, each row's
+//! part *and* block (for partitioned scoring) decided by its own key alone, so that
+//! changing one row moves no other (differential privacy over every row needs that).
 
 use std::collections::BTreeMap;
 
@@ -96,6 +100,8 @@ pub struct SplitRecord {
 pub struct Split {
     /// Part of each row, in table order.
     pub assignment: Vec<Part>,
+    /// Block of each row (`0..k`), in table order; all 0 for [`split`] and for one block.
+    pub blocks: Vec<u32>,
     /// The record.
     pub record: SplitRecord,
 }
@@ -120,6 +126,28 @@ impl Split {
             .filter(|(_, p)| **p == part)
             .map(|(i, _)| i as u32)
             .collect()
+    }
+
+    /// Rows (0-based) of a part inside one block, in table order.
+    pub fn block_rows(&self, part: Part, block: u32) -> Vec<u32> {
+        self.assignment
+            .iter()
+            .zip(&self.blocks)
+            .enumerate()
+            .filter(|(_, (p, b))| **p == part && **b == block)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    /// The rows of a part inside one block, as a table.
+    pub fn take_block(
+        &self,
+        batch: &RecordBatch,
+        part: Part,
+        block: u32,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let indices = UInt32Array::from(self.block_rows(part, block));
+        arrow::compute::take_record_batch(batch, &indices)
     }
 
     /// The rows of a part as a table.
@@ -240,5 +268,119 @@ pub fn split(
         assignment_hash: ContentHash::of_bytes(&bytes),
         strata: counts,
     };
-    Ok(Split { assignment, record })
+    Ok(Split {
+        blocks: vec![0; assignment.len()],
+        assignment,
+        record,
+    })
+}
+
+/// The method name of [`assign_rows`].
+pub const ROW_LOCAL_METHOD: &str = "medarena-rows/1";
+
+/// Splits a table into parts *and* `blocks` disjoint blocks so that every row's part and
+/// block depend on that row's own key alone: `SHA-256(seed ‖ "rows/1" ‖ site ‖ row key)`,
+/// whose first 8 bytes pick the part by the fractions and next 8 bytes the block. Replacing
+/// one row (its values, its label, even its id) moves no other row; that is what a
+/// differentially private release over every row needs, and what the stratified [`split`]
+/// (whose cut points depend on every row's label) cannot give. Part sizes vary around their
+/// fractions like binomial draws.
+pub fn assign_rows(
+    manifest: &Manifest,
+    batch: &RecordBatch,
+    config: &SplitConfig,
+    blocks: u32,
+) -> Result<Split, SplitError> {
+    let valid = |x: f64| (0.0..=1.0).contains(&x);
+    if !valid(config.train)
+        || !valid(config.public_test)
+        || config.train + config.public_test > 1.0 + 1e-12
+        || blocks == 0
+    {
+        return Err(SplitError::Fractions);
+    }
+    let rows = batch.num_rows();
+    let site = match manifest.site() {
+        Some(field) => Some(text_column(batch, &field.name)?),
+        None => batch
+            .column_by_name(crate::union::DEFAULT_SITE_COLUMN)
+            .and_then(as_text),
+    };
+    let row_id = match manifest.row_id() {
+        Some(field) => Some(text_column(batch, &field.name)?),
+        None => None,
+    };
+    let site_view = site.as_deref().and_then(TextColumn::of);
+    let id_view = row_id.as_deref().and_then(TextColumn::of);
+    // Thresholds on a uniform u64: below `train_cut` trains, below `public_cut` is public.
+    let cut = |fraction: f64| -> u128 { (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u128 };
+    let train_cut = cut(config.train);
+    let public_cut = cut(config.train + config.public_test);
+    let mut assignment = Vec::with_capacity(rows);
+    let mut block_of = Vec::with_capacity(rows);
+    let mut counts = [0u64; 3];
+    for row in 0..rows {
+        let mut hasher = Sha256::new();
+        hasher.update(config.seed.to_le_bytes());
+        hasher.update(b"rows/1");
+        if let Some(view) = &site_view {
+            let site = view.get(row).unwrap_or_default();
+            hasher.update((site.len() as u64).to_le_bytes());
+            hasher.update(site.as_bytes());
+        }
+        match &id_view {
+            Some(view) => hasher.update(view.get(row).unwrap_or_default().as_bytes()),
+            None => hasher.update(row.to_string().as_bytes()),
+        }
+        let digest = hasher.finalize();
+        let word = |at: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[at..at + 8]);
+            u64::from_be_bytes(bytes)
+        };
+        let u = u128::from(word(0));
+        let part = if u < train_cut {
+            Part::Train
+        } else if u < public_cut {
+            Part::PublicTest
+        } else {
+            Part::PrivateTest
+        };
+        counts[part as usize] += 1;
+        assignment.push(part);
+        // Multiply-shift maps a uniform u64 onto 0..blocks without modulo bias.
+        block_of.push(((u128::from(word(8)) * u128::from(blocks)) >> 64) as u32);
+    }
+    let bytes: Vec<u8> = assignment
+        .iter()
+        .zip(&block_of)
+        .flat_map(|(part, block)| {
+            let mut entry = vec![*part as u8];
+            entry.extend_from_slice(&block.to_le_bytes());
+            entry
+        })
+        .collect();
+    let record = SplitRecord {
+        method: ROW_LOCAL_METHOD.to_string(),
+        config: *config,
+        stratified_on: Vec::new(),
+        row_key: manifest
+            .row_id()
+            .map_or_else(|| "row position".to_string(), |f| f.name.clone()),
+        table_hash: hash_table(batch),
+        assignment_hash: ContentHash::of_bytes(&bytes),
+        strata: vec![Stratum {
+            label: None,
+            site: None,
+            rows: rows as u64,
+            train: counts[0],
+            public_test: counts[1],
+            private_test: counts[2],
+        }],
+    };
+    Ok(Split {
+        assignment,
+        blocks: block_of,
+        record,
+    })
 }

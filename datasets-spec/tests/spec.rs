@@ -355,6 +355,66 @@ fn splits_are_deterministic_stratified_and_order_independent() {
 }
 
 #[test]
+fn row_local_assignment_moves_only_the_changed_row() {
+    let manifest = manifest();
+    let union = example_union();
+    let config = SplitConfig {
+        seed: 42,
+        train: 0.6,
+        public_test: 0.2,
+    };
+    let first = assign_rows(&manifest, &union, &config, 10).unwrap();
+    assert_eq!(first, assign_rows(&manifest, &union, &config, 10).unwrap());
+    assert_eq!(first.record.method, "medarena-rows/1");
+    let n = union.num_rows();
+    // Parts near their fractions; every block used.
+    let train = first.rows(Part::Train).len() as f64;
+    assert!((train / n as f64 - 0.6).abs() < 0.06, "{train} of {n}");
+    for block in 0..10 {
+        assert!(first.blocks.iter().filter(|b| **b == block).count() > 60);
+    }
+    let covered: usize = (0..10)
+        .map(|b| {
+            [Part::Train, Part::PublicTest, Part::PrivateTest]
+                .iter()
+                .map(|p| first.block_rows(*p, b).len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(covered, n);
+    // Change the label of one row: stratification would move others; this moves none.
+    let label = union.schema().index_of("event_1y").unwrap();
+    let values = union
+        .column(label)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .expect("the example label is an integer column");
+    let flipped: arrow::array::Int64Array = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i == 17 { v.map(|v| 1 - v) } else { v })
+        .collect();
+    let mut columns = union.columns().to_vec();
+    columns[label] = std::sync::Arc::new(flipped);
+    let changed = RecordBatch::try_new(union.schema(), columns).unwrap();
+    let again = assign_rows(&manifest, &changed, &config, 10).unwrap();
+    assert_eq!(first.assignment, again.assignment);
+    assert_eq!(first.blocks, again.blocks);
+    // Re-ordering keeps each row in its part and block (keys are row ids).
+    let reversed_indices =
+        arrow::array::UInt32Array::from((0..n as u32).rev().collect::<Vec<_>>());
+    let reversed = arrow::compute::take_record_batch(&union, &reversed_indices).unwrap();
+    let reordered = assign_rows(&manifest, &reversed, &config, 10).unwrap();
+    for row in 0..n {
+        assert_eq!(first.assignment[row], reordered.assignment[n - 1 - row]);
+        assert_eq!(first.blocks[row], reordered.blocks[n - 1 - row]);
+    }
+    let block = first.take_block(&union, Part::PublicTest, 3).unwrap();
+    assert_eq!(block.num_rows(), first.block_rows(Part::PublicTest, 3).len());
+    assert!(assign_rows(&manifest, &union, &config, 0).is_err());
+}
+
+#[test]
 fn dummy_data_is_deterministic_and_writes_every_format() {
     let manifest = manifest();
     let table = dummy(&manifest, 500, 9);

@@ -26,6 +26,37 @@ use crate::noise::PrivacyCost;
 pub const EPSILON_UNIT: f64 = 1e-12;
 pub const DELTA_UNIT: f64 = 1e-18;
 
+/// ε as the platform's tables keep it: whole millionths (micro-ε) in an integer column, so
+/// that sums are exact in SQL. Charges round up, limits round down.
+pub const MICRO_EPSILON: f64 = 1e-6;
+
+/// The micro-ε to charge for `epsilon` (rounded up), or why it cannot be charged.
+pub fn micro_epsilon_charge(epsilon: f64) -> Result<i64, PrivacyError> {
+    micro_epsilon(epsilon, f64::ceil)
+}
+
+/// The micro-ε of a limit of `epsilon` (rounded down).
+pub fn micro_epsilon_limit(epsilon: f64) -> Result<i64, PrivacyError> {
+    micro_epsilon(epsilon, f64::floor)
+}
+
+/// ε of a micro-ε amount.
+pub fn epsilon_of_micro(micro: i64) -> f64 {
+    micro as f64 * MICRO_EPSILON
+}
+
+fn micro_epsilon(epsilon: f64, round: fn(f64) -> f64) -> Result<i64, PrivacyError> {
+    if !(epsilon.is_finite() && (0.0..=1e6).contains(&epsilon)) {
+        return Err(PrivacyError::InvalidParameter(format!(
+            "ε must be a finite number in [0, 10⁶], got {epsilon}"
+        )));
+    }
+    // Round at the ninth decimal first, so that 0.1 (0.1000000000000000055…) is 100000 µε,
+    // not 100001: decimal amounts people type stay exact.
+    let micro = (epsilon / MICRO_EPSILON * 1e3).round() / 1e3;
+    Ok(round(micro) as i64)
+}
+
 /// An exact amount of budget.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash, Serialize, Deserialize,
@@ -304,6 +335,17 @@ mod tests {
         // Exactly the rest still fits.
         a.charge("red", "icu", PrivacyCost::pure(0.4)).unwrap();
         assert_eq!(a.remaining("red", "icu").unwrap().epsilon, 0.0);
+    }
+
+    #[test]
+    fn micro_epsilon_rounds_charges_up_and_limits_down() {
+        assert_eq!(micro_epsilon_charge(0.1).unwrap(), 100_000);
+        assert_eq!(micro_epsilon_limit(0.1).unwrap(), 100_000);
+        assert_eq!(micro_epsilon_charge(0.2 + 1e-8).unwrap(), 200_001);
+        assert_eq!(micro_epsilon_limit(0.2 + 1e-8).unwrap(), 200_000);
+        assert_eq!(epsilon_of_micro(250_000), 0.25);
+        assert!(micro_epsilon_charge(f64::NAN).is_err());
+        assert!(micro_epsilon_charge(-0.1).is_err());
     }
 
     #[test]

@@ -28,9 +28,11 @@
 //! # Metrics
 //!
 //! Values match scikit-learn / lifelines to 1e-9 (committed fixtures, `fixtures/`).
-//! Sensitivity is how far one changed row of a public part with `n` rows (`m` rows in its
-//! smaller class) can move the score; "refused" metrics cannot be released with noise
-//! (use the Ladder without ε, or show them to organizers only).
+//! The last column is the `label`-level sensitivity: how far one changed row of a test part
+//! with (at least, as declared) `n` rows and `m` rows in its smaller class can move the score;
+//! "refused" metrics cannot be released at that level. At the `row` level every metric is
+//! released as a mean of per-block scores clamped into its range (R² into [−1, 1]; log
+//! losses, RMSE and MAE need the declared floor or value range), with sensitivity range/k.
 //!
 //! | name | task | better | range | sensitivity for Laplace release |
 //! |---|---|---|---|---|
@@ -57,8 +59,11 @@
 //! # Privacy model
 //!
 //! - **What is protected**: the hidden rows of a dataset. Neighbouring datasets differ in
-//!   one row. The size of the public part and its minority-class count are treated as
-//!   public (they are published with the competition).
+//!   one row (replaced). The whole model is in the workspace's `PRIVACY.md`.
+//! - **Two levels**: `row` (every row: partitioned scoring, [`release::block_mean`] with
+//!   Δ = range/k) and `label` (the test labels only: Δ from *declared* part sizes, values on a
+//!   published grid, a capped number of releases). Every parameter that sets the noise is
+//!   declared, never read off the data.
 //! - **Who is charged**: a team, per dataset. Each dataset has a per-team limit and
 //!   optionally a total across teams ([`budget::DatasetBudget`]). Amounts compose by
 //!   basic (additive) composition over ε and δ, kept in exact integer units.
@@ -67,13 +72,14 @@
 //!   then draws the noise. A refused charge releases nothing and records nothing.
 //! - **Noise**: OpenDP's Laplace (ε-DP) and Gaussian (zCDP converted to (ε, δ)) mechanisms;
 //!   no float sampling is written here ([`noise`]).
-//! - **Public scores**: Laplace with the table's sensitivity, or the Ladder (Blum & Hardt
-//!   2015), optionally on a noisy score ([`release`]). Each [`release::ScoreRelease`]
-//!   carries its ε (`None` only for the noiseless Ladder, which is not DP).
+//! - **Scores**: [`release::release_scalar`] (Laplace), optionally followed by the Ladder
+//!   (Blum & Hardt 2015) as post-processing; each release states its noise scale and 95%
+//!   interval ([`release::Calibration`]), computed from public parameters only.
 //! - **Untrusted analyses**: sample-and-aggregate over k disjoint blocks; the code's own
 //!   claims are never used, only the declared output bounds ([`sample_aggregate`]).
-//! - **Not covered here**: timing and status side channels (arena coarsens them), and the
-//!   exact organizer views (bootstrap, per-site, private board), which are not releases.
+//! - **Not covered here**: timing and status channels (arena releases real runs at fixed
+//!   times and shows every real run as completed), and the exact organizer views (bootstrap,
+//!   per-site, exact private scores), which are not releases.
 
 pub mod bootstrap;
 pub mod budget;
@@ -98,7 +104,9 @@ pub use leaderboard::{
 pub use metrics::{Direction, Metric, Predictions, Range, TaskKind, Truth};
 pub use noise::{NoiseMechanism, PrivacyCost};
 pub use release::{
-    ClampBounds, LadderState, Payer, ReleasePolicy, ScoreRelease, release_public_score,
+    Calibration, ClampBounds, LadderState, NoisyRelease, Payer, PublicPartFacts, block_mean,
+    block_score, calibrate, default_ladder_step, release_range, release_scalar, round_to_grid,
+    row_sensitivity,
 };
 pub use sample_aggregate::{
     AggregateRelease, AggregateSpec, partition_blocks, sample_and_aggregate,

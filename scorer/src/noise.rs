@@ -4,8 +4,9 @@
 //! OpenDP's Laplace and Gaussian mechanisms sample exactly (discrete Laplace / discrete
 //! Gaussian on a fine grid, then rounded), so the stated ε (and δ) hold on real
 //! floating-point machines, which naive float sampling does not guarantee (Mironov 2012).
-//! We build OpenDP with default features off (no vendored OpenSSL); its randomness then
-//! comes from `rand`'s `thread_rng`, a ChaCha CSPRNG seeded by the operating system.
+//! OpenDP is built with its `use-openssl` feature: every random bit comes from OpenSSL's
+//! `RAND_priv_bytes` (a vetted DRBG, built from source by `openssl-src` so that no system
+//! library is needed), not from `rand`'s `thread_rng`, which OpenDP itself calls insecure.
 
 use opendp::combinators::{make_fix_delta, make_zCDP_to_approxDP};
 use opendp::core::Measurement;
@@ -42,6 +43,12 @@ impl PrivacyCost {
             delta: 0.0,
         }
     }
+}
+
+/// Half-width `t` of the central interval holding `level` of Laplace(b) noise:
+/// P(|X| > t) = e^(−t/b), so t = b·ln(1/(1 − level)); b·ln 20 ≈ 3.0·b at 95%.
+pub fn laplace_half_width(scale: f64, level: f64) -> f64 {
+    scale * (1.0 / (1.0 - level.clamp(0.0, 1.0 - 1e-12))).ln()
 }
 
 /// A mechanism calibrated for one release, not yet run. Charge [`PreparedNoise::cost`]

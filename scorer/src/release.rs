@@ -1,28 +1,36 @@
-//! Releasing public-leaderboard scores safely: Laplace-noised scores and the Ladder.
+//! Releasing scores: every number a team or the public sees about a real-data run passes
+//! through [`release_scalar`], which charges the budget, then adds OpenDP's Laplace noise.
 //!
-//! A team that sees exact public scores can learn the hidden public labels by submitting
-//! many slightly different predictions. Two defences, chosen per competition:
+//! What is released depends on the competition's guarantee level (all parameters public):
 //!
-//! - **Laplace**: the score plus Laplace noise of scale Δ/ε (OpenDP), where Δ bounds how
-//!   much one row of the public part can move the metric (table in the crate docs). Each
-//!   release costs ε and is charged to the team's budget on the dataset before it is shown.
-//! - **Ladder** (Blum & Hardt 2015, Algorithm 1): a team sees a new score only when it beats
-//!   the best it has seen by more than a step η, rounded to a multiple of η; otherwise it
-//!   sees its previous best again. This bounds the leaderboard's error under adaptive
-//!   submissions but is not differential privacy by itself. With `epsilon: Some(ε)` the
-//!   Ladder runs on the Laplace-noised score (post-processing, so the release is ε-DP and is
-//!   charged); with `None` the release states no ε and charges nothing.
+//! - **`row`** (DP over every row: training rows, test features, test labels): the rows are
+//!   cut into k disjoint (training block, test block) pairs; each pair is fitted and
+//!   predicted in a fresh sandbox instance; each block's score is clamped into
+//!   [`release_range`] ([`block_score`]); the released score is their mean ([`block_mean`])
+//!   plus noise for Δ = (max − min)/k ([`row_sensitivity`]). One patient lives in one block,
+//!   so whatever the submission does with that patient, the mean moves by at most Δ.
+//! - **`label`** (DP over the test labels only): one fit on the whole training part; the
+//!   score of the test part plus noise for Δ from [`score_sensitivity`], computed from
+//!   *declared* lower bounds on the part's rows and smallest class ([`PublicPartFacts`]),
+//!   never from the data; released values are rounded to a published grid
+//!   ([`round_to_grid`]) and their number is capped by the competition, which bounds what
+//!   scores can say about training rows to releases × log2([`grid_levels`]) bits.
+//!
+//! On either level the public leaderboard may pass the noisy score through the Ladder
+//! (Blum & Hardt 2015, [`LadderState`]): a team sees a new score only when it beats its best
+//! by more than a step, whose default follows the noise ([`default_ladder_step`]). The
+//! Ladder is post-processing of the noisy value, so it costs nothing more.
 
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{BudgetAccountant, ChargeReceipt};
 use crate::error::PrivacyError;
-use crate::metrics::{self, Direction, Metric, Predictions, Truth};
-use crate::noise::{NoiseMechanism, prepare};
+use crate::metrics::{self, Direction, Metric, Predictions, Range, Truth};
+use crate::noise::{NoiseMechanism, PreparedNoise, laplace_half_width, prepare};
 
-/// Facts about the public part that sensitivities depend on. The number of rows and of
-/// rows in the minority class are treated as public: organizers publish them with the
-/// competition.
+/// Facts about a test part that `label`-level sensitivities depend on. A competition
+/// *declares* lower bounds for them (public); a run whose data falls below the declared
+/// bounds is refused before the submission runs, so the noise never depends on the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicPartFacts {
     pub rows: usize,
@@ -43,6 +51,24 @@ impl PublicPartFacts {
             rows: truth.len(),
             minority_class_rows,
         }
+    }
+
+    /// Whether these (actual) facts meet the `declared` lower bounds; else what falls short.
+    pub fn check_against(&self, declared: &PublicPartFacts) -> Result<(), String> {
+        if self.rows < declared.rows {
+            return Err(format!(
+                "fewer rows than the declared minimum of {}",
+                declared.rows
+            ));
+        }
+        if let Some(minimum) = declared.minority_class_rows
+            && self.minority_class_rows.is_some_and(|m| m < minimum)
+        {
+            return Err(format!(
+                "a class has fewer rows than the declared minimum of {minimum}"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -264,110 +290,219 @@ impl LadderState {
     }
 }
 
-/// How the public score is released.
-pub enum ReleasePolicy<'s> {
-    Laplace {
-        epsilon: f64,
-    },
-    Ladder {
-        state: &'s mut LadderState,
-        epsilon: Option<f64>,
-    },
+/// The range that scores are clamped into before they are averaged or released: the
+/// metric's own range where it is bounded, else the range the declared clamping makes
+/// bounded. R² is clamped into [−1, 1] (a block worse than predicting the mean twice over
+/// counts as −1). Everything here is public: it depends on the metric and the declaration.
+pub fn release_range(metric: Metric, clamp: &ClampBounds) -> Result<Range, PrivacyError> {
+    match metric {
+        Metric::LogLoss | Metric::MulticlassLogLoss => match clamp.probability_floor {
+            Some(floor) if floor > 0.0 && floor < 0.5 => Ok(Range {
+                min: 0.0,
+                max: -floor.ln(),
+            }),
+            Some(floor) => Err(PrivacyError::InvalidParameter(format!(
+                "probability floor must lie in (0, 0.5), got {floor}"
+            ))),
+            None => Err(unbounded(
+                metric,
+                "its value has no upper bound; declare a probability floor",
+            )),
+        },
+        Metric::Mae | Metric::Rmse => match clamp.value_range {
+            Some((low, high)) if low.is_finite() && high.is_finite() && low < high => Ok(Range {
+                min: 0.0,
+                max: high - low,
+            }),
+            Some((low, high)) => Err(PrivacyError::InvalidParameter(format!(
+                "value range must be finite with low < high, got [{low}, {high}]"
+            ))),
+            None => Err(unbounded(
+                metric,
+                "its value has no upper bound; declare a value range",
+            )),
+        },
+        Metric::R2 => Ok(Range {
+            min: -1.0,
+            max: 1.0,
+        }),
+        other => Ok(other.range()),
+    }
 }
 
-/// What a team may see of its public score, and what it cost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreRelease {
-    pub metric: Metric,
-    /// The released score (never the exact one).
-    pub value: f64,
-    /// The ε this release is differentially private with; `None` for a Ladder without noise.
-    pub epsilon: Option<f64>,
-    pub mechanism: ReleaseMechanism,
-    pub sensitivity: Option<Sensitivity>,
-    /// Laplace scale b of the noise added, if any.
-    pub noise_scale: Option<f64>,
-    /// Set for Ladder releases: whether the shown score changed.
-    pub ladder_improved: Option<bool>,
-    /// The budget charge, recorded before the value was computed.
-    pub charge: Option<ChargeReceipt>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReleaseMechanism {
-    Laplace,
-    Ladder,
-    NoisyLadder,
-}
-
-/// Releases a public score under `policy`, charging `payer` first when noise is added.
-/// Refuses (charging nothing) if the metric's sensitivity is unbounded and no clamp makes
-/// it bounded, or if the budget would be exceeded.
-pub fn release_public_score(
-    payer: &Payer<'_>,
+/// One block's score for a row-level (partitioned) release: the metric of the block's clamped
+/// data, clamped into [`release_range`]. `None` where the metric is undefined on the block
+/// (a block with one class for AUC, say); [`block_mean`] counts it as the range's midpoint.
+/// Whatever the outcome, it is a function of this block's rows alone.
+pub fn block_score(
     metric: Metric,
     truth: &Truth,
     predictions: &Predictions,
     clamp: &ClampBounds,
-    policy: ReleasePolicy<'_>,
-) -> Result<ScoreRelease, PrivacyError> {
-    let epsilon = match &policy {
-        ReleasePolicy::Laplace { epsilon } => Some(*epsilon),
-        ReleasePolicy::Ladder { epsilon, .. } => *epsilon,
-    };
-    let range = metric.range();
-    let (value, sensitivity, noise_scale, charge) = match epsilon {
-        Some(epsilon) => {
-            let sensitivity = score_sensitivity(metric, &PublicPartFacts::of(truth), clamp)?;
-            let score = clamped_score(metric, truth, predictions, clamp)?;
-            let noise = prepare(NoiseMechanism::Laplace, sensitivity.value, epsilon)?;
-            let charge = payer
-                .accountant
-                .charge(payer.team, payer.dataset, noise.cost)?;
-            let noisy = noise.apply(&[score])?.first().copied().unwrap_or(score);
-            // Clamping into the metric's range is post-processing: it costs no privacy.
-            let shown = noisy.clamp(range.min, range.max);
-            (shown, Some(sensitivity), Some(noise.scale), Some(charge))
-        }
-        None => (metric.score(truth, predictions)?, None, None, None),
-    };
-    let charged_epsilon = charge.as_ref().map(|c| c.charged.epsilon);
-    Ok(match policy {
-        ReleasePolicy::Laplace { .. } => ScoreRelease {
-            metric,
-            value,
-            epsilon: charged_epsilon,
-            mechanism: ReleaseMechanism::Laplace,
-            sensitivity,
-            noise_scale,
-            ladder_improved: None,
-            charge,
-        },
-        ReleasePolicy::Ladder { state, epsilon } => {
-            if state.metric != metric {
-                return Err(PrivacyError::InvalidParameter(format!(
-                    "Ladder state is for `{}`, not `{metric}`",
-                    state.metric
-                )));
-            }
-            let (shown, improved) = state.submit(value);
-            ScoreRelease {
-                metric,
-                value: shown,
-                epsilon: charged_epsilon,
-                mechanism: if epsilon.is_some() {
-                    ReleaseMechanism::NoisyLadder
-                } else {
-                    ReleaseMechanism::Ladder
-                },
-                sensitivity,
-                noise_scale,
-                ladder_improved: Some(improved),
-                charge,
-            }
-        }
+) -> Result<Option<f64>, PrivacyError> {
+    let range = release_range(metric, clamp)?;
+    Ok(clamped_score(metric, truth, predictions, clamp)
+        .ok()
+        .filter(|value| value.is_finite())
+        .map(|value| value.clamp(range.min, range.max)))
+}
+
+/// The mean over blocks of their scores, each clamped into `range`, a missing one counted as
+/// the range's midpoint (dropping it would make the number of blocks depend on the data).
+/// One row lives in one block, so it moves this mean by at most `(max − min)/k`.
+pub fn block_mean(values: &[Option<f64>], range: Range) -> Result<f64, PrivacyError> {
+    if values.is_empty() {
+        return Err(PrivacyError::InvalidParameter(
+            "a partitioned score needs at least one block".into(),
+        ));
+    }
+    if !(range.min.is_finite() && range.max.is_finite() && range.min < range.max) {
+        return Err(PrivacyError::InvalidParameter(format!(
+            "block scores need a finite range, got [{}, {}]",
+            range.min, range.max
+        )));
+    }
+    let midpoint = (range.min + range.max) / 2.0;
+    let sum: f64 = values
+        .iter()
+        .map(|value| match value {
+            Some(v) if v.is_finite() => v.clamp(range.min, range.max),
+            _ => midpoint,
+        })
+        .sum();
+    Ok(sum / values.len() as f64)
+}
+
+/// The sensitivity of [`block_mean`] over `blocks` disjoint blocks: `(max − min)/k`,
+/// whatever the submission does and whatever the number of rows.
+pub fn row_sensitivity(range: Range, blocks: usize) -> Result<Sensitivity, PrivacyError> {
+    if blocks < 2 {
+        return Err(PrivacyError::InvalidParameter(format!(
+            "row-level release needs at least 2 blocks, got {blocks}"
+        )));
+    }
+    let width = range.max - range.min;
+    if !(width.is_finite() && width > 0.0) {
+        return Err(PrivacyError::InvalidParameter(format!(
+            "row-level release needs a finite range, got [{}, {}]",
+            range.min, range.max
+        )));
+    }
+    Ok(Sensitivity {
+        value: width / blocks as f64,
+        clamping: Some(format!(
+            "each of {blocks} blocks' scores clamped into [{}, {}]",
+            range.min, range.max
+        )),
     })
+}
+
+/// The Laplace noise of a release, calibrated from public quantities only: what a page shows
+/// next to every released score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub sensitivity: f64,
+    /// The ε OpenDP's privacy map states for this noise (at most the ε asked for).
+    pub epsilon: f64,
+    /// Laplace scale b.
+    pub noise_scale: f64,
+    /// Half-width of the central 95% interval of the noise: b·ln 20 ≈ 3b.
+    pub half_width_95: f64,
+}
+
+/// Calibrates Laplace noise for `sensitivity` at `epsilon` through OpenDP.
+pub fn calibrate(sensitivity: f64, epsilon: f64) -> Result<Calibration, PrivacyError> {
+    Ok(calibrated(sensitivity, epsilon)?.1)
+}
+
+fn calibrated(
+    sensitivity: f64,
+    epsilon: f64,
+) -> Result<(PreparedNoise, Calibration), PrivacyError> {
+    let noise = prepare(NoiseMechanism::Laplace, sensitivity, epsilon)?;
+    let calibration = Calibration {
+        sensitivity,
+        epsilon: noise.cost.epsilon,
+        noise_scale: noise.scale,
+        half_width_95: laplace_half_width(noise.scale, 0.95),
+    };
+    Ok((noise, calibration))
+}
+
+/// A released number and what it cost. Only `value` depends on the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoisyRelease {
+    pub value: f64,
+    pub calibration: Calibration,
+    /// The budget charge, recorded before the noise was drawn.
+    pub charge: ChargeReceipt,
+}
+
+/// Releases `exact` (already clamped into `range`, or clamped here) with Laplace noise for
+/// `sensitivity` at `epsilon`: charges `payer` OpenDP's stated cost first, then draws the
+/// noise, then clamps the noisy value into `range` (post-processing, free). Refuses,
+/// charging nothing, on a non-finite value or parameter or an exhausted budget.
+pub fn release_scalar(
+    payer: &Payer<'_>,
+    exact: f64,
+    sensitivity: f64,
+    epsilon: f64,
+    range: Range,
+) -> Result<NoisyRelease, PrivacyError> {
+    if !exact.is_finite() {
+        return Err(PrivacyError::InvalidParameter(format!(
+            "cannot release the non-finite value {exact}"
+        )));
+    }
+    let (noise, calibration) = calibrated(sensitivity, epsilon)?;
+    let charge = payer
+        .accountant
+        .charge(payer.team, payer.dataset, noise.cost)?;
+    let noisy = noise
+        .apply(&[exact.clamp(range.min, range.max)])?
+        .first()
+        .copied()
+        .unwrap_or(exact);
+    Ok(NoisyRelease {
+        value: noisy.clamp(range.min, range.max),
+        calibration,
+        charge,
+    })
+}
+
+/// The Ladder's step when a competition declares none: the 95% half-width of the noise,
+/// rounded up to 1, 2 or 5 times a power of ten. The Ladder (Blum & Hardt 2015) shows a new
+/// score only when it beats the best shown by more than its step; a step below the noise
+/// would let each team's luckiest draw through as an "improvement", so the step follows the
+/// noise (their analysis sets it at the scale of the leaderboard's estimation error).
+pub fn default_ladder_step(half_width_95: f64) -> f64 {
+    if !(half_width_95.is_finite() && half_width_95 > 0.0) {
+        return 0.01;
+    }
+    let power = 10f64.powf(half_width_95.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|step| *step >= half_width_95 * (1.0 - 1e-12))
+        .unwrap_or(10.0 * power)
+}
+
+/// `value` rounded to the nearest multiple of `step` (the published score grid of
+/// `label`-level releases), kept inside `range`.
+pub fn round_to_grid(value: f64, step: f64, range: Range) -> f64 {
+    if !(step.is_finite() && step > 0.0) {
+        return value;
+    }
+    // Dividing by the reciprocal keeps decimal steps exact (see `LadderState::submit`).
+    ((value / step).round() / step.recip()).clamp(range.min, range.max)
+}
+
+/// How many values a release on a grid of `step` over `range` can take: a release tells at
+/// most log2 of this many bits, whatever the code that produced it.
+pub fn grid_levels(range: Range, step: f64) -> Option<u64> {
+    let width = range.max - range.min;
+    (width.is_finite() && step.is_finite() && step > 0.0)
+        .then(|| (width / step).floor() as u64 + 1)
 }
 
 #[cfg(test)]
@@ -435,53 +570,129 @@ mod tests {
     }
 
     #[test]
-    fn laplace_release_is_charged_and_states_epsilon() {
+    fn a_release_is_charged_before_it_is_shown_and_states_its_noise() {
         let accountant = InMemoryAccountant::new();
         let payer = payer_with(&accountant, 1.0);
-        let truth = Truth::Binary((0..400).map(|i| i % 2 == 0).collect());
-        let predictions = Predictions::Scores(
-            (0..400)
-                .map(|i| if i % 4 == 0 { 0.9 } else { 0.3 })
-                .collect(),
-        );
-        let release_accuracy = || {
-            release_public_score(
-                &payer,
-                Metric::Accuracy,
-                &truth,
-                &predictions,
-                &ClampBounds::default(),
-                ReleasePolicy::Laplace { epsilon: 0.4 },
-            )
-        };
-        let release = release_accuracy().unwrap();
-        assert_eq!(release.mechanism, ReleaseMechanism::Laplace);
-        assert!((release.epsilon.unwrap() - 0.4).abs() < 1e-9);
-        assert!((0.0..=1.0).contains(&release.value));
+        let range = Range { min: 0.0, max: 1.0 };
+        let release = || release_scalar(&payer, 0.7, 0.01, 0.4, range);
+        let first = release().unwrap();
+        assert!((first.calibration.epsilon - 0.4).abs() < 1e-9);
+        assert!((first.calibration.noise_scale - 0.025).abs() < 1e-6);
+        assert!((first.calibration.half_width_95 - 0.025 * 20f64.ln()).abs() < 1e-6);
+        assert!((0.0..=1.0).contains(&first.value));
         assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.4).abs() < 1e-9);
         // Two more do not fit in ε = 1: the third is refused and charges nothing.
-        release_accuracy().unwrap();
-        let refused = release_accuracy();
-        assert!(matches!(refused, Err(PrivacyError::BudgetExceeded { .. })));
+        release().unwrap();
+        assert!(matches!(release(), Err(PrivacyError::BudgetExceeded { .. })));
+        assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.8).abs() < 1e-9);
+        // A non-finite value is refused before anything is charged.
+        assert!(release_scalar(&payer, f64::NAN, 0.01, 0.1, range).is_err());
         assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.8).abs() < 1e-9);
     }
 
     #[test]
-    fn unbounded_metric_is_refused_before_charging() {
+    fn released_values_stay_in_the_range() {
         let accountant = InMemoryAccountant::new();
-        let payer = payer_with(&accountant, 1.0);
-        let truth = Truth::Regression(vec![1.0, 2.0, 3.0]);
-        let predictions = Predictions::Scores(vec![1.0, 2.0, 4.0]);
-        let refused = release_public_score(
-            &payer,
-            Metric::R2,
-            &truth,
-            &predictions,
-            &ClampBounds::default(),
-            ReleasePolicy::Laplace { epsilon: 0.5 },
+        let payer = payer_with(&accountant, 100.0);
+        let range = Range { min: 0.0, max: 1.0 };
+        // Noise of scale 1 around 0.99: clamped, never outside [0, 1].
+        for _ in 0..50 {
+            let value = release_scalar(&payer, 0.99, 0.5, 0.5, range)
+                .unwrap()
+                .value;
+            assert!((0.0..=1.0).contains(&value), "{value}");
+        }
+    }
+
+    #[test]
+    fn release_ranges_are_bounded_or_refused() {
+        let none = ClampBounds::default();
+        assert_eq!(
+            release_range(Metric::RocAuc, &none).unwrap(),
+            Range { min: 0.0, max: 1.0 }
         );
-        assert!(refused.unwrap_err().to_string().contains("use the Ladder"));
-        assert_eq!(accountant.spent("red", "icu").unwrap().epsilon, 0.0);
+        assert_eq!(
+            release_range(Metric::R2, &none).unwrap(),
+            Range {
+                min: -1.0,
+                max: 1.0
+            }
+        );
+        // Metrics a label-level release refuses are releasable per block on the row level.
+        for metric in [Metric::F1, Metric::AveragePrecision, Metric::CIndex] {
+            assert!(release_range(metric, &none).is_ok(), "{metric}");
+        }
+        assert!(release_range(Metric::LogLoss, &none).is_err());
+        assert!(release_range(Metric::Rmse, &none).is_err());
+        let floor = ClampBounds {
+            probability_floor: Some(0.01),
+            value_range: Some((10.0, 30.0)),
+        };
+        let log_loss = release_range(Metric::LogLoss, &floor).unwrap();
+        assert!((log_loss.max - 100f64.ln()).abs() < 1e-12);
+        assert_eq!(
+            release_range(Metric::Mae, &floor).unwrap(),
+            Range {
+                min: 0.0,
+                max: 20.0
+            }
+        );
+    }
+
+    #[test]
+    fn the_block_mean_counts_a_missing_block_as_the_midpoint_and_clamps() {
+        let range = Range { min: 0.0, max: 1.0 };
+        let mean = block_mean(&[Some(1.0), None, Some(7.0), Some(f64::NAN)], range).unwrap();
+        assert!((mean - (1.0 + 0.5 + 1.0 + 0.5) / 4.0).abs() < 1e-12);
+        assert!(block_mean(&[], range).is_err());
+        let sensitivity = row_sensitivity(range, 200).unwrap();
+        assert_eq!(sensitivity.value, 0.005);
+        assert!(row_sensitivity(range, 1).is_err());
+        // A block where AUC is undefined (one class) has no score of its own.
+        let one_class = Truth::Binary(vec![true, true]);
+        let scores = Predictions::Scores(vec![0.2, 0.9]);
+        assert_eq!(
+            block_score(Metric::RocAuc, &one_class, &scores, &ClampBounds::default()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn declared_facts_are_checked_against_the_data() {
+        let declared = PublicPartFacts {
+            rows: 100,
+            minority_class_rows: Some(10),
+        };
+        let enough = PublicPartFacts {
+            rows: 120,
+            minority_class_rows: Some(10),
+        };
+        assert!(enough.check_against(&declared).is_ok());
+        let few_rows = PublicPartFacts { rows: 99, ..enough };
+        assert!(few_rows.check_against(&declared).is_err());
+        let small_class = PublicPartFacts {
+            minority_class_rows: Some(9),
+            ..enough
+        };
+        assert!(small_class.check_against(&declared).is_err());
+    }
+
+    #[test]
+    fn ladder_steps_follow_the_noise_and_grids_round() {
+        assert_eq!(default_ladder_step(0.03), 0.05);
+        assert_eq!(default_ladder_step(0.05), 0.05);
+        assert_eq!(default_ladder_step(0.0031), 0.005);
+        assert_eq!(default_ladder_step(0.15), 0.2);
+        assert_eq!(default_ladder_step(f64::NAN), 0.01);
+        let range = Range { min: 0.0, max: 1.0 };
+        assert_eq!(round_to_grid(0.7349, 0.01, range), 0.73);
+        assert_eq!(round_to_grid(1.04, 0.1, range), 1.0);
+        assert_eq!(grid_levels(range, 0.01), Some(101));
+        let unbounded = Range {
+            min: 0.0,
+            max: f64::INFINITY,
+        };
+        assert_eq!(grid_levels(unbounded, 0.01), None);
     }
 
     #[test]

@@ -82,3 +82,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// One row lives in one block: whatever that block's score becomes (another value,
+    /// undefined, not a number), the mean of the clamped block scores moves by at most Δ.
+    #[test]
+    fn one_block_moves_the_block_mean_by_at_most_the_row_sensitivity(
+        scores in prop::collection::vec(prop::option::of(-2f64..3.0), 2..60),
+        changed in 0usize..60,
+        replacement in prop::option::of(prop_oneof![-5f64..5.0, Just(f64::NAN), Just(f64::INFINITY)]),
+    ) {
+        let range = medarena_scorer::Range { min: 0.0, max: 1.0 };
+        let delta = medarena_scorer::row_sensitivity(range, scores.len()).unwrap().value;
+        let before = medarena_scorer::block_mean(&scores, range).unwrap();
+        let mut after_scores = scores.clone();
+        let at = changed % scores.len();
+        after_scores[at] = replacement;
+        let after = medarena_scorer::block_mean(&after_scores, range).unwrap();
+        prop_assert!((0.0..=1.0).contains(&before) && (0.0..=1.0).contains(&after));
+        prop_assert!((before - after).abs() <= delta + 1e-12, "moved {} > {delta}", (before - after).abs());
+    }
+}
