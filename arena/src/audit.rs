@@ -17,7 +17,10 @@ use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
     SubmissionId,
 };
-use crate::model::{CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus, Tier};
+use crate::bundle::PrivacyLevel;
+use crate::model::{
+    ChargePurpose, CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus, Tier,
+};
 use crate::time::Timestamp;
 
 /// One state change, typed.
@@ -130,12 +133,29 @@ pub enum AuditEvent {
         outcome: RunOutcome,
         released_public_score: Option<f64>,
     },
+    /// ε reserved for a real run when it was queued (on the competition's every dataset).
     BudgetCharged {
         competition: CompetitionId,
         team: OrgId,
         dataset: DatasetId,
         job: JobId,
+        purpose: ChargePurpose,
         epsilon: f64,
+    },
+    /// A contributing hospital set its privacy terms for a dataset.
+    DatasetPrivacyTermsSet {
+        dataset: DatasetId,
+        hospital: OrgId,
+        min_level: PrivacyLevel,
+        per_team_epsilon: f64,
+        total_epsilon: f64,
+    },
+    /// A team's private score released (with noise) at publication.
+    FinalScoreReleased {
+        competition: CompetitionId,
+        team: OrgId,
+        submission: SubmissionId,
+        released_private_score: f64,
     },
     SubmissionFinished {
         submission: SubmissionId,
@@ -171,6 +191,8 @@ impl AuditEvent {
             AuditEvent::RunFinished { .. } => "run_finished",
             AuditEvent::BudgetCharged { .. } => "budget_charged",
             AuditEvent::SubmissionFinished { .. } => "submission_finished",
+            AuditEvent::DatasetPrivacyTermsSet { .. } => "dataset_privacy_terms_set",
+            AuditEvent::FinalScoreReleased { .. } => "final_score_released",
         }
     }
 
@@ -191,15 +213,16 @@ impl AuditEvent {
             | E::CompetitionClosed { competition }
             | E::CompetitionPublished { competition }
             | E::AgreementAccepted { competition, .. } => competition.to_string(),
-            E::DatasetCreated { dataset, .. } | E::DatasetReviewed { dataset, .. } => {
-                dataset.to_string()
-            }
+            E::DatasetCreated { dataset, .. }
+            | E::DatasetReviewed { dataset, .. }
+            | E::DatasetPrivacyTermsSet { dataset, .. } => dataset.to_string(),
             E::ContributionUploaded { contribution, .. }
             | E::ContributionValidated { contribution, .. } => contribution.to_string(),
             E::SubmissionReceived { submission, .. }
             | E::RunFinished { submission, .. }
             | E::JobEnqueued { submission, .. }
-            | E::SubmissionFinished { submission, .. } => submission.to_string(),
+            | E::SubmissionFinished { submission, .. }
+            | E::FinalScoreReleased { submission, .. } => submission.to_string(),
             E::JobStarted { job, .. }
             | E::JobLeaseExpired { job, .. }
             | E::JobAttemptFailed { job, .. }
@@ -235,8 +258,9 @@ pub struct AuditError(pub String);
 /// Where audit events go: [`crate::ledger_sink::LedgerSink`] appends them to the ledger.
 #[async_trait]
 pub trait AuditSink: Send + Sync {
-    /// Records one event and returns its receipt. Called in id order, possibly more than
-    /// once for the same id after a crash: must be idempotent by `record.id`. An error
+    /// Records one event and returns its receipt. Called in order of time stamp, then id
+    /// (an event about a real run is stamped with its release time and delivered then),
+    /// possibly more than once for the same id after a crash: must be idempotent. An error
     /// leaves the event in the outbox to be retried later.
     async fn record(&self, record: &AuditRecord) -> Result<AuditReceipt, AuditError>;
 

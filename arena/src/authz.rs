@@ -128,6 +128,9 @@ pub enum Action {
     ViewContribution,
     /// Which runs used a dataset and the privacy budget they spent (Dataset).
     ViewDatasetUsage,
+    /// Set a dataset's privacy terms (minimum level, ε caps) for one's own hospital
+    /// (Dataset): its contributing hospitals, nobody else.
+    SetDatasetPrivacy,
     /// Approve or reject a dataset (Dataset).
     ReviewDataset,
     /// Synthetic rows generated from the dataset's spec (Dataset).
@@ -148,6 +151,9 @@ pub enum Action {
     ViewBudget,
     /// List or revoke a session or API token (Credential).
     ManageCredential,
+    /// The operators' Prometheus metrics (Platform): queue states and timings follow real
+    /// runs, so organizers only (or the operators' metrics token, checked by the web layer).
+    ViewMetrics,
 }
 
 impl Action {
@@ -168,6 +174,7 @@ impl Action {
         Action::ContributeData,
         Action::ViewContribution,
         Action::ViewDatasetUsage,
+        Action::SetDatasetPrivacy,
         Action::ReviewDataset,
         Action::DownloadDummyData,
         Action::DownloadRawData,
@@ -178,6 +185,7 @@ impl Action {
         Action::DownloadSubmissionModule,
         Action::ViewBudget,
         Action::ManageCredential,
+        Action::ViewMetrics,
     ];
 }
 
@@ -225,7 +233,10 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewPublic, R::Platform | R::Competition { .. } | R::Dataset { .. }) => true,
         (A::ViewLedger, R::Ledger) => true,
         (A::ViewAuditTrail, R::Platform) => organizer || actor.has_role(Auditor),
-        (A::ManageAccounts | A::CreateCompetition | A::ReviewAdmissions, R::Platform) => organizer,
+        (
+            A::ManageAccounts | A::CreateCompetition | A::ReviewAdmissions | A::ViewMetrics,
+            R::Platform,
+        ) => organizer,
         (A::ManageCompetition | A::ViewExactScores, R::Competition { .. }) => organizer,
         (A::ViewPrivateLeaderboard, R::Competition { published }) => organizer || published,
         (A::ApplyForAdmission, R::Platform) => actor
@@ -248,6 +259,9 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewDatasetUsage, R::Dataset { contributors }) => {
             organizer || contributors.iter().any(|h| actor.member_of(Hospital, *h))
         }
+        (A::SetDatasetPrivacy, R::Dataset { contributors }) => contributors
+            .iter()
+            .any(|h| actor.approved_member_of(Hospital, *h)),
         (A::ReviewDataset, R::Dataset { .. }) => organizer,
         (A::DownloadDummyData, R::Dataset { .. }) => {
             organizer || actor.approved_as(TeamMember) || actor.approved_as(Hospital)

@@ -121,8 +121,10 @@ impl Default for SubmissionLimits {
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxLimits {
     pub memory_mib: u32,
-    /// Wall-clock deadline of one run (fit + predict).
+    /// Wall-clock deadline of one fit + predict (on the `row` level: of each block's).
     pub time_limit_seconds: u32,
+    /// Wall-clock limit for compiling the module (a cached artifact skips it).
+    pub compile_timeout_seconds: u32,
     pub module_max_bytes: u64,
     /// Optional instruction budget; `None` relies on the deadline alone.
     pub fuel: Option<u64>,
@@ -133,21 +135,143 @@ impl Default for SandboxLimits {
         Self {
             memory_mib: 512,
             time_limit_seconds: 120,
+            compile_timeout_seconds: 30,
             module_max_bytes: 16 * 1024 * 1024,
             fuel: None,
         }
     }
 }
 
+/// What a competition promises the hospitals, and how its scores are released. Every
+/// parameter that sets the noise is declared here, never read off the data (`PRIVACY.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySpec {
+    /// `row` (the default): differential privacy over every row (training rows, test
+    /// features and test labels), by partitioned scoring. `label`: over the test labels only,
+    /// with a capped number of releases on a published grid; the weaker level, which a
+    /// dataset's hospital must allow.
+    #[serde(default)]
+    pub level: PrivacyLevel,
+    /// `row` level: the number k of disjoint (training block, test block) pairs a real run
+    /// is cut into, each fitted and predicted in a fresh sandbox. The noise of a released
+    /// score is range/(k·ε): more blocks, less noise, but fewer rows to train on per block.
+    /// Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<u32>,
+    /// Declared lower bound on the rows (with a target) of the competition's data. A real run
+    /// on fewer is refused before the submission runs, the same way for every submission.
+    #[serde(default)]
+    pub min_rows: u64,
+    /// `label` level: declared lower bound on the rows of each test part (the sensitivity of
+    /// 1/n metrics uses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_test_rows: Option<u64>,
+    /// `label` level, binary metrics of sensitivity 1/m (AUC, balanced accuracy): declared
+    /// lower bound on the rows of the smaller class in each test part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_test_class_rows: Option<u64>,
+    /// `label` level: the most real-data releases a team gets in this competition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_releases: Option<u32>,
+    /// `label` level: released scores are multiples of this (default: a hundredth of the
+    /// metric's range). With `max_releases` it bounds what scores can say about training
+    /// rows: at most releases × log2(levels) bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_grid: Option<f64>,
+    /// Seconds after a real-data run is queued at which its result is released: its status,
+    /// score and ledger entries, whatever the run did. Must cover the worst case of a run
+    /// (compilation + every block up to its deadline); defaults to exactly that, rounded up
+    /// to a minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_delay_seconds: Option<u32>,
+    /// A real run that fails in a way the submission controls (trap, a limit, its deadline,
+    /// bad output) is scored with this prediction instead; the team sees a completed run.
+    #[serde(default)]
+    pub fallback: Fallback,
     pub public_score: PublicScoreSpec,
-    /// Total ε a team may spend on one dataset in this competition.
+    /// The released private scores of the final leaderboard.
+    #[serde(default)]
+    pub final_release: FinalReleaseSpec,
+    /// Total ε a team may spend on one dataset in this competition (the hospitals' own
+    /// caps across competitions apply too).
     pub budget_per_team_per_dataset: f64,
     /// Aggregates over fewer rows than this are suppressed.
     pub suppression_threshold: u32,
 }
+
+/// The guarantee a competition gives; see `PRIVACY.md`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivacyLevel {
+    /// DP over the test labels only (the weaker level, ordered first).
+    Label,
+    /// DP over every row.
+    #[default]
+    Row,
+}
+
+impl PrivacyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivacyLevel::Row => "row",
+            PrivacyLevel::Label => "label",
+        }
+    }
+}
+
+impl std::str::FromStr for PrivacyLevel {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "row" => Ok(PrivacyLevel::Row),
+            "label" => Ok(PrivacyLevel::Label),
+            other => Err(format!("unknown privacy level `{other}`; use `row` or `label`")),
+        }
+    }
+}
+
+/// What a failed real run predicts.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// The training prior of the block: class frequencies, or the mean target.
+    #[default]
+    Prior,
+}
+
+/// The private leaderboard as teams and the public see it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinalReleaseSpec {
+    /// ε of each team's released private score, reserved with its first real-data run.
+    /// Default: the public score's ε per release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
+    /// `score` (default): the noisy private score and its interval; `rank`: only the rank
+    /// of each team by its noisy private score.
+    #[serde(default)]
+    pub show: FinalShow,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalShow {
+    #[default]
+    Score,
+    Rank,
+}
+
+/// Blocks of a `row`-level competition when the bundle declares none.
+pub const DEFAULT_BLOCKS: u32 = 10;
+/// The slack added to a run's worst case for process start-up and scoring, in seconds.
+const RELEASE_MARGIN_SECONDS: u64 = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -155,7 +279,8 @@ pub struct PublicScoreSpec {
     pub mechanism: PublicScoreMechanism,
     /// ε charged for each released public score.
     pub epsilon_per_release: f64,
-    /// Step of the Ladder (only with `mechanism: ladder`).
+    /// Step of the Ladder (only with `mechanism: ladder`); default: the noise's 95%
+    /// half-width rounded up to 1, 2 or 5 times a power of ten.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ladder_step: Option<f64>,
     /// Log losses: true-class probabilities below this floor count as the floor, which
@@ -176,14 +301,7 @@ impl PublicScoreSpec {
         }
     }
 
-    /// The Ladder's step: the declared one, else 0.01 (a hundredth of a [0, 1] metric).
-    pub fn ladder_step_or_default(&self) -> f64 {
-        self.ladder_step.unwrap_or(DEFAULT_LADDER_STEP)
-    }
 }
-
-/// The Ladder's step when a bundle declares none.
-pub const DEFAULT_LADDER_STEP: f64 = 0.01;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -193,6 +311,41 @@ pub enum PublicScoreMechanism {
     /// The Ladder (Blum & Hardt): release only improvements by at least a step.
     Ladder,
 }
+
+/// Every public parameter of a competition's releases, for pages, the API and the ledger.
+/// Nothing here depends on the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReleaseTerms {
+    pub level: PrivacyLevel,
+    /// Blocks of one real run (1 on the `label` level).
+    pub blocks: u32,
+    /// Scores (and each block's score) are clamped into this range.
+    pub range: [f64; 2],
+    /// How far one row (`row` level) or one test label (`label` level) can move a score.
+    pub sensitivity: f64,
+    pub public_epsilon: f64,
+    /// Laplace scale b of a released public score.
+    pub public_noise_scale: f64,
+    /// Half-width of the 95% interval of that noise (b·ln 20): shown as ± next to scores.
+    pub public_half_width_95: f64,
+    pub final_epsilon: f64,
+    pub final_noise_scale: f64,
+    pub final_half_width_95: f64,
+    pub final_show: FinalShow,
+    /// The Ladder's step, when the public board uses the Ladder.
+    pub ladder_step: Option<f64>,
+    /// `label` level: released scores are multiples of this.
+    pub score_grid: Option<f64>,
+    pub max_releases: Option<u32>,
+    /// `label` level: the most bits all of a team's releases can carry about training rows.
+    pub max_bits: Option<f64>,
+    /// Results of a real run are released this long after it is queued.
+    pub release_delay_seconds: u64,
+    pub worst_case_run_seconds: u64,
+}
+
+/// The most blocks a `row`-level competition may declare.
+pub const MAX_BLOCKS: u32 = 10_000;
 
 /// What the core needs to know about a metric: which tasks it fits and its direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +451,16 @@ impl Bundle {
         }
     }
 
+    /// The bundle as YAML (without the comments of the text it was read from).
+    pub fn to_yaml(&self) -> Result<String, BundleError> {
+        serde_norway::to_string(self).map_err(|err| BundleError {
+            issues: vec![FieldIssue {
+                path: "(bundle)".to_owned(),
+                message: err.to_string(),
+            }],
+        })
+    }
+
     /// Every semantic problem, in field order; empty when the bundle is acceptable.
     pub fn validate(&self) -> Vec<FieldIssue> {
         let mut issues = Issues::default();
@@ -335,7 +498,7 @@ impl Bundle {
                 "metric",
                 format!("metric `{}` does not fit task {:?}", self.metric, self.task),
             ),
-            Some(_) => self.validate_releasable(&mut issues),
+            Some(_) => {}
         }
         self.validate_datasets(&mut issues);
         self.validate_split(&mut issues);
@@ -353,26 +516,6 @@ impl Bundle {
             issues.add("agreement", "the data-use agreement text must not be empty");
         }
         issues.0
-    }
-
-    /// Public scores are released with noise, so the metric's sensitivity must be bounded
-    /// (possibly by the declared clamping); the scorer decides.
-    fn validate_releasable(&self, issues: &mut Issues) {
-        let Some(metric) = self.scorer_metric() else {
-            return;
-        };
-        let facts = PublicPartFacts {
-            rows: 1000,
-            minority_class_rows: Some(100),
-        };
-        if let Err(err) =
-            score_sensitivity(metric, &facts, &self.privacy.public_score.clamp_bounds())
-        {
-            issues.add(
-                "metric",
-                format!("`{}` cannot be released with noise: {err}", self.metric),
-            );
-        }
     }
 
     /// The scorer's metric; always present for a validated bundle.
@@ -498,6 +641,15 @@ impl Bundle {
                 ),
             );
         }
+        if !(1..=3600).contains(&sandbox.compile_timeout_seconds) {
+            issues.add(
+                "sandbox.compile_timeout_seconds",
+                format!(
+                    "must be between 1 and 3600, got {}",
+                    sandbox.compile_timeout_seconds
+                ),
+            );
+        }
         if sandbox.fuel == Some(0) {
             issues.add("sandbox.fuel", "must be positive when given");
         }
@@ -521,10 +673,22 @@ impl Bundle {
                 format!("must be a positive number, got {budget}"),
             );
         }
-        if epsilon_ok && budget_ok && epsilon > budget {
+        let final_epsilon = self.final_epsilon();
+        if let Some(value) = privacy.final_release.epsilon
+            && !(value.is_finite() && value > 0.0)
+        {
+            issues.add(
+                "privacy.final_release.epsilon",
+                format!("must be a positive number, got {value}"),
+            );
+        } else if epsilon_ok && budget_ok && epsilon + final_epsilon > budget + 1e-12 {
             issues.add(
                 "privacy.public_score.epsilon_per_release",
-                format!("{epsilon} exceeds the whole budget_per_team_per_dataset ({budget})"),
+                format!(
+                    "a team's first real run reserves {epsilon} for its public score and \
+                     {final_epsilon} for its final score, more than the whole \
+                     budget_per_team_per_dataset ({budget})"
+                ),
             );
         }
         match (
@@ -546,6 +710,233 @@ impl Bundle {
         if privacy.suppression_threshold == 0 {
             issues.add("privacy.suppression_threshold", "must be at least 1");
         }
+        self.validate_level(issues);
+        if let Some(delay) = privacy.release_delay_seconds {
+            let worst = self.worst_case_run_seconds();
+            if u64::from(delay) < worst {
+                issues.add(
+                    "privacy.release_delay_seconds",
+                    format!(
+                        "must be at least {worst} s, the worst case of a real run \
+                         (compilation, then {} block(s) up to their deadline): a run released \
+                         later than its slot would be released at a time that depends on the data",
+                        self.blocks_per_run()
+                    ),
+                );
+            } else if delay > 7 * 86_400 {
+                issues.add(
+                    "privacy.release_delay_seconds",
+                    format!("must be at most 604800 (a week), got {delay}"),
+                );
+            }
+        }
+    }
+
+    /// The fields of the guarantee level: each level's own, and a releasable metric.
+    fn validate_level(&self, issues: &mut Issues) {
+        let privacy = &self.privacy;
+        let label_only = [
+            ("privacy.min_test_rows", privacy.min_test_rows.is_some()),
+            (
+                "privacy.min_test_class_rows",
+                privacy.min_test_class_rows.is_some(),
+            ),
+            ("privacy.max_releases", privacy.max_releases.is_some()),
+            ("privacy.score_grid", privacy.score_grid.is_some()),
+        ];
+        match privacy.level {
+            PrivacyLevel::Row => {
+                for (path, given) in label_only {
+                    if given {
+                        issues.add(path, "only applies to `level: label`");
+                    }
+                }
+                let blocks = self.blocks_per_run();
+                if !(2..=MAX_BLOCKS).contains(&blocks) {
+                    issues.add(
+                        "privacy.blocks",
+                        format!("must be between 2 and {MAX_BLOCKS}, got {blocks}"),
+                    );
+                } else if privacy.min_rows > 0 && privacy.min_rows < 2 * u64::from(blocks) {
+                    issues.add(
+                        "privacy.min_rows",
+                        format!(
+                            "{} rows cannot fill {blocks} blocks with a training and a test \
+                             row each; declare at least {}",
+                            privacy.min_rows,
+                            2 * u64::from(blocks)
+                        ),
+                    );
+                }
+            }
+            PrivacyLevel::Label => {
+                if privacy.blocks.is_some() {
+                    issues.add("privacy.blocks", "only applies to `level: row`");
+                }
+                match privacy.max_releases {
+                    None => issues.add(
+                        "privacy.max_releases",
+                        "`level: label` caps what scores reveal about training rows by a \
+                         number of releases per team; declare it",
+                    ),
+                    Some(n) if !(1..=10_000).contains(&n) => issues.add(
+                        "privacy.max_releases",
+                        format!("must be between 1 and 10000, got {n}"),
+                    ),
+                    Some(_) => {}
+                }
+                if let Some(grid) = privacy.score_grid
+                    && !(grid.is_finite() && grid > 0.0)
+                {
+                    issues.add(
+                        "privacy.score_grid",
+                        format!("must be a positive number, got {grid}"),
+                    );
+                }
+                match privacy.min_test_rows {
+                    None => issues.add(
+                        "privacy.min_test_rows",
+                        "`level: label` takes its sensitivity from declared part sizes; \
+                         declare the fewest rows a test part may have",
+                    ),
+                    Some(n) if n < 2 => issues.add(
+                        "privacy.min_test_rows",
+                        format!("must be at least 2, got {n}"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        let Some(metric) = self.scorer_metric() else {
+            return;
+        };
+        let clamp = self.privacy.public_score.clamp_bounds();
+        if let Err(err) = medarena_scorer::release_range(metric, &clamp) {
+            issues.add(
+                "metric",
+                format!("`{}` cannot be released with noise: {err}", self.metric),
+            );
+            return;
+        }
+        if privacy.level == PrivacyLevel::Label
+            && privacy.min_test_rows.is_some()
+            && let Err(err) = score_sensitivity(metric, &self.declared_facts(), &clamp)
+        {
+            let path = if matches!(err, medarena_scorer::PrivacyError::UnboundedSensitivity { reason, .. } if reason.contains("one class"))
+            {
+                "privacy.min_test_class_rows"
+            } else {
+                "metric"
+            };
+            issues.add(
+                path,
+                format!(
+                    "`{}` cannot be released with noise at `level: label`: {err} (at \
+                     `level: row` every metric with a bounded range can)",
+                    self.metric
+                ),
+            );
+        }
+    }
+
+    /// Blocks of one real run: k on the `row` level, 1 on the `label` level.
+    pub fn blocks_per_run(&self) -> u32 {
+        match self.privacy.level {
+            PrivacyLevel::Row => self.privacy.blocks.unwrap_or(DEFAULT_BLOCKS),
+            PrivacyLevel::Label => 1,
+        }
+    }
+
+    /// ε of each team's released private score.
+    pub fn final_epsilon(&self) -> f64 {
+        self.privacy
+            .final_release
+            .epsilon
+            .unwrap_or(self.privacy.public_score.epsilon_per_release)
+    }
+
+    /// The declared lower bounds on a test part (`label` level).
+    pub fn declared_facts(&self) -> PublicPartFacts {
+        PublicPartFacts {
+            rows: usize::try_from(self.privacy.min_test_rows.unwrap_or(0)).unwrap_or(usize::MAX),
+            minority_class_rows: self
+                .privacy
+                .min_test_class_rows
+                .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// The longest a real run can take: compilation, then every block up to its deadline,
+    /// plus a margin for process start-up and scoring.
+    pub fn worst_case_run_seconds(&self) -> u64 {
+        let sandbox = &self.sandbox;
+        u64::from(sandbox.compile_timeout_seconds)
+            + u64::from(self.blocks_per_run()) * u64::from(sandbox.time_limit_seconds)
+            + RELEASE_MARGIN_SECONDS
+    }
+
+    /// How long after a real run is queued its result is released.
+    pub fn release_delay_seconds(&self) -> u64 {
+        match self.privacy.release_delay_seconds {
+            Some(delay) => u64::from(delay),
+            None => self.worst_case_run_seconds().div_ceil(60) * 60,
+        }
+    }
+
+    /// Every public parameter of the competition's releases, computed from the bundle alone
+    /// (`None` only for a bundle that failed validation).
+    pub fn release_terms(&self) -> Option<ReleaseTerms> {
+        let metric = self.scorer_metric()?;
+        let privacy = &self.privacy;
+        let clamp = privacy.public_score.clamp_bounds();
+        let range = medarena_scorer::release_range(metric, &clamp).ok()?;
+        let blocks = self.blocks_per_run();
+        let sensitivity = match privacy.level {
+            PrivacyLevel::Row => {
+                medarena_scorer::row_sensitivity(range, blocks as usize)
+                    .ok()?
+                    .value
+            }
+            PrivacyLevel::Label => {
+                score_sensitivity(metric, &self.declared_facts(), &clamp)
+                    .ok()?
+                    .value
+            }
+        };
+        let public = medarena_scorer::calibrate(sensitivity, privacy.public_score.epsilon_per_release).ok()?;
+        let last = medarena_scorer::calibrate(sensitivity, self.final_epsilon()).ok()?;
+        let ladder_step = (privacy.public_score.mechanism == PublicScoreMechanism::Ladder).then(|| {
+            privacy
+                .public_score
+                .ladder_step
+                .unwrap_or_else(|| medarena_scorer::default_ladder_step(public.half_width_95))
+        });
+        let score_grid = (privacy.level == PrivacyLevel::Label)
+            .then(|| privacy.score_grid.unwrap_or((range.max - range.min) / 100.0));
+        let max_bits = match (privacy.max_releases, score_grid) {
+            (Some(releases), Some(grid)) => medarena_scorer::release::grid_levels(range, grid)
+                .map(|levels| f64::from(releases) * (levels as f64).log2()),
+            _ => None,
+        };
+        Some(ReleaseTerms {
+            level: privacy.level,
+            blocks,
+            range: [range.min, range.max],
+            sensitivity,
+            public_epsilon: privacy.public_score.epsilon_per_release,
+            public_noise_scale: public.noise_scale,
+            public_half_width_95: public.half_width_95,
+            final_epsilon: self.final_epsilon(),
+            final_noise_scale: last.noise_scale,
+            final_half_width_95: last.half_width_95,
+            final_show: privacy.final_release.show,
+            ladder_step,
+            score_grid,
+            max_releases: privacy.max_releases,
+            max_bits,
+            release_delay_seconds: self.release_delay_seconds(),
+            worst_case_run_seconds: self.worst_case_run_seconds(),
+        })
     }
 
     /// The phase open at `now`, if any.
@@ -668,7 +1059,7 @@ mod tests {
             .replace("slug: cardiac-event-1y", "slug: Cardiac_Event")
             .replace("metric: roc_auc", "metric: rmse")
             .replace("train: 0.6", "train: 0.7")
-            .replace("epsilon_per_release: 0.2", "epsilon_per_release: 50.0")
+            .replace("epsilon_per_release: 0.5", "epsilon_per_release: 50.0")
             .replace("suppression_threshold: 10", "suppression_threshold: 0")
             .replace("memory_mib: 256", "memory_mib: 1");
         let paths = paths_of(&yaml);
@@ -720,8 +1111,8 @@ mod tests {
         assert_eq!(paths_of(&yaml), ["datasets[1]", "datasets[2]"]);
 
         let yaml = EXAMPLE.replace(
-            "epsilon_per_release: 0.2",
-            "epsilon_per_release: 0.2\n    ladder_step: 0.01",
+            "epsilon_per_release: 0.5",
+            "epsilon_per_release: 0.5\n    ladder_step: 0.01",
         );
         assert_eq!(paths_of(&yaml), ["privacy.public_score.ladder_step"]);
         let yaml = yaml.replace("mechanism: laplace", "mechanism: ladder");
@@ -764,19 +1155,87 @@ mod tests {
     }
 
     #[test]
-    fn metrics_must_be_releasable_with_noise() {
+    fn metrics_must_have_a_bounded_range_and_a_label_level_sensitivity() {
+        // Row level: every metric with a bounded range, average precision included.
         let yaml = EXAMPLE.replace("metric: roc_auc", "metric: average_precision");
-        let issues = issues_of(&yaml);
-        assert_eq!(issues.len(), 1, "{issues:?}");
-        assert_eq!(issues[0].path, "metric");
-        assert!(issues[0].message.contains("noise"), "{}", issues[0].message);
+        assert!(paths_of(&yaml).is_empty(), "{:?}", issues_of(&yaml));
         let yaml = EXAMPLE.replace("metric: roc_auc", "metric: log_loss");
+        let issues = issues_of(&yaml);
         assert_eq!(paths_of(&yaml), ["metric"]);
+        assert!(issues[0].message.contains("noise"), "{}", issues[0].message);
         let yaml = yaml.replace(
-            "epsilon_per_release: 0.2",
-            "epsilon_per_release: 0.2\n    probability_floor: 0.01",
+            "epsilon_per_release: 0.5",
+            "epsilon_per_release: 0.5\n    probability_floor: 0.01",
         );
         assert!(paths_of(&yaml).is_empty(), "{:?}", issues_of(&yaml));
+        // Label level: average precision has no useful label sensitivity.
+        let label = label_level(&EXAMPLE.replace("metric: roc_auc", "metric: average_precision"));
+        assert_eq!(paths_of(&label), ["metric"], "{:?}", issues_of(&label));
+    }
+
+    /// The example at the `label` level with every field that level needs.
+    fn label_level(yaml: &str) -> String {
+        yaml.replace("  level: row\n", "  level: label\n")
+            .replace(
+                "  blocks: 100\n",
+                "  min_test_rows: 100\n  min_test_class_rows: 20\n  max_releases: 30\n",
+            )
+    }
+
+    #[test]
+    fn each_level_has_its_own_fields() {
+        let label = label_level(EXAMPLE);
+        let bundle = Bundle::from_yaml(&label).expect("label-level example");
+        let terms = bundle.release_terms().expect("terms");
+        assert_eq!(terms.level, PrivacyLevel::Label);
+        assert_eq!(terms.blocks, 1);
+        assert!((terms.sensitivity - 1.0 / 20.0).abs() < 1e-12);
+        assert_eq!(terms.score_grid, Some(0.01));
+        // 30 releases on a grid of 101 levels: at most 30 · log2(101) bits.
+        assert!((terms.max_bits.unwrap_or(0.0) - 30.0 * 101f64.log2()).abs() < 1e-9);
+
+        let missing = label.replace("  max_releases: 30\n", "").replace("  min_test_rows: 100\n", "");
+        let paths = paths_of(&missing);
+        assert!(paths.contains(&"privacy.max_releases".to_owned()), "{paths:?}");
+        assert!(paths.contains(&"privacy.min_test_rows".to_owned()), "{paths:?}");
+        let no_class = label.replace("  min_test_class_rows: 20\n", "");
+        assert_eq!(paths_of(&no_class), ["privacy.min_test_class_rows"]);
+        let mixed = EXAMPLE.replace("  blocks: 100\n", "  blocks: 100\n  max_releases: 5\n");
+        assert_eq!(paths_of(&mixed), ["privacy.max_releases"]);
+        let one_block = EXAMPLE.replace("  blocks: 100\n", "  blocks: 1\n");
+        assert_eq!(paths_of(&one_block), ["privacy.blocks"]);
+        let too_few_rows = EXAMPLE.replace("  min_rows: 1000\n", "  min_rows: 150\n");
+        assert_eq!(paths_of(&too_few_rows), ["privacy.min_rows"]);
+    }
+
+    #[test]
+    fn release_terms_follow_the_declaration_and_the_delay_covers_the_worst_case() {
+        let bundle = Bundle::from_yaml(EXAMPLE).expect("example");
+        let terms = bundle.release_terms().expect("terms");
+        assert_eq!((terms.level, terms.blocks), (PrivacyLevel::Row, 100));
+        assert!((terms.sensitivity - 0.01).abs() < 1e-12);
+        assert!((terms.public_noise_scale - 0.02).abs() < 1e-6, "{terms:?}");
+        assert!((terms.public_half_width_95 - 0.02 * 20f64.ln()).abs() < 1e-5);
+        // Compilation 10 s + 100 blocks × 1 s + 5 s, rounded up to a minute.
+        assert_eq!(terms.worst_case_run_seconds, 115);
+        assert_eq!(terms.release_delay_seconds, 120);
+        let short = EXAMPLE.replace(
+            "  # release_delay_seconds: 120\n",
+            "  release_delay_seconds: 60\n",
+        );
+        let issues = issues_of(&short);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "privacy.release_delay_seconds");
+        assert!(issues[0].message.contains("115"), "{}", issues[0].message);
+        let enough = short.replace("release_delay_seconds: 60", "release_delay_seconds: 115");
+        assert!(paths_of(&enough).is_empty());
+        // The first real run reserves the public and the final ε: both must fit the cap.
+        let tight = EXAMPLE.replace("budget_per_team_per_dataset: 6.0", "budget_per_team_per_dataset: 0.8");
+        assert_eq!(paths_of(&tight), ["privacy.public_score.epsilon_per_release"]);
+        // The Ladder's default step follows the noise: ±0.06 rounds up to 0.1.
+        let ladder = EXAMPLE.replace("mechanism: laplace", "mechanism: ladder");
+        let terms = Bundle::from_yaml(&ladder).expect("ladder").release_terms().expect("terms");
+        assert_eq!(terms.ladder_step, Some(0.1));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct ArenaConfig {
     pub api_token_ttl: Duration,
     pub api_token_max_ttl: Duration,
     pub queue: QueueConfig,
+    /// A dataset's privacy terms for each contributing hospital that set none.
+    pub default_dataset_terms: crate::model::DatasetPrivacyTerms,
 }
 
 /// The job queue and its workers.
@@ -79,6 +81,7 @@ impl ArenaConfig {
             api_token_ttl: Duration::from_secs(90 * 24 * 3600),
             api_token_max_ttl: Duration::from_secs(365 * 24 * 3600),
             queue: QueueConfig::default(),
+            default_dataset_terms: crate::model::DatasetPrivacyTerms::default(),
         }
     }
 

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::bundle::SandboxLimits;
 use crate::ids::{ContributionId, DatasetId, OrgId};
-use crate::model::{BudgetUse, Competition, Dataset, Job, JobKind, RunOutcome, Submission};
+use crate::model::{Competition, Dataset, Job, JobKind, RunOutcome, Submission};
 use crate::vault::{KeyScope, Vault};
 
 /// Runs one job: loads the data, runs the module in the sandbox, scores, releases through
@@ -75,9 +75,9 @@ pub struct RunRequest<'a> {
     pub job: &'a Job,
     pub submission: &'a Submission,
     pub competition: &'a Competition,
-    /// The team's privacy budget per dataset before this run; a real run must not release
-    /// more than `remaining()` (the core refuses results that overspend).
-    pub budget: &'a [BudgetUse],
+    /// The ε the core reserved for this run on each of the competition's datasets when it
+    /// queued it (real runs; 0 for dummy runs). The run's releases must fit in it.
+    pub reserved_epsilon: f64,
     pub inputs: &'a RunInputs,
     /// The team's public-score release state in this competition (the Ladder's), as the
     /// executor last returned it in [`RunResult::release_state`].
@@ -88,7 +88,9 @@ pub struct RunRequest<'a> {
 /// apart; the core redacts per viewer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
-    /// `Ok`, `Failed` or `OverLimit` (coarse; the only failure detail a team sees).
+    /// `Ok`, `Failed` or `OverLimit` (coarse; the only failure detail a team sees of a
+    /// dummy run). A real run is `Ok` whatever the submission did: its failures are scored
+    /// with the fallback prediction inside the executor.
     pub outcome: RunOutcome,
     /// Score on dummy data (dummy runs); visible to the team, dummy data being synthetic.
     pub dummy_score: Option<f64>,
@@ -98,8 +100,6 @@ pub struct RunResult {
     pub exact_public_score: Option<f64>,
     /// Private-split score: organizers only, everyone once the competition is published.
     pub private_score: Option<f64>,
-    /// ε spent by this run, per dataset (real runs).
-    pub budget_charges: Vec<BudgetCharge>,
     /// Organizer-only details: confidence intervals, per-hospital breakdown, timings.
     pub details: serde_json::Value,
     /// Dummy-data runs only: the guest's debug output and the detailed failure reason, for
@@ -119,12 +119,6 @@ pub struct RunResult {
     /// An analysis's released aggregate (real runs of analysis submissions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_aggregate: Option<crate::model::ReleasedAggregate>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct BudgetCharge {
-    pub dataset: DatasetId,
-    pub epsilon: f64,
 }
 
 /// A module refused at upload.

@@ -151,12 +151,12 @@ pub use audit::{
     TracingAuditSink,
 };
 pub use authz::{Action, Actor, Denial, Membership, Principal, Resource, authorize};
-pub use bundle::{Bundle, BundleError, FieldIssue};
+pub use bundle::{Bundle, BundleError, FieldIssue, PrivacyLevel, ReleaseTerms};
 pub use config::{ArenaConfig, MASTER_KEY_ENV, QueueConfig};
 pub use crypto::MasterKeySource;
 pub use error::{ArenaError, ArenaResult, ErrorKind};
 pub use executor::{
-    BudgetCharge, CompareRequest, ContributionData, ContributionManifest, DatasetUpload,
+    CompareRequest, ContributionData, ContributionManifest, DatasetUpload,
     DatasetValidator, EntryComparison, ExecutorError, PrecheckRejection, RunExecutor, RunInputs,
     RunRequest, RunResult, ValidationOutcome, ValidatorError,
 };

@@ -420,6 +420,11 @@ pub struct Submission {
     pub result: Option<serde_json::Value>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// When the real-data run's result becomes visible to anyone but organizers: fixed when
+    /// the run is queued (queue time + the competition's release delay), whatever it does.
+    pub release_at: Option<Timestamp>,
+    /// The private score as released at publication (noisy; teams and the public).
+    pub released_private_score: Option<f64>,
 }
 
 /// A job in the durable queue.
@@ -445,18 +450,76 @@ pub struct Job {
     pub finished_at: Option<Timestamp>,
 }
 
-/// Privacy budget spent by a team on one dataset within one competition.
+/// A team's privacy budget on one dataset of a competition. Charges are kept per (team,
+/// dataset) across every competition; three caps bind: the competition's own, the per-team
+/// cap the dataset's hospitals set, and their total across all teams.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BudgetUse {
     pub dataset: DatasetId,
+    /// The competition's cap per team and dataset, and what the team spent in it.
     pub total: f64,
     pub spent: f64,
+    /// The hospitals' per-team cap on the dataset, and what the team spent on it in every
+    /// competition.
+    pub dataset_cap: f64,
+    pub dataset_spent: f64,
+    /// What the team can still spend here: the least of the three caps' rests.
+    pub remaining: f64,
 }
 
 impl BudgetUse {
     pub fn remaining(&self) -> f64 {
-        (self.total - self.spent).max(0.0)
+        self.remaining.max(0.0)
     }
+}
+
+text_enum!(
+    /// Why ε was charged.
+    ChargePurpose {
+        /// A real-data run's released public score.
+        PublicScore => "public_score",
+        /// The team's released private score at publication (reserved with its first run).
+        FinalScore => "final_score",
+        /// An analysis's released aggregate.
+        Analysis => "analysis",
+    }
+);
+
+/// What a hospital allows for a dataset it contributed to. Each contributing hospital sets
+/// its own; the strictest of them applies.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DatasetPrivacyTerms {
+    /// The weakest guarantee a competition may use this data under (`row` refuses `label`).
+    pub min_level: crate::bundle::PrivacyLevel,
+    /// ε one team may spend on the dataset across all competitions.
+    pub per_team_epsilon: f64,
+    /// ε all teams together may spend on it.
+    pub total_epsilon: f64,
+}
+
+impl Default for DatasetPrivacyTerms {
+    /// Until a hospital says otherwise: only `row`-level competitions, 10 ε per team, 100 ε
+    /// in all.
+    fn default() -> Self {
+        DatasetPrivacyTerms {
+            min_level: crate::bundle::PrivacyLevel::Row,
+            per_team_epsilon: 10.0,
+            total_epsilon: 100.0,
+        }
+    }
+}
+
+/// A dataset's privacy terms as they apply, and what has been spent on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DatasetPrivacy {
+    pub dataset: DatasetId,
+    /// The strictest of the contributing hospitals' terms (defaults where one set none).
+    pub effective: DatasetPrivacyTerms,
+    /// Each hospital's own terms, where it set them.
+    pub by_hospital: Vec<(OrgId, DatasetPrivacyTerms)>,
+    /// ε charged on the dataset, all teams together, and the most any one team spent.
+    pub spent_total: f64,
+    pub spent_most_by_one_team: f64,
 }
 
 /// Counts of jobs per state, for `/metrics` and the organizer dashboard.

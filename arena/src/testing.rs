@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::audit::{AuditError, AuditReceipt, AuditRecord, AuditSink};
 use crate::bundle::SandboxLimits;
 use crate::executor::{
-    BudgetCharge, ContributionData, DatasetUpload, DatasetValidator, ExecutorError,
+    ContributionData, DatasetUpload, DatasetValidator, ExecutorError,
     PrecheckRejection, RunExecutor, RunRequest, RunResult, ValidationOutcome, ValidatorError,
 };
 use crate::ids::{AuditEventId, JobId};
@@ -169,32 +169,15 @@ pub fn successful_result(request: &RunRequest<'_>) -> RunResult {
             dummy_score: Some(0.5),
             ..RunResult::default()
         },
-        JobKind::RealRun => {
-            let epsilon = request
-                .competition
-                .bundle
-                .privacy
-                .public_score
-                .epsilon_per_release;
-            RunResult {
-                outcome: RunOutcome::Ok,
-                dummy_score: None,
-                released_public_score: Some(0.80),
-                exact_public_score: Some(0.81),
-                private_score: Some(0.79),
-                budget_charges: request
-                    .competition
-                    .datasets
-                    .iter()
-                    .map(|dataset| BudgetCharge {
-                        dataset: *dataset,
-                        epsilon,
-                    })
-                    .collect(),
-                details: serde_json::json!({ "interval": [0.75, 0.86] }),
-                ..RunResult::default()
-            }
-        }
+        JobKind::RealRun => RunResult {
+            outcome: RunOutcome::Ok,
+            dummy_score: None,
+            released_public_score: Some(0.80),
+            exact_public_score: Some(0.81),
+            private_score: Some(0.79),
+            details: serde_json::json!({ "interval": [0.75, 0.86] }),
+            ..RunResult::default()
+        },
     }
 }
 

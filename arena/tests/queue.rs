@@ -13,7 +13,7 @@ use medarena_arena::bundle::SandboxLimits;
 use medarena_arena::store::{ClaimRequest, FinishJob, FinishOutcome, SubmissionUpdate};
 use medarena_arena::testing::{ScriptedExecutor, successful_result};
 use medarena_arena::{
-    ArenaError, BudgetCharge, ExecutorError, JobEnd, JobKind, JobState, LeaderboardKind,
+    ArenaError, ExecutorError, JobEnd, JobKind, JobState, LeaderboardKind,
     PrecheckRejection, RunExecutor, RunOutcome, RunRequest, RunResult, SubmissionId,
     SubmissionStatus, Tier, WorkerPool,
 };
@@ -74,6 +74,28 @@ async fn dummy_run_first_then_real_run() {
     assert_eq!(second.kind, JobKind::RealRun);
     assert!(world.arena.run_next_job("w").await.expect("run").is_none());
 
+    // Finished, but not released: until its release time the team sees a queued run and
+    // nothing of its result; organizers see the truth.
+    let sealed = world.view(&cast.team_x, submitted.id).await;
+    assert_eq!(
+        (sealed.status, sealed.outcome, sealed.released_public_score),
+        (SubmissionStatus::QueuedReal, None, None)
+    );
+    let release_at = sealed.release_at.expect("a release time");
+    assert_eq!(
+        release_at.0 - world.clock.now_for_tests().0,
+        120_000,
+        "released two minutes after queueing (the dummy run took no time here)"
+    );
+    let organizer_view = world.view(&cast.organizer, submitted.id).await;
+    assert_eq!(organizer_view.status, SubmissionStatus::Completed);
+    world.clock.advance(Duration::from_secs(119));
+    assert_eq!(
+        world.view(&cast.team_x, submitted.id).await.status,
+        SubmissionStatus::QueuedReal
+    );
+    world.clock.advance(Duration::from_secs(1));
+
     let view = world.view(&cast.team_x, submitted.id).await;
     assert_eq!(
         (view.status, view.outcome),
@@ -93,15 +115,24 @@ async fn dummy_run_first_then_real_run() {
         .budget(&cast.team_x, cast.competition, cast.team_x_org)
         .await
         .expect("budget");
+    // Reserved when the real run was queued: its public score's ε and the final score's.
     assert_eq!(budget.len(), 1);
-    assert!((budget[0].spent - 0.2).abs() < 1e-12 && (budget[0].remaining() - 3.8).abs() < 1e-12);
+    assert!((budget[0].spent - 1.0).abs() < 1e-12, "{budget:?}");
+    assert!((budget[0].remaining() - 5.0).abs() < 1e-12, "{budget:?}");
+    assert!((budget[0].dataset_spent - 1.0).abs() < 1e-12 && budget[0].dataset_cap == 10.0);
     let usage = world
         .arena
         .dataset_usage(&cast.hospital_a, cast.dataset)
         .await
         .expect("usage");
-    assert_eq!(usage.len(), 1);
-    assert_eq!(usage[0].team, cast.team_x_org);
+    let purposes: Vec<_> = usage.iter().map(|u| (u.team, u.purpose, u.epsilon)).collect();
+    assert_eq!(
+        purposes,
+        [
+            (cast.team_x_org, medarena_arena::ChargePurpose::PublicScore, 0.5),
+            (cast.team_x_org, medarena_arena::ChargePurpose::FinalScore, 0.5)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -512,8 +543,8 @@ async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_stale_workers_ar
             },
             follow_up: None,
             follow_up_max_attempts: 3,
-            charges: vec![],
-            budget_total: 1.0,
+            reservation: None,
+            release_delay_ms: 0,
             release_state: None,
         })
         .await
@@ -721,9 +752,10 @@ async fn the_queue_survives_dropping_the_arena_mid_run() {
 
 #[tokio::test]
 async fn the_privacy_budget_is_charged_and_exhaustion_stops_releases() {
+    // The first real run reserves 0.5 + 0.5 (final), the second 0.5: a third does not fit.
     let tight = EXAMPLE_BUNDLE.replace(
-        "budget_per_team_per_dataset: 4.0",
-        "budget_per_team_per_dataset: 0.4",
+        "budget_per_team_per_dataset: 6.0",
+        "budget_per_team_per_dataset: 1.5",
     );
     let world = World::new().await;
     let cast = cast(&world.arena, &tight).await;
@@ -737,7 +769,7 @@ async fn the_privacy_budget_is_charged_and_exhaustion_stops_releases() {
                 .expect("submit")
                 .id,
         );
-        world.drain().await;
+        world.release().await;
     }
     let views: Vec<_> = views_of(&world, &cast, &ids).await;
     assert_eq!(views[0].status, SubmissionStatus::Completed);
@@ -746,7 +778,11 @@ async fn the_privacy_budget_is_charged_and_exhaustion_stops_releases() {
         (views[2].status, views[2].outcome),
         (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))
     );
-    assert_eq!(views[2].note.as_deref(), Some("privacy budget exhausted"));
+    let note = views[2].note.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with("privacy budget exhausted") && note.contains("competition's budget"),
+        "{note}"
+    );
     assert!(views[2].released_public_score.is_none());
     let real_runs = world
         .executor
@@ -763,7 +799,7 @@ async fn the_privacy_budget_is_charged_and_exhaustion_stops_releases() {
         .budget(&cast.team_x, cast.competition, cast.team_x_org)
         .await
         .expect("budget");
-    assert!((budget[0].spent - 0.4).abs() < 1e-9);
+    assert!((budget[0].spent - 1.5).abs() < 1e-9);
     assert_eq!(budget[0].remaining(), 0.0);
 }
 
@@ -777,47 +813,6 @@ async fn views_of(
         views.push(world.view(&cast.team_x, *id).await);
     }
     views
-}
-
-#[tokio::test]
-async fn an_executor_that_overspends_releases_nothing() {
-    let executor = ScriptedExecutor::new(|request| {
-        let mut result = successful_result(request);
-        result.budget_charges = request
-            .competition
-            .datasets
-            .iter()
-            .map(|dataset| BudgetCharge {
-                dataset: *dataset,
-                epsilon: 100.0,
-            })
-            .collect();
-        Ok(result)
-    });
-    let world = World::with_executor(executor).await;
-    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
-    let id = world
-        .arena
-        .submit(&cast.team_x, cast.competition, &module(1))
-        .await
-        .expect("submit")
-        .id;
-    world.drain().await;
-    let view = world.view(&cast.organizer, id).await;
-    assert_eq!(
-        (view.status, view.outcome),
-        (SubmissionStatus::Failed, Some(RunOutcome::OverLimit))
-    );
-    assert!(
-        view.released_public_score.is_none()
-            && view.exact.is_some_and(|e| e.exact_public_score.is_none())
-    );
-    let budget = world
-        .arena
-        .budget(&cast.team_x, cast.competition, cast.team_x_org)
-        .await
-        .expect("budget");
-    assert_eq!(budget[0].spent, 0.0);
 }
 
 #[tokio::test]
@@ -845,7 +840,7 @@ async fn leaderboards_close_and_publish() {
         .await
         .expect("submit")
         .id;
-    world.drain().await;
+    world.release().await;
 
     let public = arena
         .leaderboard(
@@ -922,7 +917,26 @@ async fn leaderboards_close_and_publish() {
         .leaderboard(&cast.team_x, cast.competition, LeaderboardKind::Private)
         .await
         .expect("revealed");
-    assert_eq!(revealed, private);
+    // Teams and the public see released (noisy) private scores of the same entries, with
+    // their noise interval; organizers keep the exact ones.
+    assert!(revealed.released && !private.released);
+    assert!(revealed.noise_half_width_95.is_some());
+    assert_eq!(
+        revealed.entries.iter().map(|e| e.submission).collect::<Vec<_>>(),
+        [second, first],
+        "0.8 against 0.6 with noise of scale 0.02: {revealed:?}"
+    );
+    for (shown, exact) in revealed.entries.iter().zip(&private.entries) {
+        let (shown, exact) = (shown.score.unwrap_or(f64::NAN), exact.score.unwrap_or(f64::NAN));
+        assert!(shown != exact && (shown - exact).abs() < 0.3, "{shown} vs {exact}");
+    }
+    assert_eq!(
+        arena
+            .leaderboard(&cast.organizer, cast.competition, LeaderboardKind::Private)
+            .await
+            .expect("organizer's board"),
+        private
+    );
     assert!(
         arena
             .submission(&cast.team_x, x)
@@ -952,7 +966,7 @@ async fn audit_events_survive_a_sink_outage_and_arrive_in_order() {
         .await
         .expect("submit despite the outage")
         .id;
-    world.drain().await;
+    world.release().await;
     let delivered_before = world.audit.records().len();
 
     // After a restart with the sink back, the backlog is delivered at open.

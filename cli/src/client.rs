@@ -527,8 +527,18 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let finished = loop {
         let view = client.get(&format!("/submissions/{id}"))?;
         let status = view["status"].as_str().unwrap_or("?").to_owned();
+        // A real-data run shows as queued until its release time, whatever it does.
+        let release = view["release_at"]
+            .as_i64()
+            .filter(|_| status == "queued_real")
+            .map_or_else(String::new, |at| {
+                format!(
+                    ", released at {}",
+                    medarena_arena::Timestamp(at).to_rfc3339()
+                )
+            });
         bar.set_message(format!(
-            "submission {id}: {status} ({}s)",
+            "submission {id}: {status}{release} ({}s)",
             started.elapsed().as_secs()
         ));
         if status == "completed" || status == "failed" {
@@ -557,8 +567,11 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             v.as_f64()
                 .map_or_else(|| "—".to_owned(), |s| format!("{s:.4}"))
         };
+        let interval = finished["noise_half_width_95"]
+            .as_f64()
+            .map_or_else(String::new, |h| format!(" ± {h:.4} (95% noise interval)"));
         println!(
-            "submission {id}: {} (outcome {})\n  dummy-data score: {}\n  public score (released, noisy): {}",
+            "submission {id}: {} (outcome {})\n  dummy-data score: {}\n  public score (released, noisy): {}{interval}",
             finished["status"].as_str().unwrap_or("?"),
             finished["outcome"].as_str().unwrap_or("?"),
             score(&finished["dummy_score"]),

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when served behind HTTPS).
     #[arg(long, env = "MEDARENA_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// A token that lets Prometheus read `/metrics` (`Authorization: Bearer`); without it
+    /// only organizers can. Metrics follow what real runs do: give it to operators only.
+    #[arg(long, env = "MEDARENA_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -259,6 +263,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let delivery = spawn_audit_delivery(&arena);
         let mut state = medarena_web::AppState::new(arena.clone(), ledger);
         state.secure_cookies = args.secure_cookies;
+        state.metrics_token = args
+            .metrics_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(std::sync::Arc::from);
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;

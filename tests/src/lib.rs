@@ -354,12 +354,19 @@ pub fn example_module(name: &str) -> PathBuf {
         .join(format!("{name}.wasm"))
 }
 
-/// The example competition with its public phase open now.
+/// The example competition with its public phase open now, sized for the committed example
+/// data (1080 rows): 4 blocks, compilation within 5 s, results released as soon as the
+/// worst case of a run allows (5 + 4 × 1 + 5 = 14 s after a real run is queued).
 pub fn open_bundle_yaml() -> String {
-    medarena_arena::demo::demo_bundle_yaml(chrono::DateTime::<chrono::Utc>::from(
+    let yaml = medarena_arena::demo::demo_bundle_yaml(chrono::DateTime::<chrono::Utc>::from(
         std::time::SystemTime::now(),
     ))
-    .expect("demo bundle")
+    .expect("demo bundle");
+    let mut bundle = medarena_arena::Bundle::from_yaml(&yaml).expect("the demo bundle");
+    bundle.privacy.blocks = Some(4);
+    bundle.sandbox.compile_timeout_seconds = 5;
+    bundle.privacy.release_delay_seconds = u32::try_from(bundle.worst_case_run_seconds()).ok();
+    bundle.to_yaml().expect("yaml")
 }
 
 /// The environment that makes the CLI use its own credentials file and server.

@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/competitions/{id}/analyses", post(submit_analysis))
         .route("/competitions/{id}/budget", get(budget))
+        .route("/competitions/{id}/privacy", get(competition_privacy))
         .route("/submissions/{id}", get(submission))
         .route("/submissions/{id}/dummy-report", get(dummy_report))
         .route("/submissions/{id}/module", get(download_module))
@@ -59,6 +60,10 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{id}/contributions", post(upload))
         .route("/datasets/{id}/review", post(review_dataset))
         .route("/datasets/{id}/usage", get(dataset_usage))
+        .route(
+            "/datasets/{id}/privacy",
+            get(dataset_privacy).put(set_dataset_privacy),
+        )
         .route("/contributions/{id}", get(contribution))
         .route("/contributions/{id}/receipts", get(contribution_receipts))
         .route("/audit", get(audit))
@@ -477,15 +482,6 @@ async fn submit_analysis(
     )
 }
 
-/// A team's privacy budget on one dataset of a competition (ε).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct BudgetView {
-    pub dataset: DatasetId,
-    pub total: f64,
-    pub spent: f64,
-    pub remaining: f64,
-}
-
 async fn budget(
     State(state): State<AppState>,
     auth: Auth,
@@ -499,20 +495,12 @@ async fn budget(
             ApiError::bad_request("team", "give ?team=<id> (you belong to no team)")
         })?,
     };
-    let uses = state
-        .arena
-        .budget(&auth.actor, CompetitionId(id), team)
-        .await?;
-    let uses: Vec<BudgetView> = uses
-        .iter()
-        .map(|u| BudgetView {
-            dataset: u.dataset,
-            total: u.total,
-            spent: u.spent,
-            remaining: u.remaining(),
-        })
-        .collect();
-    json_of(uses)
+    json_of(
+        state
+            .arena
+            .budget(&auth.actor, CompetitionId(id), team)
+            .await?,
+    )
 }
 
 async fn submission(
@@ -737,6 +725,50 @@ async fn dataset_usage(
     json_of(uses)
 }
 
+/// `GET /datasets/{id}/privacy`: the terms that apply and what was spent (its hospitals
+/// and organizers).
+async fn dataset_privacy(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .dataset_privacy(&auth.actor, DatasetId(id))
+            .await?,
+    )
+}
+
+/// `PUT /datasets/{id}/privacy`: a contributing hospital sets its own terms.
+async fn set_dataset_privacy(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+    JsonBody(body): JsonBody<medarena_arena::DatasetPrivacyTerms>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .set_dataset_privacy(&auth.actor, DatasetId(id), &body)
+            .await?,
+    )
+}
+
+/// `GET /competitions/{id}/privacy`: the competition's release terms (public): level,
+/// blocks, ε, noise scales and 95% intervals, release delay; nothing depends on data.
+async fn competition_privacy(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    let competition = state
+        .arena
+        .competition(&auth.actor, medarena_arena::CompetitionId(id))
+        .await?;
+    json_of(competition.bundle.release_terms())
+}
+
 async fn contribution(
     State(state): State<AppState>,
     auth: Auth,
@@ -776,11 +808,11 @@ async fn audit(
     }
 }
 
-/// `GET /queue`: job counts by state (organizers and auditors).
+/// `GET /queue`: job counts by state (organizers: running counts follow real runs).
 async fn queue(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     medarena_arena::authorize(
         &auth.actor,
-        medarena_arena::Action::ViewAuditTrail,
+        medarena_arena::Action::ViewMetrics,
         medarena_arena::Resource::Platform,
     )
     .map_err(medarena_arena::ArenaError::from)?;

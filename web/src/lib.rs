@@ -49,6 +49,9 @@ pub struct AppState {
     pub logins: Arc<throttle::LoginThrottle>,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// The operators' token for `GET /metrics` (`MEDARENA_METRICS_TOKEN`); without it only
+    /// organizers can read the metrics.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             leaderboards: Arc::new(cache::LeaderboardCache::new(Duration::from_secs(1))),
             logins: Arc::new(throttle::LoginThrottle::default()),
             secure_cookies: false,
+            metrics_token: None,
         }
     }
 }

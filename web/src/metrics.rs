@@ -15,7 +15,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use axum::http::HeaderMap;
+
 use crate::AppState;
+use crate::auth::{Auth, constant_time_eq};
+use crate::error::ApiError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -91,7 +95,35 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `GET /metrics`.
-pub async fn serve(State(state): State<AppState>) -> Response {
+/// `GET /metrics`, for operators only: the job gauges and request latencies follow what real
+/// runs do, so an organizer's credentials or the operators' metrics token
+/// (`MEDARENA_METRICS_TOKEN`, as `Authorization: Bearer`, what Prometheus's
+/// `bearer_token_file` sends) are required.
+pub async fn serve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Result<Auth, ApiError>,
+) -> Response {
+    let by_token = state.metrics_token.as_deref().is_some_and(|expected| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|sent| constant_time_eq(sent.trim().as_bytes(), expected.as_bytes()))
+    });
+    if !by_token {
+        let allowed = auth.map_err(IntoResponse::into_response).and_then(|auth| {
+            medarena_arena::authorize(
+                &auth.actor,
+                medarena_arena::Action::ViewMetrics,
+                medarena_arena::Resource::Platform,
+            )
+            .map_err(|denial| ApiError::from(medarena_arena::ArenaError::from(denial)).into_response())
+        });
+        if let Err(response) = allowed {
+            return response;
+        }
+    }
     if let Ok(stats) = state.arena.queue_stats().await {
         for (name, value) in [
             ("pending", stats.pending),

@@ -232,8 +232,15 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/competitions/{id}/privacy",
+        "The competition's release terms: level, blocks, ε, noise and its 95% interval, release delay",
+        "anyone",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/submissions/{id}",
-        "A submission's status and released scores",
+        "A submission's status and released scores (a real run shows as queued until its release time)",
         "organizer, its team",
         "",
     ),
@@ -302,6 +309,20 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/datasets/{id}/privacy",
+        "The dataset's privacy terms as they apply (the strictest of its hospitals') and the ε spent",
+        "organizer, contributing hospital",
+        "",
+    ),
+    op(
+        "put",
+        "/api/v1/datasets/{id}/privacy",
+        "Set your hospital's terms for the dataset {min_level: row|label, per_team_epsilon, total_epsilon}",
+        "contributing hospital",
+        "json",
+    ),
+    op(
+        "get",
         "/api/v1/contributions/{id}",
         "A contribution and its validation report",
         "organizer, its hospital",
@@ -325,7 +346,7 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/api/v1/queue",
         "Jobs in the queue by state",
-        "organizer, auditor",
+        "organizer",
         "",
     ),
     op(
@@ -433,7 +454,7 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
         ("post", "/competitions/{id}/submissions")
         | ("post", "/competitions/{id}/analyses")
         | ("get", "/submissions/{id}") => Json(of::<a::SubmissionView>),
-        ("get", "/competitions/{id}/budget") => Json(of::<Vec<crate::api::BudgetView>>),
+        ("get", "/competitions/{id}/budget") => Json(of::<Vec<a::BudgetUse>>),
         ("get", "/submissions/{id}/dummy-report") => Json(of::<Option<a::DummyRunReport>>),
         ("get", "/submissions/{id}/module") => Wasm,
         ("get", "/submissions/{id}/receipts")
@@ -446,6 +467,10 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
             Json(of::<a::Contribution>)
         }
         ("get", "/datasets/{id}/usage") => Json(of::<Vec<a::store::DatasetUse>>),
+        ("get", "/datasets/{id}/privacy") | ("put", "/datasets/{id}/privacy") => {
+            Json(of::<a::DatasetPrivacy>)
+        }
+        ("get", "/competitions/{id}/privacy") => Json(of::<Option<a::ReleaseTerms>>),
         ("get", "/queue") => Json(of::<a::QueueStats>),
         ("get", "/api/ledger/key") | ("get", "/api/ledger/checkpoint") => Text,
         ("get", "/api/ledger/receipts/{code}")

@@ -36,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/datasets", get(datasets_page).post(create_dataset))
         .route("/datasets/{id}", get(dataset_page))
         .route("/datasets/{id}/upload", post(upload))
+        .route("/datasets/{id}/privacy", post(set_dataset_privacy))
+        .route("/privacy", get(privacy_page))
         .route("/organizer", get(organizer_page))
         .route("/organizer/applications/{org}", post(review_application))
         .route("/organizer/datasets/{id}", post(review_dataset))
@@ -513,18 +515,54 @@ fn score_chart(points: &[ScorePoint]) -> Markup {
     }
 }
 
+/// A released score with its 95% noise interval: `0.7420 ± 0.0600`.
+fn noisy(value: Option<f64>, half_width: Option<f64>) -> String {
+    match (value, half_width) {
+        (Some(v), Some(h)) => format!("{v:.4} ± {h:.4}"),
+        (value, _) => score(value),
+    }
+}
+
 fn leaderboard_table(board: &medarena_arena::Leaderboard, caption: &str) -> Markup {
     html! {
         table.leaderboard data-kind=(format!("{:?}", board.kind).to_lowercase()) {
             caption { (caption) " — " (board.metric) (if board.higher_is_better { " (higher is better)" } else { " (lower is better)" }) }
-            thead { tr { th { "#" } th { "Team" } th { "Score" } th { "Submitted" } } }
+            thead { tr { th { "#" } th { "Team" } th { (if board.released { "Released score (± 95% noise)" } else { "Exact score" }) } th { "Submitted" } } }
             tbody {
-                @if board.entries.is_empty() { tr { td colspan="4" { "No scored submission yet." } } }
+                @if board.entries.is_empty() { tr { td colspan="4" { "No released score yet." } } }
                 @for e in &board.entries {
-                    tr { td { (e.rank) } td { (e.team_name) } td.num { (format!("{:.4}", e.score)) } td { (time(e.submitted_at)) } }
+                    tr { td { (e.rank) } td { (e.team_name) } td.num { (noisy(e.score, board.noise_half_width_95)) } td { (time(e.submitted_at)) } }
                 }
             }
         }
+        @if let Some(h) = board.noise_half_width_95 {
+            p.muted { "Each released score carries Laplace noise: 19 times in 20 it lies within ± " (format!("{h:.4}")) " of the noiseless score, so entries closer than that are not told apart. " a href="/privacy" { "How scores are released" } }
+        }
+    }
+}
+
+/// What the competition promises the hospitals, in one paragraph.
+fn privacy_terms(bundle: &medarena_arena::Bundle) -> Markup {
+    let Some(terms) = bundle.release_terms() else {
+        return html! {};
+    };
+    html! {
+        h2 { "Privacy" }
+        @match terms.level {
+            medarena_arena::PrivacyLevel::Row => p.privacy data-level="row" {
+                strong { "Row-level differential privacy" } " over every row (training rows, test features and labels): each real run is cut into "
+                (terms.blocks) " disjoint blocks, each fitted and scored in a fresh sandbox; the released score is the mean of the blocks' scores plus Laplace noise."
+            },
+            medarena_arena::PrivacyLevel::Label => p.privacy data-level="label" {
+                strong { "Label-level differential privacy (the weaker level)" } " over the test labels only; scores are rounded to "
+                (terms.score_grid.map_or("—".to_owned(), |g| g.to_string())) " and a team gets at most " (terms.max_releases.unwrap_or(0))
+                " released scores, so scores can say at most " (terms.max_bits.map_or("—".to_owned(), |b| format!("{b:.0}"))) " bits about training rows."
+            },
+        }
+        p.muted { "ε = " (terms.public_epsilon) " per released public score (95% noise ± " (format!("{:.4}", terms.public_half_width_95)) "), "
+            "ε = " (terms.final_epsilon) " for each team's released private score; results of real runs are released "
+            (terms.release_delay_seconds) " s after they are queued, whatever the run does. "
+            a href="/privacy" { "The privacy model" } }
     }
 }
 
@@ -564,18 +602,18 @@ async fn competition_page(
         html! {
             h1 { (bundle.title) }
             p.muted { "Task: " (task_name(bundle.task)) " · metric " (bundle.metric) " · target " code { (bundle.target) }
-                " · " (bundle.limits.submissions_per_team_per_day) " submissions per team per day"
-                " · public scores released with ε = " (bundle.privacy.public_score.epsilon_per_release) " each" }
+                " · " (bundle.limits.submissions_per_team_per_day) " submissions per team per day" }
             @if competition.published_at.is_some() { p.notice { "Final results published." } }
             @else if competition.closed_at.is_some() { p.notice { "Closed to submissions; the private leaderboard will be revealed by the organizers." } }
             div.description { @for paragraph in bundle.description.split("\n\n") { p { (paragraph) } } }
+            (privacy_terms(bundle))
             h2 { "Phases" }
             ul { @for phase in &bundle.phases {
                 li { strong { (phase.name) } " (" (format!("{:?}", phase.kind)) "): " (phase.starts_at.format("%Y-%m-%d %H:%M")) " → " (phase.ends_at.format("%Y-%m-%d %H:%M")) " UTC"
                     @if phase.contains(now) { " — " strong { "now" } } }
             } }
             h2 { "Leaderboard" }
-            (leaderboard_table(&public, "Public leaderboard (noisy released scores)"))
+            (leaderboard_table(&public, "Public leaderboard (released scores)"))
             @if let Some(private) = &private { (leaderboard_table(private, "Private leaderboard")) }
             h2 { "Scores over time" }
             (score_chart(&history))
@@ -681,8 +719,9 @@ async fn submissions_page(
             h1 { "Submissions — " a href={ "/competitions/" (id) } { (competition.bundle.title) } }
             @if !budget.is_empty() {
                 h2 { "Privacy budget" }
-                table { thead { tr { th { "Dataset" } th { "Spent ε" } th { "Remaining ε" } th { "Total ε" } } }
-                    tbody { @for b in &budget { tr { td { (b.dataset) } td.num { (format!("{:.3}", b.spent)) } td.num.remaining { (format!("{:.3}", b.remaining())) } td.num { (format!("{:.3}", b.total)) } } } } }
+                table { thead { tr { th { "Dataset" } th { "Spent here ε" } th { "Competition cap ε" } th { "Spent on the dataset ε" } th { "Hospitals' cap ε" } th { "Remaining ε" } } }
+                    tbody { @for b in &budget { tr { td { (b.dataset) } td.num { (format!("{:.3}", b.spent)) } td.num { (format!("{:.3}", b.total)) } td.num { (format!("{:.3}", b.dataset_spent)) } td.num { (format!("{:.3}", b.dataset_cap)) } td.num.remaining { (format!("{:.3}", b.remaining())) } } } } }
+                p.muted { "A real run's ε is reserved when it is queued (with your first, also the final score's). Your budget on a dataset is shared by every competition that uses it." }
             }
             table.submissions {
                 thead { tr { th { "Submission" } th { "Phase" } th { "Status" } th { "Outcome" } th { "Dummy score" } th { "Public score (released)" } th { "Private" } th { "Submitted" } th { "Receipt" } } }
@@ -691,10 +730,11 @@ async fn submissions_page(
                     @for s in &submissions {
                         tr {
                             td { (s.id.0) } td { (s.phase) }
-                            td.status { (s.status.as_str()) }
+                            td.status { (s.status.as_str())
+                                @if let (medarena_arena::SubmissionStatus::QueuedReal, Some(at)) = (s.status, s.release_at) { br; small.release { "released at " (time(at)) } } }
                             td { (s.outcome.map_or("—", |o| o.as_str())) }
                             td.num { (score(s.dummy_score)) }
-                            td.num { (score(s.released_public_score)) }
+                            td.num { (noisy(s.released_public_score, s.noise_half_width_95)) }
                             td.num { (score(s.private_score)) }
                             td { (time(s.submitted_at)) }
                             td { @if let Some(code) = receipts.get(&s.id) { a.receipt href={ "/ledger?code=" (code) } title=(code) { (code.get(..11).unwrap_or(code)) "…" } } }
@@ -702,7 +742,7 @@ async fn submissions_page(
                     }
                 }
             }
-            p.muted { "Statuses update as the queue runs the dummy-data check and then the real-data run. Reload to refresh." }
+            p.muted { "Statuses update as the queue runs the dummy-data check and then the real-data run. A real-data run shows as queued until its release time, whatever it does; then it is completed with its released score (a run that failed on real data is scored as the competition's fallback prediction). Reload to refresh." }
         },
     ))
 }
@@ -846,6 +886,19 @@ async fn render_dataset(
         .await
         .unwrap_or_default();
     let spent: f64 = usage.iter().map(|u| u.epsilon).sum();
+    let privacy = state.arena.dataset_privacy(&auth.actor, id).await.ok();
+    let sets_terms = authorize(
+        &auth.actor,
+        Action::SetDatasetPrivacy,
+        Resource::Dataset {
+            contributors: &view
+                .contributions
+                .iter()
+                .map(|c| c.hospital)
+                .collect::<Vec<_>>(),
+        },
+    )
+    .is_ok();
     let mut receipts = Vec::with_capacity(view.contributions.len());
     for c in &view.contributions {
         receipts.push(upload_receipt(state, auth, c).await);
@@ -875,11 +928,33 @@ async fn render_dataset(
             h2 { "Contributions" }
             @for (c, receipt) in view.contributions.iter().zip(&receipts) { (contribution_block(c, receipt.as_deref())) }
             @if view.contributions.is_empty() { p.muted { "None you may see." } }
+            @if let Some(privacy) = &privacy {
+                h2 { "Privacy terms" }
+                p.terms { "Applied to every competition that uses this dataset (the strictest of its hospitals' terms): "
+                    strong { (privacy.effective.min_level.as_str()) "-level" } " guarantee at least · "
+                    strong { (privacy.effective.per_team_epsilon) } " ε per team · "
+                    strong { (privacy.effective.total_epsilon) } " ε across all teams. Spent so far: "
+                    (format!("{:.3}", privacy.spent_total)) " ε in all, at most " (format!("{:.3}", privacy.spent_most_by_one_team)) " ε by one team." }
+                @if sets_terms {
+                    form.terms method="post" action={ "/datasets/" (id.0) "/privacy" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label { "Weakest guarantee allowed "
+                            select name="min_level" {
+                                option value="row" selected[privacy.effective.min_level == medarena_arena::PrivacyLevel::Row] { "row: DP over every row (recommended)" }
+                                option value="label" selected[privacy.effective.min_level == medarena_arena::PrivacyLevel::Label] { "label: DP over test labels only" }
+                            } }
+                        label { "ε per team (all competitions)" input type="number" name="per_team_epsilon" step="any" min="0" value=(privacy.effective.per_team_epsilon); }
+                        label { "ε across all teams" input type="number" name="total_epsilon" step="any" min="0" value=(privacy.effective.total_epsilon); }
+                        button type="submit" { "Set my hospital's terms" }
+                    }
+                    p.muted { "Lowering a cap below what was spent stops new real-data runs at once; runs already released keep their records." }
+                }
+            }
             h2 { "Usage" }
-            p { "ε spent on this dataset: " strong { (format!("{spent:.3}")) } " in " (usage.len()) " release(s)." }
+            p { "ε spent on this dataset: " strong { (format!("{spent:.3}")) } " in " (usage.len()) " charge(s)." }
             @if !usage.is_empty() {
-                table { thead { tr { th { "Competition" } th { "Team" } th { "Job" } th { "ε" } th { "When" } } }
-                    tbody { @for u in &usage { tr { td { (u.competition) } td { (u.team) } td { (u.job) } td.num { (u.epsilon) } td { (time(u.at)) } } } } }
+                table { thead { tr { th { "Competition" } th { "Team" } th { "Job" } th { "Purpose" } th { "ε" } th { "When" } } }
+                    tbody { @for u in &usage { tr { td { (u.competition) } td { (u.team) } td { (u.job.map_or_else(String::new, |j| j.to_string())) } td { (u.purpose.as_str()) } td.num { (u.epsilon) } td { (time(u.at)) } } } } }
             }
             @if may_upload && d.state.as_str() != "approved" {
                 h2 { "Upload a table" }
@@ -900,6 +975,53 @@ async fn render_dataset(
     };
     Ok((status, markup).into_response())
 }
+
+#[derive(Debug, Deserialize)]
+struct PrivacyTermsForm {
+    csrf: String,
+    min_level: String,
+    per_team_epsilon: f64,
+    total_epsilon: f64,
+}
+
+/// A contributing hospital sets its privacy terms for a dataset.
+async fn set_dataset_privacy(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<PrivacyTermsForm>,
+) -> PageResult {
+    check_form(&auth, &form.csrf)?;
+    let min_level = form
+        .min_level
+        .parse()
+        .map_err(|message: String| ApiError::bad_request("min_level", &message))?;
+    state
+        .arena
+        .set_dataset_privacy(
+            &auth.actor,
+            DatasetId(id),
+            &medarena_arena::DatasetPrivacyTerms {
+                min_level,
+                per_team_epsilon: form.per_team_epsilon,
+                total_epsilon: form.total_epsilon,
+            },
+        )
+        .await?;
+    see_other(&format!("/datasets/{id}"))
+}
+
+/// The privacy model (`PRIVACY.md`), served as it is written.
+async fn privacy_page(auth: Auth) -> PageResult {
+    page(layout(
+        "Privacy",
+        &auth,
+        html! { pre.document { (PRIVACY_MD) } },
+    ))
+}
+
+/// The platform's privacy notes, embedded at build time.
+pub const PRIVACY_MD: &str = include_str!("../../PRIVACY.md");
 
 async fn upload(
     State(state): State<AppState>,

@@ -10,11 +10,11 @@ use medarena_datasets_spec::arrow::compute::{concat_batches, filter_record_batch
 use medarena_datasets_spec::arrow::datatypes::{Float64Type, Int64Type, Schema};
 use medarena_datasets_spec::union::DEFAULT_SITE_COLUMN;
 use medarena_datasets_spec::values::{TextColumn, as_text};
-use medarena_datasets_spec::{Field, Manifest, Part, SplitConfig, SplitRecord, split};
+use medarena_datasets_spec::{Field, Manifest, Part, SplitConfig, SplitRecord, assign_rows};
 use medarena_sandbox::{
-    FitPredictJob, Interruption, Labels, Limits, RunFailure, RunOutput, Sandbox,
+    FitPredictJob, Interruption, Labels, Limits, RunFailure, RunOutput, Sandbox, Status,
 };
-use medarena_scorer::{Metric, Predictions, Truth};
+use medarena_scorer::{Metric, Predictions, PublicPartFacts, Truth};
 
 use crate::bundle::{SandboxLimits, TaskKind};
 
@@ -36,6 +36,7 @@ pub fn sandbox_limits(limits: &SandboxLimits) -> Limits {
     Limits {
         max_module_bytes: usize::try_from(limits.module_max_bytes).unwrap_or(usize::MAX),
         max_memory_bytes: u64::from(limits.memory_mib) << 20,
+        compile_timeout: Duration::from_secs(u64::from(limits.compile_timeout_seconds)),
         deadline: Duration::from_secs(u64::from(limits.time_limit_seconds)),
         interruption: limits
             .fuel
@@ -79,50 +80,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// Both test parts together (dummy runs score on all of them).
     pub fn test(&self) -> ScoredPart {
-        let n_public = self.public.rows();
-        let rows: Vec<usize> = (0..n_public + self.private.rows()).collect();
-        let join = |public: &Truth, private: &Truth| -> Truth {
-            match (public, private) {
-                (Truth::Binary(a), Truth::Binary(b)) => Truth::Binary([&a[..], &b[..]].concat()),
-                (Truth::Regression(a), Truth::Regression(b)) => {
-                    Truth::Regression([&a[..], &b[..]].concat())
-                }
-                (
-                    Truth::Multiclass {
-                        labels: a,
-                        n_classes,
-                    },
-                    Truth::Multiclass { labels: b, .. },
-                ) => Truth::Multiclass {
-                    labels: [&a[..], &b[..]].concat(),
-                    n_classes: *n_classes,
-                },
-                (other, _) => other.clone(),
-            }
-        };
-        let predictions = match (&self.public.predictions, &self.private.predictions) {
-            (Predictions::Scores(a), Predictions::Scores(b)) => {
-                Predictions::Scores([&a[..], &b[..]].concat())
-            }
-            (
-                Predictions::Probabilities {
-                    n_classes,
-                    values: a,
-                },
-                Predictions::Probabilities { values: b, .. },
-            ) => Predictions::Probabilities {
-                n_classes: *n_classes,
-                values: [&a[..], &b[..]].concat(),
-            },
-            (other, _) => other.clone(),
-        };
-        let part = ScoredPart {
-            truth: join(&self.public.truth, &self.private.truth),
-            predictions,
-            sites: [&self.public.sites[..], &self.private.sites[..]].concat(),
-        };
-        debug_assert_eq!(part.truth.len(), rows.len());
-        part
+        join_parts(&[&self.public, &self.private])
     }
 }
 
@@ -347,8 +305,170 @@ fn predictions_of(task: TaskKind, values: &[f64], classes: usize) -> Predictions
     }
 }
 
+/// The rows of one block, ready for the sandbox: training features and labels, the test
+/// features (public rows first, then private), and the test parts' truth and sites, which
+/// stay in this process.
+struct BlockData {
+    train_rows: usize,
+    labels: Labels,
+    train_features: RecordBatch,
+    test_features: RecordBatch,
+    public_rows: usize,
+    public_truth: Truth,
+    private_truth: Truth,
+    public_sites: Vec<String>,
+    private_sites: Vec<String>,
+}
+
+/// Rows with a target, assigned row by row to parts and `blocks` blocks
+/// ([`assign_rows`](medarena_datasets_spec::assign_rows)), and each block's data.
+struct Prepared {
+    blocks: Vec<BlockData>,
+    split: SplitRecord,
+    rows_with_target: usize,
+    rows_without_target: usize,
+}
+
+fn prepare_blocks(
+    manifest: &Manifest,
+    table: &RecordBatch,
+    spec: &TaskSpec,
+    blocks: u32,
+) -> Result<Prepared, EvaluationError> {
+    let field = target_field(manifest, &spec.target)?;
+    let (table, rows_without_target) = with_target(table, &spec.target)?;
+    let parts = assign_rows(manifest, &table, &spec.split, blocks)
+        .map_err(|err| data_error(format!("splitting the rows: {err}")))?;
+    let column = |batch: &RecordBatch| -> Result<ArrayRef, EvaluationError> {
+        batch
+            .column_by_name(&spec.target)
+            .cloned()
+            .ok_or_else(|| data_error(format!("the target column `{}` is missing", spec.target)))
+    };
+    let mut prepared = Vec::with_capacity(blocks as usize);
+    for block in 0..blocks {
+        let take = |part: Part| {
+            parts
+                .take_block(&table, part, block)
+                .map_err(|err| data_error(format!("taking the {part:?} rows: {err}")))
+        };
+        let (train, public, private) = (
+            take(Part::Train)?,
+            take(Part::PublicTest)?,
+            take(Part::PrivateTest)?,
+        );
+        let labels = target_of(field, spec.task, &column(&train)?)?.labels();
+        let public_features = features_of(manifest, &public)?;
+        let private_features = features_of(manifest, &private)?;
+        let schema: Arc<Schema> = public_features.schema();
+        let test_features = concat_batches(&schema, [&public_features, &private_features])
+            .map_err(|err| data_error(format!("joining the test parts: {err}")))?;
+        prepared.push(BlockData {
+            train_rows: train.num_rows(),
+            labels,
+            train_features: features_of(manifest, &train)?,
+            test_features,
+            public_rows: public.num_rows(),
+            public_truth: target_of(field, spec.task, &column(&public)?)?.truth(),
+            private_truth: target_of(field, spec.task, &column(&private)?)?.truth(),
+            public_sites: sites_of(manifest, &public),
+            private_sites: sites_of(manifest, &private),
+        });
+    }
+    Ok(Prepared {
+        blocks: prepared,
+        split: parts.record,
+        rows_with_target: table.num_rows(),
+        rows_without_target,
+    })
+}
+
+impl BlockData {
+    fn run(
+        &self,
+        sandbox: &Sandbox,
+        module: &[u8],
+        spec: &TaskSpec,
+        seed: u64,
+        debug: bool,
+    ) -> Result<RunOutput, RunFailure> {
+        sandbox.fit_predict(
+            module,
+            &FitPredictJob {
+                train_features: &self.train_features,
+                train_labels: &self.labels,
+                test_features: &self.test_features,
+                seed,
+                limits: &spec.limits,
+                debug,
+            },
+        )
+    }
+
+    /// The two test parts scored with `predictions` (public rows first).
+    fn parts(&self, task: TaskKind, predictions: &[f64]) -> (ScoredPart, ScoredPart) {
+        let classes = usize::try_from(self.labels.task().n_classes()).unwrap_or(0);
+        let per_row = self.labels.task().outputs_per_row();
+        let cut = (self.public_rows * per_row).min(predictions.len());
+        let (public_values, private_values) = predictions.split_at(cut);
+        (
+            ScoredPart {
+                truth: self.public_truth.clone(),
+                predictions: predictions_of(task, public_values, classes),
+                sites: self.public_sites.clone(),
+            },
+            ScoredPart {
+                truth: self.private_truth.clone(),
+                predictions: predictions_of(task, private_values, classes),
+                sites: self.private_sites.clone(),
+            },
+        )
+    }
+
+    /// The competition's fallback prediction for every test row of the block: the training
+    /// prior (class frequencies, or the mean target) of this block's own training rows.
+    fn fallback_predictions(&self) -> Vec<f64> {
+        let test_rows = self.test_features.num_rows();
+        let row: Vec<f64> = match &self.labels {
+            Labels::Binary(y) => {
+                let positives = y.iter().filter(|v| **v).count();
+                vec![if y.is_empty() {
+                    0.5
+                } else {
+                    positives as f64 / y.len() as f64
+                }]
+            }
+            Labels::Multiclass { classes, codes } => {
+                let k = classes.len().max(1);
+                let mut counts = vec![0.0; k];
+                for code in codes {
+                    if let Some(count) = counts.get_mut(*code as usize) {
+                        *count += 1.0;
+                    }
+                }
+                let total: f64 = counts.iter().sum();
+                counts
+                    .iter()
+                    .map(|c| if total > 0.0 { c / total } else { 1.0 / k as f64 })
+                    .collect()
+            }
+            Labels::Regression(y) | Labels::Survival { time: y, .. } => {
+                let finite: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
+                vec![if finite.is_empty() {
+                    0.0
+                } else {
+                    finite.iter().sum::<f64>() / finite.len() as f64
+                }]
+            }
+        };
+        row.repeat(test_rows)
+    }
+}
+
 /// Splits a typed table (with its site column), trains the module on the training part and
-/// predicts both test parts in one sandbox child; the test labels stay here.
+/// predicts both test parts in one sandbox child; the test labels stay here. A failure of the
+/// submission is returned as it is: this is the dummy-data run (and `medarena run`), where
+/// the team sees everything.
 pub fn evaluate(
     sandbox: &Sandbox,
     module: &[u8],
@@ -357,94 +477,290 @@ pub fn evaluate(
     spec: &TaskSpec,
     debug: bool,
 ) -> Result<Evaluation, EvaluationError> {
-    let field = target_field(manifest, &spec.target)?;
-    let (table, rows_without_target) = with_target(table, &spec.target)?;
-    let parts = split(manifest, &table, &spec.split)
-        .map_err(|err| data_error(format!("splitting the rows: {err}")))?;
-    let take = |part: Part| {
-        parts
-            .take(&table, part)
-            .map_err(|err| data_error(format!("taking the {part:?} rows: {err}")))
+    let prepared = prepare_blocks(manifest, table, spec, 1)?;
+    let Some(block) = prepared.blocks.first() else {
+        return Err(data_error("no block to evaluate"));
     };
-    let (train, public, private) = (
-        take(Part::Train)?,
-        take(Part::PublicTest)?,
-        take(Part::PrivateTest)?,
-    );
-    for (name, part) in [
-        ("training", &train),
-        ("public test", &public),
-        ("private test", &private),
+    for (name, rows) in [
+        ("training", block.train_rows),
+        ("public test", block.public_rows),
+        ("private test", block.private_truth.len()),
     ] {
-        if part.num_rows() == 0 {
+        if rows == 0 {
             return Err(data_error(format!(
                 "the {name} part is empty ({} rows with a target)",
-                table.num_rows()
+                prepared.rows_with_target
             )));
         }
     }
-    let column = |batch: &RecordBatch| -> Result<ArrayRef, EvaluationError> {
-        batch
-            .column_by_name(&spec.target)
-            .cloned()
-            .ok_or_else(|| data_error(format!("the target column `{}` is missing", spec.target)))
-    };
-    let labels = target_of(field, spec.task, &column(&train)?)?.labels();
-    let classes = usize::try_from(labels.task().n_classes()).unwrap_or(0);
-    let public_truth = target_of(field, spec.task, &column(&public)?)?.truth();
-    let private_truth = target_of(field, spec.task, &column(&private)?)?.truth();
-    let train_features = features_of(manifest, &train)?;
-    let public_features = features_of(manifest, &public)?;
-    let private_features = features_of(manifest, &private)?;
-    let schema: Arc<Schema> = public_features.schema();
-    let test_features = concat_batches(&schema, [&public_features, &private_features])
-        .map_err(|err| data_error(format!("joining the test parts: {err}")))?;
-    let job = FitPredictJob {
-        train_features: &train_features,
-        train_labels: &labels,
-        test_features: &test_features,
-        seed: spec.seed,
-        limits: &spec.limits,
-        debug,
-    };
-    let output = sandbox
-        .fit_predict(module, &job)
+    let output = block
+        .run(sandbox, module, spec, spec.seed, debug)
         .map_err(EvaluationError::Submission)?;
-    let per_row = labels.task().outputs_per_row();
-    let cut = (public.num_rows() * per_row).min(output.predictions.len());
-    let (public_values, private_values) = output.predictions.split_at(cut);
+    let (public, private) = block.parts(spec.task, &output.predictions);
     Ok(Evaluation {
-        train_rows: train.num_rows(),
-        rows_without_target,
-        public: ScoredPart {
-            truth: public_truth,
-            predictions: predictions_of(spec.task, public_values, classes),
-            sites: sites_of(manifest, &public),
-        },
-        private: ScoredPart {
-            truth: private_truth,
-            predictions: predictions_of(spec.task, private_values, classes),
-            sites: sites_of(manifest, &private),
-        },
-        split: parts.record,
+        train_rows: block.train_rows,
+        rows_without_target: prepared.rows_without_target,
+        public,
+        private,
+        split: prepared.split,
         output,
     })
 }
 
-/// The training rows (features and the target) that an analysis reads.
+/// Lower bounds a competition declares on its data (`PrivacySpec::min_rows`, and on the
+/// `label` level each test part's rows and smallest class). Checked after the split and
+/// before the submission runs: data below them is refused the same way for every
+/// submission, and the noise, calibrated on the declared bounds, stays valid.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DeclaredBounds {
+    pub min_rows: u64,
+    pub test_parts: Option<PublicPartFacts>,
+}
+
+impl DeclaredBounds {
+    fn check(&self, prepared: &Prepared) -> Result<(), EvaluationError> {
+        if (prepared.rows_with_target as u64) < self.min_rows {
+            return Err(data_error(format!(
+                "the competition's data has fewer rows with a target than its declared \
+                 minimum (privacy.min_rows = {}); no submission can run on it",
+                self.min_rows
+            )));
+        }
+        let Some(declared) = &self.test_parts else {
+            return Ok(());
+        };
+        for block in &prepared.blocks {
+            for (part, truth) in [
+                ("public test", &block.public_truth),
+                ("private test", &block.private_truth),
+            ] {
+                PublicPartFacts::of(truth)
+                    .check_against(declared)
+                    .map_err(|short| {
+                        data_error(format!(
+                            "the {part} part has {short} (privacy.min_test_rows / \
+                             min_test_class_rows); no submission can run on it"
+                        ))
+                    })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How one block of a sealed evaluation ended.
+#[derive(Debug, Clone)]
+pub struct SealedBlock {
+    /// `None` when the submission answered; else its status (the block was then scored with
+    /// the fallback prediction).
+    pub failure: Option<Status>,
+    pub train_rows: usize,
+    pub public: ScoredPart,
+    pub private: ScoredPart,
+    /// Wall time of the block in the sandbox (organizers only).
+    pub elapsed: Duration,
+}
+
+/// A real-data evaluation: the submission's own failures never escape it.
+#[derive(Debug, Clone)]
+pub struct SealedEvaluation {
+    pub blocks: Vec<SealedBlock>,
+    pub split: SplitRecord,
+    pub rows_with_target: usize,
+    pub rows_without_target: usize,
+}
+
+impl SealedEvaluation {
+    /// Every block's public (or private) rows together, each predicted by its own block's
+    /// model: out-of-block predictions like cross-validation's, for organizers' intervals,
+    /// per-site scores and comparisons.
+    pub fn pooled(&self, part: Part) -> ScoredPart {
+        let parts: Vec<&ScoredPart> = self
+            .blocks
+            .iter()
+            .map(|b| match part {
+                Part::PrivateTest => &b.private,
+                _ => &b.public,
+            })
+            .collect();
+        join_parts(&parts)
+    }
+
+    /// How many blocks ended with each status (`ok` for answered ones).
+    pub fn statuses(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for block in &self.blocks {
+            *counts
+                .entry(block.failure.map_or("ok", Status::as_str))
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// The real-data evaluation, sealed against the submission: the rows go row by row into
+/// `blocks` blocks (1 for the `label` level), each block is fitted and predicted in its own
+/// sandbox child (a fresh instance), and a block whose run fails in any way (trap, a limit,
+/// its deadline, bad output, even a crash of the child) is scored with the fallback
+/// prediction instead. What happens in one block depends on that block's rows alone, and
+/// nothing the submission does changes what the evaluation returns but the predictions.
+/// Blocks run in order; each gets the sandbox limits of one run.
+pub fn evaluate_sealed(
+    sandbox: &Sandbox,
+    module: &[u8],
+    manifest: &Manifest,
+    table: &RecordBatch,
+    spec: &TaskSpec,
+    blocks: u32,
+    bounds: &DeclaredBounds,
+) -> Result<SealedEvaluation, EvaluationError> {
+    let prepared = prepare_blocks(manifest, table, spec, blocks)?;
+    bounds.check(&prepared)?;
+    let mut sealed = Vec::with_capacity(prepared.blocks.len());
+    for (index, block) in prepared.blocks.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let seed = spec.seed.wrapping_add(index as u64);
+        let outcome = if block.test_features.num_rows() == 0 {
+            // Nothing to predict: no run, and the block's scores are undefined.
+            Ok(Vec::new())
+        } else {
+            // A platform failure gets one more try; a second one counts like any failure.
+            match block.run(sandbox, module, spec, seed, false) {
+                Err(failure) if failure.status == Status::Internal => block
+                    .run(sandbox, module, spec, seed, false)
+                    .map(|output| output.predictions),
+                other => other.map(|output| output.predictions),
+            }
+        };
+        let (failure, predictions) = match outcome {
+            Ok(predictions) => (None, predictions),
+            Err(failure) => (Some(failure.status), block.fallback_predictions()),
+        };
+        let (public, private) = block.parts(spec.task, &predictions);
+        sealed.push(SealedBlock {
+            failure,
+            train_rows: block.train_rows,
+            public,
+            private,
+            elapsed: started.elapsed(),
+        });
+    }
+    Ok(SealedEvaluation {
+        blocks: sealed,
+        split: prepared.split,
+        rows_with_target: prepared.rows_with_target,
+        rows_without_target: prepared.rows_without_target,
+    })
+}
+
+/// Scored parts one after the other (same task).
+pub(crate) fn join_parts(parts: &[&ScoredPart]) -> ScoredPart {
+    let Some(first) = parts.first() else {
+        return ScoredPart {
+            truth: Truth::Binary(Vec::new()),
+            predictions: Predictions::Scores(Vec::new()),
+            sites: Vec::new(),
+        };
+    };
+    let truth = match &first.truth {
+        Truth::Binary(_) => Truth::Binary(
+            parts
+                .iter()
+                .flat_map(|p| match &p.truth {
+                    Truth::Binary(v) => v.clone(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
+        Truth::Regression(_) => Truth::Regression(
+            parts
+                .iter()
+                .flat_map(|p| match &p.truth {
+                    Truth::Regression(v) => v.clone(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
+        Truth::Multiclass { n_classes, .. } => Truth::Multiclass {
+            labels: parts
+                .iter()
+                .flat_map(|p| match &p.truth {
+                    Truth::Multiclass { labels, .. } => labels.clone(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+            n_classes: *n_classes,
+        },
+        Truth::Survival { .. } => Truth::Survival {
+            time: parts
+                .iter()
+                .flat_map(|p| match &p.truth {
+                    Truth::Survival { time, .. } => time.clone(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+            event: parts
+                .iter()
+                .flat_map(|p| match &p.truth {
+                    Truth::Survival { event, .. } => event.clone(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+        },
+    };
+    let values: Vec<f64> = parts
+        .iter()
+        .flat_map(|p| match &p.predictions {
+            Predictions::Scores(v) => v.clone(),
+            Predictions::Probabilities { values, .. } => values.clone(),
+        })
+        .collect();
+    let predictions = match &first.predictions {
+        Predictions::Probabilities { n_classes, .. } => Predictions::Probabilities {
+            n_classes: *n_classes,
+            values,
+        },
+        Predictions::Scores(_) => Predictions::Scores(values),
+    };
+    ScoredPart {
+        truth,
+        predictions,
+        sites: parts.iter().flat_map(|p| p.sites.clone()).collect(),
+    }
+}
+
+/// The training rows (features and the target) that an analysis reads, and their `blocks`
+/// disjoint blocks (indices into those rows). Both the part and the block of a row follow
+/// from its own key alone ([`assign_rows`]; the blocks with `block_seed`), so replacing one
+/// row changes one block and moves no other row.
 pub(crate) fn analysis_rows(
     manifest: &Manifest,
     table: &RecordBatch,
     target: &str,
     split_config: &SplitConfig,
-) -> Result<RecordBatch, EvaluationError> {
+    blocks: u32,
+    block_seed: u64,
+) -> Result<(RecordBatch, Vec<Vec<usize>>), EvaluationError> {
     target_field(manifest, target)?;
     let (table, _) = with_target(table, target)?;
-    let parts = split(manifest, &table, split_config)
+    let parts = assign_rows(manifest, &table, split_config, 1)
         .map_err(|err| data_error(format!("splitting the rows: {err}")))?;
     let train = parts
         .take(&table, Part::Train)
         .map_err(|err| data_error(format!("taking the training rows: {err}")))?;
+    let by_block = SplitConfig {
+        seed: block_seed,
+        train: 1.0,
+        public_test: 0.0,
+    };
+    let assigned = assign_rows(manifest, &train, &by_block, blocks)
+        .map_err(|err| data_error(format!("cutting the rows into blocks: {err}")))?;
+    let mut members = vec![Vec::new(); blocks as usize];
+    for (row, block) in assigned.blocks.iter().enumerate() {
+        if let Some(list) = members.get_mut(*block as usize) {
+            list.push(row);
+        }
+    }
     let features = features_of(manifest, &train)?;
     let schema = train.schema();
     let target_index = schema
@@ -454,8 +770,9 @@ pub(crate) fn analysis_rows(
     let mut columns = features.columns().to_vec();
     fields.push(schema.fields()[target_index].clone());
     columns.push(train.column(target_index).clone());
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|err| data_error(format!("assembling the analysis rows: {err}")))
+    let rows = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|err| data_error(format!("assembling the analysis rows: {err}")))?;
+    Ok((rows, members))
 }
 
 /// Rows `indices` of a table, as one block.

@@ -59,7 +59,10 @@ mod data;
 mod executor;
 mod validator;
 
-pub use data::{Evaluation, EvaluationError, ScoredPart, TaskSpec, evaluate, sandbox_limits};
+pub use data::{
+    DeclaredBounds, Evaluation, EvaluationError, ScoredPart, SealedBlock, SealedEvaluation, TaskSpec,
+    evaluate, evaluate_sealed, sandbox_limits,
+};
 pub use executor::{SandboxExecutor, outcome_of};
 pub use validator::SpecValidator;
 

@@ -10,8 +10,11 @@ use crate::bundle::{Bundle, BundleError, FieldIssue};
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{CompareRequest, EntryComparison};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
-use crate::model::{AgreementAcceptance, Competition, DatasetState, JobKind};
-use crate::store::{NewCompetition, ScoredSubmission};
+use crate::bundle::FinalShow;
+use crate::model::{
+    AgreementAcceptance, ChargePurpose, Competition, DatasetState, JobKind, SubmissionStatus,
+};
+use crate::store::{FinalRelease, NewCompetition, ScoredSubmission};
 use crate::time::Timestamp;
 use crate::vault::sha256_hex;
 
@@ -30,7 +33,8 @@ pub struct LeaderboardEntry {
     pub team: OrgId,
     pub team_name: String,
     pub submission: SubmissionId,
-    pub score: f64,
+    /// The released score; `None` on a private board that shows ranks only.
+    pub score: Option<f64>,
     pub submitted_at: Timestamp,
 }
 
@@ -40,6 +44,11 @@ pub struct Leaderboard {
     pub kind: LeaderboardKind,
     pub metric: String,
     pub higher_is_better: bool,
+    /// Whether the scores are released (noisy) ones; organizers' private board is exact.
+    pub released: bool,
+    /// Half-width of the 95% interval of the noise in each released score (see
+    /// `PRIVACY.md`): two entries closer than about this are not told apart.
+    pub noise_half_width_95: Option<f64>,
     pub entries: Vec<LeaderboardEntry>,
 }
 
@@ -94,10 +103,11 @@ fn best_public_per_team(
 
 fn ranked(mut entries: Vec<LeaderboardEntry>, higher_is_better: bool) -> Vec<LeaderboardEntry> {
     entries.sort_by(|a, b| {
+        let (a_score, b_score) = (a.score.unwrap_or(f64::NAN), b.score.unwrap_or(f64::NAN));
         let by_score = if higher_is_better {
-            b.score.total_cmp(&a.score)
+            b_score.total_cmp(&a_score)
         } else {
-            a.score.total_cmp(&b.score)
+            a_score.total_cmp(&b_score)
         };
         by_score.then(a.submitted_at.cmp(&b.submitted_at))
     });
@@ -140,7 +150,25 @@ impl Arena {
                         message: format!("dataset `{slug}` is {}, not approved", dataset.state),
                     })
                 }
-                Some(dataset) => datasets.push(dataset.id),
+                Some(dataset) => {
+                    let terms = self
+                        .inner
+                        .store
+                        .dataset_privacy(dataset.id, &self.inner.config.default_dataset_terms)
+                        .await?
+                        .effective;
+                    if bundle.privacy.level < terms.min_level {
+                        issues.push(FieldIssue {
+                            path: "privacy.level".to_owned(),
+                            message: format!(
+                                "the hospitals of dataset `{slug}` allow only `{}`-level \
+                                 competitions",
+                                terms.min_level.as_str()
+                            ),
+                        });
+                    }
+                    datasets.push(dataset.id)
+                }
             }
         }
         if !issues.is_empty() {
@@ -270,7 +298,10 @@ impl Arena {
         self.load_competition(id).await
     }
 
-    /// Reveals the private leaderboard to everyone (organizers; after closing).
+    /// Reveals the private leaderboard to everyone (organizers; after closing, once every
+    /// run has finished and been released). Each team's final entry (its best released
+    /// public score) gets its private score released with noise, paid by the ε reserved
+    /// with the team's first real run; the exact private scores stay with organizers.
     pub async fn publish_competition(
         &self,
         actor: &Actor,
@@ -287,10 +318,35 @@ impl Arena {
                 "close the competition before publishing".to_owned(),
             ));
         }
+        let now = self.now();
+        let pending = self
+            .inner
+            .store
+            .submissions(id, None)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                s.release_at.is_some_and(|at| now < at)
+                    || matches!(
+                        s.status,
+                        SubmissionStatus::QueuedDummy
+                            | SubmissionStatus::RunningDummy
+                            | SubmissionStatus::QueuedReal
+                            | SubmissionStatus::RunningReal
+                    )
+            })
+            .count();
+        if pending > 0 {
+            return Err(ArenaError::Precondition(format!(
+                "{pending} run(s) have not finished or not been released yet; publish after \
+                 they are"
+            )));
+        }
+        let releases = self.final_releases(&competition).await?;
         if !self
             .inner
             .store
-            .publish_competition(self.stamp(actor), id)
+            .publish_competition(self.stamp(actor), id, &releases)
             .await?
         {
             return Err(ArenaError::Conflict(
@@ -301,7 +357,73 @@ impl Arena {
         self.load_competition(id).await
     }
 
-    /// The public or private leaderboard: one entry per team.
+    /// The noisy private score of each team's final entry, for teams whose final release was
+    /// reserved (with their first real run).
+    async fn final_releases(&self, competition: &Competition) -> ArenaResult<Vec<FinalRelease>> {
+        let bundle = &competition.bundle;
+        let (Some(terms), Some(metric)) = (bundle.release_terms(), bundle.scorer_metric()) else {
+            return Err(ArenaError::Internal(
+                "the competition's release terms do not hold".to_owned(),
+            ));
+        };
+        let range = medarena_scorer::release_range(metric, &bundle.privacy.public_score.clamp_bounds())
+            .map_err(|err| ArenaError::Internal(err.to_string()))?;
+        let reserved: std::collections::HashSet<OrgId> = match competition.datasets.first() {
+            Some(dataset) => self
+                .inner
+                .store
+                .dataset_usage(*dataset)
+                .await?
+                .into_iter()
+                .filter(|u| u.competition == competition.id && u.purpose == ChargePurpose::FinalScore)
+                .map(|u| u.team)
+                .collect(),
+            None => Default::default(),
+        };
+        let higher_is_better = bundle.metric_info().is_none_or(|m| m.higher_is_better);
+        let rows = self.released_rows(competition.id).await?;
+        let mut releases = Vec::new();
+        for row in best_public_per_team(&rows, higher_is_better) {
+            let Some(exact) = row.private_score.filter(|s| s.is_finite()) else {
+                continue;
+            };
+            if !reserved.contains(&row.team) {
+                continue;
+            }
+            let accountant = medarena_scorer::InMemoryAccountant::new();
+            let budget = medarena_scorer::DatasetBudget {
+                per_team: medarena_scorer::PrivacyCost::pure(terms.final_epsilon + 1e-9),
+                total: None,
+            };
+            let payer = medarena_scorer::Payer {
+                accountant: &accountant,
+                team: "team",
+                dataset: "final",
+            };
+            let released = medarena_scorer::BudgetAccountant::set_budget(&accountant, "final", budget)
+                .and_then(|()| {
+                    medarena_scorer::release_scalar(
+                        &payer,
+                        exact,
+                        terms.sensitivity,
+                        terms.final_epsilon,
+                        range,
+                    )
+                })
+                .map_err(|err| ArenaError::Internal(format!("releasing a final score: {err}")))?;
+            releases.push(FinalRelease {
+                submission: row.submission,
+                team: row.team,
+                released_private_score: released.value,
+            });
+        }
+        Ok(releases)
+    }
+
+    /// The public or private leaderboard: one entry per team. The public board holds
+    /// released scores of released runs only, the same for everyone. The private board
+    /// shows organizers the exact private scores; after publication everyone else sees the
+    /// released (noisy) private scores, or only ranks, as the bundle says.
     pub async fn leaderboard(
         &self,
         actor: &Actor,
@@ -315,36 +437,72 @@ impl Arena {
             LeaderboardKind::Private => Action::ViewPrivateLeaderboard,
         };
         authorize(actor, action, Resource::Competition { published })?;
+        let organizer = authorize(
+            actor,
+            Action::ViewExactScores,
+            competition_resource(&competition),
+        )
+        .is_ok();
+        let terms = competition.bundle.release_terms();
         let higher_is_better = competition
             .bundle
             .metric_info()
             .is_none_or(|m| m.higher_is_better);
-        let rows = self.inner.store.scored_submissions(id).await?;
+        let rows = self.released_rows(id).await?;
         let chosen = best_public_per_team(&rows, higher_is_better);
+        let released = !(kind == LeaderboardKind::Private && organizer);
         let entries = chosen
             .into_iter()
             .filter_map(|row| {
                 let score = match kind {
                     LeaderboardKind::Public => row.released_public_score,
-                    LeaderboardKind::Private => row.private_score,
+                    LeaderboardKind::Private if organizer => row.private_score,
+                    LeaderboardKind::Private => row.released_private_score,
                 }?;
                 Some(LeaderboardEntry {
                     rank: 0,
                     team: row.team,
                     team_name: row.team_name.clone(),
                     submission: row.submission,
-                    score,
+                    score: Some(score),
                     submitted_at: row.created_at,
                 })
             })
             .collect();
+        let mut entries = ranked(entries, higher_is_better);
+        let ranks_only = kind == LeaderboardKind::Private
+            && released
+            && terms.as_ref().is_some_and(|t| t.final_show == FinalShow::Rank);
+        if ranks_only {
+            entries.iter_mut().for_each(|entry| entry.score = None);
+        }
+        let noise_half_width_95 = terms.as_ref().and_then(|t| match kind {
+            LeaderboardKind::Public => Some(t.public_half_width_95),
+            LeaderboardKind::Private if released && !ranks_only => Some(t.final_half_width_95),
+            LeaderboardKind::Private => None,
+        });
         Ok(Leaderboard {
             competition: id,
             kind,
             metric: competition.bundle.metric.clone(),
             higher_is_better,
-            entries: ranked(entries, higher_is_better),
+            released,
+            noise_half_width_95,
+            entries,
         })
+    }
+
+    /// Scored runs whose results are released (their release time has passed).
+    async fn released_rows(&self, id: CompetitionId) -> ArenaResult<Vec<ScoredSubmission>> {
+        let now = self.now();
+        Ok(self
+            .inner
+            .store
+            .scored_submissions(id)
+            .await?
+            .into_iter()
+            .filter(|row| row.release_at.is_none_or(|at| at <= now))
+            .collect())
     }
 
     /// Every released public score in submission order (public; for the chart).
@@ -354,7 +512,7 @@ impl Arena {
         id: CompetitionId,
     ) -> ArenaResult<Vec<ScorePoint>> {
         self.competition(actor, id).await?;
-        let rows = self.inner.store.scored_submissions(id).await?;
+        let rows = self.released_rows(id).await?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -466,7 +624,9 @@ mod tests {
             released_public_score: Some(public),
             exact_public_score: Some(public),
             private_score: Some(private),
+            released_private_score: None,
             created_at: Timestamp(id),
+            release_at: None,
         }
     }
 
@@ -499,7 +659,7 @@ mod tests {
             team: OrgId(team),
             team_name: String::new(),
             submission: SubmissionId(team),
-            score,
+            score: Some(score),
             submitted_at: Timestamp(team),
         };
         let ranks = ranked(vec![entry(1, 0.5), entry(2, 0.9)], true);

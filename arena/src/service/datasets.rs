@@ -10,7 +10,9 @@ use crate::bundle::check_slug;
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{ContributionData, DatasetUpload, ValidationOutcome};
 use crate::ids::{ContributionId, DatasetId, OrgId};
-use crate::model::{Contribution, ContributionState, Dataset, DatasetState, Role};
+use crate::model::{
+    Contribution, ContributionState, Dataset, DatasetPrivacy, DatasetPrivacyTerms, DatasetState, Role,
+};
 use crate::store::{
     AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset, Stamp,
 };
@@ -411,5 +413,75 @@ impl Arena {
             },
         )?;
         Ok(self.inner.store.dataset_usage(id).await?)
+    }
+
+    /// A dataset's privacy terms as they apply (the strictest of its hospitals') and what
+    /// has been spent on it: its contributing hospitals and organizers.
+    pub async fn dataset_privacy(&self, actor: &Actor, id: DatasetId) -> ArenaResult<DatasetPrivacy> {
+        self.load_dataset(id).await?;
+        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
+        authorize(
+            actor,
+            Action::ViewDatasetUsage,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        Ok(self
+            .inner
+            .store
+            .dataset_privacy(id, &self.inner.config.default_dataset_terms)
+            .await?)
+    }
+
+    /// A contributing hospital sets its own terms for a dataset: the weakest guarantee a
+    /// competition may use it under, what one team may spend on it across all competitions,
+    /// and what all teams together may. The strictest of all its hospitals' terms applies;
+    /// lowering a cap below what was spent stops new real runs at once.
+    pub async fn set_dataset_privacy(
+        &self,
+        actor: &Actor,
+        id: DatasetId,
+        terms: &DatasetPrivacyTerms,
+    ) -> ArenaResult<DatasetPrivacy> {
+        self.load_dataset(id).await?;
+        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
+        authorize(
+            actor,
+            Action::SetDatasetPrivacy,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        let hospital = actor
+            .approved_org()
+            .map(|m| m.org)
+            .ok_or_else(|| ArenaError::Forbidden("only a contributing hospital sets terms".to_owned()))?;
+        for (field, value) in [
+            ("per_team_epsilon", terms.per_team_epsilon),
+            ("total_epsilon", terms.total_epsilon),
+        ] {
+            if !(value.is_finite() && (0.0..=1e6).contains(&value)) {
+                return Err(ArenaError::invalid(
+                    field,
+                    format!("must be a number of ε between 0 and 1000000, got {value}"),
+                ));
+            }
+        }
+        if terms.per_team_epsilon > terms.total_epsilon {
+            return Err(ArenaError::invalid(
+                "per_team_epsilon",
+                format!(
+                    "{} exceeds the total across teams ({})",
+                    terms.per_team_epsilon, terms.total_epsilon
+                ),
+            ));
+        }
+        self.inner
+            .store
+            .set_privacy_terms(self.stamp(actor), id, hospital, terms)
+            .await?;
+        self.deliver_audit_events().await;
+        self.dataset_privacy(actor, id).await
     }
 }

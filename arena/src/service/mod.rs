@@ -260,7 +260,12 @@ impl Arena {
         let _order = self.inner.audit_delivery.lock().await;
         let mut delivered = 0;
         loop {
-            let batch = match self.inner.store.undelivered_events(AUDIT_BATCH).await {
+            let batch = match self
+                .inner
+                .store
+                .undelivered_events(AUDIT_BATCH, self.now())
+                .await
+            {
                 Ok(batch) => batch,
                 Err(err) => {
                     tracing::warn!(error = %err, "reading the audit outbox failed");
@@ -298,10 +303,22 @@ impl Arena {
     }
 
     /// The audit trail of one subject (`submission:12`), with evidence codes: organizers and
-    /// auditors.
+    /// auditors (auditors, like the public ledger, see an event about a real run only from
+    /// its release time on).
     pub async fn audit_trail(&self, actor: &Actor, subject: &str) -> ArenaResult<Vec<AuditRecord>> {
         authorize(actor, Action::ViewAuditTrail, Resource::Platform)?;
-        Ok(self.inner.store.events_about(subject).await?)
+        let events = self.inner.store.events_about(subject).await?;
+        Ok(self.visible_events(actor, events))
+    }
+
+    /// Events stamped in the future are about real runs not yet released: only organizers
+    /// see them before their time.
+    fn visible_events(&self, actor: &Actor, events: Vec<AuditRecord>) -> Vec<AuditRecord> {
+        if actor.role() == Some(crate::model::Role::Organizer) {
+            return events;
+        }
+        let now = self.now();
+        events.into_iter().filter(|e| e.at <= now).collect()
     }
 
     /// The receipts of one submission's events (received, queued, finished) for whoever
@@ -312,7 +329,8 @@ impl Arena {
         id: crate::ids::SubmissionId,
     ) -> ArenaResult<Vec<AuditRecord>> {
         self.submission(actor, id).await?;
-        Ok(self.inner.store.events_about(&id.to_string()).await?)
+        let events = self.inner.store.events_about(&id.to_string()).await?;
+        Ok(self.visible_events(actor, events))
     }
 
     /// The receipts of one contribution's events (uploaded, validated) for whoever may see
@@ -333,7 +351,8 @@ impl Arena {
         limit: i64,
     ) -> ArenaResult<Vec<AuditRecord>> {
         authorize(actor, Action::ViewAuditTrail, Resource::Platform)?;
-        Ok(self.inner.store.recent_events(limit.clamp(1, 1000)).await?)
+        let events = self.inner.store.recent_events(limit.clamp(1, 1000)).await?;
+        Ok(self.visible_events(actor, events))
     }
 
     /// Job counts per state, for `/metrics` (no actor: the web layer decides who sees

@@ -16,10 +16,13 @@ use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{ExecutorError, RunInputs, RunRequest, RunResult};
 use crate::ids::{JobId, SubmissionId};
 use crate::model::{
-    Competition, ContributionState, DatasetState, Job, JobKind, RunOutcome, Submission,
-    SubmissionKind, SubmissionStatus, Tier,
+    ChargePurpose, Competition, ContributionState, DatasetState, Job, JobKind, RunOutcome,
+    Submission, SubmissionKind, SubmissionStatus, Tier,
 };
-use crate::store::{ClaimRequest, FinishJob, FinishOutcome, RetryOutcome, Store, SubmissionUpdate};
+use crate::store::{
+    ClaimRequest, FinishJob, FinishOutcome, Reservation, RetryOutcome, Store, SubmissionUpdate,
+};
+use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_charge, micro_epsilon_limit};
 use crate::time::Clock;
 
 /// What happened to one claimed job.
@@ -44,14 +47,10 @@ pub enum JobEnd {
     LeaseLost,
 }
 
-/// The verdict before it is written: either a result to apply or a refusal decided by the
-/// core without running anything.
+/// The verdict before it is written.
 enum Verdict {
     Ran(Box<RunResult>),
-    BudgetExhausted,
 }
-
-const BUDGET_NOTE: &str = "privacy budget exhausted";
 
 fn lease_token() -> String {
     let mut bytes = [0u8; 16];
@@ -244,22 +243,16 @@ impl Arena {
         }
     }
 
-    /// Builds the run's inputs and calls the executor. Real runs are refused (before any
-    /// data is read) when a dataset lost its approval or the budget cannot pay for a release.
+    /// Builds the run's inputs and calls the executor. A real run is refused (before any data
+    /// is read) when a dataset lost its approval; its ε was reserved when it was queued.
     async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
         let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
         let (submission, competition) = self.load_for_run(job).await?;
-        let budget = self
-            .budget_of(&competition, job.team)
-            .await
-            .map_err(transient)?;
         let contributions = self.run_contributions(&competition, job.kind).await?;
-        if job.kind == JobKind::RealRun {
-            let per_release = epsilon_per_run(&submission, &competition);
-            if budget.iter().any(|b| b.remaining() + 1e-12 < per_release) {
-                return Ok(Verdict::BudgetExhausted);
-            }
-        }
+        let reserved_epsilon = match job.kind {
+            JobKind::RealRun => epsilon_of_micro(micro_epsilon_per_run(&submission, &competition)),
+            JobKind::DummyRun => 0.0,
+        };
         let release_state = self
             .inner
             .store
@@ -274,7 +267,7 @@ impl Arena {
                 job,
                 submission: &submission,
                 competition: &competition,
-                budget: &budget,
+                reserved_epsilon,
                 inputs: &inputs,
                 release_state: release_state.as_ref(),
             })
@@ -302,12 +295,13 @@ impl Arena {
             submission: SubmissionUpdate::default(),
             follow_up: None,
             follow_up_max_attempts: self.inner.config.queue.max_attempts,
-            charges: Vec::new(),
-            budget_total: competition.bundle.privacy.budget_per_team_per_dataset,
+            reservation: None,
+            release_delay_ms: i64::try_from(competition.bundle.release_delay_seconds())
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
             release_state: None,
         };
         match verdict {
-            Verdict::BudgetExhausted => budget_exhausted(&mut finish),
             Verdict::Ran(result) => {
                 let mut result = *result;
                 if job.kind == JobKind::RealRun {
@@ -345,17 +339,17 @@ impl Arena {
             }
         }
         let mut written = self.inner.store.finish(&finish).await?;
-        if let FinishOutcome::BudgetExceeded { dataset } = written {
-            tracing::warn!(job = job.id.0, %dataset, "run would overspend the privacy budget; nothing released");
-            budget_exhausted(&mut finish);
+        if let FinishOutcome::Refused { reason } = written {
+            tracing::info!(job = job.id.0, %reason, "real-data run not queued");
+            budget_exhausted(&mut finish, reason);
             written = self.inner.store.finish(&finish).await?;
         }
         Ok(match written {
             FinishOutcome::Finished(_) => JobEnd::Finished(finish.outcome),
             FinishOutcome::LeaseLost => JobEnd::LeaseLost,
-            FinishOutcome::BudgetExceeded { .. } => {
+            FinishOutcome::Refused { .. } => {
                 return Err(ArenaError::Internal(
-                    "budget refused an empty charge".to_owned(),
+                    "a finish without a reservation was refused".to_owned(),
                 ));
             }
         })
@@ -414,6 +408,7 @@ impl Arena {
             None => {
                 finish.submission.status = Some(SubmissionStatus::QueuedReal);
                 finish.follow_up = Some(JobKind::RealRun);
+                finish.reservation = Some(self.reservation(submission, competition));
             }
         }
         Ok(())
@@ -454,28 +449,62 @@ impl Arena {
     }
 }
 
-fn budget_exhausted(finish: &mut FinishJob) {
+/// The dummy run succeeded but no real run can be queued (a cap, a hospital's floor): the
+/// submission ends there, with the reason. Decided from the books alone, never from data.
+fn budget_exhausted(finish: &mut FinishJob, reason: String) {
     finish.outcome = RunOutcome::OverLimit;
-    finish.charges.clear();
+    finish.follow_up = None;
+    finish.reservation = None;
     finish.release_state = None;
     finish.submission = SubmissionUpdate {
         status: Some(SubmissionStatus::Failed),
         outcome: Some(RunOutcome::OverLimit),
-        note: Some(BUDGET_NOTE.to_owned()),
+        note: Some(reason),
+        dummy_score: finish.submission.dummy_score,
         ..SubmissionUpdate::default()
     };
 }
 
-/// The ε a real run of this submission charges on each dataset.
-fn epsilon_per_run(submission: &Submission, competition: &Competition) -> f64 {
-    match (&submission.kind, &submission.analysis) {
+/// The micro-ε a real run of this submission spends on each dataset (what is reserved when
+/// it is queued).
+fn micro_epsilon_per_run(submission: &Submission, competition: &Competition) -> i64 {
+    let epsilon = match (&submission.kind, &submission.analysis) {
         (SubmissionKind::Analysis, Some(spec)) => spec.epsilon,
         _ => competition.bundle.privacy.public_score.epsilon_per_release,
+    };
+    micro_epsilon_charge(epsilon).unwrap_or(i64::MAX / 4)
+}
+
+impl Arena {
+    /// What queueing a real run of `submission` reserves: its release's ε, and the final
+    /// release's with a team's first real model run.
+    fn reservation(&self, submission: &Submission, competition: &Competition) -> Reservation {
+        let bundle = &competition.bundle;
+        let model = submission.kind == SubmissionKind::Model;
+        Reservation {
+            datasets: competition.datasets.clone(),
+            purpose: if model {
+                ChargePurpose::PublicScore
+            } else {
+                ChargePurpose::Analysis
+            },
+            micro_epsilon: micro_epsilon_per_run(submission, competition),
+            final_micro_epsilon: model
+                .then(|| micro_epsilon_charge(bundle.final_epsilon()).unwrap_or(i64::MAX / 4)),
+            competition_cap_micro: micro_epsilon_limit(bundle.privacy.budget_per_team_per_dataset)
+                .unwrap_or(0),
+            max_public_releases: if model {
+                bundle.privacy.max_releases
+            } else {
+                None
+            },
+            level: bundle.privacy.level,
+            default_terms: self.inner.config.default_dataset_terms,
+        }
     }
 }
 
 fn apply_real_run(finish: &mut FinishJob, result: &RunResult, outcome: RunOutcome) {
-    finish.charges = result.budget_charges.clone();
     finish.release_state = result.release_state.clone();
     if outcome != RunOutcome::Ok {
         finish.submission.status = Some(SubmissionStatus::Failed);

@@ -13,13 +13,17 @@ use crate::model::{
     AnalysisSpec, BudgetUse, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission,
     SubmissionKind, SubmissionStatus, Tier,
 };
-use crate::store::{InsertSubmission, NewSubmission};
+use crate::bundle::{FinalShow, ReleaseTerms};
+use crate::store::{BudgetQuery, InsertSubmission, NewSubmission};
+use medarena_scorer::budget::micro_epsilon_limit;
 use crate::time::Timestamp;
 use crate::vault::KeyScope;
 
 /// A submission as one viewer may see it. Teams see coarse statuses, the dummy score and the
 /// released public score; never exact scores, details or timings. Organizers also get
-/// [`ExactScores`]; the private score appears for everyone once the competition is published.
+/// [`ExactScores`]. Until its release time a real run shows to anyone but organizers as
+/// `queued_real`, whatever it is doing; after publication the released (noisy) private score
+/// appears for everyone (organizers see the exact one in `exact`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubmissionView {
     pub id: SubmissionId,
@@ -37,8 +41,15 @@ pub struct SubmissionView {
     pub released_public_score: Option<f64>,
     /// A completed analysis's noisy aggregate (its team and organizers).
     pub released_aggregate: Option<ReleasedAggregate>,
+    /// The released private score, once the competition is published (unless the board
+    /// shows ranks only).
     pub private_score: Option<f64>,
+    /// Half-width of the 95% interval of the noise in the released public score (and of the
+    /// private one): the score is within ± this of the noiseless value 19 times in 20.
+    pub noise_half_width_95: Option<f64>,
     pub submitted_at: Timestamp,
+    /// When the real-data run's result is (or was) released; fixed when it was queued.
+    pub release_at: Option<Timestamp>,
     pub exact: Option<ExactScores>,
 }
 
@@ -64,20 +75,41 @@ pub struct ExactScores {
 }
 
 impl SubmissionView {
-    fn of(submission: Submission, competition: &Competition, actor: &Actor) -> Self {
+    pub(super) fn of(
+        submission: Submission,
+        competition: &Competition,
+        actor: &Actor,
+        now: Timestamp,
+        terms: Option<&ReleaseTerms>,
+    ) -> Self {
         let organizer = authorize(
             actor,
             Action::ViewExactScores,
             competition_resource(competition),
         )
         .is_ok();
-        let private_visible = organizer || competition.published_at.is_some();
         let exact = organizer.then(|| ExactScores {
             exact_public_score: submission.exact_public_score,
             private_score: submission.private_score,
             result: submission.result.clone(),
             finished_at: submission.finished_at,
         });
+        // Until its release time, a real run shows nothing that depends on what it did.
+        let sealed = !organizer && submission.release_at.is_some_and(|at| now < at);
+        let mut status = submission.status;
+        if !organizer && (sealed || status == SubmissionStatus::RunningReal) {
+            status = SubmissionStatus::QueuedReal;
+        }
+        let shows_private = competition.published_at.is_some()
+            && terms.is_none_or(|t| t.final_show == FinalShow::Score);
+        let private_score = if organizer {
+            submission.private_score
+        } else if shows_private {
+            submission.released_private_score
+        } else {
+            None
+        };
+        let released_public_score = submission.released_public_score.filter(|_| !sealed);
         Self {
             id: submission.id,
             competition: submission.competition,
@@ -87,17 +119,28 @@ impl SubmissionView {
             analysis: submission.analysis,
             module_sha256: submission.module_sha256,
             size_bytes: submission.size_bytes,
-            status: submission.status,
-            outcome: submission.outcome,
-            note: submission.note,
+            status,
+            outcome: submission.outcome.filter(|_| !sealed),
+            note: submission.note.filter(|_| !sealed),
             dummy_score: submission.dummy_score,
-            released_public_score: submission.released_public_score,
-            released_aggregate: submission.released_aggregate,
-            private_score: submission.private_score.filter(|_| private_visible),
+            released_public_score,
+            released_aggregate: submission.released_aggregate.filter(|_| !sealed),
+            private_score,
+            noise_half_width_95: terms
+                .filter(|_| released_public_score.is_some())
+                .map(|t| t.public_half_width_95),
             submitted_at: submission.created_at,
+            release_at: submission.release_at,
             exact,
         }
     }
+}
+
+/// The most blocks an analysis may ask for: the declared training rows over the suppression
+/// threshold. Decided from declared numbers, so that no answer depends on the real rows.
+pub(crate) fn max_analysis_blocks(bundle: &crate::bundle::Bundle) -> u64 {
+    let training = (bundle.privacy.min_rows as f64 * bundle.split.train).floor() as u64;
+    training / u64::from(bundle.privacy.suppression_threshold.max(1))
 }
 
 impl Arena {
@@ -130,6 +173,20 @@ impl Arena {
     ) -> ArenaResult<SubmissionView> {
         if let Some((field, message)) = spec.problems().into_iter().next() {
             return Err(ArenaError::invalid(format!("analysis.{field}"), message));
+        }
+        let bundle = &self.load_competition(competition).await?.bundle;
+        let most = max_analysis_blocks(bundle);
+        if u64::from(spec.blocks) > most {
+            return Err(ArenaError::invalid(
+                "analysis.blocks",
+                format!(
+                    "at most {most} blocks: the competition declares at least {} rows, {} of \
+                     them for training, and each block needs {} (the suppression threshold)",
+                    bundle.privacy.min_rows,
+                    bundle.split.train,
+                    bundle.privacy.suppression_threshold
+                ),
+            ));
         }
         if actor
             .approved_org()
@@ -242,7 +299,13 @@ impl Arena {
                 );
                 self.inner.jobs_ready.notify_waiters();
                 self.deliver_audit_events().await;
-                Ok(SubmissionView::of(*submission, &competition, actor))
+                Ok(SubmissionView::of(
+                    *submission,
+                    &competition,
+                    actor,
+                    self.now(),
+                    competition.bundle.release_terms().as_ref(),
+                ))
             }
             InsertSubmission::LimitReached { used } => {
                 self.inner.vault.delete(&sealed.object).await?;
@@ -273,7 +336,14 @@ impl Arena {
             },
         )?;
         let competition = self.load_competition(submission.competition).await?;
-        Ok(SubmissionView::of(submission, &competition, actor))
+        let terms = competition.bundle.release_terms();
+        Ok(SubmissionView::of(
+            submission,
+            &competition,
+            actor,
+            self.now(),
+            terms.as_ref(),
+        ))
     }
 
     /// A competition's submissions, newest first: a team member sees its own team's;
@@ -301,9 +371,10 @@ impl Arena {
         }
         let competition = self.load_competition(competition).await?;
         let rows = self.inner.store.submissions(competition.id, team).await?;
+        let (now, terms) = (self.now(), competition.bundle.release_terms());
         Ok(rows
             .into_iter()
-            .map(|s| SubmissionView::of(s, &competition, actor))
+            .map(|s| SubmissionView::of(s, &competition, actor, now, terms.as_ref()))
             .collect())
     }
 
@@ -387,20 +458,16 @@ impl Arena {
         competition: &Competition,
         team: OrgId,
     ) -> ArenaResult<Vec<BudgetUse>> {
-        let spent = self.inner.store.budget_spent(competition.id, team).await?;
-        let total = competition.bundle.privacy.budget_per_team_per_dataset;
-        Ok(competition
-            .datasets
-            .iter()
-            .map(|dataset| BudgetUse {
-                dataset: *dataset,
-                total,
-                spent: spent
-                    .iter()
-                    .filter(|(d, _)| d == dataset)
-                    .map(|(_, e)| e)
-                    .sum(),
-            })
-            .collect())
+        let query = BudgetQuery {
+            competition: competition.id,
+            team,
+            datasets: competition.datasets.clone(),
+            competition_cap_micro: micro_epsilon_limit(
+                competition.bundle.privacy.budget_per_team_per_dataset,
+            )
+            .unwrap_or(0),
+            default_terms: self.inner.config.default_dataset_terms,
+        };
+        Ok(self.inner.store.budget(&query).await?)
     }
 }

@@ -13,16 +13,17 @@ use async_trait::async_trait;
 
 use crate::audit::AuditRecord;
 use crate::auth::TokenHash;
-use crate::executor::BudgetCharge;
+use crate::bundle::PrivacyLevel;
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
     SubmissionId,
 };
 use crate::model::{
-    Account, AdmissionState, AgreementAcceptance, AnalysisSpec, Competition, Contribution,
-    ContributionState, Credential, CredentialKind, Dataset, Job, JobKind, OrgKind, Organization,
-    QueueStats, ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus,
-    Tier, UnknownVariant,
+    Account, AdmissionState, AgreementAcceptance, AnalysisSpec, BudgetUse, ChargePurpose,
+    Competition, Contribution, ContributionState, Credential, CredentialKind, Dataset,
+    DatasetPrivacy, DatasetPrivacyTerms, Job, JobKind, OrgKind, Organization, QueueStats,
+    ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus, Tier,
+    UnknownVariant,
 };
 use crate::objects::ObjectId;
 use crate::time::Timestamp;
@@ -179,12 +180,53 @@ pub struct FinishJob {
     /// A job to enqueue next (the real-data run after a successful dummy run).
     pub follow_up: Option<JobKind>,
     pub follow_up_max_attempts: i64,
-    /// ε to charge, checked against `budget_total` per dataset inside the transaction.
-    pub charges: Vec<BudgetCharge>,
-    pub budget_total: f64,
+    /// The ε the follow-up real run will spend, reserved in the same transaction against
+    /// every cap; refused (nothing written) when a cap would be passed.
+    pub reservation: Option<Reservation>,
+    /// The follow-up real run's result is released this long after it is queued.
+    pub release_delay_ms: i64,
     /// The team's new public-score release state in the competition (the Ladder's), stored
     /// in the same transaction.
     pub release_state: Option<serde_json::Value>,
+}
+
+/// ε reserved for a real run when it is queued. Every amount is a public parameter of the
+/// competition (never a function of the data), and so is the time it is charged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    /// The competition's datasets; each is charged the same amounts.
+    pub datasets: Vec<DatasetId>,
+    pub purpose: ChargePurpose,
+    pub micro_epsilon: i64,
+    /// Also reserved, on the team's first real model run in the competition: its final
+    /// (private leaderboard) release.
+    pub final_micro_epsilon: Option<i64>,
+    /// The competition's cap per team and dataset.
+    pub competition_cap_micro: i64,
+    /// `label` level: the most public-score releases a team gets in the competition.
+    pub max_public_releases: Option<u32>,
+    /// The competition's guarantee, checked against each dataset's hospitals' floors.
+    pub level: PrivacyLevel,
+    /// Terms for contributing hospitals that set none.
+    pub default_terms: DatasetPrivacyTerms,
+}
+
+/// A team's private score as released at publication.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalRelease {
+    pub submission: SubmissionId,
+    pub team: OrgId,
+    pub released_private_score: f64,
+}
+
+/// Which budget to read: a team's on the datasets of a competition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetQuery {
+    pub competition: CompetitionId,
+    pub team: OrgId,
+    pub datasets: Vec<DatasetId>,
+    pub competition_cap_micro: i64,
+    pub default_terms: DatasetPrivacyTerms,
 }
 
 /// The new state of the job's submission.
@@ -206,10 +248,8 @@ pub enum FinishOutcome {
     Finished(Job),
     /// The lease was lost (expired and reclaimed, or already finished): nothing was written.
     LeaseLost,
-    /// The charges would overspend the team's budget on `dataset`: nothing was written.
-    BudgetExceeded {
-        dataset: DatasetId,
-    },
+    /// The reservation would pass a cap (or a hospital's floor): nothing was written.
+    Refused { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,7 +266,8 @@ pub enum RetryOutcome {
 pub struct DatasetUse {
     pub competition: CompetitionId,
     pub team: OrgId,
-    pub job: JobId,
+    pub job: Option<JobId>,
+    pub purpose: ChargePurpose,
     pub epsilon: f64,
     pub at: Timestamp,
 }
@@ -240,8 +281,11 @@ pub struct ScoredSubmission {
     pub released_public_score: Option<f64>,
     pub exact_public_score: Option<f64>,
     pub private_score: Option<f64>,
+    pub released_private_score: Option<f64>,
     #[serde(rename = "submitted_at")]
     pub created_at: Timestamp,
+    /// When the run's result became (or becomes) visible beyond organizers.
+    pub release_at: Option<Timestamp>,
 }
 
 #[async_trait]
@@ -314,7 +358,14 @@ pub trait CompetitionRepo: Send + Sync {
     /// Records `CompetitionClosed`; false when already closed.
     async fn close_competition(&self, stamp: Stamp, id: CompetitionId) -> StoreResult<bool>;
     /// Records `CompetitionPublished`; false unless closed and not yet published.
-    async fn publish_competition(&self, stamp: Stamp, id: CompetitionId) -> StoreResult<bool>;
+    /// Publishes, storing each final entry's released private score in the same
+    /// transaction (records `FinalScoreReleased` per entry, then `CompetitionPublished`).
+    async fn publish_competition(
+        &self,
+        stamp: Stamp,
+        id: CompetitionId,
+        releases: &[FinalRelease],
+    ) -> StoreResult<bool>;
     /// Records `AgreementAccepted` the first time; later calls return the first acceptance.
     async fn accept_agreement(
         &self,
@@ -363,6 +414,22 @@ pub trait DatasetRepo: Send + Sync {
         note: Option<&str>,
     ) -> StoreResult<ReviewDataset>;
     async fn dataset_usage(&self, dataset: DatasetId) -> StoreResult<Vec<DatasetUse>>;
+    /// A contributing hospital sets its terms for a dataset; records
+    /// `DatasetPrivacyTermsSet`.
+    async fn set_privacy_terms(
+        &self,
+        stamp: Stamp,
+        dataset: DatasetId,
+        hospital: OrgId,
+        terms: &DatasetPrivacyTerms,
+    ) -> StoreResult<()>;
+    /// The terms that apply to a dataset (the strictest of its contributing hospitals',
+    /// `defaults` for those that set none) and what has been spent on it.
+    async fn dataset_privacy(
+        &self,
+        dataset: DatasetId,
+        defaults: &DatasetPrivacyTerms,
+    ) -> StoreResult<DatasetPrivacy>;
 }
 
 /// Wrapped data keys, one per scope.
@@ -408,12 +475,8 @@ pub trait SubmissionRepo: Send + Sync {
         competition: CompetitionId,
         team: OrgId,
     ) -> StoreResult<Option<serde_json::Value>>;
-    /// ε spent per dataset by a team in a competition.
-    async fn budget_spent(
-        &self,
-        competition: CompetitionId,
-        team: OrgId,
-    ) -> StoreResult<Vec<(DatasetId, f64)>>;
+    /// A team's budget on each dataset of a competition (see [`BudgetUse`]).
+    async fn budget(&self, query: &BudgetQuery) -> StoreResult<Vec<BudgetUse>>;
     /// Completed real runs with scores, for leaderboards.
     async fn scored_submissions(
         &self,
@@ -465,8 +528,10 @@ pub trait JobQueue: Send + Sync {
 /// The audit outbox.
 #[async_trait]
 pub trait AuditOutbox: Send + Sync {
-    /// Oldest undelivered events first.
-    async fn undelivered_events(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// Undelivered events stamped at or before `now`, oldest stamp first (then by id). An
+    /// event about a real run is stamped with the run's release time and waits for it.
+    async fn undelivered_events(&self, limit: i64, now: Timestamp)
+    -> StoreResult<Vec<AuditRecord>>;
     /// Stores the sinks' evidence codes, all in one transaction.
     async fn mark_delivered(
         &self,

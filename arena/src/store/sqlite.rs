@@ -26,6 +26,7 @@ use sqlx::{Row, SqliteConnection};
 use super::*;
 use crate::audit::AuditEvent;
 use crate::model::DatasetState;
+use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 
 /// The schema, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -55,7 +56,7 @@ const SUBMISSION_COLS: &str = "id, competition_id, team_id, submitted_by, phase,
                                analysis_json, object_id, module_sha256, size_bytes, status, \
                                outcome, note, dummy_score, released_public_score, \
                                exact_public_score, private_score, released_json, result_json, \
-                               created_at, finished_at";
+                               created_at, finished_at, release_at, released_private_score";
 const JOB_COLS: &str = "id, submission_id, competition_id, team_id, kind, state, attempts, \
                         max_attempts, available_at, lease_owner, lease_expires_at, outcome, \
                         last_error, created_at, finished_at";
@@ -244,6 +245,8 @@ fn submission_from(row: &SqliteRow) -> StoreResult<Submission> {
         result: json_opt(row, "result_json")?,
         created_at: ts(row, "created_at")?,
         finished_at: ts_opt(row, "finished_at")?,
+        release_at: ts_opt(row, "release_at")?,
+        released_private_score: row.try_get("released_private_score")?,
     })
 }
 
@@ -368,6 +371,25 @@ async fn running_job_with_token(
     row.as_ref().map(job_from).transpose()
 }
 
+/// The stamp of a platform event about `job`: `now`, or for a real-data run its release
+/// time when that is later. Events about a real run (started, attempts, finished) then reach
+/// the ledger, the receipts and the audit views only once the run is released, stamped with
+/// a time that does not depend on what the run did.
+async fn job_stamp(conn: &mut SqliteConnection, job: &Job, now: Timestamp) -> StoreResult<Stamp> {
+    let mut at = now;
+    if job.kind == JobKind::RealRun {
+        let release: Option<i64> =
+            sqlx::query_scalar("SELECT release_at FROM submissions WHERE id = $1")
+                .bind(job.submission.0)
+                .fetch_one(&mut *conn)
+                .await?;
+        if let Some(release) = release {
+            at = Timestamp(at.0.max(release));
+        }
+    }
+    Ok(Stamp { at, actor: None })
+}
+
 async fn set_submission_status(
     conn: &mut SqliteConnection,
     submission: SubmissionId,
@@ -388,6 +410,7 @@ async fn give_up_job(
     job: &Job,
     error: &str,
 ) -> StoreResult<Job> {
+    let stamp = job_stamp(&mut *conn, job, stamp.at).await?;
     let row = sqlx::query(&format!(
         "UPDATE jobs SET state = 'failed', outcome = 'error', last_error = $2, finished_at = $3, \
          lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
@@ -447,12 +470,9 @@ async fn reap_in(conn: &mut SqliteConnection, now: Timestamp) -> StoreResult<usi
     .bind(now.0)
     .fetch_all(&mut *conn)
     .await?;
-    let stamp = Stamp {
-        at: now,
-        actor: None,
-    };
     for row in &rows {
         let job = job_from(row)?;
+        let stamp = job_stamp(&mut *conn, &job, now).await?;
         let retried = job.attempts < job.max_attempts;
         record(
             &mut *conn,
@@ -478,6 +498,184 @@ async fn reap_in(conn: &mut SqliteConnection, now: Timestamp) -> StoreResult<usi
         );
     }
     Ok(rows.len())
+}
+
+/// A dataset's caps in micro-ε: the strictest terms of its hospitals.
+struct Caps {
+    min_level: PrivacyLevel,
+    per_team_micro: i64,
+    total_micro: i64,
+}
+
+/// The terms each hospital set for `dataset`, and the caps that apply: the strictest of
+/// those terms and, for every contributing hospital that set none, of `defaults`.
+async fn terms_in(
+    conn: &mut SqliteConnection,
+    dataset: DatasetId,
+    defaults: &DatasetPrivacyTerms,
+) -> StoreResult<(Caps, Vec<(OrgId, DatasetPrivacyTerms)>)> {
+    let rows = sqlx::query(
+        "SELECT hospital_id, min_level, per_team_micro, total_micro FROM dataset_privacy_terms \
+         WHERE dataset_id = $1 ORDER BY hospital_id",
+    )
+    .bind(dataset.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let contributors: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT hospital_id FROM contributions WHERE dataset_id = $1 AND state = 'validated'",
+    )
+    .bind(dataset.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut set = Vec::with_capacity(rows.len());
+    let mut caps: Option<Caps> = None;
+    let mut tighten = |level: PrivacyLevel, per_team: i64, total: i64| {
+        caps = Some(match caps.take() {
+            None => Caps {
+                min_level: level,
+                per_team_micro: per_team,
+                total_micro: total,
+            },
+            Some(c) => Caps {
+                min_level: c.min_level.max(level),
+                per_team_micro: c.per_team_micro.min(per_team),
+                total_micro: c.total_micro.min(total),
+            },
+        });
+    };
+    for row in &rows {
+        let hospital = OrgId(row.try_get("hospital_id")?);
+        let level: String = row.try_get("min_level")?;
+        let level: PrivacyLevel = level
+            .parse()
+            .map_err(|err: String| StoreError::Corrupt(err))?;
+        let per_team: i64 = row.try_get("per_team_micro")?;
+        let total: i64 = row.try_get("total_micro")?;
+        tighten(level, per_team, total);
+        set.push((
+            hospital,
+            DatasetPrivacyTerms {
+                min_level: level,
+                per_team_epsilon: epsilon_of_micro(per_team),
+                total_epsilon: epsilon_of_micro(total),
+            },
+        ));
+    }
+    let unset = contributors.is_empty()
+        || contributors
+            .iter()
+            .any(|c| !set.iter().any(|(h, _)| h.0 == *c));
+    if unset {
+        tighten(
+            defaults.min_level,
+            micro_epsilon_limit(defaults.per_team_epsilon).unwrap_or(0),
+            micro_epsilon_limit(defaults.total_epsilon).unwrap_or(0),
+        );
+    }
+    let caps = caps.unwrap_or(Caps {
+        min_level: defaults.min_level,
+        per_team_micro: 0,
+        total_micro: 0,
+    });
+    Ok((caps, set))
+}
+
+/// What has been charged on `dataset`: by `team` in `competition`, by `team` anywhere, by
+/// everyone (micro-ε).
+async fn spent_in(
+    conn: &mut SqliteConnection,
+    team: OrgId,
+    dataset: DatasetId,
+    competition: CompetitionId,
+) -> StoreResult<(i64, i64, i64)> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN competition_id = $3 THEN micro_epsilon ELSE 0 END), 0) AS BIGINT) AS here, \
+         CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) AS anywhere \
+         FROM privacy_charges WHERE team_id = $1 AND dataset_id = $2",
+    )
+    .bind(team.0)
+    .bind(dataset.0)
+    .bind(competition.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) FROM privacy_charges WHERE dataset_id = $1",
+    )
+    .bind(dataset.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("here")?, row.try_get("anywhere")?, total))
+}
+
+/// Checks a reservation against every cap inside the finishing transaction; returns the
+/// charges to write, or why it is refused (nothing is written then).
+async fn check_reservation(
+    conn: &mut SqliteConnection,
+    job: &Job,
+    reservation: &Reservation,
+) -> StoreResult<Result<Vec<(DatasetId, ChargePurpose, i64)>, String>> {
+    if let Some(max) = reservation.max_public_releases {
+        let releases: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT job_id) FROM privacy_charges \
+             WHERE team_id = $1 AND competition_id = $2 AND purpose = 'public_score'",
+        )
+        .bind(job.team.0)
+        .bind(job.competition.0)
+        .fetch_one(&mut *conn)
+        .await?;
+        if releases >= i64::from(max) {
+            return Ok(Err(format!(
+                "the competition's cap of {max} released scores per team is reached"
+            )));
+        }
+    }
+    let final_micro = match reservation.final_micro_epsilon {
+        Some(micro) => {
+            let reserved: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM privacy_charges \
+                 WHERE team_id = $1 AND competition_id = $2 AND purpose = 'final_score'",
+            )
+            .bind(job.team.0)
+            .bind(job.competition.0)
+            .fetch_one(&mut *conn)
+            .await?;
+            (reserved == 0).then_some(micro)
+        }
+        None => None,
+    };
+    let amount = reservation.micro_epsilon + final_micro.unwrap_or(0);
+    let mut charges = Vec::new();
+    for dataset in &reservation.datasets {
+        let (caps, _) = terms_in(&mut *conn, *dataset, &reservation.default_terms).await?;
+        if reservation.level < caps.min_level {
+            return Ok(Err(format!(
+                "the hospitals of {dataset} allow only competitions at the `{}` level",
+                caps.min_level.as_str()
+            )));
+        }
+        let (here, anywhere, everyone) = spent_in(&mut *conn, job.team, *dataset, job.competition).await?;
+        let needs = |spent: i64, cap: i64| spent.saturating_add(amount) > cap;
+        let refusal = if needs(here, reservation.competition_cap_micro) {
+            Some("the competition's budget per team")
+        } else if needs(anywhere, caps.per_team_micro) {
+            Some("the hospitals' cap per team")
+        } else if needs(everyone, caps.total_micro) {
+            Some("the hospitals' total across teams")
+        } else {
+            None
+        };
+        if let Some(which) = refusal {
+            return Ok(Err(format!(
+                "privacy budget exhausted: a run needs ε = {} on {dataset}, more than {which} has left",
+                epsilon_of_micro(amount)
+            )));
+        }
+        charges.push((*dataset, reservation.purpose, reservation.micro_epsilon));
+        if let Some(micro) = final_micro {
+            charges.push((*dataset, ChargePurpose::FinalScore, micro));
+        }
+    }
+    Ok(Ok(charges))
 }
 
 async fn load_competition(
@@ -947,7 +1145,12 @@ impl CompetitionRepo for SqliteStore {
         Ok(true)
     }
 
-    async fn publish_competition(&self, stamp: Stamp, id: CompetitionId) -> StoreResult<bool> {
+    async fn publish_competition(
+        &self,
+        stamp: Stamp,
+        id: CompetitionId,
+        releases: &[FinalRelease],
+    ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE competitions SET published_at = $2 \
@@ -959,6 +1162,28 @@ impl CompetitionRepo for SqliteStore {
         .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
+        }
+        for release in releases {
+            sqlx::query(
+                "UPDATE submissions SET released_private_score = $2 \
+                 WHERE id = $1 AND competition_id = $3",
+            )
+            .bind(release.submission.0)
+            .bind(release.released_private_score)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+            record(
+                &mut tx,
+                stamp,
+                AuditEvent::FinalScoreReleased {
+                    competition: id,
+                    team: release.team,
+                    submission: release.submission,
+                    released_private_score: release.released_private_score,
+                },
+            )
+            .await?;
         }
         record(
             &mut tx,
@@ -1265,8 +1490,8 @@ impl DatasetRepo for SqliteStore {
 
     async fn dataset_usage(&self, dataset: DatasetId) -> StoreResult<Vec<DatasetUse>> {
         let rows = sqlx::query(
-            "SELECT competition_id, team_id, job_id, epsilon, charged_at FROM budget_charges \
-             WHERE dataset_id = $1 ORDER BY id",
+            "SELECT competition_id, team_id, job_id, purpose, micro_epsilon, charged_at \
+             FROM privacy_charges WHERE dataset_id = $1 ORDER BY id",
         )
         .bind(dataset.0)
         .fetch_all(&self.pool)
@@ -1276,12 +1501,91 @@ impl DatasetRepo for SqliteStore {
                 Ok(DatasetUse {
                     competition: CompetitionId(row.try_get("competition_id")?),
                     team: OrgId(row.try_get("team_id")?),
-                    job: JobId(row.try_get("job_id")?),
-                    epsilon: row.try_get("epsilon")?,
+                    job: row.try_get::<Option<i64>, _>("job_id")?.map(JobId),
+                    purpose: parse(row.try_get("purpose")?)?,
+                    epsilon: epsilon_of_micro(row.try_get("micro_epsilon")?),
                     at: ts(row, "charged_at")?,
                 })
             })
             .collect()
+    }
+
+    async fn set_privacy_terms(
+        &self,
+        stamp: Stamp,
+        dataset: DatasetId,
+        hospital: OrgId,
+        terms: &DatasetPrivacyTerms,
+    ) -> StoreResult<()> {
+        let per_team = micro_epsilon_limit(terms.per_team_epsilon)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let total = micro_epsilon_limit(terms.total_epsilon)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO dataset_privacy_terms (dataset_id, hospital_id, min_level, per_team_micro, \
+             total_micro, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (dataset_id, hospital_id) DO UPDATE SET min_level = excluded.min_level, \
+             per_team_micro = excluded.per_team_micro, total_micro = excluded.total_micro, \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+        )
+        .bind(dataset.0)
+        .bind(hospital.0)
+        .bind(terms.min_level.as_str())
+        .bind(per_team)
+        .bind(total)
+        .bind(stamp.actor.map(|a| a.0))
+        .bind(stamp.at.0)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            stamp,
+            AuditEvent::DatasetPrivacyTermsSet {
+                dataset,
+                hospital,
+                min_level: terms.min_level,
+                per_team_epsilon: epsilon_of_micro(per_team),
+                total_epsilon: epsilon_of_micro(total),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dataset_privacy(
+        &self,
+        dataset: DatasetId,
+        defaults: &DatasetPrivacyTerms,
+    ) -> StoreResult<DatasetPrivacy> {
+        let mut conn = self.pool.acquire().await?;
+        let (caps, by_hospital) = terms_in(&mut conn, dataset, defaults).await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) FROM privacy_charges \
+             WHERE dataset_id = $1",
+        )
+        .bind(dataset.0)
+        .fetch_one(&mut *conn)
+        .await?;
+        let most: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(micro_epsilon) AS BIGINT) AS spent FROM privacy_charges \
+             WHERE dataset_id = $1 GROUP BY team_id ORDER BY spent DESC LIMIT 1",
+        )
+        .bind(dataset.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(DatasetPrivacy {
+            dataset,
+            effective: DatasetPrivacyTerms {
+                min_level: caps.min_level,
+                per_team_epsilon: epsilon_of_micro(caps.per_team_micro),
+                total_epsilon: epsilon_of_micro(caps.total_micro),
+            },
+            by_hospital,
+            spent_total: epsilon_of_micro(total),
+            spent_most_by_one_team: epsilon_of_micro(most.unwrap_or(0)),
+        })
     }
 }
 
@@ -1449,27 +1753,27 @@ impl SubmissionRepo for SqliteStore {
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
-    async fn budget_spent(
-        &self,
-        competition: CompetitionId,
-        team: OrgId,
-    ) -> StoreResult<Vec<(DatasetId, f64)>> {
-        let rows = sqlx::query(
-            "SELECT dataset_id, SUM(epsilon) AS spent FROM budget_charges \
-             WHERE competition_id = $1 AND team_id = $2 GROUP BY dataset_id ORDER BY dataset_id",
-        )
-        .bind(competition.0)
-        .bind(team.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    DatasetId(row.try_get("dataset_id")?),
-                    row.try_get::<f64, _>("spent")?,
-                ))
-            })
-            .collect()
+    async fn budget(&self, query: &BudgetQuery) -> StoreResult<Vec<BudgetUse>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut uses = Vec::with_capacity(query.datasets.len());
+        for dataset in &query.datasets {
+            let (caps, _) = terms_in(&mut conn, *dataset, &query.default_terms).await?;
+            let (here, anywhere, everyone) =
+                spent_in(&mut conn, query.team, *dataset, query.competition).await?;
+            let remaining = (query.competition_cap_micro - here)
+                .min(caps.per_team_micro - anywhere)
+                .min(caps.total_micro - everyone)
+                .max(0);
+            uses.push(BudgetUse {
+                dataset: *dataset,
+                total: epsilon_of_micro(query.competition_cap_micro),
+                spent: epsilon_of_micro(here),
+                dataset_cap: epsilon_of_micro(caps.per_team_micro),
+                dataset_spent: epsilon_of_micro(anywhere),
+                remaining: epsilon_of_micro(remaining),
+            });
+        }
+        Ok(uses)
     }
 
     async fn scored_submissions(
@@ -1478,7 +1782,8 @@ impl SubmissionRepo for SqliteStore {
     ) -> StoreResult<Vec<ScoredSubmission>> {
         let rows = sqlx::query(
             "SELECT s.id, s.team_id, o.name AS team_name, s.released_public_score, \
-             s.exact_public_score, s.private_score, s.created_at \
+             s.exact_public_score, s.private_score, s.released_private_score, s.created_at, \
+             s.release_at \
              FROM submissions s JOIN organizations o ON o.id = s.team_id \
              WHERE s.competition_id = $1 AND s.status = 'completed' AND s.outcome = 'ok' \
              AND (s.released_public_score IS NOT NULL OR s.private_score IS NOT NULL) \
@@ -1496,7 +1801,9 @@ impl SubmissionRepo for SqliteStore {
                     released_public_score: row.try_get("released_public_score")?,
                     exact_public_score: row.try_get("exact_public_score")?,
                     private_score: row.try_get("private_score")?,
+                    released_private_score: row.try_get("released_private_score")?,
                     created_at: ts(row, "created_at")?,
+                    release_at: ts_opt(row, "release_at")?,
                 })
             })
             .collect()
@@ -1553,12 +1860,10 @@ impl JobQueue for SqliteStore {
         .execute(&mut *tx)
         .await?;
         set_submission_status(&mut tx, job.submission, running_status(job.kind)).await?;
+        let stamp = job_stamp(&mut tx, &job, request.now).await?;
         record(
             &mut tx,
-            Stamp {
-                at: request.now,
-                actor: None,
-            },
+            stamp,
             AuditEvent::JobStarted {
                 job: job.id,
                 attempt: job.attempts,
@@ -1590,39 +1895,22 @@ impl JobQueue for SqliteStore {
 
     /// PostgreSQL note: lock the job row (`FOR UPDATE`) and the team's budget rows first.
     async fn finish(&self, finish: &FinishJob) -> StoreResult<FinishOutcome> {
-        let stamp = Stamp {
-            at: finish.at,
-            actor: None,
-        };
         let mut tx = self.write_tx().await?;
         let Some(job) = running_job_with_token(&mut tx, finish.job, &finish.lease_token).await?
         else {
             return Ok(FinishOutcome::LeaseLost);
         };
-        for charge in &finish.charges {
-            let spent: Option<f64> = sqlx::query_scalar(
-                "SELECT SUM(epsilon) FROM budget_charges \
-                 WHERE competition_id = $1 AND team_id = $2 AND dataset_id = $3",
-            )
-            .bind(job.competition.0)
-            .bind(job.team.0)
-            .bind(charge.dataset.0)
-            .fetch_one(&mut *tx)
-            .await?;
-            let total_charge: f64 = finish
-                .charges
-                .iter()
-                .filter(|c| c.dataset == charge.dataset)
-                .map(|c| c.epsilon)
-                .sum();
-            if !(charge.epsilon.is_finite() && charge.epsilon >= 0.0)
-                || spent.unwrap_or(0.0) + total_charge > finish.budget_total + 1e-9
-            {
-                return Ok(FinishOutcome::BudgetExceeded {
-                    dataset: charge.dataset,
-                });
+        // Events of a dummy run carry its finish time; those of a real run its release time.
+        let stamp = job_stamp(&mut tx, &job, finish.at).await?;
+        let reserved = match (&finish.follow_up, &finish.reservation) {
+            (Some(JobKind::RealRun), Some(reservation)) => {
+                match check_reservation(&mut tx, &job, reservation).await? {
+                    Ok(charges) => charges,
+                    Err(reason) => return Ok(FinishOutcome::Refused { reason }),
+                }
             }
-        }
+            _ => Vec::new(),
+        };
         let job_state = if finish.outcome == RunOutcome::Error {
             "failed"
         } else {
@@ -1645,32 +1933,6 @@ impl JobQueue for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let finished = job_from(&row)?;
-        for charge in &finish.charges {
-            sqlx::query(
-                "INSERT INTO budget_charges (competition_id, team_id, dataset_id, job_id, epsilon, charged_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(job.competition.0)
-            .bind(job.team.0)
-            .bind(charge.dataset.0)
-            .bind(job.id.0)
-            .bind(charge.epsilon)
-            .bind(finish.at.0)
-            .execute(&mut *tx)
-            .await?;
-            record(
-                &mut tx,
-                stamp,
-                AuditEvent::BudgetCharged {
-                    competition: job.competition,
-                    team: job.team,
-                    dataset: charge.dataset,
-                    job: job.id,
-                    epsilon: charge.epsilon,
-                },
-            )
-            .await?;
-        }
         let update = &finish.submission;
         let terminal = matches!(
             update.status,
@@ -1737,7 +1999,7 @@ impl JobQueue for SqliteStore {
         )
         .await?;
         if let Some(kind) = finish.follow_up {
-            insert_job(
+            let follow_up = insert_job(
                 &mut tx,
                 stamp,
                 &submission,
@@ -1745,6 +2007,43 @@ impl JobQueue for SqliteStore {
                 finish.follow_up_max_attempts,
             )
             .await?;
+            if kind == JobKind::RealRun {
+                sqlx::query("UPDATE submissions SET release_at = $2 WHERE id = $1")
+                    .bind(submission.id.0)
+                    .bind(finish.at.0.saturating_add(finish.release_delay_ms))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (dataset, purpose, micro) in &reserved {
+                sqlx::query(
+                    "INSERT INTO privacy_charges (team_id, dataset_id, competition_id, \
+                     submission_id, job_id, purpose, micro_epsilon, charged_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(job.team.0)
+                .bind(dataset.0)
+                .bind(job.competition.0)
+                .bind(submission.id.0)
+                .bind(follow_up.id.0)
+                .bind(purpose.as_str())
+                .bind(micro)
+                .bind(finish.at.0)
+                .execute(&mut *tx)
+                .await?;
+                record(
+                    &mut tx,
+                    stamp,
+                    AuditEvent::BudgetCharged {
+                        competition: job.competition,
+                        team: job.team,
+                        dataset: *dataset,
+                        job: follow_up.id,
+                        purpose: *purpose,
+                        epsilon: epsilon_of_micro(*micro),
+                    },
+                )
+                .await?;
+            }
         }
         if terminal {
             record(
@@ -1776,6 +2075,7 @@ impl JobQueue for SqliteStore {
         let Some(job) = running_job_with_token(&mut tx, job, lease_token).await? else {
             return Ok(RetryOutcome::LeaseLost);
         };
+        let stamp = job_stamp(&mut tx, &job, stamp.at).await?;
         let retried = !permanent && job.attempts < job.max_attempts;
         record(
             &mut tx,
@@ -1853,11 +2153,17 @@ impl JobQueue for SqliteStore {
 
 #[async_trait]
 impl AuditOutbox for SqliteStore {
-    async fn undelivered_events(&self, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+    async fn undelivered_events(
+        &self,
+        limit: i64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AuditRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLS} FROM audit_events WHERE delivered_at IS NULL ORDER BY id LIMIT $1"
+            "SELECT {AUDIT_COLS} FROM audit_events WHERE delivered_at IS NULL AND at <= $2 \
+             ORDER BY at, id LIMIT $1"
         ))
         .bind(limit)
+        .bind(now.0)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from).collect()

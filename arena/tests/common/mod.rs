@@ -16,6 +16,8 @@ use medarena_arena::{
 pub const EXAMPLE_BUNDLE: &str =
     include_str!("../../examples/bundles/cardiac-event/competition.yaml");
 pub const PASSWORD: &str = "a long enough passphrase";
+/// Longer than the release delay of any bundle the tests use.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(600);
 
 pub fn at(rfc3339: &str) -> Timestamp {
     Timestamp::from_datetime(rfc3339.parse().expect("RFC 3339 time"))
@@ -114,6 +116,16 @@ impl World {
             .submission(actor, id)
             .await
             .expect("submission view")
+    }
+
+    /// Runs every queued job, then moves the clock past every real run's release time (the
+    /// example bundle releases results 2 minutes after a run is queued) and delivers the
+    /// audit events that waited for it.
+    pub async fn release(&self) -> usize {
+        let ran = self.drain().await;
+        self.clock.advance(RELEASE_WAIT);
+        self.arena.deliver_audit_events().await;
+        ran
     }
 
     /// Runs queued jobs on one worker until the queue has nothing claimable.
