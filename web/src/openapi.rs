@@ -601,7 +601,7 @@ mod tests {
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
-            for method in ["get", "post"] {
+            for method in ["get", "post", "put"] {
                 let call = |sep: char| handlers.contains(&format!("{sep}{method}("));
                 if call(' ') || call('.') {
                     routes.push((method.to_owned(), format!("{prefix}{path}")));

@@ -135,6 +135,7 @@ fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
                         @if role == Some(Role::TeamMember) { a href="/team" { "Team" } }
                         @if role == Some(Role::Organizer) { a href="/organizer" { "Organizer" } }
                         a href="/ledger" { "Ledger" }
+                        a href="/privacy" { "Privacy" }
                         span.spacer {}
                         @if let Some(csrf) = auth.csrf() {
                             form.inline method="post" action="/logout" {
@@ -536,7 +537,7 @@ fn leaderboard_table(board: &medarena_arena::Leaderboard, caption: &str) -> Mark
             }
         }
         @if let Some(h) = board.noise_half_width_95 {
-            p.muted { "Each released score carries Laplace noise: 19 times in 20 it lies within ± " (format!("{h:.4}")) " of the noiseless score, so entries closer than that are not told apart. " a href="/privacy" { "How scores are released" } }
+            p.muted.noise { "± " (format!("{h:.4}")) ": 95% interval of the noise in each score. " a href="/privacy" { "Privacy" } }
         }
     }
 }
@@ -606,7 +607,6 @@ async fn competition_page(
             @if competition.published_at.is_some() { p.notice { "Final results published." } }
             @else if competition.closed_at.is_some() { p.notice { "Closed to submissions; the private leaderboard will be revealed by the organizers." } }
             div.description { @for paragraph in bundle.description.split("\n\n") { p { (paragraph) } } }
-            (privacy_terms(bundle))
             h2 { "Phases" }
             ul { @for phase in &bundle.phases {
                 li { strong { (phase.name) } " (" (format!("{:?}", phase.kind)) "): " (phase.starts_at.format("%Y-%m-%d %H:%M")) " → " (phase.ends_at.format("%Y-%m-%d %H:%M")) " UTC"
@@ -617,6 +617,7 @@ async fn competition_page(
             @if let Some(private) = &private { (leaderboard_table(private, "Private leaderboard")) }
             h2 { "Scores over time" }
             (score_chart(&history))
+            (privacy_terms(bundle))
             @if team_member {
                 h2 { "Your team" }
                 @if !accepted {

@@ -406,7 +406,17 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
         (("get", "/api/v1/contributions/{id}/receipts"),
             row(format!("/api/v1/contributions/{}/receipts", ids.contribution_a), &[("organizer", 200), ("hospital_a", 200)])),
         (("get", "/api/v1/audit"), row("/api/v1/audit", &[("organizer", 200), ("auditor", 200)])),
-        (("get", "/api/v1/queue"), row("/api/v1/queue", &[("organizer", 200), ("auditor", 200)])),
+        (("get", "/api/v1/datasets/{id}/privacy"),
+            row(format!("/api/v1/datasets/{}/privacy", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        // A hospital sets its own terms (the platform's defaults again, so that nothing else
+        // changes); organizers cannot set them for it.
+        (("put", "/api/v1/datasets/{id}/privacy"),
+            row(format!("/api/v1/datasets/{}/privacy", ids.dataset), &[("hospital_a", 200), ("hospital_b", 200)])
+                .body(|_| json_body(json!({ "min_level": "row", "per_team_epsilon": 10.0, "total_epsilon": 100.0 })))),
+        (("get", "/api/v1/competitions/{id}/privacy"),
+            row(format!("/api/v1/competitions/{c}/privacy"), &everyone(200))),
+        // Queue states follow what real runs do: organizers only.
+        (("get", "/api/v1/queue"), row("/api/v1/queue", &[("organizer", 200)])),
         (("get", "/api/ledger/key"), row("/api/ledger/key", &everyone(200))),
         (("get", "/api/ledger/checkpoint"), row("/api/ledger/checkpoint", &everyone(200))),
         // The ledger holds no such entry: a well-formed code is a 404 for everyone alike.
@@ -575,9 +585,15 @@ fn authorization_matrix_every_operation_times_every_role() {
     order.sort_by_key(|key| rows[key].stage);
     let mut failures = Vec::new();
     let mut checked = 0;
+    let mut stage = 0;
     for key in order {
         let (method, _) = key;
         let row = &rows[&key];
+        if row.stage != stage {
+            // Publication waits until every run has finished and been released.
+            stage = row.stage;
+            server.drain();
+        }
         let method = method.to_uppercase();
         for role in ROLES {
             let caller = if row.fresh_token && role != "anonymous" {
@@ -1469,17 +1485,26 @@ fn the_openapi_document_lists_the_same_routes_and_metrics_count_requests() {
             answer.text
         );
     }
-    let metrics = server.get("anonymous", "/metrics");
-    assert_eq!(
-        metrics.status, 200,
-        "anonymous GET /metrics: {}",
-        metrics.text
-    );
+    // Metrics follow what real runs do (queue states, latencies): operators only, by the
+    // metrics token or an organizer's credentials.
+    for role in ROLES {
+        let answer = server.get(role, "/metrics");
+        let expected = match role {
+            "organizer" => 200,
+            "anonymous" => 401,
+            _ => 403,
+        };
+        assert_eq!(answer.status, expected, "{role} GET /metrics: {}", answer.text);
+    }
+    let metrics = server.get_with_bearer("/metrics", common::METRICS_TOKEN);
+    assert_eq!(metrics.status, 200, "GET /metrics with the operators' token: {}", metrics.text);
     assert!(
         metrics.text.contains("medarena_http_requests_total"),
-        "anonymous GET /metrics: {}",
+        "GET /metrics with the operators' token: {}",
         metrics.text
     );
+    let wrong = server.get_with_bearer("/metrics", "not-the-token");
+    assert_eq!(wrong.status, 401, "GET /metrics with a wrong token: {}", wrong.text);
     let health = server.get("anonymous", "/healthz");
     assert_eq!(
         (health.status, health.text.as_str()),

@@ -23,6 +23,9 @@ pub const ROLES: [(&str, &str); 6] = [
     ("team_y", "y@team-y.test"),
 ];
 
+/// The operators' token for `/metrics` in the test server.
+pub const METRICS_TOKEN: &str = "operators-metrics-token";
+
 pub struct TestServer {
     pub rt: tokio::runtime::Runtime,
     pub base: String,
@@ -68,7 +71,11 @@ impl TestServer {
             let ledger =
                 Arc::new(open_ledger(world.dir.path(), "medarena.test/ledger").expect("ledger"));
             let app =
-                medarena_web::router(medarena_web::AppState::new(world.arena.clone(), ledger));
+                medarena_web::router({
+                    let mut state = medarena_web::AppState::new(world.arena.clone(), ledger);
+                    state.metrics_token = Some(METRICS_TOKEN.into());
+                    state
+                });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -108,11 +115,29 @@ impl TestServer {
         body: Vec<u8>,
         cookie: Option<&str>,
     ) -> Answer {
+        let bearer = self.token(role).map(str::to_owned);
+        self.send(method, path, content_type, body, cookie, bearer.as_deref())
+    }
+
+    /// A GET with this bearer token (not a role's).
+    pub fn get_with_bearer(&self, path: &str, token: &str) -> Answer {
+        self.send("GET", path, "application/json", Vec::new(), None, Some(token))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        cookie: Option<&str>,
+        bearer: Option<&str>,
+    ) -> Answer {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header("Content-Type", content_type);
-        if let Some(token) = self.token(role) {
+        if let Some(token) = bearer {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
         if let Some(cookie) = cookie {
@@ -163,8 +188,9 @@ impl TestServer {
         )
     }
 
-    /// Runs every queued job (the scripted executor) until the queue is empty.
+    /// Runs every queued job (the scripted executor) until the queue is empty, then moves
+    /// the clock past every real run's release time.
     pub fn drain(&self) -> usize {
-        self.rt.block_on(self.world.drain())
+        self.rt.block_on(self.world.release())
     }
 }
