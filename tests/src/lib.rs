@@ -358,6 +358,11 @@ pub fn example_module(name: &str) -> PathBuf {
 /// data (1080 rows): 4 blocks, compilation within 5 s, results released as soon as the
 /// worst case of a run allows (5 + 4 × 1 + 5 = 14 s after a real run is queued).
 pub fn open_bundle_yaml() -> String {
+    open_bundle_with(|_| {})
+}
+
+/// [`open_bundle_yaml`] changed by `edit`; the release delay follows the edited limits.
+pub fn open_bundle_with(edit: impl FnOnce(&mut medarena_arena::Bundle)) -> String {
     let yaml = medarena_arena::demo::demo_bundle_yaml(chrono::DateTime::<chrono::Utc>::from(
         std::time::SystemTime::now(),
     ))
@@ -365,6 +370,7 @@ pub fn open_bundle_yaml() -> String {
     let mut bundle = medarena_arena::Bundle::from_yaml(&yaml).expect("the demo bundle");
     bundle.privacy.blocks = Some(4);
     bundle.sandbox.compile_timeout_seconds = 5;
+    edit(&mut bundle);
     bundle.privacy.release_delay_seconds = u32::try_from(bundle.worst_case_run_seconds()).ok();
     bundle.to_yaml().expect("yaml")
 }

@@ -31,6 +31,9 @@ use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 /// The schema, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The worker named in the ledger entry of a real run's start.
+pub const SEALED_WORKER: &str = "sealed";
+
 /// How long a connection waits for SQLite's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -1867,7 +1870,12 @@ impl JobQueue for SqliteStore {
             AuditEvent::JobStarted {
                 job: job.id,
                 attempt: job.attempts,
-                worker: request.worker.clone(),
+                // Which worker was free when a real run was claimed follows how long other
+                // runs took: that is for the logs (operators), not the public ledger.
+                worker: match job.kind {
+                    JobKind::DummyRun => request.worker.clone(),
+                    JobKind::RealRun => SEALED_WORKER.to_owned(),
+                },
             },
         )
         .await?;
