@@ -13,11 +13,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::PrivacyLevel;
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
     SubmissionId,
 };
-use crate::bundle::PrivacyLevel;
 use crate::model::{
     ChargePurpose, CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus, Tier,
 };

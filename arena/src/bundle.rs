@@ -202,7 +202,17 @@ pub struct PrivacySpec {
 
 /// The guarantee a competition gives; see `PRIVACY.md`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum PrivacyLevel {
@@ -228,7 +238,9 @@ impl std::str::FromStr for PrivacyLevel {
         match text {
             "row" => Ok(PrivacyLevel::Row),
             "label" => Ok(PrivacyLevel::Label),
-            other => Err(format!("unknown privacy level `{other}`; use `row` or `label`")),
+            other => Err(format!(
+                "unknown privacy level `{other}`; use `row` or `label`"
+            )),
         }
     }
 }
@@ -300,7 +312,6 @@ impl PublicScoreSpec {
             value_range: self.value_range.map(|[low, high]| (low, high)),
         }
     }
-
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -903,16 +914,22 @@ impl Bundle {
                     .value
             }
         };
-        let public = medarena_scorer::calibrate(sensitivity, privacy.public_score.epsilon_per_release).ok()?;
+        let public =
+            medarena_scorer::calibrate(sensitivity, privacy.public_score.epsilon_per_release)
+                .ok()?;
         let last = medarena_scorer::calibrate(sensitivity, self.final_epsilon()).ok()?;
-        let ladder_step = (privacy.public_score.mechanism == PublicScoreMechanism::Ladder).then(|| {
+        let ladder_step =
+            (privacy.public_score.mechanism == PublicScoreMechanism::Ladder).then(|| {
+                privacy
+                    .public_score
+                    .ladder_step
+                    .unwrap_or_else(|| medarena_scorer::default_ladder_step(public.half_width_95))
+            });
+        let score_grid = (privacy.level == PrivacyLevel::Label).then(|| {
             privacy
-                .public_score
-                .ladder_step
-                .unwrap_or_else(|| medarena_scorer::default_ladder_step(public.half_width_95))
+                .score_grid
+                .unwrap_or((range.max - range.min) / 100.0)
         });
-        let score_grid = (privacy.level == PrivacyLevel::Label)
-            .then(|| privacy.score_grid.unwrap_or((range.max - range.min) / 100.0));
         let max_bits = match (privacy.max_releases, score_grid) {
             (Some(releases), Some(grid)) => medarena_scorer::release::grid_levels(range, grid)
                 .map(|levels| f64::from(releases) * (levels as f64).log2()),
@@ -1175,11 +1192,10 @@ mod tests {
 
     /// The example at the `label` level with every field that level needs.
     fn label_level(yaml: &str) -> String {
-        yaml.replace("  level: row\n", "  level: label\n")
-            .replace(
-                "  blocks: 100\n",
-                "  min_test_rows: 100\n  min_test_class_rows: 20\n  max_releases: 30\n",
-            )
+        yaml.replace("  level: row\n", "  level: label\n").replace(
+            "  blocks: 100\n",
+            "  min_test_rows: 100\n  min_test_class_rows: 20\n  max_releases: 30\n",
+        )
     }
 
     #[test]
@@ -1194,10 +1210,18 @@ mod tests {
         // 30 releases on a grid of 101 levels: at most 30 · log2(101) bits.
         assert!((terms.max_bits.unwrap_or(0.0) - 30.0 * 101f64.log2()).abs() < 1e-9);
 
-        let missing = label.replace("  max_releases: 30\n", "").replace("  min_test_rows: 100\n", "");
+        let missing = label
+            .replace("  max_releases: 30\n", "")
+            .replace("  min_test_rows: 100\n", "");
         let paths = paths_of(&missing);
-        assert!(paths.contains(&"privacy.max_releases".to_owned()), "{paths:?}");
-        assert!(paths.contains(&"privacy.min_test_rows".to_owned()), "{paths:?}");
+        assert!(
+            paths.contains(&"privacy.max_releases".to_owned()),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"privacy.min_test_rows".to_owned()),
+            "{paths:?}"
+        );
         let no_class = label.replace("  min_test_class_rows: 20\n", "");
         assert_eq!(paths_of(&no_class), ["privacy.min_test_class_rows"]);
         let mixed = EXAMPLE.replace("  blocks: 100\n", "  blocks: 100\n  max_releases: 5\n");
@@ -1230,11 +1254,20 @@ mod tests {
         let enough = short.replace("release_delay_seconds: 60", "release_delay_seconds: 115");
         assert!(paths_of(&enough).is_empty());
         // The first real run reserves the public and the final ε: both must fit the cap.
-        let tight = EXAMPLE.replace("budget_per_team_per_dataset: 6.0", "budget_per_team_per_dataset: 0.8");
-        assert_eq!(paths_of(&tight), ["privacy.public_score.epsilon_per_release"]);
+        let tight = EXAMPLE.replace(
+            "budget_per_team_per_dataset: 6.0",
+            "budget_per_team_per_dataset: 0.8",
+        );
+        assert_eq!(
+            paths_of(&tight),
+            ["privacy.public_score.epsilon_per_release"]
+        );
         // The Ladder's default step follows the noise: ±0.06 rounds up to 0.1.
         let ladder = EXAMPLE.replace("mechanism: laplace", "mechanism: ladder");
-        let terms = Bundle::from_yaml(&ladder).expect("ladder").release_terms().expect("terms");
+        let terms = Bundle::from_yaml(&ladder)
+            .expect("ladder")
+            .release_terms()
+            .expect("terms");
         assert_eq!(terms.ladder_step, Some(0.1));
     }
 

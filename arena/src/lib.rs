@@ -156,9 +156,9 @@ pub use config::{ArenaConfig, MASTER_KEY_ENV, QueueConfig};
 pub use crypto::MasterKeySource;
 pub use error::{ArenaError, ArenaResult, ErrorKind};
 pub use executor::{
-    CompareRequest, ContributionData, ContributionManifest, DatasetUpload,
-    DatasetValidator, EntryComparison, ExecutorError, PrecheckRejection, RunExecutor, RunInputs,
-    RunRequest, RunResult, ValidationOutcome, ValidatorError,
+    CompareRequest, ContributionData, ContributionManifest, DatasetUpload, DatasetValidator,
+    EntryComparison, ExecutorError, PrecheckRejection, RunExecutor, RunInputs, RunRequest,
+    RunResult, ValidationOutcome, ValidatorError,
 };
 pub use ids::*;
 pub use model::*;

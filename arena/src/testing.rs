@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crate::audit::{AuditError, AuditReceipt, AuditRecord, AuditSink};
 use crate::bundle::SandboxLimits;
 use crate::executor::{
-    ContributionData, DatasetUpload, DatasetValidator, ExecutorError,
-    PrecheckRejection, RunExecutor, RunRequest, RunResult, ValidationOutcome, ValidatorError,
+    ContributionData, DatasetUpload, DatasetValidator, ExecutorError, PrecheckRejection,
+    RunExecutor, RunRequest, RunResult, ValidationOutcome, ValidatorError,
 };
 use crate::ids::{AuditEventId, JobId};
 use crate::model::{Dataset, JobKind, RunOutcome};

@@ -206,6 +206,7 @@ async fn workload() {
         lease_token: token.into(),
         now: world.clock.now_for_tests(),
         lease_ms,
+        kind: None,
     };
     let job = store
         .claim(&claim("a", 60_000))
@@ -246,7 +247,24 @@ async fn workload() {
         .expect("reap");
     store.job(job.id).await.expect("job");
     arena.queue_stats().await.expect("stats");
+    arena
+        .set_dataset_privacy(
+            &cast.hospital_a,
+            cast.dataset,
+            &medarena_arena::DatasetPrivacyTerms::default(),
+        )
+        .await
+        .expect("terms");
+    arena
+        .dataset_privacy(&cast.organizer, cast.dataset)
+        .await
+        .expect("privacy");
+    arena
+        .budget(&cast.team_x, cast.competition, cast.team_x_org)
+        .await
+        .expect("budget");
 
+    world.release().await;
     arena
         .close_competition(&cast.organizer, cast.competition)
         .await
@@ -309,6 +327,7 @@ async fn store_statements_prepare_on_postgres() {
     for migration in [
         include_str!("../migrations/postgres/0001_core.sql"),
         include_str!("../migrations/postgres/0002_pipeline.sql"),
+        include_str!("../migrations/postgres/0003_privacy.sql"),
     ] {
         sqlx::raw_sql(migration)
             .execute(&mut conn)

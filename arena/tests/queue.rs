@@ -13,9 +13,9 @@ use medarena_arena::bundle::SandboxLimits;
 use medarena_arena::store::{ClaimRequest, FinishJob, FinishOutcome, SubmissionUpdate};
 use medarena_arena::testing::{ScriptedExecutor, successful_result};
 use medarena_arena::{
-    ArenaError, ExecutorError, JobEnd, JobKind, JobState, LeaderboardKind,
-    PrecheckRejection, RunExecutor, RunOutcome, RunRequest, RunResult, SubmissionId,
-    SubmissionStatus, Tier, WorkerPool,
+    ArenaError, ExecutorError, JobEnd, JobKind, JobState, LeaderboardKind, PrecheckRejection,
+    RunExecutor, RunOutcome, RunRequest, RunResult, SubmissionId, SubmissionStatus, Tier,
+    WorkerPool,
 };
 
 async fn status_of(world: &World, cast: &Cast, id: SubmissionId) -> SubmissionStatus {
@@ -125,12 +125,23 @@ async fn dummy_run_first_then_real_run() {
         .dataset_usage(&cast.hospital_a, cast.dataset)
         .await
         .expect("usage");
-    let purposes: Vec<_> = usage.iter().map(|u| (u.team, u.purpose, u.epsilon)).collect();
+    let purposes: Vec<_> = usage
+        .iter()
+        .map(|u| (u.team, u.purpose, u.epsilon))
+        .collect();
     assert_eq!(
         purposes,
         [
-            (cast.team_x_org, medarena_arena::ChargePurpose::PublicScore, 0.5),
-            (cast.team_x_org, medarena_arena::ChargePurpose::FinalScore, 0.5)
+            (
+                cast.team_x_org,
+                medarena_arena::ChargePurpose::PublicScore,
+                0.5
+            ),
+            (
+                cast.team_x_org,
+                medarena_arena::ChargePurpose::FinalScore,
+                0.5
+            )
         ]
     );
 }
@@ -497,6 +508,7 @@ async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_stale_workers_ar
             lease_token: "ghost-token".into(),
             now: world.clock.now_for_tests(),
             lease_ms,
+            kind: None,
         })
         .await
         .expect("claim")
@@ -574,6 +586,7 @@ async fn a_job_whose_workers_keep_dying_fails_with_error_after_max_attempts() {
                 lease_token: format!("token-{attempt}"),
                 now: world.clock.now_for_tests(),
                 lease_ms: 1_000,
+                kind: None,
             })
             .await
             .expect("claim")
@@ -697,13 +710,14 @@ async fn the_queue_survives_dropping_the_arena_mid_run() {
             );
         }
     }
-    // The first process hangs inside its runs and dies there.
+    // The first process hangs inside its runs and dies there. Its pool has one worker for
+    // dummy runs and one for real runs; only dummy runs are queued, so one is in flight.
     let hanging = Arc::new(ScriptedExecutor::succeeding());
     hanging.set_delay(Duration::from_secs(3600));
     let doomed = world.reopen(hanging.clone()).await;
     let pool = WorkerPool::spawn(&doomed, "doomed");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while hanging.started().len() < 2 {
+    while hanging.started().is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "workers did not start"
@@ -713,7 +727,7 @@ async fn the_queue_survives_dropping_the_arena_mid_run() {
     pool.abort();
     drop(doomed);
     let running = world.arena.queue_stats().await.expect("stats").running;
-    assert_eq!(running, 2, "two runs were in flight when the process died");
+    assert_eq!(running, 1, "a run was in flight when the process died");
 
     // A new process on the same files, after the dead leases expire.
     let fresh = Arc::new(ScriptedExecutor::succeeding());
@@ -922,13 +936,23 @@ async fn leaderboards_close_and_publish() {
     assert!(revealed.released && !private.released);
     assert!(revealed.noise_half_width_95.is_some());
     assert_eq!(
-        revealed.entries.iter().map(|e| e.submission).collect::<Vec<_>>(),
+        revealed
+            .entries
+            .iter()
+            .map(|e| e.submission)
+            .collect::<Vec<_>>(),
         [second, first],
         "0.8 against 0.6 with noise of scale 0.02: {revealed:?}"
     );
     for (shown, exact) in revealed.entries.iter().zip(&private.entries) {
-        let (shown, exact) = (shown.score.unwrap_or(f64::NAN), exact.score.unwrap_or(f64::NAN));
-        assert!(shown != exact && (shown - exact).abs() < 0.3, "{shown} vs {exact}");
+        let (shown, exact) = (
+            shown.score.unwrap_or(f64::NAN),
+            exact.score.unwrap_or(f64::NAN),
+        );
+        assert!(
+            shown != exact && (shown - exact).abs() < 0.3,
+            "{shown} vs {exact}"
+        );
     }
     assert_eq!(
         arena
@@ -1017,4 +1041,247 @@ async fn audit_events_survive_a_sink_outage_and_arrive_in_order() {
     ] {
         assert!(all.contains(&kind), "{kind} missing");
     }
+}
+
+#[tokio::test]
+async fn events_about_a_real_run_wait_for_its_release_time() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let id = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit")
+        .id;
+    world.drain().await;
+    let release_at = world
+        .view(&cast.team_x, id)
+        .await
+        .release_at
+        .expect("a release time");
+    // The run has finished; nothing about it has reached the ledger, the team's receipts or
+    // an auditor's trail, and its queued time is all that shows.
+    let delivered = |kind: &str| {
+        world
+            .audit
+            .records()
+            .iter()
+            .filter(|r| r.event.kind() == kind)
+            .count()
+    };
+    assert_eq!(delivered("run_finished"), 1, "only the dummy run's");
+    assert_eq!(delivered("job_started"), 1, "only the dummy run's");
+    let receipts = world
+        .arena
+        .submission_receipts(&cast.team_x, id)
+        .await
+        .expect("receipts");
+    assert!(receipts.iter().all(|r| r.at < release_at), "{receipts:?}");
+    let trail = world
+        .arena
+        .audit_trail(&cast.auditor, &id.to_string())
+        .await
+        .expect("trail");
+    assert!(trail.iter().all(|r| r.at < release_at));
+    let organizers = world
+        .arena
+        .audit_trail(&cast.organizer, &id.to_string())
+        .await
+        .expect("trail");
+    assert!(
+        organizers.iter().any(|r| r.at == release_at),
+        "{organizers:?}"
+    );
+
+    world.clock.advance(RELEASE_WAIT);
+    world.arena.deliver_audit_events().await;
+    // At release, every event about the real run arrives stamped with the release time, and
+    // its start names no worker.
+    let real_events: Vec<_> = world
+        .audit
+        .records()
+        .into_iter()
+        .filter(|r| r.at == release_at)
+        .collect();
+    let kinds: Vec<_> = real_events.iter().map(|r| r.event.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["job_started", "run_finished", "submission_finished"],
+        "{real_events:?}"
+    );
+    assert!(matches!(
+        &real_events[0].event,
+        medarena_arena::AuditEvent::JobStarted { worker, .. } if worker == "sealed"
+    ));
+}
+
+#[tokio::test]
+async fn hospitals_cap_spending_across_competitions_and_floor_the_level() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let arena = &world.arena;
+    let terms = |min_level, per_team_epsilon| medarena_arena::DatasetPrivacyTerms {
+        min_level,
+        per_team_epsilon,
+        total_epsilon: 100.0,
+    };
+    // Only contributing hospitals set terms, each its own; the strictest applies.
+    assert!(matches!(
+        arena
+            .set_dataset_privacy(
+                &cast.organizer,
+                cast.dataset,
+                &terms(medarena_arena::PrivacyLevel::Row, 1.0)
+            )
+            .await,
+        Err(ArenaError::Forbidden(_))
+    ));
+    arena
+        .set_dataset_privacy(
+            &cast.hospital_a,
+            cast.dataset,
+            &terms(medarena_arena::PrivacyLevel::Row, 1.2),
+        )
+        .await
+        .expect("hospital A's terms");
+    let privacy = arena
+        .set_dataset_privacy(
+            &cast.hospital_b,
+            cast.dataset,
+            &terms(medarena_arena::PrivacyLevel::Label, 5.0),
+        )
+        .await
+        .expect("hospital B's terms");
+    assert_eq!(
+        privacy.effective,
+        terms(medarena_arena::PrivacyLevel::Row, 1.2),
+        "the strictest of both"
+    );
+
+    // A second competition on the same dataset shares the team's spending on it.
+    let second = EXAMPLE_BUNDLE.replace("slug: cardiac-event-1y", "slug: cardiac-event-again");
+    let other = arena
+        .create_competition(&cast.organizer, &second)
+        .await
+        .expect("second competition");
+    let digest = medarena_arena::Arena::agreement_sha256(&other);
+    arena
+        .accept_agreement(&cast.team_x, other.id, &digest)
+        .await
+        .expect("accept");
+    let first = arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit")
+        .id;
+    world.release().await;
+    assert_eq!(
+        world.view(&cast.team_x, first).await.status,
+        SubmissionStatus::Completed
+    );
+    // 1.0 spent (0.5 + the final's 0.5); the other competition's first run needs 1.0 more.
+    let refused = arena
+        .submit(&cast.team_x, other.id, &module(2))
+        .await
+        .expect("submit")
+        .id;
+    world.release().await;
+    let view = world.view(&cast.team_x, refused).await;
+    assert_eq!(view.outcome, Some(RunOutcome::OverLimit));
+    assert!(
+        view.note
+            .as_deref()
+            .is_some_and(|n| n.contains("hospitals' cap per team")),
+        "{view:?}"
+    );
+    let budget = arena
+        .budget(&cast.team_x, other.id, cast.team_x_org)
+        .await
+        .expect("budget");
+    assert_eq!(
+        (
+            budget[0].spent,
+            budget[0].dataset_spent,
+            budget[0].dataset_cap
+        ),
+        (0.0, 1.0, 1.2)
+    );
+    assert!((budget[0].remaining() - 0.2).abs() < 1e-9, "{budget:?}");
+    // Another team is not affected by team X's spending.
+    let y = arena
+        .submit(&cast.team_y, cast.competition, &module(3))
+        .await
+        .expect("submit")
+        .id;
+    world.release().await;
+    assert_eq!(
+        world.view(&cast.team_y, y).await.status,
+        SubmissionStatus::Completed
+    );
+
+    // A label-level competition is refused while a hospital requires the row level.
+    let label = EXAMPLE_BUNDLE
+        .replace("slug: cardiac-event-1y", "slug: cardiac-event-labels")
+        .replace("  level: row\n", "  level: label\n")
+        .replace(
+            "  blocks: 100\n",
+            "  min_test_rows: 10\n  min_test_class_rows: 2\n  max_releases: 3\n",
+        );
+    let refused = arena.create_competition(&cast.organizer, &label).await;
+    assert!(
+        matches!(&refused, Err(ArenaError::Bundle(err)) if err.issues.iter().any(|i| i.path == "privacy.level")),
+        "{refused:?}"
+    );
+    arena
+        .set_dataset_privacy(
+            &cast.hospital_a,
+            cast.dataset,
+            &terms(medarena_arena::PrivacyLevel::Label, 1.2),
+        )
+        .await
+        .expect("hospital A allows the label level");
+    arena
+        .create_competition(&cast.organizer, &label)
+        .await
+        .expect("now allowed");
+}
+
+#[tokio::test]
+async fn dummy_workers_never_claim_real_runs() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    let arena = &world.arena;
+    assert!(
+        arena
+            .run_next_job_of("real-only", Some(JobKind::RealRun))
+            .await
+            .expect("claim")
+            .is_none(),
+        "no real run is queued yet"
+    );
+    let dummy = arena
+        .run_next_job_of("dummy-only", Some(JobKind::DummyRun))
+        .await
+        .expect("run")
+        .expect("the dummy run");
+    assert_eq!(dummy.kind, JobKind::DummyRun);
+    assert!(
+        arena
+            .run_next_job_of("dummy-only", Some(JobKind::DummyRun))
+            .await
+            .expect("claim")
+            .is_none(),
+        "the real run is left to the real-run workers"
+    );
+    let real = arena
+        .run_next_job_of("real-only", Some(JobKind::RealRun))
+        .await
+        .expect("run")
+        .expect("the real run");
+    assert_eq!(real.kind, JobKind::RealRun);
 }

@@ -401,8 +401,7 @@ fn row_local_assignment_moves_only_the_changed_row() {
     assert_eq!(first.assignment, again.assignment);
     assert_eq!(first.blocks, again.blocks);
     // Re-ordering keeps each row in its part and block (keys are row ids).
-    let reversed_indices =
-        arrow::array::UInt32Array::from((0..n as u32).rev().collect::<Vec<_>>());
+    let reversed_indices = arrow::array::UInt32Array::from((0..n as u32).rev().collect::<Vec<_>>());
     let reversed = arrow::compute::take_record_batch(&union, &reversed_indices).unwrap();
     let reordered = assign_rows(&manifest, &reversed, &config, 10).unwrap();
     for row in 0..n {
@@ -410,7 +409,10 @@ fn row_local_assignment_moves_only_the_changed_row() {
         assert_eq!(first.blocks[row], reordered.blocks[n - 1 - row]);
     }
     let block = first.take_block(&union, Part::PublicTest, 3).unwrap();
-    assert_eq!(block.num_rows(), first.block_rows(Part::PublicTest, 3).len());
+    assert_eq!(
+        block.num_rows(),
+        first.block_rows(Part::PublicTest, 3).len()
+    );
     assert!(assign_rows(&manifest, &union, &config, 0).is_err());
 }
 

@@ -501,8 +501,7 @@ pub fn round_to_grid(value: f64, step: f64, range: Range) -> f64 {
 /// most log2 of this many bits, whatever the code that produced it.
 pub fn grid_levels(range: Range, step: f64) -> Option<u64> {
     let width = range.max - range.min;
-    (width.is_finite() && step.is_finite() && step > 0.0)
-        .then(|| (width / step).floor() as u64 + 1)
+    (width.is_finite() && step.is_finite() && step > 0.0).then(|| (width / step).floor() as u64 + 1)
 }
 
 #[cfg(test)]
@@ -583,7 +582,10 @@ mod tests {
         assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.4).abs() < 1e-9);
         // Two more do not fit in ε = 1: the third is refused and charges nothing.
         release().unwrap();
-        assert!(matches!(release(), Err(PrivacyError::BudgetExceeded { .. })));
+        assert!(matches!(
+            release(),
+            Err(PrivacyError::BudgetExceeded { .. })
+        ));
         assert!((accountant.spent("red", "icu").unwrap().epsilon - 0.8).abs() < 1e-9);
         // A non-finite value is refused before anything is charged.
         assert!(release_scalar(&payer, f64::NAN, 0.01, 0.1, range).is_err());
@@ -597,9 +599,7 @@ mod tests {
         let range = Range { min: 0.0, max: 1.0 };
         // Noise of scale 1 around 0.99: clamped, never outside [0, 1].
         for _ in 0..50 {
-            let value = release_scalar(&payer, 0.99, 0.5, 0.5, range)
-                .unwrap()
-                .value;
+            let value = release_scalar(&payer, 0.99, 0.5, 0.5, range).unwrap().value;
             assert!((0.0..=1.0).contains(&value), "{value}");
         }
     }

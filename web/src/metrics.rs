@@ -118,7 +118,9 @@ pub async fn serve(
                 medarena_arena::Action::ViewMetrics,
                 medarena_arena::Resource::Platform,
             )
-            .map_err(|denial| ApiError::from(medarena_arena::ArenaError::from(denial)).into_response())
+            .map_err(|denial| {
+                ApiError::from(medarena_arena::ArenaError::from(denial)).into_response()
+            })
         });
         if let Err(response) = allowed {
             return response;

@@ -1494,17 +1494,29 @@ fn the_openapi_document_lists_the_same_routes_and_metrics_count_requests() {
             "anonymous" => 401,
             _ => 403,
         };
-        assert_eq!(answer.status, expected, "{role} GET /metrics: {}", answer.text);
+        assert_eq!(
+            answer.status, expected,
+            "{role} GET /metrics: {}",
+            answer.text
+        );
     }
     let metrics = server.get_with_bearer("/metrics", common::METRICS_TOKEN);
-    assert_eq!(metrics.status, 200, "GET /metrics with the operators' token: {}", metrics.text);
+    assert_eq!(
+        metrics.status, 200,
+        "GET /metrics with the operators' token: {}",
+        metrics.text
+    );
     assert!(
         metrics.text.contains("medarena_http_requests_total"),
         "GET /metrics with the operators' token: {}",
         metrics.text
     );
     let wrong = server.get_with_bearer("/metrics", "not-the-token");
-    assert_eq!(wrong.status, 401, "GET /metrics with a wrong token: {}", wrong.text);
+    assert_eq!(
+        wrong.status, 401,
+        "GET /metrics with a wrong token: {}",
+        wrong.text
+    );
     let health = server.get("anonymous", "/healthz");
     assert_eq!(
         (health.status, health.text.as_str()),

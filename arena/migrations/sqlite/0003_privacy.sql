@@ -45,3 +45,18 @@ CREATE TABLE dataset_privacy_terms (
 ALTER TABLE submissions ADD COLUMN release_at INTEGER;
 ALTER TABLE submissions ADD COLUMN released_private_score REAL;
 CREATE INDEX audit_by_time ON audit_events (delivered_at, at, id);
+
+-- Fair-scheduling turns per kind of job: dummy runs take turns among themselves, real runs
+-- among themselves, so that the order of dummy runs never follows real runs' durations.
+CREATE TABLE queue_turns_by_kind (
+    team_id   INTEGER NOT NULL REFERENCES organizations (id),
+    kind      TEXT    NOT NULL CHECK (kind IN ('dummy_run', 'real_run')),
+    last_turn INTEGER NOT NULL,
+    PRIMARY KEY (team_id, kind)
+);
+INSERT INTO queue_turns_by_kind (team_id, kind, last_turn)
+    SELECT team_id, 'dummy_run', last_turn FROM queue_turns;
+INSERT INTO queue_turns_by_kind (team_id, kind, last_turn)
+    SELECT team_id, 'real_run', last_turn FROM queue_turns;
+DROP TABLE queue_turns;
+ALTER TABLE queue_turns_by_kind RENAME TO queue_turns;

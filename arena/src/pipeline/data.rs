@@ -449,7 +449,13 @@ impl BlockData {
                 let total: f64 = counts.iter().sum();
                 counts
                     .iter()
-                    .map(|c| if total > 0.0 { c / total } else { 1.0 / k as f64 })
+                    .map(|c| {
+                        if total > 0.0 {
+                            c / total
+                        } else {
+                            1.0 / k as f64
+                        }
+                    })
                     .collect()
             }
             Labels::Regression(y) | Labels::Survival { time: y, .. } => {

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use medarena_datasets_spec::{
-    Format, LoadOptions, Manifest, Part, RecordBatch, SplitConfig, dummy,
-    load_bytes_with_manifest, union_sites,
+    Format, LoadOptions, Manifest, Part, RecordBatch, SplitConfig, dummy, load_bytes_with_manifest,
+    union_sites,
 };
 use medarena_sandbox::{AnalyzeJob, Limits, RunFailure, Sandbox, SandboxConfig, Status, Timings};
 use medarena_scorer::{
     AggregateSpec, BootstrapConfig, BudgetAccountant, DatasetBudget, InMemoryAccountant,
-    LadderState, Metric, NoiseMechanism, Payer, PrivacyCost, block_mean, block_score,
-    bootstrap_ci, paired_bootstrap, per_site_scores, release_range, release_scalar,
-    round_to_grid, sample_and_aggregate,
+    LadderState, Metric, NoiseMechanism, Payer, PrivacyCost, block_mean, block_score, bootstrap_ci,
+    paired_bootstrap, per_site_scores, release_range, release_scalar, round_to_grid,
+    sample_and_aggregate,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -32,8 +32,7 @@ use crate::executor::{
     RunExecutor, RunInputs, RunRequest, RunResult,
 };
 use crate::model::{
-    AnalysisSpec, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission,
-    SubmissionKind,
+    AnalysisSpec, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission, SubmissionKind,
 };
 
 /// The coarse outcome of a sandbox status; `None` for the platform's own failures.

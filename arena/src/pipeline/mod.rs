@@ -60,8 +60,8 @@ mod executor;
 mod validator;
 
 pub use data::{
-    DeclaredBounds, Evaluation, EvaluationError, ScoredPart, SealedBlock, SealedEvaluation, TaskSpec,
-    evaluate, evaluate_sealed, sandbox_limits,
+    DeclaredBounds, Evaluation, EvaluationError, ScoredPart, SealedBlock, SealedEvaluation,
+    TaskSpec, evaluate, evaluate_sealed, sandbox_limits,
 };
 pub use executor::{SandboxExecutor, outcome_of};
 pub use validator::SpecValidator;

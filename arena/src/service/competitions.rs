@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Arena;
 use crate::authz::{Action, Actor, Resource, authorize};
+use crate::bundle::FinalShow;
 use crate::bundle::{Bundle, BundleError, FieldIssue};
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{CompareRequest, EntryComparison};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
-use crate::bundle::FinalShow;
 use crate::model::{
     AgreementAcceptance, ChargePurpose, Competition, DatasetState, JobKind, SubmissionStatus,
 };
@@ -366,8 +366,9 @@ impl Arena {
                 "the competition's release terms do not hold".to_owned(),
             ));
         };
-        let range = medarena_scorer::release_range(metric, &bundle.privacy.public_score.clamp_bounds())
-            .map_err(|err| ArenaError::Internal(err.to_string()))?;
+        let range =
+            medarena_scorer::release_range(metric, &bundle.privacy.public_score.clamp_bounds())
+                .map_err(|err| ArenaError::Internal(err.to_string()))?;
         let reserved: std::collections::HashSet<OrgId> = match competition.datasets.first() {
             Some(dataset) => self
                 .inner
@@ -375,7 +376,9 @@ impl Arena {
                 .dataset_usage(*dataset)
                 .await?
                 .into_iter()
-                .filter(|u| u.competition == competition.id && u.purpose == ChargePurpose::FinalScore)
+                .filter(|u| {
+                    u.competition == competition.id && u.purpose == ChargePurpose::FinalScore
+                })
                 .map(|u| u.team)
                 .collect(),
             None => Default::default(),
@@ -400,17 +403,20 @@ impl Arena {
                 team: "team",
                 dataset: "final",
             };
-            let released = medarena_scorer::BudgetAccountant::set_budget(&accountant, "final", budget)
-                .and_then(|()| {
-                    medarena_scorer::release_scalar(
-                        &payer,
-                        exact,
-                        terms.sensitivity,
-                        terms.final_epsilon,
-                        range,
-                    )
-                })
-                .map_err(|err| ArenaError::Internal(format!("releasing a final score: {err}")))?;
+            let released =
+                medarena_scorer::BudgetAccountant::set_budget(&accountant, "final", budget)
+                    .and_then(|()| {
+                        medarena_scorer::release_scalar(
+                            &payer,
+                            exact,
+                            terms.sensitivity,
+                            terms.final_epsilon,
+                            range,
+                        )
+                    })
+                    .map_err(|err| {
+                        ArenaError::Internal(format!("releasing a final score: {err}"))
+                    })?;
             releases.push(FinalRelease {
                 submission: row.submission,
                 team: row.team,
@@ -472,7 +478,9 @@ impl Arena {
         let mut entries = ranked(entries, higher_is_better);
         let ranks_only = kind == LeaderboardKind::Private
             && released
-            && terms.as_ref().is_some_and(|t| t.final_show == FinalShow::Rank);
+            && terms
+                .as_ref()
+                .is_some_and(|t| t.final_show == FinalShow::Rank);
         if ranks_only {
             entries.iter_mut().for_each(|entry| entry.score = None);
         }

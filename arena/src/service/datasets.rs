@@ -11,7 +11,8 @@ use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{ContributionData, DatasetUpload, ValidationOutcome};
 use crate::ids::{ContributionId, DatasetId, OrgId};
 use crate::model::{
-    Contribution, ContributionState, Dataset, DatasetPrivacy, DatasetPrivacyTerms, DatasetState, Role,
+    Contribution, ContributionState, Dataset, DatasetPrivacy, DatasetPrivacyTerms, DatasetState,
+    Role,
 };
 use crate::store::{
     AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset, Stamp,
@@ -417,7 +418,11 @@ impl Arena {
 
     /// A dataset's privacy terms as they apply (the strictest of its hospitals') and what
     /// has been spent on it: its contributing hospitals and organizers.
-    pub async fn dataset_privacy(&self, actor: &Actor, id: DatasetId) -> ArenaResult<DatasetPrivacy> {
+    pub async fn dataset_privacy(
+        &self,
+        actor: &Actor,
+        id: DatasetId,
+    ) -> ArenaResult<DatasetPrivacy> {
         self.load_dataset(id).await?;
         let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
         authorize(
@@ -453,10 +458,9 @@ impl Arena {
                 contributors: &contributors,
             },
         )?;
-        let hospital = actor
-            .approved_org()
-            .map(|m| m.org)
-            .ok_or_else(|| ArenaError::Forbidden("only a contributing hospital sets terms".to_owned()))?;
+        let hospital = actor.approved_org().map(|m| m.org).ok_or_else(|| {
+            ArenaError::Forbidden("only a contributing hospital sets terms".to_owned())
+        })?;
         for (field, value) in [
             ("per_team_epsilon", terms.per_team_epsilon),
             ("total_epsilon", terms.total_epsilon),

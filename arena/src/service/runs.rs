@@ -22,8 +22,8 @@ use crate::model::{
 use crate::store::{
     ClaimRequest, FinishJob, FinishOutcome, Reservation, RetryOutcome, Store, SubmissionUpdate,
 };
-use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_charge, micro_epsilon_limit};
 use crate::time::Clock;
+use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_charge, micro_epsilon_limit};
 
 /// What happened to one claimed job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -110,9 +110,20 @@ impl Arena {
         &self.inner.jobs_ready
     }
 
-    /// Claims and runs the next job, if any. Returns `None` when the queue has nothing
-    /// claimable for now.
+    /// Claims and runs the next job of either kind, if any. Returns `None` when the queue
+    /// has nothing claimable for now.
     pub async fn run_next_job(&self, worker: &str) -> ArenaResult<Option<JobReport>> {
+        self.run_next_job_of(worker, None).await
+    }
+
+    /// Claims and runs the next job of `kind` (`None`: either), if any. Real-data runs take
+    /// workers of their own ([`crate::WorkerPool`]): a dummy run then never waits behind a
+    /// real run, whose duration depends on the data, so dummy runs' times tell nothing.
+    pub async fn run_next_job_of(
+        &self,
+        worker: &str,
+        kind: Option<JobKind>,
+    ) -> ArenaResult<Option<JobReport>> {
         let queue = &self.inner.config.queue;
         let token = lease_token();
         let lease_ms = millis(queue.lease);
@@ -124,6 +135,7 @@ impl Arena {
                 lease_token: token.clone(),
                 now: self.now(),
                 lease_ms,
+                kind,
             })
             .await?;
         let Some(job) = claimed else {

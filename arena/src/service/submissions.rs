@@ -7,17 +7,17 @@ use zeroize::Zeroizing;
 use super::Arena;
 use super::competitions::competition_resource;
 use crate::authz::{Action, Actor, Resource, authorize};
+use crate::bundle::{FinalShow, ReleaseTerms};
 use crate::error::{ArenaError, ArenaResult};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
 use crate::model::{
     AnalysisSpec, BudgetUse, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission,
     SubmissionKind, SubmissionStatus, Tier,
 };
-use crate::bundle::{FinalShow, ReleaseTerms};
 use crate::store::{BudgetQuery, InsertSubmission, NewSubmission};
-use medarena_scorer::budget::micro_epsilon_limit;
 use crate::time::Timestamp;
 use crate::vault::KeyScope;
+use medarena_scorer::budget::micro_epsilon_limit;
 
 /// A submission as one viewer may see it. Teams see coarse statuses, the dummy score and the
 /// released public score; never exact scores, details or timings. Organizers also get

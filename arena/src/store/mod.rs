@@ -164,6 +164,9 @@ pub struct ClaimRequest {
     pub lease_token: String,
     pub now: Timestamp,
     pub lease_ms: i64,
+    /// Only jobs of this kind (`None`: either). Real-data runs have workers of their own, so
+    /// that a dummy run never waits behind a real run whose duration depends on the data.
+    pub kind: Option<JobKind>,
 }
 
 /// What to record when a claimed job ends.
@@ -249,7 +252,9 @@ pub enum FinishOutcome {
     /// The lease was lost (expired and reclaimed, or already finished): nothing was written.
     LeaseLost,
     /// The reservation would pass a cap (or a hospital's floor): nothing was written.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -656,7 +656,8 @@ async fn check_reservation(
                 caps.min_level.as_str()
             )));
         }
-        let (here, anywhere, everyone) = spent_in(&mut *conn, job.team, *dataset, job.competition).await?;
+        let (here, anywhere, everyone) =
+            spent_in(&mut *conn, job.team, *dataset, job.competition).await?;
         let needs = |spent: i64, cap: i64| spent.saturating_add(amount) > cap;
         let refusal = if needs(here, reservation.competition_cap_micro) {
             Some("the competition's budget per team")
@@ -1818,17 +1819,27 @@ impl JobQueue for SqliteStore {
     async fn claim(&self, request: &ClaimRequest) -> StoreResult<Option<Job>> {
         let mut tx = self.write_tx().await?;
         reap_in(&mut tx, request.now).await?;
+        // Bound as a pair so that one statement serves "either kind" and "this kind".
+        let kinds = match request.kind {
+            Some(kind) => [kind.as_str(); 2],
+            None => [JobKind::DummyRun.as_str(), JobKind::RealRun.as_str()],
+        };
         // Fair scheduling: the team whose last turn is oldest (never served = 0) first, then
-        // that team's oldest job. A team runs at most one real-data job at a time.
+        // that team's oldest job. Turns are kept per kind of job, so that the order of dummy
+        // runs never depends on when real runs (whose durations follow the data) were
+        // claimed. A team runs at most one real-data job at a time.
         let candidate: Option<i64> = sqlx::query_scalar(
-            "SELECT j.id FROM jobs j LEFT JOIN queue_turns t ON t.team_id = j.team_id \
-             WHERE j.state = 'pending' AND j.available_at <= $1 \
+            "SELECT j.id FROM jobs j \
+             LEFT JOIN queue_turns t ON t.team_id = j.team_id AND t.kind = j.kind \
+             WHERE j.state = 'pending' AND j.available_at <= $1 AND j.kind IN ($2, $3) \
                AND (j.kind <> 'real_run' OR NOT EXISTS ( \
                     SELECT 1 FROM jobs r WHERE r.team_id = j.team_id AND r.kind = 'real_run' \
                     AND r.state = 'running')) \
              ORDER BY COALESCE(t.last_turn, 0), j.id LIMIT 1",
         )
         .bind(request.now.0)
+        .bind(kinds[0])
+        .bind(kinds[1])
         .fetch_optional(&mut *tx)
         .await?;
         let Some(candidate) = candidate else {
@@ -1855,11 +1866,12 @@ impl JobQueue for SqliteStore {
         };
         let job = job_from(&row)?;
         sqlx::query(
-            "INSERT INTO queue_turns (team_id, last_turn) \
-             VALUES ($1, (SELECT COALESCE(MAX(last_turn), 0) + 1 FROM queue_turns)) \
-             ON CONFLICT (team_id) DO UPDATE SET last_turn = excluded.last_turn",
+            "INSERT INTO queue_turns (team_id, kind, last_turn) \
+             VALUES ($1, $2, (SELECT COALESCE(MAX(last_turn), 0) + 1 FROM queue_turns WHERE kind = $2)) \
+             ON CONFLICT (team_id, kind) DO UPDATE SET last_turn = excluded.last_turn",
         )
         .bind(job.team.0)
+        .bind(job.kind.as_str())
         .execute(&mut *tx)
         .await?;
         set_submission_status(&mut tx, job.submission, running_status(job.kind)).await?;

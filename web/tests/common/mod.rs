@@ -70,12 +70,11 @@ impl TestServer {
             }
             let ledger =
                 Arc::new(open_ledger(world.dir.path(), "medarena.test/ledger").expect("ledger"));
-            let app =
-                medarena_web::router({
-                    let mut state = medarena_web::AppState::new(world.arena.clone(), ledger);
-                    state.metrics_token = Some(METRICS_TOKEN.into());
-                    state
-                });
+            let app = medarena_web::router({
+                let mut state = medarena_web::AppState::new(world.arena.clone(), ledger);
+                state.metrics_token = Some(METRICS_TOKEN.into());
+                state
+            });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -121,7 +120,14 @@ impl TestServer {
 
     /// A GET with this bearer token (not a role's).
     pub fn get_with_bearer(&self, path: &str, token: &str) -> Answer {
-        self.send("GET", path, "application/json", Vec::new(), None, Some(token))
+        self.send(
+            "GET",
+            path,
+            "application/json",
+            Vec::new(),
+            None,
+            Some(token),
+        )
     }
 
     fn send(
