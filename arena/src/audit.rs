@@ -80,18 +80,21 @@ pub enum AuditEvent {
         dataset: DatasetId,
         slug: String,
     },
+    /// The file is committed to, not named: `content_commitment` is
+    /// [`crate::vault::commitment`] of its SHA-256 with the contribution's secret salt (its
+    /// size and digest would let anyone test a guess of the rows).
     ContributionUploaded {
         contribution: ContributionId,
         dataset: DatasetId,
         hospital: OrgId,
-        content_sha256: String,
-        size_bytes: i64,
+        content_commitment: String,
     },
+    /// `report_commitment`: the validation report's SHA-256, committed to with the same salt.
     ContributionValidated {
         contribution: ContributionId,
         dataset: DatasetId,
         accepted: bool,
-        report_sha256: String,
+        report_commitment: String,
     },
     DatasetReviewed {
         dataset: DatasetId,

@@ -379,8 +379,12 @@ pub struct Contribution {
     pub manifest: Option<String>,
     /// Where the encrypted bytes are; `None` once a rejected upload has been deleted.
     pub object: Option<ObjectId>,
-    /// SHA-256 (hex) of the plaintext as uploaded; what the hospital can check on the ledger.
+    /// SHA-256 (hex) of the plaintext as uploaded.
     pub content_sha256: String,
+    /// The secret salt of the public ledger's commitments to this upload and its report:
+    /// with it (and the file), the hospital checks its receipts; without it, the ledger
+    /// says nothing about the file ([`crate::vault::commitment`]).
+    pub commitment_salt: Option<String>,
     pub size_bytes: i64,
     pub rows: Option<i64>,
     pub state: ContributionState,

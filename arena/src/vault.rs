@@ -80,6 +80,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A fresh random salt for [`commitment`] (32 bytes, hex).
+pub fn commitment_salt() -> String {
+    let mut salt = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+    hex::encode(salt)
+}
+
+/// The hiding commitment to a digest that the public ledger carries instead of the digest:
+/// `SHA-256("medarena/commitment/v1" ‖ 0x00 ‖ salt ‖ digest)` over the hex texts. The salt
+/// goes only to the contributing hospital (and organizers), who can check their receipt;
+/// without it, nobody can test a guess of a file or of its validation report against the
+/// ledger (a plain digest of a report, whose counts are easy to guess, would confirm them).
+pub fn commitment(salt_hex: &str, digest_hex: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"medarena/commitment/v1\0");
+    hasher.update(salt_hex.as_bytes());
+    hasher.update(digest_hex.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
 fn object_aad(scope: &KeyScope, content_sha256: &str) -> Vec<u8> {
     format!("medarena/object/v1|{scope}|{content_sha256}").into_bytes()
 }

@@ -62,6 +62,26 @@ async fn uploads_are_encrypted_validated_and_reviewed() {
         "addressed by the stored bytes"
     );
     assert!(on_disk.starts_with(b"MDE1"));
+    // The public record commits to the upload without naming its digest or size: the
+    // hospital, which holds the salt, can check it; nobody else can test a guess.
+    let salt = contribution
+        .commitment_salt
+        .clone()
+        .expect("a commitment salt");
+    let events = world.audit.records();
+    let uploaded = events
+        .iter()
+        .find(|r| r.event.kind() == "contribution_uploaded")
+        .expect("the upload's event");
+    let text = serde_json::to_string(&uploaded.event).expect("json");
+    assert!(
+        !text.contains(&contribution.content_sha256) && !text.contains("size"),
+        "{text}"
+    );
+    assert!(text.contains(&medarena_arena::vault::commitment(
+        &salt,
+        &contribution.content_sha256
+    )));
     let needle = b"age,sex,troponin";
     assert!(
         !on_disk.windows(needle.len()).any(|w| w == needle),
@@ -481,6 +501,7 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
                 object: sealed.object,
                 content_sha256: sealed.content_sha256.clone(),
                 size_bytes: sealed.size_bytes,
+                commitment_salt: medarena_arena::vault::commitment_salt(),
             },
         )
         .await

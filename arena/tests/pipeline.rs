@@ -392,8 +392,8 @@ async fn examples_run_and_score() -> TestResult {
         ensure!(
             report
                 .details
-                .is_some_and(|d| d["timings"]["fit_ms"].is_number()),
-            "timings"
+                .is_some_and(|d| d["timings"].is_null() && d["dummy_rows"] == 1000),
+            "the team's dummy report holds no timings (a concurrent real run could move them)"
         );
     }
     let (baseline, logreg, gbt) = (exact[0], exact[1], exact[2]);

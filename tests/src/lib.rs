@@ -418,6 +418,25 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 /// Through the API: a hospital uploads both example files, the organizer approves the
 /// dataset and creates a competition from `bundle_yaml`. Returns the competition's id.
 pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) -> i64 {
+    let files: Vec<(&str, Vec<u8>)> = ["hospital-a.csv", "hospital-b.csv"]
+        .into_iter()
+        .map(|file| {
+            (
+                file,
+                std::fs::read(heart_example(file)).expect("example rows"),
+            )
+        })
+        .collect();
+    open_competition_with(server, organizer, bundle_yaml, &files)
+}
+
+/// [`open_competition`] with these files (name, bytes) as the hospital's uploads.
+pub fn open_competition_with(
+    server: &Server,
+    organizer: &Client,
+    bundle_yaml: &str,
+    files: &[(&str, Vec<u8>)],
+) -> i64 {
     let hospital = admitted(
         server,
         organizer,
@@ -432,11 +451,10 @@ pub fn open_competition(server: &Server, organizer: &Client, bundle_yaml: &str) 
     );
     let dataset_id = dataset["id"].as_i64().expect("dataset id");
     let manifest = std::fs::read(heart_example("manifest.yaml")).expect("manifest");
-    for file in ["hospital-a.csv", "hospital-b.csv"] {
-        let data = std::fs::read(heart_example(file)).expect("example rows");
+    for (file, data) in files {
         let (content_type, body) = multipart(&[
             ("manifest", Some("manifest.yaml"), &manifest),
-            ("data", Some(file), &data),
+            ("data", Some(file), data),
         ]);
         let answer = hospital.send(
             "POST",

@@ -247,7 +247,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/submissions/{id}/dummy-report",
-        "The dummy-data run: score, timings, guest output",
+        "The dummy-data run: score, failure detail, guest output",
         "organizer, its team",
         "",
     ),

@@ -51,3 +51,7 @@ INSERT INTO queue_turns_by_kind (team_id, kind, last_turn)
     SELECT team_id, 'real_run', last_turn FROM queue_turns;
 DROP TABLE queue_turns;
 ALTER TABLE queue_turns_by_kind RENAME TO queue_turns;
+
+-- The secret salt of the public ledger's commitments to an upload and its report (the
+-- ledger no longer names a file's digest or size). Uploads of the first platform have none.
+ALTER TABLE contributions ADD COLUMN commitment_salt TEXT;

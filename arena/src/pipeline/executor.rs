@@ -188,6 +188,18 @@ pub(crate) fn timings_json(timings: &Timings) -> Value {
     })
 }
 
+/// What organizers see of a dummy run: what the team sees, and the time per phase. A team
+/// does not see its dummy run's timings on the platform: a real run of its own (or anyone's)
+/// on the same machine could slow it down by an amount that follows the data. The same
+/// timings are in `medarena run`'s report, locally.
+fn with_timings(team_details: &Value, timings: &Timings) -> Value {
+    let mut details = team_details.clone();
+    if let Value::Object(map) = &mut details {
+        map.insert("timings".to_owned(), timings_json(timings));
+    }
+    details
+}
+
 /// A failed sandbox run as a result: the coarse outcome; on dummy data also the detail
 /// and the guest's output. `Internal` is the platform's failure: retried.
 fn failed_run(failure: RunFailure, dummy: bool) -> Result<RunResult, ExecutorError> {
@@ -262,13 +274,12 @@ impl SandboxExecutor {
             "guest_seed": spec.seed,
             "metric": spec.metric.name(),
             "score_error": score.as_ref().err().map(ToString::to_string),
-            "timings": timings_json(&evaluation.output.timings),
             "cache_hit": evaluation.output.cache_hit,
         });
         Ok(RunResult {
             outcome: RunOutcome::Ok,
             dummy_score: score.ok(),
-            details: team_details.clone(),
+            details: with_timings(&team_details, &evaluation.output.timings),
             guest_log: Some(evaluation.output.debug_log),
             team_details: Some(team_details),
             ..RunResult::default()
@@ -509,11 +520,10 @@ impl SandboxExecutor {
                 let team_details = json!({
                     "block_outputs": blocks,
                     "block_seed": block_seed,
-                    "timings": timings_json(&timings),
                 });
                 Ok(RunResult {
                     outcome: RunOutcome::Ok,
-                    details: team_details.clone(),
+                    details: with_timings(&team_details, &timings),
                     guest_log: Some(log),
                     team_details: Some(team_details),
                     ..RunResult::default()

@@ -172,6 +172,7 @@ impl Arena {
                     object: sealed.object,
                     content_sha256: sealed.content_sha256,
                     size_bytes: sealed.size_bytes,
+                    commitment_salt: crate::vault::commitment_salt(),
                 },
             )
             .await?;

@@ -112,6 +112,8 @@ pub struct NewContribution {
     pub object: ObjectId,
     pub content_sha256: String,
     pub size_bytes: i64,
+    /// The secret salt of the contribution's public commitments ([`crate::vault::commitment`]).
+    pub commitment_salt: String,
 }
 
 /// Why a contribution could not be added.

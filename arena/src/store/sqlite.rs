@@ -54,7 +54,7 @@ const DATASET_COLS: &str = "id, slug, title, description, state, created_by, cre
                             reviewed_by, reviewed_at, review_note";
 const CONTRIBUTION_COLS: &str = "id, dataset_id, hospital_id, uploaded_by, file_name, manifest, \
                                  object_id, content_sha256, size_bytes, row_count, state, \
-                                 report_json, created_at";
+                                 report_json, created_at, commitment_salt";
 const SUBMISSION_COLS: &str = "id, competition_id, team_id, submitted_by, phase, kind, \
                                analysis_json, object_id, module_sha256, size_bytes, status, \
                                outcome, note, dummy_score, released_public_score, \
@@ -216,6 +216,7 @@ fn contribution_from(row: &SqliteRow) -> StoreResult<Contribution> {
         manifest: row.try_get("manifest")?,
         object: object_opt(row, "object_id")?,
         content_sha256: row.try_get("content_sha256")?,
+        commitment_salt: row.try_get("commitment_salt")?,
         size_bytes: row.try_get("size_bytes")?,
         rows: row.try_get("row_count")?,
         state: parse(row.try_get("state")?)?,
@@ -1336,8 +1337,9 @@ impl DatasetRepo for SqliteStore {
         }
         let row = sqlx::query(&format!(
             "INSERT INTO contributions (dataset_id, hospital_id, uploaded_by, file_name, manifest, \
-             object_id, content_sha256, size_bytes, state, report_json, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'uploaded', 'null', $9) \
+             object_id, content_sha256, size_bytes, state, report_json, created_at, \
+             commitment_salt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'uploaded', 'null', $9, $10) \
              RETURNING {CONTRIBUTION_COLS}"
         ))
         .bind(new.dataset.0)
@@ -1349,6 +1351,7 @@ impl DatasetRepo for SqliteStore {
         .bind(&new.content_sha256)
         .bind(new.size_bytes)
         .bind(stamp.at.0)
+        .bind(&new.commitment_salt)
         .fetch_one(&mut *tx)
         .await?;
         let contribution = contribution_from(&row)?;
@@ -1363,8 +1366,10 @@ impl DatasetRepo for SqliteStore {
                 contribution: contribution.id,
                 dataset: contribution.dataset,
                 hospital: contribution.hospital,
-                content_sha256: contribution.content_sha256.clone(),
-                size_bytes: contribution.size_bytes,
+                content_commitment: crate::vault::commitment(
+                    &new.commitment_salt,
+                    &contribution.content_sha256,
+                ),
             },
         )
         .await?;
@@ -1416,7 +1421,10 @@ impl DatasetRepo for SqliteStore {
                 contribution: id,
                 dataset: contribution.dataset,
                 accepted: state == ContributionState::Validated,
-                report_sha256: crate::vault::sha256_hex(report_json.as_bytes()),
+                report_commitment: crate::vault::commitment(
+                    contribution.commitment_salt.as_deref().unwrap_or_default(),
+                    &crate::vault::sha256_hex(report_json.as_bytes()),
+                ),
             },
         )
         .await?;
