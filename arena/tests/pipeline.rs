@@ -45,6 +45,10 @@ fn main() -> ExitCode {
         ),
         trial("the_ladder_keeps_its_state_per_team", ladder_keeps_state),
         trial(
+            "label_level_releases_on_a_grid_and_caps_releases",
+            label_level_releases_on_a_grid,
+        ),
+        trial(
             "hostile_modules_fail_coarsely_without_leaking",
             hostile_modules_fail_coarsely,
         ),
@@ -168,6 +172,22 @@ async fn cast(arena: &Arena, bundle_yaml: &str, tiers: &[Tier]) -> Cast {
         .review_dataset(&organizer, dataset.id, true, None)
         .await
         .expect("approve");
+    if bundle_yaml.contains("level: label") {
+        // Both hospitals allow the weaker level for this dataset.
+        for hospital in [&hospital_a, &hospital_b] {
+            arena
+                .set_dataset_privacy(
+                    hospital,
+                    dataset.id,
+                    &medarena_arena::DatasetPrivacyTerms {
+                        min_level: medarena_arena::PrivacyLevel::Label,
+                        ..medarena_arena::DatasetPrivacyTerms::default()
+                    },
+                )
+                .await
+                .expect("terms");
+        }
+    }
     let competition = arena
         .create_competition(&organizer, bundle_yaml)
         .await
@@ -524,6 +544,57 @@ async fn ladder_keeps_state() -> TestResult {
         second.released_public_score == Some(shown),
         "{:?} vs {shown}",
         second.released_public_score
+    );
+    Ok(())
+}
+
+async fn label_level_releases_on_a_grid() -> TestResult {
+    let platform = platform_at(public_phase()).await;
+    let arena = &platform.arena;
+    // One fit on the whole training part; noise for one test label (Δ = 1/40 from the
+    // declared smallest class); scores on a grid of 0.05; two releases per team.
+    let bundle = example_bundle()
+        .replace("  level: row\n", "  level: label\n")
+        .replace(
+            "  blocks: 5\n",
+            "  min_test_rows: 150\n  min_test_class_rows: 40\n  max_releases: 2\n  score_grid: 0.05\n",
+        );
+    let cast = cast(arena, &bundle, &[Tier::RealData]).await;
+    let (team, _) = &cast.teams[0];
+    let mut views = Vec::new();
+    for module in [demo::LOGREG_WASM, demo::GBT_WASM, demo::BASELINE_WASM] {
+        let id = submit_and_run(&platform, team, cast.competition, module).await;
+        views.push(arena.submission(team, id).await.expect("view"));
+    }
+    for view in &views[..2] {
+        let score = view.released_public_score.ok_or("a released score")?;
+        ensure!(
+            ((score / 0.05).round() * 0.05 - score).abs() < 1e-9,
+            "label-level scores are on the published grid: {score}"
+        );
+    }
+    let organizer_view = arena
+        .submission(&cast.organizer, views[0].id)
+        .await
+        .expect("view");
+    let details = organizer_view
+        .exact
+        .and_then(|e| e.result)
+        .ok_or("details")?;
+    ensure!(
+        details["release"]["level"] == "label"
+            && details["release"]["sensitivity"].as_f64() == Some(1.0 / 40.0)
+            && details["evaluation"]["blocks"] == 1,
+        "{details}"
+    );
+    ensure!(
+        views[2].outcome == Some(RunOutcome::OverLimit)
+            && views[2]
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("cap of 2 released scores")),
+        "the third release is refused before it runs: {:?}",
+        views[2]
     );
     Ok(())
 }

@@ -6,11 +6,11 @@
 //! A run's predictions are scored against the hidden labels of the public and the private
 //! test part ([`Metric::score`]). Organizers see exact scores, bootstrap intervals
 //! ([`bootstrap`]) and per-site scores; teams see only what [`release`] lets out: a
-//! Laplace-noised public score or a Ladder score, each charged to the team's privacy
-//! budget on the dataset ([`budget`]) *before* it is computed. Free-form analyses by
-//! untrusted code are released through [`sample_aggregate`]. Counts shown to anyone but
-//! organizers go through [`suppression`]. Leaderboards ([`leaderboard`]) rank released
-//! public scores during the competition and exact private scores after it closes.
+//! Laplace-noised score (the mean of per-block scores at the `row` level), optionally
+//! through the Ladder, each charged to the team's privacy budget on the dataset
+//! ([`budget`]) *before* the noise is drawn. Free-form analyses by untrusted code are
+//! released through [`sample_aggregate`]. Counts shown to anyone but organizers go through
+//! [`suppression`]. Leaderboards ([`leaderboard`]) rank released scores.
 //!
 //! Inputs are plain types: [`Truth`] and [`Predictions`] own `Vec`s, tasks are
 //! [`TaskKind`]. The crate knows nothing of HTTP, SQL, Arrow or the sandbox.

@@ -18,37 +18,41 @@
 //!
 //! ```text
 //! precheck ── sandbox::precheck (size, zero imports, exports) at upload
-//! dummy run ─ datasets-spec::dummy(manifest, rows, seed = split seed) ─┐
-//! real run ── RunInputs::real_data ─▶ load each contribution ─▶ union ─┤
+//! dummy run ─ datasets-spec::dummy(manifest, rows, seed = split seed) ─ one fit ─ team sees all
+//! real run ── RunInputs::real_data ─▶ load each contribution ─▶ union ─┐
 //!                                                                      ▼
-//!   drop rows without a target ─▶ split(seed, fractions of the bundle) ─▶ train │ public │ private
-//!   sandbox child: fit(train features, train labels) ; predict(public ++ private features)
-//!   (test labels stay in this process)                                  │
-//!   scorer: exact public and private scores, bootstrap 95% CIs, per-site scores
-//!   real runs: release_public_score (Laplace, or the Ladder on the noisy score, with the
-//!   bundle's ε) charged to a per-run accountant holding the team's remaining budget
+//!   drop rows without a target ─▶ assign_rows: each row's part and block from its own key
+//!   declared bounds checked (min_rows; label level: each test part) ─ refused alike for all
+//!   per block (k on the `row` level, 1 on `label`): fresh sandbox child, fit(train block),
+//!     predict(test block); any failure ─▶ the block's fallback prediction (training prior)
+//!   (test labels stay in this process)                                 │
+//!   scorer: each block's clamped score ─▶ block_mean ─▶ release_scalar (Laplace, OpenDP),
+//!   charged to a one-run accountant holding the ε the core reserved at queueing;
+//!   the Ladder (post-processing); the label level's grid
 //! ```
 //!
-//! What leaves, and to whom:
-//! - **dummy run** (synthetic data): the team sees the score, the detailed failure reason,
-//!   the guest's debug output and the time per phase.
-//! - **real run**: the team sees the coarse outcome (`ok`, `failed`, `over_limit`) and the
-//!   released public score; organizers also see exact public and private scores, intervals,
-//!   per-site scores, the split record and exact timings. Sandbox failures on real data
-//!   carry only the status's fixed text. The ε of the release is returned as
-//!   [`RunResult::budget_charges`](crate::RunResult) on every dataset of the competition; the
-//!   core charges them atomically with the result, and refuses the result if the budget
-//!   changed meanwhile. The Ladder's state comes in with the request and goes back with the
-//!   result, stored in the same transaction.
+//! What leaves, and to whom (`PRIVACY.md` has the whole list):
+//! - **dummy run** (synthetic data): the team sees the score, the detailed failure reason
+//!   and the guest's debug output; the time per phase is for organizers (and
+//!   `medarena run`), since a concurrent real run could move it.
+//! - **real run**: the team sees `completed` and the released public score, at the run's
+//!   release time, whatever the run did (failures are sealed inside the block means);
+//!   organizers also see exact (clamped block-mean) public and private scores, each block's
+//!   status, bootstrap intervals and per-site scores of the pooled out-of-block predictions,
+//!   the split record and timings. The Ladder's state comes in with the request and goes
+//!   back with the result, stored in the same transaction.
 //! - **analysis** (submission kind `analysis`, tier `dp_aggregates`): the training rows are
-//!   shuffled with a recorded seed into the declared number of disjoint blocks; the module's
-//!   `analyze` runs once per block in a fresh instance; the scorer clamps every output into
-//!   the declared bounds, averages and adds OpenDP Laplace noise, charging the declared ε.
-//!   The team sees the noisy values; a block that failed counts as the bounds' midpoint.
+//!   cut row by row (a seed per submission) into the declared number of blocks; the
+//!   module's `analyze` runs once per block in a fresh instance; the scorer clamps every
+//!   output into the declared bounds, averages and adds OpenDP Laplace noise, charging the
+//!   declared ε. The team sees the noisy values; a block that failed counts as the bounds'
+//!   midpoint.
 //!
-//! Sandbox statuses map to coarse outcomes: `compile_limit`, `memory_limit` and `deadline`
-//! are `over_limit`; `refused`, `trap` and `bad_output` are `failed`; `internal` is platform
-//! trouble (the job is retried).
+//! On dummy data, sandbox statuses map to coarse outcomes: `compile_limit`, `memory_limit`
+//! and `deadline` are `over_limit`; `refused`, `trap` and `bad_output` are `failed`;
+//! `internal` is platform trouble (the job is retried). On real data a block's status is
+//! only for organizers (an `internal` failure of a block's child is retried once, then
+//! counts like any failure).
 //!
 //! The sandbox child is a separate process ([`PipelineConfig::child`]): the `medarena`
 //! binary re-executes itself (`medarena sandbox-child`). Compiled modules are cached in
