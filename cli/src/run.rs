@@ -1,20 +1,25 @@
 //! `medarena run`: runs a submission locally exactly as the platform's dummy-data run does
 //! (the same pre-check, split, sandbox child and scorer: `medarena_arena::pipeline`), on
 //! dummy data generated from the manifest, or on local data files. Prints the status, the
-//! metric, the time per phase and the guest's debug output; exits 1 when the submission
-//! fails, 2 when the input is unusable.
+//! metric, the time per phase and the guest's debug output, then (`--blocks`, or a `row`-level
+//! competition) the platform's partitioned score; exits 1 when the submission fails, 2 when
+//! the input is unusable.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use medarena_arena::bundle::{Bundle, SandboxLimits, TaskKind};
+use medarena_arena::bundle::{Bundle, PrivacyLevel, SandboxLimits, TaskKind};
+use medarena_arena::datasets_spec::Part;
 use medarena_arena::datasets_spec::{
     Field, LoadOptions, Manifest, RecordBatch, SplitConfig, dummy, load_with_manifest, union_sites,
 };
-use medarena_arena::pipeline::{Evaluation, EvaluationError, TaskSpec, evaluate, sandbox_limits};
+use medarena_arena::pipeline::{
+    DeclaredBounds, Evaluation, EvaluationError, TaskSpec, evaluate, evaluate_sealed,
+    sandbox_limits,
+};
 use medarena_arena::sandbox::{ChildCommand, Sandbox, SandboxConfig, Timings, precheck};
-use medarena_arena::scorer::Metric;
+use medarena_arena::scorer::{ClampBounds, Metric, block_mean, block_score, release_range};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -44,6 +49,12 @@ pub struct RunArgs {
     /// Rows of dummy data.
     #[arg(long, default_value_t = 1000)]
     rows: usize,
+    /// After the one-fit run, also score as the platform does at the `row` privacy level:
+    /// the rows cut into this many blocks, each fitted and predicted in a fresh sandbox, and
+    /// the mean of the blocks' scores (what is released with noise). Default: the
+    /// competition's blocks at the `row` level, else none. Most useful on local data files.
+    #[arg(long)]
+    blocks: Option<u32>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -81,6 +92,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     match evaluate(&sandbox, &module, &manifest, &table, &spec, true) {
         Ok(evaluation) => {
             report(&spec, &evaluation)?;
+            let blocks = args.blocks.or_else(|| {
+                bundle
+                    .as_ref()
+                    .filter(|b| b.privacy.level == PrivacyLevel::Row)
+                    .map(Bundle::blocks_per_run)
+            });
+            if let Some(blocks) = blocks.filter(|k| *k >= 2) {
+                partitioned(
+                    &sandbox,
+                    &module,
+                    &manifest,
+                    &table,
+                    &spec,
+                    blocks,
+                    bundle.as_ref(),
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(EvaluationError::Submission(failure)) => {
@@ -234,6 +262,73 @@ fn report(spec: &TaskSpec, evaluation: &Evaluation) -> anyhow::Result<()> {
     );
     println!("time     {}", timings(&evaluation.output.timings));
     print_debug(&evaluation.output.debug_log);
+    Ok(())
+}
+
+/// The platform's `row`-level scoring of the same run: block by block, failures scored
+/// with the fallback prediction, the mean of the clamped block scores, and the noise the
+/// competition would add to it.
+fn partitioned(
+    sandbox: &Sandbox,
+    module: &[u8],
+    manifest: &Manifest,
+    table: &RecordBatch,
+    spec: &TaskSpec,
+    blocks: u32,
+    bundle: Option<&Bundle>,
+) -> anyhow::Result<()> {
+    let clamp = bundle.map_or_else(ClampBounds::default, |b| {
+        b.privacy.public_score.clamp_bounds()
+    });
+    let range = release_range(spec.metric, &clamp)?;
+    let sealed = evaluate_sealed(
+        sandbox,
+        module,
+        manifest,
+        table,
+        spec,
+        blocks,
+        &DeclaredBounds::default(),
+    )
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let mean = |part: Part| -> anyhow::Result<f64> {
+        let scores = sealed
+            .blocks
+            .iter()
+            .map(|block| {
+                let scored = if part == Part::PrivateTest {
+                    &block.private
+                } else {
+                    &block.public
+                };
+                block_score(spec.metric, &scored.truth, &scored.predictions, &clamp)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(block_mean(&scores, range)?)
+    };
+    let statuses = sealed
+        .statuses()
+        .iter()
+        .map(|(status, count)| format!("{count} {status}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "blocks   {blocks} blocks of about {} rows: {statuses} (a failed block scores the fallback prediction)",
+        sealed.rows_with_target / blocks as usize
+    );
+    println!(
+        "released {}: public {:.4}, private {:.4} before noise (the mean of the blocks' clamped scores){}",
+        spec.metric.name(),
+        mean(Part::PublicTest)?,
+        mean(Part::PrivateTest)?,
+        bundle
+            .and_then(Bundle::release_terms)
+            .filter(|t| t.blocks == blocks)
+            .map_or_else(String::new, |t| format!(
+                "; the competition adds noise of ±{:.4} (95%) at ε = {}",
+                t.public_half_width_95, t.public_epsilon
+            ))
+    );
     Ok(())
 }
 

@@ -74,6 +74,8 @@ fn runs_an_example_on_local_data_as_the_competition_does() {
         &manifest,
         Path::new("--competition"),
         &workspace("arena/examples/bundles/cardiac-event/competition.yaml"),
+        Path::new("--blocks"),
+        Path::new("5"),
         &workspace("datasets-spec/examples/heart/hospital-a.csv"),
         &workspace("datasets-spec/examples/heart/hospital-b.csv"),
     ]);
@@ -85,6 +87,22 @@ fn runs_an_example_on_local_data_as_the_competition_does() {
         "the competition's split seed: {out}"
     );
     assert!(score(&out) > 0.7, "gradient-boosted trees learn: {out}");
+    // Then as the platform scores it at the row level: five blocks of about 216 rows.
+    assert!(
+        out.contains("blocks   5 blocks of about 216 rows: 5 ok"),
+        "{out}"
+    );
+    let released = out
+        .lines()
+        .find(|line| line.starts_with("released roc_auc: public "))
+        .and_then(|line| line.split("public ").nth(1))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    assert!(
+        released > 0.6 && released < 0.95,
+        "trees on a fifth of the rows still learn: {out}"
+    );
 }
 
 #[test]

@@ -112,18 +112,18 @@ pub async fn serve(
             .is_some_and(|sent| constant_time_eq(sent.trim().as_bytes(), expected.as_bytes()))
     });
     if !by_token {
-        let allowed = auth.map_err(IntoResponse::into_response).and_then(|auth| {
-            medarena_arena::authorize(
+        let denied = match auth {
+            Err(err) => Some(err),
+            Ok(auth) => medarena_arena::authorize(
                 &auth.actor,
                 medarena_arena::Action::ViewMetrics,
                 medarena_arena::Resource::Platform,
             )
-            .map_err(|denial| {
-                ApiError::from(medarena_arena::ArenaError::from(denial)).into_response()
-            })
-        });
-        if let Err(response) = allowed {
-            return response;
+            .err()
+            .map(|denial| ApiError::from(medarena_arena::ArenaError::from(denial))),
+        };
+        if let Some(err) = denied {
+            return err.into_response();
         }
     }
     if let Ok(stats) = state.arena.queue_stats().await {

@@ -1073,11 +1073,11 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
             .unwrap_or_default();
         scored.push((c, details, comparison));
     }
-    // The executor's result: `evaluation.public_ci`, `evaluation.per_site.private`, ...
+    // The executor's result: `evaluation.pooled.public.ci`, `evaluation.block_statuses`, ...
     let ci = |result: &Option<Value>, key: &str| -> String {
         result
             .as_ref()
-            .and_then(|r| r.pointer(&format!("/evaluation/{key}")))
+            .and_then(|r| r.pointer(&format!("/evaluation/pooled/{key}/ci")))
             .and_then(|ci| {
                 Some(format!(
                     "[{:.4}, {:.4}]",
@@ -1090,7 +1090,7 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
     let per_site = |result: &Option<Value>| -> String {
         let sites = result
             .as_ref()
-            .and_then(|r| r.pointer("/evaluation/per_site/private"))
+            .and_then(|r| r.pointer("/evaluation/pooled/private/per_site"))
             .and_then(Value::as_array);
         sites.map_or_else(String::new, |sites| {
             sites
@@ -1103,6 +1103,20 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+    };
+    // How the run's blocks ended: `100 ok`, or `97 ok, 3 trap`.
+    let blocks = |result: &Option<Value>| -> String {
+        result
+            .as_ref()
+            .and_then(|r| r.pointer("/evaluation/block_statuses"))
+            .and_then(Value::as_object)
+            .map_or_else(String::new, |statuses| {
+                statuses
+                    .iter()
+                    .map(|(status, count)| format!("{count} {status}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
     };
     page(layout(
         "Organizer",
@@ -1144,12 +1158,12 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
             @for (c, details, comparison) in &scored {
                 h2 { a href={ "/competitions/" (c.id.0) } { (c.bundle.title) } }
                 table.exact {
-                    caption { "Exact scores with bootstrap 95% intervals" }
-                    thead { tr { th { "Submission" } th { "Team" } th { "Released public" } th { "Exact public" } th { "95% CI" } th { "Private" } th { "95% CI" } th { "Per site (private)" } } }
+                    caption { "Exact scores (the mean of the blocks' scores, what is released with noise); 95% bootstrap intervals and per-site scores of the pooled out-of-block predictions" }
+                    thead { tr { th { "Submission" } th { "Team" } th { "Released public" } th { "Exact public" } th { "95% CI" } th { "Private" } th { "95% CI" } th { "Per site (private)" } th { "Blocks" } } }
                     tbody { @for (row, result) in details {
                         tr { td { (row.submission.0) } td { (row.team_name) } td.num { (score(row.released_public_score)) } td.num { (score(row.exact_public_score)) }
-                             td { (ci(result, "public_ci")) } td.num { (score(row.private_score)) } td { (ci(result, "private_ci")) }
-                             td { (per_site(result)) } }
+                             td { (ci(result, "public")) } td.num { (score(row.private_score)) } td { (ci(result, "private")) }
+                             td { (per_site(result)) } td.blocks { (blocks(result)) } }
                     } }
                 }
                 @for cmp in comparison {

@@ -47,11 +47,6 @@ pub enum JobEnd {
     LeaseLost,
 }
 
-/// The verdict before it is written.
-enum Verdict {
-    Ran(Box<RunResult>),
-}
-
 fn lease_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -257,7 +252,7 @@ impl Arena {
 
     /// Builds the run's inputs and calls the executor. A real run is refused (before any data
     /// is read) when a dataset lost its approval; its ε was reserved when it was queued.
-    async fn run_claimed(&self, job: &Job) -> Result<Verdict, ExecutorError> {
+    async fn run_claimed(&self, job: &Job) -> Result<RunResult, ExecutorError> {
         let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
         let (submission, competition) = self.load_for_run(job).await?;
         let contributions = self.run_contributions(&competition, job.kind).await?;
@@ -284,7 +279,7 @@ impl Arena {
                 release_state: release_state.as_ref(),
             })
             .await?;
-        Ok(Verdict::Ran(Box::new(result)))
+        Ok(result)
     }
 
     /// Applies the phase gate and writes the outcome.
@@ -292,7 +287,7 @@ impl Arena {
         &self,
         job: &Job,
         token: &str,
-        verdict: Verdict,
+        mut result: RunResult,
     ) -> ArenaResult<JobEnd> {
         let (submission, competition) = self
             .load_for_run(job)
@@ -313,42 +308,31 @@ impl Arena {
                 .saturating_mul(1000),
             release_state: None,
         };
-        match verdict {
-            Verdict::Ran(result) => {
-                let mut result = *result;
-                if job.kind == JobKind::RealRun {
-                    // Sealed means sealed: whatever the executor says, nothing of the guest's
-                    // own output from a real-data run is kept where a team could read it.
-                    result.guest_log = None;
-                    result.failure_detail = None;
-                    result.team_details = None;
-                }
-                let outcome = match result.outcome {
-                    RunOutcome::Error => {
-                        tracing::warn!(
-                            job = job.id.0,
-                            "executor returned outcome `error`; recorded as `failed`"
-                        );
-                        RunOutcome::Failed
-                    }
-                    other => other,
-                };
-                finish.outcome = outcome;
-                finish.job_result = serde_json::to_value(&result).ok();
-                match job.kind {
-                    JobKind::DummyRun => {
-                        self.gate_after_dummy(
-                            &mut finish,
-                            &submission,
-                            &competition,
-                            &result,
-                            outcome,
-                        )
-                        .await?
-                    }
-                    JobKind::RealRun => apply_real_run(&mut finish, &result, outcome),
-                }
+        if job.kind == JobKind::RealRun {
+            // Sealed means sealed: whatever the executor says, nothing of the guest's own
+            // output from a real-data run is kept where a team could read it.
+            result.guest_log = None;
+            result.failure_detail = None;
+            result.team_details = None;
+        }
+        let outcome = match result.outcome {
+            RunOutcome::Error => {
+                tracing::warn!(
+                    job = job.id.0,
+                    "executor returned outcome `error`; recorded as `failed`"
+                );
+                RunOutcome::Failed
             }
+            other => other,
+        };
+        finish.outcome = outcome;
+        finish.job_result = serde_json::to_value(&result).ok();
+        match job.kind {
+            JobKind::DummyRun => {
+                self.gate_after_dummy(&mut finish, &submission, &competition, &result, outcome)
+                    .await?
+            }
+            JobKind::RealRun => apply_real_run(&mut finish, &result, outcome),
         }
         let mut written = self.inner.store.finish(&finish).await?;
         if let FinishOutcome::Refused { reason } = written {
