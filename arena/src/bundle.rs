@@ -880,9 +880,14 @@ impl Bundle {
     /// The longest a real run can take: compilation, then every block up to its deadline,
     /// plus a margin for process start-up and scoring.
     pub fn worst_case_run_seconds(&self) -> u64 {
+        self.worst_case_seconds(self.blocks_per_run())
+    }
+
+    /// The longest a real run of `blocks` blocks can take (an analysis declares its own).
+    pub fn worst_case_seconds(&self, blocks: u32) -> u64 {
         let sandbox = &self.sandbox;
         u64::from(sandbox.compile_timeout_seconds)
-            + u64::from(self.blocks_per_run()) * u64::from(sandbox.time_limit_seconds)
+            + u64::from(blocks) * u64::from(sandbox.time_limit_seconds)
             + RELEASE_MARGIN_SECONDS
     }
 

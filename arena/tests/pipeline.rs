@@ -721,12 +721,12 @@ async fn hostile_modules_fail_coarsely() -> TestResult {
 async fn dp_aggregates_are_released() -> TestResult {
     let platform = platform_at(public_phase()).await;
     let arena = &platform.arena;
-    let cast = cast(
-        arena,
-        &example_bundle(),
-        &[Tier::DpAggregates, Tier::RealData],
-    )
-    .await;
+    // Results released two minutes after queueing: 50 blocks of 1 s fit in it.
+    let bundle = example_bundle().replace(
+        "  # release_delay_seconds: 120\n",
+        "  release_delay_seconds: 120\n",
+    );
+    let cast = cast(arena, &bundle, &[Tier::DpAggregates, Tier::RealData]).await;
     let (team, org) = &cast.teams[0];
     // The baseline's analysis returns the means of the first columns as numbers: the codes
     // of age_band (5 levels), sex (2) and admission_month (48), then systolic_bp (70..250).

@@ -137,10 +137,20 @@ impl SubmissionView {
 }
 
 /// The most blocks an analysis may ask for: the declared training rows over the suppression
-/// threshold. Decided from declared numbers, so that no answer depends on the real rows.
+/// threshold, and no more than its worst case fits in the release delay (a run released
+/// late would be released at a time that depends on the data). Decided from declared
+/// numbers, so that no answer depends on the real rows.
 pub(crate) fn max_analysis_blocks(bundle: &crate::bundle::Bundle) -> u64 {
     let training = (bundle.privacy.min_rows as f64 * bundle.split.train).floor() as u64;
-    training / u64::from(bundle.privacy.suppression_threshold.max(1))
+    let by_rows = training / u64::from(bundle.privacy.suppression_threshold.max(1));
+    let delay = bundle.release_delay_seconds();
+    let by_time = (0..=u64::from(crate::model::AnalysisSpec::MAX_BLOCKS))
+        .take_while(|blocks| {
+            bundle.worst_case_seconds(u32::try_from(*blocks).unwrap_or(u32::MAX)) <= delay
+        })
+        .last()
+        .unwrap_or(0);
+    by_rows.min(by_time)
 }
 
 impl Arena {
@@ -181,10 +191,13 @@ impl Arena {
                 "analysis.blocks",
                 format!(
                     "at most {most} blocks: the competition declares at least {} rows, {} of \
-                     them for training, and each block needs {} (the suppression threshold)",
+                     them for training, each block needs {} (the suppression threshold), and \
+                     every block must fit, at {} s each, in the release delay of {} s",
                     bundle.privacy.min_rows,
                     bundle.split.train,
-                    bundle.privacy.suppression_threshold
+                    bundle.privacy.suppression_threshold,
+                    bundle.sandbox.time_limit_seconds,
+                    bundle.release_delay_seconds()
                 ),
             ));
         }
