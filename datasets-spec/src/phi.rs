@@ -772,86 +772,200 @@ pub struct HeaderHints {
     pub age: bool,
 }
 
-fn normalise_header(header: &str) -> String {
-    let mut out = String::with_capacity(header.len());
-    let mut previous_lower = false;
-    for c in header.trim().chars() {
-        if c.is_ascii_uppercase() && previous_lower {
-            out.push('_');
-        }
-        previous_lower = c.is_ascii_lowercase();
-        match c {
-            ' ' | '-' | '.' => out.push('_'),
-            c => out.extend(c.to_lowercase()),
-        }
+/// A header cut into lower-case tokens: ASCII words split at `_`, `-`, `.`, spaces and any
+/// other punctuation, at lower-to-upper case changes (`patientDOB` → `patient`, `dob`) and
+/// at letter/digit changes (`addr2` → `addr`, `2`); a run of CJK characters is one token
+/// (matched by substring, since Chinese headers are not spaced).
+pub fn header_tokens(header: &str) -> Vec<String> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Class {
+        Lower,
+        Upper,
+        Digit,
+        Cjk,
+        Other,
     }
-    out
+    let class = |c: char| {
+        if c.is_ascii_lowercase() {
+            Class::Lower
+        } else if c.is_ascii_uppercase() {
+            Class::Upper
+        } else if c.is_ascii_digit() {
+            Class::Digit
+        } else if is_cjk(c) {
+            Class::Cjk
+        } else if c.is_alphabetic() {
+            Class::Lower
+        } else {
+            Class::Other
+        }
+    };
+    let chars: Vec<char> = header.trim().chars().collect();
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut previous = Class::Other;
+    for (i, &c) in chars.iter().enumerate() {
+        let this = class(c);
+        let next = chars.get(i + 1).map_or(Class::Other, |n| class(*n));
+        let boundary = match (previous, this) {
+            (_, Class::Other) => true,
+            (Class::Other, _) => false,
+            (Class::Lower, Class::Upper) => true,
+            // `DOBDate` → `dob`, `date`: an upper-case run ends before its last letter
+            // when a lower-case letter follows.
+            (Class::Upper, Class::Upper) => next == Class::Lower,
+            (a, b) => a != b && !(a == Class::Upper && b == Class::Lower),
+        };
+        if boundary && !current.is_empty() {
+            tokens.push(std::mem::take(&mut current));
+        }
+        if this != Class::Other {
+            current.extend(c.to_lowercase());
+        }
+        previous = this;
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
 }
 
-const NAME_HEADERS: [&str; 16] = [
+/// Words that make a header a personal name (`pt_first_name`, `surname`, `xingming`).
+const NAME_WORDS: [&str; 14] = [
     "name",
-    "full_name",
-    "fullname",
-    "patient_name",
-    "patientname",
-    "first_name",
-    "firstname",
-    "last_name",
-    "lastname",
+    "names",
+    "nm",
     "surname",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "姓名",
-    "名字",
-    "患者姓名",
+    "forename",
+    "firstname",
+    "lastname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "maidenname",
+    "middlename",
+    "nickname",
+    "xingming",
 ];
-const IDENTIFIER_HEADERS: [&str; 43] = [
-    "id_card",
-    "idcard",
-    "id_number",
-    "id_no",
-    "national_id",
-    "resident_id",
+/// Pinyin abbreviations of Chinese hospital systems for a patient's name (患者姓名 `hzxm`,
+/// 病人姓名 `brxm`, 姓名 `xm`), which only count as whole tokens.
+const NAME_PINYIN: [&str; 5] = ["xm", "hzxm", "brxm", "jzxm", "mingzi"];
+/// Words that make a `name` someone else's or something else's (`drug_name`, `ward_name`).
+const NOT_PERSON: [&str; 48] = [
+    "drug",
+    "drugs",
+    "medication",
+    "medicine",
+    "med",
+    "meds",
+    "product",
+    "brand",
+    "generic",
+    "ward",
+    "unit",
+    "hospital",
+    "clinic",
+    "site",
+    "center",
+    "centre",
+    "facility",
+    "department",
+    "dept",
+    "test",
+    "lab",
+    "assay",
+    "procedure",
+    "diagnosis",
+    "dx",
+    "disease",
+    "device",
+    "study",
+    "trial",
+    "file",
+    "column",
+    "field",
+    "category",
+    "class",
+    "group",
+    "code",
+    "organism",
+    "specimen",
+    "vaccine",
+    "insurer",
+    "plan",
+    "payer",
+    "company",
+    "employer",
+    "project",
+    "variable",
+    "item",
+    "scale",
+];
+/// Chinese header parts naming a personal name (`药品名称` does not contain them).
+const NAME_CJK: [&str; 3] = ["姓名", "名字", "姓氏"];
+
+const BIRTH_WORDS: [&str; 7] = [
+    "dob",
+    "birth",
+    "birthday",
+    "birthdate",
+    "bday",
+    "born",
+    "csrq",
+];
+const BIRTH_CJK: [&str; 3] = ["出生", "生日", "诞辰"];
+
+/// Words that name a direct identifier on their own.
+const IDENTIFIER_WORDS: [&str; 27] = [
     "ssn",
-    "social_security_number",
+    "mrn",
     "passport",
-    "passport_number",
     "phone",
-    "phone_number",
     "telephone",
     "tel",
     "mobile",
     "cellphone",
-    "cell_phone",
     "fax",
     "email",
-    "e_mail",
-    "email_address",
+    "mail",
     "address",
-    "home_address",
-    "street",
-    "street_address",
     "addr",
-    "mrn",
-    "medical_record_number",
-    "record_number",
-    "health_plan_number",
-    "insurance_number",
-    "account_number",
-    "bank_account",
-    "card_number",
-    "license_number",
-    "licence_number",
-    "license_plate",
-    "plate_number",
+    "street",
+    "idcard",
+    "sfz",
+    "sfzh",
     "vin",
-    "device_serial",
-    "serial_number",
-    "ip_address",
+    "ip",
     "url",
+    "website",
+    "iban",
+    "plate",
+    "license",
+    "licence",
+    "fingerprint",
+    "photo",
 ];
-const IDENTIFIER_HEADER_PARTS: [&str; 24] = [
+/// Words that name a direct identifier next to a number word (`insurance_no`,
+/// `device_serial`, `member_id`).
+const IDENTIFIER_WITH_NUMBER: [&str; 12] = [
+    "insurance",
+    "policy",
+    "member",
+    "beneficiary",
+    "account",
+    "bank",
+    "card",
+    "device",
+    "serial",
+    "national",
+    "social",
+    "health",
+];
+const NUMBER_WORDS: [&str; 7] = ["number", "no", "num", "nr", "id", "code", "serial"];
+/// A record's *number* is the hospital's (`medical_record_number`, `record_no`); a
+/// `record_id` is usually the export's own pseudonymous key.
+const RECORD_NUMBER_WORDS: [&str; 5] = ["number", "no", "num", "nr", "medical"];
+const IDENTIFIER_CJK: [&str; 24] = [
     "身份证",
     "证件号",
     "护照",
@@ -865,53 +979,53 @@ const IDENTIFIER_HEADER_PARTS: [&str; 24] = [
     "病历号",
     "住院号",
     "门诊号",
-    "医保",
+    "医保号",
+    "医保卡",
     "社保",
     "银行卡",
     "账号",
     "驾驶证",
     "车牌",
-    "姓名",
     "指纹",
     "照片",
     "人脸",
     "网址",
 ];
 
-/// Reads a header for hints.
+const POSTCODE_WORDS: [&str; 6] = ["zip", "zipcode", "postcode", "postal", "postalcode", "yb"];
+const POSTCODE_CJK: [&str; 2] = ["邮编", "邮政编码"];
+/// `age` with one of these is a generalised age, not an age in years.
+const AGE_GROUPED: [&str; 8] = [
+    "band", "group", "range", "category", "cat", "bracket", "bin", "class",
+];
+
+/// Reads a header for hints. A name hint is a name word without a qualifier that makes it
+/// a thing's name; the other hints look for their words among the tokens, or for their
+/// Chinese terms inside a CJK token.
 pub fn header_hints(header: &str) -> HeaderHints {
-    let normal = normalise_header(header);
-    let name = NAME_HEADERS.contains(&normal.as_str()) || normal.contains("姓名");
+    let tokens = header_tokens(header);
+    let has = |words: &[&str]| tokens.iter().any(|t| words.contains(&t.as_str()));
+    let cjk_has = |terms: &[&str]| {
+        tokens
+            .iter()
+            .any(|t| t.chars().any(is_cjk) && terms.iter().any(|term| t.contains(term)))
+    };
+    let cjk_whole = |terms: &[&str]| tokens.iter().any(|t| terms.contains(&t.as_str()));
+    let name = (has(&NAME_WORDS) && !has(&NOT_PERSON))
+        || has(&NAME_PINYIN)
+        || cjk_has(&NAME_CJK)
+        || cjk_whole(&["姓", "名"]);
+    let identifier = !name
+        && (has(&IDENTIFIER_WORDS)
+            || (has(&IDENTIFIER_WITH_NUMBER) && has(&NUMBER_WORDS))
+            || (has(&["record"]) && has(&RECORD_NUMBER_WORDS))
+            || cjk_has(&IDENTIFIER_CJK));
     HeaderHints {
         name,
-        identifier: !name
-            && (IDENTIFIER_HEADERS.contains(&normal.as_str())
-                || IDENTIFIER_HEADER_PARTS.iter().any(|p| normal.contains(p))),
-        birth: [
-            "dob",
-            "birth",
-            "birthday",
-            "birth_date",
-            "birthdate",
-            "date_of_birth",
-        ]
-        .contains(&normal.as_str())
-            || normal.contains("出生")
-            || normal.contains("生日"),
-        postcode: [
-            "zip",
-            "zipcode",
-            "zip_code",
-            "postcode",
-            "post_code",
-            "postal_code",
-            "postalcode",
-        ]
-        .contains(&normal.as_str())
-            || normal.contains("邮编")
-            || normal.contains("邮政编码"),
-        age: ["age", "age_years", "age_at_admission", "patient_age"].contains(&normal.as_str())
-            || normal == "年龄",
+        identifier,
+        birth: has(&BIRTH_WORDS) || cjk_has(&BIRTH_CJK),
+        postcode: has(&POSTCODE_WORDS) || cjk_has(&POSTCODE_CJK),
+        age: (has(&["age"]) && !has(&AGE_GROUPED)) || cjk_whole(&["年龄"]),
     }
 }
 
@@ -1368,6 +1482,89 @@ mod tests {
         assert!(header_hints("出生日期").birth);
         assert!(header_hints("zip_code").postcode);
         assert!(!header_hints("age_band").age);
+    }
+
+    #[test]
+    fn headers_are_read_by_tokens() {
+        assert_eq!(header_tokens("pt_First-Name"), ["pt", "first", "name"]);
+        assert_eq!(header_tokens("patientDOB"), ["patient", "dob"]);
+        assert_eq!(header_tokens("DOBDate"), ["dob", "date"]);
+        assert_eq!(header_tokens("addr2 line"), ["addr", "2", "line"]);
+        assert_eq!(header_tokens("患者姓名 (full)"), ["患者姓名", "full"]);
+        // Names, in every form exports use; things' names are not people's.
+        for header in [
+            "pt_first_name",
+            "PatientLastName",
+            "surname",
+            "FAMILY_NAME",
+            "given-name",
+            "maiden name",
+            "mother_name",
+            "nm_first",
+            "xingming",
+            "HZXM",
+            "姓名",
+            "姓",
+            "患者名字",
+        ] {
+            assert!(header_hints(header).name, "{header}");
+        }
+        for header in [
+            "drug_name",
+            "WardName",
+            "test name",
+            "hospital_name",
+            "药品名称",
+            "diagnosis_name",
+            "site",
+            "first_visit",
+            "last_dose",
+        ] {
+            assert!(!header_hints(header).name, "{header}");
+        }
+        // Birth, contact, identifiers, postcodes, ages.
+        for header in [
+            "patient_dob",
+            "DateOfBirth",
+            "birth_dt",
+            "出生年月日",
+            "csrq",
+        ] {
+            assert!(header_hints(header).birth, "{header}");
+        }
+        for header in [
+            "home_phone",
+            "pt_email",
+            "contactTel",
+            "street_address",
+            "insurance_no",
+            "medical_record_number",
+            "device_serial_no",
+            "member_id",
+            "联系电话",
+            "sfzh",
+            "医保卡号",
+        ] {
+            assert!(header_hints(header).identifier, "{header}");
+        }
+        for header in [
+            "record_id",
+            "patient_id",
+            "lab_test_code",
+            "icd10_code",
+            "ward",
+            "unit",
+            "heart_rate",
+            "admission_date",
+            "discharge_disposition",
+            "serum_sodium",
+        ] {
+            let hints = header_hints(header);
+            assert!(!hints.identifier && !hints.name && !hints.birth, "{header}");
+        }
+        assert!(header_hints("patient_zip").postcode && header_hints("邮政编码").postcode);
+        assert!(header_hints("AgeYears").age && header_hints("age_at_admission").age);
+        assert!(!header_hints("age_group").age && !header_hints("stage").age);
     }
 
     fn text_column(values: &[&str]) -> arrow::array::StringArray {
