@@ -65,11 +65,14 @@ pub enum PhiKind {
     AgeOver89,
     /// A text column other than the row id whose values are (nearly) all distinct.
     UniqueIdentifier,
+    /// A text column other than the row id whose values are (nearly) all distinct codes
+    /// shaped like medical record, insurance, accession or device numbers.
+    RecordNumber,
 }
 
 impl PhiKind {
     /// All kinds, in report order.
-    pub const ALL: [PhiKind; 21] = [
+    pub const ALL: [PhiKind; 22] = [
         PhiKind::ResidentId,
         PhiKind::Mobile,
         PhiKind::Landline,
@@ -91,6 +94,7 @@ impl PhiKind {
         PhiKind::Postcode,
         PhiKind::AgeOver89,
         PhiKind::UniqueIdentifier,
+        PhiKind::RecordNumber,
     ];
 
     /// The rule id of findings of this kind, e.g. `phi.resident_id`.
@@ -117,6 +121,7 @@ impl PhiKind {
             PhiKind::Postcode => "phi.postcode",
             PhiKind::AgeOver89 => "phi.age_over_89",
             PhiKind::UniqueIdentifier => "phi.unique_identifier",
+            PhiKind::RecordNumber => "phi.record_number",
         }
     }
 
@@ -156,6 +161,10 @@ impl PhiKind {
             PhiKind::AgeOver89 => "ages over 89 (aggregate them as 90 or older)",
             PhiKind::UniqueIdentifier => {
                 "distinct values in (nearly) every row, like an identifier"
+            }
+            PhiKind::RecordNumber => {
+                "distinct codes in (nearly) every row, shaped like record, insurance, accession \
+                 or device numbers"
             }
         }
     }
@@ -1249,11 +1258,9 @@ impl PhiTallies {
             && non_null >= 20
             && count * 10 >= non_null * 9
         {
-            let is_number = |s: &S| s.as_ref().trim().parse::<f64>().is_ok();
-            // Measurements are often distinct too; only text codes look like identifiers.
-            if !sample.iter().take(100).all(is_number) {
+            if let Some(kind) = distinct_column_kind(sample.iter().map(AsRef::as_ref)) {
                 hits.push(PhiHit {
-                    kind: PhiKind::UniqueIdentifier,
+                    kind,
                     rows: non_null,
                     row_indices: Vec::new(),
                 });
@@ -1318,6 +1325,70 @@ fn header_findings(hints: HeaderHints) -> Vec<PhiHit> {
         }
     }
     hits
+}
+
+/// Whether a cell is shaped like a record, insurance, accession or device number: 6 to 24
+/// characters of letters, digits and `- _ / . #` with at least 4 digits, of which digits-only
+/// codes need 7 (shorter ones are counts and measurements); never a decimal number or a
+/// full date.
+pub fn is_record_code(cell: &str) -> bool {
+    let cell = cell.trim();
+    let bytes = cell.as_bytes();
+    if !(6..=24).contains(&bytes.len())
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_/.#".contains(b))
+    {
+        return false;
+    }
+    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+    let letters = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    if digits < 4 || (letters == 0 && digits < 7) {
+        return false;
+    }
+    let decimal = letters == 0 && bytes.contains(&b'.') && cell.parse::<f64>().is_ok();
+    !decimal && !is_full_date(cell) && !is_icd10_code(bytes)
+}
+
+/// An ICD-10 code (`I50.9`, `E11.65`, `S72.0011`): a letter, two digits, an optional digit or
+/// letter, then optionally a dot and up to four more. Diagnoses, not identifiers.
+fn is_icd10_code(bytes: &[u8]) -> bool {
+    let (head, tail) = match bytes.iter().position(|b| *b == b'.') {
+        Some(dot) => (&bytes[..dot], Some(&bytes[dot + 1..])),
+        None => (bytes, None),
+    };
+    let head_ok = (3..=4).contains(&head.len())
+        && head[0].is_ascii_uppercase()
+        && head[1].is_ascii_digit()
+        && head[2].is_ascii_digit()
+        && head.get(3).is_none_or(u8::is_ascii_alphanumeric);
+    head_ok
+        && tail
+            .is_none_or(|t| (1..=4).contains(&t.len()) && t.iter().all(u8::is_ascii_alphanumeric))
+}
+
+/// The column-level decision on a text column whose values are (nearly) all distinct,
+/// from its first distinct values: codes shaped like record numbers are an error
+/// (`phi.record_number`); other text a warning (`phi.unique_identifier`); numbers
+/// (measurements are often distinct too) nothing.
+pub(crate) fn distinct_column_kind<'a>(
+    sample: impl Iterator<Item = &'a str> + Clone,
+) -> Option<PhiKind> {
+    let sample = sample.take(100);
+    let (total, numbers, codes) = sample.fold((0, 0, 0), |(t, n, c), value| {
+        (
+            t + 1,
+            n + usize::from(value.trim().parse::<f64>().is_ok() && !is_record_code(value)),
+            c + usize::from(is_record_code(value)),
+        )
+    });
+    if total > 0 && codes * 10 >= total * 9 {
+        Some(PhiKind::RecordNumber)
+    } else if numbers == total {
+        None
+    } else {
+        Some(PhiKind::UniqueIdentifier)
+    }
 }
 
 /// A 6-digit (China) or 5-digit / ZIP+4 (US) postal code.
@@ -1485,6 +1556,52 @@ mod tests {
     }
 
     #[test]
+    fn record_codes_by_shape() {
+        for code in [
+            "MRN00123456",
+            "A1234567",
+            "INS-4839-2011",
+            "SN4X8392011",
+            "0012345678",
+            "2021/000123",
+            "HN#883920",
+            "R00012",
+        ] {
+            assert!(is_record_code(code), "{code}");
+        }
+        for other in [
+            "I50.9",
+            "E11.65",
+            "S72.0011",
+            "123.456",
+            "98.6",
+            "12345",
+            "2021-03-04",
+            "Heart Failure",
+            "40-49",
+            "mmol/L",
+            "ABCDEFG",
+            "A-12",
+            "3.14159265",
+        ] {
+            assert!(!is_record_code(other), "{other}");
+        }
+        // Distinct codes are an error; distinct measurements nothing; other text a warning.
+        assert_eq!(
+            distinct_column_kind(["A1234567", "A1234568", "A1234569"].into_iter()),
+            Some(PhiKind::RecordNumber)
+        );
+        assert_eq!(
+            distinct_column_kind(["98.6", "101.2", "99.1"].into_iter()),
+            None
+        );
+        assert_eq!(
+            distinct_column_kind(["east wing", "west wing"].into_iter()),
+            Some(PhiKind::UniqueIdentifier)
+        );
+    }
+
+    #[test]
     fn headers_are_read_by_tokens() {
         assert_eq!(header_tokens("pt_First-Name"), ["pt", "first", "name"]);
         assert_eq!(header_tokens("patientDOB"), ["patient", "dob"]);
@@ -1615,7 +1732,10 @@ mod tests {
         assert!(scan("zip", &["100020"]).contains(&PhiKind::Postcode));
         let codes: Vec<String> = (0..50).map(|i| format!("K{i:05}Q")).collect();
         let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-        assert!(scan("code", &codes).contains(&PhiKind::UniqueIdentifier));
+        assert!(scan("code", &codes).contains(&PhiKind::RecordNumber));
+        let distinct: Vec<String> = (0..50).map(|i| format!("bed {i} east")).collect();
+        let distinct: Vec<&str> = distinct.iter().map(String::as_str).collect();
+        assert!(scan("location", &distinct).contains(&PhiKind::UniqueIdentifier));
         let row = scan_text_column(
             "notes",
             &TextColumn::Utf8(&text_column(&["ok", "ok", "tel 13812345678"])),

@@ -222,6 +222,8 @@ pub fn scan_text_column(
     let mut non_null = 0u64;
     let mut name_values: HashSet<&str> = HashSet::new();
     let mut distinct: HashSet<&str> = HashSet::new();
+    // The first distinct values in row order: the column-level decision reads a sample.
+    let mut first_distinct: Vec<&str> = Vec::new();
     let mut duplicates = 0u64;
     let mut track_distinct = !context.is_row_id;
     let rows = column.len();
@@ -230,7 +232,11 @@ pub fn scan_text_column(
             continue;
         };
         non_null += 1;
-        if track_distinct && !distinct.insert(cell) {
+        if track_distinct && distinct.insert(cell) {
+            if first_distinct.len() < 100 {
+                first_distinct.push(cell);
+            }
+        } else if track_distinct {
             duplicates += 1;
             // More than a tenth repeated: not an identifier column; stop hashing.
             if duplicates * 10 > rows as u64 {
@@ -306,11 +312,9 @@ pub fn scan_text_column(
     }
     hits.extend(header_findings(hints));
     if track_distinct && non_null >= 20 && distinct.len() as u64 * 10 >= non_null * 9 {
-        let is_number = |s: &&str| s.trim().parse::<f64>().is_ok();
-        // Measurements are often distinct too; only text codes look like identifiers.
-        if !distinct.iter().take(100).all(is_number) {
+        if let Some(kind) = crate::phi::distinct_column_kind(first_distinct.iter().copied()) {
             hits.push(PhiHit {
-                kind: PhiKind::UniqueIdentifier,
+                kind,
                 rows: non_null,
                 row_indices: Vec::new(),
             });
