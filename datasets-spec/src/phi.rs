@@ -1257,14 +1257,13 @@ impl PhiTallies {
         if let Some((count, sample)) = distinct
             && non_null >= 20
             && count * 10 >= non_null * 9
+            && let Some(kind) = distinct_column_kind(sample.iter().map(AsRef::as_ref))
         {
-            if let Some(kind) = distinct_column_kind(sample.iter().map(AsRef::as_ref)) {
-                hits.push(PhiHit {
-                    kind,
-                    rows: non_null,
-                    row_indices: Vec::new(),
-                });
-            }
+            hits.push(PhiHit {
+                kind,
+                rows: non_null,
+                row_indices: Vec::new(),
+            });
         }
         hits
     }

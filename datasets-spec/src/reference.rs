@@ -311,14 +311,16 @@ pub fn scan_text_column(
         hits.push(hit);
     }
     hits.extend(header_findings(hints));
-    if track_distinct && non_null >= 20 && distinct.len() as u64 * 10 >= non_null * 9 {
-        if let Some(kind) = crate::phi::distinct_column_kind(first_distinct.iter().copied()) {
-            hits.push(PhiHit {
-                kind,
-                rows: non_null,
-                row_indices: Vec::new(),
-            });
-        }
+    if track_distinct
+        && non_null >= 20
+        && distinct.len() as u64 * 10 >= non_null * 9
+        && let Some(kind) = crate::phi::distinct_column_kind(first_distinct.iter().copied())
+    {
+        hits.push(PhiHit {
+            kind,
+            rows: non_null,
+            row_indices: Vec::new(),
+        });
     }
     hits
 }
