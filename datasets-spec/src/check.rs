@@ -1056,7 +1056,12 @@ enum NumberScan {
     CastIntegers {
         failed: bool,
     },
-    /// Booleans, dates, ...: the header only.
+    /// Typed dates: each present value is a full date when `days` (see
+    /// [`crate::phi::typed_dates_are_days`]).
+    Dates {
+        days: bool,
+    },
+    /// Booleans, ...: the header only.
     HeaderOnly,
 }
 
@@ -1117,6 +1122,9 @@ impl<'m> ColumnCheck<'m> {
                 DataType::Int64 => NumberScan::Integers,
                 DataType::Float64 => NumberScan::Floats,
                 data_type if data_type.is_integer() => NumberScan::CastIntegers { failed: false },
+                data_type if crate::phi::is_date_type(data_type) => NumberScan::Dates {
+                    days: crate::phi::typed_dates_are_days(manifest, name),
+                },
                 _ => NumberScan::HeaderOnly,
             };
             let conform = match (field, conform) {
@@ -1205,6 +1213,7 @@ impl<'m> ColumnCheck<'m> {
                     NumberScan::CastIntegers { failed: true } | NumberScan::HeaderOnly => {
                         phi.header_hits()
                     }
+                    NumberScan::Dates { .. } => phi.date_hits(),
                 };
                 let conformance = match conform {
                     OtherConform::None => None,
@@ -1255,7 +1264,14 @@ fn scan_numbers(phi: &mut PhiTallies, scan: &mut NumberScan, column: &ArrayRef, 
                 Err(_) => *failed = true,
             }
         }
-        NumberScan::HeaderOnly => {}
+        NumberScan::Dates { days: true } => {
+            for row in 0..column.len() {
+                if column.is_valid(row) {
+                    phi.record_typed_date(first_row + row);
+                }
+            }
+        }
+        NumberScan::Dates { days: false } | NumberScan::HeaderOnly => {}
     }
 }
 

@@ -1291,6 +1291,66 @@ impl PhiTallies {
     pub(crate) fn header_hits(self) -> Vec<PhiHit> {
         header_findings(self.hints)
     }
+
+    /// One present value of a typed date column (`Date32`, `Date64`, timestamps): a full
+    /// date, unless the manifest declares a coarser precision (then the caller skips it).
+    pub(crate) fn record_typed_date(&mut self, row: usize) {
+        self.non_null += 1;
+        self.tallies.add(PhiKind::FullDate, row);
+    }
+
+    /// Column-level decisions of a typed date column: full dates in most rows (a date of
+    /// birth under a birth header), and the header's hints.
+    pub(crate) fn date_hits(mut self) -> Vec<PhiHit> {
+        let mut hits = Vec::new();
+        let full = self.tallies.rows(PhiKind::FullDate);
+        if full > 0 && full * 2 >= self.non_null {
+            let mut hit = self.tallies.hit(PhiKind::FullDate);
+            if self.hints.birth {
+                hit.kind = PhiKind::DateOfBirth;
+            }
+            hits.push(hit);
+        }
+        hits.extend(header_findings(self.hints));
+        hits
+    }
+}
+
+/// Scans a typed date column: `day_precision` is false when the manifest declares the
+/// column's dates as months or years (stored as their first day), which are not full dates.
+pub fn scan_date_column(
+    header: &str,
+    present: impl Iterator<Item = bool>,
+    context: ColumnContext,
+    day_precision: bool,
+) -> Vec<PhiHit> {
+    let mut tallies = PhiTallies::new(header, context.row_cap);
+    if day_precision {
+        for (row, present) in present.enumerate() {
+            if present {
+                tallies.record_typed_date(row);
+            }
+        }
+    }
+    tallies.date_hits()
+}
+
+/// Whether a typed date column of `manifest` holds full dates: yes, unless its field
+/// declares a month or year precision (stored as the first day of the period).
+pub(crate) fn typed_dates_are_days(manifest: &crate::manifest::Manifest, name: &str) -> bool {
+    manifest
+        .field(name)
+        .and_then(|field| field.precision)
+        .is_none_or(|precision| precision == crate::manifest::DatePrecision::Day)
+}
+
+/// Whether a storage type holds typed dates (or date-times).
+pub fn is_date_type(data_type: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType;
+    matches!(
+        data_type,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+    )
 }
 
 /// Scans a text column: header hints, every cell, then column-level decisions.
@@ -1552,6 +1612,27 @@ mod tests {
         assert!(header_hints("出生日期").birth);
         assert!(header_hints("zip_code").postcode);
         assert!(!header_hints("age_band").age);
+    }
+
+    #[test]
+    fn typed_dates_are_full_dates_unless_declared_coarser() {
+        let context = ColumnContext {
+            is_row_id: false,
+            row_cap: 3,
+        };
+        let present = [true, true, false, true];
+        let kinds = |header: &str, days: bool| -> Vec<PhiKind> {
+            scan_date_column(header, present.iter().copied(), context, days)
+                .into_iter()
+                .map(|hit| hit.kind)
+                .collect()
+        };
+        assert_eq!(kinds("patient_dob", true), [PhiKind::DateOfBirth]);
+        assert!(PhiKind::DateOfBirth.is_error());
+        assert_eq!(kinds("admission_date", true), [PhiKind::FullDate]);
+        assert!(kinds("admission_month", false).is_empty());
+        let hit = &scan_date_column("dob", present.iter().copied(), context, true)[0];
+        assert_eq!((hit.rows, hit.row_indices.clone()), (3, vec![0, 1, 3]));
     }
 
     #[test]

@@ -547,7 +547,8 @@ pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationCon
                 is_row_id: Some(name) == row_id_name,
                 row_cap: cap,
             };
-            let mut found = phi_findings(name, column, context);
+            let day_dates = crate::phi::typed_dates_are_days(manifest, name);
+            let mut found = phi_findings(name, column, context, day_dates);
             let mut label_counts = None;
             if let Some(field) = manifest.field(name)
                 && field.privacy != PrivacyClass::DirectIdentifier
@@ -620,7 +621,12 @@ pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationCon
     }
 }
 
-fn phi_findings(name: &str, column: &ArrayRef, context: ColumnContext) -> Vec<Finding> {
+fn phi_findings(
+    name: &str,
+    column: &ArrayRef,
+    context: ColumnContext,
+    day_dates: bool,
+) -> Vec<Finding> {
     let hits: Vec<PhiHit> = if let Some(text) = TextColumn::of(column.as_ref()) {
         scan_text_column(name, &text, context)
     } else {
@@ -641,6 +647,12 @@ fn phi_findings(name: &str, column: &ArrayRef, context: ColumnContext) -> Vec<Fi
                     Err(_) => scan_header_only(name),
                 }
             }
+            data_type if crate::phi::is_date_type(data_type) => crate::phi::scan_date_column(
+                name,
+                (0..column.len()).map(|row| column.is_valid(row)),
+                context,
+                day_dates,
+            ),
             _ => scan_header_only(name),
         }
     };
