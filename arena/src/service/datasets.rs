@@ -405,15 +405,8 @@ impl Arena {
         actor: &Actor,
         id: DatasetId,
     ) -> ArenaResult<Vec<DatasetUse>> {
-        self.load_dataset(id).await?;
-        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
-        authorize(
-            actor,
-            Action::ViewDatasetUsage,
-            Resource::Dataset {
-                contributors: &contributors,
-            },
-        )?;
+        self.authorize_on_dataset(actor, Action::ViewDatasetUsage, id)
+            .await?;
         Ok(self.inner.store.dataset_usage(id).await?)
     }
 
@@ -424,15 +417,8 @@ impl Arena {
         actor: &Actor,
         id: DatasetId,
     ) -> ArenaResult<DatasetPrivacy> {
-        self.load_dataset(id).await?;
-        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
-        authorize(
-            actor,
-            Action::ViewDatasetUsage,
-            Resource::Dataset {
-                contributors: &contributors,
-            },
-        )?;
+        self.authorize_on_dataset(actor, Action::ViewDatasetUsage, id)
+            .await?;
         Ok(self
             .inner
             .store
@@ -450,15 +436,8 @@ impl Arena {
         id: DatasetId,
         terms: &DatasetPrivacyTerms,
     ) -> ArenaResult<DatasetPrivacy> {
-        self.load_dataset(id).await?;
-        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
-        authorize(
-            actor,
-            Action::SetDatasetPrivacy,
-            Resource::Dataset {
-                contributors: &contributors,
-            },
-        )?;
+        self.authorize_on_dataset(actor, Action::SetDatasetPrivacy, id)
+            .await?;
         let hospital = actor.approved_org().map(|m| m.org).ok_or_else(|| {
             ArenaError::Forbidden("only a contributing hospital sets terms".to_owned())
         })?;
@@ -488,5 +467,24 @@ impl Arena {
             .await?;
         self.deliver_audit_events().await;
         self.dataset_privacy(actor, id).await
+    }
+
+    /// Authorizes `action` on a dataset, given who contributed to it.
+    async fn authorize_on_dataset(
+        &self,
+        actor: &Actor,
+        action: Action,
+        id: DatasetId,
+    ) -> ArenaResult<()> {
+        self.load_dataset(id).await?;
+        let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
+        authorize(
+            actor,
+            action,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        Ok(())
     }
 }
