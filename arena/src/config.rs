@@ -27,6 +27,9 @@ pub struct ArenaConfig {
     pub queue: QueueConfig,
     /// A dataset's privacy terms for each contributing hospital that set none.
     pub default_dataset_terms: crate::model::DatasetPrivacyTerms,
+    /// Counts of patients shown to anyone but the contributing hospital (organizers' view
+    /// of validation reports): redacted at or below the threshold, the rest rounded.
+    pub suppression: medarena_scorer::SuppressionPolicy,
 }
 
 /// The job queue and its workers.
@@ -82,6 +85,7 @@ impl ArenaConfig {
             api_token_max_ttl: Duration::from_secs(365 * 24 * 3600),
             queue: QueueConfig::default(),
             default_dataset_terms: crate::model::DatasetPrivacyTerms::default(),
+            suppression: medarena_scorer::SuppressionPolicy::default(),
         }
     }
 

@@ -141,6 +141,7 @@ pub mod pipeline;
 pub mod platform;
 mod service;
 pub mod store;
+pub mod suppress;
 pub mod testing;
 pub mod time;
 pub mod vault;

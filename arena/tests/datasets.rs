@@ -118,6 +118,28 @@ async fn uploads_are_encrypted_validated_and_reviewed() {
         arena.contribution(&hospital_b, rejected.id).await.is_ok(),
         "the report stays readable"
     );
+    // Organizers see counts of patients through the small-number policy (≤ 7 redacted,
+    // others rounded to 5), no row numbers and no commitment salt; the hospital, all.
+    let seen = arena
+        .contribution(&organizer, rejected.id)
+        .await
+        .expect("organizer's view");
+    assert_eq!(seen.report["findings"][0]["rows"], "[REDACTED]");
+    assert_eq!(
+        seen.report["findings"][0]["row_numbers"],
+        serde_json::json!([])
+    );
+    assert!(seen.commitment_salt.is_none());
+    let own = arena
+        .contribution(&hospital_b, rejected.id)
+        .await
+        .expect("own view");
+    assert_eq!(own.report["findings"][0]["row_numbers"][0], 6);
+    let accepted = arena
+        .contribution(&organizer, contribution.id)
+        .await
+        .expect("organizer's view");
+    assert_eq!(accepted.rows, Some(30), "30 rows rounded to 5 stay 30");
     // A rejected upload does not block the dataset; a good one from B joins it.
     assert_eq!(
         arena
@@ -529,5 +551,6 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
         .expect("view");
     assert_eq!(view.dataset.state, DatasetState::Validated);
     assert_eq!(view.contributions[0].state, ContributionState::Validated);
-    assert_eq!(view.contributions[0].rows, Some(12));
+    // 12 rows, as organizers see counts: rounded to 5.
+    assert_eq!(view.contributions[0].rows, Some(10));
 }

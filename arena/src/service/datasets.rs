@@ -32,6 +32,29 @@ pub struct DatasetView {
     pub contributions: Vec<Contribution>,
 }
 
+/// A contribution as `actor` sees it: its own hospital, everything; anyone else (organizers)
+/// its counts of patients through the small-number policy, no row numbers, and not the
+/// salt of its commitments (the hospital's, to check its receipts).
+fn as_seen_by(
+    actor: &Actor,
+    mut contribution: Contribution,
+    policy: &medarena_scorer::SuppressionPolicy,
+) -> Contribution {
+    let own = actor.role() == Some(Role::Hospital)
+        && actor
+            .approved_org()
+            .is_some_and(|m| m.org == contribution.hospital);
+    if own {
+        return contribution;
+    }
+    contribution.rows = contribution
+        .rows
+        .and_then(|rows| crate::suppress::shown(u64::try_from(rows).unwrap_or(0), policy).as_i64());
+    crate::suppress::redact_counts(&mut contribution.report, policy);
+    contribution.commitment_salt = None;
+    contribution
+}
+
 fn distinct_hospitals(contributions: &[Contribution]) -> Vec<OrgId> {
     let mut hospitals: Vec<OrgId> = contributions
         .iter()
@@ -106,6 +129,7 @@ impl Arena {
                 )
                 .is_ok()
             })
+            .map(|c| as_seen_by(actor, c, &self.inner.config.suppression))
             .collect();
         Ok(DatasetView {
             dataset,
@@ -362,7 +386,11 @@ impl Arena {
                 hospital: contribution.hospital,
             },
         )?;
-        Ok(contribution)
+        Ok(as_seen_by(
+            actor,
+            contribution,
+            &self.inner.config.suppression,
+        ))
     }
 
     /// Approves or rejects a validated dataset (organizers). Approval freezes it.

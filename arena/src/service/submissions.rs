@@ -91,7 +91,12 @@ impl SubmissionView {
         let exact = organizer.then(|| ExactScores {
             exact_public_score: submission.exact_public_score,
             private_score: submission.private_score,
-            result: submission.result.clone(),
+            // Rows per part, per site and per stratum, through the competition's policy.
+            result: submission.result.clone().map(|mut result| {
+                let policy = crate::suppress::competition_policy(&competition.bundle);
+                crate::suppress::redact_counts(&mut result, &policy);
+                result
+            }),
             finished_at: submission.finished_at,
         });
         // Until its release time, a real run shows nothing that depends on what it did.
