@@ -48,6 +48,7 @@ pub mod hash;
 pub mod kanon;
 pub mod load;
 pub mod manifest;
+pub mod names;
 pub mod phi;
 #[cfg(test)]
 mod reference;

@@ -456,6 +456,10 @@ pub fn classify_cell(cell: &str) -> CellHits {
             if is_passport(bytes) {
                 hits.set(PhiKind::Passport);
             }
+            // One word: a given name or surname from the lists, in any case.
+            if longest == 0 && crate::names::is_listed_name(cell) {
+                hits.set(PhiKind::LatinName);
+            }
             return hits;
         }
     }
@@ -486,7 +490,9 @@ pub fn classify_cell(cell: &str) -> CellHits {
     if bytes.is_ascii() {
         let name_shaped =
             bytes[0].is_ascii_uppercase() && (bytes.contains(&b' ') || bytes.contains(&b','));
-        if name_shaped && !has_digit && is_latin_name(cell) {
+        if !has_digit
+            && ((name_shaped && is_latin_name(cell)) || crate::names::is_listed_name(cell))
+        {
             hits.set(PhiKind::LatinName);
         }
         if has_digit && is_latin_street_address(cell) {
@@ -645,7 +651,10 @@ pub fn is_chinese_name(cell: &str) -> bool {
         && !masked
 }
 
-/// 2-3 capitalised words (`Mary Smith`, `O'Neil`, `Smith, John`), nothing else.
+/// 2-3 capitalised words (`Mary Smith`, `O'Neil`, `Smith, John`), nothing else, of which
+/// one at least is a listed given name or surname ([`crate::names`]): the shape alone also
+/// fits `Heart Failure` and `Royal Free`, and with one listed word `Priya Gupta` still reads
+/// as a name when `Priya` is not listed.
 pub fn is_latin_name(cell: &str) -> bool {
     let words: Vec<&str> = cell.split([' ', ',']).filter(|w| !w.is_empty()).collect();
     if !(2..=3).contains(&words.len()) {
@@ -656,8 +665,23 @@ pub fn is_latin_name(cell: &str) -> bool {
         chars.next().is_some_and(|c| c.is_ascii_uppercase())
             && word.len() >= 2
             && chars.all(|c| c.is_ascii_lowercase() || matches!(c, '\'' | '-' | '.'))
-    })
+    }) && words.iter().any(|word| crate::names::is_listed_word(word))
 }
+
+/// The column-level rule for names: most cells are name-shaped, and the name values vary as
+/// names do. A category of listed words (`White`, `Black`; `May`, `June`; `Grace Clinic`)
+/// repeats a few values; names, even first names alone, are mostly distinct in a small table
+/// and take dozens of values in a large one.
+pub(crate) fn is_name_column(non_null: u64, name_rows: u64, distinct_names: u64) -> bool {
+    name_rows > 0
+        && name_rows * 2 >= non_null
+        && distinct_names >= 3
+        && (distinct_names * 2 >= name_rows || distinct_names >= MANY_NAMES)
+}
+
+/// Distinct listed names that make a column of names whatever its size: more than any
+/// category of name-like words (months, colours, ethnicities) has.
+const MANY_NAMES: u64 = 40;
 
 /// A Chinese street-level address: a house/unit number (`12号`, `3栋`, `501室`) and a
 /// street or locality marker.
@@ -1229,10 +1253,7 @@ impl PhiTallies {
         }
         let most = |count: u64| count > 0 && count * 2 >= non_null;
         let names = tallies.rows(PhiKind::ChineseName) + tallies.rows(PhiKind::LatinName);
-        let name_values = self.name_values as u64;
-        // Names repeat little; a category such as "Heart Failure" repeats a lot.
-        let name_like = most(names) && name_values >= 3 && name_values * 5 >= names;
-        if name_like {
+        if is_name_column(non_null, names, self.name_values as u64) {
             let kind = if tallies.rows(PhiKind::ChineseName) >= tallies.rows(PhiKind::LatinName) {
                 PhiKind::ChineseName
             } else {
@@ -1435,10 +1456,11 @@ pub(crate) fn distinct_column_kind<'a>(
 ) -> Option<PhiKind> {
     let sample = sample.take(100);
     let (total, numbers, codes) = sample.fold((0, 0, 0), |(t, n, c), value| {
+        let code = is_record_code(value);
         (
             t + 1,
-            n + usize::from(value.trim().parse::<f64>().is_ok() && !is_record_code(value)),
-            c + usize::from(is_record_code(value)),
+            n + usize::from(!code && is_measurement(value)),
+            c + usize::from(code),
         )
     });
     if total > 0 && codes * 10 >= total * 9 {
@@ -1448,6 +1470,31 @@ pub(crate) fn distinct_column_kind<'a>(
     } else {
         Some(PhiKind::UniqueIdentifier)
     }
+}
+
+/// A number, or a few small numbers among words: `37.2`, `120/80`, `metformin 500 mg`,
+/// `2 x 0.5 mL`. Measurements are often distinct in a small table without identifying
+/// anyone; an identifier needs more digits than three to a group (`ID 4521`) to number a
+/// hospital's patients.
+fn is_measurement(value: &str) -> bool {
+    let value = value.trim();
+    if value.parse::<f64>().is_ok() {
+        return true;
+    }
+    let mut groups = 0;
+    let mut run = 0;
+    for byte in value.bytes().chain([b' ']) {
+        if byte.is_ascii_digit() {
+            run += 1;
+        } else {
+            if run > 3 {
+                return false;
+            }
+            groups += usize::from(run > 0);
+            run = 0;
+        }
+    }
+    (1..=3).contains(&groups)
 }
 
 /// A 6-digit (China) or 5-digit / ZIP+4 (US) postal code.
@@ -1813,9 +1860,18 @@ mod tests {
         let codes: Vec<String> = (0..50).map(|i| format!("K{i:05}Q")).collect();
         let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
         assert!(scan("code", &codes).contains(&PhiKind::RecordNumber));
-        let distinct: Vec<String> = (0..50).map(|i| format!("bed {i} east")).collect();
+        let distinct: Vec<String> = (0..50u8)
+            .map(|i| format!("pt {}{}", (b'a' + i / 26) as char, (b'a' + i % 26) as char))
+            .collect();
         let distinct: Vec<&str> = distinct.iter().map(String::as_str).collect();
-        assert!(scan("location", &distinct).contains(&PhiKind::UniqueIdentifier));
+        assert!(scan("case", &distinct).contains(&PhiKind::UniqueIdentifier));
+        // Distinct measurements are not identifiers; four digits to a group may be.
+        let pressures: Vec<String> = (0..50).map(|i| format!("{}/{}", 100 + i, 60 + i)).collect();
+        let pressures: Vec<&str> = pressures.iter().map(String::as_str).collect();
+        assert!(scan("bp", &pressures).is_empty());
+        let numbered: Vec<String> = (0..50).map(|i| format!("ID {}", 4000 + i)).collect();
+        let numbered: Vec<&str> = numbered.iter().map(String::as_str).collect();
+        assert!(scan("case", &numbered).contains(&PhiKind::UniqueIdentifier));
         let row = scan_text_column(
             "notes",
             &TextColumn::Utf8(&text_column(&["ok", "ok", "tel 13812345678"])),

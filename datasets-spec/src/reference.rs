@@ -68,7 +68,9 @@ pub fn classify_cell(cell: &str) -> CellHits {
     if bytes.is_ascii() {
         let name_shaped =
             bytes[0].is_ascii_uppercase() && (bytes.contains(&b' ') || bytes.contains(&b','));
-        if name_shaped && !has_digit && is_latin_name(cell) {
+        if !has_digit
+            && ((name_shaped && is_latin_name(cell)) || crate::names::is_listed_name(cell))
+        {
             hits.set(PhiKind::LatinName);
         }
         if has_digit && is_latin_street_address(cell) {
@@ -287,9 +289,7 @@ pub fn scan_text_column(
     }
     let most = |count: u64| count > 0 && count * 2 >= non_null;
     let names = tallies.rows(PhiKind::ChineseName) + tallies.rows(PhiKind::LatinName);
-    // Names repeat little; a category such as "Heart Failure" repeats a lot.
-    let name_like = most(names) && name_values.len() >= 3 && name_values.len() as u64 * 5 >= names;
-    if name_like {
+    if crate::phi::is_name_column(non_null, names, name_values.len() as u64) {
         let kind = if tallies.rows(PhiKind::ChineseName) >= tallies.rows(PhiKind::LatinName) {
             PhiKind::ChineseName
         } else {
