@@ -9,7 +9,7 @@ use medarena_scorer::{ShownCount, SuppressionPolicy};
 use serde_json::Value;
 
 /// Keys whose integer values count patients (rows), in reports and run details.
-const COUNT_KEYS: [&str; 9] = [
+const COUNT_KEYS: [&str; 11] = [
     "rows",
     "with_target",
     "without_target",
@@ -19,6 +19,8 @@ const COUNT_KEYS: [&str; 9] = [
     "classes",
     "smallest_class",
     "rows_below_k",
+    "classes_below_l",
+    "rows_below_l",
 ];
 
 /// A count as shown: a number, or `"[REDACTED]"`.

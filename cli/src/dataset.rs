@@ -38,6 +38,9 @@ pub struct ValidateArgs {
     /// Smallest equivalence class allowed over the quasi-identifiers.
     #[arg(long, default_value_t = 5)]
     k: u64,
+    /// Fewest distinct values of each sensitive column allowed in a quasi-identifier class.
+    #[arg(long, default_value_t = 2)]
+    l: u64,
     /// Longest CSV line accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_line_bytes: usize,
@@ -93,6 +96,7 @@ fn validate_files(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::from_path(&args.manifest)?;
     let config = ValidationConfig {
         k: args.k,
+        l: args.l,
         ..ValidationConfig::default()
     };
     let options = LoadOptions {

@@ -37,7 +37,10 @@ fn validates_the_example_dataset() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let out = text(&output);
     assert!(
-        out.contains("all files valid") && out.contains("k-anonymity over [age_band, sex]"),
+        out.contains("all files valid")
+            && out.contains("k-anonymity over [site, age_band, sex]")
+            && out.contains("inferred, not declared: site")
+            && out.contains("l-diversity of diabetes"),
         "{out}"
     );
 

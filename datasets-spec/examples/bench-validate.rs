@@ -36,7 +36,7 @@ fn manifest() -> Manifest {
     - {name: region, type: string, privacy: quasi_identifier, categories: [east, west, central, coastal]}
     - {name: admission_month, type: date, precision: month, constraints: {minimum: "2018-01", maximum: "2021-12"}}
     - {name: heart_rate, type: integer, constraints: {minimum: 30, maximum: 200}}
-    - {name: diabetes, type: boolean}
+    - {name: diabetes, type: boolean, privacy: sensitive}
     - {name: pain, type: string, categories: [typical, atypical, none]}
     - {name: event, type: integer, role: label, categories: [0, 1]}"#,
     );

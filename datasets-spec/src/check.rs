@@ -1107,7 +1107,7 @@ impl<'m> ColumnCheck<'m> {
         let cap = config.max_row_numbers;
         let field = manifest
             .field(name)
-            .filter(|f| f.privacy != PrivacyClass::DirectIdentifier);
+            .filter(|f| f.privacy() != PrivacyClass::DirectIdentifier);
         let conform =
             field.map(|f| Conform::new(f, &manifest.schema.missing_values, config, rows_bound));
         let kind = if is_text(data_type) {
@@ -1380,6 +1380,7 @@ mod tests {
     fn config(seed: u64) -> ValidationConfig {
         ValidationConfig {
             k: 1 + seed % 6,
+            l: 1 + seed % 3,
             max_row_numbers: [0, 3, 20][(seed / 7 % 3) as usize],
             min_label_class: 10,
         }

@@ -1,6 +1,8 @@
-//! k-anonymity over the declared quasi-identifiers: rows that share all quasi-identifier
-//! values form an equivalence class; a table is k-anonymous when every class has at least
-//! k rows.
+//! k-anonymity over the quasi-identifiers, declared and inferred: rows that share all
+//! quasi-identifier values form an equivalence class; a table is k-anonymous when every class
+//! has at least k rows, and l-diverse for a sensitive column when every class holds at least
+//! l distinct values of it (else whoever knows a person's quasi-identifiers learns the
+//! sensitive value: the homogeneity attack).
 //!
 //! Classes are found by dictionary-coding each column to dense integers and combining the
 //! codes pairwise (code of the columns so far × code of the next column → a new dense
@@ -12,6 +14,8 @@ use arrow::datatypes::DataType;
 use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::{DatePrecision, Field, FieldType, Manifest, PrivacyClass, Role};
+use crate::validate::{Finding, Severity, ValidationConfig};
 use crate::values::{TextColumn, TextMap, as_text, for_each_text};
 
 /// The k-anonymity part of a validation report.
@@ -19,6 +23,12 @@ use crate::values::{TextColumn, TextMap, as_text, for_each_text};
 pub struct KAnonymity {
     /// The quasi-identifier columns, in manifest order.
     pub quasi_identifiers: Vec<String>,
+    /// Those of them the manifest does not declare, inferred from header and type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
+    /// l-diversity of each sensitive column present, over the same classes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub l_diversity: Vec<LDiversity>,
     /// The k checked against.
     pub k: u64,
     /// Number of equivalence classes.
@@ -27,6 +37,223 @@ pub struct KAnonymity {
     pub smallest_class: u64,
     /// Rows in classes smaller than k.
     pub rows_below_k: u64,
+}
+
+/// The l-diversity of one sensitive column over the quasi-identifier classes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LDiversity {
+    /// The sensitive column.
+    pub column: String,
+    /// The l checked against.
+    pub l: u64,
+    /// Fewest distinct non-missing values in a class.
+    pub fewest_values: u64,
+    /// Classes with fewer than l distinct values.
+    pub classes_below_l: u64,
+    /// Rows in those classes.
+    pub rows_below_l: u64,
+}
+
+/// The quasi-identifiers the manifest leaves undeclared but the header or type gives away:
+/// fields whose `privacy` is left out, that submissions may see (features, the site), and
+/// whose header names a demographic ([`crate::phi::HeaderHints::demographic`]: age, sex,
+/// ethnicity, residence, occupation, ...), or that are dates finer than the year (HIPAA Safe
+/// Harbor keeps only years). An explicit `privacy: none` says the hospital judged otherwise.
+pub fn inferred_quasi_identifiers(manifest: &Manifest) -> Vec<&Field> {
+    manifest
+        .schema
+        .fields
+        .iter()
+        .filter(|field| {
+            field.privacy.is_none()
+                && matches!(field.role, Role::Feature | Role::Site)
+                && (field.role == Role::Site
+                    || crate::phi::header_hints(&field.name).demographic
+                    || (field.field_type == FieldType::Date
+                        && field.precision != Some(DatePrecision::Year)))
+        })
+        .collect()
+}
+
+/// k-anonymity and l-diversity of a table fed batch by batch: the quasi-identifier classes
+/// accumulate in a [`ClassCounter`], the sensitive columns as dense codes per row.
+pub(crate) struct PrivacyCheck {
+    quasi: Vec<usize>,
+    names: Vec<String>,
+    inferred: Vec<String>,
+    counter: ClassCounter,
+    sensitive: Vec<SensitiveCodes>,
+}
+
+struct SensitiveCodes {
+    index: usize,
+    name: String,
+    coder: Option<Coder>,
+    codes: Vec<u32>,
+}
+
+impl PrivacyCheck {
+    /// The check over the declared and inferred quasi-identifiers present in the table
+    /// (`index_of` gives a column's position), `None` when there are none.
+    pub(crate) fn new(
+        manifest: &Manifest,
+        index_of: impl Fn(&str) -> Option<usize>,
+    ) -> Option<PrivacyCheck> {
+        let inferred: Vec<&str> = inferred_quasi_identifiers(manifest)
+            .into_iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let quasi: Vec<(usize, &Field)> = manifest
+            .schema
+            .fields
+            .iter()
+            .filter(|f| {
+                f.privacy() == PrivacyClass::QuasiIdentifier || inferred.contains(&f.name.as_str())
+            })
+            .filter_map(|f| index_of(&f.name).map(|index| (index, f)))
+            .collect();
+        if quasi.is_empty() {
+            return None;
+        }
+        let sensitive = manifest
+            .schema
+            .fields
+            .iter()
+            .filter(|f| f.privacy() == PrivacyClass::Sensitive)
+            .filter_map(|f| {
+                index_of(&f.name).map(|index| SensitiveCodes {
+                    index,
+                    name: f.name.clone(),
+                    coder: None,
+                    codes: Vec::new(),
+                })
+            })
+            .collect();
+        Some(PrivacyCheck {
+            quasi: quasi.iter().map(|(index, _)| *index).collect(),
+            names: quasi.iter().map(|(_, f)| f.name.clone()).collect(),
+            inferred: quasi
+                .iter()
+                .filter(|(_, f)| inferred.contains(&f.name.as_str()))
+                .map(|(_, f)| f.name.clone())
+                .collect(),
+            counter: ClassCounter::new(quasi.len()),
+            sensitive,
+        })
+    }
+
+    /// The next rows, in order.
+    pub(crate) fn feed(&mut self, batch: &arrow::array::RecordBatch) {
+        let columns: Vec<ArrayRef> = self
+            .quasi
+            .iter()
+            .map(|i| std::sync::Arc::clone(batch.column(*i)))
+            .collect();
+        self.counter.feed(&columns, batch.num_rows());
+        for sensitive in &mut self.sensitive {
+            let column = batch.column(sensitive.index);
+            let coder = sensitive
+                .coder
+                .get_or_insert_with(|| Coder::for_type(column.data_type()));
+            sensitive.codes.extend(coder.codes(column));
+        }
+    }
+
+    /// The summary and the findings: `privacy.k_anonymity` over all quasi-identifiers,
+    /// `privacy.l_diversity` per sensitive column.
+    pub(crate) fn finish(self, config: &ValidationConfig) -> (KAnonymity, Vec<Finding>) {
+        let classes = self.counter.finish();
+        let (mut summary, indices) =
+            summarise(self.names, &classes, config.k, config.max_row_numbers);
+        summary.inferred = self.inferred;
+        let described = describe_quasi(&summary);
+        let mut findings = Vec::new();
+        if summary.rows_below_k > 0 {
+            findings.push(Finding {
+                rule: "privacy.k_anonymity".into(),
+                severity: Severity::Error,
+                column: None,
+                rows: summary.rows_below_k,
+                row_numbers: indices.into_iter().map(|r| r + 1).collect(),
+                message: format!(
+                    "rows whose quasi-identifier combination ({described}) is shared by fewer than k={} rows; generalise or suppress them",
+                    config.k
+                ),
+            });
+        }
+        for sensitive in self.sensitive {
+            let (diversity, rows) =
+                l_diversity(&classes, &sensitive.codes, config.l, config.max_row_numbers);
+            if diversity.rows_below_l > 0 {
+                findings.push(Finding {
+                    rule: "privacy.l_diversity".into(),
+                    severity: Severity::Error,
+                    column: Some(sensitive.name.clone()),
+                    rows: diversity.rows_below_l,
+                    row_numbers: rows.into_iter().map(|r| r + 1).collect(),
+                    message: format!(
+                        "rows whose quasi-identifier class ({described}) holds fewer than l={} distinct values of this sensitive column: whoever knows a person's quasi-identifiers learns this value; generalise them or suppress the rows",
+                        config.l,
+                    ),
+                });
+            }
+            summary.l_diversity.push(LDiversity {
+                column: sensitive.name,
+                ..diversity
+            });
+        }
+        (summary, findings)
+    }
+}
+
+/// The quasi-identifiers in words, the inferred ones marked.
+fn describe_quasi(summary: &KAnonymity) -> String {
+    summary
+        .quasi_identifiers
+        .iter()
+        .map(|name| {
+            if summary.inferred.contains(name) {
+                format!("{name} (inferred: declare its `privacy` to decide)")
+            } else {
+                name.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Distinct non-missing sensitive values per class (code 0 is missing); the first `cap`
+/// 0-based rows in classes with fewer than `l`.
+fn l_diversity(classes: &Classes, codes: &[u32], l: u64, cap: usize) -> (LDiversity, Vec<u64>) {
+    let mut seen: HashMap<u64, ()> = HashMap::new();
+    let mut distinct = vec![0u64; classes.sizes.len()];
+    for (class, code) in classes.class_of_row.iter().zip(codes) {
+        if *code != 0
+            && seen
+                .insert((u64::from(*class) << 32) | u64::from(*code), ())
+                .is_none()
+        {
+            distinct[*class as usize] += 1;
+        }
+    }
+    let mut rows = Vec::new();
+    let mut rows_below_l = 0;
+    for (row, class) in classes.class_of_row.iter().enumerate() {
+        if distinct[*class as usize] < l {
+            rows_below_l += 1;
+            if rows.len() < cap {
+                rows.push(row as u64);
+            }
+        }
+    }
+    let summary = LDiversity {
+        column: String::new(),
+        l,
+        fewest_values: distinct.iter().copied().min().unwrap_or(0),
+        classes_below_l: distinct.iter().filter(|d| **d < l).count() as u64,
+        rows_below_l,
+    };
+    (summary, rows)
 }
 
 /// Equivalence classes of the rows of some columns.
@@ -178,6 +405,8 @@ pub(crate) fn summarise(
     }
     let summary = KAnonymity {
         quasi_identifiers: names,
+        inferred: Vec::new(),
+        l_diversity: Vec::new(),
         k,
         classes: found.sizes.len() as u64,
         smallest_class: found.sizes.iter().copied().min().unwrap_or(0),
@@ -222,6 +451,106 @@ mod tests {
         assert_eq!(summary.smallest_class, 1);
         assert_eq!(summary.rows_below_k, 3);
         assert_eq!(rows, vec![2, 3, 4]);
+    }
+
+    fn heart() -> Manifest {
+        Manifest::from_str(crate::example::HEART_MANIFEST).expect("example manifest")
+    }
+
+    #[test]
+    fn undeclared_demographics_and_dates_are_inferred() {
+        let mut manifest = heart();
+        let number = manifest.field("systolic_bp").expect("field").clone();
+        let month = manifest.field("admission_month").expect("field").clone();
+        let add = |name: &str, template: &Field, precision: Option<DatePrecision>| Field {
+            name: name.into(),
+            privacy: None,
+            precision: precision.or(template.precision),
+            ..template.clone()
+        };
+        manifest.schema.fields.extend([
+            add("patientAge", &number, None),
+            add("Gender", &number, None),
+            add("home_zip", &number, None),
+            add("occupation_code", &number, None),
+            add("患者性别", &number, None),
+            add("lab_total", &number, None),
+            add("admission_date", &month, Some(DatePrecision::Day)),
+            add("discharge_year", &month, Some(DatePrecision::Year)),
+        ]);
+        let mut declined = add("ethnicity", &number, None);
+        declined.privacy = Some(PrivacyClass::None);
+        manifest.schema.fields.push(declined);
+        let inferred: Vec<&str> = inferred_quasi_identifiers(&manifest)
+            .into_iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        // Not: declared ones (age_band, sex), admission_month and ethnicity (declared
+        // `none`), clinical columns, a year.
+        assert_eq!(
+            inferred,
+            [
+                "site",
+                "patientAge",
+                "Gender",
+                "home_zip",
+                "occupation_code",
+                "患者性别",
+                "admission_date"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_class_with_one_sensitive_value_breaks_l_diversity() {
+        use arrow::array::{BooleanArray, RecordBatch};
+        let manifest = heart();
+        let columns = ["sex", "diabetes"];
+        let mut check =
+            PrivacyCheck::new(&manifest, |name| columns.iter().position(|c| *c == name))
+                .expect("sex is a quasi-identifier");
+        let sex: ArrayRef = Arc::new(StringArray::from(vec!["F", "F", "F", "M", "M", "M"]));
+        let diabetes: ArrayRef = Arc::new(BooleanArray::from(vec![
+            Some(true),
+            Some(false),
+            Some(true),
+            Some(true),
+            Some(true),
+            None,
+        ]));
+        let batch =
+            RecordBatch::try_from_iter([("sex", sex), ("diabetes", diabetes)]).expect("batch");
+        // Fed in two chunks: the same classes and codes as whole.
+        check.feed(&batch.slice(0, 4));
+        check.feed(&batch.slice(4, 2));
+        let config = ValidationConfig {
+            k: 3,
+            l: 2,
+            ..ValidationConfig::default()
+        };
+        let (summary, findings) = check.finish(&config);
+        assert_eq!(summary.quasi_identifiers, ["sex"]);
+        assert_eq!(summary.rows_below_k, 0);
+        let diversity = &summary.l_diversity[0];
+        assert_eq!(
+            (
+                diversity.column.as_str(),
+                diversity.fewest_values,
+                diversity.classes_below_l
+            ),
+            ("diabetes", 1, 1)
+        );
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].rule, "privacy.l_diversity");
+        assert_eq!(findings[0].row_numbers, [4, 5, 6]);
+        let (summary, findings) = {
+            let mut again =
+                PrivacyCheck::new(&manifest, |name| columns.iter().position(|c| *c == name))
+                    .expect("check");
+            again.feed(&batch);
+            again.finish(&ValidationConfig { l: 1, ..config })
+        };
+        assert!(findings.is_empty() && summary.l_diversity[0].rows_below_l == 0);
     }
 
     proptest! {

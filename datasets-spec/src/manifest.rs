@@ -176,9 +176,11 @@ pub struct Field {
     /// What the column is for in a competition; `feature` when left out.
     #[serde(default)]
     pub role: Role,
-    /// The privacy class; `none` when left out.
-    #[serde(default)]
-    pub privacy: PrivacyClass,
+    /// The privacy class as declared; left out, the validation infers quasi-identifiers
+    /// from the header and type ([`Manifest::inferred_quasi_identifiers`]) and reads the
+    /// rest as `none`. Read it with [`Field::privacy`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyClass>,
     /// Frictionless constraints: required, unique, minimum, maximum.
     #[serde(default, skip_serializing_if = "Constraints::is_empty")]
     pub constraints: Constraints,
@@ -534,7 +536,7 @@ impl Manifest {
         self.schema
             .fields
             .iter()
-            .filter(|f| f.privacy == PrivacyClass::QuasiIdentifier)
+            .filter(|f| f.privacy() == PrivacyClass::QuasiIdentifier)
             .collect()
     }
 
@@ -669,14 +671,14 @@ impl Manifest {
 fn check_field(field: &Field) -> Result<(), (String, String)> {
     let err = |key: &str, message: String| Err((key.to_string(), message));
     let numeric = matches!(field.field_type, FieldType::Number | FieldType::Integer);
-    if field.privacy == PrivacyClass::DirectIdentifier && field.role != Role::Excluded {
+    if field.privacy() == PrivacyClass::DirectIdentifier && field.role != Role::Excluded {
         return err(
             "role",
             "a `direct_identifier` may only be declared `excluded` (it must not be uploaded)"
                 .into(),
         );
     }
-    if field.role == Role::RowId && field.privacy != PrivacyClass::None {
+    if field.role == Role::RowId && field.privacy() != PrivacyClass::None {
         return err(
             "privacy",
             "a row id must be a meaningless pseudonym with privacy `none`".into(),
@@ -854,6 +856,11 @@ pub fn field_type_name(field_type: FieldType) -> &'static str {
 }
 
 impl Field {
+    /// The privacy class, `none` when left out.
+    pub fn privacy(&self) -> PrivacyClass {
+        self.privacy.unwrap_or_default()
+    }
+
     /// Texts read as `true`.
     pub fn true_texts(&self) -> Vec<&str> {
         match &self.true_values {

@@ -803,6 +803,9 @@ pub struct HeaderHints {
     pub postcode: bool,
     /// Says age.
     pub age: bool,
+    /// Names a fact about a person that a stranger may know: age, sex, ethnicity, birth,
+    /// residence, occupation, marital status (a quasi-identifier when not declared).
+    pub demographic: bool,
 }
 
 /// A header cut into lower-case tokens: ASCII words split at `_`, `-`, `.`, spaces and any
@@ -1027,6 +1030,61 @@ const IDENTIFIER_CJK: [&str; 24] = [
 
 const POSTCODE_WORDS: [&str; 6] = ["zip", "zipcode", "postcode", "postal", "postalcode", "yb"];
 const POSTCODE_CJK: [&str; 2] = ["邮编", "邮政编码"];
+/// Words of a demographic header (with `age`, birth and postcode words).
+/// (`xb`, `nl`, `mz`: the pinyin initials of 性别, 年龄, 民族 in Chinese hospital exports.)
+const DEMOGRAPHIC_WORDS: [&str; 32] = [
+    "sex",
+    "gender",
+    "ethnicity",
+    "ethnic",
+    "race",
+    "nationality",
+    "citizenship",
+    "nation",
+    "occupation",
+    "job",
+    "profession",
+    "employer",
+    "employment",
+    "marital",
+    "married",
+    "religion",
+    "education",
+    "region",
+    "province",
+    "city",
+    "county",
+    "district",
+    "town",
+    "village",
+    "residence",
+    "country",
+    "hometown",
+    "birthplace",
+    "language",
+    "xb",
+    "nl",
+    "mz",
+];
+const DEMOGRAPHIC_CJK: [&str; 16] = [
+    "年龄",
+    "性别",
+    "民族",
+    "国籍",
+    "籍贯",
+    "职业",
+    "工作单位",
+    "婚姻",
+    "宗教",
+    "学历",
+    "文化程度",
+    "地区",
+    "省",
+    "城市",
+    "区县",
+    "居住",
+];
+
 /// `age` with one of these is a generalised age, not an age in years.
 const AGE_GROUPED: [&str; 8] = [
     "band", "group", "range", "category", "cat", "bracket", "bin", "class",
@@ -1059,6 +1117,13 @@ pub fn header_hints(header: &str) -> HeaderHints {
         birth: has(&BIRTH_WORDS) || cjk_has(&BIRTH_CJK),
         postcode: has(&POSTCODE_WORDS) || cjk_has(&POSTCODE_CJK),
         age: (has(&["age"]) && !has(&AGE_GROUPED)) || cjk_whole(&["年龄"]),
+        demographic: has(&["age", "dob", "yob"])
+            || has(&BIRTH_WORDS)
+            || has(&POSTCODE_WORDS)
+            || has(&DEMOGRAPHIC_WORDS)
+            || cjk_has(&DEMOGRAPHIC_CJK)
+            || cjk_has(&BIRTH_CJK)
+            || cjk_has(&POSTCODE_CJK),
     }
 }
 

@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -503,7 +502,7 @@ pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationCon
         .collect();
     for field in &manifest.schema.fields {
         let present = index_of.contains_key(field.name.as_str());
-        if field.privacy == PrivacyClass::DirectIdentifier {
+        if field.privacy() == PrivacyClass::DirectIdentifier {
             if present {
                 findings.push(column_finding(
                     "privacy.direct_identifier",
@@ -551,7 +550,7 @@ pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationCon
             let mut found = phi_findings(name, column, context, day_dates);
             let mut label_counts = None;
             if let Some(field) = manifest.field(name)
-                && field.privacy != PrivacyClass::DirectIdentifier
+                && field.privacy() != PrivacyClass::DirectIdentifier
             {
                 let (conformance, counts) = conform_column(manifest, field, column, config);
                 found.extend(conformance);
@@ -571,42 +570,12 @@ pub fn validate(manifest: &Manifest, batch: &RecordBatch, config: &ValidationCon
         }
     }
 
-    let quasi: Vec<&Field> = manifest
-        .quasi_identifiers()
-        .into_iter()
-        .filter(|f| index_of.contains_key(f.name.as_str()))
-        .collect();
-    let k_anonymity = if quasi.is_empty() {
-        findings.push(column_finding(
-            "privacy.no_quasi_identifiers",
-            Severity::Warning,
-            None,
-            "no quasi-identifier is declared (or present): k-anonymity was not checked".into(),
-        ));
-        None
-    } else {
-        let columns: Vec<ArrayRef> = quasi
-            .iter()
-            .map(|f| Arc::clone(batch.column(index_of[f.name.as_str()])))
-            .collect();
-        let names = quasi.iter().map(|f| f.name.clone()).collect();
-        let (summary, indices) = check(names, &columns, rows, config.k, cap);
-        if summary.rows_below_k > 0 {
-            findings.push(Finding {
-                rule: "privacy.k_anonymity".into(),
-                severity: Severity::Error,
-                column: None,
-                rows: summary.rows_below_k,
-                row_numbers: indices.into_iter().map(|r| r + 1).collect(),
-                message: format!(
-                    "rows whose quasi-identifier combination ({}) is shared by fewer than k={} rows; generalise or suppress them",
-                    summary.quasi_identifiers.join(", "),
-                    config.k
-                ),
-            });
-        }
-        Some(summary)
-    };
+    // The table-level privacy check was not part of the single-pass rewrite: shared.
+    let mut quasi = crate::kanon::PrivacyCheck::new(manifest, |name| index_of.get(name).copied());
+    if let Some(quasi) = &mut quasi {
+        quasi.feed(batch);
+    }
+    let k_anonymity = crate::validate::privacy_findings(quasi, config, &mut findings);
 
     findings
         .sort_by(|a, b| (a.severity, &a.column, &a.rule).cmp(&(b.severity, &b.column, &b.rule)));
@@ -1028,6 +997,8 @@ pub fn check(
     }
     let summary = KAnonymity {
         quasi_identifiers: names,
+        inferred: Vec::new(),
+        l_diversity: Vec::new(),
         k,
         classes: found.sizes.len() as u64,
         smallest_class: found.sizes.iter().copied().min().unwrap_or(0),

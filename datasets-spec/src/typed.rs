@@ -50,7 +50,7 @@ pub fn typed_fields(manifest: &Manifest) -> Vec<&Field> {
         .schema
         .fields
         .iter()
-        .filter(|f| f.privacy != PrivacyClass::DirectIdentifier)
+        .filter(|f| f.privacy() != PrivacyClass::DirectIdentifier)
         .collect()
 }
 

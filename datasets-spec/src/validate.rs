@@ -8,16 +8,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::check::ColumnCheck;
-use crate::kanon::{self, ClassCounter, KAnonymity};
-use crate::manifest::{Field, Manifest, PrivacyClass, field_type_name};
+use crate::kanon::{KAnonymity, PrivacyCheck};
+use crate::manifest::{Manifest, PrivacyClass, field_type_name};
 
 /// How strict validation is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,16 +24,25 @@ pub struct ValidationConfig {
     /// Smallest equivalence class allowed over the quasi-identifiers (default 5). Only an
     /// organizer lowers it.
     pub k: u64,
+    /// Fewest distinct values of each sensitive column allowed in a quasi-identifier class
+    /// (default 2).
+    #[serde(default = "default_l")]
+    pub l: u64,
     /// Most row numbers listed per finding (default 20).
     pub max_row_numbers: usize,
     /// A label class with fewer rows than this gets a warning (default 10).
     pub min_label_class: u64,
 }
 
+fn default_l() -> u64 {
+    2
+}
+
 impl Default for ValidationConfig {
     fn default() -> Self {
         ValidationConfig {
             k: 5,
+            l: default_l(),
             max_row_numbers: 20,
             min_label_class: 10,
         }
@@ -132,6 +140,20 @@ impl Report {
                 k.rows_below_k,
                 k.k
             );
+            if !k.inferred.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  inferred, not declared: {} (declare their `privacy` to decide)",
+                    k.inferred.join(", ")
+                );
+            }
+            for l in &k.l_diversity {
+                let _ = writeln!(
+                    out,
+                    "l-diversity of {}: fewest {} distinct value(s) in a class, {} row(s) in classes below l={}",
+                    l.column, l.fewest_values, l.rows_below_l, l.l
+                );
+            }
         }
         if !self.label_counts.is_empty() {
             let counts: Vec<String> = self
@@ -212,8 +234,8 @@ pub(crate) struct TableCheck<'m> {
     /// Findings about the schema as a whole, in the order they were found.
     schema_findings: Vec<Finding>,
     checks: Vec<ColumnCheck<'m>>,
-    /// Quasi-identifiers present: column indices, names, and their classes so far.
-    quasi: Option<(Vec<usize>, Vec<String>, ClassCounter)>,
+    /// k-anonymity and l-diversity so far, when quasi-identifiers are present.
+    quasi: Option<PrivacyCheck>,
     rows: usize,
 }
 
@@ -234,7 +256,7 @@ impl<'m> TableCheck<'m> {
             .collect();
         for field in &manifest.schema.fields {
             let present = index_of.contains_key(field.name.as_str());
-            if field.privacy == PrivacyClass::DirectIdentifier {
+            if field.privacy() == PrivacyClass::DirectIdentifier {
                 if present {
                     findings.push(column_finding(
                         "privacy.direct_identifier",
@@ -282,18 +304,7 @@ impl<'m> TableCheck<'m> {
                 )
             })
             .collect();
-        let quasi: Vec<&Field> = manifest
-            .quasi_identifiers()
-            .into_iter()
-            .filter(|f| index_of.contains_key(f.name.as_str()))
-            .collect();
-        let quasi = (!quasi.is_empty()).then(|| {
-            (
-                quasi.iter().map(|f| index_of[f.name.as_str()]).collect(),
-                quasi.iter().map(|f| f.name.clone()).collect(),
-                ClassCounter::new(quasi.len()),
-            )
-        });
+        let quasi = PrivacyCheck::new(manifest, |name| index_of.get(name).copied());
         TableCheck {
             manifest,
             config: config.clone(),
@@ -332,13 +343,9 @@ impl<'m> TableCheck<'m> {
                     });
             },
             || {
-                if let Some((indices, _, counter)) = quasi {
+                if let Some(quasi) = quasi {
                     for batch in batches {
-                        let columns: Vec<ArrayRef> = indices
-                            .iter()
-                            .map(|i| Arc::clone(batch.column(*i)))
-                            .collect();
-                        counter.feed(&columns, batch.num_rows());
+                        quasi.feed(batch);
                     }
                 }
             },
@@ -379,37 +386,7 @@ impl<'m> TableCheck<'m> {
                 label_counts = counts;
             }
         }
-        let k_anonymity = match quasi {
-            None => {
-                findings.push(column_finding(
-                    "privacy.no_quasi_identifiers",
-                    Severity::Warning,
-                    None,
-                    "no quasi-identifier is declared (or present): k-anonymity was not checked"
-                        .into(),
-                ));
-                None
-            }
-            Some((_, names, counter)) => {
-                let (summary, indices) =
-                    kanon::summarise(names, &counter.finish(), config.k, config.max_row_numbers);
-                if summary.rows_below_k > 0 {
-                    findings.push(Finding {
-                        rule: "privacy.k_anonymity".into(),
-                        severity: Severity::Error,
-                        column: None,
-                        rows: summary.rows_below_k,
-                        row_numbers: indices.into_iter().map(|r| r + 1).collect(),
-                        message: format!(
-                            "rows whose quasi-identifier combination ({}) is shared by fewer than k={} rows; generalise or suppress them",
-                            summary.quasi_identifiers.join(", "),
-                            config.k
-                        ),
-                    });
-                }
-                Some(summary)
-            }
-        };
+        let k_anonymity = privacy_findings(quasi, &config, &mut findings);
         findings.sort_by(|a, b| {
             (a.severity, &a.column, &a.rule).cmp(&(b.severity, &b.column, &b.rule))
         });
@@ -421,6 +398,32 @@ impl<'m> TableCheck<'m> {
             findings,
             k_anonymity,
             label_counts,
+        }
+    }
+}
+
+/// The table-level privacy findings: k-anonymity and l-diversity when quasi-identifiers are
+/// present, else a warning that they were not checked.
+pub(crate) fn privacy_findings(
+    quasi: Option<PrivacyCheck>,
+    config: &ValidationConfig,
+    findings: &mut Vec<Finding>,
+) -> Option<KAnonymity> {
+    match quasi {
+        None => {
+            findings.push(column_finding(
+                "privacy.no_quasi_identifiers",
+                Severity::Warning,
+                None,
+                "no quasi-identifier is declared, inferred or present: k-anonymity was not checked"
+                    .into(),
+            ));
+            None
+        }
+        Some(quasi) => {
+            let (summary, found) = quasi.finish(config);
+            findings.extend(found);
+            Some(summary)
         }
     }
 }

@@ -80,6 +80,13 @@ fn the_example_validates_clean_and_is_learnable() {
         assert_eq!(report.rows, rows as u64);
         let k = report.k_anonymity.as_ref().unwrap();
         assert!(k.smallest_class >= 5);
+        // The site is inferred (admission_month is declared `none`); the sensitive
+        // diabetes column takes both values in every class.
+        assert_eq!(k.quasi_identifiers, ["site", "age_band", "sex"]);
+        assert_eq!(k.inferred, ["site"]);
+        assert_eq!(k.l_diversity.len(), 1);
+        assert_eq!(k.l_diversity[0].column, "diabetes");
+        assert_eq!(k.l_diversity[0].rows_below_l, 0);
         // The same file read all-text gives the same report.
         let text = load_table(example_dir().join(format!("{site}.csv"))).unwrap();
         assert_eq!(

@@ -15,7 +15,11 @@ use crate::executor::{
 use crate::model::Dataset;
 
 /// Rules of the union checks, re-reported as `union.<rule>`.
-const UNION_RULES: &[&str] = &["row_id.duplicate", "privacy.k_anonymity"];
+const UNION_RULES: &[&str] = &[
+    "row_id.duplicate",
+    "privacy.k_anonymity",
+    "privacy.l_diversity",
+];
 
 /// Validates uploads with datasets-spec (see the [module docs](super)).
 #[derive(Debug, Clone)]
