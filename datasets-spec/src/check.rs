@@ -835,8 +835,9 @@ pub(crate) struct TextCheck<'m> {
     duplicates: u64,
     /// The column's rows, or more: counting stops once more than a tenth of them repeat.
     rows_bound: u64,
-    /// Name-shaped values met outside the dictionary.
-    outside_names: TextMap<()>,
+    /// Name-shaped values and full dates met outside the dictionary, each noted once (the
+    /// two never share a value: names have no digits).
+    outside_noted: TextMap<()>,
     /// Values remembered beyond those counted: none for a unique column (the row id), whose
     /// values do not repeat.
     cache_cap: usize,
@@ -874,7 +875,7 @@ impl<'m> TextCheck<'m> {
             counting_distinct: count_distinct,
             duplicates: 0,
             rows_bound: rows_bound as u64,
-            outside_names: TextMap::default(),
+            outside_noted: TextMap::default(),
             few: [0; FEW],
             few_index: [0; FEW],
             few_len: 0,
@@ -971,6 +972,9 @@ impl<'m> TextCheck<'m> {
                     if first && PhiTallies::is_name(entry.bits) && phi.wants_name_values() {
                         phi.count_name_value();
                     }
+                    if first && phi.wants_date_value(entry.bits) {
+                        phi.count_date_value(text());
+                    }
                 }
                 if let Some(conform) = &mut self.conform {
                     conform
@@ -985,9 +989,12 @@ impl<'m> TextCheck<'m> {
                     phi.record_text(row, entry.bits);
                     if PhiTallies::is_name(entry.bits)
                         && phi.wants_name_values()
-                        && self.outside_names.insert(key, ())
+                        && self.outside_noted.insert(key, ())
                     {
                         phi.count_name_value();
+                    }
+                    if phi.wants_date_value(entry.bits) && self.outside_noted.insert(key, ()) {
+                        phi.count_date_value(text);
                     }
                 }
                 if let Some(conform) = &mut self.conform {
@@ -1265,9 +1272,12 @@ fn scan_numbers(phi: &mut PhiTallies, scan: &mut NumberScan, column: &ArrayRef, 
             }
         }
         NumberScan::Dates { days: true } => {
-            for row in 0..column.len() {
-                if column.is_valid(row) {
-                    phi.record_typed_date(first_row + row);
+            for (row, year) in crate::phi::typed_date_years(column.as_ref())
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(year) = year {
+                    phi.record_typed_date(first_row + row, year);
                 }
             }
         }

@@ -585,11 +585,17 @@ pub(crate) fn classify_digits(bytes: &[u8], hits: &mut CellHits) {
 /// A full date: `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD`, `YYYY年M月D日`, `DD/MM/YYYY` or
 /// `MM/DD/YYYY` (with an optional time after it).
 pub fn is_full_date(cell: &str) -> bool {
+    full_date_year(cell).is_some()
+}
+
+/// The year of a full date ([`is_full_date`]).
+pub fn full_date_year(cell: &str) -> Option<u32> {
     let cell = cell.trim();
     let head = cell.split([' ', 'T']).next().unwrap_or_default();
     if let Some(rest) = head.strip_suffix('日') {
         let parts: Vec<&str> = rest.split(['年', '月']).collect();
-        return parts.len() == 3 && date_parts(parts[0], parts[1], parts[2]);
+        return (parts.len() == 3 && date_parts(parts[0], parts[1], parts[2]))
+            .then(|| number(parts[0].as_bytes()));
     }
     // Two separators or nothing to split: most cells stop here, without allocating.
     if head
@@ -598,16 +604,18 @@ pub fn is_full_date(cell: &str) -> bool {
         .count()
         != 2
     {
-        return false;
+        return None;
     }
     let parts: Vec<&str> = head.split(['-', '/', '.']).collect();
-    if parts[0].len() == 4 {
-        date_parts(parts[0], parts[1], parts[2])
+    let full = if parts[0].len() == 4 {
+        date_parts(parts[0], parts[1], parts[2]).then_some(parts[0])
     } else if parts[2].len() == 4 && head.contains('/') {
-        date_parts(parts[2], parts[1], parts[0]) || date_parts(parts[2], parts[0], parts[1])
+        (date_parts(parts[2], parts[1], parts[0]) || date_parts(parts[2], parts[0], parts[1]))
+            .then_some(parts[2])
     } else {
-        false
-    }
+        None
+    };
+    full.map(|year| number(year.as_bytes()))
 }
 
 fn date_parts(year: &str, month: &str, day: &str) -> bool {
@@ -1195,6 +1203,57 @@ pub struct ColumnContext {
 /// rarely repeat, from a category that looks like one).
 const MAX_NAME_VALUES: usize = 100_000;
 
+/// The years of a column's full dates, to tell dates of birth by their spread: a
+/// population's births span its ages (decades), while the events of a collection period
+/// (admissions, tests) span a few years.
+#[derive(Default)]
+pub(crate) struct YearSpread {
+    /// Dates per year from [`YearSpread::FIRST`], allocated at the first date.
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl YearSpread {
+    const FIRST: u32 = 1850;
+    const LAST: u32 = 2100;
+    /// The middle 80 % of dates spans at least this many years: the ages of adults.
+    const BIRTH_SPAN: u32 = 40;
+    /// Fewest dates to judge a spread by.
+    const FEWEST: u64 = 20;
+
+    pub(crate) fn add(&mut self, year: u32) {
+        if !(Self::FIRST..=Self::LAST).contains(&year) {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0; (Self::LAST - Self::FIRST + 1) as usize];
+        }
+        self.counts[(year - Self::FIRST) as usize] += 1;
+        self.total += 1;
+    }
+
+    /// The year below which a share `fraction` of the dates fall.
+    fn quantile(&self, fraction: f64) -> u32 {
+        let target = (self.total as f64 * fraction).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (offset, count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= target {
+                return Self::FIRST + offset as u32;
+            }
+        }
+        Self::LAST
+    }
+
+    /// Whether the dates spread as births do.
+    pub(crate) fn looks_like_births(&self) -> bool {
+        self.total >= Self::FEWEST && self.quantile(0.9) - self.quantile(0.1) >= Self::BIRTH_SPAN
+    }
+}
+
+/// Most distinct full dates a column scan reads the year of.
+const MAX_DATE_VALUES: u64 = 100_000;
+
 /// A column scan in progress: the tallies of every kind, fed cell by cell in row order
 /// (possibly batch by batch), and the column-level decisions at the end. The caller keeps
 /// whatever needs the values themselves (distinct values, name values), so that it can
@@ -1204,6 +1263,8 @@ pub(crate) struct PhiTallies {
     tallies: Tallies,
     non_null: u64,
     name_values: usize,
+    /// Years of the distinct full dates of a text column, of every date of a typed one.
+    years: YearSpread,
 }
 
 impl PhiTallies {
@@ -1213,6 +1274,7 @@ impl PhiTallies {
             tallies: Tallies::new(cap),
             non_null: 0,
             name_values: 0,
+            years: YearSpread::default(),
         }
     }
 
@@ -1258,6 +1320,20 @@ impl PhiTallies {
     #[inline]
     pub(crate) fn count_name_value(&mut self) {
         self.name_values += 1;
+    }
+
+    /// Whether bits from [`PhiTallies::text_bits`] include a full date whose year should be
+    /// read (call [`PhiTallies::count_date_value`] when the value is new).
+    #[inline]
+    pub(crate) fn wants_date_value(&self, bits: u32) -> bool {
+        CellHits(bits).has(PhiKind::FullDate) && self.years.total < MAX_DATE_VALUES
+    }
+
+    /// A distinct full date not seen before.
+    pub(crate) fn count_date_value(&mut self, cell: &str) {
+        if let Some(year) = full_date_year(cell) {
+            self.years.add(year);
+        }
     }
 
     /// Whether the header says age or postcode (integer scans then look at every value).
@@ -1334,7 +1410,7 @@ impl PhiTallies {
         }
         if most(tallies.rows(PhiKind::FullDate)) {
             let mut hit = tallies.hit(PhiKind::FullDate);
-            if hints.birth {
+            if hints.birth || self.years.looks_like_births() {
                 hit.kind = PhiKind::DateOfBirth;
             }
             hits.push(hit);
@@ -1380,9 +1456,12 @@ impl PhiTallies {
 
     /// One present value of a typed date column (`Date32`, `Date64`, timestamps): a full
     /// date, unless the manifest declares a coarser precision (then the caller skips it).
-    pub(crate) fn record_typed_date(&mut self, row: usize) {
+    pub(crate) fn record_typed_date(&mut self, row: usize, year: i32) {
         self.non_null += 1;
         self.tallies.add(PhiKind::FullDate, row);
+        if let Ok(year) = u32::try_from(year) {
+            self.years.add(year);
+        }
     }
 
     /// Column-level decisions of a typed date column: full dates in most rows (a date of
@@ -1392,7 +1471,7 @@ impl PhiTallies {
         let full = self.tallies.rows(PhiKind::FullDate);
         if full > 0 && full * 2 >= self.non_null {
             let mut hit = self.tallies.hit(PhiKind::FullDate);
-            if self.hints.birth {
+            if self.hints.birth || self.years.looks_like_births() {
                 hit.kind = PhiKind::DateOfBirth;
             }
             hits.push(hit);
@@ -1406,19 +1485,49 @@ impl PhiTallies {
 /// column's dates as months or years (stored as their first day), which are not full dates.
 pub fn scan_date_column(
     header: &str,
-    present: impl Iterator<Item = bool>,
+    years: impl Iterator<Item = Option<i32>>,
     context: ColumnContext,
     day_precision: bool,
 ) -> Vec<PhiHit> {
     let mut tallies = PhiTallies::new(header, context.row_cap);
     if day_precision {
-        for (row, present) in present.enumerate() {
-            if present {
-                tallies.record_typed_date(row);
+        for (row, year) in years.enumerate() {
+            if let Some(year) = year {
+                tallies.record_typed_date(row, year);
             }
         }
     }
     tallies.date_hits()
+}
+
+/// The year of each row of a typed date column (`None` where null or unreadable).
+pub fn typed_date_years(column: &dyn arrow::array::Array) -> Vec<Option<i32>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Date32Type};
+    match arrow::compute::cast(column, &DataType::Date32) {
+        Ok(days) => days
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|days| days.map(year_of_days))
+            .collect(),
+        Err(_) => (0..column.len())
+            .map(|row| column.is_valid(row).then_some(0))
+            .collect(),
+    }
+}
+
+/// The proleptic Gregorian year of a day count since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`; a dependency for one year is not worth it).
+fn year_of_days(days: i32) -> i32 {
+    let z = i64::from(days) + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let year = year_of_era + era * 400 + i64::from(month_index >= 10);
+    i32::try_from(year).unwrap_or(0)
 }
 
 /// Whether a typed date column of `manifest` holds full dates: yes, unless its field
@@ -1524,7 +1633,8 @@ pub(crate) fn distinct_column_kind<'a>(
         let code = is_record_code(value);
         (
             t + 1,
-            n + usize::from(!code && is_measurement(value)),
+            // Full dates are reported as dates, not as identifiers too.
+            n + usize::from(!code && (is_measurement(value) || is_full_date(value))),
             c + usize::from(code),
         )
     });
@@ -1732,7 +1842,7 @@ mod tests {
             is_row_id: false,
             row_cap: 3,
         };
-        let present = [true, true, false, true];
+        let present = [Some(2020), Some(2021), None, Some(2020)];
         let kinds = |header: &str, days: bool| -> Vec<PhiKind> {
             scan_date_column(header, present.iter().copied(), context, days)
                 .into_iter()
@@ -1745,6 +1855,46 @@ mod tests {
         assert!(kinds("admission_month", false).is_empty());
         let hit = &scan_date_column("dob", present.iter().copied(), context, true)[0];
         assert_eq!((hit.rows, hit.row_indices.clone()), (3, vec![0, 1, 3]));
+        // Years spread over the ages of adults: births, whatever the header says.
+        let births: Vec<Option<i32>> = (0..60).map(|i| Some(1930 + i)).collect();
+        let hits = scan_date_column("event_date", births.into_iter(), context, true);
+        assert_eq!(hits[0].kind, PhiKind::DateOfBirth);
+    }
+
+    #[test]
+    fn full_dates_spread_over_decades_are_dates_of_birth() {
+        let births: Vec<String> = (0..60)
+            .map(|i| format!("{}-{:02}-{:02}", 1930 + i, 1 + i % 12, 1 + i % 28))
+            .collect();
+        let births: Vec<&str> = births.iter().map(String::as_str).collect();
+        assert_eq!(scan("d1", &births), [PhiKind::DateOfBirth]);
+        // Admissions over a collection period: a warning to generalise.
+        let admissions: Vec<String> = (0..60)
+            .map(|i| format!("{:02}/{:02}/{}", 1 + i % 12, 1 + i % 28, 2018 + i % 4))
+            .collect();
+        let admissions: Vec<&str> = admissions.iter().map(String::as_str).collect();
+        assert_eq!(scan("d1", &admissions), [PhiKind::FullDate]);
+        // Too few dates to judge by their spread.
+        assert_eq!(scan("d1", &births[..10]), [PhiKind::FullDate]);
+        assert_eq!(full_date_year("2021年3月5日"), Some(2021));
+        assert_eq!(full_date_year("31/12/1957"), Some(1957));
+        assert_eq!(full_date_year("1957-13-01"), None);
+    }
+
+    #[test]
+    fn years_of_day_counts() {
+        for (days, year) in [
+            (0, 1970),
+            (-1, 1969),
+            (365, 1971),
+            (10_956, 1999),
+            (10_957, 2000),
+            (-25_567, 1900),
+            (19_722, 2023),
+            (19_723, 2024),
+        ] {
+            assert_eq!(year_of_days(days), year, "{days}");
+        }
     }
 
     #[test]

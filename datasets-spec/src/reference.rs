@@ -222,6 +222,8 @@ pub fn scan_text_column(
     let mut tallies = Tallies::new(context.row_cap);
     let mut non_null = 0u64;
     let mut name_values: HashSet<&str> = HashSet::new();
+    let mut date_values: HashSet<&str> = HashSet::new();
+    let mut years = crate::phi::YearSpread::default();
     let mut distinct: HashSet<&str> = HashSet::new();
     // The first distinct values in row order: the column-level decision reads a sample.
     let mut first_distinct: Vec<&str> = Vec::new();
@@ -258,6 +260,13 @@ pub fn scan_text_column(
             && name_values.len() < 100_000
         {
             name_values.insert(cell);
+        }
+        if hits.has(PhiKind::FullDate)
+            && date_values.len() < 100_000
+            && date_values.insert(cell)
+            && let Some(year) = crate::phi::full_date_year(cell)
+        {
+            years.add(year);
         }
         if hints.postcode && is_postcode(cell) {
             tallies.add(PhiKind::Postcode, row);
@@ -304,7 +313,7 @@ pub fn scan_text_column(
     }
     if most(tallies.rows(PhiKind::FullDate)) {
         let mut hit = tallies.hit(PhiKind::FullDate);
-        if hints.birth {
+        if hints.birth || years.looks_like_births() {
             hit.kind = PhiKind::DateOfBirth;
         }
         hits.push(hit);
@@ -618,7 +627,7 @@ fn phi_findings(
             }
             data_type if crate::phi::is_date_type(data_type) => crate::phi::scan_date_column(
                 name,
-                (0..column.len()).map(|row| column.is_valid(row)),
+                crate::phi::typed_date_years(column.as_ref()).into_iter(),
                 context,
                 day_dates,
             ),
