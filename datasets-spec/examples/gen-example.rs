@@ -1,10 +1,13 @@
-//! Writes the synthetic example dataset next to its manifest:
-//! `cargo run -p medarena-datasets-spec --example gen-example`.
-//! Also writes `bad-upload.csv`, a small upload that must fail validation.
+//! Writes the synthetic example datasets next to their manifests (`examples/heart/`,
+//! `examples/liver/`): `cargo run -p medarena-datasets-spec --example gen-example`.
+//! Also writes `heart/bad-upload.csv`, a small upload that must fail validation.
 
 use std::path::Path;
 
-use medarena_datasets_spec::example::{HEART_MANIFEST, HEART_SITES, auc, heart_site};
+use medarena_datasets_spec::example::{
+    HEART_MANIFEST, HEART_SITES, LIVER_MANIFEST, LIVER_SITES, auc, harrell_c, heart_site,
+    liver_site, survival_labels,
+};
 use medarena_datasets_spec::{Manifest, write_table};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,5 +27,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         directory.join("bad-upload.csv"),
         medarena_datasets_spec::example::bad_upload_csv(),
     )?;
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/liver");
+    let manifest = Manifest::from_str(LIVER_MANIFEST)?;
+    for (site, prefix, rows, seed) in LIVER_SITES {
+        let (batch, risk) = liver_site(&manifest, site, prefix, rows, seed);
+        let (time, event) = survival_labels(&batch);
+        println!(
+            "{site}: {rows} rows, deaths {:.2}, median follow-up {} d, oracle C {:.3}",
+            event.iter().filter(|e| **e).count() as f64 / rows as f64,
+            {
+                let mut sorted = time.clone();
+                sorted.sort_by(f64::total_cmp);
+                sorted[sorted.len() / 2]
+            },
+            harrell_c(&risk, &time, &event)
+        );
+        write_table(&batch, directory.join(format!("{site}.csv")))?;
+    }
     Ok(())
 }

@@ -139,6 +139,162 @@ pub fn heart_site(
     (batch, score)
 }
 
+/// The survival example manifest, as committed.
+pub const LIVER_MANIFEST: &str = include_str!("../examples/liver/manifest.yaml");
+
+/// The survival example's sites: (site name, record-id prefix, rows, seed).
+pub const LIVER_SITES: [(&str, &str, usize, u64); 2] = [
+    ("hospital-a", "L", 420, 20_240_303),
+    ("hospital-b", "M", 380, 20_240_404),
+];
+
+/// One site's synthetic survival table, in the typed form of the liver manifest, with the
+/// generating model's log hazard ratio for each row (the oracle risk score). Event times
+/// are Weibull (shape 1.3) with proportional hazards; follow-up ends at a uniform time
+/// between 1,500 and 4,500 days, or earlier for the 10 % lost to follow-up.
+pub fn liver_site(
+    manifest: &Manifest,
+    site: &str,
+    prefix: &str,
+    rows: usize,
+    seed: u64,
+) -> (RecordBatch, Vec<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let bands = ["18-49", "50-64", "65-89"];
+    let edemas = ["none", "treated", "present"];
+    let mut used = std::collections::HashSet::new();
+    let mut ids = Vec::with_capacity(rows);
+    let (mut band, mut sex, mut treatment, mut stage) = (vec![], vec![], vec![], vec![]);
+    let (mut bili, mut alb, mut protime, mut ascites, mut edema) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut days, mut died, mut risk) = (vec![], vec![], vec![]);
+    let site_effect = if site == "hospital-b" { 0.15 } else { 0.0 };
+    for _ in 0..rows {
+        let id = loop {
+            let candidate = format!("{prefix}-{:06}", rng.gen_range(0..1_000_000));
+            if used.insert(candidate.clone()) {
+                break candidate;
+            }
+        };
+        ids.push(id);
+        let age = normal(&mut rng, 52.0, 10.5).clamp(26.0, 88.0);
+        let male = rng.gen_bool(0.3);
+        let on_drug = rng.gen_bool(0.5);
+        let histologic = (1 + (normal(&mut rng, 2.9, 0.9).round() as i64 - 1).clamp(0, 3)) as i64;
+        let log_bili = normal(&mut rng, 0.55 + 0.25 * (histologic as f64 - 3.0), 0.95);
+        let bilirubin = log_bili.exp().clamp(0.3, 28.0);
+        let albumin = normal(&mut rng, 3.5 - 0.1 * (histologic as f64 - 3.0), 0.4).clamp(1.9, 4.8);
+        let prothrombin = normal(&mut rng, 10.7 + 0.2 * log_bili, 0.9).clamp(9.0, 18.0);
+        let has_ascites = rng.gen_bool(if histologic == 4 { 0.18 } else { 0.03 });
+        let edema_level = match rng.r#gen::<f64>() {
+            u if u < 0.85 => 0,
+            u if u < 0.94 => 1,
+            _ => 2,
+        };
+        let linear = 0.035 * (age - 52.0) + 0.85 * (bilirubin.ln() - 0.55) - 1.1 * (albumin - 3.5)
+            + 0.25 * (prothrombin - 10.7)
+            + 0.3 * (histologic as f64 - 3.0)
+            + if has_ascites { 0.5 } else { 0.0 }
+            + [0.0, 0.3, 0.8][edema_level]
+            + if male { 0.2 } else { 0.0 }
+            - if on_drug { 0.1 } else { 0.0 }
+            + site_effect;
+        // Weibull: S(t) = exp(-(t / scale)^shape · e^linear).
+        let (shape, scale) = (1.3, 5200.0);
+        let u: f64 = rng.r#gen::<f64>().max(f64::MIN_POSITIVE);
+        let event_time = scale * (-u.ln() / linear.exp()).powf(1.0 / shape);
+        let end_of_study = rng.gen_range(1500.0..4500.0);
+        let follow_up = if rng.gen_bool(0.1) {
+            rng.gen_range(30.0..end_of_study)
+        } else {
+            end_of_study
+        };
+        let observed = event_time <= follow_up;
+        let time = event_time.min(follow_up).ceil().clamp(1.0, 4500.0) as i64;
+        band.push(
+            bands[match age as u32 {
+                0..=49 => 0,
+                50..=64 => 1,
+                _ => 2,
+            }],
+        );
+        sex.push(if male { "M" } else { "F" });
+        treatment.push(if on_drug { "drug" } else { "placebo" });
+        stage.push(histologic);
+        bili.push(round1(bilirubin));
+        alb.push((albumin * 100.0).round() / 100.0);
+        protime.push(round1(prothrombin));
+        ascites.push(has_ascites);
+        edema.push(edemas[edema_level]);
+        days.push(time);
+        died.push(i64::from(observed));
+        risk.push(linear);
+    }
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(ids)),
+        Arc::new(StringArray::from(vec![site; rows])),
+        Arc::new(StringArray::from(band)),
+        Arc::new(StringArray::from(sex)),
+        Arc::new(StringArray::from(treatment)),
+        Arc::new(Int64Array::from(stage)),
+        Arc::new(Float64Array::from(bili)),
+        Arc::new(Float64Array::from(alb)),
+        Arc::new(Float64Array::from(protime)),
+        Arc::new(BooleanArray::from(ascites)),
+        Arc::new(StringArray::from(edema)),
+        Arc::new(Int64Array::from(days)),
+        Arc::new(Int64Array::from(died)),
+    ];
+    let batch = RecordBatch::try_new(arrow_schema(manifest), arrays)
+        .unwrap_or_else(|_| RecordBatch::new_empty(arrow_schema(manifest)));
+    (batch, risk)
+}
+
+/// Harrell's concordance of risk scores (higher = earlier event) with survival times, by
+/// counting pairs: for the example generator's printout and tests, not for scoring (the
+/// scorer's O(n log n) version is the platform's).
+pub fn harrell_c(risk: &[f64], time: &[f64], event: &[bool]) -> f64 {
+    let (mut concordant, mut comparable) = (0.0, 0.0);
+    for i in 0..time.len() {
+        for j in 0..time.len() {
+            let earlier = time[i] < time[j] || (time[i] == time[j] && !event[j]);
+            if event[i] && earlier && i != j {
+                comparable += 1.0;
+                if risk[i] > risk[j] {
+                    concordant += 1.0;
+                } else if risk[i] == risk[j] {
+                    concordant += 0.5;
+                }
+            }
+        }
+    }
+    if comparable == 0.0 {
+        0.5
+    } else {
+        concordant / comparable
+    }
+}
+
+/// The `days` and `died` columns of a liver example table.
+pub fn survival_labels(batch: &RecordBatch) -> (Vec<f64>, Vec<bool>) {
+    use arrow::array::AsArray;
+    let column = |name: &str| -> Vec<i64> {
+        batch
+            .column_by_name(name)
+            .map(|c| {
+                c.as_primitive::<arrow::datatypes::Int64Type>()
+                    .iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (
+        column("days").into_iter().map(|d| d as f64).collect(),
+        column("died").into_iter().map(|d| d == 1).collect(),
+    )
+}
+
 /// Area under the ROC curve of scores against 0/1 labels (ties count one half).
 pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
     let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();

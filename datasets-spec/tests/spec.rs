@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use medarena_datasets_spec::example::{HEART_MANIFEST, HEART_SITES, auc, heart_site, labels};
-use medarena_datasets_spec::*;
+use medarena_datasets_spec::manifest::Role;
+use medarena_datasets_spec::{example, *};
 use proptest::prelude::*;
 
 fn example_dir() -> PathBuf {
@@ -120,6 +121,54 @@ fn committed_example_files_are_what_the_generator_writes() {
     }
     let bad = std::fs::read_to_string(example_dir().join("bad-upload.csv")).unwrap();
     assert_eq!(bad, example::bad_upload_csv());
+    let liver = Manifest::from_str(example::LIVER_MANIFEST).unwrap();
+    for (site, prefix, rows, seed) in example::LIVER_SITES {
+        let (batch, _) = example::liver_site(&liver, site, prefix, rows, seed);
+        let generated = write_table_bytes(&batch, Format::Csv).unwrap();
+        let committed = std::fs::read(liver_dir().join(format!("{site}.csv"))).unwrap();
+        assert!(
+            generated == committed,
+            "liver/{site}.csv differs: run `cargo run -p medarena-datasets-spec --example gen-example`"
+        );
+    }
+}
+
+fn liver_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/liver")
+}
+
+#[test]
+fn the_survival_example_validates_clean_and_is_learnable() {
+    let manifest = Manifest::from_str(example::LIVER_MANIFEST).unwrap();
+    let time = manifest.fields_with_role(Role::TimeToEvent).next().unwrap();
+    let event = manifest.fields_with_role(Role::Event).next().unwrap();
+    assert_eq!((time.name.as_str(), event.name.as_str()), ("days", "died"));
+    let (mut risks, mut times, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    for (site, prefix, rows, seed) in example::LIVER_SITES {
+        let loaded = load_with_manifest(
+            &manifest,
+            liver_dir().join(format!("{site}.csv")),
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let report = validate(&manifest, &loaded.batch, &ValidationConfig::default());
+        assert!(!report.has_errors(), "{}", report.to_text());
+        assert_eq!(report.rows, rows as u64);
+        let (batch, risk) = example::liver_site(&manifest, site, prefix, rows, seed);
+        let (time, event) = example::survival_labels(&batch);
+        // Between a third and two thirds of the patients die during follow-up.
+        let deaths = event.iter().filter(|e| **e).count() as f64 / rows as f64;
+        assert!((0.33..0.67).contains(&deaths), "{deaths}");
+        risks.extend(risk);
+        times.extend(time);
+        events.extend(event);
+    }
+    let oracle = example::harrell_c(&risks, &times, &events);
+    assert!((0.7..0.85).contains(&oracle), "{oracle}");
+    assert_eq!(
+        example::harrell_c(&vec![0.0; times.len()], &times, &events),
+        0.5
+    );
 }
 
 #[test]
