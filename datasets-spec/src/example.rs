@@ -180,7 +180,7 @@ pub fn liver_site(
         let age = normal(&mut rng, 52.0, 10.5).clamp(26.0, 88.0);
         let male = rng.gen_bool(0.3);
         let on_drug = rng.gen_bool(0.5);
-        let histologic = (1 + (normal(&mut rng, 2.9, 0.9).round() as i64 - 1).clamp(0, 3)) as i64;
+        let histologic = 1 + (normal(&mut rng, 2.9, 0.9).round() as i64 - 1).clamp(0, 3);
         let log_bili = normal(&mut rng, 0.55 + 0.25 * (histologic as f64 - 3.0), 0.95);
         let bilirubin = log_bili.exp().clamp(0.3, 28.0);
         let albumin = normal(&mut rng, 3.5 - 0.1 * (histologic as f64 - 3.0), 0.4).clamp(1.9, 4.8);
