@@ -54,6 +54,67 @@ pub enum MetricError {
         metric: &'static str,
         reason: &'static str,
     },
+    #[error("{what}: every row is censored, so there is no event to estimate from")]
+    AllCensored { what: &'static str },
+    #[error(
+        "metric `{metric}` needs survival curves S(t | x) on a time grid covering the declared \
+         horizons (`Predictions::SurvivalCurves`), but was given one risk score per row"
+    )]
+    NeedsSurvivalCurves { metric: &'static str },
+    #[error("metric `{metric}` needs {needed} in the score context, but {given} were given")]
+    MissingHorizons {
+        metric: &'static str,
+        needed: &'static str,
+        given: usize,
+    },
+    #[error("horizon {index} is {value}, {reason}")]
+    BadHorizon {
+        index: usize,
+        value: f64,
+        reason: &'static str,
+    },
+    #[error("{what} is {value}, {reason}")]
+    BadParameter {
+        what: &'static str,
+        value: f64,
+        reason: &'static str,
+    },
+    #[error(
+        "horizon {horizon} lies outside the test follow-up [{first}, {last}) (the earliest \
+         time up to, not including, the latest): the IPCW estimators are undefined there"
+    )]
+    HorizonOutsideFollowUp { horizon: f64, first: f64, last: f64 },
+    #[error("horizon {horizon} lies outside the survival curves' time grid [{first}, {last}]")]
+    HorizonOutsideCurves { horizon: f64, first: f64, last: f64 },
+    #[error("survival curve time {column} is {value}, {reason}")]
+    BadCurveTime {
+        column: usize,
+        value: f64,
+        reason: &'static str,
+    },
+    #[error("row {row}, curve time {column}: survival probability {value} is {reason}")]
+    BadCurveValue {
+        row: usize,
+        column: usize,
+        value: f64,
+        reason: &'static str,
+    },
+    #[error(
+        "row {row}: time {time} is after the last training time {last}, where the censoring \
+         distribution (and so the IPCW weight) is unknown; declare a truncation time or \
+         horizons before it, or give training labels that reach it"
+    )]
+    AfterLastTrainingTime { row: usize, time: f64, last: f64 },
+    #[error(
+        "row {row}: the censoring survival estimated from the training labels is 0 at event \
+         time {time}, so its IPCW weight is infinite"
+    )]
+    ZeroCensoringSurvival { row: usize, time: f64 },
+    #[error("{metric}: the logistic fit did not converge in {iterations} Newton iterations")]
+    NotConverged {
+        metric: &'static str,
+        iterations: usize,
+    },
 }
 
 /// A privacy-layer operation was refused or failed. Refusals happen *before* anything is

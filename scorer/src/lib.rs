@@ -27,12 +27,15 @@
 //!
 //! # Metrics
 //!
-//! Values match scikit-learn / lifelines to 1e-9 (committed fixtures, `fixtures/`).
+//! Values match scikit-learn / lifelines / scikit-survival / statsmodels to 1e-9 (committed
+//! fixtures, `fixtures/`; the expected calibration errors against the numpy definition in
+//! `fixtures/generate.py`).
 //! The last column is the `label`-level sensitivity: how far one changed row of a test part
 //! with (at least, as declared) `n` rows and `m` rows in its smaller class can move the score;
 //! "refused" metrics cannot be released at that level. At the `row` level every metric is
 //! released as a mean of per-block scores clamped into its range (R² into [−1, 1]; log
-//! losses, RMSE and MAE need the declared floor or value range), with sensitivity range/k.
+//! losses, RMSE and MAE need the declared floor or value range), with sensitivity range/k,
+//! except the metrics with no finite range or that need horizons, which are refused.
 //!
 //! | name | task | better | range | sensitivity for Laplace release |
 //! |---|---|---|---|---|
@@ -43,6 +46,9 @@
 //! | `accuracy` | binary | higher | [0, 1] | 1/n |
 //! | `balanced_accuracy` | binary | higher | [0, 1] | 1/m |
 //! | `f1` | binary | higher | [0, 1] | refused |
+//! | `calibration_slope` | binary | closer to 1 | (−∞, ∞) | refused |
+//! | `calibration_intercept` | binary | closer to 0 | (−∞, ∞) | refused |
+//! | `ece` | binary | lower | [0, 1] | 2/n |
 //! | `multiclass_accuracy` | multiclass | higher | [0, 1] | 1/n |
 //! | `macro_f1` | multiclass | higher | [0, 1] | refused |
 //! | `multiclass_log_loss` | multiclass | lower | [0, ∞) | ln(1/floor)/n with a floor, else refused |
@@ -50,11 +56,20 @@
 //! | `mae` | regression | lower | [0, ∞) | w/n with a declared value range, else refused |
 //! | `r2` | regression | higher | (−∞, 1] | refused |
 //! | `c_index` | survival | higher | [0, 1] | refused |
+//! | `uno_c_index` | survival | higher | [0, 1] | refused |
+//! | `td_auc` | survival (horizons) | higher | [0, 1] | refused |
+//! | `integrated_brier` | survival (horizons, curves) | lower | [0, ∞) | refused |
+//! | `brier_at_horizon` | survival (one horizon, curves) | lower | [0, ∞) | refused |
+//! | `ece_at_horizon` | survival (one horizon, curves) | lower | [0, 1] | refused |
 //!
 //! Conventions: binary decisions at `p >= 0.5`; multiclass decisions by first argmax;
-//! survival predictions are "higher = longer survival" (lifelines; negate risk scores).
-//! C-index ties follow lifelines and scikit-survival (see [`metrics`]). AUC and C-index run
-//! in O(n log n).
+//! survival predictions are risk scores, **higher = earlier event** (scikit-survival and the
+//! sandbox ABI; lifelines needs them negated), or survival curves
+//! ([`Predictions::SurvivalCurves`]). Horizons, Uno's truncation time and the training labels
+//! for the IPCW censoring distribution come in a [`ScoreContext`] ([`Metric::score_with`]).
+//! C-index ties follow lifelines and scikit-survival (see [`metrics`]). AUC, the C-indices
+//! and the cumulative/dynamic AUC run in O(n log n). Metrics that need horizons are not
+//! released block by block yet ([`release::release_range`] refuses them).
 //!
 //! # Privacy model
 //!
@@ -101,7 +116,10 @@ pub use leaderboard::{
     FinalSelection, LeaderboardError, Phase, RunScores, Standing, Viewer, private_leaderboard,
     public_leaderboard,
 };
-pub use metrics::{Direction, Metric, Predictions, Range, TaskKind, Truth};
+pub use metrics::{
+    Direction, HorizonsNeeded, Metric, Predictions, Range, ScoreContext, SurvivalLabels, TaskKind,
+    Truth,
+};
 pub use noise::{NoiseMechanism, PrivacyCost};
 pub use release::{
     Calibration, ClampBounds, LadderState, NoisyRelease, Payer, PublicPartFacts, block_mean,

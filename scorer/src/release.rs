@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::{BudgetAccountant, ChargeReceipt};
 use crate::error::PrivacyError;
-use crate::metrics::{self, Direction, Metric, Predictions, Range, Truth};
+use crate::metrics::{self, Direction, HorizonsNeeded, Metric, Predictions, Range, Truth};
 use crate::noise::{NoiseMechanism, PreparedNoise, laplace_half_width, prepare};
 
 /// Facts about a test part that `label`-level sensitivities depend on. A competition
@@ -178,9 +178,31 @@ pub fn score_sensitivity(
             metric,
             "its denominator depends on the submission's own predictions",
         )),
-        Metric::CIndex => Err(unbounded(
+        Metric::Ece => {
+            // ECE = (1/n) Σ_b |Σ_{i in b} (y_i − p_i)|: replacing one row changes the inner
+            // sums of at most two bins (or one bin by a difference of two terms), each by at
+            // most 1 in total, so by the triangle inequality the ECE moves by at most 2/n.
+            plain(2.0 / n)
+        }
+        Metric::CIndex | Metric::UnoCIndex => Err(unbounded(
             metric,
             "one row can change the number of comparable pairs arbitrarily",
+        )),
+        Metric::TdAuc => Err(unbounded(
+            metric,
+            "one row can change the number of cases and controls and every IPCW weight",
+        )),
+        Metric::IntegratedBrier | Metric::BrierAtHorizon => {
+            Err(unbounded(metric, "one row's IPCW weight 1/G has no bound"))
+        }
+        Metric::EceAtHorizon => Err(unbounded(
+            metric,
+            "one row changes its bin's Kaplan-Meier estimate by an amount that depends on \
+             the bin's risk set",
+        )),
+        Metric::CalibrationSlope | Metric::CalibrationIntercept => Err(unbounded(
+            metric,
+            "a fitted logistic coefficient has no bounded range",
         )),
     }
 }
@@ -279,6 +301,10 @@ impl LadderState {
             Some(best) => match self.metric.direction() {
                 Direction::HigherIsBetter => score > best + self.step,
                 Direction::LowerIsBetter => score < best - self.step,
+                direction @ (Direction::CloserToOne | Direction::CloserToZero) => {
+                    let target = direction.target().unwrap_or(0.0);
+                    (score - target).abs() < (best - target).abs() - self.step
+                }
             },
         };
         if improved {
@@ -326,7 +352,20 @@ pub fn release_range(metric: Metric, clamp: &ClampBounds) -> Result<Range, Priva
             min: -1.0,
             max: 1.0,
         }),
-        other => Ok(other.range()),
+        // Blocks are scored without a score context, so metrics that need horizons cannot
+        // be released block by block yet.
+        other if other.horizons_needed() != HorizonsNeeded::NotUsed => Err(unbounded(
+            other,
+            "it needs declared horizons, which partitioned scoring does not take yet",
+        )),
+        other => {
+            let range = other.range();
+            if range.min.is_finite() && range.max.is_finite() {
+                Ok(range)
+            } else {
+                Err(unbounded(other, "its value has no finite bound"))
+            }
+        }
     }
 }
 
@@ -560,12 +599,50 @@ mod tests {
             Metric::AveragePrecision,
             Metric::F1,
             Metric::CIndex,
+            Metric::UnoCIndex,
+            Metric::TdAuc,
+            Metric::IntegratedBrier,
+            Metric::BrierAtHorizon,
+            Metric::EceAtHorizon,
+            Metric::CalibrationSlope,
+            Metric::CalibrationIntercept,
         ] {
             assert!(
                 score_sensitivity(refused, &facts, &floored).is_err(),
                 "{refused}"
             );
         }
+        assert_eq!(
+            score_sensitivity(Metric::Ece, &facts, &none).unwrap().value,
+            2.0 / 1000.0
+        );
+    }
+
+    #[test]
+    fn one_changed_row_moves_the_ece_by_at_most_two_over_n() {
+        // Every single-row change of a small part, exhaustively over a few values: the ECE
+        // moves by at most 2/n (the bound score_sensitivity states).
+        let labels = [true, false, true, true, false, false, true, false];
+        let p = [0.05, 0.15, 0.35, 0.45, 0.55, 0.62, 0.91, 1.0];
+        let n = labels.len() as f64;
+        let base = metrics::expected_calibration_error(&labels, &p).unwrap();
+        let mut largest: f64 = 0.0;
+        for row in 0..labels.len() {
+            for new_label in [false, true] {
+                for new_p in [0.0, 0.09, 0.35, 0.5, 0.99, 1.0] {
+                    let (mut l, mut q) = (labels, p);
+                    l[row] = new_label;
+                    q[row] = new_p;
+                    let moved = metrics::expected_calibration_error(&l, &q).unwrap();
+                    largest = largest.max((moved - base).abs());
+                }
+            }
+        }
+        assert!(largest <= 2.0 / n + 1e-15, "{largest}");
+        assert!(
+            largest > 1.0 / n,
+            "the bound is not far from tight: {largest}"
+        );
     }
 
     #[test]
@@ -624,6 +701,29 @@ mod tests {
         }
         assert!(release_range(Metric::LogLoss, &none).is_err());
         assert!(release_range(Metric::Rmse, &none).is_err());
+        // No finite range, or horizons that block scoring does not carry: refused.
+        for metric in [
+            Metric::CalibrationSlope,
+            Metric::CalibrationIntercept,
+            Metric::IntegratedBrier,
+            Metric::BrierAtHorizon,
+            Metric::TdAuc,
+            Metric::EceAtHorizon,
+        ] {
+            assert!(
+                matches!(
+                    release_range(metric, &none),
+                    Err(PrivacyError::UnboundedSensitivity { .. })
+                ),
+                "{metric}"
+            );
+        }
+        for metric in [Metric::Ece, Metric::UnoCIndex] {
+            assert_eq!(
+                release_range(metric, &none).unwrap(),
+                Range { min: 0.0, max: 1.0 }
+            );
+        }
         let floor = ClampBounds {
             probability_floor: Some(0.01),
             value_range: Some((10.0, 30.0)),
@@ -710,6 +810,18 @@ mod tests {
         // The state is plain data arena can persist.
         let json = serde_json::to_string(&loss).unwrap();
         assert_eq!(serde_json::from_str::<LadderState>(&json).unwrap(), loss);
+        // Calibration slope: better is nearer 1, from either side.
+        let mut slope = LadderState::new(Metric::CalibrationSlope, 0.05).unwrap();
+        slope.submit(0.7);
+        assert!(
+            !slope.submit(1.28).1,
+            "0.28 from 1 is not better than 0.3 by a step"
+        );
+        assert!(slope.submit(1.2).1);
+        assert!(!slope.submit(0.2).1);
+        let mut intercept = LadderState::new(Metric::CalibrationIntercept, 0.05).unwrap();
+        intercept.submit(-0.5);
+        assert!(intercept.submit(0.3).1);
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! Harrell's concordance index for right-censored survival data, O(n log n).
 //!
-//! Ties follow lifelines (`lifelines.utils.concordance_index`) and scikit-survival
-//! (`concordance_index_censored`), which agree:
+//! Predictions are risk scores: a higher score means an earlier event (scikit-survival's
+//! convention and the sandbox ABI's). lifelines ranks the other way; it agrees once given
+//! the negated scores.
+//!
+//! Ties follow scikit-survival (`concordance_index_censored`) and lifelines
+//! (`concordance_index`), which agree:
 //! - a pair is comparable when the subject with the shorter time had the event; when the
 //!   times are equal, the pair is comparable only if one had the event and the other was
 //!   censored (the censored one is taken to have lived longer); two events at the same time
 //!   are not comparable;
-//! - a comparable pair is concordant when the subject who lived longer has the higher
-//!   prediction; equal predictions count ½.
+//! - a comparable pair is concordant when the subject with the event first has the higher
+//!   risk; equal risks count ½. Equal means equal here, as in lifelines: scikit-survival
+//!   also ties risks closer than its `tied_tol` (1e-8), which only matters for scores that
+//!   differ in their ninth significant digit. Uno's C ([`super::uno_c_index`]) uses the
+//!   tolerance, since its reference is scikit-survival alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,21 +44,21 @@ impl ConcordanceCounts {
 
 /// Binary indexed (Fenwick) tree of counts over prediction ranks: O(log n) insert and prefix
 /// count. Hand-written because it is twenty lines and every crate for it is heavier.
-struct Fenwick {
+pub(crate) struct Fenwick {
     tree: Vec<u32>,
     /// Plain count per rank: the tie count in one lookup instead of a second prefix sum.
     at: Vec<u32>,
 }
 
 impl Fenwick {
-    fn new(size: usize) -> Self {
+    pub(crate) fn new(size: usize) -> Self {
         Fenwick {
             tree: vec![0; size + 1],
             at: vec![0; size],
         }
     }
 
-    fn insert(&mut self, rank: usize) {
+    pub(crate) fn insert(&mut self, rank: usize) {
         self.at[rank] += 1;
         let mut i = rank + 1;
         while i < self.tree.len() {
@@ -61,7 +68,7 @@ impl Fenwick {
     }
 
     /// How many inserted ranks are `< rank`.
-    fn count_below(&self, rank: usize) -> u64 {
+    pub(crate) fn count_below(&self, rank: usize) -> u64 {
         let mut i = rank;
         let mut sum = 0u64;
         while i > 0 {
@@ -73,7 +80,7 @@ impl Fenwick {
 }
 
 /// Dense ranks (0-based, ties share a rank) of `values`, and the number of distinct values.
-fn dense_ranks(values: &[f64]) -> (Vec<u32>, usize) {
+pub(crate) fn dense_ranks(values: &[f64]) -> (Vec<u32>, usize) {
     // Pack (key, index) so one integer sort orders by value; indices fit in 32 bits because
     // callers check n < 2^32.
     let mut order: Vec<(u64, u32)> = values
@@ -100,7 +107,7 @@ fn dense_ranks(values: &[f64]) -> (Vec<u32>, usize) {
     )
 }
 
-fn sort_pairs(pairs: &mut [(u64, u32)]) {
+pub(crate) fn sort_pairs(pairs: &mut [(u64, u32)]) {
     if pairs.len() > 1 << 16 {
         use rayon::slice::ParallelSliceMut;
         pairs.par_sort_unstable();
@@ -109,7 +116,8 @@ fn sort_pairs(pairs: &mut [(u64, u32)]) {
     }
 }
 
-/// Counts concordant, discordant and prediction-tied comparable pairs.
+/// Counts concordant, discordant and risk-tied comparable pairs (risk scores: higher means an
+/// earlier event).
 pub fn concordance_counts(
     time: &[f64],
     event: &[bool],
@@ -163,11 +171,12 @@ pub fn concordance_counts(
             pooled += 1;
         }
         for &(rank, _) in group.iter().filter(|s| s.1) {
+            // The pool outlived this event: concordant where they had the lower risk.
             let below = pool.count_below(rank as usize);
             let tied = u64::from(pool.at[rank as usize]);
-            counts.discordant += below;
+            counts.concordant += below;
             counts.tied_prediction += tied;
-            counts.concordant += pooled - below - tied;
+            counts.discordant += pooled - below - tied;
         }
         for &(rank, _) in group.iter().filter(|s| s.1) {
             pool.insert(rank as usize);
@@ -178,13 +187,9 @@ pub fn concordance_counts(
     Ok(counts)
 }
 
-/// Harrell's C-index; higher predictions mean longer survival (lifelines' convention).
-pub fn harrell_c_index(
-    time: &[f64],
-    event: &[bool],
-    predictions: &[f64],
-) -> Result<f64, MetricError> {
-    concordance_counts(time, event, predictions)?
+/// Harrell's C-index of risk scores (higher = earlier event). Bounded: [0, 1].
+pub fn harrell_c_index(time: &[f64], event: &[bool], risk: &[f64]) -> Result<f64, MetricError> {
+    concordance_counts(time, event, risk)?
         .c_index()
         .ok_or(MetricError::Undefined {
             metric: "c_index",
@@ -202,7 +207,7 @@ mod tests {
         // censored at 1's event time; (2,3) is not, 2 being censored first.
         let time = [1.0, 2.0, 2.0, 3.0];
         let event = [true, true, false, true];
-        let pred = [1.0, 2.0, 3.0, 2.0];
+        let pred = [-1.0, -2.0, -3.0, -2.0];
         let counts = concordance_counts(&time, &event, &pred).unwrap();
         // (0,1) (0,2) (0,3) (1,2) concordant; (1,3) tied.
         assert_eq!(
@@ -218,10 +223,14 @@ mod tests {
 
     #[test]
     fn no_comparable_pair_is_an_error() {
-        assert!(harrell_c_index(&[1.0, 2.0], &[false, false], &[1.0, 2.0]).is_err());
+        assert!(harrell_c_index(&[1.0, 2.0], &[false, false], &[2.0, 1.0]).is_err());
+        assert_eq!(
+            harrell_c_index(&[1.0, 2.0], &[true, false], &[2.0, 1.0]).unwrap(),
+            1.0
+        );
         assert_eq!(
             harrell_c_index(&[1.0, 2.0], &[true, false], &[1.0, 2.0]).unwrap(),
-            1.0
+            0.0
         );
     }
 }
