@@ -33,7 +33,8 @@ pub struct Bundle {
     /// Markdown shown on the competition page.
     pub description: String,
     pub task: TaskKind,
-    /// The column of the dataset that submissions predict.
+    /// The column of the dataset that submissions predict: a `label` field of the manifest,
+    /// or for a survival task its `time_to_event` field (paired with the manifest's `event`).
     pub target: String,
     /// The metric by name (see [`metric_info`]).
     pub metric: String,
@@ -46,6 +47,9 @@ pub struct Bundle {
     #[serde(default)]
     pub sandbox: SandboxLimits,
     pub privacy: PrivacySpec,
+    /// Settings of a survival task (`task: survival` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survival: Option<SurvivalSpec>,
     /// The data-use agreement each team must accept before its first run.
     pub agreement: String,
 }
@@ -57,6 +61,32 @@ pub enum TaskKind {
     BinaryClassification,
     MulticlassClassification,
     Regression,
+    /// Time to an event with right censoring: the target is the manifest's
+    /// `time_to_event` column with its `event` column; submissions return one risk score per
+    /// row, **higher meaning an earlier event** (`sandbox/ABI.md`).
+    Survival,
+}
+
+impl TaskKind {
+    /// The name used in bundles and pages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::BinaryClassification => "binary_classification",
+            TaskKind::MulticlassClassification => "multiclass_classification",
+            TaskKind::Regression => "regression",
+            TaskKind::Survival => "survival",
+        }
+    }
+}
+
+/// Settings of a survival competition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SurvivalSpec {
+    /// Times, in the target's unit, at which time-dependent metrics look (strictly
+    /// increasing, positive, at most 20); shown on the competition page.
+    #[serde(default)]
+    pub horizons: Vec<f64>,
 }
 
 /// How rows are split, deterministically from `seed`, into the part the submission trains
@@ -369,6 +399,7 @@ pub struct MetricInfo {
 const BINARY: &[TaskKind] = &[TaskKind::BinaryClassification];
 const MULTICLASS: &[TaskKind] = &[TaskKind::MulticlassClassification];
 const REGRESSION: &[TaskKind] = &[TaskKind::Regression];
+const SURVIVAL: &[TaskKind] = &[TaskKind::Survival];
 
 const fn info(
     name: &'static str,
@@ -385,7 +416,7 @@ const fn info(
 /// The metrics a bundle may name: the scorer's (`medarena_scorer::Metric`), by their
 /// canonical names; the scorer's aliases (`auc`, `brier_score`, ...) are accepted too. This
 /// table lets the core validate a bundle and order a leaderboard; a unit test keeps it in
-/// step with the scorer. Survival metrics wait for a survival task kind.
+/// step with the scorer.
 pub const METRICS: &[MetricInfo] = &[
     info("roc_auc", BINARY, true),
     info("average_precision", BINARY, true),
@@ -400,12 +431,34 @@ pub const METRICS: &[MetricInfo] = &[
     info("rmse", REGRESSION, false),
     info("mae", REGRESSION, false),
     info("r2", REGRESSION, true),
+    info("c_index", SURVIVAL, true),
 ];
 
 /// The metric named `name` (a canonical name or one of the scorer's aliases).
 pub fn metric_info(name: &str) -> Option<&'static MetricInfo> {
     let canonical = name.parse::<Metric>().ok()?.name();
     METRICS.iter().find(|m| m.name == canonical)
+}
+
+fn role_str(role: medarena_datasets_spec::manifest::Role) -> &'static str {
+    use medarena_datasets_spec::manifest::Role;
+    match role {
+        Role::Feature => "feature",
+        Role::Label => "label",
+        Role::TimeToEvent => "time_to_event",
+        Role::Event => "event",
+        Role::RowId => "row_id",
+        Role::Site => "site",
+        Role::Excluded => "excluded",
+    }
+}
+
+fn candidates_text(candidates: &[&str]) -> String {
+    if candidates.is_empty() {
+        "it declares none".to_owned()
+    } else {
+        format!("it declares {}", candidates.join(", "))
+    }
 }
 
 /// One problem in a bundle, at a field path such as `phases[1].ends_at`.
@@ -523,6 +576,7 @@ impl Bundle {
         }
         self.validate_sandbox(&mut issues);
         self.validate_privacy(&mut issues);
+        self.validate_survival(&mut issues);
         if self.agreement.trim().is_empty() {
             issues.add("agreement", "the data-use agreement text must not be empty");
         }
@@ -532,6 +586,78 @@ impl Bundle {
     /// The scorer's metric; always present for a validated bundle.
     pub fn scorer_metric(&self) -> Option<Metric> {
         self.metric.parse().ok()
+    }
+
+    fn validate_survival(&self, issues: &mut Issues) {
+        let Some(survival) = &self.survival else {
+            return;
+        };
+        if self.task != TaskKind::Survival {
+            issues.add(
+                "survival",
+                format!(
+                    "only a survival task takes survival settings, not {}",
+                    self.task.as_str()
+                ),
+            );
+        }
+        if survival.horizons.len() > 20 {
+            issues.add("survival.horizons", "at most 20 horizons");
+        }
+        for (index, horizon) in survival.horizons.iter().enumerate() {
+            let path = format!("survival.horizons[{index}]");
+            if !(horizon.is_finite() && *horizon > 0.0) {
+                issues.add(path, format!("must be a positive time, got {horizon}"));
+            } else if index > 0 && *horizon <= survival.horizons[index - 1] {
+                issues.add(path, "horizons must be strictly increasing");
+            }
+        }
+    }
+
+    /// Whether `manifest` has what this bundle's target needs: a `label` field named
+    /// `target`, or for a survival task a `time_to_event` field named `target` and an `event`
+    /// field. The error names the dataset's fields that would do.
+    pub fn check_target(&self, manifest: &medarena_datasets_spec::Manifest) -> Result<(), String> {
+        use medarena_datasets_spec::manifest::Role;
+        let wanted = if self.task == TaskKind::Survival {
+            Role::TimeToEvent
+        } else {
+            Role::Label
+        };
+        let role_name = role_str(wanted);
+        let candidates: Vec<&str> = manifest
+            .fields_with_role(wanted)
+            .map(|f| f.name.as_str())
+            .collect();
+        match manifest.field(&self.target) {
+            Some(field) if field.role == wanted => {}
+            Some(field) => {
+                return Err(format!(
+                    "`{}` is a `{}` field of dataset `{}`; a {} task needs a `{role_name}` \
+                     field ({})",
+                    self.target,
+                    role_str(field.role),
+                    manifest.name,
+                    self.task.as_str(),
+                    candidates_text(&candidates)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "dataset `{}` has no field `{}` ({})",
+                    manifest.name,
+                    self.target,
+                    candidates_text(&candidates)
+                ));
+            }
+        }
+        if self.task == TaskKind::Survival && manifest.fields_with_role(Role::Event).count() != 1 {
+            return Err(format!(
+                "dataset `{}` must declare exactly one `event` field to pair with `{}`",
+                manifest.name, self.target
+            ));
+        }
+        Ok(())
     }
 
     fn validate_datasets(&self, issues: &mut Issues) {
@@ -1173,7 +1299,68 @@ mod tests {
             );
         }
         assert_eq!(metric_info("auc").map(|m| m.name), Some("roc_auc"));
-        assert!(metric_info("c_index").is_none());
+        assert_eq!(
+            metric_info("concordance").map(|m| (m.name, m.tasks)),
+            Some(("c_index", SURVIVAL))
+        );
+    }
+
+    const SURVIVAL_EXAMPLE: &str =
+        include_str!("../examples/bundles/liver-survival/competition.yaml");
+
+    #[test]
+    fn a_survival_bundle_validates_and_its_settings_are_checked() {
+        let bundle = Bundle::from_yaml(SURVIVAL_EXAMPLE).expect("the survival example is valid");
+        assert_eq!(bundle.task, TaskKind::Survival);
+        assert_eq!(
+            bundle.survival.as_ref().map(|s| s.horizons.clone()),
+            Some(vec![365.0, 1095.0, 1825.0])
+        );
+        let yaml = SURVIVAL_EXAMPLE.replace("[365, 1095, 1825]", "[365, 365, -1]");
+        assert_eq!(
+            paths_of(&yaml),
+            ["survival.horizons[1]", "survival.horizons[2]"]
+        );
+        // A survival metric on a binary task, survival settings on a binary task.
+        let yaml = SURVIVAL_EXAMPLE.replace("task: survival", "task: binary_classification");
+        assert_eq!(paths_of(&yaml), ["metric", "survival"]);
+        let yaml = EXAMPLE.replace("metric: roc_auc", "metric: c_index");
+        assert_eq!(paths_of(&yaml), ["metric"]);
+    }
+
+    #[test]
+    fn the_target_must_be_a_label_or_a_survival_time_of_the_manifest() {
+        use medarena_datasets_spec::Manifest;
+        let heart = Manifest::from_str(medarena_datasets_spec::example::HEART_MANIFEST)
+            .expect("heart manifest");
+        let liver = Manifest::from_str(medarena_datasets_spec::example::LIVER_MANIFEST)
+            .expect("liver manifest");
+        let binary = Bundle::from_yaml(EXAMPLE).expect("example");
+        let survival = Bundle::from_yaml(SURVIVAL_EXAMPLE).expect("survival example");
+        assert_eq!(binary.check_target(&heart), Ok(()));
+        assert_eq!(survival.check_target(&liver), Ok(()));
+        let error = survival
+            .check_target(&heart)
+            .expect_err("no `days` in heart");
+        assert!(error.contains("no field `days`"), "{error}");
+        assert!(error.contains("it declares none"), "{error}");
+        let error = binary
+            .check_target(&liver)
+            .expect_err("no `event_1y` in liver");
+        assert!(error.contains("it declares none"), "{error}");
+        let mut on_time = binary.clone();
+        on_time.target = "days".to_owned();
+        let error = on_time
+            .check_target(&liver)
+            .expect_err("days is not a label");
+        assert!(error.contains("needs a `label` field"), "{error}");
+        let mut on_feature = survival.clone();
+        on_feature.target = "bilirubin".to_owned();
+        let error = on_feature.check_target(&liver).expect_err("a feature");
+        assert!(
+            error.contains("needs a `time_to_event` field (it declares days)"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -8,8 +8,12 @@
 //!   `cardiac-events`, approved;
 //! - the competition of `arena/examples/bundles/cardiac-event/competition.yaml`, its phases
 //!   moved so that the public phase is open now;
-//! - two teams with accepted agreements, one submitting the baseline and one the
-//!   gradient-boosted trees, run on dummy and then real data through the queue and scored.
+//! - the same for survival: 12,000 and 8,000 rows generated like
+//!   `datasets-spec/examples/liver/` in the dataset `liver-cohort` and the competition of
+//!   `arena/examples/bundles/liver-survival/competition.yaml` (Harrell's C);
+//! - two teams with accepted agreements, one submitting the baseline to both and one the
+//!   gradient-boosted trees (cardiac) and the Cox model (survival), run on dummy and then
+//!   real data through the queue and scored.
 //!
 //! The example modules are the prebuilt ones in `guest/prebuilt/` (built by
 //! `scripts/build-guest-prebuilt`; a test rebuilds them and checks that they still score
@@ -34,9 +38,13 @@ use crate::service::{AdmissionDecision, Arena, Registration};
 pub const BASELINE_WASM: &[u8] = include_bytes!("../../guest/prebuilt/baseline.wasm");
 pub const LOGREG_WASM: &[u8] = include_bytes!("../../guest/prebuilt/logreg.wasm");
 pub const GBT_WASM: &[u8] = include_bytes!("../../guest/prebuilt/gbt.wasm");
+pub const COX_WASM: &[u8] = include_bytes!("../../guest/prebuilt/cox.wasm");
 
 /// The example competition bundle.
 pub const BUNDLE_YAML: &str = include_str!("../examples/bundles/cardiac-event/competition.yaml");
+/// The survival example's bundle.
+pub const SURVIVAL_BUNDLE_YAML: &str =
+    include_str!("../examples/bundles/liver-survival/competition.yaml");
 /// The example dataset's manifest and the two hospitals' files.
 pub const HEART_MANIFEST: &str = medarena_datasets_spec::example::HEART_MANIFEST;
 pub const HOSPITAL_A_CSV: &str = include_str!("../../datasets-spec/examples/heart/hospital-a.csv");
@@ -50,18 +58,72 @@ pub const DEMO_SITE_ROWS: [usize; 2] = [12_000, 8_000];
 /// One demo hospital's table (Parquet), generated like the committed example files.
 pub fn demo_site_parquet(index: usize) -> ArenaResult<Vec<u8>> {
     use medarena_datasets_spec::example::{HEART_SITES, heart_site};
-    let manifest = medarena_datasets_spec::Manifest::from_str(HEART_MANIFEST)
-        .map_err(|err| ArenaError::Internal(format!("the example manifest: {err}")))?;
+    let manifest = parse_manifest(HEART_MANIFEST)?;
     let (site, prefix, _, seed) = HEART_SITES[index % HEART_SITES.len()];
     let (batch, _) = heart_site(&manifest, site, prefix, DEMO_SITE_ROWS[index % 2], seed);
-    medarena_datasets_spec::write_table_bytes(&batch, medarena_datasets_spec::Format::Parquet)
+    parquet(&batch)
+}
+
+/// One demo hospital's survival table (Parquet), generated like `examples/liver/`.
+pub fn demo_survival_site_parquet(index: usize) -> ArenaResult<Vec<u8>> {
+    use medarena_datasets_spec::example::{LIVER_MANIFEST, LIVER_SITES, liver_site};
+    let manifest = parse_manifest(LIVER_MANIFEST)?;
+    let (site, prefix, _, seed) = LIVER_SITES[index % LIVER_SITES.len()];
+    let (batch, _) = liver_site(&manifest, site, prefix, DEMO_SITE_ROWS[index % 2], seed);
+    parquet(&batch)
+}
+
+fn parse_manifest(text: &str) -> ArenaResult<medarena_datasets_spec::Manifest> {
+    medarena_datasets_spec::Manifest::from_str(text)
+        .map_err(|err| ArenaError::Internal(format!("the example manifest: {err}")))
+}
+
+fn parquet(batch: &medarena_datasets_spec::RecordBatch) -> ArenaResult<Vec<u8>> {
+    medarena_datasets_spec::write_table_bytes(batch, medarena_datasets_spec::Format::Parquet)
         .map_err(|err| ArenaError::Internal(format!("writing the demo data: {err}")))
 }
+
+/// One demo dataset and the competition on it.
+struct DemoCompetition {
+    bundle_yaml: &'static str,
+    dataset_slug: &'static str,
+    dataset_title: &'static str,
+    dataset_description: &'static str,
+    manifest: &'static str,
+    site_parquet: fn(usize) -> ArenaResult<Vec<u8>>,
+    /// Per team (in [`TEAMS`] order): the example it submits and its module.
+    submissions: [(&'static str, &'static [u8]); 2],
+}
+
+const COMPETITIONS: [DemoCompetition; 2] = [
+    DemoCompetition {
+        bundle_yaml: BUNDLE_YAML,
+        dataset_slug: DATASET_SLUG,
+        dataset_title: "Cardiac events after chest pain (synthetic)",
+        dataset_description: "Adults admitted with chest pain at two hospitals; one-year \
+                              cardiac events. Synthetic example data.",
+        manifest: HEART_MANIFEST,
+        site_parquet: demo_site_parquet,
+        submissions: [("baseline", BASELINE_WASM), ("gbt", GBT_WASM)],
+    },
+    DemoCompetition {
+        bundle_yaml: SURVIVAL_BUNDLE_YAML,
+        dataset_slug: SURVIVAL_DATASET_SLUG,
+        dataset_title: "Survival in chronic liver disease (synthetic)",
+        dataset_description: "Adults with chronic liver disease followed at two hospitals; \
+                              time to death or censoring. Synthetic example data.",
+        manifest: medarena_datasets_spec::example::LIVER_MANIFEST,
+        site_parquet: demo_survival_site_parquet,
+        submissions: [("baseline", BASELINE_WASM), ("cox", COX_WASM)],
+    },
+];
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "medarena-demo-password";
 /// The slug of the demo dataset (the bundle names it).
 pub const DATASET_SLUG: &str = "cardiac-events";
+/// The slug of the survival demo dataset.
+pub const SURVIVAL_DATASET_SLUG: &str = "liver-cohort";
 
 /// One demo sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,22 +144,34 @@ pub struct DemoSubmission {
     pub released_public_score: Option<f64>,
 }
 
+/// One seeded demo competition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeededCompetition {
+    pub dataset: DatasetId,
+    pub competition: CompetitionId,
+    pub slug: String,
+    pub submissions: Vec<DemoSubmission>,
+}
+
 /// What the demo consists of, to print for the user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoSummary {
     pub logins: Vec<DemoLogin>,
-    pub dataset: DatasetId,
-    pub competition: CompetitionId,
-    pub competition_slug: String,
-    pub submissions: Vec<DemoSubmission>,
+    /// The cardiac (binary) competition first, then the survival one.
+    pub competitions: Vec<SeededCompetition>,
 }
 
 impl std::fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slugs: Vec<String> = self
+            .competitions
+            .iter()
+            .map(|c| format!("`{}`", c.slug))
+            .collect();
         writeln!(
             f,
-            "demo competition `{}` is ready; sign in as:",
-            self.competition_slug
+            "demo competitions {} are ready; sign in as:",
+            slugs.join(" and ")
         )?;
         for login in &self.logins {
             writeln!(
@@ -113,17 +187,20 @@ impl std::fmt::Display for DemoSummary {
                     .unwrap_or_default()
             )?;
         }
-        for s in &self.submissions {
-            writeln!(
-                f,
-                "  {} submitted the {} example: {}{}",
-                s.team,
-                s.example,
-                s.status,
-                s.released_public_score
-                    .map(|v| format!(", public score {v:.3}"))
-                    .unwrap_or_default()
-            )?;
+        for competition in &self.competitions {
+            for s in &competition.submissions {
+                writeln!(
+                    f,
+                    "  {} submitted the {} example to `{}`: {}{}",
+                    s.team,
+                    s.example,
+                    competition.slug,
+                    s.status,
+                    s.released_public_score
+                        .map(|v| format!(", public score {v:.3}"))
+                        .unwrap_or_default()
+                )?;
+            }
         }
         Ok(())
     }
@@ -155,29 +232,21 @@ const HOSPITALS: [Member; 2] = [
         tier: None,
     },
 ];
-const TEAMS: [(Member, &str, &[u8]); 2] = [
-    (
-        Member {
-            email: "team-baseline@demo.medarena",
-            name: "Baseline team lead",
-            role: Role::TeamMember,
-            org: "Demo Team Baseline",
-            tier: Some(Tier::DpAggregates),
-        },
-        "baseline",
-        BASELINE_WASM,
-    ),
-    (
-        Member {
-            email: "team-trees@demo.medarena",
-            name: "Trees team lead",
-            role: Role::TeamMember,
-            org: "Demo Team Trees",
-            tier: Some(Tier::RealData),
-        },
-        "gbt",
-        GBT_WASM,
-    ),
+const TEAMS: [Member; 2] = [
+    Member {
+        email: "team-baseline@demo.medarena",
+        name: "Baseline team lead",
+        role: Role::TeamMember,
+        org: "Demo Team Baseline",
+        tier: Some(Tier::DpAggregates),
+    },
+    Member {
+        email: "team-trees@demo.medarena",
+        name: "Trees team lead",
+        role: Role::TeamMember,
+        org: "Demo Team Trees",
+        tier: Some(Tier::RealData),
+    },
 ];
 
 /// How long [`seed`] waits for the demo submissions to finish.
@@ -186,7 +255,12 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// The bundle with its phases moved around `now`: development ended yesterday, the public
 /// phase is open for 90 days, the final phase follows.
 pub fn demo_bundle_yaml(now: DateTime<Utc>) -> ArenaResult<String> {
-    let mut bundle = Bundle::from_yaml(BUNDLE_YAML)?;
+    bundle_opened(BUNDLE_YAML, now)
+}
+
+/// `yaml`'s bundle with its phases moved as in [`demo_bundle_yaml`].
+pub fn bundle_opened(yaml: &str, now: DateTime<Utc>) -> ArenaResult<String> {
+    let mut bundle = Bundle::from_yaml(yaml)?;
     let day = chrono::Duration::days(1);
     let start = now - day * 30;
     bundle.phases = vec![
@@ -302,43 +376,75 @@ pub async fn seed(arena: &Arena) -> ArenaResult<DemoSummary> {
     for member in &HOSPITALS {
         hospitals.push(arena.demo_member(&organizer, member).await?);
     }
-    let dataset = seed_dataset(arena, &organizer, &hospitals).await?;
-    let competition = match arena.competitions(&organizer).await?.into_iter().find(|c| {
-        c.slug
-            == Bundle::from_yaml(BUNDLE_YAML)
-                .map(|b| b.slug)
-                .unwrap_or_default()
-    }) {
+    let mut teams = Vec::new();
+    for member in &TEAMS {
+        teams.push(arena.demo_member(&organizer, member).await?);
+    }
+    let mut competitions = Vec::new();
+    for demo in &COMPETITIONS {
+        competitions.push(seed_competition(arena, &organizer, &hospitals, &teams, demo).await?);
+    }
+    let mut logins = vec![
+        login(Role::Organizer, None, ORGANIZER_EMAIL),
+        login(Role::Auditor, None, AUDITOR_EMAIL),
+    ];
+    for member in HOSPITALS.iter().chain(TEAMS.iter()) {
+        logins.push(login(member.role, Some(member.org), member.email));
+    }
+    Ok(DemoSummary {
+        logins,
+        competitions,
+    })
+}
+
+/// One demo dataset and its competition, with both teams' submissions run.
+async fn seed_competition(
+    arena: &Arena,
+    organizer: &Actor,
+    hospitals: &[(Actor, OrgId)],
+    teams: &[(Actor, OrgId)],
+    demo: &DemoCompetition,
+) -> ArenaResult<SeededCompetition> {
+    let dataset = seed_dataset(arena, organizer, hospitals, demo).await?;
+    let slug = Bundle::from_yaml(demo.bundle_yaml)?.slug;
+    let competition = match arena
+        .competitions(organizer)
+        .await?
+        .into_iter()
+        .find(|c| c.slug == slug)
+    {
         Some(competition) => competition,
         None => {
-            let yaml = demo_bundle_yaml(
+            let yaml = bundle_opened(
+                demo.bundle_yaml,
                 chrono::DateTime::from_timestamp_millis(arena.now().0).unwrap_or_default(),
             )?;
-            arena.create_competition(&organizer, &yaml).await?
+            arena.create_competition(organizer, &yaml).await?
         }
     };
     let digest = Arena::agreement_sha256(&competition);
 
     let mut submitted = Vec::new();
-    for (member, example, module) in &TEAMS {
-        let (team, team_org) = arena.demo_member(&organizer, member).await?;
+    for ((member, (team, team_org)), (example, module)) in
+        TEAMS.iter().zip(teams).zip(demo.submissions)
+    {
         if arena
-            .agreement_acceptance(&team, competition.id)
+            .agreement_acceptance(team, competition.id)
             .await?
             .is_none()
         {
             arena
-                .accept_agreement(&team, competition.id, &digest)
+                .accept_agreement(team, competition.id, &digest)
                 .await?;
         }
         let existing = arena
-            .submissions(&team, competition.id, Some(team_org))
+            .submissions(team, competition.id, Some(*team_org))
             .await?;
         let submission = match existing.into_iter().last() {
             Some(view) => view.id,
-            None => arena.submit(&team, competition.id, module).await?.id,
+            None => arena.submit(team, competition.id, module).await?.id,
         };
-        submitted.push((member, *example, submission));
+        submitted.push((member, example, submission));
     }
 
     // Run what is queued; workers of a running server may take some jobs meanwhile.
@@ -347,7 +453,7 @@ pub async fn seed(arena: &Arena) -> ArenaResult<DemoSummary> {
         while arena.run_next_job("demo-seed").await?.is_some() {}
         let mut pending = false;
         for (_, _, id) in &submitted {
-            let view = arena.submission(&organizer, *id).await?;
+            let view = arena.submission(organizer, *id).await?;
             pending |= !matches!(
                 view.status,
                 SubmissionStatus::Completed | SubmissionStatus::Failed
@@ -357,16 +463,16 @@ pub async fn seed(arena: &Arena) -> ArenaResult<DemoSummary> {
             break;
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(ArenaError::Internal(
-                "the demo submissions did not finish in time".to_owned(),
-            ));
+            return Err(ArenaError::Internal(format!(
+                "the demo submissions to `{slug}` did not finish in time"
+            )));
         }
         arena.wait_for_jobs(Duration::from_millis(200)).await;
     }
 
     let mut submissions = Vec::new();
     for (member, example, id) in submitted {
-        let view = arena.submission(&organizer, id).await?;
+        let view = arena.submission(organizer, id).await?;
         submissions.push(DemoSubmission {
             team: member.org.to_owned(),
             example: example.to_owned(),
@@ -375,18 +481,10 @@ pub async fn seed(arena: &Arena) -> ArenaResult<DemoSummary> {
             released_public_score: view.released_public_score,
         });
     }
-    let mut logins = vec![
-        login(Role::Organizer, None, ORGANIZER_EMAIL),
-        login(Role::Auditor, None, AUDITOR_EMAIL),
-    ];
-    for member in HOSPITALS.iter().chain(TEAMS.iter().map(|(m, _, _)| m)) {
-        logins.push(login(member.role, Some(member.org), member.email));
-    }
-    Ok(DemoSummary {
-        logins,
+    Ok(SeededCompetition {
         dataset,
         competition: competition.id,
-        competition_slug: competition.slug,
+        slug: competition.slug,
         submissions,
     })
 }
@@ -405,20 +503,21 @@ async fn seed_dataset(
     arena: &Arena,
     organizer: &Actor,
     hospitals: &[(Actor, OrgId)],
+    demo: &DemoCompetition,
 ) -> ArenaResult<DatasetId> {
-    let dataset =
-        match arena.store().dataset_by_slug(DATASET_SLUG).await? {
-            Some(dataset) => dataset,
-            None => arena
+    let dataset = match arena.store().dataset_by_slug(demo.dataset_slug).await? {
+        Some(dataset) => dataset,
+        None => {
+            arena
                 .create_dataset(
                     organizer,
-                    DATASET_SLUG,
-                    "Cardiac events after chest pain (synthetic)",
-                    "Adults admitted with chest pain at two hospitals; one-year cardiac events. \
-                     Synthetic example data.",
+                    demo.dataset_slug,
+                    demo.dataset_title,
+                    demo.dataset_description,
                 )
-                .await?,
-        };
+                .await?
+        }
+    };
     if dataset.state != DatasetState::Approved {
         let view = arena.dataset(organizer, dataset.id).await?;
         for (index, ((hospital, org), file)) in hospitals
@@ -437,8 +536,8 @@ async fn seed_dataset(
                         dataset.id,
                         &DatasetUpload {
                             file_name: file.to_owned(),
-                            manifest: Some(HEART_MANIFEST.to_owned()),
-                            bytes: demo_site_parquet(index)?,
+                            manifest: Some(demo.manifest.to_owned()),
+                            bytes: (demo.site_parquet)(index)?,
                         },
                     )
                     .await?;

@@ -821,14 +821,27 @@ async fn demo_seed_is_idempotent() -> TestResult {
         .await
         .map_err(|e| Failed::from(e.to_string()))?;
     eprintln!("the demo seeded in {:?}", started.elapsed());
-    ensure!(first.submissions.len() == 2, "{first}");
-    for submission in &first.submissions {
-        ensure!(
-            submission.status == SubmissionStatus::Completed
-                && submission.released_public_score.is_some(),
-            "{first}"
-        );
+    ensure!(first.competitions.len() == 2, "{first}");
+    for competition in &first.competitions {
+        ensure!(competition.submissions.len() == 2, "{first}");
+        for submission in &competition.submissions {
+            ensure!(
+                submission.status == SubmissionStatus::Completed
+                    && submission.released_public_score.is_some(),
+                "{first}"
+            );
+        }
     }
+    // The Cox model ranks the survival demo's patients better than a constant risk, by far
+    // more than the noise (95 % within ±0.06 of each score).
+    let survival = &first.competitions[1];
+    ensure!(survival.slug == "liver-survival", "{first}");
+    let scores: Vec<f64> = survival
+        .submissions
+        .iter()
+        .filter_map(|s| s.released_public_score)
+        .collect();
+    ensure!(scores.len() == 2 && scores[1] > scores[0] + 0.1, "{first}");
     let second = demo::seed(arena)
         .await
         .map_err(|e| Failed::from(e.to_string()))?;
@@ -846,7 +859,7 @@ async fn demo_seed_is_idempotent() -> TestResult {
     let board = arena
         .leaderboard(
             &Actor::Anonymous,
-            first.competition,
+            first.competitions[0].competition,
             LeaderboardKind::Public,
         )
         .await
@@ -885,6 +898,8 @@ async fn prebuilt_examples_match_their_sources() -> TestResult {
             "medarena-example-logreg",
             "-p",
             "medarena-example-gbt",
+            "-p",
+            "medarena-example-cox",
         ])
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
@@ -923,11 +938,36 @@ async fn prebuilt_examples_match_their_sources() -> TestResult {
         seed: 11,
         limits: medarena_arena::pipeline::sandbox_limits(&bundle.sandbox),
     };
+    // The Cox model runs on the survival example's dummy data.
+    let liver = medarena_arena::datasets_spec::Manifest::from_str(
+        medarena_arena::datasets_spec::example::LIVER_MANIFEST,
+    )
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let liver_table = medarena_arena::datasets_spec::union_sites(
+        &liver,
+        &[(
+            "dummy".to_owned(),
+            medarena_arena::datasets_spec::dummy(&liver, 400, 7),
+        )],
+    )
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let survival_spec = medarena_arena::pipeline::TaskSpec {
+        task: medarena_arena::bundle::TaskKind::Survival,
+        target: "days".to_owned(),
+        metric: medarena_arena::scorer::Metric::CIndex,
+        ..spec.clone()
+    };
     for (name, prebuilt) in [
         ("baseline", demo::BASELINE_WASM),
         ("logreg", demo::LOGREG_WASM),
         ("gbt", demo::GBT_WASM),
+        ("cox", demo::COX_WASM),
     ] {
+        let (manifest, table, spec) = if name == "cox" {
+            (&liver, &liver_table, &survival_spec)
+        } else {
+            (&manifest, &table, &spec)
+        };
         let built = std::fs::read(
             target_dir
                 .join("wasm32-unknown-unknown/release")
@@ -935,7 +975,7 @@ async fn prebuilt_examples_match_their_sources() -> TestResult {
         )
         .map_err(|e| Failed::from(e.to_string()))?;
         let run = |module: &[u8]| {
-            medarena_arena::pipeline::evaluate(&sandbox, module, &manifest, &table, &spec, true)
+            medarena_arena::pipeline::evaluate(&sandbox, module, manifest, table, spec, true)
                 .map(|e| {
                     e.output
                         .predictions

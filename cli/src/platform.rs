@@ -110,7 +110,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "MEDARENA_LISTEN")]
     listen: Option<String>,
-    /// Seed a complete demo competition (public demo passwords: never with real data).
+    /// Seed two complete demo competitions, binary and survival (public demo passwords: never
+    /// with real data).
     #[arg(long)]
     demo: bool,
     /// Mark the session cookie Secure (when served behind HTTPS).
@@ -252,7 +253,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (arena, ledger) = open_platform(&settings, LedgerRole::Owner).await?;
         let ledger = ledger.context("the server needs the ledger")?;
         if args.demo {
-            eprintln!("seeding the demo competition (runs two example submissions; about a minute on first start)...");
+            eprintln!("seeding the demo competitions (runs four example submissions; a minute or two on first start)...");
             let summary = medarena_arena::demo::seed(&arena)
                 .await
                 .context("seeding the demo")?;

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use medarena_arena::bundle::{Bundle, PrivacyLevel, SandboxLimits, TaskKind};
 use medarena_arena::datasets_spec::Part;
+use medarena_arena::datasets_spec::manifest::Role;
 use medarena_arena::datasets_spec::{
     Field, LoadOptions, Manifest, RecordBatch, SplitConfig, dummy, load_with_manifest, union_sites,
 };
@@ -131,8 +132,11 @@ fn task_spec(
         (None, None) => manifest
             .labels()
             .first()
+            .or(manifest.fields_with_role(Role::TimeToEvent).next().as_ref())
             .map(|f| f.name.clone())
-            .context("the manifest declares no label; name the column with --target")?,
+            .context(
+                "the manifest declares no label or survival time; name the column with --target",
+            )?,
     };
     let field = manifest
         .field(&target)
@@ -145,6 +149,7 @@ fn task_spec(
             TaskKind::BinaryClassification => Metric::RocAuc,
             TaskKind::MulticlassClassification => Metric::MulticlassAccuracy,
             TaskKind::Regression => Metric::Rmse,
+            TaskKind::Survival => Metric::CIndex,
         },
     };
     let seed = args.seed.or(bundle.map(|b| b.split.seed)).unwrap_or(0);
@@ -170,10 +175,13 @@ fn task_spec(
     })
 }
 
-/// The task a label implies: two categories or a boolean is binary, more categories are
-/// multiclass, a bare number is a regression.
+/// The task a target implies: a survival time is survival; for a label, two categories or a
+/// boolean is binary, more categories are multiclass, a bare number is a regression.
 fn task_of(field: &Field) -> TaskKind {
     use medarena_arena::datasets_spec::FieldType;
+    if field.role == Role::TimeToEvent {
+        return TaskKind::Survival;
+    }
     match (&field.categories, field.field_type) {
         (Some(categories), _) if categories.len() > 2 => TaskKind::MulticlassClassification,
         (Some(_), _) | (None, FieldType::Boolean) => TaskKind::BinaryClassification,

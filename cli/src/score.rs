@@ -7,7 +7,7 @@
 //! | binary | `label`: 0/1 (or true/false) | `prediction`: positive-class probability (any score for `roc_auc`, `average_precision`) |
 //! | multiclass | `label`: class index 0..K−1 | `prob_0` … `prob_{K−1}`: one probability per class, rows summing to 1 |
 //! | regression | `target` (or `label`): number | `prediction`: number |
-//! | survival | `time`: follow-up time; `event`: 1 = event observed, 0 = censored | `prediction`: higher = longer survival (negate risk scores) |
+//! | survival | `time`: follow-up time; `event`: 1 = event observed, 0 = censored | `prediction`: a risk score, higher = earlier event (as the sandbox ABI and scikit-survival; negate predicted survival times) |
 //!
 //! If both files have an `id` column, predictions are matched to truth rows by id (each id
 //! exactly once in each file); otherwise rows are matched by position.
@@ -32,8 +32,8 @@ pub struct ScoreArgs {
     #[arg(long)]
     truth: PathBuf,
     /// CSV with a header row and the predictions. binary, regression: `prediction`
-    /// (binary: positive-class probability); survival: `prediction`, higher = longer
-    /// survival; multiclass: `prob_0` … `prob_{K-1}`, rows summing to 1.
+    /// (binary: positive-class probability); survival: `prediction`, a risk score, higher =
+    /// earlier event; multiclass: `prob_0` … `prob_{K-1}`, rows summing to 1.
     #[arg(long)]
     predictions: PathBuf,
     /// Print one JSON object instead of a sentence.
@@ -58,6 +58,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         let direction = match metric.direction() {
             medarena_scorer::Direction::HigherIsBetter => "higher is better",
             medarena_scorer::Direction::LowerIsBetter => "lower is better",
+            medarena_scorer::Direction::CloserToOne => "best at 1",
+            medarena_scorer::Direction::CloserToZero => "best at 0",
         };
         println!(
             "{metric} = {} ({direction}, range [{}, {}], {} rows)",
@@ -397,8 +399,9 @@ mod tests {
         let predictions = "prob_0,prob_1,prob_2\n0.7,0.2,0.1\n0.1,0.1,0.8\n0.5,0.4,0.1\n";
         let accuracy = score("multiclass_accuracy", truth, predictions).unwrap();
         assert!((accuracy - 2.0 / 3.0).abs() < 1e-12);
+        // Risk scores: the earliest event gets the highest.
         let truth = "time,event\n1,1\n2,0\n3,1\n";
-        let predictions = "prediction\n1\n2\n3\n";
+        let predictions = "prediction\n3\n2\n1\n";
         assert_eq!(score("c_index", truth, predictions).unwrap(), 1.0);
         let truth = "target\n1\n2\n";
         let predictions = "prediction\n2\n4\n";

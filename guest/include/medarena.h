@@ -16,7 +16,7 @@ enum medarena_task_kind {
     MEDARENA_BINARY = 1,
     MEDARENA_MULTICLASS = 2,
     MEDARENA_REGRESSION = 3,
-    MEDARENA_SURVIVAL = 4,
+    MEDARENA_SURVIVAL = 4, /* one risk score per row: higher means an earlier event */
 };
 
 enum medarena_column_kind {

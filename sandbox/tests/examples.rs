@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use medarena_sandbox::{FitPredictJob, Labels, Limits, Status};
+use std::sync::Arc;
 
 #[test]
 fn examples_spread_on_a_learnable_binary_task() {
@@ -186,4 +187,73 @@ fn mismatched_test_columns_are_an_internal_error_naming_the_column() {
         .expect_err("columns differ");
     assert_eq!(failure.status, Status::Internal);
     assert!(failure.message.contains("columns"), "{failure}");
+}
+
+/// The Cox example (Newton-Raphson, Breslow ties, a small ridge) agrees with scikit-survival's
+/// `CoxPHSurvivalAnalysis(ties="breslow")` on the linear predictors of held-out rows, on
+/// continuous times, many ties and heavy censoring (`guest/examples/cox/fixtures/`).
+#[test]
+fn cox_example_matches_scikit_survival() {
+    let sandbox = sandbox();
+    let path = workspace_root().join("guest/examples/cox/fixtures/cox.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let numbers = |value: &serde_json::Value| -> Vec<f64> {
+        value
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|v| v.as_f64().expect("number"))
+            .collect()
+    };
+    let table = |columns: &serde_json::Value| -> arrow_array::RecordBatch {
+        let arrays: Vec<(String, arrow_array::ArrayRef)> = columns
+            .as_array()
+            .expect("columns")
+            .iter()
+            .enumerate()
+            .map(|(j, column)| {
+                let array: arrow_array::ArrayRef =
+                    Arc::new(arrow_array::Float64Array::from(numbers(column)));
+                (format!("x{j}"), array)
+            })
+            .collect();
+        arrow_array::RecordBatch::try_from_iter(arrays).expect("batch")
+    };
+    let limits = Limits::default();
+    let cases = fixture["cases"].as_array().expect("cases");
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let labels = Labels::Survival {
+            time: numbers(&case["time"]),
+            event: case["event"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .map(|e| e.as_bool().expect("bool"))
+                .collect(),
+        };
+        let (train, test) = (table(&case["train"]), table(&case["test"]));
+        let job = FitPredictJob {
+            train_features: &train,
+            train_labels: &labels,
+            test_features: &test,
+            seed: 1,
+            limits: &limits,
+            debug: true,
+        };
+        let output = sandbox
+            .fit_predict(&example_wasm("cox"), &job)
+            .unwrap_or_else(|f| panic!("{name}: {f}\n{}", f.debug_log));
+        let expected = numbers(&case["risk"]);
+        assert_eq!(output.predictions.len(), expected.len(), "{name}");
+        for (row, (got, want)) in output.predictions.iter().zip(&expected).enumerate() {
+            assert!(
+                (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{name}, row {row}: {got} against scikit-survival's {want}\n{}",
+                output.debug_log
+            );
+        }
+    }
+    assert_eq!(cases.len(), 3);
 }

@@ -604,6 +604,18 @@ async fn competition_page(
             h1 { (bundle.title) }
             p.muted { "Task: " (task_name(bundle.task)) " · metric " (bundle.metric) " · target " code { (bundle.target) }
                 " · " (bundle.limits.submissions_per_team_per_day) " submissions per team per day" }
+            @if bundle.task == medarena_arena::bundle::TaskKind::Survival {
+                p.muted.survival { "Survival: submissions return one risk score per row, "
+                    strong { "higher meaning an earlier event" }
+                    " (sandbox/ABI.md); the target "
+                    code { (bundle.target) } " is paired with the dataset's event column."
+                    @if let Some(survival) = &bundle.survival {
+                        @if !survival.horizons.is_empty() {
+                            " Horizons: " (survival.horizons.iter().map(|h| format!("{h}")).collect::<Vec<_>>().join(", ")) "."
+                        }
+                    }
+                }
+            }
             @if competition.published_at.is_some() { p.notice { "Final results published." } }
             @else if competition.closed_at.is_some() { p.notice { "Closed to submissions; the private leaderboard will be revealed by the organizers." } }
             div.description { @for paragraph in bundle.description.split("\n\n") { p { (paragraph) } } }

@@ -104,6 +104,10 @@ enum Target {
         codes: Vec<u32>,
     },
     Regression(Vec<f64>),
+    Survival {
+        time: Vec<f64>,
+        event: Vec<bool>,
+    },
 }
 
 impl Target {
@@ -112,6 +116,7 @@ impl Target {
             Target::Binary(y) => Labels::Binary(y),
             Target::Multiclass { classes, codes } => Labels::Multiclass { classes, codes },
             Target::Regression(y) => Labels::Regression(y),
+            Target::Survival { time, event } => Labels::Survival { time, event },
         }
     }
 
@@ -123,7 +128,44 @@ impl Target {
                 n_classes: classes.len(),
             },
             Target::Regression(y) => Truth::Regression(y),
+            Target::Survival { time, event } => Truth::Survival { time, event },
         }
+    }
+}
+
+/// The manifest fields a target reads: the target itself and, for a survival task, the
+/// `event` field it pairs with.
+#[derive(Clone, Copy)]
+struct TargetFields<'m> {
+    target: &'m Field,
+    event: Option<&'m Field>,
+}
+
+impl<'m> TargetFields<'m> {
+    fn of(manifest: &'m Manifest, spec: &TaskSpec) -> Result<Self, EvaluationError> {
+        let target = target_field(manifest, &spec.target)?;
+        let event = match spec.task {
+            TaskKind::Survival => Some(
+                manifest
+                    .fields_with_role(medarena_datasets_spec::manifest::Role::Event)
+                    .next()
+                    .ok_or_else(|| {
+                        data_error(format!(
+                            "the survival target `{}` needs an `event` field in the manifest",
+                            spec.target
+                        ))
+                    })?,
+            ),
+            _ => None,
+        };
+        Ok(TargetFields { target, event })
+    }
+
+    /// The columns a row needs to have a target.
+    fn names(&self) -> Vec<&'m str> {
+        std::iter::once(self.target.name.as_str())
+            .chain(self.event.map(|f| f.name.as_str()))
+            .collect()
     }
 }
 
@@ -141,10 +183,46 @@ fn category_texts(field: &Field) -> Vec<String> {
         .collect()
 }
 
-/// Reads the target column (no nulls: rows without a target were dropped).
-fn target_of(field: &Field, task: TaskKind, column: &ArrayRef) -> Result<Target, EvaluationError> {
+fn column_of(batch: &RecordBatch, name: &str) -> Result<ArrayRef, EvaluationError> {
+    batch
+        .column_by_name(name)
+        .cloned()
+        .ok_or_else(|| data_error(format!("the target column `{name}` is missing")))
+}
+
+/// Reads the target columns of `batch` (no nulls: rows without a target were dropped).
+fn target_of(
+    fields: TargetFields<'_>,
+    task: TaskKind,
+    batch: &RecordBatch,
+) -> Result<Target, EvaluationError> {
+    let field = fields.target;
     let name = &field.name;
+    let column = &column_of(batch, name)?;
     match task {
+        TaskKind::Survival => {
+            let time = numbers(column).ok_or_else(|| {
+                data_error(format!(
+                    "survival time `{name}` is not numeric; a survival task needs numbers"
+                ))
+            })?;
+            let event_name = fields.event.map_or("", |f| f.name.as_str());
+            let event_column = column_of(batch, event_name)?;
+            let event = if let Some(bools) = event_column.as_boolean_opt() {
+                bools.iter().map(|v| v == Some(true)).collect()
+            } else {
+                numbers(&event_column)
+                    .ok_or_else(|| {
+                        data_error(format!(
+                            "event `{event_name}` is neither boolean nor a 0/1 number"
+                        ))
+                    })?
+                    .iter()
+                    .map(|v| *v == 1.0)
+                    .collect()
+            };
+            Ok(Target::Survival { time, event })
+        }
         TaskKind::Regression => {
             let values = numbers(column).ok_or_else(|| {
                 data_error(format!(
@@ -272,16 +350,26 @@ pub(crate) fn with_target(
     batch: &RecordBatch,
     target: &str,
 ) -> Result<(RecordBatch, usize), EvaluationError> {
-    let column = batch
-        .column_by_name(target)
-        .ok_or_else(|| data_error(format!("the target column `{target}` is missing")))?;
-    if column.null_count() == 0 {
-        return Ok((batch.clone(), 0));
+    with_values(batch, &[target])
+}
+
+/// Rows with a value in every one of `columns` (a survival target's time and event);
+/// returns them and how many were dropped.
+fn with_values(
+    batch: &RecordBatch,
+    columns: &[&str],
+) -> Result<(RecordBatch, usize), EvaluationError> {
+    let mut kept = batch.clone();
+    for name in columns {
+        let column = column_of(&kept, name)?;
+        if column.null_count() == 0 {
+            continue;
+        }
+        let mask: BooleanArray = is_not_null(column.as_ref())
+            .map_err(|err| data_error(format!("reading the target: {err}")))?;
+        kept = filter_record_batch(&kept, &mask)
+            .map_err(|err| data_error(format!("dropping rows without a target: {err}")))?;
     }
-    let mask: BooleanArray = is_not_null(column.as_ref())
-        .map_err(|err| data_error(format!("reading the target: {err}")))?;
-    let kept = filter_record_batch(batch, &mask)
-        .map_err(|err| data_error(format!("dropping rows without a target: {err}")))?;
     let dropped = batch.num_rows() - kept.num_rows();
     Ok((kept, dropped))
 }
@@ -335,16 +423,10 @@ fn prepare_blocks(
     spec: &TaskSpec,
     blocks: u32,
 ) -> Result<Prepared, EvaluationError> {
-    let field = target_field(manifest, &spec.target)?;
-    let (table, rows_without_target) = with_target(table, &spec.target)?;
+    let fields = TargetFields::of(manifest, spec)?;
+    let (table, rows_without_target) = with_values(table, &fields.names())?;
     let parts = assign_rows(manifest, &table, &spec.split, blocks)
         .map_err(|err| data_error(format!("splitting the rows: {err}")))?;
-    let column = |batch: &RecordBatch| -> Result<ArrayRef, EvaluationError> {
-        batch
-            .column_by_name(&spec.target)
-            .cloned()
-            .ok_or_else(|| data_error(format!("the target column `{}` is missing", spec.target)))
-    };
     let mut prepared = Vec::with_capacity(blocks as usize);
     for block in 0..blocks {
         let take = |part: Part| {
@@ -357,7 +439,7 @@ fn prepare_blocks(
             take(Part::PublicTest)?,
             take(Part::PrivateTest)?,
         );
-        let labels = target_of(field, spec.task, &column(&train)?)?.labels();
+        let labels = target_of(fields, spec.task, &train)?.labels();
         let public_features = features_of(manifest, &public)?;
         let private_features = features_of(manifest, &private)?;
         let schema: Arc<Schema> = public_features.schema();
@@ -369,8 +451,8 @@ fn prepare_blocks(
             train_features: features_of(manifest, &train)?,
             test_features,
             public_rows: public.num_rows(),
-            public_truth: target_of(field, spec.task, &column(&public)?)?.truth(),
-            private_truth: target_of(field, spec.task, &column(&private)?)?.truth(),
+            public_truth: target_of(fields, spec.task, &public)?.truth(),
+            private_truth: target_of(fields, spec.task, &private)?.truth(),
             public_sites: sites_of(manifest, &public),
             private_sites: sites_of(manifest, &private),
         });
@@ -426,7 +508,8 @@ impl BlockData {
     }
 
     /// The competition's fallback prediction for every test row of the block: the training
-    /// prior (class frequencies, or the mean target) of this block's own training rows.
+    /// prior (class frequencies, or the mean target) of this block's own training rows; for
+    /// survival, the same risk for every row.
     fn fallback_predictions(&self) -> Vec<f64> {
         let test_rows = self.test_features.num_rows();
         let row: Vec<f64> = match &self.labels {
@@ -458,7 +541,9 @@ impl BlockData {
                     })
                     .collect()
             }
-            Labels::Regression(y) | Labels::Survival { time: y, .. } => {
+            // One risk for everyone: no patient is ranked before another (a C-index of ½).
+            Labels::Survival { .. } => vec![0.0],
+            Labels::Regression(y) => {
                 let finite: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
                 vec![if finite.is_empty() {
                     0.0
@@ -718,12 +803,17 @@ pub(crate) fn join_parts(parts: &[&ScoredPart]) -> ScoredPart {
         .iter()
         .flat_map(|p| match &p.predictions {
             Predictions::Scores(v) => v.clone(),
-            Predictions::Probabilities { values, .. } => values.clone(),
+            Predictions::Probabilities { values, .. }
+            | Predictions::SurvivalCurves { values, .. } => values.clone(),
         })
         .collect();
     let predictions = match &first.predictions {
         Predictions::Probabilities { n_classes, .. } => Predictions::Probabilities {
             n_classes: *n_classes,
+            values,
+        },
+        Predictions::SurvivalCurves { times, .. } => Predictions::SurvivalCurves {
+            times: times.clone(),
             values,
         },
         Predictions::Scores(_) => Predictions::Scores(values),

@@ -127,7 +127,8 @@ impl Arena {
     }
 
     /// Creates a competition from bundle YAML (organizers). Every dataset the bundle names
-    /// must exist and be approved.
+    /// must exist and be approved, and its manifest must have the bundle's target (a label,
+    /// or a survival time with its event).
     pub async fn create_competition(
         &self,
         actor: &Actor,
@@ -165,6 +166,19 @@ impl Arena {
                                  competitions",
                                 terms.min_level.as_str()
                             ),
+                        });
+                    }
+                    // Every contribution of a dataset shares its manifest's schema.
+                    let contributions = self.inner.store.contributions(dataset.id).await?;
+                    if let Some(Ok(manifest)) = contributions
+                        .iter()
+                        .find_map(|c| c.manifest.as_deref())
+                        .map(medarena_datasets_spec::Manifest::from_str)
+                        && let Err(message) = bundle.check_target(&manifest)
+                    {
+                        issues.push(FieldIssue {
+                            path: "target".to_owned(),
+                            message,
                         });
                     }
                     datasets.push(dataset.id)

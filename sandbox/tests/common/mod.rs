@@ -63,6 +63,8 @@ pub fn example_wasm(name: &str) -> Arc<Vec<u8>> {
                 "medarena-example-logreg",
                 "-p",
                 "medarena-example-gbt",
+                "-p",
+                "medarena-example-cox",
             ])
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
