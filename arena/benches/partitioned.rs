@@ -81,6 +81,8 @@ fn main() {
             deadline: Duration::from_secs(600),
             ..Limits::default()
         },
+        scoring: Default::default(),
+        organizer_metrics: Vec::new(),
     };
     let range = Range { min: 0.0, max: 1.0 };
     let clamp = ClampBounds::default();
@@ -127,6 +129,7 @@ fn main() {
                             Metric::RocAuc,
                             &b.public.truth,
                             &b.public.predictions,
+                            &b.public.context,
                             &clamp,
                         )
                         .unwrap_or(None)

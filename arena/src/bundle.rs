@@ -36,8 +36,13 @@ pub struct Bundle {
     /// The column of the dataset that submissions predict: a `label` field of the manifest,
     /// or for a survival task its `time_to_event` field (paired with the manifest's `event`).
     pub target: String,
-    /// The metric by name (see [`metric_info`]).
+    /// The metric by name (see [`metric_info`]): the one that ranks, released under DP.
     pub metric: String,
+    /// Further metrics (by name) that organizers see on each real run, computed exactly on
+    /// the pooled out-of-block predictions and never released to teams or the public: the
+    /// place for metrics that cannot be released under DP, such as calibration slope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizer_metrics: Vec<String>,
     /// Dataset slugs; each must exist and be approved when the competition is created.
     pub datasets: Vec<String>,
     pub split: SplitSpec,
@@ -87,6 +92,9 @@ pub struct SurvivalSpec {
     /// increasing, positive, at most 20); shown on the competition page.
     #[serde(default)]
     pub horizons: Vec<f64>,
+    /// Uno's C (`uno_c_index`) counts only events before this time; default: every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau: Option<f64>,
 }
 
 /// How rows are split, deterministically from `seed`, into the part the submission trains
@@ -431,7 +439,15 @@ pub const METRICS: &[MetricInfo] = &[
     info("rmse", REGRESSION, false),
     info("mae", REGRESSION, false),
     info("r2", REGRESSION, true),
+    info("ece", BINARY, false),
+    info("calibration_slope", BINARY, false),
+    info("calibration_intercept", BINARY, false),
     info("c_index", SURVIVAL, true),
+    info("uno_c_index", SURVIVAL, true),
+    info("td_auc", SURVIVAL, true),
+    info("integrated_brier", SURVIVAL, false),
+    info("brier_at_horizon", SURVIVAL, false),
+    info("ece_at_horizon", SURVIVAL, false),
 ];
 
 /// The metric named `name` (a canonical name or one of the scorer's aliases).
@@ -545,24 +561,12 @@ impl Bundle {
         if self.target.trim().is_empty() {
             issues.add("target", "must name the column to predict");
         }
-        match metric_info(&self.metric) {
-            None => issues.add(
-                "metric",
-                format!(
-                    "unknown metric `{}`; known: {}",
-                    self.metric,
-                    METRICS
-                        .iter()
-                        .map(|m| m.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-            Some(info) if !info.tasks.contains(&self.task) => issues.add(
-                "metric",
-                format!("metric `{}` does not fit task {:?}", self.metric, self.task),
-            ),
-            Some(_) => {}
+        self.check_metric_name(&mut issues, "metric".to_owned(), &self.metric);
+        for (index, name) in self.organizer_metrics.iter().enumerate() {
+            self.check_metric_name(&mut issues, format!("organizer_metrics[{index}]"), name);
+        }
+        if self.organizer_metrics.len() > 12 {
+            issues.add("organizer_metrics", "at most 12 organizer metrics");
         }
         self.validate_datasets(&mut issues);
         self.validate_split(&mut issues);
@@ -577,6 +581,7 @@ impl Bundle {
         self.validate_sandbox(&mut issues);
         self.validate_privacy(&mut issues);
         self.validate_survival(&mut issues);
+        self.check_horizons_needed(&mut issues);
         if self.agreement.trim().is_empty() {
             issues.add("agreement", "the data-use agreement text must not be empty");
         }
@@ -586,6 +591,85 @@ impl Bundle {
     /// The scorer's metric; always present for a validated bundle.
     pub fn scorer_metric(&self) -> Option<Metric> {
         self.metric.parse().ok()
+    }
+
+    /// The organizer metrics the scorer knows (all of them, for a validated bundle).
+    pub fn scorer_organizer_metrics(&self) -> Vec<Metric> {
+        self.organizer_metrics
+            .iter()
+            .filter_map(|name| name.parse().ok())
+            .collect()
+    }
+
+    /// The public parameters of time-dependent metrics, from `survival` (empty otherwise).
+    pub fn score_context(&self) -> medarena_scorer::ScoreContext {
+        medarena_scorer::ScoreContext {
+            horizons: self
+                .survival
+                .as_ref()
+                .map(|s| s.horizons.clone())
+                .unwrap_or_default(),
+            tau: self.survival.as_ref().and_then(|s| s.tau),
+            training: None,
+        }
+    }
+
+    /// The time grid at which submissions return survival curves (ABI version 2): the
+    /// horizons, when the metric or an organizer metric reads curves; else `None` (risk
+    /// scores, any ABI version).
+    pub fn survival_grid(&self) -> Option<Vec<f64>> {
+        let needs_curves = self
+            .scorer_metric()
+            .into_iter()
+            .chain(self.scorer_organizer_metrics())
+            .any(Metric::needs_survival_curves);
+        needs_curves.then(|| self.score_context().horizons)
+    }
+
+    /// A metric name that the scorer knows and that fits the task.
+    fn check_metric_name(&self, issues: &mut Issues, path: String, name: &str) {
+        match metric_info(name) {
+            None => issues.add(
+                path,
+                format!(
+                    "unknown metric `{name}`; known: {}",
+                    METRICS
+                        .iter()
+                        .map(|m| m.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            Some(info) if !info.tasks.contains(&self.task) => issues.add(
+                path,
+                format!("metric `{name}` does not fit task {}", self.task.as_str()),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// Every metric gets the horizons it reads (`survival.horizons`).
+    fn check_horizons_needed(&self, issues: &mut Issues) {
+        use medarena_scorer::HorizonsNeeded;
+        let declared = self.survival.as_ref().map_or(0, |s| s.horizons.len());
+        let metrics = self
+            .scorer_metric()
+            .into_iter()
+            .chain(self.scorer_organizer_metrics());
+        for metric in metrics {
+            let (fits, wanted) = match metric.horizons_needed() {
+                HorizonsNeeded::NotUsed => (true, ""),
+                HorizonsNeeded::ExactlyOne => (declared == 1, "exactly one horizon"),
+                HorizonsNeeded::AtLeastOne => (declared >= 1, "at least one horizon"),
+                HorizonsNeeded::AtLeastTwo => (declared >= 2, "at least two horizons"),
+            };
+            if !fits {
+                issues.add(
+                    "survival.horizons",
+                    format!("`{}` reads {wanted}; {declared} declared", metric.name()),
+                );
+            }
+        }
     }
 
     fn validate_survival(&self, issues: &mut Issues) {
@@ -611,6 +695,14 @@ impl Bundle {
             } else if index > 0 && *horizon <= survival.horizons[index - 1] {
                 issues.add(path, "horizons must be strictly increasing");
             }
+        }
+        if let Some(tau) = survival.tau
+            && !(tau.is_finite() && tau > 0.0)
+        {
+            issues.add(
+                "survival.tau",
+                format!("must be a positive time, got {tau}"),
+            );
         }
     }
 
@@ -951,7 +1043,11 @@ impl Bundle {
         if let Err(err) = medarena_scorer::release_range(metric, &clamp) {
             issues.add(
                 "metric",
-                format!("`{}` cannot be released with noise: {err}", self.metric),
+                format!(
+                    "`{}` cannot be released with noise: {err} (list it under \
+                     `organizer_metrics`)",
+                    self.metric
+                ),
             );
             return;
         }
@@ -1321,11 +1417,65 @@ mod tests {
             paths_of(&yaml),
             ["survival.horizons[1]", "survival.horizons[2]"]
         );
-        // A survival metric on a binary task, survival settings on a binary task.
+        // Survival metrics and survival settings on a binary task.
         let yaml = SURVIVAL_EXAMPLE.replace("task: survival", "task: binary_classification");
-        assert_eq!(paths_of(&yaml), ["metric", "survival"]);
+        assert_eq!(
+            paths_of(&yaml),
+            [
+                "metric",
+                "organizer_metrics[0]",
+                "organizer_metrics[1]",
+                "survival"
+            ]
+        );
         let yaml = EXAMPLE.replace("metric: roc_auc", "metric: c_index");
         assert_eq!(paths_of(&yaml), ["metric"]);
+        let yaml = SURVIVAL_EXAMPLE.replace("tau: 1825", "tau: -3");
+        assert_eq!(paths_of(&yaml), ["survival.tau"]);
+    }
+
+    #[test]
+    fn survival_metrics_get_their_horizons_and_curves_and_unreleasable_ones_stay_with_organizers() {
+        // Risk scores suffice for the example's metrics: no curve grid.
+        let bundle = Bundle::from_yaml(SURVIVAL_EXAMPLE).expect("survival example");
+        assert_eq!(bundle.survival_grid(), None);
+        assert_eq!(bundle.score_context().tau, Some(1825.0));
+        // The integrated Brier score reads curves at the horizons, and needs two of them.
+        let ibs = SURVIVAL_EXAMPLE.replace("metric: c_index", "metric: integrated_brier");
+        let bundle = Bundle::from_yaml(&ibs).expect("integrated Brier at row level");
+        assert_eq!(bundle.survival_grid(), Some(vec![365.0, 1095.0, 1825.0]));
+        let one = ibs.replace("[365, 1095, 1825]", "[365]");
+        let issues = issues_of(&one);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "survival.horizons");
+        assert!(
+            issues[0].message.contains("at least two horizons"),
+            "{issues:?}"
+        );
+        // The Brier score at a horizon reads exactly one.
+        let at = SURVIVAL_EXAMPLE.replace("metric: c_index", "metric: brier_at_horizon");
+        assert_eq!(paths_of(&at), ["survival.horizons"]);
+        // Calibration slope cannot be released: refused as the metric, with the reason...
+        let slope = EXAMPLE.replace("metric: roc_auc", "metric: calibration_slope");
+        let issues = issues_of(&slope);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "metric");
+        assert!(
+            issues[0].message.contains("no bounded range"),
+            "{}",
+            issues[0].message
+        );
+        // ... and accepted where organizers alone see it.
+        let organizers = EXAMPLE.replace(
+            "metric: roc_auc\n",
+            "metric: roc_auc\norganizer_metrics: [calibration_slope, calibration_intercept, ece]\n",
+        );
+        let bundle = Bundle::from_yaml(&organizers).expect("organizer metrics");
+        assert_eq!(bundle.scorer_organizer_metrics().len(), 3);
+        assert_eq!(
+            paths_of(&organizers.replace("ece]", "mae]")),
+            ["organizer_metrics[2]"]
+        );
     }
 
     #[test]

@@ -842,6 +842,44 @@ async fn demo_seed_is_idempotent() -> TestResult {
         .filter_map(|s| s.released_public_score)
         .collect();
     ensure!(scores.len() == 2 && scores[1] > scores[0] + 0.1, "{first}");
+    // Organizers see the bundle's organizer metrics, exact, on the pooled predictions: the
+    // IPCW ones weigh rows by the censoring of the training rows and agree with Harrell's C
+    // on who ranks better.
+    let organizer = first
+        .logins
+        .iter()
+        .find(|login| login.role == medarena_arena::model::Role::Organizer)
+        .ok_or("an organizer login")?;
+    let token = arena
+        .login(&organizer.email, &organizer.password)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    let organizer = arena
+        .authenticate(&token.token)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
+    let mut uno = Vec::new();
+    for submission in &survival.submissions {
+        let view = arena
+            .submission(&organizer, submission.submission)
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let details = view
+            .exact
+            .and_then(|e| e.result)
+            .ok_or("organizer details")?;
+        let metrics = &details["evaluation"]["pooled"]["private"]["organizer_metrics"];
+        let (c, auc) = (metrics["uno_c_index"].as_f64(), metrics["td_auc"].as_f64());
+        ensure!(
+            c.is_some_and(|c| (0.0..=1.0).contains(&c)) && auc.is_some(),
+            "{details}"
+        );
+        uno.extend(c);
+    }
+    ensure!(
+        uno[1] > uno[0] + 0.1,
+        "Uno's C of baseline and Cox: {uno:?}"
+    );
     let second = demo::seed(arena)
         .await
         .map_err(|e| Failed::from(e.to_string()))?;
@@ -937,6 +975,8 @@ async fn prebuilt_examples_match_their_sources() -> TestResult {
         },
         seed: 11,
         limits: medarena_arena::pipeline::sandbox_limits(&bundle.sandbox),
+        scoring: bundle.score_context(),
+        organizer_metrics: bundle.scorer_organizer_metrics(),
     };
     // The Cox model runs on the survival example's dummy data.
     let liver = medarena_arena::datasets_spec::Manifest::from_str(

@@ -56,6 +56,18 @@ pub struct RunArgs {
     /// competition's blocks at the `row` level, else none. Most useful on local data files.
     #[arg(long)]
     blocks: Option<u32>,
+    /// Further metrics to print beside the main one, comma-separated (default: the
+    /// competition's `organizer_metrics`).
+    #[arg(long, value_delimiter = ',')]
+    also: Vec<String>,
+    /// Horizons of time-dependent survival metrics, comma-separated, in the time column's
+    /// unit (default: the competition's `survival.horizons`).
+    #[arg(long, value_delimiter = ',')]
+    horizons: Vec<f64>,
+    /// Uno's C counts only events before this time (default: the competition's
+    /// `survival.tau`, else every event).
+    #[arg(long)]
+    tau: Option<f64>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -165,6 +177,21 @@ fn task_spec(
         },
     );
     let limits = bundle.map_or_else(SandboxLimits::default, |b| b.sandbox.clone());
+    let mut scoring = bundle.map(Bundle::score_context).unwrap_or_default();
+    if !args.horizons.is_empty() {
+        scoring.horizons = args.horizons.clone();
+    }
+    scoring.tau = args.tau.or(scoring.tau);
+    let organizer_metrics = if args.also.is_empty() {
+        bundle
+            .map(Bundle::scorer_organizer_metrics)
+            .unwrap_or_default()
+    } else {
+        args.also
+            .iter()
+            .map(|name| name.parse::<Metric>())
+            .collect::<Result<_, _>>()?
+    };
     Ok(TaskSpec {
         task,
         target,
@@ -172,6 +199,8 @@ fn task_spec(
         split,
         seed,
         limits: sandbox_limits(&limits),
+        scoring,
+        organizer_metrics,
     })
 }
 
@@ -261,13 +290,18 @@ fn report(spec: &TaskSpec, evaluation: &Evaluation) -> anyhow::Result<()> {
         Ok(value) => format!("{value:.4}"),
         Err(err) => format!("undefined ({err})"),
     };
-    println!(
-        "metric   {}: {} on both test parts (public {}, private {})",
-        spec.metric.name(),
-        show(evaluation.test().score(spec.metric)),
-        show(evaluation.public.score(spec.metric)),
-        show(evaluation.private.score(spec.metric)),
-    );
+    let test = evaluation.test();
+    for (label, metric) in std::iter::once(("metric", spec.metric))
+        .chain(spec.organizer_metrics.iter().map(|&m| ("also", m)))
+    {
+        println!(
+            "{label:<8} {}: {} on both test parts (public {}, private {})",
+            metric.name(),
+            show(test.score(metric)),
+            show(evaluation.public.score(metric)),
+            show(evaluation.private.score(metric)),
+        );
+    }
     println!("time     {}", timings(&evaluation.output.timings));
     print_debug(&evaluation.output.debug_log);
     Ok(())
@@ -309,7 +343,13 @@ fn partitioned(
                 } else {
                     &block.public
                 };
-                block_score(spec.metric, &scored.truth, &scored.predictions, &clamp)
+                block_score(
+                    spec.metric,
+                    &scored.truth,
+                    &scored.predictions,
+                    &scored.context,
+                    &clamp,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(block_mean(&scores, range)?)

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::MetricError;
-use crate::metrics::{Metric, Predictions, Truth};
+use crate::metrics::{Metric, Predictions, ScoreContext, Truth};
 
 /// A percentile bootstrap interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,17 +99,18 @@ pub fn bootstrap_ci(
     metric: Metric,
     truth: &Truth,
     predictions: &Predictions,
+    context: &ScoreContext,
     config: &BootstrapConfig,
 ) -> Result<ConfidenceInterval, MetricError> {
     check_config(config)?;
-    let estimate = metric.score(truth, predictions)?;
+    let estimate = metric.score_with(truth, predictions, context)?;
     let n = truth.len();
     let values: Vec<f64> = (0..config.resamples)
         .into_par_iter()
         .filter_map(|r| {
             let rows = resample_indices(n, config.seed, r);
             metric
-                .score(&truth.select(&rows), &predictions.select(&rows))
+                .score_with(&truth.select(&rows), &predictions.select(&rows), context)
                 .ok()
         })
         .collect();
@@ -133,19 +134,24 @@ pub fn paired_bootstrap(
     truth: &Truth,
     predictions_a: &Predictions,
     predictions_b: &Predictions,
+    context: &ScoreContext,
     config: &BootstrapConfig,
 ) -> Result<PairedComparison, MetricError> {
     check_config(config)?;
-    let a = metric.score(truth, predictions_a)?;
-    let b = metric.score(truth, predictions_b)?;
+    let a = metric.score_with(truth, predictions_a, context)?;
+    let b = metric.score_with(truth, predictions_b, context)?;
     let n = truth.len();
     let differences: Vec<f64> = (0..config.resamples)
         .into_par_iter()
         .filter_map(|r| {
             let rows = resample_indices(n, config.seed, r);
             let truth = truth.select(&rows);
-            let a = metric.score(&truth, &predictions_a.select(&rows)).ok()?;
-            let b = metric.score(&truth, &predictions_b.select(&rows)).ok()?;
+            let a = metric
+                .score_with(&truth, &predictions_a.select(&rows), context)
+                .ok()?;
+            let b = metric
+                .score_with(&truth, &predictions_b.select(&rows), context)
+                .ok()?;
             Some(a - b)
         })
         .collect();
@@ -177,6 +183,7 @@ pub fn per_site_scores(
     metric: Metric,
     truth: &Truth,
     predictions: &Predictions,
+    context: &ScoreContext,
     sites: &[String],
 ) -> Result<Vec<SiteScore>, MetricError> {
     if sites.len() != truth.len() {
@@ -188,7 +195,7 @@ pub fn per_site_scores(
     }
     // Validates shapes and values once, so that per-site failures can only be "undefined
     // on these rows" (and so that selecting rows below cannot go out of bounds).
-    match metric.score(truth, predictions) {
+    match metric.score_with(truth, predictions, context) {
         Ok(_) | Err(MetricError::Undefined { .. }) => {}
         Err(error) => return Err(error),
     }
@@ -199,7 +206,8 @@ pub fn per_site_scores(
     Ok(rows_by_site
         .into_iter()
         .map(|(site, rows)| {
-            let score = metric.score(&truth.select(&rows), &predictions.select(&rows));
+            let score =
+                metric.score_with(&truth.select(&rows), &predictions.select(&rows), context);
             SiteScore {
                 site: site.to_string(),
                 rows: rows.len(),
@@ -240,12 +248,26 @@ mod tests {
             resamples: 200,
             ..Default::default()
         };
-        let ci = bootstrap_ci(Metric::RocAuc, &truth, &good, &config).unwrap();
+        let ci = bootstrap_ci(
+            Metric::RocAuc,
+            &truth,
+            &good,
+            &ScoreContext::default(),
+            &config,
+        )
+        .unwrap();
         assert!(ci.lower <= ci.estimate && ci.estimate <= ci.upper, "{ci:?}");
         assert!(ci.upper - ci.lower < 0.2);
         assert_eq!(
             ci,
-            bootstrap_ci(Metric::RocAuc, &truth, &good, &config).unwrap()
+            bootstrap_ci(
+                Metric::RocAuc,
+                &truth,
+                &good,
+                &ScoreContext::default(),
+                &config
+            )
+            .unwrap()
         );
     }
 
@@ -256,15 +278,29 @@ mod tests {
             resamples: 200,
             ..Default::default()
         };
-        let versus_noise =
-            paired_bootstrap(Metric::RocAuc, &truth, &good, &noise, &config).unwrap();
+        let versus_noise = paired_bootstrap(
+            Metric::RocAuc,
+            &truth,
+            &good,
+            &noise,
+            &ScoreContext::default(),
+            &config,
+        )
+        .unwrap();
         assert!(
             versus_noise.a_is_better && versus_noise.p_value < 0.01,
             "{versus_noise:?}"
         );
         assert!(versus_noise.difference.lower > 0.0);
-        let versus_itself =
-            paired_bootstrap(Metric::RocAuc, &truth, &good, &good, &config).unwrap();
+        let versus_itself = paired_bootstrap(
+            Metric::RocAuc,
+            &truth,
+            &good,
+            &good,
+            &ScoreContext::default(),
+            &config,
+        )
+        .unwrap();
         assert_eq!(versus_itself.p_value, 1.0);
         assert_eq!(versus_itself.difference.estimate, 0.0);
     }
@@ -274,7 +310,14 @@ mod tests {
         let truth = Truth::Binary(vec![true, false, true, true]);
         let predictions = Predictions::Scores(vec![0.9, 0.1, 0.2, 0.8]);
         let sites: Vec<String> = ["b", "b", "a", "a"].iter().map(|s| s.to_string()).collect();
-        let scores = per_site_scores(Metric::RocAuc, &truth, &predictions, &sites).unwrap();
+        let scores = per_site_scores(
+            Metric::RocAuc,
+            &truth,
+            &predictions,
+            &ScoreContext::default(),
+            &sites,
+        )
+        .unwrap();
         assert_eq!(scores[0].site, "a");
         assert_eq!(scores[0].score, None);
         assert!(
@@ -286,12 +329,30 @@ mod tests {
         );
         assert_eq!(scores[1].score, Some(1.0));
         assert_eq!(scores[1].rows, 2);
-        assert!(per_site_scores(Metric::RocAuc, &truth, &predictions, &sites[..3]).is_err());
+        assert!(
+            per_site_scores(
+                Metric::RocAuc,
+                &truth,
+                &predictions,
+                &ScoreContext::default(),
+                &sites[..3]
+            )
+            .is_err()
+        );
         // Malformed input is an error, not a panic.
         let survival = Truth::Survival {
             time: vec![1.0, 2.0, 3.0, 4.0],
             event: vec![true],
         };
-        assert!(per_site_scores(Metric::CIndex, &survival, &predictions, &sites).is_err());
+        assert!(
+            per_site_scores(
+                Metric::CIndex,
+                &survival,
+                &predictions,
+                &ScoreContext::default(),
+                &sites
+            )
+            .is_err()
+        );
     }
 }

@@ -141,8 +141,8 @@ pub enum PrivacyError {
     #[error("invalid privacy parameter: {0}")]
     InvalidParameter(String),
     #[error(
-        "metric `{metric}` cannot be released with calibrated noise: {reason}; use the Ladder \
-         or release it to organizers only"
+        "metric `{metric}` cannot be released with calibrated noise: {reason}; show it to \
+         organizers only"
     )]
     UnboundedSensitivity {
         metric: &'static str,

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::{BudgetAccountant, ChargeReceipt};
 use crate::error::PrivacyError;
-use crate::metrics::{self, Direction, HorizonsNeeded, Metric, Predictions, Range, Truth};
+use crate::metrics::{self, Direction, Metric, Predictions, Range, ScoreContext, Truth};
 use crate::noise::{NoiseMechanism, PreparedNoise, laplace_half_width, prepare};
 
 /// Facts about a test part that `label`-level sensitivities depend on. A competition
@@ -212,10 +212,11 @@ pub fn clamped_score(
     metric: Metric,
     truth: &Truth,
     predictions: &Predictions,
+    context: &ScoreContext,
     clamp: &ClampBounds,
 ) -> Result<f64, PrivacyError> {
     // Validates shapes and values once, whatever follows.
-    let exact = metric.score(truth, predictions)?;
+    let exact = metric.score_with(truth, predictions, context)?;
     let floored_log_loss = |floor: f64| -> f64 {
         let losses: Vec<f64> = match (truth, predictions) {
             (Truth::Binary(y), Predictions::Scores(p)) => y
@@ -352,11 +353,14 @@ pub fn release_range(metric: Metric, clamp: &ClampBounds) -> Result<Range, Priva
             min: -1.0,
             max: 1.0,
         }),
-        // Blocks are scored without a score context, so metrics that need horizons cannot
-        // be released block by block yet.
-        other if other.horizons_needed() != HorizonsNeeded::NotUsed => Err(unbounded(
-            other,
-            "it needs declared horizons, which partitioned scoring does not take yet",
+        // An IPCW Brier score has no upper bound (a weight 1/G(t) grows as the censoring
+        // survival falls), but a block's score above 1 means curves worse than always
+        // predicting the wrong outcome for an unweighted row; it counts as 1. The clamp is
+        // public and the same for every block, so the block mean keeps its (max − min)/k.
+        Metric::IntegratedBrier | Metric::BrierAtHorizon => Ok(Range { min: 0.0, max: 1.0 }),
+        Metric::CalibrationSlope | Metric::CalibrationIntercept => Err(unbounded(
+            metric,
+            "a fitted logistic coefficient has no bounded range",
         )),
         other => {
             let range = other.range();
@@ -377,10 +381,11 @@ pub fn block_score(
     metric: Metric,
     truth: &Truth,
     predictions: &Predictions,
+    context: &ScoreContext,
     clamp: &ClampBounds,
 ) -> Result<Option<f64>, PrivacyError> {
     let range = release_range(metric, clamp)?;
-    Ok(clamped_score(metric, truth, predictions, clamp)
+    Ok(clamped_score(metric, truth, predictions, context, clamp)
         .ok()
         .filter(|value| value.is_finite())
         .map(|value| value.clamp(range.min, range.max)))
@@ -701,15 +706,8 @@ mod tests {
         }
         assert!(release_range(Metric::LogLoss, &none).is_err());
         assert!(release_range(Metric::Rmse, &none).is_err());
-        // No finite range, or horizons that block scoring does not carry: refused.
-        for metric in [
-            Metric::CalibrationSlope,
-            Metric::CalibrationIntercept,
-            Metric::IntegratedBrier,
-            Metric::BrierAtHorizon,
-            Metric::TdAuc,
-            Metric::EceAtHorizon,
-        ] {
+        // No finite range: refused.
+        for metric in [Metric::CalibrationSlope, Metric::CalibrationIntercept] {
             assert!(
                 matches!(
                     release_range(metric, &none),
@@ -718,7 +716,15 @@ mod tests {
                 "{metric}"
             );
         }
-        for metric in [Metric::Ece, Metric::UnoCIndex] {
+        // Bounded survival metrics, and the IPCW Brier scores clamped into [0, 1].
+        for metric in [
+            Metric::Ece,
+            Metric::UnoCIndex,
+            Metric::TdAuc,
+            Metric::EceAtHorizon,
+            Metric::IntegratedBrier,
+            Metric::BrierAtHorizon,
+        ] {
             assert_eq!(
                 release_range(metric, &none).unwrap(),
                 Range { min: 0.0, max: 1.0 }
@@ -752,7 +758,14 @@ mod tests {
         let one_class = Truth::Binary(vec![true, true]);
         let scores = Predictions::Scores(vec![0.2, 0.9]);
         assert_eq!(
-            block_score(Metric::RocAuc, &one_class, &scores, &ClampBounds::default()).unwrap(),
+            block_score(
+                Metric::RocAuc,
+                &one_class,
+                &scores,
+                &ScoreContext::default(),
+                &ClampBounds::default()
+            )
+            .unwrap(),
             None
         );
     }
@@ -833,7 +846,14 @@ mod tests {
             value_range: Some((0.0, 20.0)),
         };
         assert_eq!(
-            clamped_score(Metric::Mae, &truth, &predictions, &clamp).unwrap(),
+            clamped_score(
+                Metric::Mae,
+                &truth,
+                &predictions,
+                &ScoreContext::default(),
+                &clamp
+            )
+            .unwrap(),
             10.0
         );
         assert_eq!(Metric::Mae.score(&truth, &predictions).unwrap(), 50.0);

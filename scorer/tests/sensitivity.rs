@@ -2,7 +2,7 @@
 //! a metric by more than `score_sensitivity` says, and the Ladder behaves as specified.
 
 use medarena_scorer::release::{PublicPartFacts, clamped_score, score_sensitivity};
-use medarena_scorer::{ClampBounds, LadderState, Metric, Predictions, Truth};
+use medarena_scorer::{ClampBounds, LadderState, Metric, Predictions, ScoreContext, Truth};
 use proptest::prelude::*;
 
 fn binary_part() -> impl Strategy<Value = (Vec<bool>, Vec<f64>, usize, bool, f64)> {
@@ -35,8 +35,8 @@ proptest! {
         for metric in [Metric::RocAuc, Metric::BalancedAccuracy, Metric::Accuracy, Metric::Brier, Metric::LogLoss] {
             let Ok(bound) = score_sensitivity(metric, &facts, &clamp) else { continue };
             let (Ok(a), Ok(b)) = (
-                clamped_score(metric, &before.0, &before.1, &clamp),
-                clamped_score(metric, &after.0, &after.1, &clamp),
+                clamped_score(metric, &before.0, &before.1, &ScoreContext::default(), &clamp),
+                clamped_score(metric, &after.0, &after.1, &ScoreContext::default(), &clamp),
             ) else { continue };
             prop_assert!((a - b).abs() <= bound.value + 1e-12, "{metric}: moved {} > {}", (a - b).abs(), bound.value);
         }
@@ -61,8 +61,8 @@ proptest! {
         changed_predictions[row] = new_prediction;
         for metric in [Metric::Mae, Metric::Rmse] {
             let bound = score_sensitivity(metric, &facts, &clamp).unwrap().value;
-            let a = clamped_score(metric, &Truth::Regression(truth.clone()), &Predictions::Scores(predictions.clone()), &clamp).unwrap();
-            let b = clamped_score(metric, &Truth::Regression(changed_truth.clone()), &Predictions::Scores(changed_predictions.clone()), &clamp).unwrap();
+            let a = clamped_score(metric, &Truth::Regression(truth.clone()), &Predictions::Scores(predictions.clone()), &ScoreContext::default(), &clamp).unwrap();
+            let b = clamped_score(metric, &Truth::Regression(changed_truth.clone()), &Predictions::Scores(changed_predictions.clone()), &ScoreContext::default(), &clamp).unwrap();
             prop_assert!((a - b).abs() <= bound + 1e-9, "{metric}: moved {} > {bound}", (a - b).abs());
         }
     }

@@ -14,7 +14,7 @@ use medarena_datasets_spec::{Field, Manifest, Part, SplitConfig, SplitRecord, as
 use medarena_sandbox::{
     FitPredictJob, Interruption, Labels, Limits, RunFailure, RunOutput, Sandbox, Status,
 };
-use medarena_scorer::{Metric, Predictions, PublicPartFacts, Truth};
+use medarena_scorer::{Metric, Predictions, PublicPartFacts, ScoreContext, SurvivalLabels, Truth};
 
 use crate::bundle::{SandboxLimits, TaskKind};
 
@@ -29,6 +29,11 @@ pub struct TaskSpec {
     /// The only randomness the guest gets (recorded with the run).
     pub seed: u64,
     pub limits: Limits,
+    /// The public parameters of time-dependent metrics (horizons, truncation); each scored
+    /// part adds the training labels of its own fit ([`ScoredPart::context`]).
+    pub scoring: ScoreContext,
+    /// Metrics computed beside `metric` for organizers (and `medarena run`), never released.
+    pub organizer_metrics: Vec<Metric>,
 }
 
 /// The sandbox limits of a competition.
@@ -51,6 +56,10 @@ pub struct ScoredPart {
     pub truth: Truth,
     pub predictions: Predictions,
     pub sites: Vec<String>,
+    /// The competition's [`TaskSpec::scoring`] plus, for survival, the training labels of
+    /// the fit that predicted these rows: the IPCW metrics estimate the censoring
+    /// distribution from them, so a block's score stays a function of that block's rows.
+    pub context: ScoreContext,
 }
 
 impl ScoredPart {
@@ -60,7 +69,7 @@ impl ScoredPart {
 
     pub fn score(&self, metric: Metric) -> Result<f64, EvaluationError> {
         metric
-            .score(&self.truth, &self.predictions)
+            .score_with(&self.truth, &self.predictions, &self.context)
             .map_err(|err| EvaluationError::Data(format!("scoring with `{metric}`: {err}")))
     }
 }
@@ -488,21 +497,33 @@ impl BlockData {
     }
 
     /// The two test parts scored with `predictions` (public rows first).
-    fn parts(&self, task: TaskKind, predictions: &[f64]) -> (ScoredPart, ScoredPart) {
+    fn parts(&self, spec: &TaskSpec, predictions: &[f64]) -> (ScoredPart, ScoredPart) {
         let classes = usize::try_from(self.labels.task().n_classes()).unwrap_or(0);
         let per_row = self.labels.task().outputs_per_row();
         let cut = (self.public_rows * per_row).min(predictions.len());
         let (public_values, private_values) = predictions.split_at(cut);
+        let context = ScoreContext {
+            training: match &self.labels {
+                Labels::Survival { time, event } => Some(SurvivalLabels {
+                    time: time.clone(),
+                    event: event.clone(),
+                }),
+                _ => None,
+            },
+            ..spec.scoring.clone()
+        };
         (
             ScoredPart {
                 truth: self.public_truth.clone(),
-                predictions: predictions_of(task, public_values, classes),
+                predictions: predictions_of(spec.task, public_values, classes),
                 sites: self.public_sites.clone(),
+                context: context.clone(),
             },
             ScoredPart {
                 truth: self.private_truth.clone(),
-                predictions: predictions_of(task, private_values, classes),
+                predictions: predictions_of(spec.task, private_values, classes),
                 sites: self.private_sites.clone(),
+                context,
             },
         )
     }
@@ -587,7 +608,7 @@ pub fn evaluate(
     let output = block
         .run(sandbox, module, spec, spec.seed, debug)
         .map_err(EvaluationError::Submission)?;
-    let (public, private) = block.parts(spec.task, &output.predictions);
+    let (public, private) = block.parts(spec, &output.predictions);
     Ok(Evaluation {
         train_rows: block.train_rows,
         rows_without_target: prepared.rows_without_target,
@@ -727,7 +748,7 @@ pub fn evaluate_sealed(
             Ok(predictions) => (None, predictions),
             Err(failure) => (Some(failure.status), block.fallback_predictions()),
         };
-        let (public, private) = block.parts(spec.task, &predictions);
+        let (public, private) = block.parts(spec, &predictions);
         sealed.push(SealedBlock {
             failure,
             train_rows: block.train_rows,
@@ -751,6 +772,7 @@ pub(crate) fn join_parts(parts: &[&ScoredPart]) -> ScoredPart {
             truth: Truth::Binary(Vec::new()),
             predictions: Predictions::Scores(Vec::new()),
             sites: Vec::new(),
+            context: ScoreContext::default(),
         };
     };
     let truth = match &first.truth {
@@ -822,6 +844,27 @@ pub(crate) fn join_parts(parts: &[&ScoredPart]) -> ScoredPart {
         truth,
         predictions,
         sites: parts.iter().flat_map(|p| p.sites.clone()).collect(),
+        context: joined_context(parts),
+    }
+}
+
+/// The context of parts scored together: the training labels of every fit behind them,
+/// each fit once (the two test parts of one fit share its training rows). Pooled blocks
+/// thus weigh their rows with the censoring of the whole training part.
+fn joined_context(parts: &[&ScoredPart]) -> ScoreContext {
+    let mut fits: Vec<&SurvivalLabels> = Vec::new();
+    for training in parts.iter().filter_map(|p| p.context.training.as_ref()) {
+        if fits.last().is_none_or(|last| *last != training) {
+            fits.push(training);
+        }
+    }
+    let training = (!fits.is_empty()).then(|| SurvivalLabels {
+        time: fits.iter().flat_map(|f| f.time.iter().copied()).collect(),
+        event: fits.iter().flat_map(|f| f.event.iter().copied()).collect(),
+    });
+    ScoreContext {
+        training,
+        ..parts.first().map(|p| p.context.clone()).unwrap_or_default()
     }
 }
 

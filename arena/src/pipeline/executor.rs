@@ -118,6 +118,8 @@ fn task_spec(
         split: split_config(competition),
         seed: run_seed(bundle.split.seed, submission.id.0),
         limits: sandbox_limits(&bundle.sandbox),
+        scoring: bundle.score_context(),
+        organizer_metrics: bundle.scorer_organizer_metrics(),
     })
 }
 
@@ -337,7 +339,13 @@ impl SandboxExecutor {
                         Part::PrivateTest => &block.private,
                         _ => &block.public,
                     };
-                    block_score(metric, &scored.truth, &scored.predictions, &clamp)
+                    block_score(
+                        metric,
+                        &scored.truth,
+                        &scored.predictions,
+                        &scored.context,
+                        &clamp,
+                    )
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| permanent(e.to_string()))?;
@@ -425,13 +433,23 @@ impl SandboxExecutor {
             evaluation.pooled(Part::PublicTest),
             evaluation.pooled(Part::PrivateTest),
         );
+        let score_of = |part: &ScoredPart, metric: Metric| {
+            part.score(metric)
+                .map_or_else(|e| json!({ "error": e.to_string() }), |s| json!(s))
+        };
         let pooled = |part: &ScoredPart| {
+            let organizer_metrics: serde_json::Map<String, Value> = spec
+                .organizer_metrics
+                .iter()
+                .map(|&metric| (metric.name().to_owned(), score_of(part, metric)))
+                .collect();
             json!({
-                "score": part.score(spec.metric).map_or_else(|e| json!({ "error": e.to_string() }), |s| json!(s)),
-                "ci": bootstrap_ci(spec.metric, &part.truth, &part.predictions, &bootstrap)
+                "score": score_of(part, spec.metric),
+                "ci": bootstrap_ci(spec.metric, &part.truth, &part.predictions, &part.context, &bootstrap)
                     .map_or_else(|err| json!({ "error": err.to_string() }), |ci| json!(ci)),
-                "per_site": per_site_scores(spec.metric, &part.truth, &part.predictions, &part.sites)
+                "per_site": per_site_scores(spec.metric, &part.truth, &part.predictions, &part.context, &part.sites)
                     .map_or_else(|err| json!({ "error": err.to_string() }), |s| json!(s)),
+                "organizer_metrics": organizer_metrics,
             })
         };
         let elapsed: Duration = evaluation.blocks.iter().map(|b| b.elapsed).sum();
@@ -642,6 +660,7 @@ fn compare_parts(
                 &part_a.truth,
                 &part_a.predictions,
                 &part_b.predictions,
+                &part_a.context,
                 bootstrap,
             )
             .map_err(|err| permanent(format!("comparing {a} and {b}: {err}")))?;
