@@ -483,6 +483,7 @@ impl BlockData {
                 seed,
                 limits: &spec.limits,
                 debug,
+                survival_grid: None,
             },
         )
     }
