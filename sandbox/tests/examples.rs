@@ -416,3 +416,37 @@ fn baseline_predicts_the_training_kaplan_meier_curve_at_the_grid() {
         .expect("risk scores");
     assert_eq!(risk.predictions, vec![0.0; 40]);
 }
+
+/// The risk-score examples are built for version 2 but make no curves: in a curves job they
+/// fail with a reason (a trap, its text on dummy data) instead of a bare trap.
+#[test]
+fn risk_only_examples_refuse_a_curves_job_with_a_reason() {
+    let sandbox = sandbox();
+    let train = dataset(200, 3, 51);
+    let test = dataset(20, 3, 52);
+    let labels = Labels::Survival {
+        time: (0..200).map(|i| 1.0 + (i % 17) as f64).collect(),
+        event: (0..200).map(|i| i % 4 != 0).collect(),
+    };
+    let limits = Limits::default();
+    for name in ["logreg", "gbt"] {
+        let job = FitPredictJob {
+            train_features: &train.features,
+            train_labels: &labels,
+            test_features: &test.features,
+            seed: 1,
+            limits: &limits,
+            debug: true,
+            survival_grid: Some(&[2.0, 5.0, 9.0]),
+        };
+        let failure = sandbox
+            .fit_predict(&example_wasm(name), &job)
+            .expect_err("no curves");
+        assert_eq!(failure.status, Status::Trap, "{name}: {failure}");
+        assert!(
+            failure.debug_log.contains("not survival curves"),
+            "{name}: {failure}\n{}",
+            failure.debug_log
+        );
+    }
+}
