@@ -1,4 +1,4 @@
-/* medarena submission ABI, version 1 (see sandbox/ABI.md). Header-only, freestanding C:
+/* medarena submission ABI, version 2 (see sandbox/ABI.md). Header-only, freestanding C:
  * compile with  clang --target=wasm32-unknown-unknown -nostdlib -O2
  *               -Wl,--no-entry -Wl,--export-dynamic -o model.wasm model.c
  * A submission has zero imports: no libc, no printf; use medarena_debug(). */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define MEDARENA_ABI_VERSION 1u
+#define MEDARENA_ABI_VERSION 2u
 #define MEDARENA_TABLE_MAGIC 0x5441444Du /* "MDAT" */
 
 enum medarena_task_kind {
@@ -16,7 +16,9 @@ enum medarena_task_kind {
     MEDARENA_BINARY = 1,
     MEDARENA_MULTICLASS = 2,
     MEDARENA_REGRESSION = 3,
-    MEDARENA_SURVIVAL = 4, /* one risk score per row: higher means an earlier event */
+    /* one risk score per row (higher means an earlier event), or, when the predict call
+     * has a grid (grid_len > 0), one survival curve per row: see medarena_call.grid */
+    MEDARENA_SURVIVAL = 4,
 };
 
 enum medarena_column_kind {
@@ -42,7 +44,13 @@ typedef struct {
     uint32_t out_len;   /* set by the guest */
     uint32_t debug_ptr; /* set by the guest (optional): UTF-8 text */
     uint32_t debug_len; /* set by the guest (optional) */
-    uint32_t reserved[4];
+    /* Version 2, survival predict of a competition scored on survival curves only (else 0):
+     * the address of grid_len doubles t_0 < t_1 < ... (finite, > 0). Then
+     * n_outputs = rows * grid_len and out[i * grid_len + j] = S(t_j | row i), the probability
+     * of no event by t_j: in [0, 1] and non-increasing along each row (1e-9 tolerance). */
+    uint32_t grid;     /* address of const double[grid_len] */
+    uint32_t grid_len;
+    uint32_t reserved[2];
 } medarena_call;
 
 typedef struct {

@@ -50,8 +50,10 @@ pub mod rt;
 pub use debug::debug_write;
 pub use table::{AbiError, Column, ColumnData, Labels, MISSING_BOOL, MISSING_CODE, Table};
 
-/// The ABI version this SDK implements; `medarena_abi_version` returns it.
-pub const ABI_VERSION: u32 = 1;
+/// The ABI version this SDK implements; `medarena_abi_version` returns it. Version 2 adds
+/// the survival time grid ([`Context::survival_grid`]); the host still runs version-1
+/// modules, except in competitions that score survival curves.
+pub const ABI_VERSION: u32 = 2;
 
 /// What the host asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,8 @@ pub enum TaskKind {
     Multiclass,
     /// One finite value per row.
     Regression,
-    /// One finite risk score per row (higher means an earlier event).
+    /// One finite risk score per row (higher means an earlier event), or, when the host
+    /// sends a [`Context::survival_grid`], one survival curve per row.
     Survival,
     /// A fixed-length vector of finite values over a block of rows.
     Analyze,
@@ -82,9 +85,10 @@ impl TaskKind {
     }
 }
 
-/// Everything the host says about one call besides the tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Context {
+/// Everything the host says about one call besides the tables. Borrows the survival grid
+/// from the host's memory, like [`Table`] borrows its block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Context<'a> {
     pub task: TaskKind,
     /// Number of classes (multiclass; 2 for binary; 0 otherwise).
     pub n_classes: usize,
@@ -92,14 +96,33 @@ pub struct Context {
     pub n_outputs: usize,
     /// The only source of randomness a submission has: chosen and recorded by the host.
     pub seed: u64,
+    /// Survival `predict` calls of a competition that scores survival curves: the times
+    /// t_j (finite, > 0, strictly increasing) at which to predict S(t_j | row). Then `out`
+    /// holds `rows × grid.len()` values, row-major (`out[i * grid.len() + j]`), each in
+    /// [0, 1] and non-increasing along the row. `None` (every other call) asks for one
+    /// risk score per row.
+    pub survival_grid: Option<&'a [f64]>,
 }
 
-impl Context {
-    /// Output values per row for a prediction of this task.
+impl Context<'_> {
+    /// Output values per row for a prediction of this task: classes for multiclass, grid
+    /// times for survival curves, else 1.
     pub fn outputs_per_row(&self) -> usize {
-        match self.task {
-            TaskKind::Multiclass => self.n_classes,
+        match (self.task, self.survival_grid) {
+            (TaskKind::Multiclass, _) => self.n_classes,
+            (TaskKind::Survival, Some(grid)) => grid.len(),
             _ => 1,
+        }
+    }
+
+    /// The output split into one survival curve per row (`None` unless this call asks for
+    /// curves): `curves(out).nth(i)` is row i's curve, one value per grid time.
+    pub fn curves<'o>(&self, out: &'o mut [f64]) -> Option<core::slice::ChunksExactMut<'o, f64>> {
+        match (self.task, self.survival_grid) {
+            (TaskKind::Survival, Some(grid)) if !grid.is_empty() => {
+                Some(out.chunks_exact_mut(grid.len()))
+            }
+            _ => None,
         }
     }
 }
@@ -117,16 +140,23 @@ impl Error {
 /// A model: trained once on the training table, then asked for predictions on the test table
 /// in the same instance.
 pub trait Model: Sized {
-    fn fit(ctx: &Context, features: &Table<'_>, labels: &Labels<'_>) -> Result<Self, Error>;
-    /// Writes exactly `out.len()` values (`rows × outputs_per_row`, row-major).
-    fn predict(&self, ctx: &Context, features: &Table<'_>, out: &mut [f64]) -> Result<(), Error>;
+    fn fit(ctx: &Context<'_>, features: &Table<'_>, labels: &Labels<'_>) -> Result<Self, Error>;
+    /// Writes exactly `out.len()` values (`rows × outputs_per_row`, row-major). For survival,
+    /// check [`Context::survival_grid`]: with a grid, write a survival curve per row (see
+    /// [`Context::curves`]); without, one risk score per row.
+    fn predict(
+        &self,
+        ctx: &Context<'_>,
+        features: &Table<'_>,
+        out: &mut [f64],
+    ) -> Result<(), Error>;
 }
 
 /// A free-form analysis run on each of k disjoint blocks of rows, each in a fresh instance;
 /// the platform clamps and averages the outputs and adds noise.
 pub trait Analysis {
     /// Writes exactly `out.len()` finite values.
-    fn analyze(ctx: &Context, block: &Table<'_>, out: &mut [f64]) -> Result<(), Error>;
+    fn analyze(ctx: &Context<'_>, block: &Table<'_>, out: &mut [f64]) -> Result<(), Error>;
 }
 
 /// Writes the exports of a submission: `medarena_abi_version`, `medarena_alloc`, and
@@ -199,4 +229,47 @@ pub fn __format(args: core::fmt::Arguments<'_>) -> alloc::string::String {
     let mut line = alloc::fmt::format(args);
     line.push('\n');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(task: TaskKind, grid: Option<&[f64]>) -> Context<'_> {
+        Context {
+            task,
+            n_classes: if task == TaskKind::Multiclass { 3 } else { 0 },
+            n_outputs: 0,
+            seed: 0,
+            survival_grid: grid,
+        }
+    }
+
+    #[test]
+    fn a_survival_grid_makes_one_curve_per_row() {
+        let grid = [1.0, 2.5, 4.0];
+        let ctx = context(TaskKind::Survival, Some(&grid));
+        assert_eq!(ctx.outputs_per_row(), 3);
+        let mut out = [0.0; 6];
+        let curves = ctx.curves(&mut out).expect("a curves call");
+        for (row, curve) in curves.enumerate() {
+            assert_eq!(curve.len(), 3);
+            curve.fill(row as f64);
+        }
+        assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn without_a_grid_survival_is_one_risk_score_per_row() {
+        let ctx = context(TaskKind::Survival, None);
+        assert_eq!(ctx.outputs_per_row(), 1);
+        assert!(ctx.curves(&mut [0.0; 2]).is_none());
+        assert_eq!(context(TaskKind::Multiclass, None).outputs_per_row(), 3);
+        // A grid means nothing outside survival.
+        assert!(
+            context(TaskKind::Binary, Some(&[1.0]))
+                .curves(&mut [0.0])
+                .is_none()
+        );
+    }
 }

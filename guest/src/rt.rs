@@ -21,6 +21,10 @@ pub mod call {
     pub const OUT_LEN: usize = 36;
     pub const DEBUG_PTR: usize = 40;
     pub const DEBUG_LEN: usize = 44;
+    /// Version 2: address of the survival time grid (survival predict of a curves job).
+    pub const GRID: usize = 48;
+    /// Version 2: number of f64 grid times; 0 when the host asks for risk scores.
+    pub const GRID_LEN: usize = 52;
     pub const BYTES: usize = 64;
 }
 
@@ -80,10 +84,31 @@ unsafe fn table<'a>(ptr: u32) -> Result<Table<'a>, crate::AbiError> {
     Table::from_block(block)
 }
 
+/// The survival grid of a call record, borrowed from host-written memory that the guest
+/// never frees (the host allocated it with `medarena_alloc` for this instance).
+///
 /// # Safety
 /// `record` must be a call record the host wrote.
-unsafe fn context(record: u32) -> Result<Context, crate::AbiError> {
+unsafe fn survival_grid<'a>(record: u32) -> Result<Option<&'a [f64]>, crate::AbiError> {
+    let (ptr, len) = unsafe { (field(record, call::GRID), field(record, call::GRID_LEN)) };
+    if len == 0 {
+        return Ok(None);
+    }
+    if ptr == 0 || ptr % 8 != 0 {
+        return Err(crate::AbiError("survival grid is misplaced"));
+    }
+    // SAFETY: the host wrote `len` f64 values, 8-aligned, at `ptr`.
+    Ok(Some(unsafe {
+        core::slice::from_raw_parts(ptr as usize as *const f64, len as usize)
+    }))
+}
+
+/// # Safety
+/// `record` must be a call record the host wrote.
+unsafe fn context<'a>(record: u32) -> Result<Context<'a>, crate::AbiError> {
     unsafe {
+        // The host writes the version this module declared, so anything else is not a
+        // record this SDK can read.
         if field(record, call::ABI_VERSION) != crate::ABI_VERSION {
             return Err(crate::AbiError("unsupported ABI version"));
         }
@@ -96,6 +121,7 @@ unsafe fn context(record: u32) -> Result<Context, crate::AbiError> {
             n_classes: field(record, call::N_CLASSES) as usize,
             n_outputs: field(record, call::N_OUTPUTS) as usize,
             seed: seed_lo | (seed_hi << 32),
+            survival_grid: survival_grid(record)?,
         })
     }
 }

@@ -108,6 +108,7 @@ impl Bench {
             seed: 7,
             limits: &self.limits,
             debug: false,
+            survival_grid: None,
         }
     }
 
@@ -253,6 +254,7 @@ impl Bench {
             seed: 7,
             limits: &self.limits,
             debug: false,
+            survival_grid: None,
         };
         let _warm = sandbox.fit_predict(&module, &job).unwrap();
         println!(

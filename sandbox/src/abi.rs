@@ -16,8 +16,20 @@ use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch};
 use arrow_buffer::NullBuffer;
 use arrow_schema::DataType;
 
-/// The ABI version this host speaks.
-pub const ABI_VERSION: u32 = 1;
+/// The newest ABI version this host speaks. The host writes the version the *module*
+/// declared into every call record, so that a module built for an older version sees the
+/// number it was built for.
+pub const ABI_VERSION: u32 = 2;
+/// The oldest ABI version this host still runs (version 1 modules keep working).
+pub const MIN_ABI_VERSION: u32 = 1;
+/// The first ABI version whose `predict` call can carry a survival time grid.
+pub const CURVES_ABI_VERSION: u32 = 2;
+/// Most grid times one job may ask for: far beyond any scoring grid, and small enough that
+/// `rows × grid_len` cannot surprise anyone.
+pub const MAX_GRID_LEN: usize = 1 << 16;
+/// How much a survival curve may rise from one grid time to the next and still count as
+/// non-increasing: `S0(t)^exp(η)` computed in floating point can wobble by an ulp or two.
+pub const CURVE_TOLERANCE: f64 = 1e-9;
 /// `"MDAT"` as a little-endian u32.
 pub const TABLE_MAGIC: u32 = u32::from_le_bytes(*b"MDAT");
 pub const HEADER_BYTES: usize = 16;
@@ -45,6 +57,10 @@ pub mod call {
     pub const OUT_LEN: usize = 36;
     pub const DEBUG_PTR: usize = 40;
     pub const DEBUG_LEN: usize = 44;
+    /// Version 2: address of the survival time grid (predict of a curves job only, else 0).
+    pub const GRID: usize = 48;
+    /// Version 2: number of f64 grid times (predict of a curves job only, else 0).
+    pub const GRID_LEN: usize = 52;
     pub const BYTES: usize = 64;
 }
 
@@ -898,6 +914,61 @@ pub enum OutputError {
     OutOfRange { index: usize },
     #[error("probabilities of row {row} sum to {sum}, not 1")]
     NotNormalised { row: usize, sum: f64 },
+    #[error("survival probability of row {row} at grid time {time} (index {index}) is not finite")]
+    CurveNotFinite { row: usize, index: usize, time: f64 },
+    #[error(
+        "survival probability of row {row} at grid time {time} (index {index}) is outside [0, 1]"
+    )]
+    CurveOutOfRange { row: usize, index: usize, time: f64 },
+    #[error("survival curve of row {row} rises at grid time {time} (index {index})")]
+    CurveRises { row: usize, index: usize, time: f64 },
+}
+
+/// A survival time grid the host cannot send: the caller's mistake, caught before any child
+/// starts (a guest must be able to rely on the grid's shape).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GridError {
+    #[error("a survival grid is only for survival tasks, not {task:?}")]
+    NotSurvival { task: Task },
+    #[error("the survival grid is empty (ask for risk scores with no grid instead)")]
+    Empty,
+    #[error("the survival grid has {len} times, more than the {max} the host sends")]
+    TooLong { len: usize, max: usize },
+    #[error("survival grid time at index {index} is not finite")]
+    NotFinite { index: usize },
+    #[error("survival grid time at index {index} is {time}, not greater than 0")]
+    NotPositive { index: usize, time: f64 },
+    #[error("survival grid time at index {index} ({time}) does not exceed the one before it")]
+    NotIncreasing { index: usize, time: f64 },
+}
+
+/// Checks a survival time grid for a job of `task`: survival only, 1 to [`MAX_GRID_LEN`]
+/// times, each finite and greater than 0, strictly increasing (ABI.md, "The call record").
+pub fn validate_grid(task: Task, grid: &[f64]) -> Result<(), GridError> {
+    if task != Task::Survival {
+        return Err(GridError::NotSurvival { task });
+    }
+    if grid.is_empty() {
+        return Err(GridError::Empty);
+    }
+    if grid.len() > MAX_GRID_LEN {
+        return Err(GridError::TooLong {
+            len: grid.len(),
+            max: MAX_GRID_LEN,
+        });
+    }
+    for (index, &time) in grid.iter().enumerate() {
+        if !time.is_finite() {
+            return Err(GridError::NotFinite { index });
+        }
+        if time <= 0.0 {
+            return Err(GridError::NotPositive { index, time });
+        }
+        if index > 0 && time <= grid[index - 1] {
+            return Err(GridError::NotIncreasing { index, time });
+        }
+    }
+    Ok(())
 }
 
 /// Checks predictions for a task: all finite; probabilities in [0, 1]; each multiclass row
@@ -924,6 +995,41 @@ pub fn validate_predictions(task: Task, n_rows: usize, values: &[f64]) -> Result
             let sum: f64 = chunk.iter().sum();
             if (sum - 1.0).abs() > tolerance {
                 return Err(OutputError::NotNormalised { row, sum });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks survival curves (ABI version 2): `n_rows × grid.len()` values, row-major
+/// (`values[i * grid.len() + j]` is S(grid\[j\] | row i)), each finite and in [0, 1], and
+/// each row non-increasing up to [`CURVE_TOLERANCE`]. Errors name the row and the grid
+/// time, so that a competitor can find the bug on dummy data.
+pub fn validate_survival_curves(
+    n_rows: usize,
+    grid: &[f64],
+    values: &[f64],
+) -> Result<(), OutputError> {
+    let expected = n_rows.saturating_mul(grid.len());
+    if values.len() != expected {
+        return Err(OutputError::WrongLength {
+            expected,
+            found: values.len(),
+        });
+    }
+    if grid.is_empty() {
+        return Ok(());
+    }
+    for (row, curve) in values.chunks_exact(grid.len()).enumerate() {
+        for (index, (&value, &time)) in curve.iter().zip(grid).enumerate() {
+            if !value.is_finite() {
+                return Err(OutputError::CurveNotFinite { row, index, time });
+            }
+            if !(0.0..=1.0).contains(&value) {
+                return Err(OutputError::CurveOutOfRange { row, index, time });
+            }
+            if index > 0 && value > curve[index - 1] + CURVE_TOLERANCE {
+                return Err(OutputError::CurveRises { row, index, time });
             }
         }
     }
@@ -1093,5 +1199,74 @@ mod tests {
             plan_tables(&[&a, &b]).err(),
             Some(EncodeError::ColumnMismatch { index: 0, .. })
         ));
+    }
+    #[test]
+    fn grids_must_be_finite_positive_and_strictly_increasing() {
+        assert_eq!(validate_grid(Task::Survival, &[0.5, 1.0, 30.0]), Ok(()));
+        let error = |grid: &[f64]| validate_grid(Task::Survival, grid).unwrap_err();
+        assert_eq!(error(&[]), GridError::Empty);
+        assert_eq!(error(&[1.0, f64::NAN]), GridError::NotFinite { index: 1 });
+        assert_eq!(error(&[f64::INFINITY]), GridError::NotFinite { index: 0 });
+        assert_eq!(
+            error(&[0.0]),
+            GridError::NotPositive {
+                index: 0,
+                time: 0.0
+            }
+        );
+        assert_eq!(
+            error(&[1.0, 2.0, 2.0]),
+            GridError::NotIncreasing {
+                index: 2,
+                time: 2.0
+            }
+        );
+        assert!(matches!(
+            error(&vec![1.0; MAX_GRID_LEN + 1]),
+            GridError::TooLong { .. }
+        ));
+        assert_eq!(
+            validate_grid(Task::Regression, &[1.0]),
+            Err(GridError::NotSurvival {
+                task: Task::Regression
+            })
+        );
+    }
+
+    #[test]
+    fn curves_are_checked_row_by_row_and_named_by_grid_time() {
+        let grid = [1.0, 2.0, 4.0];
+        let good = [1.0, 0.5, 0.0, 0.9, 0.9, 0.9];
+        assert_eq!(validate_survival_curves(2, &grid, &good), Ok(()));
+        assert_eq!(
+            validate_survival_curves(2, &grid, &good[..5]),
+            Err(OutputError::WrongLength {
+                expected: 6,
+                found: 5
+            })
+        );
+        let with = |at: usize, value: f64| {
+            let mut values = good.to_vec();
+            values[at] = value;
+            validate_survival_curves(2, &grid, &values)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            with(4, 0.95),
+            "survival curve of row 1 rises at grid time 2 (index 1)"
+        );
+        assert_eq!(
+            with(2, -1e-300),
+            "survival probability of row 0 at grid time 4 (index 2) is outside [0, 1]"
+        );
+        assert_eq!(
+            with(3, f64::NAN),
+            "survival probability of row 1 at grid time 1 (index 0) is not finite"
+        );
+        // Float noise below the tolerance is not a rise.
+        let mut noisy = good;
+        noisy[5] = 0.9 + CURVE_TOLERANCE / 2.0;
+        assert_eq!(validate_survival_curves(2, &grid, &noisy), Ok(()));
     }
 }

@@ -46,7 +46,7 @@ pub struct Request {
     pub blocks: Vec<BlockRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JobHeader {
     /// Blocks: train, labels, test.
     FitPredict {
@@ -54,6 +54,9 @@ pub enum JobHeader {
         n_classes: u32,
         seed: u64,
         n_outputs: u32,
+        /// The survival time grid written beside the predict call record (ABI version 2);
+        /// empty for one value (or one per class) per row.
+        survival_grid: Vec<f64>,
     },
     /// `n_blocks` blocks, each run in a fresh instance with seed `seed + index`.
     Analyze {
@@ -96,18 +99,25 @@ impl Request {
             }
         }
         out.u64(self.epoch_deadline.as_millis() as u64)?;
-        match self.job {
+        match &self.job {
             JobHeader::FitPredict {
                 task_code,
                 n_classes,
                 seed,
                 n_outputs,
+                survival_grid,
             } => {
                 out.u8(1)?;
-                out.u32(task_code)?;
-                out.u32(n_classes)?;
-                out.u64(seed)?;
-                out.u32(n_outputs)?;
+                out.u32(*task_code)?;
+                out.u32(*n_classes)?;
+                out.u64(*seed)?;
+                out.u32(*n_outputs)?;
+                out.u32(u32::try_from(survival_grid.len()).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "survival grid too long")
+                })?)?;
+                for time in survival_grid {
+                    out.u64(time.to_bits())?;
+                }
             }
             JobHeader::Analyze {
                 seed,
@@ -115,9 +125,9 @@ impl Request {
                 n_blocks,
             } => {
                 out.u8(2)?;
-                out.u64(seed)?;
-                out.u32(n_outputs)?;
-                out.u32(n_blocks)?;
+                out.u64(*seed)?;
+                out.u32(*n_outputs)?;
+                out.u32(*n_blocks)?;
             }
         }
         out.u32(self.blocks.len() as u32)?;
@@ -166,12 +176,26 @@ impl Request {
         };
         let epoch_deadline = Duration::from_millis(input.u64()?);
         let job = match input.u8()? {
-            1 => JobHeader::FitPredict {
-                task_code: input.u32()?,
-                n_classes: input.u32()?,
-                seed: input.u64()?,
-                n_outputs: input.u32()?,
-            },
+            1 => {
+                let task_code = input.u32()?;
+                let n_classes = input.u32()?;
+                let seed = input.u64()?;
+                let n_outputs = input.u32()?;
+                let grid_len = input.u32()? as usize;
+                if grid_len > abi::MAX_GRID_LEN {
+                    return Err(bad("survival grid too long"));
+                }
+                let survival_grid = (0..grid_len)
+                    .map(|_| Ok(f64::from_bits(input.u64()?)))
+                    .collect::<io::Result<Vec<f64>>>()?;
+                JobHeader::FitPredict {
+                    task_code,
+                    n_classes,
+                    seed,
+                    n_outputs,
+                    survival_grid,
+                }
+            }
             2 => JobHeader::Analyze {
                 seed: input.u64()?,
                 n_outputs: input.u32()?,
@@ -193,9 +217,9 @@ impl Request {
                 Ok(BlockRef { offset, len })
             })
             .collect::<io::Result<Vec<_>>>()?;
-        let expected = match job {
+        let expected = match &job {
             JobHeader::FitPredict { .. } => 3,
-            JobHeader::Analyze { n_blocks, .. } => n_blocks,
+            JobHeader::Analyze { n_blocks, .. } => *n_blocks,
         };
         if blocks.len() != expected as usize {
             return Err(bad("block count"));
@@ -441,14 +465,22 @@ fn serve<R: Read, W: Write>(input: &mut WireReader<R>, out: &mut WireWriter<W>) 
         module: &module,
         request: &request,
     };
-    match request.job {
+    match &request.job {
         JobHeader::FitPredict {
             task_code,
             n_classes,
             seed,
             n_outputs,
-        } => runner.fit_predict(out, task_code, n_classes, seed, n_outputs),
-        JobHeader::Analyze {
+            survival_grid,
+        } => runner.fit_predict(
+            out,
+            *task_code,
+            *n_classes,
+            *seed,
+            *n_outputs,
+            survival_grid,
+        ),
+        &JobHeader::Analyze {
             seed,
             n_outputs,
             n_blocks,
@@ -477,6 +509,9 @@ struct Guest {
     memory: Memory,
     alloc: TypedFunc<(u32, u32), u32>,
     instance: Instance,
+    /// What `medarena_abi_version` returned; written into every call record, so that a
+    /// module sees the version it was built for and the fields that version defines.
+    version: u32,
 }
 
 impl Guest {
@@ -565,6 +600,22 @@ impl Guest {
         memory.data_mut(&mut self.store)[at..at + 4].copy_from_slice(&value.to_le_bytes());
     }
 
+    /// Copies `values` into a fresh guest allocation and returns its address; nothing is
+    /// allocated (and 0 returned) for no values, so that a version-1 call record keeps its
+    /// zero fields.
+    fn write_f64s(&mut self, phase: Phase, values: &[f64]) -> Result<usize, Failure> {
+        if values.is_empty() {
+            return Ok(0);
+        }
+        let ptr = self.alloc(phase, values.len() * 8)?;
+        let memory = self.memory;
+        let data = &mut memory.data_mut(&mut self.store)[ptr..ptr + values.len() * 8];
+        for (chunk, value) in data.chunks_exact_mut(8).zip(values) {
+            chunk.copy_from_slice(&value.to_le_bytes());
+        }
+        Ok(ptr)
+    }
+
     fn read_u32(&self, at: usize) -> u32 {
         let data = self.memory.data(&self.store);
         data.get(at..at + 4)
@@ -581,7 +632,7 @@ impl Guest {
         let record = self.alloc(phase, call::BYTES)?;
         let memory = self.memory;
         memory.data_mut(&mut self.store)[record..record + call::BYTES].fill(0);
-        self.write_u32(record + call::ABI_VERSION, abi::ABI_VERSION);
+        self.write_u32(record + call::ABI_VERSION, self.version);
         self.write_u32(record + call::SEED, seed as u32);
         self.write_u32(record + call::SEED + 4, (seed >> 32) as u32);
         for &(at, value) in fields {
@@ -695,20 +746,23 @@ impl Runner<'_> {
             memory,
             alloc,
             instance,
+            version: 0,
         };
         let found = version
             .call(&mut guest.store, ())
             .map_err(|e| guest.fail(phase, e))?;
-        if found != abi::ABI_VERSION {
+        if !(abi::MIN_ABI_VERSION..=abi::ABI_VERSION).contains(&found) {
             return Err(Failure::new(
                 Status::Refused,
                 phase,
                 format!(
-                    "medarena_abi_version() returned {found}; this host speaks {}",
+                    "medarena_abi_version() returned {found}; this host speaks versions {} to {}",
+                    abi::MIN_ABI_VERSION,
                     abi::ABI_VERSION
                 ),
             ));
         }
+        guest.version = found;
         Ok(guest)
     }
 
@@ -719,6 +773,7 @@ impl Runner<'_> {
         n_classes: u32,
         seed: u64,
         n_outputs: u32,
+        survival_grid: &[f64],
     ) -> io::Result<()> {
         let max_debug = if self.request.debug {
             self.request.max_debug_bytes as usize
@@ -730,6 +785,21 @@ impl Runner<'_> {
             Ok(guest) => guest,
             Err(failure) => return send_failure(out, &failure, &[]),
         };
+        // A version-1 module knows nothing of the grid and would answer with risk scores:
+        // refuse it before it runs, with the fix in the message.
+        if !survival_grid.is_empty() && guest.version < abi::CURVES_ABI_VERSION {
+            let failure = Failure::new(
+                Status::Refused,
+                Phase::Instantiate,
+                format!(
+                    "the competition scores survival curves at a time grid; build the module \
+                     for ABI version {} (medarena_abi_version() returned {})",
+                    abi::CURVES_ABI_VERSION,
+                    guest.version
+                ),
+            );
+            return send_failure(out, &failure, &[]);
+        }
         send_started(out, Phase::Fit)?;
         let started = Instant::now();
         let blocks = &self.request.blocks;
@@ -776,11 +846,17 @@ impl Runner<'_> {
             Ok(ptr) => ptr,
             Err(failure) => return send_failure(out, &failure, &[]),
         };
+        let grid = match guest.write_f64s(Phase::Predict, survival_grid) {
+            Ok(ptr) => ptr,
+            Err(failure) => return send_failure(out, &failure, &[]),
+        };
         let fields = [
             (call::TASK_KIND, task_code),
             (call::N_CLASSES, n_classes),
             (call::N_OUTPUTS, n_outputs),
             (call::FEATURES, test as u32),
+            (call::GRID, grid as u32),
+            (call::GRID_LEN, survival_grid.len() as u32),
         ];
         let record = match guest.call_record(Phase::Predict, &fields, seed) {
             Ok(record) => record,

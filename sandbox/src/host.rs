@@ -109,6 +109,12 @@ pub struct FitPredictJob<'a> {
     pub limits: &'a Limits,
     /// True only for dummy data: detailed failure messages and the guest's debug output.
     pub debug: bool,
+    /// The times at which the competition scores predicted survival curves (survival labels
+    /// only; finite, greater than 0, strictly increasing; see [`abi::validate_grid`]).
+    /// `Some` asks the module for S(t | row) at every grid time (ABI version 2, so a
+    /// version-1 module is refused); `None` asks for one risk score per row, as in
+    /// version 1. Borrowed like the tables: the grid belongs to the competition.
+    pub survival_grid: Option<&'a [f64]>,
 }
 
 /// A sample-and-aggregate analysis: the same code on each disjoint block, each in a fresh
@@ -145,7 +151,14 @@ pub struct Timings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutput {
-    /// `test rows × outputs per row`, row-major (probabilities per class for multiclass).
+    /// `test rows × outputs per row`, row-major, validated for the task:
+    ///
+    /// - binary, regression, survival without a grid: one value per row (probability of
+    ///   class 1, the value, a risk score where higher means an earlier event);
+    /// - multiclass: one probability per class per row, in the order of the classes;
+    /// - survival with [`FitPredictJob::survival_grid`]: one survival curve per row,
+    ///   `predictions[i * grid.len() + j]` = S(grid\[j\] | test row i), in [0, 1] and
+    ///   non-increasing along the row (up to [`abi::CURVE_TOLERANCE`]).
     pub predictions: Vec<f64>,
     pub task: Task,
     pub module: ModuleInfo,
@@ -265,6 +278,14 @@ impl Sandbox {
         }
         let precheck_time = started.elapsed();
         let task = job.train_labels.task();
+        if let Some(grid) = job.survival_grid {
+            abi::validate_grid(task, grid)
+                .map_err(|error| internal(format!("invalid survival grid: {error}")))?;
+        }
+        // Values per test row: a curve over the grid, or what the task itself needs.
+        let per_row = job
+            .survival_grid
+            .map_or(task.outputs_per_row(), <[f64]>::len);
         let encode_started = Instant::now();
         let n_train = job.train_features.num_rows();
         let n_test = job.test_features.num_rows();
@@ -280,8 +301,10 @@ impl Sandbox {
             let (Some(test), Some(train)) = (plans.pop(), plans.pop()) else {
                 return Err(EncodeError::Invalid("two tables planned, fewer found"));
             };
-            let n_outputs = u32::try_from(n_test * task.outputs_per_row())
-                .map_err(|_| EncodeError::Invalid("too many predictions for one run"))?;
+            let n_outputs = n_test
+                .checked_mul(per_row)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(EncodeError::Invalid("too many predictions for one run"))?;
             Ok((train, job.train_labels.encode()?, test, n_outputs))
         })();
         let (train, labels, test, n_outputs) = planned.map_err(host_input_error)?;
@@ -300,6 +323,7 @@ impl Sandbox {
             n_classes: task.n_classes(),
             seed: job.seed,
             n_outputs,
+            survival_grid: job.survival_grid.map(<[f64]>::to_vec).unwrap_or_default(),
         };
         let transcript = self.execute(
             module,
@@ -314,7 +338,11 @@ impl Sandbox {
         let encode = planning + transcript.fill;
         let (_, fit_input, fit, _) = &transcript.phases[0];
         let (_, predict_input, predict, predictions) = &transcript.phases[1];
-        abi::validate_predictions(task, n_test, predictions).map_err(|error| {
+        let validated = match job.survival_grid {
+            Some(grid) => abi::validate_survival_curves(n_test, grid, predictions),
+            None => abi::validate_predictions(task, n_test, predictions),
+        };
+        validated.map_err(|error| {
             failure(
                 Status::BadOutput,
                 Phase::Predict,

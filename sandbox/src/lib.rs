@@ -40,7 +40,7 @@
 //! let labels = Labels::Binary(vec![true, false /* ... */]);
 //! let limits = Limits::default();
 //! let job = FitPredictJob { train_features: train, train_labels: &labels, test_features: test,
-//!                           seed: 42, limits: &limits, debug: true };
+//!                           seed: 42, limits: &limits, debug: true, survival_grid: None };
 //! match sandbox.fit_predict(module, &job) {
 //!     Ok(output) => println!("{} predictions", output.predictions.len()),
 //!     Err(failure) => println!("{}: {}", failure.status, failure.message),

@@ -6,7 +6,7 @@
 use std::io::{self, Read, Write};
 
 /// First bytes of every request, so that a child started by mistake fails fast.
-pub const REQUEST_MAGIC: &[u8; 8] = b"MDSBREQ2";
+pub const REQUEST_MAGIC: &[u8; 8] = b"MDSBREQ3";
 /// The one byte the parent sends after the request once every block is in the tables' file.
 pub const DATA_READY: u8 = 0xDA;
 

@@ -49,6 +49,7 @@ fn c_example_builds_and_predicts_the_training_mean() {
         seed: 0,
         limits: &limits,
         debug: true,
+        survival_grid: None,
     };
     let output = sandbox()
         .fit_predict(&module, &job)

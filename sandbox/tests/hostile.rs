@@ -138,6 +138,7 @@ fn run_in(
         seed: 1,
         limits,
         debug,
+        survival_grid: None,
     };
     sandbox.fit_predict(module, &job)
 }
@@ -347,7 +348,7 @@ fn memory64_and_multi_memory_are_refused() {
 #[test]
 fn wrong_abi_version_is_refused_at_instantiation() {
     let module = Wat {
-        abi_version: "(i32.const 2)",
+        abi_version: "(i32.const 3)",
         ..Wat::default()
     }
     .wasm();
@@ -357,7 +358,7 @@ fn wrong_abi_version_is_refused_at_instantiation() {
         Status::Refused,
         Phase::Instantiate,
     );
-    assert!(failure.message.contains("returned 2"), "{failure}");
+    assert!(failure.message.contains("returned 3"), "{failure}");
 }
 
 // ---- deadline -------------------------------------------------------------------------
@@ -704,6 +705,7 @@ fn a_guest_overwriting_its_tables_spoils_neither_the_host_nor_later_runs() {
             seed: 1,
             limits: &limits,
             debug: true,
+            survival_grid: None,
         };
         sandbox.fit_predict(module, &job)
     };
@@ -917,4 +919,265 @@ fn without_canonicalisation_x86_nans_are_visible() {
         let output = run_in(&sandbox, &module, &quick_limits(), true, 20).expect("runs");
         assert_eq!(output.predictions, vec![0.25; 20], "{body}");
     }
+}
+
+// ---- survival curves (ABI version 2) ----------------------------------------------------
+
+/// Helpers for curve modules: `$curve` answers `n` copies of `base` with `value` at index
+/// `at`; `$echo_grid` answers, for output `i`, `1 / (1 + grid[i % grid_len])` read from the
+/// call record's grid (a valid curve, since the grid increases).
+const CURVE_HELPERS: &str = r#"
+  (func $curve (param $call i32) (param $base f64) (param $at i32) (param $value f64) (param $n i32) (result i32)
+    (drop (call $answer (local.get $call) (local.get $base) (local.get $n)))
+    (f64.store
+      (i32.add (i32.load offset=32 (local.get $call)) (i32.shl (local.get $at) (i32.const 3)))
+      (local.get $value))
+    (i32.const 0))
+  (func $echo_grid (param $call i32) (result i32)
+    (local $n i32) (local $g i32) (local $grid i32) (local $ptr i32) (local $i i32)
+    (local.set $n (i32.load offset=12 (local.get $call)))
+    (local.set $grid (i32.load offset=48 (local.get $call)))
+    (local.set $g (i32.load offset=52 (local.get $call)))
+    (if (i32.eqz (local.get $g)) (then (return (i32.const 7))))
+    (local.set $ptr (call $bump (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $fill
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f64.store (i32.add (local.get $ptr) (i32.shl (local.get $i) (i32.const 3)))
+          (f64.div (f64.const 1)
+            (f64.add (f64.const 1)
+              (f64.load (i32.add (local.get $grid)
+                (i32.shl (i32.rem_u (local.get $i) (local.get $g)) (i32.const 3)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $fill)))
+    (i32.store offset=32 (local.get $call) (local.get $ptr))
+    (i32.store offset=36 (local.get $call) (local.get $n))
+    (i32.const 0))
+"#;
+
+/// Fit succeeds only when the grid fields of its record are zero (the grid is for predict).
+const FIT_SEES_NO_GRID: &str =
+    "(i32.or (i32.load offset=48 (local.get $call)) (i32.load offset=52 (local.get $call)))";
+
+/// Answers, per row, `version + 10 × grid_len + 100 × (grid != 0)` from its call record.
+const ECHO_RECORD: &str = "(call $answer (local.get $call)
+    (f64.convert_i32_u (i32.add (i32.load offset=0 (local.get $call))
+      (i32.add (i32.mul (i32.load offset=52 (local.get $call)) (i32.const 10))
+        (i32.mul (i32.ne (i32.load offset=48 (local.get $call)) (i32.const 0)) (i32.const 100)))))
+    (i32.load offset=12 (local.get $call)))";
+
+const GRID: [f64; 3] = [1.0, 2.0, 3.0];
+
+fn curves_module(predict_body: &'static str) -> Vec<u8> {
+    Wat {
+        abi_version: "(i32.const 2)",
+        fit_body: FIT_SEES_NO_GRID,
+        predict_body,
+        extra: CURVE_HELPERS,
+        ..Wat::default()
+    }
+    .wasm()
+}
+
+fn survival_labels(n: usize) -> Labels {
+    Labels::Survival {
+        time: (0..n).map(|i| 1.0 + (i % 7) as f64).collect(),
+        event: (0..n).map(|i| i % 3 != 0).collect(),
+    }
+}
+
+/// A survival run on `n` rows; `grid` asks for curves.
+fn run_survival(
+    module: &[u8],
+    grid: Option<&[f64]>,
+    debug: bool,
+    n: usize,
+) -> Result<RunOutput, RunFailure> {
+    let table = small_table(n);
+    let labels = survival_labels(n);
+    let limits = quick_limits();
+    let job = FitPredictJob {
+        train_features: &table,
+        train_labels: &labels,
+        test_features: &table,
+        seed: 1,
+        limits: &limits,
+        debug,
+        survival_grid: grid,
+    };
+    sandbox().fit_predict(module, &job)
+}
+
+#[test]
+fn curves_arrive_with_the_grid_and_come_back_row_major() {
+    let output = run_survival(
+        &curves_module("(call $echo_grid (local.get $call))"),
+        Some(&GRID),
+        true,
+        20,
+    )
+    .expect("a valid curve per row");
+    let curve: Vec<f64> = GRID.iter().map(|t| 1.0 / (1.0 + t)).collect();
+    assert_eq!(output.predictions, curve.repeat(20));
+}
+
+#[test]
+fn the_record_carries_the_declared_version_and_a_grid_only_in_a_curves_predict() {
+    let v2 = curves_module(ECHO_RECORD);
+    // A risk job: one value per row, version 2, no grid.
+    let risk = run_survival(&v2, None, true, 10).expect("a v2 module in a risk job");
+    assert_eq!(risk.predictions, vec![2.0; 10]);
+    // A version-1 module sees version 1 and no grid.
+    let v1 = Wat {
+        fit_body: FIT_SEES_NO_GRID,
+        predict_body: ECHO_RECORD,
+        ..Wat::default()
+    }
+    .wasm();
+    let old = run_survival(&v1, None, true, 10).expect("a v1 module in a risk job");
+    assert_eq!(old.predictions, vec![1.0; 10]);
+    // A curves job: 3 grid times, so 3 values per row, each 2 + 30 + 100 (a valid range is
+    // not the point here, so it fails validation, but only after the values are read).
+    let failure = run_survival(&v2, Some(&GRID), true, 10).expect_err("132 is no probability");
+    assert_eq!(failure.status, Status::BadOutput, "{failure}");
+    assert!(failure.message.contains("row 0"), "{failure}");
+}
+
+#[test]
+fn a_version_1_module_is_refused_in_a_curves_job() {
+    let failure = run_survival(&Wat::default().wasm(), Some(&GRID), true, 10)
+        .expect_err("version 1 knows no grid");
+    assert_eq!(
+        (failure.status, failure.phase),
+        (Status::Refused, Phase::Instantiate)
+    );
+    assert!(failure.message.contains("survival curves"), "{failure}");
+    assert!(failure.message.contains("ABI version 2"), "{failure}");
+    // The same module still runs risk jobs.
+    let output = run_survival(&Wat::default().wasm(), None, true, 10).expect("risk job");
+    assert_eq!(output.predictions, vec![0.5; 10]);
+}
+
+/// Runs a curves module on 6 rows and the 3-point grid; expects `bad_output` naming `needle`
+/// on dummy data and the sealed message on real data.
+fn bad_curves(predict_body: &'static str, needle: &str) {
+    let module = curves_module(predict_body);
+    let failure = run_survival(&module, Some(&GRID), true, 6).expect_err("bad curves");
+    assert_eq!(
+        (failure.status, failure.phase),
+        (Status::BadOutput, Phase::Predict),
+        "{failure}"
+    );
+    assert!(
+        failure.message.contains(needle),
+        "expected {needle:?} in: {failure}"
+    );
+    let real = run_survival(&module, Some(&GRID), false, 6).expect_err("bad curves");
+    assert_eq!(real.message, Status::BadOutput.sealed_message());
+}
+
+#[test]
+fn curves_of_the_wrong_length_are_bad_output() {
+    // One value per row, as a risk score would be: 6 instead of 6 × 3.
+    bad_curves(
+        "(call $answer (local.get $call) (f64.const 0.5) (i32.const 6))",
+        "returned 6 values, expected exactly 18",
+    );
+}
+
+#[test]
+fn a_rising_curve_is_bad_output_naming_row_and_grid_time() {
+    bad_curves(
+        "(call $curve (local.get $call) (f64.const 0.5) (i32.const 10) (f64.const 0.6) (i32.const 18))",
+        "survival curve of row 3 rises at grid time 2 (index 1)",
+    );
+}
+
+#[test]
+fn a_curve_outside_0_1_is_bad_output() {
+    bad_curves(
+        "(call $curve (local.get $call) (f64.const 0.5) (i32.const 8) (f64.const -0.25) (i32.const 18))",
+        "survival probability of row 2 at grid time 3 (index 2) is outside [0, 1]",
+    );
+    bad_curves(
+        "(call $answer (local.get $call) (f64.const 1.5) (i32.const 18))",
+        "row 0 at grid time 1 (index 0) is outside [0, 1]",
+    );
+}
+
+#[test]
+fn a_nan_in_a_curve_is_bad_output() {
+    bad_curves(
+        "(call $curve (local.get $call) (f64.const 0.5) (i32.const 3) (f64.const nan) (i32.const 18))",
+        "survival probability of row 1 at grid time 1 (index 0) is not finite",
+    );
+}
+
+#[test]
+fn float_noise_along_a_curve_is_tolerated() {
+    // 0.5 then 0.5 + 1e-12: rises, but by far less than the tolerance.
+    let output = run_survival(
+        &curves_module(
+            "(call $curve (local.get $call) (f64.const 0.5) (i32.const 4) (f64.const 0.500000000001) (i32.const 18))",
+        ),
+        Some(&GRID),
+        true,
+        6,
+    )
+    .expect("noise is not a rise");
+    assert_eq!(output.predictions.len(), 18);
+}
+
+#[test]
+fn hostile_grids_are_refused_by_the_host_before_any_child_runs() {
+    let module = curves_module("(call $echo_grid (local.get $call))");
+    let too_long: Vec<f64> = (1..=70_000).map(f64::from).collect();
+    let cases: [(&[f64], &str); 8] = [
+        (&[], "empty"),
+        (&[1.0, f64::NAN], "index 1 is not finite"),
+        (&[f64::INFINITY], "index 0 is not finite"),
+        (&[0.0, 1.0], "index 0 is 0, not greater than 0"),
+        (&[-1.0], "not greater than 0"),
+        (&[1.0, 3.0, 2.0], "index 2 (2) does not exceed"),
+        (&[1.0, 1.0], "index 1 (1) does not exceed"),
+        (&too_long, "more than the 65536"),
+    ];
+    for (grid, needle) in cases {
+        let failure = run_survival(&module, Some(grid), false, 5).expect_err("a bad grid");
+        assert_eq!(
+            (failure.status, failure.phase),
+            (Status::Internal, Phase::Precheck),
+            "{grid:?}: {failure}"
+        );
+        assert!(
+            failure.message.contains("invalid survival grid") && failure.message.contains(needle),
+            "expected {needle:?} in: {failure}"
+        );
+    }
+    // A grid is only for survival tasks.
+    let table = small_table(5);
+    let labels = Labels::Binary(vec![true, false, true, false, true]);
+    let limits = quick_limits();
+    let job = FitPredictJob {
+        train_features: &table,
+        train_labels: &labels,
+        test_features: &table,
+        seed: 1,
+        limits: &limits,
+        debug: true,
+        survival_grid: Some(&GRID),
+    };
+    let failure = sandbox()
+        .fit_predict(&module, &job)
+        .expect_err("binary task");
+    assert_eq!(failure.status, Status::Internal, "{failure}");
+    assert!(failure.message.contains("only for survival"), "{failure}");
+    // Rows × grid times beyond what one call record can count.
+    let grid: Vec<f64> = (1..=60_000).map(f64::from).collect();
+    let failure = run_survival(&module, Some(&grid), false, 80_000).expect_err("too many");
+    assert_eq!(failure.status, Status::Internal, "{failure}");
+    assert!(
+        failure.message.contains("too many predictions"),
+        "{failure}"
+    );
 }

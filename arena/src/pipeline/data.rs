@@ -492,6 +492,7 @@ impl BlockData {
                 seed,
                 limits: &spec.limits,
                 debug,
+                survival_grid: None,
             },
         )
     }

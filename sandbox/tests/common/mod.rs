@@ -239,6 +239,7 @@ pub fn native_fit_predict<M: medarena_guest::Model>(
         n_classes: 2,
         n_outputs: 0,
         seed,
+        survival_grid: None,
     };
     let model = M::fit(&ctx, &train, &labels).expect("fit");
     let test = Table::from_block(view(2)).expect("test block");

@@ -4,9 +4,12 @@
 //! that keeps the Newton system positive definite when a column is constant or two columns
 //! are collinear. Columns are standardised; missing values get the training mean.
 //!
-//! The prediction is the linear predictor `x·β`, a risk score: higher means an earlier
-//! event (`sandbox/ABI.md`). The Breslow baseline cumulative hazard is kept with the model
-//! for survival curves, `S(t | x) = exp(-H0(t) · e^{x·β})`.
+//! Without a survival grid the prediction is the linear predictor `x·β`, a risk score:
+//! higher means an earlier event (`sandbox/ABI.md`). When the host sends a grid (ABI
+//! version 2) each row gets its survival curve at the grid times from the Breslow baseline
+//! cumulative hazard kept with the model, `S(t | x) = S0(t)^{e^{x·β}} = exp(-H0(t) · e^{x·β})`,
+//! with H0 a right-continuous step function (the value at t includes the events at t), as
+//! scikit-survival's `predict_survival_function`.
 
 use medarena_guest::{Context, Error, Labels, Model, Table, TaskKind, debug, util};
 
@@ -190,15 +193,18 @@ fn breslow(time: &[f64], event: &[f64], eta: &[f64], order: &[usize]) -> Vec<(f6
 }
 
 impl Cox {
+    /// The Breslow baseline cumulative hazard H0(t): right-continuous, so the events at
+    /// exactly `t` count; 0 before the first event time.
+    pub fn baseline_hazard(&self, t: f64) -> f64 {
+        let after = self.baseline.partition_point(|(time, _)| *time <= t);
+        after
+            .checked_sub(1)
+            .map_or(0.0, |last| self.baseline[last].1)
+    }
+
     /// The survival probability of a row with linear predictor `eta` at time `t`.
     pub fn survival(&self, eta: f64, t: f64) -> f64 {
-        let hazard = self
-            .baseline
-            .iter()
-            .take_while(|(time, _)| *time <= t)
-            .last()
-            .map_or(0.0, |(_, h)| *h);
-        util::exp(-hazard * util::exp(eta.clamp(-50.0, 50.0)))
+        util::exp(-self.baseline_hazard(t) * util::exp(eta.clamp(-50.0, 50.0)))
     }
 
     /// The fitted coefficients, on the standardised scale.
@@ -281,7 +287,20 @@ impl Model for Cox {
             return Err(Error::new("test table differs from the training table"));
         }
         let eta = linear_predictor(&design(features, &self.scaling), &self.beta, n);
-        out.copy_from_slice(&eta);
+        match ctx.survival_grid {
+            Some(grid) => {
+                // H0 once per grid time; each row then only scales it by its relative risk.
+                let hazards: Vec<f64> = grid.iter().map(|&t| self.baseline_hazard(t)).collect();
+                for (curve, &e) in out.chunks_exact_mut(grid.len()).zip(&eta) {
+                    let relative_risk = util::exp(e.clamp(-50.0, 50.0));
+                    for (s, &h) in curve.iter_mut().zip(&hazards) {
+                        // In [0, 1] and non-increasing, because H0 is non-decreasing.
+                        *s = util::exp(-h * relative_risk);
+                    }
+                }
+            }
+            None => out.copy_from_slice(&eta),
+        }
         Ok(())
     }
 }

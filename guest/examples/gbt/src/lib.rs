@@ -284,6 +284,12 @@ impl Model for Gbt {
     }
 
     fn predict(&self, ctx: &Context, features: &Table<'_>, out: &mut [f64]) -> Result<(), Error> {
+        // Risk scores only: say so on dummy data rather than trap on a curves job.
+        if ctx.survival_grid.is_some() {
+            return Err(Error::new(
+                "this model predicts risk scores, not survival curves",
+            ));
+        }
         let n = features.n_rows();
         let k = self.base.len();
         if features.columns().len() != self.binner.cuts.len()

@@ -128,6 +128,12 @@ impl Model for LogReg {
     }
 
     fn predict(&self, ctx: &Context, features: &Table<'_>, out: &mut [f64]) -> Result<(), Error> {
+        // Risk scores only: say so on dummy data rather than trap on a curves job.
+        if ctx.survival_grid.is_some() {
+            return Err(Error::new(
+                "this model predicts risk scores, not survival curves",
+            ));
+        }
         let n = features.n_rows();
         let k = self.weights.len();
         if features.columns().len() != self.scaling.len() || out.len() != n * ctx.outputs_per_row()
