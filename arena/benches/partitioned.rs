@@ -83,6 +83,7 @@ fn main() {
         },
         scoring: Default::default(),
         organizer_metrics: Vec::new(),
+        survival_grid: None,
     };
     let range = Range { min: 0.0, max: 1.0 };
     let clamp = ClampBounds::default();

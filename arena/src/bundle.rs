@@ -652,10 +652,13 @@ impl Bundle {
     fn check_horizons_needed(&self, issues: &mut Issues) {
         use medarena_scorer::HorizonsNeeded;
         let declared = self.survival.as_ref().map_or(0, |s| s.horizons.len());
-        let metrics = self
+        let mut metrics: Vec<Metric> = self
             .scorer_metric()
             .into_iter()
-            .chain(self.scorer_organizer_metrics());
+            .chain(self.scorer_organizer_metrics())
+            .collect();
+        metrics.sort_by_key(|m| m.name());
+        metrics.dedup();
         for metric in metrics {
             let (fits, wanted) = match metric.horizons_needed() {
                 HorizonsNeeded::NotUsed => (true, ""),
@@ -1425,6 +1428,7 @@ mod tests {
                 "metric",
                 "organizer_metrics[0]",
                 "organizer_metrics[1]",
+                "organizer_metrics[2]",
                 "survival"
             ]
         );
@@ -1436,10 +1440,13 @@ mod tests {
 
     #[test]
     fn survival_metrics_get_their_horizons_and_curves_and_unreleasable_ones_stay_with_organizers() {
-        // Risk scores suffice for the example's metrics: no curve grid.
+        // The example's organizers read the integrated Brier score: curves at the horizons.
         let bundle = Bundle::from_yaml(SURVIVAL_EXAMPLE).expect("survival example");
-        assert_eq!(bundle.survival_grid(), None);
+        assert_eq!(bundle.survival_grid(), Some(vec![365.0, 1095.0, 1825.0]));
         assert_eq!(bundle.score_context().tau, Some(1825.0));
+        let risk_only = SURVIVAL_EXAMPLE.replace(", integrated_brier]", "]");
+        let bundle = Bundle::from_yaml(&risk_only).expect("risk scores only");
+        assert_eq!(bundle.survival_grid(), None);
         // The integrated Brier score reads curves at the horizons, and needs two of them.
         let ibs = SURVIVAL_EXAMPLE.replace("metric: c_index", "metric: integrated_brier");
         let bundle = Bundle::from_yaml(&ibs).expect("integrated Brier at row level");

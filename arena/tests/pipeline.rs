@@ -858,7 +858,7 @@ async fn demo_seed_is_idempotent() -> TestResult {
         .authenticate(&token.token)
         .await
         .map_err(|e| Failed::from(e.to_string()))?;
-    let mut uno = Vec::new();
+    let (mut uno, mut brier) = (Vec::new(), Vec::new());
     for submission in &survival.submissions {
         let view = arena
             .submission(&organizer, submission.submission)
@@ -875,7 +875,14 @@ async fn demo_seed_is_idempotent() -> TestResult {
             "{details}"
         );
         uno.extend(c);
+        // Curves at the horizons (ABI version 2): the integrated Brier score.
+        brier.extend(metrics["integrated_brier"].as_f64());
     }
+    // The baseline's Kaplan-Meier curve against Cox's: both below the 0.25 of a coin.
+    ensure!(
+        brier.len() == 2 && brier[1] < brier[0] && brier[0] < 0.25,
+        "integrated Brier of baseline and Cox: {brier:?}"
+    );
     ensure!(
         uno[1] > uno[0] + 0.1,
         "Uno's C of baseline and Cox: {uno:?}"
@@ -977,6 +984,7 @@ async fn prebuilt_examples_match_their_sources() -> TestResult {
         limits: medarena_arena::pipeline::sandbox_limits(&bundle.sandbox),
         scoring: bundle.score_context(),
         organizer_metrics: bundle.scorer_organizer_metrics(),
+        survival_grid: None,
     };
     // The Cox model runs on the survival example's dummy data.
     let liver = medarena_arena::datasets_spec::Manifest::from_str(

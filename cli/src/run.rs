@@ -192,6 +192,12 @@ fn task_spec(
             .map(|name| name.parse::<Metric>())
             .collect::<Result<_, _>>()?
     };
+    // Curves at the horizons when a metric reads them, as the platform asks for them.
+    let survival_grid = (task == TaskKind::Survival
+        && std::iter::once(metric)
+            .chain(organizer_metrics.iter().copied())
+            .any(Metric::needs_survival_curves))
+    .then(|| scoring.horizons.clone());
     Ok(TaskSpec {
         task,
         target,
@@ -201,6 +207,7 @@ fn task_spec(
         limits: sandbox_limits(&limits),
         scoring,
         organizer_metrics,
+        survival_grid,
     })
 }
 

@@ -7,7 +7,11 @@
 //! | binary | `label`: 0/1 (or true/false) | `prediction`: positive-class probability (any score for `roc_auc`, `average_precision`) |
 //! | multiclass | `label`: class index 0..K−1 | `prob_0` … `prob_{K−1}`: one probability per class, rows summing to 1 |
 //! | regression | `target` (or `label`): number | `prediction`: number |
-//! | survival | `time`: follow-up time; `event`: 1 = event observed, 0 = censored | `prediction`: a risk score, higher = earlier event (as the sandbox ABI and scikit-survival; negate predicted survival times) |
+//! | survival | `time`: follow-up time; `event`: 1 = event observed, 0 = censored | `prediction`: a risk score, higher = earlier event (as the sandbox ABI and scikit-survival; negate predicted survival times); or survival curves, one column `s_<time>` per grid time in increasing order (`s_365`, `s_1095`, …) holding S(time \| x) |
+//!
+//! Time-dependent survival metrics read `--horizons` (and Uno's C `--tau`); the IPCW ones
+//! estimate the censoring distribution from `--train` (a CSV with `time` and `event` of the
+//! training rows), as the platform does from each fit's training rows, else from the truth.
 //!
 //! If both files have an `id` column, predictions are matched to truth rows by id (each id
 //! exactly once in each file); otherwise rows are matched by position.
@@ -16,13 +20,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use medarena_scorer::{Metric, MetricError, Predictions, TaskKind, Truth};
+use medarena_scorer::{
+    Metric, MetricError, Predictions, ScoreContext, SurvivalLabels, TaskKind, Truth,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct ScoreArgs {
     /// Metric name, e.g. roc_auc, average_precision, log_loss, brier, accuracy,
-    /// balanced_accuracy, f1, multiclass_accuracy, macro_f1, multiclass_log_loss, rmse, mae,
-    /// r2, c_index.
+    /// balanced_accuracy, f1, calibration_slope, calibration_intercept, ece,
+    /// multiclass_accuracy, macro_f1, multiclass_log_loss, rmse, mae, r2, c_index,
+    /// uno_c_index, td_auc, integrated_brier, brier_at_horizon, ece_at_horizon.
     #[arg(long)]
     metric: String,
     /// CSV with a header row and the true outcome per row. binary: `label` (0/1);
@@ -33,17 +40,34 @@ pub struct ScoreArgs {
     truth: PathBuf,
     /// CSV with a header row and the predictions. binary, regression: `prediction`
     /// (binary: positive-class probability); survival: `prediction`, a risk score, higher =
-    /// earlier event; multiclass: `prob_0` … `prob_{K-1}`, rows summing to 1.
+    /// earlier event, or curves in columns `s_<time>` (S(time | x), times increasing);
+    /// multiclass: `prob_0` … `prob_{K-1}`, rows summing to 1.
     #[arg(long)]
     predictions: PathBuf,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
+    /// Survival: horizons of the time-dependent metrics, comma-separated (td_auc,
+    /// integrated_brier, brier_at_horizon, ece_at_horizon).
+    #[arg(long, value_delimiter = ',')]
+    horizons: Vec<f64>,
+    /// Survival: Uno's C counts only events before this time.
+    #[arg(long)]
+    tau: Option<f64>,
+    /// Survival: CSV with `time` and `event` of the training rows, for the censoring
+    /// distribution of the IPCW metrics (default: the truth file's own rows).
+    #[arg(long)]
+    train: Option<PathBuf>,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let metric: Metric = args.metric.parse()?;
-    let scored = score_files(metric, &args.truth, &args.predictions)?;
+    let context = ScoreContext {
+        horizons: args.horizons.clone(),
+        tau: args.tau,
+        training: args.train.as_deref().map(read_training).transpose()?,
+    };
+    let scored = score_files(metric, &args.truth, &args.predictions, &context)?;
     let range = metric.range();
     if args.json {
         let line = serde_json::json!({
@@ -74,10 +98,21 @@ struct Scored {
     rows: usize,
 }
 
+/// The `time` and `event` columns of a training-labels file.
+fn read_training(path: &Path) -> anyhow::Result<SurvivalLabels> {
+    let table = Table::read(path)?;
+    let rows: Vec<(usize, usize)> = (0..table.records.len()).map(|r| (r, r)).collect();
+    match read_truth(TaskKind::Survival, &table, &rows)? {
+        Truth::Survival { time, event } => Ok(SurvivalLabels { time, event }),
+        _ => bail!("{}: expected survival labels", table.name),
+    }
+}
+
 fn score_files(
     metric: Metric,
     truth_path: &Path,
     predictions_path: &Path,
+    context: &ScoreContext,
 ) -> anyhow::Result<Scored> {
     let truth_table = Table::read(truth_path)?;
     let predictions_table = Table::read(predictions_path)?;
@@ -91,21 +126,23 @@ fn score_files(
     {
         *n_classes = *k;
     }
-    let value = metric.score(&truth, &predictions).map_err(|error| {
-        let context = row_of(&error)
-            .and_then(|row| pairs.get(row))
-            .map(|&(t, p)| {
-                format!(
-                    " (that row is {} line {}, {} line {})",
-                    truth_table.name,
-                    truth_table.lines[t],
-                    predictions_table.name,
-                    predictions_table.lines[p]
-                )
-            })
-            .unwrap_or_default();
-        anyhow::anyhow!("cannot compute {metric}: {error}{context}")
-    })?;
+    let value = metric
+        .score_with(&truth, &predictions, context)
+        .map_err(|error| {
+            let context = row_of(&error)
+                .and_then(|row| pairs.get(row))
+                .map(|&(t, p)| {
+                    format!(
+                        " (that row is {} line {}, {} line {})",
+                        truth_table.name,
+                        truth_table.lines[t],
+                        predictions_table.name,
+                        predictions_table.lines[p]
+                    )
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("cannot compute {metric}: {error}{context}")
+        })?;
     Ok(Scored {
         value,
         rows: pairs.len(),
@@ -117,7 +154,8 @@ fn row_of(error: &MetricError) -> Option<usize> {
         MetricError::NotFinite { row, .. }
         | MetricError::OutOfRange { row, .. }
         | MetricError::ProbabilitiesDoNotSumToOne { row, .. }
-        | MetricError::ClassOutOfRange { row, .. } => Some(*row),
+        | MetricError::ClassOutOfRange { row, .. }
+        | MetricError::BadCurveValue { row, .. } => Some(*row),
         _ => None,
     }
 }
@@ -335,6 +373,9 @@ fn read_predictions(
     pairs: &[(usize, usize)],
 ) -> anyhow::Result<Predictions> {
     let rows = || pairs.iter().map(|&(_, p)| p);
+    if task == TaskKind::Survival && table.column("prediction").is_none() {
+        return read_curves(table, pairs);
+    }
     if task != TaskKind::Multiclass {
         let prediction = table.require("prediction", "one prediction per row")?;
         return Ok(Predictions::Scores(
@@ -365,6 +406,37 @@ fn read_predictions(
     })
 }
 
+/// Survival curves from the columns `s_<time>`, in file order.
+fn read_curves(table: &Table, pairs: &[(usize, usize)]) -> anyhow::Result<Predictions> {
+    let grid: Vec<(usize, f64)> = table
+        .headers
+        .iter()
+        .enumerate()
+        .filter_map(|(column, name)| {
+            let time = name.strip_prefix("s_")?.parse::<f64>().ok()?;
+            Some((column, time))
+        })
+        .collect();
+    if grid.is_empty() {
+        bail!(
+            "{}: survival predictions need a `prediction` column (risk scores) or columns \
+             s_<time> (survival curves, e.g. s_365, s_1095); columns are: {}",
+            table.name,
+            table.headers.join(", ")
+        );
+    }
+    let mut values = Vec::with_capacity(pairs.len() * grid.len());
+    for &(_, record) in pairs {
+        for &(column, _) in &grid {
+            values.push(table.number(record, column)?);
+        }
+    }
+    Ok(Predictions::SurvivalCurves {
+        times: grid.iter().map(|&(_, time)| time).collect(),
+        values,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,7 +452,7 @@ mod tests {
 
     fn score(metric: &str, truth: &str, predictions: &str) -> anyhow::Result<f64> {
         let (_dir, t, p) = files(truth, predictions);
-        score_files(metric.parse()?, &t, &p).map(|s| s.value)
+        score_files(metric.parse()?, &t, &p, &ScoreContext::default()).map(|s| s.value)
     }
 
     #[test]
@@ -406,6 +478,106 @@ mod tests {
         let truth = "target\n1\n2\n";
         let predictions = "prediction\n2\n4\n";
         assert_eq!(score("mae", truth, predictions).unwrap(), 1.5);
+    }
+
+    /// The platform's pipeline scores a part with its fit's training labels and the bundle's
+    /// horizons; `medarena score` given the same rows as files and `--train`/`--horizons`
+    /// must say the same, bit for bit, for risk scores and for curves.
+    #[test]
+    fn the_platform_and_medarena_score_agree_on_survival() {
+        use medarena_arena::pipeline::ScoredPart;
+        let n = 60;
+        let time: Vec<f64> = (0..n).map(|i| 10.0 + ((i * 37) % 97) as f64).collect();
+        let event: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
+        let risk: Vec<f64> = (0..n).map(|i| -time[i] + ((i * 13) % 7) as f64).collect();
+        let train_time: Vec<f64> = (0..n)
+            .map(|i| 5.0 + 1.3 * ((i * 53) % 101) as f64)
+            .collect();
+        let train_event: Vec<bool> = (0..n).map(|i| i % 4 != 0).collect();
+        let grid = [30.0, 60.0, 90.0];
+        let curves: Vec<f64> = risk
+            .iter()
+            .flat_map(|r| grid.map(|t| (-t / 200.0 * (r / 50.0).exp()).exp()))
+            .collect();
+        let context = ScoreContext {
+            horizons: grid.to_vec(),
+            tau: Some(95.0),
+            training: Some(SurvivalLabels {
+                time: train_time.clone(),
+                event: train_event.clone(),
+            }),
+        };
+        let truth_csv: String = std::iter::once("time,event".to_owned())
+            .chain((0..n).map(|i| format!("{},{}", time[i], u8::from(event[i]))))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let train_csv: String = std::iter::once("time,event".to_owned())
+            .chain((0..n).map(|i| format!("{},{}", train_time[i], u8::from(train_event[i]))))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let risk_csv: String = std::iter::once("prediction".to_owned())
+            .chain(risk.iter().map(|r| format!("{r:?}")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let curves_csv: String = std::iter::once("s_30,s_60,s_90".to_owned())
+            .chain(curves.chunks(3).map(|row| {
+                row.iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let (truth_path, train_path) = (write("t.csv", &truth_csv), write("train.csv", &train_csv));
+        let files_context = ScoreContext {
+            training: Some(read_training(&train_path).unwrap()),
+            ..context.clone()
+        };
+        for (predictions, csv, metrics) in [
+            (
+                Predictions::Scores(risk.clone()),
+                risk_csv,
+                &[Metric::CIndex, Metric::UnoCIndex, Metric::TdAuc][..],
+            ),
+            (
+                Predictions::SurvivalCurves {
+                    times: grid.to_vec(),
+                    values: curves.clone(),
+                },
+                curves_csv,
+                &[
+                    Metric::CIndex,
+                    Metric::UnoCIndex,
+                    Metric::TdAuc,
+                    Metric::IntegratedBrier,
+                ][..],
+            ),
+        ] {
+            let part = ScoredPart {
+                truth: Truth::Survival {
+                    time: time.clone(),
+                    event: event.clone(),
+                },
+                predictions,
+                sites: vec![String::new(); n],
+                context: context.clone(),
+            };
+            let predictions_path = write("p.csv", &csv);
+            for &metric in metrics {
+                let platform = part.score(metric).unwrap();
+                let offline = score_files(metric, &truth_path, &predictions_path, &files_context)
+                    .unwrap()
+                    .value;
+                assert_eq!(platform.to_bits(), offline.to_bits(), "{metric}");
+                assert!((0.0..=1.0).contains(&platform), "{metric}: {platform}");
+            }
+        }
     }
 
     #[test]

@@ -117,8 +117,8 @@ pub use leaderboard::{
     public_leaderboard,
 };
 pub use metrics::{
-    Direction, HorizonsNeeded, Metric, Predictions, Range, ScoreContext, SurvivalLabels, TaskKind,
-    Truth,
+    Direction, HorizonsNeeded, KaplanMeier, Metric, Predictions, Range, ScoreContext,
+    SurvivalLabels, TaskKind, Truth,
 };
 pub use noise::{NoiseMechanism, PrivacyCost};
 pub use release::{

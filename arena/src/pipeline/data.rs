@@ -14,7 +14,9 @@ use medarena_datasets_spec::{Field, Manifest, Part, SplitConfig, SplitRecord, as
 use medarena_sandbox::{
     FitPredictJob, Interruption, Labels, Limits, RunFailure, RunOutput, Sandbox, Status,
 };
-use medarena_scorer::{Metric, Predictions, PublicPartFacts, ScoreContext, SurvivalLabels, Truth};
+use medarena_scorer::{
+    KaplanMeier, Metric, Predictions, PublicPartFacts, ScoreContext, SurvivalLabels, Truth,
+};
 
 use crate::bundle::{SandboxLimits, TaskKind};
 
@@ -34,6 +36,9 @@ pub struct TaskSpec {
     pub scoring: ScoreContext,
     /// Metrics computed beside `metric` for organizers (and `medarena run`), never released.
     pub organizer_metrics: Vec<Metric>,
+    /// Survival only: the times at which the submission returns survival curves (ABI
+    /// version 2) instead of risk scores; see [`crate::bundle::Bundle::survival_grid`].
+    pub survival_grid: Option<Vec<f64>>,
 }
 
 /// The sandbox limits of a competition.
@@ -392,13 +397,25 @@ fn target_field<'m>(manifest: &'m Manifest, target: &str) -> Result<&'m Field, E
     })
 }
 
-fn predictions_of(task: TaskKind, values: &[f64], classes: usize) -> Predictions {
-    match task {
-        TaskKind::MulticlassClassification => Predictions::Probabilities {
+fn predictions_of(spec: &TaskSpec, values: &[f64], classes: usize) -> Predictions {
+    match (spec.task, &spec.survival_grid) {
+        (TaskKind::MulticlassClassification, _) => Predictions::Probabilities {
             n_classes: classes,
             values: values.to_vec(),
         },
+        (TaskKind::Survival, Some(grid)) => Predictions::SurvivalCurves {
+            times: grid.clone(),
+            values: values.to_vec(),
+        },
         _ => Predictions::Scores(values.to_vec()),
+    }
+}
+
+/// Values the submission returns per test row.
+fn outputs_per_row(spec: &TaskSpec, labels: &Labels) -> usize {
+    match (&spec.survival_grid, labels) {
+        (Some(grid), Labels::Survival { .. }) => grid.len(),
+        _ => labels.task().outputs_per_row(),
     }
 }
 
@@ -492,7 +509,7 @@ impl BlockData {
                 seed,
                 limits: &spec.limits,
                 debug,
-                survival_grid: None,
+                survival_grid: spec.survival_grid.as_deref(),
             },
         )
     }
@@ -500,7 +517,7 @@ impl BlockData {
     /// The two test parts scored with `predictions` (public rows first).
     fn parts(&self, spec: &TaskSpec, predictions: &[f64]) -> (ScoredPart, ScoredPart) {
         let classes = usize::try_from(self.labels.task().n_classes()).unwrap_or(0);
-        let per_row = self.labels.task().outputs_per_row();
+        let per_row = outputs_per_row(spec, &self.labels);
         let cut = (self.public_rows * per_row).min(predictions.len());
         let (public_values, private_values) = predictions.split_at(cut);
         let context = ScoreContext {
@@ -516,13 +533,13 @@ impl BlockData {
         (
             ScoredPart {
                 truth: self.public_truth.clone(),
-                predictions: predictions_of(spec.task, public_values, classes),
+                predictions: predictions_of(spec, public_values, classes),
                 sites: self.public_sites.clone(),
                 context: context.clone(),
             },
             ScoredPart {
                 truth: self.private_truth.clone(),
-                predictions: predictions_of(spec.task, private_values, classes),
+                predictions: predictions_of(spec, private_values, classes),
                 sites: self.private_sites.clone(),
                 context,
             },
@@ -531,8 +548,9 @@ impl BlockData {
 
     /// The competition's fallback prediction for every test row of the block: the training
     /// prior (class frequencies, or the mean target) of this block's own training rows; for
-    /// survival, the same risk for every row.
-    fn fallback_predictions(&self) -> Vec<f64> {
+    /// survival, the same risk for every row, or where curves are scored the Kaplan-Meier
+    /// curve of the training rows at the grid.
+    fn fallback_predictions(&self, spec: &TaskSpec) -> Vec<f64> {
         let test_rows = self.test_features.num_rows();
         let row: Vec<f64> = match &self.labels {
             Labels::Binary(y) => {
@@ -563,8 +581,15 @@ impl BlockData {
                     })
                     .collect()
             }
-            // One risk for everyone: no patient is ranked before another (a C-index of ½).
-            Labels::Survival { .. } => vec![0.0],
+            Labels::Survival { time, event } => match &spec.survival_grid {
+                // Empty or unreadable training labels: survival 1 throughout.
+                Some(grid) => match KaplanMeier::fit(time, event) {
+                    Ok(curve) => grid.iter().map(|&t| curve.at(t)).collect(),
+                    Err(_) => vec![1.0; grid.len()],
+                },
+                // One risk for everyone: no patient is ranked before another (a C-index of ½).
+                None => vec![0.0],
+            },
             Labels::Regression(y) => {
                 let finite: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
                 vec![if finite.is_empty() {
@@ -747,7 +772,7 @@ pub fn evaluate_sealed(
         };
         let (failure, predictions) = match outcome {
             Ok(predictions) => (None, predictions),
-            Err(failure) => (Some(failure.status), block.fallback_predictions()),
+            Err(failure) => (Some(failure.status), block.fallback_predictions(spec)),
         };
         let (public, private) = block.parts(spec, &predictions);
         sealed.push(SealedBlock {

@@ -120,6 +120,7 @@ fn task_spec(
         limits: sandbox_limits(&bundle.sandbox),
         scoring: bundle.score_context(),
         organizer_metrics: bundle.scorer_organizer_metrics(),
+        survival_grid: bundle.survival_grid(),
     })
 }
 
