@@ -165,6 +165,14 @@ pub enum AuditEvent {
         status: SubmissionStatus,
         outcome: RunOutcome,
     },
+    /// A final entry's score on one hospital's rows released (with noise) at publication, to
+    /// that hospital. The value is not in the event: the ledger is public.
+    SiteScoreReleased {
+        competition: CompetitionId,
+        submission: SubmissionId,
+        hospital: OrgId,
+        epsilon: f64,
+    },
 }
 
 impl AuditEvent {
@@ -196,6 +204,7 @@ impl AuditEvent {
             AuditEvent::SubmissionFinished { .. } => "submission_finished",
             AuditEvent::DatasetPrivacyTermsSet { .. } => "dataset_privacy_terms_set",
             AuditEvent::FinalScoreReleased { .. } => "final_score_released",
+            AuditEvent::SiteScoreReleased { .. } => "site_score_released",
         }
     }
 
@@ -225,7 +234,8 @@ impl AuditEvent {
             | E::RunFinished { submission, .. }
             | E::JobEnqueued { submission, .. }
             | E::SubmissionFinished { submission, .. }
-            | E::FinalScoreReleased { submission, .. } => submission.to_string(),
+            | E::FinalScoreReleased { submission, .. }
+            | E::SiteScoreReleased { submission, .. } => submission.to_string(),
             E::JobStarted { job, .. }
             | E::JobLeaseExpired { job, .. }
             | E::JobAttemptFailed { job, .. }

@@ -128,6 +128,9 @@ pub enum Action {
     ViewContribution,
     /// Which runs used a dataset and the privacy budget they spent (Dataset).
     ViewDatasetUsage,
+    /// The released per-hospital scores of a competition's final entries (Dataset: the
+    /// competition's): organizers all, a contributing hospital its own.
+    ViewSiteScores,
     /// Set a dataset's privacy terms (minimum level, ε caps) for one's own hospital
     /// (Dataset): its contributing hospitals, nobody else.
     SetDatasetPrivacy,
@@ -174,6 +177,7 @@ impl Action {
         Action::ContributeData,
         Action::ViewContribution,
         Action::ViewDatasetUsage,
+        Action::ViewSiteScores,
         Action::SetDatasetPrivacy,
         Action::ReviewDataset,
         Action::DownloadDummyData,
@@ -256,7 +260,7 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewContribution, R::Contribution { hospital }) => {
             organizer || actor.member_of(Hospital, hospital)
         }
-        (A::ViewDatasetUsage, R::Dataset { contributors }) => {
+        (A::ViewDatasetUsage | A::ViewSiteScores, R::Dataset { contributors }) => {
             organizer || contributors.iter().any(|h| actor.member_of(Hospital, *h))
         }
         (A::SetDatasetPrivacy, R::Dataset { contributors }) => contributors

@@ -306,6 +306,12 @@ pub struct FinalReleaseSpec {
     /// of each team by its noisy private score.
     #[serde(default)]
     pub show: FinalShow,
+    /// ε of the per-hospital view (`level: row` only): at publication each contributing
+    /// hospital sees each final entry's score on its own patients' private rows, released
+    /// with noise; this ε covers all hospitals of an entry together (each gets
+    /// ε / hospitals) and is reserved with the final score. Absent: no per-hospital view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_epsilon: Option<f64>,
 }
 
 #[derive(
@@ -905,7 +911,21 @@ impl Bundle {
                 format!("must be a positive number, got {budget}"),
             );
         }
-        let final_epsilon = self.final_epsilon();
+        let final_epsilon = self.final_reserved_epsilon();
+        if let Some(value) = privacy.final_release.site_epsilon {
+            if !(value.is_finite() && value > 0.0) {
+                issues.add(
+                    "privacy.final_release.site_epsilon",
+                    format!("must be a positive number, got {value}"),
+                );
+            } else if privacy.level != PrivacyLevel::Row {
+                issues.add(
+                    "privacy.final_release.site_epsilon",
+                    "per-hospital scores are released at `level: row` only: at `label` the \
+                     declared part sizes bound the whole test part, not one hospital's rows",
+                );
+            }
+        }
         if let Some(value) = privacy.final_release.epsilon
             && !(value.is_finite() && value > 0.0)
         {
@@ -918,8 +938,8 @@ impl Bundle {
                 "privacy.public_score.epsilon_per_release",
                 format!(
                     "a team's first real run reserves {epsilon} for its public score and \
-                     {final_epsilon} for its final score, more than the whole \
-                     budget_per_team_per_dataset ({budget})"
+                     {final_epsilon} for its final score (with its per-hospital view), more \
+                     than the whole budget_per_team_per_dataset ({budget})"
                 ),
             );
         }
@@ -1089,6 +1109,12 @@ impl Bundle {
             .final_release
             .epsilon
             .unwrap_or(self.privacy.public_score.epsilon_per_release)
+    }
+
+    /// What a team's first real run reserves for publication: the final score's ε plus the
+    /// per-hospital view's.
+    pub fn final_reserved_epsilon(&self) -> f64 {
+        self.final_epsilon() + self.privacy.final_release.site_epsilon.unwrap_or(0.0)
     }
 
     /// The declared lower bounds on a test part (`label` level).

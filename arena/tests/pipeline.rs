@@ -877,6 +877,17 @@ async fn demo_seed_is_idempotent() -> TestResult {
         uno.extend(c);
         // Curves at the horizons (ABI version 2): the integrated Brier score.
         brier.extend(metrics["integrated_brier"].as_f64());
+        // Each contributing hospital's exact private score, for the per-hospital view.
+        let per_hospital = details[medarena_arena::pipeline::PER_HOSPITAL_KEY]
+            .as_object()
+            .ok_or("per-hospital scores")?;
+        ensure!(
+            per_hospital.len() == 2
+                && per_hospital
+                    .values()
+                    .all(|v| v.as_f64().is_some_and(|v| (0.0..=1.0).contains(&v))),
+            "{details}"
+        );
     }
     // The baseline's Kaplan-Meier curve against Cox's: both below the 0.25 of a coin.
     ensure!(

@@ -82,7 +82,9 @@ fn is_store_statement(sql: &str) -> bool {
 async fn workload() {
     let world = World::new().await;
     let arena = &world.arena;
-    let cast = cast(arena, EXAMPLE_BUNDLE).await;
+    // With the per-hospital view, so that publication stores and reads its releases.
+    let bundle = EXAMPLE_BUNDLE.replace("    # site_epsilon: 0.5\n", "    site_epsilon: 0.5\n");
+    let cast = cast(arena, &bundle).await;
 
     let token = arena
         .create_api_token(&cast.team_x, "cli", None)
@@ -273,6 +275,13 @@ async fn workload() {
         .publish_competition(&cast.organizer, cast.competition)
         .await
         .expect("publish");
+    for actor in [&cast.organizer, &cast.hospital_a] {
+        let rows = arena
+            .site_scores(actor, cast.competition)
+            .await
+            .expect("site scores");
+        assert!(!rows.is_empty(), "released at publication");
+    }
     arena
         .audit_trail(&cast.auditor, &first.id.to_string())
         .await
@@ -328,6 +337,7 @@ async fn store_statements_prepare_on_postgres() {
         include_str!("../migrations/postgres/0001_core.sql"),
         include_str!("../migrations/postgres/0002_pipeline.sql"),
         include_str!("../migrations/postgres/0003_privacy.sql"),
+        include_str!("../migrations/postgres/0004_site_scores.sql"),
     ] {
         sqlx::raw_sql(migration)
             .execute(&mut conn)

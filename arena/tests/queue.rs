@@ -979,6 +979,104 @@ async fn leaderboards_close_and_publish() {
     );
 }
 
+/// The per-hospital view: at publication each contributing hospital gets every final
+/// entry's score on its own patients, released with noise of ε = site_epsilon / hospitals;
+/// nobody else sees it, the ledger records the release without the value.
+#[tokio::test]
+async fn hospitals_see_final_entries_on_their_own_patients_after_publication() {
+    // The executor's exact per-hospital scores: organizations with an odd id score 0.9 on
+    // their patients, the others 0.3 (the run computes them block by block).
+    let executor = ScriptedExecutor::new(|request| {
+        let mut result = successful_result(request);
+        if request.job.kind == JobKind::RealRun {
+            let per_hospital: serde_json::Map<String, serde_json::Value> = (1..=40)
+                .map(|id: i64| {
+                    (
+                        id.to_string(),
+                        serde_json::json!(if id % 2 == 1 { 0.9 } else { 0.3 }),
+                    )
+                })
+                .collect();
+            result.details = serde_json::json!({
+                medarena_arena::pipeline::PER_HOSPITAL_KEY: per_hospital,
+            });
+        }
+        Ok(result)
+    });
+    let world = World::with_executor(executor).await;
+    let bundle = EXAMPLE_BUNDLE.replace("    # site_epsilon: 0.5\n", "    site_epsilon: 0.5\n");
+    assert_ne!(bundle, EXAMPLE_BUNDLE);
+    let cast = cast(&world.arena, &bundle).await;
+    let arena = &world.arena;
+    for team in [&cast.team_x, &cast.team_y] {
+        arena
+            .submit(team, cast.competition, &module(1))
+            .await
+            .expect("submit");
+    }
+    world.release().await;
+    // Nothing before publication.
+    let before = arena
+        .site_scores(&cast.hospital_a, cast.competition)
+        .await
+        .expect("a hospital may look");
+    assert!(before.is_empty(), "{before:?}");
+    arena
+        .close_competition(&cast.organizer, cast.competition)
+        .await
+        .expect("close");
+    arena
+        .publish_competition(&cast.organizer, cast.competition)
+        .await
+        .expect("publish");
+
+    for (hospital, org) in [
+        (&cast.hospital_a, cast.hospital_a_org),
+        (&cast.hospital_b, cast.hospital_b_org),
+    ] {
+        let rows = arena
+            .site_scores(hospital, cast.competition)
+            .await
+            .expect("own scores");
+        assert_eq!(rows.len(), 2, "one per final entry: {rows:?}");
+        let exact = if org.0 % 2 == 1 { 0.9 } else { 0.3 };
+        for row in &rows {
+            assert_eq!(row.release.hospital, org, "only its own: {rows:?}");
+            assert!((row.release.epsilon - 0.25).abs() < 1e-12, "{row:?}");
+            // Δ = 1/100 blocks, ε = 0.25: Laplace of scale 0.04.
+            let shown = row.release.released_score;
+            assert!(
+                shown != exact && (shown - exact).abs() < 0.3,
+                "{shown} against {exact}"
+            );
+        }
+    }
+    assert_eq!(
+        arena
+            .site_scores(&cast.organizer, cast.competition)
+            .await
+            .expect("organizers see all")
+            .len(),
+        4
+    );
+    assert!(matches!(
+        arena.site_scores(&cast.team_x, cast.competition).await,
+        Err(ArenaError::Forbidden(_))
+    ));
+    let released: Vec<_> = world
+        .audit
+        .records()
+        .into_iter()
+        .filter(|r| r.event.kind() == "site_score_released")
+        .collect();
+    assert_eq!(released.len(), 4);
+    let text = serde_json::to_string(&released).expect("json");
+    assert!(
+        !text.contains("released_score"),
+        "no value on the ledger: {text}"
+    );
+}
+
 #[tokio::test]
 async fn audit_events_survive_a_sink_outage_and_arrive_in_order() {
     let world = World::new().await;

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/competitions/{id}/analyses", post(submit_analysis))
         .route("/competitions/{id}/budget", get(budget))
         .route("/competitions/{id}/privacy", get(competition_privacy))
+        .route("/competitions/{id}/site-scores", get(site_scores))
         .route("/submissions/{id}", get(submission))
         .route("/submissions/{id}/dummy-report", get(dummy_report))
         .route("/submissions/{id}/module", get(download_module))
@@ -767,6 +768,20 @@ async fn competition_privacy(
         .competition(&auth.actor, medarena_arena::CompetitionId(id))
         .await?;
     json_of(competition.bundle.release_terms())
+}
+
+/// `GET /competitions/{id}/site-scores`: the per-hospital view released at publication
+/// (a contributing hospital its own rows, organizers all).
+async fn site_scores(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    let rows = state
+        .arena
+        .site_scores(&auth.actor, medarena_arena::CompetitionId(id))
+        .await?;
+    json_of(rows)
 }
 
 async fn contribution(

@@ -232,6 +232,13 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/competitions/{id}/site-scores",
+        "Each final entry's score on the caller's own hospital's patients, released with noise at publication",
+        "contributing hospital (its own), organizer (all)",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/competitions/{id}/privacy",
         "The competition's release terms: level, blocks, ε, noise and its 95% interval, release delay",
         "anyone",
@@ -471,6 +478,7 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
             Json(of::<a::DatasetPrivacy>)
         }
         ("get", "/competitions/{id}/privacy") => Json(of::<Option<a::ReleaseTerms>>),
+        ("get", "/competitions/{id}/site-scores") => Json(of::<Vec<a::store::SiteScoreRow>>),
         ("get", "/queue") => Json(of::<a::QueueStats>),
         ("get", "/api/ledger/key") | ("get", "/api/ledger/checkpoint") => Text,
         ("get", "/api/ledger/receipts/{code}")

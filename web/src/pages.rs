@@ -595,7 +595,16 @@ async fn competition_page(
     } else {
         false
     };
+    // The per-hospital view: a contributing hospital's own rows (organizers: every hospital's).
+    let site_scores = match auth.actor.role() {
+        Some(Role::Hospital | Role::Organizer) if competition.published_at.is_some() => arena
+            .site_scores(&auth.actor, competition.id)
+            .await
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let bundle = &competition.bundle;
+    let curves = bundle.survival_grid();
     let csrf = auth.csrf().unwrap_or_default();
     page(layout(
         &bundle.title,
@@ -605,9 +614,17 @@ async fn competition_page(
             p.muted { "Task: " (task_name(bundle.task)) " · metric " (bundle.metric) " · target " code { (bundle.target) }
                 " · " (bundle.limits.submissions_per_team_per_day) " submissions per team per day" }
             @if bundle.task == medarena_arena::bundle::TaskKind::Survival {
-                p.muted.survival { "Survival: submissions return one risk score per row, "
-                    strong { "higher meaning an earlier event" }
-                    " (sandbox/ABI.md); the target "
+                p.muted.survival {
+                    @if let Some(grid) = &curves {
+                        "Survival: submissions return each row's "
+                        strong { "survival probability at each horizon" }
+                        " (" (grid.iter().map(|h| format!("{h}")).collect::<Vec<_>>().join(", "))
+                        "; ABI version 2, sandbox/ABI.md); the target "
+                    } @else {
+                        "Survival: submissions return one risk score per row, "
+                        strong { "higher meaning an earlier event" }
+                        " (sandbox/ABI.md); the target "
+                    }
                     code { (bundle.target) } " is paired with the dataset's event column."
                     @if let Some(survival) = &bundle.survival {
                         @if !survival.horizons.is_empty() {
@@ -630,6 +647,19 @@ async fn competition_page(
             h2 { "Scores over time" }
             (score_chart(&history))
             (privacy_terms(bundle))
+            @if !site_scores.is_empty() {
+                h2 { "On your hospital's patients" }
+                p.muted { "Each final entry's " (bundle.metric) " on the private rows your hospital contributed, "
+                    "released with noise at publication (ε " (site_scores[0].release.epsilon) " each; see "
+                    a href="/privacy" { "privacy" } ")." }
+                table.site-scores {
+                    thead { tr { th { "hospital" } th { "team" } th { "submission" } th { "released score" } } }
+                    tbody { @for row in &site_scores {
+                        tr { td { (row.release.hospital) } td { (row.team_name) } td { (row.submission) }
+                            td { (format!("{:.3}", row.release.released_score)) } }
+                    } }
+                }
+            }
             @if team_member {
                 h2 { "Your team" }
                 @if !accepted {

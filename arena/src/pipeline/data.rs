@@ -55,6 +55,11 @@ pub fn sandbox_limits(limits: &SandboxLimits) -> Limits {
     }
 }
 
+/// The column a real run's table carries beside the manifest's: the contributing hospital
+/// of each row (its organization id), for the per-hospital scores of final entries. Never a
+/// feature (features are the manifest's), absent from dummy and local data.
+pub const HOSPITAL_COLUMN: &str = "__medarena_hospital";
+
 /// The truth and the predictions of one test part, with each row's site.
 #[derive(Debug, Clone)]
 pub struct ScoredPart {
@@ -329,6 +334,11 @@ pub(crate) fn sites_of(manifest: &Manifest, batch: &RecordBatch) -> Vec<String> 
     let name = manifest
         .site()
         .map_or(DEFAULT_SITE_COLUMN, |field| field.name.as_str());
+    text_values(batch, name)
+}
+
+/// Every row's value of column `name` as text; empty strings where the column is absent.
+fn text_values(batch: &RecordBatch, name: &str) -> Vec<String> {
     let column = batch.column_by_name(name).and_then(as_text);
     match column.as_deref().and_then(TextColumn::of) {
         Some(view) => (0..batch.num_rows())
@@ -336,6 +346,11 @@ pub(crate) fn sites_of(manifest: &Manifest, batch: &RecordBatch) -> Vec<String> 
             .collect(),
         None => vec![String::new(); batch.num_rows()],
     }
+}
+
+/// The contributing hospital of every row ([`HOSPITAL_COLUMN`]; empty where absent).
+fn hospitals_of(batch: &RecordBatch) -> Vec<String> {
+    text_values(batch, HOSPITAL_COLUMN)
 }
 
 /// The feature columns of the manifest, in its order (the target, ids, sites and excluded
@@ -432,6 +447,8 @@ struct BlockData {
     private_truth: Truth,
     public_sites: Vec<String>,
     private_sites: Vec<String>,
+    /// The contributing hospital of each private test row ([`HOSPITAL_COLUMN`]).
+    private_hospitals: Vec<String>,
 }
 
 /// Rows with a target, assigned row by row to parts and `blocks` blocks
@@ -481,6 +498,7 @@ fn prepare_blocks(
             private_truth: target_of(fields, spec.task, &private)?.truth(),
             public_sites: sites_of(manifest, &public),
             private_sites: sites_of(manifest, &private),
+            private_hospitals: hospitals_of(&private),
         });
     }
     Ok(Prepared {
@@ -695,6 +713,8 @@ pub struct SealedBlock {
     pub train_rows: usize,
     pub public: ScoredPart,
     pub private: ScoredPart,
+    /// The contributing hospital of each private row ([`HOSPITAL_COLUMN`]).
+    pub private_hospitals: Vec<String>,
     /// Wall time of the block in the sandbox (organizers only).
     pub elapsed: Duration,
 }
@@ -780,6 +800,7 @@ pub fn evaluate_sealed(
             train_rows: block.train_rows,
             public,
             private,
+            private_hospitals: block.private_hospitals.clone(),
             elapsed: started.elapsed(),
         });
     }

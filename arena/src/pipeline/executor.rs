@@ -12,10 +12,10 @@ use medarena_datasets_spec::{
 };
 use medarena_sandbox::{AnalyzeJob, Limits, RunFailure, Sandbox, SandboxConfig, Status, Timings};
 use medarena_scorer::{
-    AggregateSpec, BootstrapConfig, BudgetAccountant, DatasetBudget, InMemoryAccountant,
-    LadderState, Metric, NoiseMechanism, Payer, PrivacyCost, block_mean, block_score, bootstrap_ci,
-    paired_bootstrap, per_site_scores, release_range, release_scalar, round_to_grid,
-    sample_and_aggregate,
+    AggregateSpec, BootstrapConfig, BudgetAccountant, ClampBounds, DatasetBudget,
+    InMemoryAccountant, LadderState, Metric, NoiseMechanism, Payer, PrivacyCost, Range, block_mean,
+    block_score, bootstrap_ci, paired_bootstrap, per_site_scores, release_range, release_scalar,
+    round_to_grid, sample_and_aggregate,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -23,8 +23,8 @@ use zeroize::Zeroizing;
 
 use super::PipelineConfig;
 use super::data::{
-    DeclaredBounds, EvaluationError, ScoredPart, SealedEvaluation, TaskSpec, analysis_rows,
-    evaluate, evaluate_sealed, sandbox_limits, take_rows,
+    DeclaredBounds, EvaluationError, HOSPITAL_COLUMN, ScoredPart, SealedEvaluation, TaskSpec,
+    analysis_rows, evaluate, evaluate_sealed, sandbox_limits, take_rows,
 };
 use crate::bundle::{PrivacyLevel, SandboxLimits};
 use crate::executor::{
@@ -34,6 +34,53 @@ use crate::executor::{
 use crate::model::{
     AnalysisSpec, Competition, JobKind, ReleasedAggregate, RunOutcome, Submission, SubmissionKind,
 };
+
+/// Where a real run's details keep [`per_hospital_private`] (organizers only; the core
+/// releases them with noise at publication, see `Arena::publish_competition`).
+pub const PER_HOSPITAL_KEY: &str = "per_hospital_private";
+
+/// Each contributing hospital's exact private score, computed as the released score is:
+/// the mean over the k blocks of each block's clamped score on that hospital's private
+/// rows (a block without any counts as the range's midpoint). One row lives in one block,
+/// so each value moves by at most (max − min)/k when one row changes, as the released
+/// score does. Keyed by the hospital's organization id.
+fn per_hospital_private(
+    evaluation: &SealedEvaluation,
+    metric: Metric,
+    clamp: &ClampBounds,
+    range: Range,
+) -> Result<std::collections::BTreeMap<String, f64>, ExecutorError> {
+    let hospitals: std::collections::BTreeSet<&str> = evaluation
+        .blocks
+        .iter()
+        .flat_map(|b| b.private_hospitals.iter().map(String::as_str))
+        .filter(|h| !h.is_empty())
+        .collect();
+    let mut scores = std::collections::BTreeMap::new();
+    for hospital in hospitals {
+        let blocks = evaluation
+            .blocks
+            .iter()
+            .map(|block| {
+                let rows: Vec<usize> = (0..block.private_hospitals.len())
+                    .filter(|&row| block.private_hospitals[row] == hospital)
+                    .collect();
+                let part = &block.private;
+                block_score(
+                    metric,
+                    &part.truth.select(&rows),
+                    &part.predictions.select(&rows),
+                    &part.context,
+                    clamp,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| permanent(e.to_string()))?;
+        let mean = block_mean(&blocks, range).map_err(|e| permanent(e.to_string()))?;
+        scores.insert(hospital.to_owned(), mean);
+    }
+    Ok(scores)
+}
 
 /// The coarse outcome of a sandbox status; `None` for the platform's own failures.
 pub fn outcome_of(status: Status) -> Option<RunOutcome> {
@@ -141,6 +188,7 @@ fn real_table(
     contributions: &[ContributionData],
 ) -> Result<RecordBatch, ExecutorError> {
     let mut parts = Vec::with_capacity(contributions.len());
+    let mut hospitals = Vec::new();
     for contribution in contributions {
         let format = Format::from_extension(Path::new(&contribution.file_name))
             .unwrap_or_else(|| Format::sniff(&contribution.bytes));
@@ -152,10 +200,34 @@ fn real_table(
             &LoadOptions::default(),
         )
         .map_err(|_| permanent(format!("{} cannot be loaded", contribution.contribution)))?;
+        let hospital = contribution.hospital.0.to_string();
+        hospitals.extend(std::iter::repeat_n(hospital, loaded.batch.num_rows()));
         parts.push((format!("site-{}", contribution.hospital.0), loaded.batch));
     }
-    union_sites(manifest, &parts)
-        .map_err(|err| permanent(format!("uniting the contributions: {err}")))
+    let united = union_sites(manifest, &parts)
+        .map_err(|err| permanent(format!("uniting the contributions: {err}")))?;
+    // The union keeps every row, in the order of the parts.
+    if united.num_rows() != hospitals.len() {
+        return Err(permanent("uniting the contributions changed the rows"));
+    }
+    append_text_column(&united, HOSPITAL_COLUMN, hospitals)
+}
+
+/// `batch` with one more (non-null, text) column.
+fn append_text_column(
+    batch: &RecordBatch,
+    name: &str,
+    values: Vec<String>,
+) -> Result<RecordBatch, ExecutorError> {
+    use medarena_datasets_spec::arrow::array::{ArrayRef, StringArray};
+    use medarena_datasets_spec::arrow::datatypes::{DataType, Field, Schema};
+    let schema = batch.schema();
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(name, DataType::Utf8, false)));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(values)) as ArrayRef);
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|err| permanent(format!("adding the hospital column: {err}")))
 }
 
 /// Dummy data for a run: the manifest's generator with the competition's split seed, so
@@ -354,6 +426,7 @@ impl SandboxExecutor {
         };
         let exact_public = mean_of(Part::PublicTest)?;
         let exact_private = mean_of(Part::PrivateTest)?;
+        let per_hospital = per_hospital_private(&evaluation, spec.metric, &clamp, range)?;
 
         // The core reserved this run's ε when it queued it; the release spends it.
         let accountant = run_accountant(request.reserved_epsilon)?;
@@ -402,6 +475,7 @@ impl SandboxExecutor {
                 "ladder_improved": ladder_improved,
             },
             "evaluation": self.organizer_details(&spec, &evaluation, exact_public, exact_private, request),
+            PER_HOSPITAL_KEY: per_hospital,
         });
         Ok(RunResult {
             outcome: RunOutcome::Ok,

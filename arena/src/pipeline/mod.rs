@@ -64,10 +64,10 @@ mod executor;
 mod validator;
 
 pub use data::{
-    DeclaredBounds, Evaluation, EvaluationError, ScoredPart, SealedBlock, SealedEvaluation,
-    TaskSpec, evaluate, evaluate_sealed, sandbox_limits,
+    DeclaredBounds, Evaluation, EvaluationError, HOSPITAL_COLUMN, ScoredPart, SealedBlock,
+    SealedEvaluation, TaskSpec, evaluate, evaluate_sealed, sandbox_limits,
 };
-pub use executor::{SandboxExecutor, outcome_of};
+pub use executor::{PER_HOSPITAL_KEY, SandboxExecutor, outcome_of};
 pub use validator::SpecValidator;
 
 use std::path::Path;

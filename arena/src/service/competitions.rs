@@ -6,15 +6,18 @@ use serde::{Deserialize, Serialize};
 
 use super::Arena;
 use crate::authz::{Action, Actor, Resource, authorize};
-use crate::bundle::FinalShow;
 use crate::bundle::{Bundle, BundleError, FieldIssue};
+use crate::bundle::{FinalShow, PrivacyLevel};
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{CompareRequest, EntryComparison};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
 use crate::model::{
-    AgreementAcceptance, ChargePurpose, Competition, DatasetState, JobKind, SubmissionStatus,
+    AgreementAcceptance, ChargePurpose, Competition, ContributionState, DatasetState, JobKind,
+    Role, SubmissionStatus,
 };
-use crate::store::{FinalRelease, NewCompetition, ScoredSubmission};
+use crate::store::{
+    FinalRelease, NewCompetition, ScoredSubmission, SiteScoreRelease, SiteScoreRow,
+};
 use crate::time::Timestamp;
 use crate::vault::sha256_hex;
 
@@ -435,9 +438,136 @@ impl Arena {
                 submission: row.submission,
                 team: row.team,
                 released_private_score: released.value,
+                site_scores: self.site_releases(competition, row.submission).await?,
             });
         }
         Ok(releases)
+    }
+
+    /// The per-hospital view of one final entry: each contributing hospital's exact private
+    /// score (computed by the run as the released score is, block by block: Δ = range/k for
+    /// each, `PER_HOSPITAL_KEY` of its details) released with Laplace noise of ε =
+    /// `site_epsilon` / hospitals, so that the whole vector costs `site_epsilon`, reserved
+    /// with the final score. The hospitals are the run's contributors (public), not the
+    /// rows' values.
+    async fn site_releases(
+        &self,
+        competition: &Competition,
+        submission: SubmissionId,
+    ) -> ArenaResult<Vec<SiteScoreRelease>> {
+        let bundle = &competition.bundle;
+        let (Some(site_epsilon), Some(terms), Some(metric)) = (
+            bundle.privacy.final_release.site_epsilon,
+            bundle.release_terms(),
+            bundle.scorer_metric(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        if terms.level != PrivacyLevel::Row {
+            return Ok(Vec::new());
+        }
+        let Some(details) = self
+            .inner
+            .store
+            .submission(submission)
+            .await?
+            .and_then(|s| s.result)
+        else {
+            return Ok(Vec::new());
+        };
+        let exact: std::collections::BTreeMap<String, f64> = details
+            .get(crate::pipeline::PER_HOSPITAL_KEY)
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let mut hospitals: Vec<OrgId> = Vec::new();
+        for dataset in &competition.datasets {
+            for contribution in self.inner.store.contributions(*dataset).await? {
+                if contribution.state == ContributionState::Validated
+                    && !hospitals.contains(&contribution.hospital)
+                {
+                    hospitals.push(contribution.hospital);
+                }
+            }
+        }
+        hospitals.sort();
+        if hospitals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let range =
+            medarena_scorer::release_range(metric, &bundle.privacy.public_score.clamp_bounds())
+                .map_err(|err| ArenaError::Internal(err.to_string()))?;
+        let epsilon = site_epsilon / hospitals.len() as f64;
+        let accountant = medarena_scorer::InMemoryAccountant::new();
+        let budget = medarena_scorer::DatasetBudget {
+            per_team: medarena_scorer::PrivacyCost::pure(site_epsilon + 1e-9),
+            total: None,
+        };
+        medarena_scorer::BudgetAccountant::set_budget(&accountant, "sites", budget)
+            .map_err(|err| ArenaError::Internal(err.to_string()))?;
+        let payer = medarena_scorer::Payer {
+            accountant: &accountant,
+            team: "team",
+            dataset: "sites",
+        };
+        let midpoint = (range.min + range.max) / 2.0;
+        hospitals
+            .into_iter()
+            .map(|hospital| {
+                // A hospital without rows in the run: every block counted as the midpoint,
+                // exactly as the run would have computed it.
+                let value = exact
+                    .get(&hospital.0.to_string())
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .unwrap_or(midpoint);
+                let released = medarena_scorer::release_scalar(
+                    &payer,
+                    value,
+                    terms.sensitivity,
+                    epsilon,
+                    range,
+                )
+                .map_err(|err| ArenaError::Internal(format!("releasing a site score: {err}")))?;
+                Ok(SiteScoreRelease {
+                    hospital,
+                    released_score: released.value,
+                    epsilon,
+                })
+            })
+            .collect()
+    }
+
+    /// The released per-hospital scores of a published competition's final entries:
+    /// organizers see every hospital's, a contributing hospital its own; nobody else.
+    pub async fn site_scores(
+        &self,
+        actor: &Actor,
+        id: CompetitionId,
+    ) -> ArenaResult<Vec<SiteScoreRow>> {
+        let competition = self.load_competition(id).await?;
+        let mut contributors = Vec::new();
+        for dataset in &competition.datasets {
+            for contribution in self.inner.store.contributions(*dataset).await? {
+                if !contributors.contains(&contribution.hospital) {
+                    contributors.push(contribution.hospital);
+                }
+            }
+        }
+        authorize(
+            actor,
+            Action::ViewSiteScores,
+            Resource::Dataset {
+                contributors: &contributors,
+            },
+        )?;
+        let organizer = actor.role() == Some(Role::Organizer);
+        let hospital = match actor.principal().and_then(|p| p.membership.as_ref()) {
+            _ if organizer => None,
+            Some(membership) => Some(membership.org),
+            None => return Ok(Vec::new()),
+        };
+        Ok(self.inner.store.site_score_releases(id, hospital).await?)
     }
 
     /// The public or private leaderboard: one entry per team. The public board holds

@@ -485,8 +485,9 @@ impl Arena {
                 ChargePurpose::Analysis
             },
             micro_epsilon: micro_epsilon_per_run(submission, competition),
-            final_micro_epsilon: model
-                .then(|| micro_epsilon_charge(bundle.final_epsilon()).unwrap_or(i64::MAX / 4)),
+            final_micro_epsilon: model.then(|| {
+                micro_epsilon_charge(bundle.final_reserved_epsilon()).unwrap_or(i64::MAX / 4)
+            }),
             competition_cap_micro: micro_epsilon_limit(bundle.privacy.budget_per_team_per_dataset)
                 .unwrap_or(0),
             max_public_releases: if model {

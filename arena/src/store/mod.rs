@@ -222,6 +222,28 @@ pub struct FinalRelease {
     pub submission: SubmissionId,
     pub team: OrgId,
     pub released_private_score: f64,
+    /// The entry's score on each contributing hospital's private rows, released with noise
+    /// (the per-hospital view; empty when the competition declares none).
+    pub site_scores: Vec<SiteScoreRelease>,
+}
+
+/// One hospital's released score of one final entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct SiteScoreRelease {
+    pub hospital: OrgId,
+    pub released_score: f64,
+    /// The ε this value cost (the entry's `site_epsilon` over its hospitals).
+    pub epsilon: f64,
+}
+
+/// A released per-hospital score with the entry it belongs to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct SiteScoreRow {
+    pub submission: SubmissionId,
+    pub team: OrgId,
+    pub team_name: String,
+    #[serde(flatten)]
+    pub release: SiteScoreRelease,
 }
 
 /// Which budget to read: a team's on the datasets of a competition.
@@ -489,6 +511,12 @@ pub trait SubmissionRepo: Send + Sync {
         &self,
         competition: CompetitionId,
     ) -> StoreResult<Vec<ScoredSubmission>>;
+    /// The per-hospital scores released at publication, of one hospital or of all.
+    async fn site_score_releases(
+        &self,
+        competition: CompetitionId,
+        hospital: Option<OrgId>,
+    ) -> StoreResult<Vec<SiteScoreRow>>;
 }
 
 /// The durable job queue.

@@ -1190,6 +1190,31 @@ impl CompetitionRepo for SqliteStore {
             )
             .await?;
         }
+        for release in releases {
+            for site in &release.site_scores {
+                sqlx::query(
+                    "INSERT INTO site_score_releases (submission_id, hospital_id, \
+                     released_score, epsilon) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(release.submission.0)
+                .bind(site.hospital.0)
+                .bind(site.released_score)
+                .bind(site.epsilon)
+                .execute(&mut *tx)
+                .await?;
+                record(
+                    &mut tx,
+                    stamp,
+                    AuditEvent::SiteScoreReleased {
+                        competition: id,
+                        submission: release.submission,
+                        hospital: site.hospital,
+                        epsilon: site.epsilon,
+                    },
+                )
+                .await?;
+            }
+        }
         record(
             &mut tx,
             stamp,
@@ -1816,6 +1841,42 @@ impl SubmissionRepo for SqliteStore {
                     released_private_score: row.try_get("released_private_score")?,
                     created_at: ts(row, "created_at")?,
                     release_at: ts_opt(row, "release_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn site_score_releases(
+        &self,
+        competition: CompetitionId,
+        hospital: Option<OrgId>,
+    ) -> StoreResult<Vec<SiteScoreRow>> {
+        // One statement for "one hospital" and "all": hospital 0 (no organization has it)
+        // stands for every hospital; a typed sentinel prepares on PostgreSQL as NULL does not.
+        let rows = sqlx::query(
+            "SELECT r.submission_id, s.team_id, o.name AS team_name, r.hospital_id, \
+             r.released_score, r.epsilon \
+             FROM site_score_releases r \
+             JOIN submissions s ON s.id = r.submission_id \
+             JOIN organizations o ON o.id = s.team_id \
+             WHERE s.competition_id = $1 AND ($2 = 0 OR r.hospital_id = $2) \
+             ORDER BY r.hospital_id, r.submission_id",
+        )
+        .bind(competition.0)
+        .bind(hospital.map_or(0, |h| h.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SiteScoreRow {
+                    submission: SubmissionId(row.try_get("submission_id")?),
+                    team: OrgId(row.try_get("team_id")?),
+                    team_name: row.try_get("team_name")?,
+                    release: SiteScoreRelease {
+                        hospital: OrgId(row.try_get("hospital_id")?),
+                        released_score: row.try_get("released_score")?,
+                        epsilon: row.try_get("epsilon")?,
+                    },
                 })
             })
             .collect()
