@@ -214,11 +214,23 @@ def calibration_references(labels, probabilities):
     ]
 
 
+def ms(seconds):
+    """Milliseconds to three significant figures (at least one decimal below 100)."""
+    value = seconds * 1000.0
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
 def sized_tables(ours, ours_one_thread, theirs, set_name, metrics, sizes):
     """One Markdown table per metric: Rust (all cores, 1 thread) vs each reference, medians."""
     for metric in metrics:
         print()
-        print(f"**{metric}** (median s, best in brackets)")
+        print(f"**{metric}** (median ms, best in brackets)")
         print()
         print(
             "| rows | medarena, all cores | medarena, 1 thread | reference | reference time | runs "
@@ -231,10 +243,7 @@ def sized_tables(ours, ours_one_thread, theirs, set_name, metrics, sizes):
                 continue
             r, one = ours[key], ours_one_thread[key]
             assert r["value"] == one["value"], (key, r, one)
-            cells = (
-                f"| {rows:,} | {r['median_s']:.4f} ({r['best_s']:.4f}) "
-                f"| {one['median_s']:.4f} ({one['best_s']:.4f}) |"
-            )
+            cells = f"| {rows:,} | {ms(r['median_s'])} ({ms(r['best_s'])}) | {ms(one['median_s'])} ({ms(one['best_s'])}) |"
             for name, result in theirs.get(key, []):
                 if isinstance(result, str):
                     print(f"{cells} {name} | {result} | — | — | — |")
@@ -242,7 +251,7 @@ def sized_tables(ours, ours_one_thread, theirs, set_name, metrics, sizes):
                 value, best, median, runs = result
                 diff = abs(value - r["value"])
                 print(
-                    f"{cells} {name} | {median:.4f} ({best:.4f}) | {runs} | "
+                    f"{cells} {name} | {ms(median)} ({ms(best)}) | {runs} | "
                     f"{median / r['median_s']:.1f}x / {median / one['median_s']:.1f}x | {diff:.1e} |"
                 )
                 assert diff < 1e-9, (key, name, value, r["value"])
@@ -317,7 +326,7 @@ def main():
                 estimate = seconds * (key[2] / rows) ** (2 if quadratic else 1)
                 if estimate > args.budget:
                     sized_theirs.setdefault(key, []).append(
-                        (name, f"not run (~{estimate:,.0f} s per run, extrapolated from {rows:,} rows)")
+                        (name, f"not run (~{estimate:,.0f} s a run, extrapolated from {rows:,} rows)")
                     )
                     last[(key[0], key[1], name)] = (key[2], estimate)
                     continue

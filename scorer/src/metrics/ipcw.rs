@@ -460,6 +460,18 @@ fn swept_auc(
         .map(|(i, &t)| (order_key(t), i as u32))
         .collect();
     sort_pairs(&mut by_time);
+    // The rows the sweep reaches (time <= last horizon), gathered into time order once: the
+    // sweep then reads them sequentially instead of missing the cache on every row of a
+    // large table. `t <= h` is `order_key(t) <= order_key(h)` for finite values.
+    let last_key = horizons.last().map_or(0, |&h| order_key(h));
+    let reached = by_time.partition_point(|&(key, _)| key <= last_key);
+    let sweep: Vec<(u64, u32, bool, f64)> = by_time[..reached]
+        .iter()
+        .map(|&(key, i)| {
+            let row = i as usize;
+            (key, groups[row], event[row], weights[row])
+        })
+        .collect();
 
     let mut pairs = CompensatedSum::default();
     let mut case_total = CompensatedSum::default();
@@ -467,17 +479,17 @@ fn swept_auc(
     let mut next = 0;
     let mut auc = Vec::with_capacity(horizons.len());
     for &horizon in horizons {
-        while next < by_time.len() && time[by_time[next].1 as usize] <= horizon {
-            let row = by_time[next].1 as usize;
-            let g = groups[row] as usize;
+        let horizon_key = order_key(horizon);
+        while next < sweep.len() && sweep[next].0 <= horizon_key {
+            let (_, g, is_event, w) = sweep[next];
+            let g = g as usize;
             controls.add(g, -1.0);
             control_at[g] -= 1.0;
             remaining_controls -= 1;
             if case_total.value() > 0.0 {
                 pairs.add(-(cases.below(reversed(g)) + 0.5 * case_at[g]));
             }
-            if event[row] {
-                let w = weights[row];
+            if is_event {
                 pairs.add(w * (controls.below(g) + 0.5 * control_at[g]));
                 cases.add(reversed(g), w);
                 case_at[g] += w;
