@@ -57,7 +57,9 @@ def write(directory, prefix, n, rng):
     censor = rng.exponential(1.5, size=n)
     event = time_ <= censor
     observed = np.minimum(time_, np.round(censor, 3) + 0.001)
-    prediction = np.round(-risk + rng.normal(0, 0.5, size=n), 4)
+    # A risk score (higher = earlier event), the scorer's convention; lifelines gets its
+    # negation.
+    prediction = np.round(risk + rng.normal(0, 0.5, size=n), 4)
     data = {
         "labels.u8": labels.astype(np.uint8),
         "scores.f64": scores.astype("<f8"),
@@ -276,6 +278,9 @@ def main():
     for pattern in ["*.u8", "*.f64", "survival-*/*", "calibration-*/*"]:
         for stale in directory.glob(pattern):
             stale.unlink()
+    for pattern in ["survival-*", "calibration-*"]:
+        for stale in directory.glob(pattern):
+            stale.rmdir()
     if "auc" in suites:
         rng = np.random.default_rng(7)
         big = write(directory, "", args.rows, rng)
@@ -337,13 +342,16 @@ def main():
 
     ours_one_thread = run_ours(1)
 
-    import sksurv
-    import statsmodels
-    print(
-        f"scikit-learn {sklearn.__version__}, lifelines {lifelines.__version__}, "
-        f"scikit-survival {sksurv.__version__}, statsmodels {statsmodels.__version__}, "
-        f"numpy {np.__version__}"
-    )
+    versions = f"scikit-learn {sklearn.__version__}, lifelines {lifelines.__version__}"
+    if survival_data:
+        import sksurv
+
+        versions += f", scikit-survival {sksurv.__version__}"
+    if calibration_data:
+        import statsmodels
+
+        versions += f", statsmodels {statsmodels.__version__}"
+    print(f"{versions}, numpy {np.__version__}")
     print(f"cores: {os.cpu_count()}, load average (1/5/15 min) before: {load_before}, after: {os.getloadavg()}")
     if "auc" in suites:
         print()
@@ -362,7 +370,7 @@ def auc_references(args, big, small):
         )
     labels, scores, observed, event, prediction = small
     theirs[("", "c_index", args.small_rows)] = ("lifelines concordance_index",) + best_of(
-        min(args.repeats, 3), lambda: concordance_index(observed, prediction, event)
+        min(args.repeats, 3), lambda: concordance_index(observed, -prediction, event)
     )
     return theirs
 
