@@ -219,9 +219,12 @@ pub fn calibration_intercept(labels: &[bool], probabilities: &[f64]) -> Result<f
     Ok(beta[0])
 }
 
-/// The ECE bin of a probability: `min(⌊10 p⌋, 9)`.
+/// The ECE bin of a probability: `min(⌊10 p⌋, 9)`. Callers pass p in [0, 1], where the
+/// truncating cast is the floor: `f64::floor` is a libm call on the baseline x86-64 target,
+/// and it was most of the ECE's time.
 fn bin(p: f64) -> usize {
-    ((p * 10.0).floor() as usize).min(9)
+    debug_assert!((0.0..=1.0).contains(&p));
+    ((p * 10.0) as usize).min(9)
 }
 
 /// Expected calibration error over ten equal-width bins (see the module docs). Bounded:
@@ -233,12 +236,13 @@ pub fn expected_calibration_error(
     check_lengths(labels.len(), probabilities.len())?;
     check_probabilities(probabilities, "probability")?;
     let mut count = [0usize; 10];
-    let mut outcomes = [0.0f64; 10];
+    // Events per bin, counted as integers: the same values as a float sum of 0s and 1s.
+    let mut outcomes = [0usize; 10];
     let mut predicted = [0.0f64; 10];
     for (&y, &p) in labels.iter().zip(probabilities) {
         let b = bin(p);
         count[b] += 1;
-        outcomes[b] += f64::from(u8::from(y));
+        outcomes[b] += usize::from(y);
         predicted[b] += p;
     }
     let n = labels.len() as f64;
@@ -246,7 +250,7 @@ pub fn expected_calibration_error(
         .filter(|&b| count[b] > 0)
         .map(|b| {
             let c = count[b] as f64;
-            c / n * (outcomes[b] / c - predicted[b] / c).abs()
+            c / n * (outcomes[b] as f64 / c - predicted[b] / c).abs()
         })
         .sum())
 }

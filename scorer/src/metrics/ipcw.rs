@@ -460,6 +460,18 @@ fn swept_auc(
         .map(|(i, &t)| (order_key(t), i as u32))
         .collect();
     sort_pairs(&mut by_time);
+    // The rows the sweep reaches (time <= last horizon), gathered into time order once: the
+    // sweep then reads them sequentially instead of missing the cache on every row of a
+    // large table. `t <= h` is `order_key(t) <= order_key(h)` for finite values.
+    let last_key = horizons.last().map_or(0, |&h| order_key(h));
+    let reached = by_time.partition_point(|&(key, _)| key <= last_key);
+    let sweep: Vec<(u64, u32, bool, f64)> = by_time[..reached]
+        .iter()
+        .map(|&(key, i)| {
+            let row = i as usize;
+            (key, groups[row], event[row], weights[row])
+        })
+        .collect();
 
     let mut pairs = CompensatedSum::default();
     let mut case_total = CompensatedSum::default();
@@ -467,17 +479,17 @@ fn swept_auc(
     let mut next = 0;
     let mut auc = Vec::with_capacity(horizons.len());
     for &horizon in horizons {
-        while next < by_time.len() && time[by_time[next].1 as usize] <= horizon {
-            let row = by_time[next].1 as usize;
-            let g = groups[row] as usize;
+        let horizon_key = order_key(horizon);
+        while next < sweep.len() && sweep[next].0 <= horizon_key {
+            let (_, g, is_event, w) = sweep[next];
+            let g = g as usize;
             controls.add(g, -1.0);
             control_at[g] -= 1.0;
             remaining_controls -= 1;
             if case_total.value() > 0.0 {
                 pairs.add(-(cases.below(reversed(g)) + 0.5 * case_at[g]));
             }
-            if event[row] {
-                let w = weights[row];
+            if is_event {
                 pairs.add(w * (controls.below(g) + 0.5 * control_at[g]));
                 cases.add(reversed(g), w);
                 case_at[g] += w;
@@ -503,16 +515,56 @@ fn brier_scores(
     horizons: &[f64],
     censoring: &CensoringDistribution,
 ) -> Result<Vec<f64>, MetricError> {
+    let columns: Vec<usize> = (0..horizons.len()).collect();
+    let survival = SurvivalColumns {
+        values: survival,
+        stride: horizons.len(),
+        columns: &columns,
+        checked: false,
+    };
+    brier_scores_of(time, event, survival, horizons, censoring)
+}
+
+/// S(h_k | x_i) read in place from a row-major table (e.g. survival curves on a grid):
+/// `values[i * stride + columns[k]]`, so that scoring curves needs no `rows × horizons`
+/// copy of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SurvivalColumns<'a> {
+    pub(crate) values: &'a [f64],
+    pub(crate) stride: usize,
+    /// One column per horizon, each `< stride`.
+    pub(crate) columns: &'a [usize],
+    /// Every value is already known to be a probability (curves that passed the scorer's
+    /// curve checks), so the Brier scores need not read the unused columns to check them.
+    pub(crate) checked: bool,
+}
+
+/// [`brier_scores`] on survival probabilities read through `survival.columns`.
+fn brier_scores_of(
+    time: &[f64],
+    event: &[bool],
+    survival: SurvivalColumns<'_>,
+    horizons: &[f64],
+    censoring: &CensoringDistribution,
+) -> Result<Vec<f64>, MetricError> {
     check_labels(time, event)?;
     let (n, h) = (time.len(), horizons.len());
-    if survival.len() != n * h {
+    let SurvivalColumns {
+        values,
+        stride,
+        columns,
+        ..
+    } = survival;
+    if values.len() != n * stride || columns.len() != h || columns.iter().any(|&j| j >= stride) {
         return Err(MetricError::LengthMismatch {
             what: "survival probabilities (rows × horizons)",
-            truth: n * h,
-            predictions: survival.len(),
+            truth: n * stride,
+            predictions: values.len(),
         });
     }
-    check_probabilities(survival, "survival probability")?;
+    if !survival.checked {
+        check_probabilities(values, "survival probability")?;
+    }
     any_event(event)?;
     check_horizons(horizons, time)?;
     // G at every observed time (censored rows' too: scikit-survival evaluates them all and
@@ -524,27 +576,43 @@ fn brier_scores(
         .enumerate()
         .map(|(row, &t)| censoring.at_row(row, t).map(no_zero))
         .collect::<Result<Vec<f64>, _>>()?;
-    let mut scores = Vec::with_capacity(h);
-    for (k, &horizon) in horizons.iter().enumerate() {
-        let at_horizon = censoring
-            .at(horizon)
-            .map(no_zero)
-            .ok_or(MetricError::BadHorizon {
-                index: k,
-                value: horizon,
-                reason: "after the last training time, where the censoring distribution is unknown",
-            })?;
-        let mut sum = 0.0;
-        for row in 0..n {
-            let s = survival[row * h + k];
-            if time[row] > horizon {
-                sum += (1.0 - s) * (1.0 - s) / at_horizon;
-            } else if event[row] {
-                sum += s * s / at_rows[row];
-            }
+    let at_horizons = horizons
+        .iter()
+        .enumerate()
+        .map(|(k, &horizon)| {
+            censoring
+                .at(horizon)
+                .map(no_zero)
+                .ok_or(MetricError::BadHorizon {
+                    index: k,
+                    value: horizon,
+                    reason: "after the last training time, where the censoring distribution is unknown",
+                })
+        })
+        .collect::<Result<Vec<f64>, _>>()?;
+    // One pass over the rows, each row's curve read once (row-major, as stored); every
+    // horizon's sum still adds its terms in row order.
+    let mut sums = vec![0.0f64; h];
+    for (row, curve) in values.chunks_exact(stride.max(1)).enumerate() {
+        let (t, e, g) = (time[row], event[row], at_rows[row]);
+        for (((sum, &j), &horizon), &at_horizon) in
+            sums.iter_mut().zip(columns).zip(horizons).zip(&at_horizons)
+        {
+            let s = curve[j];
+            // Selects instead of two unpredictable branches, one division either way; a row
+            // censored by h adds 0 / G(T_i) = +0.0, which leaves the non-negative sum as it was.
+            let alive = t > horizon;
+            let numerator = if alive {
+                (1.0 - s) * (1.0 - s)
+            } else if e {
+                s * s
+            } else {
+                0.0
+            };
+            *sum += numerator / if alive { at_horizon } else { g };
         }
-        scores.push(sum / n as f64);
     }
+    let scores = sums.into_iter().map(|sum| sum / n as f64).collect();
     Ok(scores)
 }
 
@@ -564,6 +632,17 @@ pub fn survival_brier_score(
     Ok(brier_scores(time, event, survival_at_horizon, &[horizon], censoring)?[0])
 }
 
+/// [`survival_brier_score`] reading S(h | x_i) in place (one column).
+pub(crate) fn survival_brier_score_of(
+    time: &[f64],
+    event: &[bool],
+    survival: SurvivalColumns<'_>,
+    horizon: f64,
+    censoring: &CensoringDistribution,
+) -> Result<f64, MetricError> {
+    Ok(brier_scores_of(time, event, survival, &[horizon], censoring)?[0])
+}
+
 /// The integrated Brier score: the Brier scores at the horizons (at least two) integrated
 /// by the trapezoidal rule and divided by the span `h_last − h_first`. Range [0, ∞), as the
 /// Brier score's.
@@ -574,6 +653,24 @@ pub fn integrated_brier_score(
     horizons: &[f64],
     censoring: &CensoringDistribution,
 ) -> Result<f64, MetricError> {
+    let columns: Vec<usize> = (0..horizons.len()).collect();
+    let survival = SurvivalColumns {
+        values: survival,
+        stride: horizons.len(),
+        columns: &columns,
+        checked: false,
+    };
+    integrated_brier_score_of(time, event, survival, horizons, censoring)
+}
+
+/// [`integrated_brier_score`] reading S(h_k | x_i) in place.
+pub(crate) fn integrated_brier_score_of(
+    time: &[f64],
+    event: &[bool],
+    survival: SurvivalColumns<'_>,
+    horizons: &[f64],
+    censoring: &CensoringDistribution,
+) -> Result<f64, MetricError> {
     if horizons.len() < 2 {
         return Err(MetricError::MissingHorizons {
             metric: "integrated_brier",
@@ -581,7 +678,7 @@ pub fn integrated_brier_score(
             given: horizons.len(),
         });
     }
-    let scores = brier_scores(time, event, survival, horizons, censoring)?;
+    let scores = brier_scores_of(time, event, survival, horizons, censoring)?;
     let mut area = 0.0;
     for k in 1..horizons.len() {
         area += (horizons[k] - horizons[k - 1]) * (scores[k] + scores[k - 1]) / 2.0;

@@ -59,6 +59,7 @@ pub use ipcw::{
     HorizonRisk, TIED_TOLERANCE, TimeDependentAuc, cumulative_dynamic_auc, integrated_brier_score,
     survival_brier_score, uno_c_index,
 };
+use ipcw::{SurvivalColumns, integrated_brier_score_of, survival_brier_score_of};
 pub use km::{CensoringDistribution, KaplanMeier};
 pub use multiclass::{macro_f1, multiclass_accuracy, multiclass_log_loss};
 pub use regression::{mae, r2, rmse};
@@ -629,6 +630,14 @@ impl Metric {
                 }),
             }
         };
+        // The grid column in force at each horizon, to read S(h_k | x_i) from the curves in
+        // place.
+        let curve_columns = || match curves {
+            Some((times, values)) => Ok((values, times.len(), horizon_columns(times, horizons)?)),
+            None => Err(MetricError::NeedsSurvivalCurves {
+                metric: self.name(),
+            }),
+        };
         // S(h_k | x_i) for every row and horizon, from the curves.
         let at_horizons = || match curves {
             Some((times, values)) => survival_at_horizons(times, values, horizons),
@@ -663,10 +672,26 @@ impl Metric {
                 Ok(auc.mean_auc)
             }
             Metric::IntegratedBrier => {
-                integrated_brier_score(time, event, &at_horizons()?, horizons, &censoring()?)
+                let (values, stride, columns) = curve_columns()?;
+                let survival = SurvivalColumns {
+                    values,
+                    stride,
+                    columns: &columns,
+                    // `check_curves` has checked every value.
+                    checked: true,
+                };
+                integrated_brier_score_of(time, event, survival, horizons, &censoring()?)
             }
             Metric::BrierAtHorizon => {
-                survival_brier_score(time, event, &at_horizons()?, horizons[0], &censoring()?)
+                let (values, stride, columns) = curve_columns()?;
+                let survival = SurvivalColumns {
+                    values,
+                    stride,
+                    columns: &columns,
+                    // `check_curves` has checked every value.
+                    checked: true,
+                };
+                survival_brier_score_of(time, event, survival, horizons[0], &censoring()?)
             }
             Metric::EceAtHorizon => {
                 survival_expected_calibration_error(time, event, &at_horizons()?, horizons[0])
@@ -718,6 +743,20 @@ fn check_curves(times: &[f64], values: &[f64], rows: usize) -> Result<(), Metric
     if rows == 0 {
         return Err(MetricError::Empty);
     }
+    // Fast path without early exits: `0 <= v <= previous` (1 before the first column) is
+    // false for NaN, infinities, values outside [0, 1] and increases alike. Only when it
+    // fails does the loop below look for the first offending value to name it.
+    let valid = |curve: &[f64]| {
+        let (mut ok, mut previous) = (true, 1.0);
+        for &value in curve {
+            ok &= (value >= 0.0) & (value <= previous);
+            previous = value;
+        }
+        ok
+    };
+    if values.chunks_exact(m).all(valid) {
+        return Ok(());
+    }
     for (row, curve) in values.chunks_exact(m).enumerate() {
         for (column, &value) in curve.iter().enumerate() {
             let reason = if !value.is_finite() {
@@ -753,20 +792,23 @@ fn curve_column(times: &[f64], horizon: f64) -> Result<usize, MetricError> {
     Ok(times.partition_point(|&t| t <= horizon) - 1)
 }
 
+/// The grid column in force at each horizon.
+fn horizon_columns(times: &[f64], horizons: &[f64]) -> Result<Vec<usize>, MetricError> {
+    horizons.iter().map(|&h| curve_column(times, h)).collect()
+}
+
 /// S(h_k | x_i) as `rows × horizons`, row-major.
 fn survival_at_horizons(
     times: &[f64],
     values: &[f64],
     horizons: &[f64],
 ) -> Result<Vec<f64>, MetricError> {
-    let columns = horizons
-        .iter()
-        .map(|&h| curve_column(times, h))
-        .collect::<Result<Vec<usize>, _>>()?;
-    Ok(values
-        .chunks_exact(times.len())
-        .flat_map(|curve| columns.iter().map(move |&j| curve[j]))
-        .collect())
+    let columns = horizon_columns(times, horizons)?;
+    let mut at = Vec::with_capacity(values.len() / times.len() * columns.len());
+    for curve in values.chunks_exact(times.len()) {
+        at.extend(columns.iter().map(|&j| curve[j]));
+    }
+    Ok(at)
 }
 
 /// The risk a curve implies for the C-indices: minus the area under it over the grid,
