@@ -225,6 +225,14 @@ fn expected() -> BTreeMap<(Action, &'static str), Vec<&'static str>> {
         &["organizer", "hospital_a"],
     );
     allow(A::ViewDatasetUsage, &["dataset_of_b"], &["organizer"]);
+    // Per-hospital scores: the competition's contributing hospitals (their own rows, the
+    // service filters) and organizers.
+    allow(
+        A::ViewSiteScores,
+        &["dataset_of_a"],
+        &["organizer", "hospital_a"],
+    );
+    allow(A::ViewSiteScores, &["dataset_of_b"], &["organizer"]);
     // A dataset's privacy terms are its contributing hospitals' to set, not organizers'.
     allow(A::SetDatasetPrivacy, &["dataset_of_a"], &["hospital_a"]);
     allow(A::ViewMetrics, &["platform"], &["organizer"]);
