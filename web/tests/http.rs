@@ -415,6 +415,10 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
                 .body(|_| json_body(json!({ "min_level": "row", "per_team_epsilon": 10.0, "total_epsilon": 100.0 })))),
         (("get", "/api/v1/competitions/{id}/privacy"),
             row(format!("/api/v1/competitions/{c}/privacy"), &everyone(200))),
+        // The per-hospital view: the competition's contributing hospitals (each its own
+        // rows) and organizers.
+        (("get", "/api/v1/competitions/{id}/site-scores"),
+            row(format!("/api/v1/competitions/{c}/site-scores"), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
         // Queue states follow what real runs do: organizers only.
         (("get", "/api/v1/queue"), row("/api/v1/queue", &[("organizer", 200)])),
         (("get", "/api/ledger/key"), row("/api/ledger/key", &everyone(200))),
