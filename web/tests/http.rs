@@ -1208,6 +1208,58 @@ fn the_private_leaderboard_opens_to_teams_only_once_published() {
     }
 }
 
+/// With the per-hospital view, a published competition's page shows each contributing
+/// hospital its own released scores, and the API the same rows; teams see neither.
+#[test]
+fn hospitals_see_their_own_patients_scores_once_published() {
+    let bundle =
+        world::EXAMPLE_BUNDLE.replace("    # site_epsilon: 0.5\n", "    site_epsilon: 0.5\n");
+    let server = TestServer::start_with(&bundle);
+    let c = server.cast.competition.0;
+    submit(&server, "team_x", 51);
+    submit(&server, "team_y", 52);
+    server.drain();
+    let page = format!("/competitions/{c}");
+    let scores = format!("/api/v1/competitions/{c}/site-scores");
+    let heading = "On your hospital";
+    let unpublished = server.get("hospital_a", &page);
+    assert!(!unpublished.text.contains(heading), "{}", unpublished.text);
+    for path in ["close", "publish"] {
+        let answer = server.post_json(
+            "organizer",
+            &format!("/api/v1/competitions/{c}/{path}"),
+            &json!({}),
+        );
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+    for (hospital, org) in [
+        ("hospital_a", server.cast.hospital_a_org.0),
+        ("hospital_b", server.cast.hospital_b_org.0),
+    ] {
+        let rows = server.get(hospital, &scores);
+        assert_eq!(rows.status, 200, "{}", rows.text);
+        let rows = rows.json.as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), 2, "one per final entry: {rows:?}");
+        assert!(
+            rows.iter().all(|r| r["hospital"] == org),
+            "only its own: {rows:?}"
+        );
+        let shown = server.get(hospital, &page);
+        assert!(shown.text.contains(heading), "{hospital}: {}", shown.text);
+    }
+    assert_eq!(
+        server
+            .get("organizer", &scores)
+            .json
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    for role in ["team_x", "anonymous"] {
+        assert!(!server.get(role, &page).text.contains(heading), "{role}");
+    }
+}
+
 #[test]
 fn routes_no_cast_role_may_call_work_for_the_right_account() {
     let mut server = TestServer::start();

@@ -56,6 +56,11 @@ impl Answer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        Self::start_with(world::EXAMPLE_BUNDLE)
+    }
+
+    /// As [`TestServer::start`], with the cast's competition created from `bundle_yaml`.
+    pub fn start_with(bundle_yaml: &str) -> TestServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -63,7 +68,7 @@ impl TestServer {
             .expect("runtime");
         let (world, cast, tokens, base) = rt.block_on(async {
             let world = world::World::new().await;
-            let cast = world::cast(&world.arena, world::EXAMPLE_BUNDLE).await;
+            let cast = world::cast(&world.arena, bundle_yaml).await;
             let mut tokens = HashMap::new();
             for (role, email) in ROLES {
                 tokens.insert(role, world::sign_in(&world.arena, email).await.1);
