@@ -1,0 +1,214 @@
+//! MST end to end on the heart example.
+
+use std::collections::HashMap;
+
+use medarena_datasets_spec::arrow::compute::concat_batches;
+use medarena_datasets_spec::example::{HEART_MANIFEST, auc, heart_site, labels};
+use medarena_datasets_spec::typed::arrow_schema;
+use medarena_datasets_spec::{Manifest, RecordBatch};
+use medarena_synth::{
+    Measurements, Phase, SynthConfig, column_bins, epsilon_of_rho, fit, gaussian, quality, sample,
+    selector,
+};
+
+fn manifest() -> Manifest {
+    Manifest::from_str(HEART_MANIFEST).expect("the example manifest parses")
+}
+
+/// Both example sites, `rows` each.
+fn heart(manifest: &Manifest, rows: usize, seed: u64) -> RecordBatch {
+    let (a, _) = heart_site(manifest, "hospital-a", "A", rows, seed);
+    let (b, _) = heart_site(manifest, "hospital-b", "B", rows, seed + 1);
+    concat_batches(&arrow_schema(manifest), &[a, b]).expect("same schema")
+}
+
+fn find(parent: &mut [usize], mut x: usize) -> usize {
+    while parent[x] != x {
+        x = parent[x];
+    }
+    x
+}
+
+#[test]
+fn the_selected_edges_form_a_spanning_tree() {
+    let manifest = manifest();
+    let data = heart(&manifest, 500, 1);
+    let m = fit(&manifest, &data, 1.0, &SynthConfig::default()).unwrap();
+    let n = m.columns.len();
+    // record_id is regenerated, everything else modelled.
+    assert_eq!(n, manifest.schema.fields.len() - 1);
+    assert_eq!(m.tree.len(), n - 1);
+    assert_eq!(m.two_way.len(), n - 1);
+    let mut parent: Vec<usize> = (0..n).collect();
+    for &(a, b) in &m.tree {
+        assert_ne!(a, b);
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        assert_ne!(ra, rb, "edge ({a}, {b}) closes a cycle");
+        parent[ra] = rb;
+    }
+    let root = find(&mut parent, 0);
+    assert!(
+        (0..n).all(|c| find(&mut parent, c) == root),
+        "not connected"
+    );
+    // The label is the root, and its pairs were measured in the first phase.
+    assert_eq!(m.columns[m.root].name, "event_1y");
+    assert_eq!(m.label_pairs.len(), n - 1);
+    assert_eq!(m.one_way.len(), n);
+}
+
+#[test]
+fn privacy_accounting_is_the_sum_of_opendp_maps() {
+    let manifest = manifest();
+    let data = heart(&manifest, 300, 2);
+    let rho = 0.5;
+    let m = fit(&manifest, &data, rho, &SynthConfig::default()).unwrap();
+    let mut total = 0.0;
+    for step in &m.steps {
+        let map = match step.mechanism.as_str() {
+            "gaussian" => gaussian(step.scale)
+                .unwrap()
+                .map(&step.sensitivity)
+                .unwrap(),
+            "exponential" => selector(step.scale)
+                .unwrap()
+                .map(&step.sensitivity)
+                .unwrap(),
+            other => panic!("unknown mechanism {other}"),
+        };
+        assert_eq!(map, step.rho);
+        total += map;
+    }
+    assert!((total - m.privacy.rho).abs() < 1e-12);
+    assert!(m.privacy.rho <= rho * (1.0 + 1e-12), "{:?}", m.privacy);
+    assert!(m.privacy.rho > rho * 0.999, "{:?}", m.privacy);
+    for phase in [Phase::Marginals, Phase::Selection, Phase::Tree] {
+        let spent: f64 = m
+            .steps
+            .iter()
+            .filter(|s| s.phase == phase)
+            .map(|s| s.rho)
+            .sum();
+        assert!(spent <= rho / 3.0 * (1.0 + 1e-12) && spent > rho / 3.0 * 0.999);
+    }
+    let n = m.columns.len();
+    assert_eq!(m.steps.len(), n + (n - 1) + (n - 1) + (n - 1));
+    assert_eq!(
+        m.privacy.epsilon,
+        epsilon_of_rho(m.privacy.rho, m.privacy.delta).unwrap()
+    );
+    // ε(δ) = ρ + 2√(ρ ln(1/δ)) is the classic bound; OpenDP's conversion is tighter.
+    let classic = rho + 2.0 * (rho * (1.0 / m.privacy.delta).ln()).sqrt();
+    assert!(m.privacy.epsilon > 0.0 && m.privacy.epsilon <= classic);
+}
+
+#[test]
+fn same_seed_same_rows_and_measurements_round_trip() {
+    let manifest = manifest();
+    let data = heart(&manifest, 300, 3);
+    let m = fit(&manifest, &data, 1.0, &SynthConfig::default()).unwrap();
+    let first = sample(&m, &manifest, 500, 7).unwrap();
+    let again = sample(&m, &manifest, 500, 7).unwrap();
+    assert_eq!(first, again);
+    assert_ne!(first, sample(&m, &manifest, 500, 8).unwrap());
+    let stored: Measurements = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+    assert_eq!(stored, m);
+    assert_eq!(sample(&stored, &manifest, 500, 7).unwrap(), first);
+    // The typed form of the manifest, required columns filled.
+    assert_eq!(first.schema(), arrow_schema(&manifest));
+    assert_eq!(first.num_rows(), 500);
+    for field in &manifest.schema.fields {
+        if field.is_required() {
+            let column = first.column_by_name(&field.name).unwrap();
+            assert_eq!(column.null_count(), 0, "{}", field.name);
+        }
+    }
+}
+
+#[test]
+fn synthetic_marginals_converge_to_the_measured_ones() {
+    let manifest = manifest();
+    let data = heart(&manifest, 2000, 4);
+    let m = fit(&manifest, &data, 1e4, &SynthConfig::default()).unwrap();
+    let synthetic = sample(&m, &manifest, 100_000, 11).unwrap();
+    let q = quality(&m, &manifest, &synthetic).unwrap();
+    assert!(q.max_column() < 0.02, "{q:#?}");
+    assert!(q.max_tree_pair() < 0.04, "{q:#?}");
+    assert_eq!(q.pairs.iter().filter(|p| p.in_tree).count(), m.tree.len());
+    // With this much budget the measurements are the data: the 1-ways match it too.
+    let exact = quality(&m, &manifest, &data).unwrap();
+    assert!(exact.max_column() < 0.02, "{exact:#?}");
+}
+
+/// Naive Bayes on the binned columns, trained on one table and scored on another.
+fn naive_bayes_auc(
+    m: &Measurements,
+    manifest: &Manifest,
+    train: &RecordBatch,
+    test: &RecordBatch,
+) -> f64 {
+    let columns = column_bins(manifest, &m.config).unwrap();
+    let label = columns.iter().position(|c| c.name == "event_1y").unwrap();
+    let encode = |batch: &RecordBatch| -> Vec<Vec<u32>> {
+        columns
+            .iter()
+            .map(|c| c.encode(batch.column_by_name(&c.name).unwrap()).unwrap())
+            .collect()
+    };
+    let (train_codes, test_codes) = (encode(train), encode(test));
+    let mut counts: HashMap<(usize, u32, u32), f64> = HashMap::new();
+    let mut label_counts = [0.0f64; 2];
+    for row in 0..train.num_rows() {
+        let y = train_codes[label][row];
+        label_counts[y as usize] += 1.0;
+        for (c, codes) in train_codes.iter().enumerate() {
+            if c != label {
+                *counts.entry((c, y, codes[row])).or_default() += 1.0;
+            }
+        }
+    }
+    let scores: Vec<f64> = (0..test.num_rows())
+        .map(|row| {
+            let mut score = (label_counts[1] / label_counts[0]).ln();
+            for (c, codes) in test_codes.iter().enumerate() {
+                if c == label {
+                    continue;
+                }
+                let k = columns[c].levels() as f64;
+                let p = |y: u32| {
+                    (counts.get(&(c, y, codes[row])).copied().unwrap_or(0.0) + 1.0)
+                        / (label_counts[y as usize] + k)
+                };
+                score += (p(1) / p(0)).ln();
+            }
+            score
+        })
+        .collect();
+    auc(&scores, &labels(test))
+}
+
+#[test]
+fn the_label_keeps_its_dependence() {
+    let manifest = manifest();
+    let data = heart(&manifest, 5000, 5);
+    let test = heart(&manifest, 1500, 99);
+    let m = fit(&manifest, &data, 1.0, &SynthConfig::default()).unwrap();
+    let synthetic = sample(&m, &manifest, 10_000, 3).unwrap();
+    let real = naive_bayes_auc(&m, &manifest, &data, &test);
+    let synth = naive_bayes_auc(&m, &manifest, &synthetic, &test);
+    assert!(real > 0.7, "naive Bayes on the real rows: AUC {real}");
+    assert!(
+        synth > 0.65,
+        "trained on synthetic rows, tested on real ones: AUC {synth} (real {real})"
+    );
+}
+
+#[test]
+fn refuses_bad_input() {
+    let manifest = manifest();
+    let data = heart(&manifest, 50, 6);
+    assert!(fit(&manifest, &data, 0.0, &SynthConfig::default()).is_err());
+    assert!(fit(&manifest, &data, f64::NAN, &SynthConfig::default()).is_err());
+    let without = data.project(&[0, 1, 2]).unwrap();
+    assert!(fit(&manifest, &without, 1.0, &SynthConfig::default()).is_err());
+}
