@@ -266,9 +266,20 @@ pub(crate) fn fit(
 
     // Phase 2: Kruskal's algorithm, each edge an exponential-mechanism draw among the pairs
     // that join two components, scored by the L1 error of the independence estimate built
-    // from the noisy 1-way marginals (a public post-processing) against the exact 2-way.
+    // from the noisy 1-way marginals (a public post-processing) against the exact 2-way,
+    // less the error the pair's own measurement is expected to carry (as MST does).
     let mut tree: Vec<(usize, usize)> = Vec::new();
-    if n > 1 {
+    // The tree's noise scale is fixed in advance (ρ/3 over n − 1 edges): the selection
+    // discounts each pair by the error measuring it would add anyway.
+    let sigma3 = if n > 1 {
+        let per = rho3 / (n - 1) as f64;
+        Some(calibrate(per, l2 / (2.0 * per).sqrt(), |s| {
+            Ok(gaussian(s)?.map(&l2)?)
+        })?)
+    } else {
+        None
+    };
+    if let Some(sigma3) = sigma3 {
         let estimate = Model::one_way_only(&columns, &one_way, &label_pairs);
         let pairs: Vec<(usize, usize)> = (0..n)
             .flat_map(|a| ((a + 1)..n).map(move |b| (a, b)))
@@ -278,7 +289,9 @@ pub(crate) fn fit(
             .map(|&(a, b)| {
                 let exact = count(&codes, &columns, &[a, b]);
                 let guess = estimate.independent(a, b);
-                exact.iter().zip(&guess).map(|(x, g)| (x - g).abs()).sum()
+                let error: f64 = exact.iter().zip(&guess).map(|(x, g)| (x - g).abs()).sum();
+                // MST's bias correction: E|N(0, σ²)| = σ·√(2/π) per cell of the measurement.
+                error - (2.0 / std::f64::consts::PI).sqrt() * sigma3 * exact.len() as f64
             })
             .collect();
         let per = rho2 / (n - 1) as f64;
@@ -313,9 +326,7 @@ pub(crate) fn fit(
 
     // Phase 3: the tree's 2-way marginals.
     let mut two_way = Vec::new();
-    if !tree.is_empty() {
-        let per = rho3 / tree.len() as f64;
-        let sigma3 = calibrate(per, l2 / (2.0 * per).sqrt(), |s| Ok(gaussian(s)?.map(&l2)?))?;
+    if let Some(sigma3) = sigma3 {
         let measurement = gaussian(sigma3)?;
         for &(a, b) in &tree {
             let attrs = vec![a, b];
