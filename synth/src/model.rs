@@ -317,3 +317,93 @@ impl Model {
 pub(crate) fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bins::BinKind;
+
+    fn column(name: &str, levels: usize) -> ColumnBins {
+        ColumnBins {
+            name: name.into(),
+            kind: BinKind::Integer {
+                lo: 0,
+                hi: levels as i64 - 1,
+                bins: levels,
+            },
+            missing: false,
+        }
+    }
+
+    #[test]
+    fn raked_edges_share_the_averaged_one_ways() {
+        let columns = vec![column("a", 2), column("b", 3)];
+        let one_way = vec![
+            Marginal {
+                attrs: vec![0],
+                sigma: 1.0,
+                counts: vec![60.0, 40.0],
+            },
+            Marginal {
+                attrs: vec![1],
+                sigma: 1.0,
+                counts: vec![-2.0, 50.0, 52.0],
+            },
+        ];
+        // A noisy 2-way whose margins disagree with the 1-ways and has a negative cell.
+        let edge = Marginal {
+            attrs: vec![1, 0],
+            sigma: 2.0,
+            counts: vec![1.0, -1.0, 30.0, 25.0, 40.0, 10.0],
+        };
+        let model = Model::one_way_only(&columns, &one_way, std::slice::from_ref(&edge));
+        let mut full = model.clone();
+        let mut joint = normalised_nonneg(&edge.counts);
+        joint.iter_mut().for_each(|v| *v += 1e-12);
+        rake(&mut joint, &full.one_way[1], &full.one_way[0]);
+        full.edges.push(((1, 0), joint));
+        // Non-negative, normalised, the negative count clipped.
+        assert!(model.one_way.iter().flatten().all(|p| *p >= 0.0));
+        assert!((model.one_way[1].iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(model.one_way[1][0], 0.0);
+        // The edge, read either way round, has the 1-ways as margins.
+        let joint = full.edge_joint(0, 1).unwrap();
+        for (r, p) in full.one_way[0].iter().enumerate() {
+            let row: f64 = joint[r * 3..(r + 1) * 3].iter().sum();
+            assert!((row - p).abs() < 1e-9, "{row} vs {p}");
+        }
+        for (c, p) in full.one_way[1].iter().enumerate() {
+            let col: f64 = (0..2).map(|r| joint[r * 3 + c]).sum();
+            assert!((col - p).abs() < 1e-9, "{col} vs {p}");
+        }
+        // The total is the inverse-variance average of the three totals.
+        // Variances of the totals: σ² times the cells summed (2, 3 and 4·6).
+        let expected = (100.0 / 2.0 + 100.0 / 3.0 + 105.0 / 24.0) / (0.5 + 1.0 / 3.0 + 1.0 / 24.0);
+        assert!((model.total - expected).abs() < 1e-9, "{}", model.total);
+    }
+
+    #[test]
+    fn sampling_follows_the_tree_and_the_seed() {
+        let columns = vec![column("a", 2), column("b", 2)];
+        let one_way = vec![
+            Marginal {
+                attrs: vec![0],
+                sigma: 1e-6,
+                counts: vec![50.0, 50.0],
+            },
+            Marginal {
+                attrs: vec![1],
+                sigma: 1e-6,
+                counts: vec![50.0, 50.0],
+            },
+        ];
+        let mut model = Model::one_way_only(&columns, &one_way, &[]);
+        // b copies a.
+        model.edges.push(((0, 1), vec![0.5, 0.0, 0.0, 0.5]));
+        let codes = model.sample_levels(0, 1000, &mut rng(3)).unwrap();
+        assert_eq!(codes[0], codes[1]);
+        let ones = codes[0].iter().filter(|c| **c == 1).count();
+        assert!((400..600).contains(&ones), "{ones}");
+        assert_eq!(codes, model.sample_levels(0, 1000, &mut rng(3)).unwrap());
+    }
+}

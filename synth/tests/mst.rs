@@ -7,8 +7,8 @@ use medarena_datasets_spec::example::{HEART_MANIFEST, auc, heart_site, labels};
 use medarena_datasets_spec::typed::arrow_schema;
 use medarena_datasets_spec::{Manifest, RecordBatch};
 use medarena_synth::{
-    Measurements, Phase, SynthConfig, column_bins, epsilon_of_rho, fit, gaussian, quality, sample,
-    selector,
+    Adjacency, BinKind, Measurements, Phase, SynthConfig, column_bins, epsilon_of_rho, fit,
+    gaussian, quality, sample, selector,
 };
 
 fn manifest() -> Manifest {
@@ -228,4 +228,110 @@ fn synthetic_rows_pass_validation() {
     let synthetic = sample(&m, &manifest, 2000, 1).unwrap();
     let report = validate(&manifest, &synthetic, &ValidationConfig::default());
     assert!(!report.has_errors(), "{}", report.to_text());
+}
+
+#[test]
+fn substitution_doubles_the_sensitivities_and_keeps_the_budget() {
+    let manifest = manifest();
+    let data = heart(&manifest, 200, 9);
+    let config = SynthConfig {
+        adjacency: Adjacency::Substitute,
+        ..SynthConfig::default()
+    };
+    let m = fit(&manifest, &data, 0.3, &config).unwrap();
+    for step in &m.steps {
+        let expected = if step.mechanism == "gaussian" {
+            std::f64::consts::SQRT_2
+        } else {
+            2.0
+        };
+        assert_eq!(step.sensitivity, expected, "{step:?}");
+    }
+    assert!(m.privacy.rho <= 0.3 * (1.0 + 1e-12) && m.privacy.rho > 0.3 * 0.999);
+    let add_remove = fit(&manifest, &data, 0.3, &SynthConfig::default()).unwrap();
+    assert!(m.one_way[0].sigma > add_remove.one_way[0].sigma * 1.4);
+}
+
+#[test]
+fn one_column_spends_everything_on_its_marginal() {
+    let mut manifest = manifest();
+    manifest
+        .schema
+        .fields
+        .retain(|f| f.name == "event_1y" || f.name == "record_id");
+    let full = self::manifest();
+    let data = heart(&full, 300, 10);
+    let m = fit(&manifest, &data, 0.2, &SynthConfig::default()).unwrap();
+    assert_eq!(m.columns.len(), 1);
+    assert!(m.tree.is_empty() && m.two_way.is_empty() && m.label_pairs.is_empty());
+    assert!(m.privacy.rho <= 0.2 * (1.0 + 1e-12) && m.privacy.rho > 0.2 * 0.999);
+    let synthetic = sample(&m, &manifest, 100, 1).unwrap();
+    assert_eq!(synthetic.num_columns(), 2);
+    assert_eq!(synthetic.num_rows(), 100);
+}
+
+#[test]
+fn excluded_columns_are_neither_measured_nor_released() {
+    use medarena_datasets_spec::Role;
+    let mut manifest = manifest();
+    for field in &mut manifest.schema.fields {
+        if field.name == "bmi" {
+            field.role = Role::Excluded;
+        }
+    }
+    let data = heart(&self::manifest(), 200, 11);
+    let m = fit(&manifest, &data, 1.0, &SynthConfig::default()).unwrap();
+    assert!(m.columns.iter().all(|c| c.name != "bmi"));
+    let synthetic = sample(&m, &manifest, 50, 2).unwrap();
+    let bmi = synthetic.column_by_name("bmi").unwrap();
+    assert_eq!(bmi.null_count(), 50);
+    // Measurements fitted under one manifest are refused under another.
+    assert!(sample(&m, &self::manifest(), 10, 1).is_err());
+}
+
+#[test]
+fn bins_come_from_the_manifest_not_the_data() {
+    use medarena_datasets_spec::arrow::array::AsArray;
+    use medarena_datasets_spec::arrow::array::Float64Array;
+    use medarena_datasets_spec::arrow::datatypes::Float64Type;
+    use std::sync::Arc;
+    let manifest = manifest();
+    let columns = column_bins(&manifest, &SynthConfig::default()).unwrap();
+    let sbp = columns.iter().find(|c| c.name == "systolic_bp").unwrap();
+    assert_eq!(
+        sbp.kind,
+        BinKind::Number {
+            lo: 70.0,
+            hi: 250.0,
+            bins: 16
+        }
+    );
+    // Out-of-range values are clamped into the edge bins, nulls go to the missing level.
+    let values: medarena_datasets_spec::arrow::array::ArrayRef =
+        Arc::new(Float64Array::from(vec![
+            Some(-5.0),
+            Some(70.0),
+            Some(249.99),
+            Some(1e9),
+            None,
+        ]));
+    assert_eq!(sbp.encode(&values).unwrap(), vec![0, 0, 15, 15, 16]);
+    let month = columns
+        .iter()
+        .find(|c| c.name == "admission_month")
+        .unwrap();
+    // 48 months in 16 bins of 3.
+    assert!(matches!(month.kind, BinKind::Date { bins: 16, .. }));
+    assert_eq!(month.levels(), 17);
+    let data = heart(&manifest, 300, 12);
+    let m = fit(&manifest, &data, 1.0, &SynthConfig::default()).unwrap();
+    let synthetic = sample(&m, &manifest, 2000, 4).unwrap();
+    let decoded = synthetic.column_by_name("systolic_bp").unwrap();
+    let decoded = decoded.as_primitive::<Float64Type>();
+    assert!(
+        decoded
+            .iter()
+            .flatten()
+            .all(|v| (70.0..=250.0).contains(&v))
+    );
 }
