@@ -402,6 +402,30 @@ mod tests {
     }
 
     #[test]
+    fn day_and_year_units_round_trip() {
+        for (text, precision) in [
+            ("2020-02-29", DatePrecision::Day),
+            ("1970-01-01", DatePrecision::Day),
+            ("2019", DatePrecision::Year),
+        ] {
+            let date = PartialDate::parse(text).unwrap();
+            let unit = date_unit(&date, precision);
+            let day = unit_first_day(unit, precision);
+            assert_eq!(
+                medarena_datasets_spec::dates::format_day(day, precision),
+                text
+            );
+        }
+        // A day's unit at month precision is its month's.
+        let day = PartialDate::parse("2018-03-17").unwrap().first_day();
+        let month = PartialDate::parse("2018-03").unwrap();
+        assert_eq!(
+            day_unit(day, DatePrecision::Month),
+            date_unit(&month, DatePrecision::Month)
+        );
+    }
+
+    #[test]
     fn month_units_round_trip() {
         for text in ["2018-01", "2021-12", "1999-07"] {
             let date = PartialDate::parse(text).unwrap();

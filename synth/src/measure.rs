@@ -223,10 +223,13 @@ pub(crate) fn fit(
         Adjacency::AddRemove => (1.0, 1.0),
         Adjacency::Substitute => (std::f64::consts::SQRT_2, 2.0),
     };
+    // Each step is calibrated to a share a hair below its exact part of ρ, so that the
+    // floating-point sum of the steps' maps never exceeds ρ itself.
+    let usable = rho * (1.0 - 1e-9);
     let (rho1, rho2, rho3) = if n == 1 {
-        (rho, 0.0, 0.0)
+        (usable, 0.0, 0.0)
     } else {
-        (rho / 3.0, rho / 3.0, rho / 3.0)
+        (usable / 3.0, usable / 3.0, usable / 3.0)
     };
     let mut steps = Vec::new();
 
@@ -349,6 +352,11 @@ pub(crate) fn fit(
     }
 
     let spent: f64 = steps.iter().map(|s| s.rho).sum();
+    if spent > rho {
+        return Err(SynthError::InvalidParameter(format!(
+            "the measurements would spend ρ = {spent}, above the budget {rho}"
+        )));
+    }
     let privacy = PrivacySpent {
         rho_budget: rho,
         rho: spent,
