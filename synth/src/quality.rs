@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::count;
 use crate::model::Model;
-use crate::sample::check_columns;
+use crate::sample::check;
 use crate::{Measurements, SynthError};
 
 /// The TVD of one measured pair.
@@ -67,7 +67,7 @@ pub fn quality(
     manifest: &Manifest,
     synthetic: &RecordBatch,
 ) -> Result<Quality, SynthError> {
-    check_columns(measurements, manifest)?;
+    check(measurements, manifest)?;
     let schema = synthetic.schema();
     let codes: Vec<Vec<u32>> = measurements
         .columns

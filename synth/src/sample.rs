@@ -14,19 +14,75 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::bins::{BinKind, ColumnBins, column_bins, modelled, part_range, unit_first_day};
+use crate::measure::Marginal;
 use crate::model::{Model, rng};
 use crate::{Measurements, SynthError};
 
 /// Checks that the manifest bins the way it did at fit time.
-pub(crate) fn check_columns(
-    measurements: &Measurements,
-    manifest: &Manifest,
-) -> Result<(), SynthError> {
+pub(crate) fn check(measurements: &Measurements, manifest: &Manifest) -> Result<(), SynthError> {
     let columns = column_bins(manifest, &measurements.config)?;
     if columns != measurements.columns {
         return Err(SynthError::Inconsistent(
             "the manifest does not bin its columns as the measurements did".into(),
         ));
+    }
+    check_shape(measurements)
+}
+
+/// Checks that stored measurements are well formed (they may come from storage): every
+/// marginal's columns exist and its counts have the right length and are finite, the tree
+/// spans the columns and each edge has its measurement.
+fn check_shape(m: &Measurements) -> Result<(), SynthError> {
+    let bad = |what: String| Err(SynthError::Inconsistent(what));
+    let n = m.columns.len();
+    if n == 0 || m.root >= n {
+        return bad("no columns, or the root is not one of them".into());
+    }
+    let marginal_ok = |marginal: &Marginal, ways: usize| {
+        marginal.attrs.len() == ways
+            && marginal.attrs.iter().all(|a| *a < n)
+            && (ways == 1 || marginal.attrs[0] != marginal.attrs[1])
+            && marginal.counts.len()
+                == marginal
+                    .attrs
+                    .iter()
+                    .map(|a| m.columns[*a].levels())
+                    .product::<usize>()
+            && marginal.counts.iter().all(|c| c.is_finite())
+            && marginal.sigma.is_finite()
+            && marginal.sigma > 0.0
+    };
+    if m.one_way.len() != n
+        || m.one_way
+            .iter()
+            .enumerate()
+            .any(|(i, o)| !marginal_ok(o, 1) || o.attrs[0] != i)
+    {
+        return bad("the 1-way marginals do not match the columns".into());
+    }
+    if m.label_pairs.iter().any(|p| !marginal_ok(p, 2)) {
+        return bad("a label pair is malformed".into());
+    }
+    let expected_edges = n - 1;
+    if m.tree.len() != expected_edges || m.two_way.len() != expected_edges {
+        return bad(format!("the tree needs {expected_edges} measured edges"));
+    }
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            x = parent[x];
+        }
+        x
+    }
+    for (edge, marginal) in m.tree.iter().zip(&m.two_way) {
+        if !marginal_ok(marginal, 2) || marginal.attrs != [edge.0, edge.1] {
+            return bad("a tree edge's marginal is malformed".into());
+        }
+        let (ra, rb) = (find(&mut parent, edge.0), find(&mut parent, edge.1));
+        if ra == rb {
+            return bad("the tree has a cycle".into());
+        }
+        parent[ra] = rb;
     }
     Ok(())
 }
@@ -38,7 +94,7 @@ pub(crate) fn sample(
     rows: usize,
     seed: u64,
 ) -> Result<RecordBatch, SynthError> {
-    check_columns(measurements, manifest)?;
+    check(measurements, manifest)?;
     let model = Model::from_measurements(measurements);
     let mut rng = rng(seed);
     let codes = model.sample_levels(measurements.root, rows, &mut rng)?;

@@ -346,3 +346,23 @@ fn the_budget_is_never_exceeded() {
         assert!(m.privacy.rho > rho * 0.999, "{rho}: {:?}", m.privacy);
     }
 }
+
+#[test]
+fn malformed_measurements_are_refused() {
+    let manifest = manifest();
+    let data = heart(&manifest, 100, 14);
+    let m = fit(&manifest, &data, 1.0, &SynthConfig::default()).unwrap();
+    let mut short = m.clone();
+    short.two_way[0].counts.pop();
+    assert!(sample(&short, &manifest, 10, 1).is_err());
+    let mut cycle = m.clone();
+    cycle.tree[1] = cycle.tree[0];
+    cycle.two_way[1] = cycle.two_way[0].clone();
+    assert!(sample(&cycle, &manifest, 10, 1).is_err());
+    let mut root = m.clone();
+    root.root = 99;
+    assert!(sample(&root, &manifest, 10, 1).is_err());
+    let mut nan = m;
+    nan.one_way[0].counts[0] = f64::NAN;
+    assert!(quality(&nan, &manifest, &data).is_err());
+}
