@@ -219,10 +219,18 @@ impl ColumnBins {
                         precision,
                     }
                 }
+                FieldType::String if field.role == Role::Site => match &config.sites {
+                    Some(sites) if !sites.is_empty() => BinKind::Levels {
+                        values: sites.iter().cloned().map(CategoryValue::Text).collect(),
+                    },
+                    _ => {
+                        return Err(unbinnable(
+                            "a site column needs declared categories or `SynthConfig::sites`",
+                        ));
+                    }
+                },
                 FieldType::String => {
-                    return Err(unbinnable(
-                        "a string column needs declared categories (the site included)",
-                    ));
+                    return Err(unbinnable("a string column needs declared categories"));
                 }
             }
         };

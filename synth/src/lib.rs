@@ -105,6 +105,10 @@ pub struct SynthConfig {
     pub delta: f64,
     /// The neighbouring relation.
     pub adjacency: Adjacency,
+    /// The contributing sites, for a site column whose manifest declares no categories
+    /// (which hospitals took part is public; the manifest's categories win when declared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 impl Default for SynthConfig {
@@ -113,6 +117,7 @@ impl Default for SynthConfig {
             bins: 16,
             delta: 1e-6,
             adjacency: Adjacency::AddRemove,
+            sites: None,
         }
     }
 }

@@ -366,3 +366,40 @@ fn malformed_measurements_are_refused() {
     nan.one_way[0].counts[0] = f64::NAN;
     assert!(quality(&nan, &manifest, &data).is_err());
 }
+
+#[test]
+fn a_site_without_categories_takes_the_configured_sites() {
+    let mut manifest = manifest();
+    for field in &mut manifest.schema.fields {
+        if field.name == "site" {
+            field.categories = None;
+        }
+    }
+    let data = heart(&self::manifest(), 100, 15);
+    assert!(fit(&manifest, &data, 1.0, &SynthConfig::default()).is_err());
+    let config = SynthConfig {
+        sites: Some(vec!["hospital-a".into(), "hospital-b".into()]),
+        ..SynthConfig::default()
+    };
+    let m = fit(&manifest, &data, 1.0, &config).unwrap();
+    let synthetic = sample(&m, &manifest, 200, 5).unwrap();
+    assert_eq!(synthetic.column_by_name("site").unwrap().null_count(), 0);
+}
+
+#[test]
+fn the_survival_example_round_trips() {
+    use medarena_datasets_spec::example::{LIVER_MANIFEST, liver_site};
+    use medarena_datasets_spec::{ValidationConfig, validate};
+    let manifest = Manifest::from_str(LIVER_MANIFEST).unwrap();
+    let (a, _) = liver_site(&manifest, "hospital-a", "A", 800, 1);
+    let (b, _) = liver_site(&manifest, "hospital-b", "B", 800, 2);
+    let data = concat_batches(&arrow_schema(&manifest), &[a, b]).unwrap();
+    let m = fit(&manifest, &data, 2.0, &SynthConfig::default()).unwrap();
+    assert_eq!(
+        Some(m.columns[m.root].name.as_str()),
+        manifest.stratification_label().map(|f| f.name.as_str())
+    );
+    let synthetic = sample(&m, &manifest, 3000, 9).unwrap();
+    let report = validate(&manifest, &synthetic, &ValidationConfig::default());
+    assert!(!report.has_errors(), "{}", report.to_text());
+}
