@@ -132,6 +132,11 @@ fn synthetic_marginals_converge_to_the_measured_ones() {
     let m = fit(&manifest, &data, 1e4, &SynthConfig::default()).unwrap();
     let synthetic = sample(&m, &manifest, 100_000, 11).unwrap();
     let q = quality(&m, &manifest, &synthetic).unwrap();
+    eprintln!(
+        "max TVD: column {:.4}, tree pair {:.4}",
+        q.max_column(),
+        q.max_tree_pair()
+    );
     assert!(q.max_column() < 0.02, "{q:#?}");
     assert!(q.max_tree_pair() < 0.04, "{q:#?}");
     assert_eq!(q.pairs.iter().filter(|p| p.in_tree).count(), m.tree.len());
