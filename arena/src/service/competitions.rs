@@ -480,17 +480,7 @@ impl Arena {
             .cloned()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let mut hospitals: Vec<OrgId> = Vec::new();
-        for dataset in &competition.datasets {
-            for contribution in self.inner.store.contributions(*dataset).await? {
-                if contribution.state == ContributionState::Validated
-                    && !hospitals.contains(&contribution.hospital)
-                {
-                    hospitals.push(contribution.hospital);
-                }
-            }
-        }
-        hospitals.sort();
+        let hospitals = self.contributing_hospitals(competition, true).await?;
         if hospitals.is_empty() {
             return Ok(Vec::new());
         }
@@ -538,6 +528,27 @@ impl Arena {
             .collect()
     }
 
+    /// The hospitals that contributed to the competition's datasets, in id order (with
+    /// `validated_only`, those whose data real runs read).
+    async fn contributing_hospitals(
+        &self,
+        competition: &Competition,
+        validated_only: bool,
+    ) -> ArenaResult<Vec<OrgId>> {
+        let mut hospitals = Vec::new();
+        for dataset in &competition.datasets {
+            for contribution in self.inner.store.contributions(*dataset).await? {
+                if (!validated_only || contribution.state == ContributionState::Validated)
+                    && !hospitals.contains(&contribution.hospital)
+                {
+                    hospitals.push(contribution.hospital);
+                }
+            }
+        }
+        hospitals.sort();
+        Ok(hospitals)
+    }
+
     /// The released per-hospital scores of a published competition's final entries:
     /// organizers see every hospital's, a contributing hospital its own; nobody else.
     pub async fn site_scores(
@@ -546,14 +557,7 @@ impl Arena {
         id: CompetitionId,
     ) -> ArenaResult<Vec<SiteScoreRow>> {
         let competition = self.load_competition(id).await?;
-        let mut contributors = Vec::new();
-        for dataset in &competition.datasets {
-            for contribution in self.inner.store.contributions(*dataset).await? {
-                if !contributors.contains(&contribution.hospital) {
-                    contributors.push(contribution.hospital);
-                }
-            }
-        }
+        let contributors = self.contributing_hospitals(&competition, false).await?;
         authorize(
             actor,
             Action::ViewSiteScores,
