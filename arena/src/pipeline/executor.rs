@@ -892,6 +892,82 @@ mod tests {
         assert_eq!(outcome_of(Status::Internal), None);
     }
 
+    /// Four blocks, two hospitals: each hospital's value is the mean over all blocks of the
+    /// block's AUC on that hospital's private rows, a block without (or with one class of)
+    /// its rows counting as the midpoint; changing one row moves a value by at most 1/k.
+    #[test]
+    fn each_hospital_gets_the_block_mean_of_its_own_rows() {
+        use super::super::data::SealedBlock;
+        use medarena_datasets_spec::{ContentHash, SplitConfig, SplitRecord};
+        use medarena_scorer::{Predictions, ScoreContext, Truth};
+        let part = |truth: Vec<bool>, scores: Vec<f64>| ScoredPart {
+            sites: vec![String::new(); truth.len()],
+            truth: Truth::Binary(truth),
+            predictions: Predictions::Scores(scores),
+            context: ScoreContext::default(),
+        };
+        let block = |private: ScoredPart, hospitals: &[&str]| SealedBlock {
+            failure: None,
+            train_rows: 0,
+            public: part(Vec::new(), Vec::new()),
+            private,
+            private_hospitals: hospitals.iter().map(|h| (*h).to_owned()).collect(),
+            elapsed: Duration::ZERO,
+        };
+        let evaluation = |first_score: f64| SealedEvaluation {
+            blocks: vec![
+                // Hospital 1 ranks perfectly here, hospital 2 backwards.
+                block(
+                    part(
+                        vec![true, false, true, false],
+                        vec![first_score, 0.1, 0.2, 0.8],
+                    ),
+                    &["1", "1", "2", "2"],
+                ),
+                // Hospital 1 only: AUC 1; hospital 2 has no rows (midpoint).
+                block(part(vec![true, false], vec![0.7, 0.3]), &["1", "1"]),
+                // One class for hospital 2 (midpoint), perfect for hospital 1.
+                block(
+                    part(vec![false, true, false], vec![0.4, 0.6, 0.5]),
+                    &["2", "1", "1"],
+                ),
+                // Nothing at all: both midpoints.
+                block(part(Vec::new(), Vec::new()), &[]),
+            ],
+            split: SplitRecord {
+                method: String::new(),
+                config: SplitConfig::default(),
+                stratified_on: Vec::new(),
+                row_key: String::new(),
+                table_hash: ContentHash([0; 32]),
+                assignment_hash: ContentHash([0; 32]),
+                strata: Vec::new(),
+            },
+            rows_with_target: 9,
+            rows_without_target: 0,
+        };
+        let range = Range { min: 0.0, max: 1.0 };
+        let clamp = ClampBounds::default();
+        let scores =
+            per_hospital_private(&evaluation(0.9), Metric::RocAuc, &clamp, range).expect("scores");
+        assert_eq!(scores.len(), 2);
+        assert!(
+            (scores["1"] - (1.0 + 1.0 + 1.0 + 0.5) / 4.0).abs() < 1e-12,
+            "{scores:?}"
+        );
+        assert!(
+            (scores["2"] - (0.0 + 0.5 + 0.5 + 0.5) / 4.0).abs() < 1e-12,
+            "{scores:?}"
+        );
+        // One row of hospital 1 changes its prediction: its value moves by at most 1/k,
+        // hospital 2's not at all.
+        let changed =
+            per_hospital_private(&evaluation(0.0), Metric::RocAuc, &clamp, range).expect("scores");
+        let moved = (changed["1"] - scores["1"]).abs();
+        assert!(moved > 0.0 && moved <= 0.25 + 1e-12, "{moved}");
+        assert_eq!(changed["2"], scores["2"]);
+    }
+
     #[test]
     fn run_seeds_are_stable_and_distinct() {
         assert_eq!(run_seed(7, 1), run_seed(7, 1));
