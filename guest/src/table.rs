@@ -177,6 +177,30 @@ impl<'a> Table<'a> {
             })
             .collect()
     }
+
+    /// Mean and standard deviation of every column ([`crate::util::mean_std`]), for
+    /// [`Table::standardized`]: fitted on the training table, kept for prediction.
+    pub fn column_scaling(&self) -> Vec<(f64, f64)> {
+        self.numeric_columns()
+            .iter()
+            .map(|column| crate::util::mean_std(column))
+            .collect()
+    }
+
+    /// Every column standardised with `scaling` (one `(mean, std)` per column), missing
+    /// values imputed with the mean (0 after standardising); column-major.
+    pub fn standardized(&self, scaling: &[(f64, f64)]) -> Vec<Vec<f64>> {
+        self.numeric_columns()
+            .into_iter()
+            .zip(scaling)
+            .map(|(values, &(mean, std))| {
+                values
+                    .into_iter()
+                    .map(|v| if v.is_nan() { 0.0 } else { (v - mean) / std })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Training labels, by task (see ABI.md, "Labels").

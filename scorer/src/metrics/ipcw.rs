@@ -18,7 +18,7 @@
 //! are tied, as scikit-survival's `tied_tol` makes them.
 
 use super::km::{CensoringDistribution, KaplanMeier, check_labels};
-use super::survival::{Fenwick, dense_ranks, sort_pairs};
+use super::survival::{Fenwick, dense_ranks, sort_pairs, tied_groups_from_last};
 use super::{check_finite, check_lengths, check_probabilities, order_key};
 use crate::error::MetricError;
 
@@ -149,14 +149,8 @@ pub fn uno_c_index(
     let mut pool = Fenwick::new(distinct);
     let mut pooled: u64 = 0;
     let (mut numerator, mut denominator) = (0.0f64, 0.0f64);
-    let mut end = by_time.len();
-    while end > 0 {
-        let key = by_time[end - 1].0;
-        let mut start = end - 1;
-        while start > 0 && by_time[start - 1].0 == key {
-            start -= 1;
-        }
-        let group = &by_time[start..end];
+    for rows in tied_groups_from_last(&by_time) {
+        let group = &by_time[rows];
         for &(_, i) in group.iter().filter(|&&(_, i)| !event[i as usize]) {
             pool.insert(ranks[i as usize] as usize);
             pooled += 1;
@@ -184,7 +178,6 @@ pub fn uno_c_index(
             pool.insert(ranks[i as usize] as usize);
             pooled += 1;
         }
-        end = start;
     }
     if denominator == 0.0 {
         return Err(MetricError::Undefined {

@@ -158,14 +158,8 @@ pub fn concordance_counts(
         discordant: 0,
         tied_prediction: 0,
     };
-    let mut end = by_time.len();
-    while end > 0 {
-        let key = by_time[end - 1].0;
-        let mut start = end - 1;
-        while start > 0 && by_time[start - 1].0 == key {
-            start -= 1;
-        }
-        let group = &subjects[start..end];
+    for rows in tied_groups_from_last(&by_time) {
+        let group = &subjects[rows];
         for &(rank, _) in group.iter().filter(|s| !s.1) {
             pool.insert(rank as usize);
             pooled += 1;
@@ -182,9 +176,28 @@ pub fn concordance_counts(
             pool.insert(rank as usize);
             pooled += 1;
         }
-        end = start;
     }
     Ok(counts)
+}
+
+/// The runs of equal keys of `sorted` (sorted by key), last run first: the groups of
+/// subjects sharing a time, walked from the longest time down.
+pub(crate) fn tied_groups_from_last(
+    sorted: &[(u64, u32)],
+) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut end = sorted.len();
+    std::iter::from_fn(move || {
+        let key = sorted[..end].last()?.0;
+        // A step back per tied row: linear overall, where a binary search per group would
+        // add a logarithm when most times are distinct.
+        let mut start = end - 1;
+        while start > 0 && sorted[start - 1].0 == key {
+            start -= 1;
+        }
+        let rows = start..end;
+        end = start;
+        Some(rows)
+    })
 }
 
 /// Harrell's C-index of risk scores (higher = earlier event). Bounded: [0, 1].

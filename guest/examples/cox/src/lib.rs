@@ -29,21 +29,6 @@ pub struct Cox {
     baseline: Vec<(f64, f64)>,
 }
 
-/// Standardised, mean-imputed columns (column-major).
-fn design(table: &Table<'_>, scaling: &[(f64, f64)]) -> Vec<Vec<f64>> {
-    table
-        .numeric_columns()
-        .into_iter()
-        .zip(scaling)
-        .map(|(values, &(mean, std))| {
-            values
-                .into_iter()
-                .map(|v| if v.is_nan() { 0.0 } else { (v - mean) / std })
-                .collect()
-        })
-        .collect()
-}
-
 fn linear_predictor(x: &[Vec<f64>], beta: &[f64], n: usize) -> Vec<f64> {
     let mut eta = vec![0.0; n];
     for (column, &b) in x.iter().zip(beta) {
@@ -225,12 +210,8 @@ impl Model for Cox {
         if n == 0 || time.len() != n {
             return Err(Error::new("labels and features disagree on the row count"));
         }
-        let scaling: Vec<(f64, f64)> = features
-            .numeric_columns()
-            .iter()
-            .map(|c| util::mean_std(c))
-            .collect();
-        let x = design(features, &scaling);
+        let scaling = features.column_scaling();
+        let x = features.standardized(&scaling);
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| time[b].total_cmp(&time[a]).then(a.cmp(&b)));
         let mut beta = vec![0.0; x.len()];
@@ -286,7 +267,7 @@ impl Model for Cox {
         {
             return Err(Error::new("test table differs from the training table"));
         }
-        let eta = linear_predictor(&design(features, &self.scaling), &self.beta, n);
+        let eta = linear_predictor(&features.standardized(&self.scaling), &self.beta, n);
         match ctx.survival_grid {
             Some(grid) => {
                 // H0 once per grid time; each row then only scales it by its relative risk.

@@ -18,21 +18,6 @@ pub struct LogReg {
     target_scaling: (f64, f64),
 }
 
-/// Standardised, mean-imputed columns.
-fn design(table: &Table<'_>, scaling: &[(f64, f64)]) -> Vec<Vec<f64>> {
-    table
-        .numeric_columns()
-        .into_iter()
-        .zip(scaling)
-        .map(|(values, &(mean, std))| {
-            values
-                .into_iter()
-                .map(|v| if v.is_nan() { 0.0 } else { (v - mean) / std })
-                .collect()
-        })
-        .collect()
-}
-
 /// Scores of every row for every output (row-major, `n × outputs`).
 fn scores(x: &[Vec<f64>], weights: &[Vec<f64>], n: usize) -> Vec<f64> {
     let k = weights.len();
@@ -56,12 +41,8 @@ impl Model for LogReg {
         if n == 0 || labels.len() != n {
             return Err(Error::new("labels and features disagree on the row count"));
         }
-        let scaling: Vec<(f64, f64)> = features
-            .numeric_columns()
-            .iter()
-            .map(|c| util::mean_std(c))
-            .collect();
-        let x = design(features, &scaling);
+        let scaling = features.column_scaling();
+        let x = features.standardized(&scaling);
         let k = ctx.outputs_per_row().max(1);
         let mut target_scaling = (0.0, 1.0);
         let target: Vec<f64> = match labels {
@@ -140,7 +121,7 @@ impl Model for LogReg {
         {
             return Err(Error::new("test table differs from the training table"));
         }
-        let s = scores(&design(features, &self.scaling), &self.weights, n);
+        let s = scores(&features.standardized(&self.scaling), &self.weights, n);
         match self.task {
             TaskKind::Binary => out
                 .iter_mut()
