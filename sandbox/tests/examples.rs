@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use medarena_sandbox::{FitPredictJob, Labels, Limits, Status};
+use medarena_sandbox::{FitPredictJob, Labels, Limits, RunOutput, Sandbox, Status};
 use std::sync::Arc;
 
 #[test]
@@ -266,21 +266,9 @@ fn cox_cases() -> Vec<CoxCase> {
 #[test]
 fn cox_example_matches_scikit_survival() {
     let sandbox = sandbox();
-    let limits = Limits::default();
     for case in cox_cases() {
         let name = &case.name;
-        let job = FitPredictJob {
-            train_features: &case.train,
-            train_labels: &case.labels,
-            test_features: &case.test,
-            seed: 1,
-            limits: &limits,
-            debug: true,
-            survival_grid: None,
-        };
-        let output = sandbox
-            .fit_predict(&example_wasm("cox"), &job)
-            .unwrap_or_else(|f| panic!("{name}: {f}\n{}", f.debug_log));
+        let output = run_cox(&sandbox, &case, None);
         let expected = &case.risk;
         assert_eq!(output.predictions.len(), expected.len(), "{name}");
         for (row, (got, want)) in output.predictions.iter().zip(expected).enumerate() {
@@ -300,21 +288,9 @@ fn cox_example_matches_scikit_survival() {
 #[test]
 fn cox_example_curves_match_scikit_survival() {
     let sandbox = sandbox();
-    let limits = Limits::default();
     for case in cox_cases() {
         let name = &case.name;
-        let job = FitPredictJob {
-            train_features: &case.train,
-            train_labels: &case.labels,
-            test_features: &case.test,
-            seed: 1,
-            limits: &limits,
-            debug: true,
-            survival_grid: Some(&case.grid),
-        };
-        let output = sandbox
-            .fit_predict(&example_wasm("cox"), &job)
-            .unwrap_or_else(|f| panic!("{name}: {f}\n{}", f.debug_log));
+        let output = run_cox(&sandbox, &case, Some(&case.grid));
         let g = case.grid.len();
         assert_eq!(output.predictions.len(), case.survival.len() * g, "{name}");
         for (row, (got, want)) in output.predictions.chunks(g).zip(&case.survival).enumerate() {
@@ -327,6 +303,24 @@ fn cox_example_curves_match_scikit_survival() {
             }
         }
     }
+}
+
+/// The Cox example fitted on a fixture case's training rows and predicting its test rows:
+/// risk scores, or curves at `grid`.
+fn run_cox(sandbox: &Sandbox, case: &CoxCase, grid: Option<&[f64]>) -> RunOutput {
+    let limits = Limits::default();
+    let job = FitPredictJob {
+        train_features: &case.train,
+        train_labels: &case.labels,
+        test_features: &case.test,
+        seed: 1,
+        limits: &limits,
+        debug: true,
+        survival_grid: grid,
+    };
+    sandbox
+        .fit_predict(&example_wasm("cox"), &job)
+        .unwrap_or_else(|f| panic!("{}: {f}\n{}", case.name, f.debug_log))
 }
 
 /// The Kaplan-Meier estimate at `t` (right-continuous), written plainly: the product over
