@@ -227,8 +227,7 @@ fn write_dummy(args: DummyArgs) -> anyhow::Result<ExitCode> {
 
 /// Fits MST to the files, samples, writes; returns what to print.
 fn write_synthetic(args: &SynthArgs) -> anyhow::Result<String> {
-    use medarena_datasets_spec::typed::arrow_schema;
-    use medarena_datasets_spec::{load_with_manifest, union_sites};
+    use medarena_datasets_spec::load_with_manifest;
     let manifest = Manifest::from_path(&args.manifest)?;
     let mut parts = Vec::new();
     let mut sites = Vec::new();
@@ -243,21 +242,7 @@ fn write_synthetic(args: &SynthArgs) -> anyhow::Result<String> {
         sites.push(site.clone());
         parts.push((site, loaded.batch));
     }
-    // The union fills a declared site column from the file names; the synthesizer reads
-    // the manifest's own columns.
-    let united = union_sites(&manifest, &parts)?;
-    let schema = arrow_schema(&manifest);
-    let indices = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            united
-                .schema()
-                .index_of(field.name())
-                .with_context(|| format!("column `{}` is missing", field.name()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let table = united.project(&indices)?;
+    let table = medarena_synth::site_table(&manifest, &parts)?;
     let config = medarena_synth::SynthConfig {
         sites: Some(sites),
         ..medarena_synth::SynthConfig::default()

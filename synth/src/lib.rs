@@ -199,6 +199,69 @@ pub fn fit(
     measure::fit(manifest, batch, rho, config)
 }
 
+/// The largest ρ whose ε at `delta` (OpenDP's zCDP → (ε, δ) conversion, as reported in
+/// [`PrivacySpent`]) is at most `epsilon`: how a budget stated in ε becomes the ρ given to
+/// [`fit`]. Bisection, since the conversion is increasing in ρ and OpenDP offers no
+/// inverse.
+pub fn rho_for_epsilon(epsilon: f64, delta: f64) -> Result<f64, SynthError> {
+    if !(epsilon.is_finite() && epsilon > 0.0) {
+        return Err(SynthError::InvalidParameter(format!(
+            "ε must be a positive number, got {epsilon}"
+        )));
+    }
+    if !(delta > 0.0 && delta < 1.0) {
+        return Err(SynthError::InvalidParameter(format!(
+            "δ must lie in (0, 1), got {delta}"
+        )));
+    }
+    // ε(ρ) ≥ ρ, so the answer lies in (0, ε].
+    let (mut low, mut high) = (0.0_f64, epsilon);
+    if epsilon_of_rho(high, delta)? <= epsilon {
+        return Ok(high);
+    }
+    for _ in 0..100 {
+        let middle = 0.5 * (low + high);
+        if epsilon_of_rho(middle, delta)? <= epsilon {
+            low = middle;
+        } else {
+            high = middle;
+        }
+        if high - low <= 1e-12 * high {
+            break;
+        }
+    }
+    Ok(low)
+}
+
+/// The sites' `(name, table)` parts united into the typed form of `manifest` (its columns
+/// only, in its order): what [`fit`] reads. A declared site column absent from a site's
+/// table is filled with the site's name; pass the names as [`SynthConfig::sites`] when the
+/// site column declares no categories.
+pub fn site_table(
+    manifest: &Manifest,
+    parts: &[(String, RecordBatch)],
+) -> Result<RecordBatch, SynthError> {
+    use medarena_datasets_spec::{arrow_schema, union_sites};
+    let united = union_sites(manifest, parts).map_err(|err| SynthError::BadColumn {
+        column: manifest.site().map_or("site", |f| f.name.as_str()).to_owned(),
+        reason: err.to_string(),
+    })?;
+    let schema = arrow_schema(manifest);
+    let indices = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            united
+                .schema()
+                .index_of(field.name())
+                .map_err(|_| SynthError::MissingColumn(field.name().clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    united
+        .project(&indices)
+        .map_err(|err| SynthError::Arrow(err.to_string()))
+}
+
 /// Draws `rows` synthetic rows from the measurements, in the typed form of `manifest`
 /// (which must be the manifest the measurements were fitted with). The same measurements
 /// and seed give the same rows.

@@ -408,3 +408,16 @@ fn the_survival_example_round_trips() {
     let report = validate(&manifest, &synthetic, &ValidationConfig::default());
     assert!(!report.has_errors(), "{}", report.to_text());
 }
+
+/// A budget in ε becomes the largest ρ whose OpenDP conversion stays within it.
+#[test]
+fn rho_for_epsilon_inverts_the_conversion_from_below() {
+    for (epsilon, delta) in [(0.5, 1e-6), (1.0, 1e-6), (4.0, 1e-6), (8.0, 1e-9)] {
+        let rho = medarena_synth::rho_for_epsilon(epsilon, delta).unwrap();
+        let back = medarena_synth::epsilon_of_rho(rho, delta).unwrap();
+        assert!(back <= epsilon, "ε({rho}) = {back} > {epsilon}");
+        assert!(back > epsilon * 0.999_999, "ε({rho}) = {back} far below {epsilon}");
+    }
+    assert!(medarena_synth::rho_for_epsilon(0.0, 1e-6).is_err());
+    assert!(medarena_synth::rho_for_epsilon(1.0, 0.0).is_err());
+}
