@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::PrivacyLevel;
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
-    SubmissionId,
+    SubmissionId, SyntheticReleaseId,
 };
 use crate::model::{
-    ChargePurpose, CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus, Tier,
+    ChargePurpose, CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus,
+    SyntheticState, Tier,
 };
 use crate::time::Timestamp;
 
@@ -173,6 +174,25 @@ pub enum AuditEvent {
         hospital: OrgId,
         epsilon: f64,
     },
+    /// A hospital measured its rows for synthetic data: the ε it chose is spent on the
+    /// dataset. Names the synthesizer; no figure computed on the rows.
+    SyntheticDataMeasured {
+        dataset: DatasetId,
+        hospital: OrgId,
+        release: SyntheticReleaseId,
+        epsilon: f64,
+        delta: f64,
+        synthesizer: String,
+    },
+    /// A synthetic release was published, discarded or withdrawn; the digest of the noisy
+    /// measurements lets a team check that what it downloaded is what was published.
+    SyntheticDataStateChanged {
+        dataset: DatasetId,
+        hospital: OrgId,
+        release: SyntheticReleaseId,
+        state: SyntheticState,
+        measurements_sha256: String,
+    },
 }
 
 impl AuditEvent {
@@ -205,6 +225,8 @@ impl AuditEvent {
             AuditEvent::DatasetPrivacyTermsSet { .. } => "dataset_privacy_terms_set",
             AuditEvent::FinalScoreReleased { .. } => "final_score_released",
             AuditEvent::SiteScoreReleased { .. } => "site_score_released",
+            AuditEvent::SyntheticDataMeasured { .. } => "synthetic_data_measured",
+            AuditEvent::SyntheticDataStateChanged { .. } => "synthetic_data_state_changed",
         }
     }
 
@@ -236,6 +258,8 @@ impl AuditEvent {
             | E::SubmissionFinished { submission, .. }
             | E::FinalScoreReleased { submission, .. }
             | E::SiteScoreReleased { submission, .. } => submission.to_string(),
+            E::SyntheticDataMeasured { release, .. }
+            | E::SyntheticDataStateChanged { release, .. } => release.to_string(),
             E::JobStarted { job, .. }
             | E::JobLeaseExpired { job, .. }
             | E::JobAttemptFailed { job, .. }

@@ -134,9 +134,13 @@ pub enum Action {
     /// Set a dataset's privacy terms (minimum level, ε caps) for one's own hospital
     /// (Dataset): its contributing hospitals, nobody else.
     SetDatasetPrivacy,
+    /// Measure, publish, discard or withdraw a synthetic release of the hospital's own
+    /// rows (Dataset; the service checks the release is the actor's hospital's).
+    ManageSyntheticData,
     /// Approve or reject a dataset (Dataset).
     ReviewDataset,
-    /// Synthetic rows generated from the dataset's spec (Dataset).
+    /// Development data: dummy rows from the spec, or rows drawn from published synthetic
+    /// releases, and the manifest (Dataset).
     DownloadDummyData,
     /// Real rows. Nobody, ever: real data only leaves through the privacy layer.
     DownloadRawData,
@@ -179,6 +183,7 @@ impl Action {
         Action::ViewDatasetUsage,
         Action::ViewSiteScores,
         Action::SetDatasetPrivacy,
+        Action::ManageSyntheticData,
         Action::ReviewDataset,
         Action::DownloadDummyData,
         Action::DownloadRawData,
@@ -263,7 +268,7 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewDatasetUsage | A::ViewSiteScores, R::Dataset { contributors }) => {
             organizer || contributors.iter().any(|h| actor.member_of(Hospital, *h))
         }
-        (A::SetDatasetPrivacy, R::Dataset { contributors }) => contributors
+        (A::SetDatasetPrivacy | A::ManageSyntheticData, R::Dataset { contributors }) => contributors
             .iter()
             .any(|h| actor.approved_member_of(Hospital, *h)),
         (A::ReviewDataset, R::Dataset { .. }) => organizer,

@@ -11,6 +11,8 @@
 //! - the same for survival: 12,000 and 8,000 rows generated like
 //!   `datasets-spec/examples/liver/` in the dataset `liver-cohort` and the competition of
 //!   `arena/examples/bundles/liver-survival/competition.yaml` (Harrell's C);
+//! - each hospital opted in to synthetic development data on each dataset
+//!   ([`DEMO_SYNTHETIC_EPSILON`], published), so dummy runs score like real models;
 //! - two teams with accepted agreements, one submitting the baseline to both and one the
 //!   gradient-boosted trees (cardiac) and the Cox model (survival), run on dummy and then
 //!   real data through the queue and scored.
@@ -31,8 +33,8 @@ use crate::bundle::{Bundle, PhaseKind, PhaseSpec};
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::DatasetUpload;
 use crate::ids::{CompetitionId, DatasetId, OrgId, SubmissionId};
-use crate::model::{ContributionState, DatasetState, Role, SubmissionStatus, Tier};
-use crate::service::{AdmissionDecision, Arena, Registration};
+use crate::model::{ContributionState, DatasetState, Role, SubmissionStatus, SyntheticState, Tier};
+use crate::service::{AdmissionDecision, Arena, Registration, SyntheticAction};
 
 /// The example submissions, prebuilt (see the module docs).
 pub const BASELINE_WASM: &[u8] = include_bytes!("../../guest/prebuilt/baseline.wasm");
@@ -54,6 +56,10 @@ pub const HOSPITAL_B_CSV: &str = include_str!("../../datasets-spec/examples/hear
 /// run into 100 blocks: 20,000 rows give each block about 120 training and 40 + 40 test
 /// rows, and the released AUC a 95% noise interval of ±0.06 at ε = 0.5.
 pub const DEMO_SITE_ROWS: [usize; 2] = [12_000, 8_000];
+
+/// The ε each demo hospital spends on the synthetic development data it publishes, so that
+/// the demo's dummy runs score like real models (of the dataset's default 10 ε per team).
+pub const DEMO_SYNTHETIC_EPSILON: f64 = 2.0;
 
 /// One demo hospital's table (Parquet), generated like the committed example files.
 pub fn demo_site_parquet(index: usize) -> ArenaResult<Vec<u8>> {
@@ -546,6 +552,21 @@ async fn seed_dataset(
         arena
             .review_dataset(organizer, dataset.id, true, Some("demo data"))
             .await?;
+    }
+    for (hospital, org) in hospitals {
+        let published = arena
+            .synthetic_releases(hospital, dataset.id)
+            .await?
+            .iter()
+            .any(|r| r.hospital == *org && r.state == SyntheticState::Published);
+        if !published {
+            let draft = arena
+                .measure_synthetic(hospital, dataset.id, DEMO_SYNTHETIC_EPSILON)
+                .await?;
+            arena
+                .change_synthetic(hospital, draft.id, SyntheticAction::Publish)
+                .await?;
+        }
     }
     Ok(dataset.id)
 }

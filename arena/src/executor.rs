@@ -170,6 +170,9 @@ pub struct RunInputs {
     pub(crate) module: crate::objects::ObjectId,
     pub(crate) module_sha256: String,
     pub(crate) contributions: Vec<(Dataset, crate::model::Contribution)>,
+    /// The published synthetic releases of the competition's datasets (dummy runs draw
+    /// their data from them; see [`crate::pipeline::synthetic`]).
+    pub(crate) synthetic: Vec<crate::pipeline::synthetic::SyntheticSource>,
 }
 
 impl RunInputs {
@@ -197,6 +200,11 @@ impl RunInputs {
                 manifest: c.manifest.clone(),
             })
             .collect()
+    }
+
+    /// The published synthetic releases dummy data is drawn from (none: dummy generator).
+    pub fn synthetic(&self) -> &[crate::pipeline::synthetic::SyntheticSource] {
+        &self.synthetic
     }
 
     /// The real rows: every validated contribution of the competition's approved datasets,

@@ -63,3 +63,8 @@ id_type!(
     AuditEventId,
     "event"
 );
+id_type!(
+    /// One hospital's differentially private synthetic release of its rows of a dataset.
+    SyntheticReleaseId,
+    "synthetic"
+);

@@ -164,9 +164,10 @@ pub use executor::{
 pub use ids::*;
 pub use model::*;
 pub use service::{
-    AdmissionDecision, Arena, ArenaBuilder, DatasetView, DummyRunReport, ExactScores, IssuedToken,
-    JobEnd, JobReport, Leaderboard, LeaderboardEntry, LeaderboardKind, MAX_UPLOAD_BYTES, Me,
-    Registration, ScorePoint, SubmissionView, TeamView,
+    AdmissionDecision, Arena, ArenaBuilder, DEFAULT_DEVELOPMENT_ROWS, DatasetView, DevelopmentData,
+    DummyRunReport, ExactScores, IssuedToken, JobEnd, JobReport, Leaderboard, LeaderboardEntry,
+    LeaderboardKind, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON, MAX_UPLOAD_BYTES, Me,
+    Registration, ScorePoint, SubmissionView, SyntheticAction, TeamView,
 };
 pub use store::Store;
 pub use store::sqlite::SqliteStore;

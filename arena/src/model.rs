@@ -122,6 +122,18 @@ text_enum!(
 );
 
 text_enum!(
+    /// A synthetic release's life: measured (the ε is spent) and previewed by its hospital
+    /// alone, then published to the teams of the competitions using the dataset, or
+    /// discarded; a published release is withdrawn by its hospital or replaced by its next.
+    SyntheticState {
+        Draft => "draft",
+        Published => "published",
+        Discarded => "discarded",
+        Withdrawn => "withdrawn",
+    }
+);
+
+text_enum!(
     /// One hospital's upload: stored, then validated or rejected (a rejected upload's bytes
     /// are deleted; its report is kept).
     ContributionState {
@@ -393,6 +405,43 @@ pub struct Contribution {
     pub created_at: Timestamp,
 }
 
+/// One hospital's differentially private synthetic release of its rows of a dataset (the
+/// noisy measurements live apart: [`crate::store::SyntheticRepo::synthetic_measurements`]).
+/// Every field is public to whoever may see the release: the ε is the hospital's choice,
+/// the quality compares the synthetic rows with the noisy measurements, never the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SyntheticRelease {
+    pub id: crate::ids::SyntheticReleaseId,
+    pub dataset: DatasetId,
+    pub hospital: OrgId,
+    pub state: SyntheticState,
+    /// ε at `delta` (OpenDP's zCDP → (ε, δ) conversion of `rho`), charged on the dataset.
+    pub epsilon: f64,
+    pub delta: f64,
+    pub rho: f64,
+    /// The synthesizer and its version, e.g. `medarena-synth 0.1.0 (MST)`.
+    pub synthesizer: String,
+    /// Total variation distances between the synthetic rows and the noisy measurements.
+    pub quality: SyntheticQuality,
+    /// SHA-256 of the stored measurements (the release itself), as on the ledger.
+    pub measurements_sha256: String,
+    pub created_at: Timestamp,
+    pub published_at: Option<Timestamp>,
+}
+
+/// How far synthetic rows are from the noisy measurements they were drawn from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SyntheticQuality {
+    /// Mean and largest TVD over the columns' 1-way marginals.
+    pub mean_column_tvd: f64,
+    pub max_column_tvd: f64,
+    /// Mean and largest TVD over the measured pairs (tree edges and label pairs).
+    pub mean_pair_tvd: f64,
+    pub max_pair_tvd: f64,
+    /// Per column and per pair (`medarena_synth::Quality`).
+    pub detail: serde_json::Value,
+}
+
 /// A submission with everything the platform knows; use [`crate::SubmissionView`] for what a
 /// given actor may see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -524,6 +573,10 @@ pub struct DatasetPrivacy {
     /// ε charged on the dataset, all teams together, and the most any one team spent.
     pub spent_total: f64,
     pub spent_most_by_one_team: f64,
+    /// ε of the hospitals' synthetic releases (each release's ε, summed per hospital; the
+    /// largest of those sums, since the hospitals' rows are disjoint). Every team sees
+    /// published synthetic data, so this counts against the per-team cap and the total.
+    pub spent_synthetic: f64,
 }
 
 /// Counts of jobs per state, for `/metrics` and the organizer dashboard.

@@ -235,6 +235,8 @@ fn expected() -> BTreeMap<(Action, &'static str), Vec<&'static str>> {
     allow(A::ViewSiteScores, &["dataset_of_b"], &["organizer"]);
     // A dataset's privacy terms are its contributing hospitals' to set, not organizers'.
     allow(A::SetDatasetPrivacy, &["dataset_of_a"], &["hospital_a"]);
+    // So are its synthetic releases (measured from the hospital's own rows).
+    allow(A::ManageSyntheticData, &["dataset_of_a"], &["hospital_a"]);
     allow(A::ViewMetrics, &["platform"], &["organizer"]);
     allow(
         A::ReviewDataset,

@@ -554,3 +554,182 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
     // 12 rows, as organizers see counts: rounded to 5.
     assert_eq!(view.contributions[0].rows, Some(10));
 }
+
+/// A hospital's synthetic release: measured at its ε (charged at once, counted for every
+/// team, hospitals in parallel), previewed by it alone, published to the teams (replacing
+/// its previous one), drawn from for development data; every step on the ledger, no figure
+/// about the rows.
+#[tokio::test]
+async fn synthetic_releases_are_charged_previewed_published_and_drawn_from() {
+    use medarena_arena::{SyntheticAction, SyntheticState};
+    let world = World::new().await;
+    let arena = &world.arena;
+    let cast = cast_with(arena, EXAMPLE_BUNDLE, heart_uploads()).await;
+
+    // Only a contributing hospital measures; ε is checked.
+    let refused = arena
+        .measure_synthetic(&cast.team_x, cast.dataset, 1.0)
+        .await;
+    assert!(matches!(refused, Err(ArenaError::Forbidden(_))), "{refused:?}");
+    for bad in [0.0, -1.0, f64::NAN, 1e6] {
+        let refused = arena
+            .measure_synthetic(&cast.hospital_a, cast.dataset, bad)
+            .await;
+        assert!(matches!(refused, Err(ArenaError::Invalid { .. })), "{bad}: {refused:?}");
+    }
+
+    let draft = arena
+        .measure_synthetic(&cast.hospital_a, cast.dataset, 1.0)
+        .await
+        .expect("measure");
+    assert_eq!((draft.state, draft.hospital), (SyntheticState::Draft, cast.hospital_a_org));
+    assert!(draft.epsilon <= 1.0 && draft.epsilon > 0.99, "{}", draft.epsilon);
+    assert!(draft.quality.max_column_tvd.is_finite() && draft.quality.max_column_tvd < 0.5);
+
+    // The draft is the hospital's preview: not the other hospital's, not the teams'.
+    let seen_by = |actor| {
+        let arena = arena.clone();
+        let dataset = cast.dataset;
+        async move {
+            arena
+                .synthetic_releases(actor, dataset)
+                .await
+                .expect("list")
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(seen_by(&cast.hospital_a).await, vec![draft.id]);
+    assert_eq!(seen_by(&cast.organizer).await, vec![draft.id]);
+    assert!(seen_by(&cast.hospital_b).await.is_empty());
+    assert!(seen_by(&cast.team_x).await.is_empty());
+    // Development data comes from the dummy generator until something is published.
+    let dummy = arena
+        .development_data(&cast.team_x, cast.competition, Some(50), None)
+        .await
+        .expect("development data");
+    assert!(dummy.releases.is_empty());
+
+    // Charged at once, counted against the per-team cap; hospitals compose in parallel.
+    let privacy = arena
+        .dataset_privacy(&cast.hospital_a, cast.dataset)
+        .await
+        .expect("privacy");
+    assert_eq!(privacy.spent_synthetic, 1.0);
+    let terms = medarena_arena::DatasetPrivacyTerms {
+        min_level: medarena_arena::PrivacyLevel::Row,
+        per_team_epsilon: 3.0,
+        total_epsilon: 100.0,
+    };
+    arena
+        .set_dataset_privacy(&cast.hospital_a, cast.dataset, &terms)
+        .await
+        .expect("terms");
+    let over = arena
+        .measure_synthetic(&cast.hospital_a, cast.dataset, 2.5)
+        .await;
+    assert!(
+        matches!(&over, Err(ArenaError::Precondition(m)) if m.contains("cap per team")),
+        "{over:?}"
+    );
+    let b_draft = arena
+        .measure_synthetic(&cast.hospital_b, cast.dataset, 1.5)
+        .await
+        .expect("hospital b measures");
+    let privacy = arena
+        .dataset_privacy(&cast.organizer, cast.dataset)
+        .await
+        .expect("privacy");
+    assert_eq!(privacy.spent_synthetic, 1.5);
+    arena
+        .change_synthetic(&cast.hospital_b, b_draft.id, SyntheticAction::Discard)
+        .await
+        .expect("discard");
+    // A discarded draft's ε stays spent.
+    let privacy = arena
+        .dataset_privacy(&cast.organizer, cast.dataset)
+        .await
+        .expect("privacy");
+    assert_eq!(privacy.spent_synthetic, 1.5);
+
+    // Only the releasing hospital decides, and only from the right state.
+    let foreign = arena
+        .change_synthetic(&cast.hospital_b, draft.id, SyntheticAction::Publish)
+        .await;
+    assert!(matches!(foreign, Err(ArenaError::Forbidden(_))), "{foreign:?}");
+    let premature = arena
+        .change_synthetic(&cast.hospital_a, draft.id, SyntheticAction::Withdraw)
+        .await;
+    assert!(matches!(premature, Err(ArenaError::Conflict(_))), "{premature:?}");
+    let published = arena
+        .change_synthetic(&cast.hospital_a, draft.id, SyntheticAction::Publish)
+        .await
+        .expect("publish");
+    assert_eq!(published.state, SyntheticState::Published);
+    assert!(published.published_at.is_some());
+    assert_eq!(seen_by(&cast.team_x).await, vec![draft.id]);
+
+    // Teams draw development data from it: the default is the dummy run's table, repeatable.
+    let data = arena
+        .development_data(&cast.team_x, cast.competition, None, None)
+        .await
+        .expect("development data");
+    assert_eq!(data.releases, vec![draft.id]);
+    let text = String::from_utf8(data.csv.clone()).expect("utf-8");
+    assert_eq!(text.lines().count(), 1 + medarena_arena::DEFAULT_DEVELOPMENT_ROWS);
+    assert!(text.starts_with("record_id,site,"), "{}", &text[..60]);
+    let again = arena
+        .development_data(&cast.team_y, cast.competition, None, None)
+        .await
+        .expect("development data");
+    assert_eq!(again.csv, data.csv);
+    let too_many = arena
+        .development_data(&cast.team_x, cast.competition, Some(10_000_000), None)
+        .await;
+    assert!(matches!(too_many, Err(ArenaError::Invalid { .. })), "{too_many:?}");
+
+    // A new publication replaces the hospital's previous one.
+    let second = arena
+        .measure_synthetic(&cast.hospital_a, cast.dataset, 0.5)
+        .await
+        .expect("second measurement");
+    arena
+        .change_synthetic(&cast.hospital_a, second.id, SyntheticAction::Publish)
+        .await
+        .expect("publish second");
+    let states: Vec<_> = arena
+        .synthetic_releases(&cast.hospital_a, cast.dataset)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| (r.id, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (second.id, SyntheticState::Published),
+            (draft.id, SyntheticState::Withdrawn)
+        ]
+    );
+
+    // The ledger holds each step with its ε and the measurements' digest, nothing else.
+    let events: Vec<_> = world
+        .audit
+        .records()
+        .into_iter()
+        .filter(|r| r.event.kind().starts_with("synthetic_data"))
+        .collect();
+    // Three measurements (the refused one wrote nothing); a discard, two publications and
+    // the withdrawal the second one made.
+    assert_eq!(events.len(), 3 + 4, "{events:#?}");
+    for record in &events {
+        let payload = serde_json::to_value(&record.event).expect("json");
+        assert!(payload.get("quality").is_none() && payload.get("rows").is_none());
+    }
+    assert!(events.iter().any(|r| {
+        serde_json::to_value(&r.event).is_ok_and(|p| {
+            p["state"] == "published" && p["measurements_sha256"] == published.measurements_sha256
+        })
+    }));
+}

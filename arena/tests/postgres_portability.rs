@@ -84,7 +84,8 @@ async fn workload() {
     let arena = &world.arena;
     // With the per-hospital view, so that publication stores and reads its releases.
     let bundle = EXAMPLE_BUNDLE.replace("    # site_epsilon: 0.5\n", "    site_epsilon: 0.5\n");
-    let cast = cast(arena, &bundle).await;
+    // The example heart tables, so that synthetic releases can be measured for real.
+    let cast = cast_with(arena, &bundle, heart_uploads()).await;
 
     let token = arena
         .create_api_token(&cast.team_x, "cli", None)
@@ -162,6 +163,26 @@ async fn workload() {
         .exact_scores(&cast.organizer, cast.competition)
         .await
         .expect("exact");
+    let draft = arena
+        .measure_synthetic(&cast.hospital_a, cast.dataset, 0.5)
+        .await
+        .expect("synthetic draft");
+    arena
+        .change_synthetic(
+            &cast.hospital_a,
+            draft.id,
+            medarena_arena::SyntheticAction::Publish,
+        )
+        .await
+        .expect("publish synthetic");
+    arena
+        .synthetic_releases(&cast.team_x, cast.dataset)
+        .await
+        .expect("synthetic releases");
+    arena
+        .development_data(&cast.team_x, cast.competition, Some(20), None)
+        .await
+        .expect("development data");
     arena
         .budget(&cast.team_x, cast.competition, cast.team_x_org)
         .await
@@ -338,6 +359,7 @@ async fn store_statements_prepare_on_postgres() {
         include_str!("../migrations/postgres/0002_pipeline.sql"),
         include_str!("../migrations/postgres/0003_privacy.sql"),
         include_str!("../migrations/postgres/0004_site_scores.sql"),
+        include_str!("../migrations/postgres/0005_synthetic.sql"),
     ] {
         sqlx::raw_sql(migration)
             .execute(&mut conn)

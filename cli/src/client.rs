@@ -113,7 +113,7 @@ impl Client {
         })
     }
 
-    fn signed_in() -> anyhow::Result<Client> {
+    pub fn signed_in() -> anyhow::Result<Client> {
         let credentials = load_credentials()?;
         Client::new(&credentials.server, Some(credentials.token))
     }
@@ -125,6 +125,21 @@ impl Client {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> anyhow::Result<Value> {
+        let text = self.request_text(method, path, body)?;
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        })
+    }
+
+    /// Sends a request; returns the answer's text or the server's error.
+    fn request_text(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> anyhow::Result<String> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = &self.token {
@@ -143,22 +158,22 @@ impl Client {
         let text = response
             .body_mut()
             .with_config()
-            .limit(64 * 1024 * 1024)
+            .limit(1024 * 1024 * 1024)
             .read_to_string()
             .with_context(|| format!("reading the answer to {method} {url}"))?;
-        let value: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
         if status.is_success() {
-            return Ok(value);
+            return Ok(text);
         }
         Err(ServerError {
             status: status.as_u16(),
-            body: value,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
         }
         .into())
+    }
+
+    /// A text answer (CSV, YAML) as it is.
+    pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        self.request_text("GET", path, None)
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -323,7 +338,7 @@ pub fn whoami() -> anyhow::Result<ExitCode> {
 }
 
 /// A competition or dataset by numeric id or slug.
-fn resolve(client: &Client, collection: &str, wanted: &str) -> anyhow::Result<i64> {
+pub fn resolve(client: &Client, collection: &str, wanted: &str) -> anyhow::Result<i64> {
     if let Ok(id) = wanted.parse::<i64>() {
         return Ok(id);
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use medarena_datasets_spec::{
-    Finding, LoadOptions, Manifest, Report, Severity, ValidationConfig, dummy, hash_file,
+    Finding, Format, LoadOptions, Manifest, Report, Severity, ValidationConfig, dummy, hash_file,
     validate_file, write_table,
 };
 use serde::Serialize;
@@ -16,7 +16,10 @@ pub enum DatasetCommand {
     /// Validate data files (CSV, Parquet, Arrow IPC) against a manifest. Exits 1 when any
     /// file has an error finding or cannot be read.
     Validate(ValidateArgs),
-    /// Generate dummy data that follows a manifest (no real row is used).
+    /// Generate dummy data that follows a manifest (no real row is used), or, with
+    /// `--from-server`, download a competition's development data: synthetic rows from the
+    /// hospitals' published differentially private releases (else dummy data), the very
+    /// table the platform's dummy runs use with the default rows and seed.
     Dummy(DummyArgs),
     /// Generate differentially private synthetic data from local data files (MST over the
     /// manifest's declared bins, `medarena-synth`): for a hospital to see, on its own
@@ -53,15 +56,25 @@ pub struct ValidateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct DummyArgs {
-    /// The manifest (.json, .yaml or .yml).
-    manifest: PathBuf,
-    /// Number of rows to generate.
+    /// The manifest (.json, .yaml or .yml); not with `--from-server`.
+    #[arg(required_unless_present = "from_server", conflicts_with = "from_server")]
+    manifest: Option<PathBuf>,
+    /// Download a competition's development data (id or slug) from the server you are
+    /// signed in to (`medarena login`) instead of generating dummy data locally.
+    #[arg(long, value_name = "COMPETITION")]
+    from_server: Option<String>,
+    /// Also write the competition's manifest there (with `--from-server`), for `medarena run`.
+    #[arg(long, requires = "from_server")]
+    manifest_output: Option<PathBuf>,
+    /// Number of rows (with `--from-server`, default the platform's dummy run's 1,000).
+    #[arg(long, required_unless_present = "from_server")]
+    rows: Option<usize>,
+    /// Seed of the generator (the same seed gives the same table; with `--from-server`,
+    /// default the competition's split seed, as the platform's dummy runs).
     #[arg(long)]
-    rows: usize,
-    /// Seed of the generator (the same seed gives the same table).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output file; the format follows the extension (.csv, .parquet, .arrow).
+    seed: Option<u64>,
+    /// Output file; the format follows the extension (.csv, .parquet, .arrow; a download
+    /// is CSV, converted when the extension asks for another format).
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -212,14 +225,70 @@ fn validate_files(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn write_dummy(args: DummyArgs) -> anyhow::Result<ExitCode> {
-    let manifest = Manifest::from_path(&args.manifest)?;
-    let table = dummy(&manifest, args.rows, args.seed);
+    if let Some(competition) = &args.from_server {
+        return download_development_data(&args, competition);
+    }
+    let path = args
+        .manifest
+        .as_ref()
+        .context("a manifest is needed without --from-server")?;
+    let manifest = Manifest::from_path(path)?;
+    let rows = args.rows.context("--rows is needed without --from-server")?;
+    let table = dummy(&manifest, rows, args.seed.unwrap_or(0));
     write_table(&table, &args.output)
         .with_context(|| format!("writing dummy data for `{}`", manifest.name))?;
     eprintln!(
-        "wrote {} dummy rows of `{}` to {}",
-        args.rows,
+        "wrote {rows} dummy rows of `{}` to {}",
         manifest.name,
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `medarena dataset dummy --from-server`: the competition's development data (and its
+/// manifest) from the platform.
+fn download_development_data(args: &DummyArgs, competition: &str) -> anyhow::Result<ExitCode> {
+    use crate::client::{Client, resolve};
+    let client = Client::signed_in()?;
+    let id = resolve(&client, "competitions", competition)?;
+    let mut query = Vec::new();
+    if let Some(rows) = args.rows {
+        query.push(format!("rows={rows}"));
+    }
+    if let Some(seed) = args.seed {
+        query.push(format!("seed={seed}"));
+    }
+    let path = format!(
+        "/competitions/{id}/development-data{}{}",
+        if query.is_empty() { "" } else { "?" },
+        query.join("&")
+    );
+    let csv = client.get_text(&path)?;
+    let manifest_text = client.get_text(&format!("/competitions/{id}/manifest"))?;
+    let is_csv = Format::from_extension(&args.output) == Some(Format::Csv);
+    if is_csv {
+        std::fs::write(&args.output, &csv)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+    } else {
+        // Another format: read the CSV with the manifest's types, then write.
+        let manifest = Manifest::from_str(&manifest_text)?;
+        let loaded = medarena_datasets_spec::load_bytes_with_manifest(
+            &manifest,
+            csv.as_bytes(),
+            Format::Csv,
+            "development data",
+            &LoadOptions::default(),
+        )?;
+        write_table(&loaded.batch, &args.output)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+    }
+    if let Some(path) = &args.manifest_output {
+        std::fs::write(path, &manifest_text)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let rows = csv.lines().count().saturating_sub(1);
+    eprintln!(
+        "wrote {rows} rows of competition {id}'s development data to {}",
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)

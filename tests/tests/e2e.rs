@@ -19,7 +19,7 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     let organizer = server.sign_in("organizer@e2e.test");
 
     // A hospital joins and signs in with the CLI.
-    let _hospital = admitted(
+    let hospital = admitted(
         &server,
         &organizer,
         "staff@hospital.test",
@@ -189,6 +189,59 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         &env_refs(&login_env(&team_creds)),
     );
     assert!(login.status.success(), "team login: {}", describe(&login));
+
+    // The hospital opts in to synthetic development data: a draft only it sees, published.
+    let draft = hospital.done(
+        &format!("/api/v1/datasets/{dataset_id}/synthetic"),
+        &json!({ "epsilon": 4.0 }),
+    );
+    assert_eq!(draft["state"], "draft", "{draft}");
+    let draft_id = draft["id"].as_i64().expect("release id");
+    let listed = team.ok(&format!("/api/v1/datasets/{dataset_id}/synthetic"));
+    assert_eq!(listed, json!([]), "a draft is the hospital's preview");
+    let published = hospital.done(&format!("/api/v1/synthetic/{draft_id}/publish"), &json!({}));
+    assert_eq!(published["state"], "published", "{published}");
+    // The team downloads the development data and its manifest with the CLI.
+    let development = root.path().join("dev.csv");
+    let development_manifest = root.path().join("dev-manifest.yaml");
+    let downloaded = medarena(
+        &[
+            "dataset",
+            "dummy",
+            "--from-server",
+            &slug,
+            "-o",
+            &development.to_string_lossy(),
+            "--manifest-output",
+            &development_manifest.to_string_lossy(),
+        ],
+        &env_refs(&team_env),
+    );
+    assert!(
+        downloaded.status.success(),
+        "development data: {}",
+        describe(&downloaded)
+    );
+    let rows = std::fs::read_to_string(&development).expect("dev.csv");
+    assert_eq!(rows.lines().count(), 1 + 1000, "header and the dummy run's 1,000 rows");
+    assert!(rows.starts_with("record_id,site,"), "{}", &rows[..80]);
+    assert!(
+        !rows.lines().skip(1).any(|row| first_row == row),
+        "synthetic rows are not the hospital's"
+    );
+    let local = medarena(
+        &[
+            "run",
+            "--submission",
+            &example_module("logreg").to_string_lossy(),
+            "--dataset",
+            &development_manifest.to_string_lossy(),
+            &development.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(local.status.success(), "medarena run on it: {}", describe(&local));
+
     let module = example_module("logreg");
     let submitted = medarena(
         &[
@@ -218,9 +271,19 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     let released = submission["released_public_score"]
         .as_f64()
         .expect("released score");
+    // The dummy run used the synthetic rows: the model learns something there.
+    let dummy_score = submission["dummy_score"]
+        .as_f64()
+        .expect("the dummy run came first");
     assert!(
-        submission["dummy_score"].as_f64().is_some(),
-        "the dummy run came first: {result}"
+        dummy_score > 0.55,
+        "logreg on synthetic development data scores above chance: {result}"
+    );
+    let report = team.ok(&format!("/api/v1/submissions/{}/dummy-report", submission["id"]));
+    assert_eq!(
+        report["details"]["dummy_source"]["releases"],
+        json!([draft_id]),
+        "{report}"
     );
     assert!(
         submission.get("exact").is_none_or(Value::is_null),
@@ -321,6 +384,8 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         "submission_finished",
         "competition_closed",
         "competition_published",
+        "synthetic_data_measured",
+        "synthetic_data_state_changed",
     ] {
         assert!(
             kinds.contains(kind),

@@ -52,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/competitions/{id}/budget", get(budget))
         .route("/competitions/{id}/privacy", get(competition_privacy))
         .route("/competitions/{id}/site-scores", get(site_scores))
+        .route("/competitions/{id}/development-data", get(development_data))
+        .route("/competitions/{id}/manifest", get(competition_manifest))
         .route("/submissions/{id}", get(submission))
         .route("/submissions/{id}/dummy-report", get(dummy_report))
         .route("/submissions/{id}/module", get(download_module))
@@ -65,6 +67,11 @@ pub fn router() -> Router<AppState> {
             "/datasets/{id}/privacy",
             get(dataset_privacy).put(set_dataset_privacy),
         )
+        .route(
+            "/datasets/{id}/synthetic",
+            get(synthetic_releases).post(measure_synthetic),
+        )
+        .route("/synthetic/{id}/{action}", post(change_synthetic))
         .route("/contributions/{id}", get(contribution))
         .route("/contributions/{id}/receipts", get(contribution_receipts))
         .route("/audit", get(audit))
@@ -782,6 +789,132 @@ async fn site_scores(
         .site_scores(&auth.actor, medarena_arena::CompetitionId(id))
         .await?;
     json_of(rows)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DevelopmentQuery {
+    /// Rows to draw (default: as many as a dummy run, 1,000).
+    pub rows: Option<usize>,
+    /// Seed of the draw (default: the competition's split seed, as dummy runs).
+    pub seed: Option<u64>,
+}
+
+/// `GET /competitions/{id}/development-data`: development data as CSV, drawn from the
+/// hospitals' published synthetic releases (else the manifest's dummy generator); with the
+/// defaults, the very table the competition's dummy runs use. The `x-medarena-synthetic-
+/// releases` header names the releases drawn from (empty: dummy data).
+async fn development_data(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+    QueryParams(query): QueryParams<DevelopmentQuery>,
+) -> ApiResult<Response> {
+    let data = state
+        .arena
+        .development_data(
+            &auth.actor,
+            medarena_arena::CompetitionId(id),
+            query.rows,
+            query.seed,
+        )
+        .await?;
+    let releases = data
+        .releases
+        .iter()
+        .map(|r| r.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", data.file_name),
+            ),
+            (
+                header::HeaderName::from_static("x-medarena-synthetic-releases"),
+                releases,
+            ),
+        ],
+        Body::from(data.csv),
+    )
+        .into_response())
+}
+
+/// `GET /competitions/{id}/manifest`: the data's manifest (YAML or JSON, as uploaded):
+/// the schema development data follows, for `medarena run`.
+async fn competition_manifest(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    let manifest = state
+        .arena
+        .competition_manifest(&auth.actor, medarena_arena::CompetitionId(id))
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], manifest).into_response())
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SyntheticRequest {
+    /// ε to spend on the measurement (at δ = 1e-6), charged on the dataset at once.
+    pub epsilon: f64,
+}
+
+/// `GET /datasets/{id}/synthetic`: the dataset's synthetic releases the caller may see.
+async fn synthetic_releases(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .synthetic_releases(&auth.actor, DatasetId(id))
+            .await?,
+    )
+}
+
+/// `POST /datasets/{id}/synthetic`: a contributing hospital measures its rows (a draft).
+async fn measure_synthetic(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+    JsonBody(body): JsonBody<SyntheticRequest>,
+) -> ApiResult<Response> {
+    let release = state
+        .arena
+        .measure_synthetic(&auth.actor, DatasetId(id), body.epsilon)
+        .await?;
+    Ok((StatusCode::CREATED, Json(release)).into_response())
+}
+
+/// `POST /synthetic/{id}/{publish|discard|withdraw}`: the releasing hospital decides.
+async fn change_synthetic(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam((id, action)): PathParam<(i64, String)>,
+) -> ApiResult<Response> {
+    let action = synthetic_action(&action)?;
+    json_of(
+        state
+            .arena
+            .change_synthetic(&auth.actor, medarena_arena::SyntheticReleaseId(id), action)
+            .await?,
+    )
+}
+
+/// The action segment of `/synthetic/{id}/{action}`.
+pub fn synthetic_action(text: &str) -> ApiResult<medarena_arena::SyntheticAction> {
+    use medarena_arena::SyntheticAction as A;
+    match text {
+        "publish" => Ok(A::Publish),
+        "discard" => Ok(A::Discard),
+        "withdraw" => Ok(A::Withdraw),
+        other => Err(ApiError::NotFound(format!(
+            "no synthetic action `{other}` (publish, discard or withdraw)"
+        ))),
+    }
 }
 
 async fn contribution(

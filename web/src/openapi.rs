@@ -239,6 +239,20 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/competitions/{id}/development-data",
+        "Development data as CSV (?rows=&seed=): drawn from the hospitals' published synthetic releases, else dummy data; with the defaults, the table dummy runs use",
+        "organizer, admitted team, admitted hospital",
+        "",
+    ),
+    op(
+        "get",
+        "/api/v1/competitions/{id}/manifest",
+        "The manifest of the competition's data (as uploaded): the schema development data follows",
+        "organizer, admitted team, admitted hospital",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/competitions/{id}/privacy",
         "The competition's release terms: level, blocks, ε, noise and its 95% interval, release delay",
         "anyone",
@@ -330,6 +344,27 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/datasets/{id}/synthetic",
+        "The dataset's synthetic releases: published and withdrawn ones; drafts to their hospital and organizers",
+        "organizer, admitted team, admitted hospital",
+        "",
+    ),
+    op(
+        "post",
+        "/api/v1/datasets/{id}/synthetic",
+        "Measure your hospital's rows for synthetic data {epsilon}: a draft, its ε charged on the dataset",
+        "contributing hospital",
+        "json",
+    ),
+    op(
+        "post",
+        "/api/v1/synthetic/{id}/{action}",
+        "Publish, discard or withdraw your hospital's synthetic release (action: publish | discard | withdraw)",
+        "the releasing hospital",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/contributions/{id}",
         "A contribution and its validation report",
         "organizer, its hospital",
@@ -417,6 +452,8 @@ pub enum Answer {
     Text,
     /// Raw bytes (a submission's module).
     Wasm,
+    /// `text/csv` (development data).
+    Csv,
     /// JSON whose format the ledger crate documents (receipts, proofs, entries).
     LedgerJson,
     /// Nothing (204).
@@ -430,7 +467,7 @@ fn of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
 /// The success answer of each operation; `None` for an undocumented pair (a test keeps
 /// every operation covered).
 pub fn answer(method: &str, path: &str) -> Option<Answer> {
-    use Answer::{Empty, Json, LedgerJson, Text, Wasm};
+    use Answer::{Csv, Empty, Json, LedgerJson, Text, Wasm};
     use medarena_arena as a;
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
     Some(match (method, path) {
@@ -479,6 +516,12 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
         }
         ("get", "/competitions/{id}/privacy") => Json(of::<Option<a::ReleaseTerms>>),
         ("get", "/competitions/{id}/site-scores") => Json(of::<Vec<a::store::SiteScoreRow>>),
+        ("get", "/competitions/{id}/development-data") => Csv,
+        ("get", "/competitions/{id}/manifest") => Text,
+        ("get", "/datasets/{id}/synthetic") => Json(of::<Vec<a::SyntheticRelease>>),
+        ("post", "/datasets/{id}/synthetic") | ("post", "/synthetic/{id}/{action}") => {
+            Json(of::<a::SyntheticRelease>)
+        }
         ("get", "/queue") => Json(of::<a::QueueStats>),
         ("get", "/api/ledger/key") | ("get", "/api/ledger/checkpoint") => Text,
         ("get", "/api/ledger/receipts/{code}")
@@ -503,6 +546,10 @@ fn success(answer: Option<Answer>, generator: &mut SchemaGenerator) -> Value {
         Some(Answer::Wasm) => json!({
             "description": "The module",
             "content": content("application/wasm", json!({ "type": "string", "format": "binary" })),
+        }),
+        Some(Answer::Csv) => json!({
+            "description": "A table in CSV, with a header row",
+            "content": content("text/csv", json!({ "type": "string" })),
         }),
         Some(Answer::LedgerJson) => json!({
             "description": "JSON in the formats documented by the medarena-ledger crate (receipts, consistency proofs, entries)",

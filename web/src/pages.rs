@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{id}", get(dataset_page))
         .route("/datasets/{id}/upload", post(upload))
         .route("/datasets/{id}/privacy", post(set_dataset_privacy))
+        .route("/datasets/{id}/synthetic", post(measure_synthetic))
+        .route("/synthetic/{id}/{action}", post(change_synthetic))
         .route("/privacy", get(privacy_page))
         .route("/organizer", get(organizer_page))
         .route("/organizer/applications/{org}", post(review_application))
@@ -603,6 +605,29 @@ async fn competition_page(
             .unwrap_or_default(),
         _ => Vec::new(),
     };
+    // Development data: what teams develop against (published synthetic releases, else
+    // dummy data), for whoever may download it.
+    let mut development = None;
+    if authorize(
+        &auth.actor,
+        Action::DownloadDummyData,
+        Resource::Dataset { contributors: &[] },
+    )
+    .is_ok()
+    {
+        let mut published = Vec::new();
+        for dataset in &competition.datasets {
+            published.extend(
+                arena
+                    .synthetic_releases(&auth.actor, *dataset)
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.state == medarena_arena::SyntheticState::Published),
+            );
+        }
+        development = Some(published);
+    }
     let bundle = &competition.bundle;
     let curves = bundle.survival_grid();
     let csrf = auth.csrf().unwrap_or_default();
@@ -659,6 +684,20 @@ async fn competition_page(
                             td { (format!("{:.3}", row.release.released_score)) } }
                     } }
                 }
+            }
+            @if let Some(published) = &development {
+                h2 { "Development data" }
+                @if published.is_empty() {
+                    p { "No hospital has published synthetic data for this competition yet: development data is "
+                        strong { "dummy data" } " drawn from the manifest's declared ranges (it carries no signal)." }
+                } @else {
+                    p { "Synthetic rows drawn from the hospitals' " strong { "differentially private" }
+                        " releases (each keeps the 1- and 2-way structure of its hospital's rows at the ε shown; "
+                        a href="/privacy" { "privacy" } "). Dummy-data runs use this table." }
+                    (synthetic_table(published, None, ""))
+                }
+                p { a.download href={ "/api/v1/competitions/" (id) "/development-data" } { "Download the development data (CSV, the dummy run's table)" }
+                    " · more rows: " code { "medarena dataset dummy --from-server " (id) " --rows 10000 -o dev.csv" } }
             }
             @if team_member {
                 h2 { "Your team" }
@@ -956,6 +995,24 @@ async fn render_dataset(
         Resource::Dataset { contributors: &[] },
     )
     .is_ok();
+    let synthetic = state
+        .arena
+        .synthetic_releases(&auth.actor, id)
+        .await
+        .unwrap_or_default();
+    let manages_synthetic = authorize(
+        &auth.actor,
+        Action::ManageSyntheticData,
+        Resource::Dataset {
+            contributors: &view
+                .contributions
+                .iter()
+                .map(|c| c.hospital)
+                .collect::<Vec<_>>(),
+        },
+    )
+    .is_ok();
+    let own_hospital = auth.actor.approved_org().map(|m| m.org);
     let csrf = auth.csrf().unwrap_or_default();
     let d = &view.dataset;
     let markup = layout(
@@ -977,7 +1034,8 @@ async fn render_dataset(
                     strong { (privacy.effective.min_level.as_str()) "-level" } " guarantee at least · "
                     strong { (privacy.effective.per_team_epsilon) } " ε per team · "
                     strong { (privacy.effective.total_epsilon) } " ε across all teams. Spent so far: "
-                    (format!("{:.3}", privacy.spent_total)) " ε in all, at most " (format!("{:.3}", privacy.spent_most_by_one_team)) " ε by one team." }
+                    (format!("{:.3}", privacy.spent_total)) " ε in all, at most " (format!("{:.3}", privacy.spent_most_by_one_team)) " ε by one team; "
+                    (format!("{:.3}", privacy.spent_synthetic)) " ε by synthetic releases (counted for every team)." }
                 @if sets_terms {
                     form.terms method="post" action={ "/datasets/" (id.0) "/privacy" } {
                         input type="hidden" name="csrf" value=(csrf);
@@ -991,6 +1049,21 @@ async fn render_dataset(
                         button type="submit" { "Set my hospital's terms" }
                     }
                     p.muted { "Lowering a cap below what was spent stops new real-data runs at once; runs already released keep their records." }
+                }
+            }
+            @if manages_synthetic || !synthetic.is_empty() {
+                h2 { "Synthetic development data" }
+                p.muted { "Teams develop against synthetic rows drawn from a hospital's differentially private release of its rows "
+                    "(MST: noisy 1- and 2-way marginals, δ = 1e-6). Its ε is charged on this dataset when the rows are measured, "
+                    "counts for every team, and stays spent whether the draft is published or discarded. "
+                    "Quality compares synthetic rows with the noisy measurements (total variation distance), never with your rows." }
+                @if !synthetic.is_empty() { (synthetic_table(&synthetic, own_hospital, &csrf)) }
+                @if manages_synthetic {
+                    form.synthetic method="post" action={ "/datasets/" (id.0) "/synthetic" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label { "ε to spend on my hospital's rows" input type="number" name="epsilon" step="any" min="0" value="1"; }
+                        button type="submit" { "Measure (a draft only my hospital sees)" }
+                    }
                 }
             }
             h2 { "Usage" }
@@ -1017,6 +1090,76 @@ async fn render_dataset(
         StatusCode::OK
     };
     Ok((status, markup).into_response())
+}
+
+/// Synthetic releases; the releasing hospital (`own`) gets its buttons.
+fn synthetic_table(
+    releases: &[medarena_arena::SyntheticRelease],
+    own: Option<medarena_arena::OrgId>,
+    csrf: &str,
+) -> Markup {
+    use medarena_arena::SyntheticState as S;
+    html! {
+        table.synthetic {
+            thead { tr { th { "release" } th { "hospital" } th { "state" } th { "ε (δ)" } th { "synthesizer" }
+                th { "TVD per column mean / max" } th { "TVD per pair mean / max" } th { "published" } th {} } }
+            tbody { @for r in releases {
+                tr { td { (r.id) } td { (r.hospital) } td.state { (r.state.as_str()) }
+                    td.num { (format!("{:.3}", r.epsilon)) " (" (r.delta) ")" } td { (r.synthesizer) }
+                    td.num { (format!("{:.3} / {:.3}", r.quality.mean_column_tvd, r.quality.max_column_tvd)) }
+                    td.num { (format!("{:.3} / {:.3}", r.quality.mean_pair_tvd, r.quality.max_pair_tvd)) }
+                    td { (r.published_at.map(time).unwrap_or_default()) }
+                    td { @if own == Some(r.hospital) {
+                        @for (action, label, state) in [("publish", "Publish", S::Draft), ("discard", "Discard", S::Draft), ("withdraw", "Withdraw", S::Published)] {
+                            @if r.state == state {
+                                form.inline method="post" action={ "/synthetic/" (r.id.0) "/" (action) } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" { (label) }
+                                }
+                            }
+                        }
+                    } }
+                }
+            } }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SyntheticForm {
+    csrf: String,
+    epsilon: f64,
+}
+
+/// A contributing hospital measures its rows for synthetic data (a draft).
+async fn measure_synthetic(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<SyntheticForm>,
+) -> PageResult {
+    check_form(&auth, &form.csrf)?;
+    state
+        .arena
+        .measure_synthetic(&auth.actor, DatasetId(id), form.epsilon)
+        .await?;
+    see_other(&format!("/datasets/{id}"))
+}
+
+/// The releasing hospital publishes, discards or withdraws a synthetic release.
+async fn change_synthetic(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, action)): Path<(i64, String)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    check_form(&auth, &form.csrf)?;
+    let action = crate::api::synthetic_action(&action)?;
+    let release = state
+        .arena
+        .change_synthetic(&auth.actor, medarena_arena::SyntheticReleaseId(id), action)
+        .await?;
+    see_other(&format!("/datasets/{}", release.dataset.0))
 }
 
 #[derive(Debug, Deserialize)]

@@ -293,6 +293,15 @@ struct Ids {
     open_dataset: i64,
     contribution_a: i64,
     agreement_sha256: String,
+    /// Hospital A's synthetic draft.
+    synthetic_draft: i64,
+}
+
+/// The roles that take part in the cast's competition: organizers, hospitals, teams.
+fn participants(status: u16) -> Vec<(&'static str, u16)> {
+    ["organizer", "hospital_a", "hospital_b", "team_x", "team_y"]
+        .map(|role| (role, status))
+        .to_vec()
 }
 
 fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
@@ -419,6 +428,21 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
         // rows) and organizers.
         (("get", "/api/v1/competitions/{id}/site-scores"),
             row(format!("/api/v1/competitions/{c}/site-scores"), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        // Development data, its manifest and the synthetic releases: whoever takes part
+        // (organizers, admitted hospitals and teams), not auditors.
+        (("get", "/api/v1/competitions/{id}/development-data"),
+            row(format!("/api/v1/competitions/{c}/development-data?rows=20"), &participants(200))),
+        (("get", "/api/v1/competitions/{id}/manifest"),
+            row(format!("/api/v1/competitions/{c}/manifest"), &participants(200))),
+        (("get", "/api/v1/datasets/{id}/synthetic"),
+            row(format!("/api/v1/datasets/{}/synthetic", ids.dataset), &participants(200))),
+        // Measuring: each contributing hospital, from its own rows.
+        (("post", "/api/v1/datasets/{id}/synthetic"),
+            row(format!("/api/v1/datasets/{}/synthetic", ids.dataset), &[("hospital_a", 201), ("hospital_b", 201)])
+                .body(|_| json_body(json!({ "epsilon": 0.1 })))),
+        // Publishing a draft: its hospital only.
+        (("post", "/api/v1/synthetic/{id}/{action}"),
+            row(format!("/api/v1/synthetic/{}/publish", ids.synthetic_draft), &[("hospital_a", 200)])),
         // Queue states follow what real runs do: organizers only.
         (("get", "/api/v1/queue"), row("/api/v1/queue", &[("organizer", 200)])),
         (("get", "/api/ledger/key"), row("/api/ledger/key", &everyone(200))),
@@ -531,7 +555,14 @@ fn prepare(server: &mut TestServer) -> Ids {
         "team_x",
         &format!("/api/v1/competitions/{competition}/agreement"),
     );
+    let draft = server.post_json(
+        "hospital_a",
+        &format!("/api/v1/datasets/{}/synthetic", server.cast.dataset.0),
+        &json!({ "epsilon": 0.2 }),
+    );
+    assert_eq!(draft.status, 201, "a synthetic draft: {}", draft.text);
     Ids {
+        synthetic_draft: draft.json["id"].as_i64().expect("release id"),
         competition,
         submission_x,
         team_x: server.cast.team_x_org.0,

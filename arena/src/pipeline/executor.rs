@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use medarena_datasets_spec::{
-    Format, LoadOptions, Manifest, Part, RecordBatch, SplitConfig, dummy, load_bytes_with_manifest,
+    Format, LoadOptions, Manifest, Part, RecordBatch, SplitConfig, load_bytes_with_manifest,
     union_sites,
 };
 use medarena_sandbox::{AnalyzeJob, Limits, RunFailure, Sandbox, SandboxConfig, Status, Timings};
@@ -230,18 +230,28 @@ fn append_text_column(
         .map_err(|err| permanent(format!("adding the hospital column: {err}")))
 }
 
-/// Dummy data for a run: the manifest's generator with the competition's split seed, so
-/// that every team (and `medarena run --seed`) gets the same table.
-fn dummy_table(manifest: &Manifest, rows: usize, seed: u64) -> Result<RecordBatch, ExecutorError> {
-    union_sites(
-        manifest,
-        &[("dummy".to_owned(), dummy(manifest, rows, seed))],
-    )
-    .map_err(|err| {
-        permanent(format!(
-            "dummy data does not conform to its manifest: {err}"
-        ))
-    })
+/// Dummy data for a run: drawn from the published synthetic releases, else the manifest's
+/// generator, with the competition's split seed, so that every team (and `medarena run
+/// --seed` on the downloaded table) gets the same table.
+fn dummy_table(
+    manifest: &Manifest,
+    inputs: &RunInputs,
+    rows: usize,
+    seed: u64,
+) -> Result<RecordBatch, ExecutorError> {
+    super::synthetic::development_table(manifest, inputs.synthetic(), rows, seed).map_err(permanent)
+}
+
+/// What a dummy run's data was drawn from, for its team.
+fn development_source(inputs: &RunInputs) -> serde_json::Value {
+    if inputs.synthetic().is_empty() {
+        json!({"kind": "dummy"})
+    } else {
+        json!({
+            "kind": "synthetic",
+            "releases": inputs.synthetic().iter().map(|s| s.release.0).collect::<Vec<_>>(),
+        })
+    }
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -331,7 +341,7 @@ impl SandboxExecutor {
         let manifest = competition_manifest(request.inputs)?;
         let rows = self.config.dummy_rows;
         let dummy_seed = request.competition.bundle.split.seed;
-        let table = dummy_table(&manifest, rows, dummy_seed)?;
+        let table = dummy_table(&manifest, request.inputs, rows, dummy_seed)?;
         let module = request.inputs.module().await?;
         let sandbox = self.sandbox.clone();
         let task = spec.clone();
@@ -346,6 +356,7 @@ impl SandboxExecutor {
         let team_details = json!({
             "dummy_rows": rows,
             "dummy_seed": dummy_seed,
+            "dummy_source": development_source(request.inputs),
             "guest_seed": spec.seed,
             "metric": spec.metric.name(),
             "score_error": score.as_ref().err().map(ToString::to_string),
@@ -564,7 +575,7 @@ impl SandboxExecutor {
         let block_seed = run_seed(split.seed ^ 0xA5A5_A5A5, request.submission.id.0);
         let dummy = request.job.kind == JobKind::DummyRun;
         let table = if dummy {
-            dummy_table(&manifest, self.config.dummy_rows, split.seed)?
+            dummy_table(&manifest, request.inputs, self.config.dummy_rows, split.seed)?
         } else {
             let contributions = request.inputs.real_data().await?;
             let manifest = manifest.clone();

@@ -61,6 +61,7 @@
 
 mod data;
 mod executor;
+pub mod synthetic;
 mod validator;
 
 pub use data::{

@@ -530,7 +530,7 @@ impl Arena {
 
     /// The hospitals that contributed to the competition's datasets, in id order (with
     /// `validated_only`, those whose data real runs read).
-    async fn contributing_hospitals(
+    pub(super) async fn contributing_hospitals(
         &self,
         competition: &Competition,
         validated_only: bool,
@@ -739,7 +739,7 @@ impl Arena {
         }
         let inputs: Vec<_> = submissions
             .iter()
-            .map(|s| self.run_inputs(JobKind::RealRun, s, contributions.clone()))
+            .map(|s| self.run_inputs(JobKind::RealRun, s, contributions.clone(), Vec::new()))
             .collect();
         let request = CompareRequest {
             competition: &competition,

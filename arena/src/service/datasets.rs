@@ -67,7 +67,7 @@ fn distinct_hospitals(contributions: &[Contribution]) -> Vec<OrgId> {
 }
 
 impl Arena {
-    async fn load_dataset(&self, id: DatasetId) -> ArenaResult<Dataset> {
+    pub(super) async fn load_dataset(&self, id: DatasetId) -> ArenaResult<Dataset> {
         self.inner
             .store
             .dataset(id)
@@ -285,9 +285,19 @@ impl Arena {
         dataset: &Dataset,
         except: ContributionId,
     ) -> ArenaResult<Vec<ContributionData>> {
+        self.decrypted_contributions(dataset, |c| c.id != except)
+            .await
+    }
+
+    /// The dataset's validated contributions that `keep` selects, decrypted.
+    pub(super) async fn decrypted_contributions(
+        &self,
+        dataset: &Dataset,
+        keep: impl Fn(&Contribution) -> bool,
+    ) -> ArenaResult<Vec<ContributionData>> {
         let mut out = Vec::new();
         for other in self.inner.store.contributions(dataset.id).await? {
-            if other.id == except || other.state != ContributionState::Validated {
+            if !keep(&other) || other.state != ContributionState::Validated {
                 continue;
             }
             let Some(object) = other.object else {
@@ -498,7 +508,7 @@ impl Arena {
     }
 
     /// Authorizes `action` on a dataset, given who contributed to it.
-    async fn authorize_on_dataset(
+    pub(super) async fn authorize_on_dataset(
         &self,
         actor: &Actor,
         action: Action,

@@ -11,12 +11,17 @@ mod competitions;
 mod datasets;
 mod runs;
 mod submissions;
+mod synthetic;
 
 pub use accounts::{AdmissionDecision, IssuedToken, Me, Registration, TeamView};
 pub use competitions::{Leaderboard, LeaderboardEntry, LeaderboardKind, ScorePoint};
 pub use datasets::{DatasetView, MAX_UPLOAD_BYTES};
 pub use runs::{JobEnd, JobReport};
 pub use submissions::{DummyRunReport, ExactScores, SubmissionView};
+pub use synthetic::{
+    DEFAULT_DEVELOPMENT_ROWS, DevelopmentData, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON,
+    SyntheticAction,
+};
 
 use std::sync::Arc;
 

@@ -239,6 +239,7 @@ impl Arena {
         kind: JobKind,
         submission: &Submission,
         contributions: Vec<(crate::model::Dataset, crate::model::Contribution)>,
+        synthetic: Vec<crate::pipeline::synthetic::SyntheticSource>,
     ) -> RunInputs {
         RunInputs {
             kind,
@@ -247,6 +248,7 @@ impl Arena {
             module: submission.object,
             module_sha256: submission.module_sha256.clone(),
             contributions,
+            synthetic,
         }
     }
 
@@ -266,7 +268,15 @@ impl Arena {
             .release_state(competition.id, job.team)
             .await
             .map_err(|e| transient(e.into()))?;
-        let inputs = self.run_inputs(job.kind, &submission, contributions);
+        // Dummy runs draw from the published synthetic releases; real runs read no release.
+        let synthetic = match job.kind {
+            JobKind::DummyRun => self
+                .published_synthetic(&competition)
+                .await
+                .map_err(transient)?,
+            JobKind::RealRun => Vec::new(),
+        };
+        let inputs = self.run_inputs(job.kind, &submission, contributions, synthetic);
         let result = self
             .inner
             .executor

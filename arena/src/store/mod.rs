@@ -16,14 +16,14 @@ use crate::auth::TokenHash;
 use crate::bundle::PrivacyLevel;
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
-    SubmissionId,
+    SubmissionId, SyntheticReleaseId,
 };
 use crate::model::{
     Account, AdmissionState, AgreementAcceptance, AnalysisSpec, BudgetUse, ChargePurpose,
     Competition, Contribution, ContributionState, Credential, CredentialKind, Dataset,
     DatasetPrivacy, DatasetPrivacyTerms, Job, JobKind, OrgKind, Organization, QueueStats,
-    ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus, Tier,
-    UnknownVariant,
+    ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus,
+    SyntheticQuality, SyntheticRelease, SyntheticState, Tier, UnknownVariant,
 };
 use crate::objects::ObjectId;
 use crate::time::Timestamp;
@@ -244,6 +244,33 @@ pub struct SiteScoreRow {
     pub team_name: String,
     #[serde(flatten)]
     pub release: SiteScoreRelease,
+}
+
+/// A hospital's new synthetic release, measured and about to be charged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSyntheticRelease {
+    pub dataset: DatasetId,
+    pub hospital: OrgId,
+    pub micro_epsilon: i64,
+    pub delta: f64,
+    pub rho: f64,
+    pub synthesizer: String,
+    /// The noisy measurements (JSON, floats exact) and their SHA-256.
+    pub measurements: String,
+    pub measurements_sha256: String,
+    pub quality: SyntheticQuality,
+    /// The platform's terms for hospitals that set none (the caps are checked in the
+    /// inserting transaction).
+    pub default_terms: DatasetPrivacyTerms,
+}
+
+/// What became of a new synthetic release.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertSynthetic {
+    /// Charged and stored as a draft.
+    Inserted(Box<SyntheticRelease>),
+    /// A cap would be exceeded; nothing was written.
+    OverBudget(String),
 }
 
 /// Which budget to read: a team's on the datasets of a competition.
@@ -579,12 +606,45 @@ pub trait AuditOutbox: Send + Sync {
     async fn recent_events(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// Hospitals' differentially private synthetic releases.
+#[async_trait]
+pub trait SyntheticRepo: Send + Sync {
+    /// Charges the release's ε on its dataset and stores it as a draft, unless a cap would
+    /// be exceeded: the caps count the largest of the hospitals' synthetic sums against the
+    /// per-team cap (with the most any team spent) and the total (with all teams' charges).
+    /// Records `synthetic_data_measured`.
+    async fn insert_synthetic_release(
+        &self,
+        stamp: Stamp,
+        new: &NewSyntheticRelease,
+    ) -> StoreResult<InsertSynthetic>;
+    async fn synthetic_release(
+        &self,
+        id: SyntheticReleaseId,
+    ) -> StoreResult<Option<SyntheticRelease>>;
+    /// A dataset's releases, newest first.
+    async fn synthetic_releases(&self, dataset: DatasetId) -> StoreResult<Vec<SyntheticRelease>>;
+    /// The noisy measurements of a release (JSON).
+    async fn synthetic_measurements(&self, id: SyntheticReleaseId) -> StoreResult<Option<String>>;
+    /// Moves a release from one of `from` to `to`; publishing withdraws the hospital's
+    /// previous published release of the dataset. Records `synthetic_data_state_changed` for
+    /// each release moved. `None` when the release is not in a state of `from`.
+    async fn set_synthetic_state(
+        &self,
+        stamp: Stamp,
+        id: SyntheticReleaseId,
+        from: &[SyntheticState],
+        to: SyntheticState,
+    ) -> StoreResult<Option<SyntheticRelease>>;
+}
+
 /// Everything the arena needs from storage.
 pub trait Store:
     AccountRepo
     + OrgRepo
     + CompetitionRepo
     + DatasetRepo
+    + SyntheticRepo
     + KeyRepo
     + SubmissionRepo
     + JobQueue
@@ -597,6 +657,7 @@ impl<T> Store for T where
         + OrgRepo
         + CompetitionRepo
         + DatasetRepo
+        + SyntheticRepo
         + KeyRepo
         + SubmissionRepo
         + JobQueue

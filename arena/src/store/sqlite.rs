@@ -28,6 +28,8 @@ use crate::audit::AuditEvent;
 use crate::model::DatasetState;
 use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 
+mod synthetic;
+
 /// The schema, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -585,7 +587,7 @@ async fn terms_in(
 }
 
 /// What has been charged on `dataset`: by `team` in `competition`, by `team` anywhere, by
-/// everyone (micro-ε).
+/// everyone (micro-ε); the last two include the synthetic releases, which every team sees.
 async fn spent_in(
     conn: &mut SqliteConnection,
     team: OrgId,
@@ -602,13 +604,15 @@ async fn spent_in(
     .bind(competition.0)
     .fetch_one(&mut *conn)
     .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) FROM privacy_charges WHERE dataset_id = $1",
-    )
-    .bind(dataset.0)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((row.try_get("here")?, row.try_get("anywhere")?, total))
+    let (total, _) = synthetic::teams_spent(&mut *conn, dataset).await?;
+    // Every team sees the published synthetic data: its ε counts for each team and for all.
+    let synthetic = synthetic::synthetic_spent(&mut *conn, dataset).await?;
+    let anywhere: i64 = row.try_get("anywhere")?;
+    Ok((
+        row.try_get("here")?,
+        anywhere.saturating_add(synthetic),
+        total.saturating_add(synthetic),
+    ))
 }
 
 /// Checks a reservation against every cap inside the finishing transaction; returns the
@@ -1598,20 +1602,8 @@ impl DatasetRepo for SqliteStore {
     ) -> StoreResult<DatasetPrivacy> {
         let mut conn = self.pool.acquire().await?;
         let (caps, by_hospital) = terms_in(&mut conn, dataset, defaults).await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) FROM privacy_charges \
-             WHERE dataset_id = $1",
-        )
-        .bind(dataset.0)
-        .fetch_one(&mut *conn)
-        .await?;
-        let most: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(micro_epsilon) AS BIGINT) AS spent FROM privacy_charges \
-             WHERE dataset_id = $1 GROUP BY team_id ORDER BY spent DESC LIMIT 1",
-        )
-        .bind(dataset.0)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let (total, most) = synthetic::teams_spent(&mut conn, dataset).await?;
+        let synthetic = synthetic::synthetic_spent(&mut conn, dataset).await?;
         Ok(DatasetPrivacy {
             dataset,
             effective: DatasetPrivacyTerms {
@@ -1621,7 +1613,8 @@ impl DatasetRepo for SqliteStore {
             },
             by_hospital,
             spent_total: epsilon_of_micro(total),
-            spent_most_by_one_team: epsilon_of_micro(most.unwrap_or(0)),
+            spent_most_by_one_team: epsilon_of_micro(most),
+            spent_synthetic: epsilon_of_micro(synthetic),
         })
     }
 }

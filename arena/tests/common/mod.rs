@@ -269,6 +269,32 @@ pub struct Cast {
 /// Two hospitals contribute to an approved dataset; a competition uses it; two teams with
 /// real-data tier accepted its agreement.
 pub async fn cast(arena: &Arena, bundle_yaml: &str) -> Cast {
+    cast_with(
+        arena,
+        bundle_yaml,
+        [csv_upload("a.csv", 50), csv_upload("b.csv", 40)],
+    )
+    .await
+}
+
+/// The example heart tables of `datasets-spec/examples/heart/` (1,080 rows in all) with
+/// their manifest, for tests that read the rows for real (synthetic data).
+pub fn heart_uploads() -> [DatasetUpload; 2] {
+    let manifest = include_str!("../../../datasets-spec/examples/heart/manifest.yaml");
+    [
+        ("hospital-a.csv", &include_bytes!("../../../datasets-spec/examples/heart/hospital-a.csv")[..]),
+        ("hospital-b.csv", &include_bytes!("../../../datasets-spec/examples/heart/hospital-b.csv")[..]),
+    ]
+    .map(|(file, bytes)| DatasetUpload {
+        file_name: file.to_owned(),
+        manifest: Some(manifest.to_owned()),
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// [`cast`] with hospital A's and B's uploads given.
+pub async fn cast_with(arena: &Arena, bundle_yaml: &str, uploads: [DatasetUpload; 2]) -> Cast {
+    let [upload_a, upload_b] = uploads;
     let organizer = organizer(arena).await;
     let auditor_account = arena
         .create_account(
@@ -312,11 +338,11 @@ pub async fn cast(arena: &Arena, bundle_yaml: &str) -> Cast {
         .await
         .expect("create dataset");
     arena
-        .upload_contribution(&hospital_a, dataset.id, &csv_upload("a.csv", 50))
+        .upload_contribution(&hospital_a, dataset.id, &upload_a)
         .await
         .expect("upload a");
     arena
-        .upload_contribution(&hospital_b, dataset.id, &csv_upload("b.csv", 40))
+        .upload_contribution(&hospital_b, dataset.id, &upload_b)
         .await
         .expect("upload b");
     arena

@@ -1,6 +1,7 @@
 //! An in-process server for the web tests: the arena of `arena/tests/common` (scripted
 //! executor and validator, manual clock in the example bundle's public phase, the cast of
-//! organizer, auditor, two hospitals, two teams, an approved dataset and a competition),
+//! organizer, auditor, two hospitals, two teams, an approved dataset of the example heart
+//! tables and a competition),
 //! served by the real router on a loopback port, with a bearer token per role.
 #![allow(dead_code)]
 
@@ -68,7 +69,9 @@ impl TestServer {
             .expect("runtime");
         let (world, cast, tokens, base) = rt.block_on(async {
             let world = world::World::new().await;
-            let cast = world::cast(&world.arena, bundle_yaml).await;
+            // The example heart tables: synthetic releases measure the rows for real.
+            let cast =
+                world::cast_with(&world.arena, bundle_yaml, world::heart_uploads()).await;
             let mut tokens = HashMap::new();
             for (role, email) in ROLES {
                 tokens.insert(role, world::sign_in(&world.arena, email).await.1);
