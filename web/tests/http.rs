@@ -2008,3 +2008,70 @@ fn anonymous_form_posts_ask_to_sign_in() {
         );
     }
 }
+
+/// A hospital opts in through the pages: it measures (a draft on its dataset page, not on
+/// the other hospital's nor the teams'), publishes, and the competition page offers the
+/// development data, which the API serves as CSV naming the release.
+#[test]
+fn a_hospital_publishes_synthetic_data_through_the_pages() {
+    let server = TestServer::start();
+    let dataset = server.cast.dataset.0;
+    let c = server.cast.competition.0;
+    let page = format!("/datasets/{dataset}");
+    let before = server.get("team_x", &format!("/competitions/{c}"));
+    assert!(before.text.contains("Development data") && before.text.contains("dummy data"));
+
+    let (cookie, token) = session_cookie(&server, "hospital_a");
+    let csrf = medarena_web::auth::csrf_token(&token);
+    let forged = post_form(
+        &server,
+        &format!("/datasets/{dataset}/synthetic"),
+        &[("csrf", "forged"), ("epsilon", "1")],
+        Some(&cookie),
+    );
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    let measured = post_form(
+        &server,
+        &format!("/datasets/{dataset}/synthetic"),
+        &[("csrf", &csrf), ("epsilon", "1")],
+        Some(&cookie),
+    );
+    assert_eq!(measured.status, 303, "{}", measured.text);
+    let own = server.get_with_cookie(&page, &cookie);
+    assert!(own.text.contains("draft") && own.text.contains("Publish"), "{}", own.text);
+    for role in ["hospital_b", "team_x"] {
+        let other = server.get(role, &page);
+        assert!(!other.text.contains(">draft<"), "{role} sees no draft: {}", other.text);
+    }
+    let releases = server.get("hospital_a", &format!("/api/v1/datasets/{dataset}/synthetic"));
+    let release = releases.json[0]["id"].as_i64().expect("a release");
+    let published = post_form(
+        &server,
+        &format!("/synthetic/{release}/publish"),
+        &[("csrf", &csrf)],
+        Some(&cookie),
+    );
+    assert_eq!(published.status, 303, "{}", published.text);
+    assert_eq!(published.header("location"), Some(page.as_str()));
+    let unknown = post_form(
+        &server,
+        &format!("/synthetic/{release}/explode"),
+        &[("csrf", &csrf)],
+        Some(&cookie),
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+
+    let after = server.get("team_x", &format!("/competitions/{c}"));
+    assert!(
+        after.text.contains("differentially private") && after.text.contains("development-data"),
+        "{}",
+        after.text
+    );
+    let csv = server.get("team_x", &format!("/api/v1/competitions/{c}/development-data?rows=30"));
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert_eq!(csv.header("x-medarena-synthetic-releases"), Some(release.to_string().as_str()));
+    assert!(csv.header("content-type").is_some_and(|t| t.starts_with("text/csv")));
+    assert_eq!(csv.text.lines().count(), 31, "{}", csv.text);
+    let manifest = server.get("team_x", &format!("/api/v1/competitions/{c}/manifest"));
+    assert!(manifest.text.contains("profile: medarena-dataset/1"), "{}", manifest.text);
+}
