@@ -147,6 +147,8 @@ pub struct DemoSubmission {
     pub example: String,
     pub submission: SubmissionId,
     pub status: SubmissionStatus,
+    /// Its dummy run's score, on the synthetic development data.
+    pub dummy_score: Option<f64>,
     pub released_public_score: Option<f64>,
 }
 
@@ -197,11 +199,14 @@ impl std::fmt::Display for DemoSummary {
             for s in &competition.submissions {
                 writeln!(
                     f,
-                    "  {} submitted the {} example to `{}`: {}{}",
+                    "  {} submitted the {} example to `{}`: {}{}{}",
                     s.team,
                     s.example,
                     competition.slug,
                     s.status,
+                    s.dummy_score
+                        .map(|v| format!(", dummy run {v:.3}"))
+                        .unwrap_or_default(),
                     s.released_public_score
                         .map(|v| format!(", public score {v:.3}"))
                         .unwrap_or_default()
@@ -484,6 +489,7 @@ async fn seed_competition(
             example: example.to_owned(),
             submission: id,
             status: view.status,
+            dummy_score: view.dummy_score,
             released_public_score: view.released_public_score,
         });
     }

@@ -820,7 +820,7 @@ async fn demo_seed_is_idempotent() -> TestResult {
     let first = demo::seed(arena)
         .await
         .map_err(|e| Failed::from(e.to_string()))?;
-    eprintln!("the demo seeded in {:?}", started.elapsed());
+    eprintln!("the demo seeded in {:?}\n{first}", started.elapsed());
     ensure!(first.competitions.len() == 2, "{first}");
     for competition in &first.competitions {
         ensure!(competition.submissions.len() == 2, "{first}");
@@ -831,6 +831,19 @@ async fn demo_seed_is_idempotent() -> TestResult {
                 "{first}"
             );
         }
+    }
+    // The demo hospitals published synthetic development data: on it the dummy runs tell
+    // the models apart as the real runs do (dummy data alone puts everything at 0.5).
+    for competition in &first.competitions {
+        let dummy: Vec<f64> = competition
+            .submissions
+            .iter()
+            .filter_map(|s| s.dummy_score)
+            .collect();
+        ensure!(
+            dummy.len() == 2 && dummy[1] > dummy[0] + 0.05 && dummy[1] > 0.55,
+            "dummy scores of the baseline and the model on synthetic data: {first}"
+        );
     }
     // The Cox model ranks the survival demo's patients better than a constant risk, by far
     // more than the noise (95 % within ±0.06 of each score).
