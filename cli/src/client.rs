@@ -171,6 +171,11 @@ impl Client {
         .into())
     }
 
+    /// The server's address.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A text answer (CSV, YAML) as it is.
     pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
         self.request_text("GET", path, None)

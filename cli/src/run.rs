@@ -28,8 +28,8 @@ pub struct RunArgs {
     #[arg(long)]
     submission: PathBuf,
     /// The dataset manifest (.yaml or .json).
-    #[arg(long)]
-    dataset: PathBuf,
+    #[arg(long, required_unless_present = "from_server")]
+    dataset: Option<PathBuf>,
     /// Local data files (CSV, Parquet, Arrow IPC) following the manifest, one per site.
     /// Without them, dummy data is generated from the manifest.
     data: Vec<PathBuf>,
@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// from (as the platform does).
     #[arg(long)]
     competition: Option<PathBuf>,
+    /// Run as the platform's dummy run of a competition (id or slug) does, on the server
+    /// you are signed in to (`medarena login`): its bundle, its manifest and its
+    /// development data (the hospitals' published synthetic releases, else dummy data;
+    /// `--rows` and `--seed` as the platform's defaults unless given).
+    #[arg(long, value_name = "COMPETITION", conflicts_with_all = ["dataset", "data", "competition"])]
+    from_server: Option<String>,
     /// The metric (default: the competition's, else roc_auc, multiclass_accuracy or rmse).
     #[arg(long)]
     metric: Option<String>,
@@ -47,7 +53,7 @@ pub struct RunArgs {
     /// seed, else 0). The platform's dummy run uses the competition's split seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Rows of dummy data.
+    /// Rows of dummy (or, with `--from-server`, development) data.
     #[arg(long, default_value_t = 1000)]
     rows: usize,
     /// After the one-fit run, also score as the platform does at the `row` privacy level:
@@ -73,16 +79,28 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let module = std::fs::read(&args.submission)
         .with_context(|| format!("reading {}", args.submission.display()))?;
-    let manifest = Manifest::from_path(&args.dataset)?;
-    let bundle = args
-        .competition
-        .as_ref()
-        .map(|path| -> anyhow::Result<Bundle> {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Bundle::from_yaml(&text).with_context(|| format!("{}", path.display()))
-        })
-        .transpose()?;
+    let (manifest, bundle, development) = match &args.from_server {
+        Some(competition) => {
+            let (manifest, bundle, table) = from_server(&args, competition)?;
+            (manifest, Some(bundle), Some(table))
+        }
+        None => {
+            let path = args
+                .dataset
+                .as_ref()
+                .context("--dataset is needed without --from-server")?;
+            let bundle = args
+                .competition
+                .as_ref()
+                .map(|path| -> anyhow::Result<Bundle> {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Bundle::from_yaml(&text).with_context(|| format!("{}", path.display()))
+                })
+                .transpose()?;
+            (Manifest::from_path(path)?, bundle, None)
+        }
+    };
     let spec = task_spec(&args, &manifest, bundle.as_ref())?;
 
     let info = match precheck(&module, &spec.limits) {
@@ -98,7 +116,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         info.size,
         info.sha256
     );
-    let table = table(&args, &manifest, spec.split.seed)?;
+    let table = match development {
+        Some(table) => table,
+        None => table(&args, &manifest, spec.split.seed)?,
+    };
     let child = ChildCommand::current_exe("sandbox-child")
         .context("locating this executable for the sandbox child")?;
     let sandbox = Sandbox::new(SandboxConfig::new(child));
@@ -230,7 +251,7 @@ fn table(args: &RunArgs, manifest: &Manifest, seed: u64) -> anyhow::Result<Recor
         println!(
             "data     dummy data: {} rows from {} (seed {seed})",
             args.rows,
-            args.dataset.display()
+            args.dataset.as_deref().unwrap_or(Path::new("the manifest")).display()
         );
         return Ok(union_sites(
             manifest,
@@ -249,6 +270,44 @@ fn table(args: &RunArgs, manifest: &Manifest, seed: u64) -> anyhow::Result<Recor
         parts.len()
     );
     Ok(table)
+}
+
+/// A competition's bundle, manifest and development data from the platform (as its dummy
+/// runs see them).
+fn from_server(
+    args: &RunArgs,
+    competition: &str,
+) -> anyhow::Result<(Manifest, Bundle, RecordBatch)> {
+    use crate::client::{Client, resolve};
+    let client = Client::signed_in()?;
+    let id = resolve(&client, "competitions", competition)?;
+    let record = client.get(&format!("/competitions/{id}"))?;
+    let bundle_yaml = record["bundle_yaml"]
+        .as_str()
+        .context("the server's competition has no bundle_yaml")?;
+    let bundle = Bundle::from_yaml(bundle_yaml).context("the competition's bundle")?;
+    let manifest = Manifest::from_str(&client.get_text(&format!("/competitions/{id}/manifest"))?)
+        .context("the competition's manifest")?;
+    let mut path = format!("/competitions/{id}/development-data?rows={}", args.rows);
+    if let Some(seed) = args.seed {
+        path.push_str(&format!("&seed={seed}"));
+    }
+    let csv = client.get_text(&path)?;
+    let loaded = medarena_arena::datasets_spec::load_bytes_with_manifest(
+        &manifest,
+        csv.as_bytes(),
+        medarena_arena::datasets_spec::Format::Csv,
+        "development data",
+        &LoadOptions::default(),
+    )?;
+    let table = union_sites(&manifest, &[("development".to_owned(), loaded.batch)])?;
+    println!(
+        "data     {} rows of `{}`'s development data from {} (the platform's dummy-run table)",
+        table.num_rows(),
+        bundle.slug,
+        client.base()
+    );
+    Ok((manifest, bundle, table))
 }
 
 fn site_of(path: &Path) -> String {

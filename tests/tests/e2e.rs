@@ -285,6 +285,30 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         json!([draft_id]),
         "{report}"
     );
+    // `medarena run --from-server` runs it locally on the same table, split and bundle (the
+    // module's seed differs: the platform's follows the submission id).
+    let rerun = medarena(
+        &[
+            "run",
+            "--from-server",
+            &slug,
+            "--submission",
+            &module.to_string_lossy(),
+        ],
+        &env_refs(&team_env),
+    );
+    assert!(rerun.status.success(), "run --from-server: {}", describe(&rerun));
+    let rerun_out = String::from_utf8_lossy(&rerun.stdout);
+    let local_score: f64 = rerun_out
+        .lines()
+        .find_map(|line| line.strip_prefix("metric   roc_auc: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("a score line: {rerun_out}"));
+    assert!(
+        (local_score - dummy_score).abs() < 0.05,
+        "local {local_score} against the platform's dummy run {dummy_score}: {rerun_out}"
+    );
     assert!(
         submission.get("exact").is_none_or(Value::is_null),
         "a team never sees exact scores: {result}"
