@@ -513,7 +513,7 @@ pub struct BudgetUse {
     pub total: f64,
     pub spent: f64,
     /// The hospitals' per-team cap on the dataset, and what the team spent on it in every
-    /// competition.
+    /// competition, with the hospitals' synthetic releases (every team sees them).
     pub dataset_cap: f64,
     pub dataset_spent: f64,
     /// What the team can still spend here: the least of the three caps' rests.
