@@ -268,9 +268,11 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewDatasetUsage | A::ViewSiteScores, R::Dataset { contributors }) => {
             organizer || contributors.iter().any(|h| actor.member_of(Hospital, *h))
         }
-        (A::SetDatasetPrivacy | A::ManageSyntheticData, R::Dataset { contributors }) => contributors
-            .iter()
-            .any(|h| actor.approved_member_of(Hospital, *h)),
+        (A::SetDatasetPrivacy | A::ManageSyntheticData, R::Dataset { contributors }) => {
+            contributors
+                .iter()
+                .any(|h| actor.approved_member_of(Hospital, *h))
+        }
         (A::ReviewDataset, R::Dataset { .. }) => organizer,
         (A::DownloadDummyData, R::Dataset { .. }) => {
             organizer || actor.approved_as(TeamMember) || actor.approved_as(Hospital)

@@ -570,20 +570,33 @@ async fn synthetic_releases_are_charged_previewed_published_and_drawn_from() {
     let refused = arena
         .measure_synthetic(&cast.team_x, cast.dataset, 1.0)
         .await;
-    assert!(matches!(refused, Err(ArenaError::Forbidden(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ArenaError::Forbidden(_))),
+        "{refused:?}"
+    );
     for bad in [0.0, -1.0, f64::NAN, 1e6] {
         let refused = arena
             .measure_synthetic(&cast.hospital_a, cast.dataset, bad)
             .await;
-        assert!(matches!(refused, Err(ArenaError::Invalid { .. })), "{bad}: {refused:?}");
+        assert!(
+            matches!(refused, Err(ArenaError::Invalid { .. })),
+            "{bad}: {refused:?}"
+        );
     }
 
     let draft = arena
         .measure_synthetic(&cast.hospital_a, cast.dataset, 1.0)
         .await
         .expect("measure");
-    assert_eq!((draft.state, draft.hospital), (SyntheticState::Draft, cast.hospital_a_org));
-    assert!(draft.epsilon <= 1.0 && draft.epsilon > 0.99, "{}", draft.epsilon);
+    assert_eq!(
+        (draft.state, draft.hospital),
+        (SyntheticState::Draft, cast.hospital_a_org)
+    );
+    assert!(
+        draft.epsilon <= 1.0 && draft.epsilon > 0.99,
+        "{}",
+        draft.epsilon
+    );
     assert!(draft.quality.max_column_tvd.is_finite() && draft.quality.max_column_tvd < 0.5);
 
     // The draft is the hospital's preview: not the other hospital's, not the teams'.
@@ -657,11 +670,17 @@ async fn synthetic_releases_are_charged_previewed_published_and_drawn_from() {
     let foreign = arena
         .change_synthetic(&cast.hospital_b, draft.id, SyntheticAction::Publish)
         .await;
-    assert!(matches!(foreign, Err(ArenaError::Forbidden(_))), "{foreign:?}");
+    assert!(
+        matches!(foreign, Err(ArenaError::Forbidden(_))),
+        "{foreign:?}"
+    );
     let premature = arena
         .change_synthetic(&cast.hospital_a, draft.id, SyntheticAction::Withdraw)
         .await;
-    assert!(matches!(premature, Err(ArenaError::Conflict(_))), "{premature:?}");
+    assert!(
+        matches!(premature, Err(ArenaError::Conflict(_))),
+        "{premature:?}"
+    );
     let published = arena
         .change_synthetic(&cast.hospital_a, draft.id, SyntheticAction::Publish)
         .await
@@ -677,7 +696,10 @@ async fn synthetic_releases_are_charged_previewed_published_and_drawn_from() {
         .expect("development data");
     assert_eq!(data.releases, vec![draft.id]);
     let text = String::from_utf8(data.csv.clone()).expect("utf-8");
-    assert_eq!(text.lines().count(), 1 + medarena_arena::DEFAULT_DEVELOPMENT_ROWS);
+    assert_eq!(
+        text.lines().count(),
+        1 + medarena_arena::DEFAULT_DEVELOPMENT_ROWS
+    );
     assert!(text.starts_with("record_id,site,"), "{}", &text[..60]);
     let again = arena
         .development_data(&cast.team_y, cast.competition, None, None)
@@ -687,7 +709,10 @@ async fn synthetic_releases_are_charged_previewed_published_and_drawn_from() {
     let too_many = arena
         .development_data(&cast.team_x, cast.competition, Some(10_000_000), None)
         .await;
-    assert!(matches!(too_many, Err(ArenaError::Invalid { .. })), "{too_many:?}");
+    assert!(
+        matches!(too_many, Err(ArenaError::Invalid { .. })),
+        "{too_many:?}"
+    );
 
     // A new publication replaces the hospital's previous one.
     let second = arena

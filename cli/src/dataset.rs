@@ -57,7 +57,10 @@ pub struct ValidateArgs {
 #[derive(Debug, clap::Args)]
 pub struct DummyArgs {
     /// The manifest (.json, .yaml or .yml); not with `--from-server`.
-    #[arg(required_unless_present = "from_server", conflicts_with = "from_server")]
+    #[arg(
+        required_unless_present = "from_server",
+        conflicts_with = "from_server"
+    )]
     manifest: Option<PathBuf>,
     /// Download a competition's development data (id or slug) from the server you are
     /// signed in to (`medarena login`) instead of generating dummy data locally.
@@ -233,7 +236,9 @@ fn write_dummy(args: DummyArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .context("a manifest is needed without --from-server")?;
     let manifest = Manifest::from_path(path)?;
-    let rows = args.rows.context("--rows is needed without --from-server")?;
+    let rows = args
+        .rows
+        .context("--rows is needed without --from-server")?;
     let table = dummy(&manifest, rows, args.seed.unwrap_or(0));
     write_table(&table, &args.output)
         .with_context(|| format!("writing dummy data for `{}`", manifest.name))?;

@@ -251,7 +251,10 @@ fn table(args: &RunArgs, manifest: &Manifest, seed: u64) -> anyhow::Result<Recor
         println!(
             "data     dummy data: {} rows from {} (seed {seed})",
             args.rows,
-            args.dataset.as_deref().unwrap_or(Path::new("the manifest")).display()
+            args.dataset
+                .as_deref()
+                .unwrap_or(Path::new("the manifest"))
+                .display()
         );
         return Ok(union_sites(
             manifest,

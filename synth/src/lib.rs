@@ -243,7 +243,10 @@ pub fn site_table(
 ) -> Result<RecordBatch, SynthError> {
     use medarena_datasets_spec::{arrow_schema, union_sites};
     let united = union_sites(manifest, parts).map_err(|err| SynthError::BadColumn {
-        column: manifest.site().map_or("site", |f| f.name.as_str()).to_owned(),
+        column: manifest
+            .site()
+            .map_or("site", |f| f.name.as_str())
+            .to_owned(),
         reason: err.to_string(),
     })?;
     let schema = arrow_schema(manifest);

@@ -416,7 +416,10 @@ fn rho_for_epsilon_inverts_the_conversion_from_below() {
         let rho = medarena_synth::rho_for_epsilon(epsilon, delta).unwrap();
         let back = medarena_synth::epsilon_of_rho(rho, delta).unwrap();
         assert!(back <= epsilon, "ε({rho}) = {back} > {epsilon}");
-        assert!(back > epsilon * 0.999_999, "ε({rho}) = {back} far below {epsilon}");
+        assert!(
+            back > epsilon * 0.999_999,
+            "ε({rho}) = {back} far below {epsilon}"
+        );
     }
     assert!(medarena_synth::rho_for_epsilon(0.0, 1e-6).is_err());
     assert!(medarena_synth::rho_for_epsilon(1.0, 0.0).is_err());

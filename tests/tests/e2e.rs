@@ -223,7 +223,11 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         describe(&downloaded)
     );
     let rows = std::fs::read_to_string(&development).expect("dev.csv");
-    assert_eq!(rows.lines().count(), 1 + 1000, "header and the dummy run's 1,000 rows");
+    assert_eq!(
+        rows.lines().count(),
+        1 + 1000,
+        "header and the dummy run's 1,000 rows"
+    );
     assert!(rows.starts_with("record_id,site,"), "{}", &rows[..80]);
     assert!(
         !rows.lines().skip(1).any(|row| first_row == row),
@@ -240,7 +244,11 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         ],
         &[],
     );
-    assert!(local.status.success(), "medarena run on it: {}", describe(&local));
+    assert!(
+        local.status.success(),
+        "medarena run on it: {}",
+        describe(&local)
+    );
 
     let module = example_module("logreg");
     let submitted = medarena(
@@ -279,7 +287,10 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         dummy_score > 0.55,
         "logreg on synthetic development data scores above chance: {result}"
     );
-    let report = team.ok(&format!("/api/v1/submissions/{}/dummy-report", submission["id"]));
+    let report = team.ok(&format!(
+        "/api/v1/submissions/{}/dummy-report",
+        submission["id"]
+    ));
     assert_eq!(
         report["details"]["dummy_source"]["releases"],
         json!([draft_id]),
@@ -297,7 +308,11 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         ],
         &env_refs(&team_env),
     );
-    assert!(rerun.status.success(), "run --from-server: {}", describe(&rerun));
+    assert!(
+        rerun.status.success(),
+        "run --from-server: {}",
+        describe(&rerun)
+    );
     let rerun_out = String::from_utf8_lossy(&rerun.stdout);
     let local_score: f64 = rerun_out
         .lines()

@@ -852,7 +852,11 @@ async fn competition_manifest(
         .arena
         .competition_manifest(&auth.actor, medarena_arena::CompetitionId(id))
         .await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], manifest).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        manifest,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -2038,12 +2038,23 @@ fn a_hospital_publishes_synthetic_data_through_the_pages() {
     );
     assert_eq!(measured.status, 303, "{}", measured.text);
     let own = server.get_with_cookie(&page, &cookie);
-    assert!(own.text.contains("draft") && own.text.contains("Publish"), "{}", own.text);
+    assert!(
+        own.text.contains("draft") && own.text.contains("Publish"),
+        "{}",
+        own.text
+    );
     for role in ["hospital_b", "team_x"] {
         let other = server.get(role, &page);
-        assert!(!other.text.contains(">draft<"), "{role} sees no draft: {}", other.text);
+        assert!(
+            !other.text.contains(">draft<"),
+            "{role} sees no draft: {}",
+            other.text
+        );
     }
-    let releases = server.get("hospital_a", &format!("/api/v1/datasets/{dataset}/synthetic"));
+    let releases = server.get(
+        "hospital_a",
+        &format!("/api/v1/datasets/{dataset}/synthetic"),
+    );
     let release = releases.json[0]["id"].as_i64().expect("a release");
     let published = post_form(
         &server,
@@ -2067,11 +2078,24 @@ fn a_hospital_publishes_synthetic_data_through_the_pages() {
         "{}",
         after.text
     );
-    let csv = server.get("team_x", &format!("/api/v1/competitions/{c}/development-data?rows=30"));
+    let csv = server.get(
+        "team_x",
+        &format!("/api/v1/competitions/{c}/development-data?rows=30"),
+    );
     assert_eq!(csv.status, 200, "{}", csv.text);
-    assert_eq!(csv.header("x-medarena-synthetic-releases"), Some(release.to_string().as_str()));
-    assert!(csv.header("content-type").is_some_and(|t| t.starts_with("text/csv")));
+    assert_eq!(
+        csv.header("x-medarena-synthetic-releases"),
+        Some(release.to_string().as_str())
+    );
+    assert!(
+        csv.header("content-type")
+            .is_some_and(|t| t.starts_with("text/csv"))
+    );
     assert_eq!(csv.text.lines().count(), 31, "{}", csv.text);
     let manifest = server.get("team_x", &format!("/api/v1/competitions/{c}/manifest"));
-    assert!(manifest.text.contains("profile: medarena-dataset/1"), "{}", manifest.text);
+    assert!(
+        manifest.text.contains("profile: medarena-dataset/1"),
+        "{}",
+        manifest.text
+    );
 }

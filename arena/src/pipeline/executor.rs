@@ -575,7 +575,12 @@ impl SandboxExecutor {
         let block_seed = run_seed(split.seed ^ 0xA5A5_A5A5, request.submission.id.0);
         let dummy = request.job.kind == JobKind::DummyRun;
         let table = if dummy {
-            dummy_table(&manifest, request.inputs, self.config.dummy_rows, split.seed)?
+            dummy_table(
+                &manifest,
+                request.inputs,
+                self.config.dummy_rows,
+                split.seed,
+            )?
         } else {
             let contributions = request.inputs.real_data().await?;
             let manifest = manifest.clone();

@@ -43,7 +43,10 @@ pub struct MeasuredRelease {
 /// Measures a hospital's validated contributions of one dataset at `epsilon` (at
 /// [`SYNTHETIC_DELTA`], one row replaced: the platform's privacy unit). Errors name the
 /// contribution or column; they reach only the hospital that asked (its own data).
-pub fn measure(contributions: &[ContributionData], epsilon: f64) -> Result<MeasuredRelease, String> {
+pub fn measure(
+    contributions: &[ContributionData],
+    epsilon: f64,
+) -> Result<MeasuredRelease, String> {
     let text = contributions
         .iter()
         .find_map(|c| c.manifest.clone())
@@ -77,8 +80,8 @@ pub fn measure(contributions: &[ContributionData], epsilon: f64) -> Result<Measu
         medarena_synth::rho_for_epsilon(epsilon, SYNTHETIC_DELTA).map_err(|e| e.to_string())?;
     let measured =
         medarena_synth::fit(&manifest, &table, rho, &config).map_err(|e| e.to_string())?;
-    let rows = medarena_synth::sample(&measured, &manifest, QUALITY_ROWS, 0)
-        .map_err(|e| e.to_string())?;
+    let rows =
+        medarena_synth::sample(&measured, &manifest, QUALITY_ROWS, 0).map_err(|e| e.to_string())?;
     let quality =
         medarena_synth::quality(&measured, &manifest, &rows).map_err(|e| e.to_string())?;
     let measurements = serde_json::to_string(&measured).map_err(|e| e.to_string())?;
@@ -148,8 +151,11 @@ pub fn development_table(
     seed: u64,
 ) -> Result<RecordBatch, String> {
     if sources.is_empty() {
-        return union_sites(manifest, &[("dummy".to_owned(), dummy(manifest, rows, seed))])
-            .map_err(|err| format!("dummy data does not conform to its manifest: {err}"));
+        return union_sites(
+            manifest,
+            &[("dummy".to_owned(), dummy(manifest, rows, seed))],
+        )
+        .map_err(|err| format!("dummy data does not conform to its manifest: {err}"));
     }
     let mut parts = Vec::with_capacity(sources.len());
     for (index, source) in sources.iter().enumerate() {
@@ -158,7 +164,10 @@ pub fn development_table(
         let release_seed = seed ^ (source.release.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let batch = medarena_synth::sample(&source.measurements, manifest, share, release_seed)
             .map_err(|err| {
-                format!("{} does not fit the competition's manifest: {err}", source.release)
+                format!(
+                    "{} does not fit the competition's manifest: {err}",
+                    source.release
+                )
             })?;
         parts.push((site_name(source.hospital), batch));
     }
@@ -187,9 +196,17 @@ mod tests {
     fn a_measured_release_regenerates_the_same_rows_and_states_its_privacy() {
         let a = include_bytes!("../../../datasets-spec/examples/heart/hospital-a.csv");
         let measured = measure(&[contribution(7, "hospital-a.csv", a)], 2.0).unwrap();
-        assert!(measured.epsilon <= 2.0 && measured.epsilon > 1.99, "{}", measured.epsilon);
+        assert!(
+            measured.epsilon <= 2.0 && measured.epsilon > 1.99,
+            "{}",
+            measured.epsilon
+        );
         assert_eq!(measured.delta, SYNTHETIC_DELTA);
-        assert!(measured.quality.max_column_tvd < 0.25, "{:?}", measured.quality);
+        assert!(
+            measured.quality.max_column_tvd < 0.25,
+            "{:?}",
+            measured.quality
+        );
         let manifest = Manifest::from_str(HEART_MANIFEST).unwrap();
         let source =
             SyntheticSource::parse(SyntheticReleaseId(3), OrgId(7), &measured.measurements)

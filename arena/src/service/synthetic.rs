@@ -73,7 +73,9 @@ impl Arena {
         if !(epsilon.is_finite() && epsilon > 0.0 && epsilon <= MAX_SYNTHETIC_EPSILON) {
             return Err(ArenaError::invalid(
                 "epsilon",
-                format!("must be a number of ε above 0 and at most {MAX_SYNTHETIC_EPSILON}, got {epsilon}"),
+                format!(
+                    "must be a number of ε above 0 and at most {MAX_SYNTHETIC_EPSILON}, got {epsilon}"
+                ),
             ));
         }
         let record = self.load_dataset(dataset).await?;
@@ -86,12 +88,13 @@ impl Arena {
                 record.slug
             )));
         }
-        let measured = tokio::task::spawn_blocking(move || synthetic::measure(&contributions, epsilon))
-            .await
-            .map_err(|err| ArenaError::Internal(format!("the synthesizer's thread: {err}")))?
-            .map_err(|err| {
-                ArenaError::Precondition(format!("your rows cannot be measured: {err}"))
-            })?;
+        let measured =
+            tokio::task::spawn_blocking(move || synthetic::measure(&contributions, epsilon))
+                .await
+                .map_err(|err| ArenaError::Internal(format!("the synthesizer's thread: {err}")))?
+                .map_err(|err| {
+                    ArenaError::Precondition(format!("your rows cannot be measured: {err}"))
+                })?;
         let new = NewSyntheticRelease {
             dataset,
             hospital,
@@ -103,7 +106,7 @@ impl Arena {
             measurements: measured.measurements,
             measurements_sha256: measured.measurements_sha256,
             quality: measured.quality,
-            default_terms: self.inner.config.default_dataset_terms.clone(),
+            default_terms: self.inner.config.default_dataset_terms,
         };
         let inserted = self
             .inner
@@ -132,7 +135,9 @@ impl Arena {
         let organizer = actor.role() == Some(Role::Organizer);
         let own = |release: &SyntheticRelease| {
             actor.role() == Some(Role::Hospital)
-                && actor.approved_org().is_some_and(|m| m.org == release.hospital)
+                && actor
+                    .approved_org()
+                    .is_some_and(|m| m.org == release.hospital)
         };
         Ok(self
             .inner
@@ -182,7 +187,10 @@ impl Arena {
                 ArenaError::Conflict(format!(
                     "{id} is {}; only a {} release can become {to}",
                     release.state,
-                    from.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+                    from.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
                 ))
             })?;
         self.deliver_audit_events().await;
@@ -206,7 +214,9 @@ impl Arena {
                 };
                 match SyntheticSource::parse(release.id, release.hospital, &text) {
                     Ok(source) => sources.push(source),
-                    Err(err) => tracing::error!(release = release.id.0, error = %err, "skipping a synthetic release"),
+                    Err(err) => {
+                        tracing::error!(release = release.id.0, error = %err, "skipping a synthetic release")
+                    }
                 }
             }
         }
@@ -215,13 +225,21 @@ impl Arena {
 
     /// The manifest of a competition's data (the schema teams develop against, as dummy
     /// runs read it): for whoever may download development data.
-    pub async fn competition_manifest(&self, actor: &Actor, id: CompetitionId) -> ArenaResult<String> {
+    pub async fn competition_manifest(
+        &self,
+        actor: &Actor,
+        id: CompetitionId,
+    ) -> ArenaResult<String> {
         let competition = self.load_competition(id).await?;
         self.authorize_development(actor, &competition).await?;
         self.manifest_of(&competition).await
     }
 
-    async fn authorize_development(&self, actor: &Actor, competition: &Competition) -> ArenaResult<()> {
+    async fn authorize_development(
+        &self,
+        actor: &Actor,
+        competition: &Competition,
+    ) -> ArenaResult<()> {
         let contributors = self.contributing_hospitals(competition, false).await?;
         authorize(
             actor,

@@ -282,8 +282,14 @@ pub async fn cast(arena: &Arena, bundle_yaml: &str) -> Cast {
 pub fn heart_uploads() -> [DatasetUpload; 2] {
     let manifest = include_str!("../../../datasets-spec/examples/heart/manifest.yaml");
     [
-        ("hospital-a.csv", &include_bytes!("../../../datasets-spec/examples/heart/hospital-a.csv")[..]),
-        ("hospital-b.csv", &include_bytes!("../../../datasets-spec/examples/heart/hospital-b.csv")[..]),
+        (
+            "hospital-a.csv",
+            &include_bytes!("../../../datasets-spec/examples/heart/hospital-a.csv")[..],
+        ),
+        (
+            "hospital-b.csv",
+            &include_bytes!("../../../datasets-spec/examples/heart/hospital-b.csv")[..],
+        ),
     ]
     .map(|(file, bytes)| DatasetUpload {
         file_name: file.to_owned(),

@@ -70,8 +70,7 @@ impl TestServer {
         let (world, cast, tokens, base) = rt.block_on(async {
             let world = world::World::new().await;
             // The example heart tables: synthetic releases measure the rows for real.
-            let cast =
-                world::cast_with(&world.arena, bundle_yaml, world::heart_uploads()).await;
+            let cast = world::cast_with(&world.arena, bundle_yaml, world::heart_uploads()).await;
             let mut tokens = HashMap::new();
             for (role, email) in ROLES {
                 tokens.insert(role, world::sign_in(&world.arena, email).await.1);
