@@ -569,13 +569,33 @@ fn privacy_terms(bundle: &medarena_arena::Bundle) -> Markup {
     }
 }
 
+/// A competition named in a page's path by id or by slug (`/competitions/cardiac-event-1y`,
+/// the name the demo prints and bundles use).
+async fn competition_named(
+    state: &AppState,
+    auth: &Auth,
+    name: &str,
+) -> Result<medarena_arena::Competition, PageError> {
+    let arena = &state.arena;
+    if let Ok(id) = name.parse::<i64>() {
+        return Ok(arena.competition(&auth.actor, CompetitionId(id)).await?);
+    }
+    arena
+        .competitions(&auth.actor)
+        .await?
+        .into_iter()
+        .find(|c| c.slug == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no competition with id or slug `{name}`")).into())
+}
+
 async fn competition_page(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(name): Path<String>,
 ) -> PageResult {
     let arena = &state.arena;
-    let competition = arena.competition(&auth.actor, CompetitionId(id)).await?;
+    let competition = competition_named(&state, &auth, &name).await?;
+    let id = competition.id.0;
     let public = arena
         .leaderboard(&auth.actor, competition.id, LeaderboardKind::Public)
         .await?;
@@ -763,13 +783,11 @@ async fn submit(
 async fn submissions_page(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    Path(name): Path<String>,
 ) -> PageResult {
     require_signed_in(&auth)?;
-    let competition = state
-        .arena
-        .competition(&auth.actor, CompetitionId(id))
-        .await?;
+    let competition = competition_named(&state, &auth, &name).await?;
+    let id = competition.id.0;
     let team = auth.actor.approved_org().map(|m| m.org);
     let submissions = state
         .arena

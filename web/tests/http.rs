@@ -2099,3 +2099,19 @@ fn a_hospital_publishes_synthetic_data_through_the_pages() {
         manifest.text
     );
 }
+
+/// Competition pages answer at the slug the demo prints as well as at the id.
+#[test]
+fn competition_pages_answer_at_their_slug() {
+    let server = TestServer::start();
+    let c = server.cast.competition.0;
+    let by_id = server.get("anonymous", &format!("/competitions/{c}"));
+    let by_slug = server.get("anonymous", "/competitions/cardiac-event-1y");
+    assert_eq!(by_slug.status, 200, "{}", by_slug.text);
+    assert_eq!(by_slug.text, by_id.text);
+    let submissions = server.get("team_x", "/competitions/cardiac-event-1y/submissions");
+    assert_eq!(submissions.status, 200, "{}", submissions.text);
+    let unknown = server.get("anonymous", "/competitions/no-such-competition");
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert!(unknown.text.contains("no-such-competition"), "{}", unknown.text);
+}
