@@ -185,6 +185,16 @@ impl Client {
         self.request("GET", path, None)
     }
 
+    /// POST of a body in another format (a bundle's YAML).
+    pub fn post_body(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        self.request("POST", path, Some((content_type, body)))
+    }
+
     pub fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.request(
             "POST",
@@ -208,7 +218,14 @@ impl std::fmt::Display for ServerError {
             .pointer("/error/message")
             .and_then(Value::as_str)
             .map_or_else(|| self.body.to_string(), str::to_owned);
-        write!(f, "the server answered {}: {message}", self.status)
+        write!(f, "the server answered {}: {message}", self.status)?;
+        // A refused bundle lists every field at fault.
+        if let Some(issues) = self.body.pointer("/error/issues").and_then(Value::as_str)
+            && !message.contains(issues)
+        {
+            write!(f, "\n{issues}")?;
+        }
+        Ok(())
     }
 }
 

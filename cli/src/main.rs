@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod client;
+mod competition;
 mod dataset;
 mod ledger;
 mod platform;
@@ -48,6 +49,9 @@ enum Command {
     Whoami,
     /// Submit a WebAssembly module to a competition and wait for its result.
     Submit(client::SubmitArgs),
+    /// Organizers: create, list, close and publish competitions on the server.
+    #[command(subcommand)]
+    Competition(competition::CompetitionCommand),
     /// The sandbox's child process (internal: started by the sandbox host, speaks on stdio).
     #[command(hide = true)]
     SandboxChild,
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Logout => client::logout(),
         Command::Whoami => client::whoami(),
         Command::Submit(args) => client::submit(args),
+        Command::Competition(cmd) => competition::run(cmd),
         Command::SandboxChild => sandbox_child::run(),
     };
     match outcome {

@@ -384,15 +384,45 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     // The private leaderboard is hidden until the organizer closes and publishes.
     let private = format!("/api/v1/competitions/{competition_id}/leaderboard?kind=private");
     assert_eq!(team.get(&private).status, 403);
-    organizer.done(
-        &format!("/api/v1/competitions/{competition_id}/close"),
-        &json!({}),
+    // The organizer works with the CLI: a refused bundle names its fields, the list shows
+    // the competition, close and publish take its slug.
+    let organizer_creds = root.path().join("organizer.json");
+    let organizer_env = cli_env(&organizer_creds);
+    let login = medarena(
+        &["login", "--server", &server.base, "--email", "organizer@e2e.test"],
+        &env_refs(&login_env(&organizer_creds)),
     );
+    assert!(login.status.success(), "organizer login: {}", describe(&login));
+    let bad_bundle = root.path().join("bad-bundle.yaml");
+    std::fs::write(
+        &bad_bundle,
+        open_bundle_yaml().replace("metric: roc_auc", "metric: no_such_metric"),
+    )
+    .expect("bad bundle");
+    let refused = medarena(
+        &["competition", "create", &bad_bundle.to_string_lossy()],
+        &env_refs(&organizer_env),
+    );
+    assert!(!refused.status.success(), "a bad bundle is refused");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("metric"),
+        "the refusal names the field: {}",
+        describe(&refused)
+    );
+    let listed = medarena(&["competition", "list"], &env_refs(&organizer_env));
+    let listed_out = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && listed_out.contains(&slug) && listed_out.contains("open"),
+        "competition list: {}",
+        describe(&listed)
+    );
+    let closed = medarena(&["competition", "close", &slug], &env_refs(&organizer_env));
+    assert!(closed.status.success(), "close: {}", describe(&closed));
+    assert!(String::from_utf8_lossy(&closed.stdout).contains("closed"));
     assert_eq!(team.get(&private).status, 403, "closing does not reveal");
-    organizer.done(
-        &format!("/api/v1/competitions/{competition_id}/publish"),
-        &json!({}),
-    );
+    let published = medarena(&["competition", "publish", &slug], &env_refs(&organizer_env));
+    assert!(published.status.success(), "publish: {}", describe(&published));
+    assert!(String::from_utf8_lossy(&published.stdout).contains("published"));
     let revealed = team.ok(&private);
     let entry = revealed["entries"][0]["submission"].as_i64();
     assert!(

@@ -585,7 +585,9 @@ async fn competition_named(
         .await?
         .into_iter()
         .find(|c| c.slug == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no competition with id or slug `{name}`")).into())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no competition with id or slug `{name}`")).into()
+        })
 }
 
 async fn competition_page(

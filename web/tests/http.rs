@@ -2113,5 +2113,9 @@ fn competition_pages_answer_at_their_slug() {
     assert_eq!(submissions.status, 200, "{}", submissions.text);
     let unknown = server.get("anonymous", "/competitions/no-such-competition");
     assert_eq!(unknown.status, 404, "{}", unknown.text);
-    assert!(unknown.text.contains("no-such-competition"), "{}", unknown.text);
+    assert!(
+        unknown.text.contains("no-such-competition"),
+        "{}",
+        unknown.text
+    );
 }
