@@ -389,10 +389,20 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     let organizer_creds = root.path().join("organizer.json");
     let organizer_env = cli_env(&organizer_creds);
     let login = medarena(
-        &["login", "--server", &server.base, "--email", "organizer@e2e.test"],
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            "organizer@e2e.test",
+        ],
         &env_refs(&login_env(&organizer_creds)),
     );
-    assert!(login.status.success(), "organizer login: {}", describe(&login));
+    assert!(
+        login.status.success(),
+        "organizer login: {}",
+        describe(&login)
+    );
     let bad_bundle = root.path().join("bad-bundle.yaml");
     std::fs::write(
         &bad_bundle,
@@ -420,8 +430,15 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     assert!(closed.status.success(), "close: {}", describe(&closed));
     assert!(String::from_utf8_lossy(&closed.stdout).contains("closed"));
     assert_eq!(team.get(&private).status, 403, "closing does not reveal");
-    let published = medarena(&["competition", "publish", &slug], &env_refs(&organizer_env));
-    assert!(published.status.success(), "publish: {}", describe(&published));
+    let published = medarena(
+        &["competition", "publish", &slug],
+        &env_refs(&organizer_env),
+    );
+    assert!(
+        published.status.success(),
+        "publish: {}",
+        describe(&published)
+    );
     assert!(String::from_utf8_lossy(&published.stdout).contains("published"));
     let revealed = team.ok(&private);
     let entry = revealed["entries"][0]["submission"].as_i64();

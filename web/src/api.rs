@@ -83,7 +83,7 @@ pub async fn no_route() -> ApiError {
     ApiError::NotFound("no such page or endpoint".to_owned())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -116,7 +116,7 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<StatusCo
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct TokenRequest {
     pub name: String,
     /// Lifetime in days (default and maximum from the server's configuration).
@@ -170,7 +170,7 @@ async fn create_account(
     created(state.arena.create_account(&auth.actor, &body).await?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ApplyRequest {
     pub name: String,
     #[serde(default)]
@@ -190,7 +190,7 @@ async fn apply(
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct StateQuery {
     pub state: Option<AdmissionState>,
 }
@@ -225,7 +225,7 @@ async fn team(
     json_of(state.arena.team(&auth.actor, OrgId(org)).await?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct MemberRequest {
     pub email: String,
 }
@@ -306,7 +306,7 @@ pub struct AgreementView {
     pub acceptance: Option<medarena_arena::AgreementAcceptance>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct AcceptRequest {
     pub agreement_sha256: String,
 }
@@ -352,7 +352,7 @@ async fn publish(
     json_of(published)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct LeaderboardQuery {
     #[serde(default)]
     pub kind: Option<LeaderboardKind>,
@@ -409,7 +409,7 @@ async fn exact_scores(
     json_of(rows)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct CompareQuery {
     #[serde(default)]
     pub top: Option<usize>,
@@ -430,7 +430,7 @@ async fn compare(
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct TeamQuery {
     pub team: Option<i64>,
 }
@@ -585,7 +585,7 @@ async fn datasets(State(state): State<AppState>, auth: Auth) -> ApiResult<Respon
     json_of(state.arena.datasets(&auth.actor).await?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DatasetRequest {
     pub slug: String,
     pub title: String,
@@ -695,7 +695,7 @@ async fn upload(
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ReviewRequest {
     pub approve: bool,
     #[serde(default)]
@@ -791,7 +791,7 @@ async fn site_scores(
     json_of(rows)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DevelopmentQuery {
     /// Rows to draw (default: as many as a dummy run, 1,000).
     pub rows: Option<usize>,
@@ -934,7 +934,7 @@ async fn contribution(
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct AuditQuery {
     /// `submission:7`, `competition:2`, ... ; without it, the most recent events.
     pub subject: Option<String>,

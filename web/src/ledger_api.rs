@@ -65,7 +65,7 @@ pub async fn receipt(
     receipt_for(&state, &code).map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ConsistencyQuery {
     pub from: u64,
     pub to: u64,
@@ -83,7 +83,7 @@ pub async fn consistency(
     Ok(Json(proof).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct EntriesQuery {
     #[serde(default)]
     pub from: Option<u64>,

@@ -429,9 +429,15 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/api/openapi.json", "This document", "anyone", ""),
 ];
 
-fn body_schema(kind: &str) -> Option<Value> {
-    let (media, schema) = match kind {
-        "json" => ("application/json", json!({ "type": "object" })),
+fn body_schema(operation: &Operation, generator: &mut SchemaGenerator) -> Option<Value> {
+    let (media, schema) = match operation.body {
+        "json" => (
+            "application/json",
+            request(operation.method, operation.path).map_or_else(
+                || json!({ "type": "object" }),
+                |schema| schema(generator).to_value(),
+            ),
+        ),
         "yaml" => ("application/yaml", json!({ "type": "string" })),
         "wasm" => (
             "application/wasm",
@@ -441,6 +447,111 @@ fn body_schema(kind: &str) -> Option<Value> {
         _ => return None,
     };
     Some(json!({ "required": true, "content": { media: { "schema": schema } } }))
+}
+
+type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+/// The JSON request body of each operation that reads one (the handler's own type).
+pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
+    use crate::api;
+    use medarena_arena as a;
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    Some(match (method, path) {
+        ("post", "/auth/login") => of::<api::LoginRequest>,
+        ("post", "/auth/tokens") => of::<api::TokenRequest>,
+        ("post", "/accounts") | ("post", "/admin/accounts") => of::<a::Registration>,
+        ("post", "/applications") => of::<api::ApplyRequest>,
+        ("post", "/applications/{org}/review") => of::<a::AdmissionDecision>,
+        ("post", "/teams/{org}/members") => of::<api::MemberRequest>,
+        ("post", "/competitions/{id}/agreement") => of::<api::AcceptRequest>,
+        ("post", "/datasets") => of::<api::DatasetRequest>,
+        ("post", "/datasets/{id}/review") => of::<api::ReviewRequest>,
+        ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
+        ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
+        _ => return None,
+    })
+}
+
+/// The query string of each operation that reads one (the handler's own type).
+pub fn query(method: &str, path: &str) -> Option<SchemaOf> {
+    use crate::{api, ledger_api};
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    Some(match (method, path) {
+        ("get", "/applications") => of::<api::StateQuery>,
+        ("get", "/competitions/{id}/leaderboard") => of::<api::LeaderboardQuery>,
+        ("get", "/competitions/{id}/compare") => of::<api::CompareQuery>,
+        ("get", "/competitions/{id}/submissions") | ("get", "/competitions/{id}/budget") => {
+            of::<api::TeamQuery>
+        }
+        ("get", "/competitions/{id}/development-data") => of::<api::DevelopmentQuery>,
+        ("get", "/audit") => of::<api::AuditQuery>,
+        ("get", "/api/ledger/consistency") => of::<ledger_api::ConsistencyQuery>,
+        ("get", "/api/ledger/entries") => of::<ledger_api::EntriesQuery>,
+        _ => return None,
+    })
+}
+
+/// A path parameter's schema, by its name.
+fn path_parameter(name: &str) -> Value {
+    match name {
+        "id" | "org" => json!({ "type": "integer", "format": "int64" }),
+        "action" => json!({ "type": "string", "enum": ["publish", "discard", "withdraw"] }),
+        _ => json!({ "type": "string" }),
+    }
+}
+
+/// A query struct's fields as query parameters: its definition's properties (a missing
+/// value is how a query string says "none", so `null` is dropped from each type).
+fn query_parameters(schema: SchemaOf, generator: &mut SchemaGenerator) -> Vec<Value> {
+    let reference = schema(generator).to_value();
+    let definition = reference["$ref"]
+        .as_str()
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|name| generator.definitions().get(name).cloned())
+        .unwrap_or(reference);
+    let required: Vec<&str> = definition["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    definition["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, property)| {
+            json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": without_null(property.clone()),
+            })
+        })
+        .collect()
+}
+
+fn without_null(mut schema: Value) -> Value {
+    if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            schema["type"] = types[0].clone();
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = schema.get_mut(key).and_then(Value::as_array_mut) {
+            options.retain(|o| o.get("type").is_none_or(|t| t != "null"));
+            if options.len() == 1 {
+                let only = options[0].clone();
+                if let Some(object) = schema.as_object_mut() {
+                    object.remove(key);
+                }
+                if let (Some(object), Some(fields)) = (schema.as_object_mut(), only.as_object()) {
+                    object.extend(fields.clone());
+                }
+            }
+        }
+    }
+    schema
 }
 
 /// What an operation answers on success.
@@ -567,12 +678,15 @@ pub fn document() -> Value {
         .into_generator();
     let mut paths = Map::new();
     for operation in OPERATIONS {
-        let parameters: Vec<Value> = operation
+        let mut parameters: Vec<Value> = operation
             .path
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_parameter(name) }))
             .collect();
+        if let Some(schema) = query(operation.method, operation.path) {
+            parameters.extend(query_parameters(schema, &mut generator));
+        }
         let mut entry = json!({
             "summary": operation.summary,
             "description": format!("Who may call it: {}.", operation.who),
@@ -584,7 +698,7 @@ pub fn document() -> Value {
                           "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
             },
         });
-        if let Some(body) = body_schema(operation.body) {
+        if let Some(body) = body_schema(operation, &mut generator) {
             entry["requestBody"] = body;
         }
         let item = paths
@@ -729,6 +843,41 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
         let submit = &doc["paths"]["/api/v1/competitions/{id}/submissions"]["post"];
         assert_eq!(submit["parameters"][0]["name"], "id");
+        assert_eq!(submit["parameters"][0]["schema"]["type"], "integer");
         assert!(submit["requestBody"]["content"]["application/wasm"].is_object());
+        // Query strings are typed from the handlers' own structs, required where they are.
+        let consistency = &doc["paths"]["/api/ledger/consistency"]["get"]["parameters"];
+        assert_eq!(
+            consistency,
+            &json!([
+                { "name": "from", "in": "query", "required": true, "schema": { "type": "integer", "format": "uint64", "minimum": 0 } },
+                { "name": "to", "in": "query", "required": true, "schema": { "type": "integer", "format": "uint64", "minimum": 0 } },
+            ])
+        );
+        let entries = &doc["paths"]["/api/ledger/entries"]["get"]["parameters"];
+        assert_eq!(entries[0]["required"], false, "{entries}");
+        assert_eq!(entries[0]["schema"]["type"], "integer", "{entries}");
+        let board = &doc["paths"]["/api/v1/competitions/{id}/leaderboard"]["get"]["parameters"];
+        assert_eq!(board[1]["name"], "kind", "{board}");
+        assert!(board[1]["schema"]["$ref"].is_string(), "{board}");
+    }
+
+    #[test]
+    fn every_json_body_is_described_by_the_handlers_type() {
+        let doc = document();
+        for operation in OPERATIONS.iter().filter(|o| o.body == "json") {
+            assert!(
+                request(operation.method, operation.path).is_some(),
+                "{} {} reads JSON but documents no type",
+                operation.method,
+                operation.path
+            );
+        }
+        let body = &doc["paths"]["/api/v1/datasets/{id}/synthetic"]["post"]["requestBody"];
+        assert_eq!(
+            body["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/SyntheticRequest",
+            "{body}"
+        );
     }
 }
