@@ -56,19 +56,21 @@ impl PasswordHashing {
 /// Shortest and longest accepted passwords; the upper bound caps hashing work per request.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The longest passphrase in characters (as the API's schema states it).
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
     #[error("password must be at least {MIN_PASSWORD_CHARS} characters")]
     TooShort,
-    #[error("password must be at most {MAX_PASSWORD_BYTES} bytes")]
+    #[error("password must be at most {MAX_PASSWORD_CHARS} characters and {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
     #[error("password hashing failed: {0}")]
     Hashing(String),
 }
 
 pub fn check_password_policy(password: &str) -> Result<(), PasswordError> {
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.len() > MAX_PASSWORD_BYTES || password.chars().count() > MAX_PASSWORD_CHARS {
         Err(PasswordError::TooLong)
     } else if password.chars().count() < MIN_PASSWORD_CHARS {
         Err(PasswordError::TooShort)

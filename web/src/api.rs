@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, PathParam, QueryParams};
+use crate::extract::{JsonBody, MultipartBody, PathParam, QueryParams};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -470,7 +470,7 @@ async fn submit_analysis(
     State(state): State<AppState>,
     auth: Auth,
     PathParam(id): PathParam<i64>,
-    multipart: Multipart,
+    MultipartBody(multipart): MultipartBody,
 ) -> ApiResult<Response> {
     auth.require_signed_in()?;
     let parts = read_parts(multipart).await?;
@@ -683,7 +683,7 @@ async fn upload(
     State(state): State<AppState>,
     auth: Auth,
     PathParam(id): PathParam<i64>,
-    multipart: Multipart,
+    MultipartBody(multipart): MultipartBody,
 ) -> ApiResult<Response> {
     let parts = read_parts(multipart).await?;
     let upload = upload_from_parts(&parts)?;

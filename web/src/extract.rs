@@ -3,8 +3,9 @@
 //! what was wrong and keeping axum's status (400, 413, 415, 422).
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use serde::de::DeserializeOwned;
@@ -13,6 +14,20 @@ use crate::error::ApiError;
 
 /// A JSON request body.
 pub struct JsonBody<T>(pub T);
+
+/// A `multipart/form-data` body.
+pub struct MultipartBody(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for MultipartBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Multipart::from_request(request, state)
+            .await
+            .map(MultipartBody)
+            .map_err(|rejection: MultipartRejection| rejected("multipart body", rejection))
+    }
+}
 
 /// Path parameters.
 pub struct PathParam<T>(pub T);

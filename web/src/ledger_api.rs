@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use medarena_ledger::{EvidenceCode, LedgerError, Receipt};
+use medarena_ledger::{EvidenceCode, EvidenceCodeError, LedgerError, Receipt};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -33,6 +33,9 @@ fn text(body: String) -> Response {
 fn ledger_error(err: LedgerError) -> ApiError {
     match err {
         LedgerError::UnknownEvidence(code) => ApiError::NotFound(format!("evidence code {code}")),
+        // A range the ledger has no proof for (old size above the new one, or beyond the
+        // log): nothing to return, said plainly.
+        LedgerError::Proof(err) => ApiError::NotFound(format!("no such proof: {err}")),
         other => ApiError::bad_request("ledger request", other),
     }
 }
@@ -49,8 +52,11 @@ pub async fn checkpoint(State(state): State<AppState>) -> Response {
 
 /// The receipt of an evidence code (for the API and the ledger explorer page).
 pub fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
-    let code = EvidenceCode::parse(code.trim())
-        .map_err(|err| ApiError::bad_request("evidence code", err))?;
+    let code = EvidenceCode::parse(code.trim()).map_err(|err| match err {
+        // Well-formed but mistyped: no receipt has this code.
+        EvidenceCodeError::Check { .. } => ApiError::NotFound(err.to_string()),
+        _ => ApiError::bad_request("evidence code", err),
+    })?;
     state
         .ledger
         .read(|l| l.receipt_for(&code))

@@ -4,7 +4,7 @@
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::api::{read_parts, upload_from_parts};
 use crate::auth::{Auth, SESSION_COOKIE};
 use crate::error::ApiError;
+use crate::extract::MultipartBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -768,7 +769,7 @@ async fn submit(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    multipart: Multipart,
+    MultipartBody(multipart): MultipartBody,
 ) -> PageResult {
     let parts = read_parts(multipart).await?;
     check_form(&auth, &parts.text("csrf")?.unwrap_or_default())?;
@@ -1233,7 +1234,7 @@ async fn upload(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    multipart: Multipart,
+    MultipartBody(multipart): MultipartBody,
 ) -> PageResult {
     let parts = read_parts(multipart).await?;
     check_form(&auth, &parts.text("csrf")?.unwrap_or_default())?;

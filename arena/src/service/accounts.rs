@@ -21,8 +21,13 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// A new account's details.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Registration {
+    #[schemars(email, length(max = 254))]
     pub email: String,
+    /// 1 to 100 characters, not only spaces, no control characters.
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"))]
     pub display_name: String,
+    /// At least [`crate::auth::MIN_PASSWORD_CHARS`] characters.
+    #[schemars(length(min = 10, max = 256))]
     pub password: String,
     pub role: Role,
 }
