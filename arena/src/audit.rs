@@ -174,6 +174,17 @@ pub enum AuditEvent {
         hospital: OrgId,
         epsilon: f64,
     },
+    /// A contributing hospital suspended the use of a dataset: no real-data run reads it
+    /// until the hospital resumes it.
+    DatasetSuspended {
+        dataset: DatasetId,
+        hospital: OrgId,
+        reason: String,
+    },
+    DatasetResumed {
+        dataset: DatasetId,
+        hospital: OrgId,
+    },
     /// A hospital measured its rows for synthetic data: the ε it chose is spent on the
     /// dataset. Names the synthesizer; no figure computed on the rows.
     SyntheticDataMeasured {
@@ -225,6 +236,8 @@ impl AuditEvent {
             AuditEvent::DatasetPrivacyTermsSet { .. } => "dataset_privacy_terms_set",
             AuditEvent::FinalScoreReleased { .. } => "final_score_released",
             AuditEvent::SiteScoreReleased { .. } => "site_score_released",
+            AuditEvent::DatasetSuspended { .. } => "dataset_suspended",
+            AuditEvent::DatasetResumed { .. } => "dataset_resumed",
             AuditEvent::SyntheticDataMeasured { .. } => "synthetic_data_measured",
             AuditEvent::SyntheticDataStateChanged { .. } => "synthetic_data_state_changed",
         }
@@ -249,7 +262,9 @@ impl AuditEvent {
             | E::AgreementAccepted { competition, .. } => competition.to_string(),
             E::DatasetCreated { dataset, .. }
             | E::DatasetReviewed { dataset, .. }
-            | E::DatasetPrivacyTermsSet { dataset, .. } => dataset.to_string(),
+            | E::DatasetPrivacyTermsSet { dataset, .. }
+            | E::DatasetSuspended { dataset, .. }
+            | E::DatasetResumed { dataset, .. } => dataset.to_string(),
             E::ContributionUploaded { contribution, .. }
             | E::ContributionValidated { contribution, .. } => contribution.to_string(),
             E::SubmissionReceived { submission, .. }

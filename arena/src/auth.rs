@@ -63,7 +63,9 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 pub enum PasswordError {
     #[error("password must be at least {MIN_PASSWORD_CHARS} characters")]
     TooShort,
-    #[error("password must be at most {MAX_PASSWORD_CHARS} characters and {MAX_PASSWORD_BYTES} bytes")]
+    #[error(
+        "password must be at most {MAX_PASSWORD_CHARS} characters and {MAX_PASSWORD_BYTES} bytes"
+    )]
     TooLong,
     #[error("password hashing failed: {0}")]
     Hashing(String),

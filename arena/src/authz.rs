@@ -137,6 +137,9 @@ pub enum Action {
     /// Measure, publish, discard or withdraw a synthetic release of the hospital's own
     /// rows (Dataset; the service checks the release is the actor's hospital's).
     ManageSyntheticData,
+    /// Suspend or resume the use of a dataset in real-data runs, for one's own hospital
+    /// (Dataset): its contributing hospitals, nobody else.
+    SuspendDatasetUse,
     /// Approve or reject a dataset (Dataset).
     ReviewDataset,
     /// Development data: dummy rows from the spec, or rows drawn from published synthetic
@@ -184,6 +187,7 @@ impl Action {
         Action::ViewSiteScores,
         Action::SetDatasetPrivacy,
         Action::ManageSyntheticData,
+        Action::SuspendDatasetUse,
         Action::ReviewDataset,
         Action::DownloadDummyData,
         Action::DownloadRawData,
@@ -268,11 +272,12 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewDatasetUsage | A::ViewSiteScores, R::Dataset { contributors }) => {
             organizer || contributors.iter().any(|h| actor.member_of(Hospital, *h))
         }
-        (A::SetDatasetPrivacy | A::ManageSyntheticData, R::Dataset { contributors }) => {
-            contributors
-                .iter()
-                .any(|h| actor.approved_member_of(Hospital, *h))
-        }
+        (
+            A::SetDatasetPrivacy | A::ManageSyntheticData | A::SuspendDatasetUse,
+            R::Dataset { contributors },
+        ) => contributors
+            .iter()
+            .any(|h| actor.approved_member_of(Hospital, *h)),
         (A::ReviewDataset, R::Dataset { .. }) => organizer,
         (A::DownloadDummyData, R::Dataset { .. }) => {
             organizer || actor.approved_as(TeamMember) || actor.approved_as(Hospital)

@@ -573,10 +573,21 @@ pub struct DatasetPrivacy {
     /// ε charged on the dataset, all teams together, and the most any one team spent.
     pub spent_total: f64,
     pub spent_most_by_one_team: f64,
+    /// The contributing hospitals' suspensions of the dataset's use: while there is one, no
+    /// real-data run reads it.
+    pub suspensions: Vec<DatasetSuspension>,
     /// ε of the hospitals' synthetic releases (each release's ε, summed per hospital; the
     /// largest of those sums, since the hospitals' rows are disjoint). Every team sees
     /// published synthetic data, so this counts against the per-team cap and the total.
     pub spent_synthetic: f64,
+}
+
+/// A contributing hospital's suspension of a dataset's use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DatasetSuspension {
+    pub hospital: OrgId,
+    pub reason: String,
+    pub suspended_at: Timestamp,
 }
 
 /// Counts of jobs per state, for `/metrics` and the organizer dashboard.

@@ -237,6 +237,8 @@ fn expected() -> BTreeMap<(Action, &'static str), Vec<&'static str>> {
     allow(A::SetDatasetPrivacy, &["dataset_of_a"], &["hospital_a"]);
     // So are its synthetic releases (measured from the hospital's own rows).
     allow(A::ManageSyntheticData, &["dataset_of_a"], &["hospital_a"]);
+    // And whether its dataset may be used at all.
+    allow(A::SuspendDatasetUse, &["dataset_of_a"], &["hospital_a"]);
     allow(A::ViewMetrics, &["platform"], &["organizer"]);
     allow(
         A::ReviewDataset,

@@ -758,3 +758,104 @@ async fn synthetic_releases_are_charged_previewed_published_and_drawn_from() {
         })
     }));
 }
+
+/// A contributing hospital suspends its dataset: the next real run is refused before it is
+/// queued (its note names the hospital's reason), one already queued ends when it would
+/// start, and resuming lets runs through again; both steps are on the ledger.
+#[tokio::test]
+async fn a_hospital_suspends_its_dataset_and_real_runs_stop_until_it_resumes() {
+    use medarena_arena::{JobKind, SubmissionStatus};
+    let world = World::new().await;
+    let arena = &world.arena;
+    let cast = cast(arena, EXAMPLE_BUNDLE).await;
+    for actor in [&cast.organizer, &cast.team_x] {
+        let refused = arena
+            .set_dataset_suspension(actor, cast.dataset, true, Some("no"))
+            .await;
+        assert!(
+            matches!(refused, Err(ArenaError::Forbidden(_))),
+            "{refused:?}"
+        );
+    }
+    let unexplained = arena
+        .set_dataset_suspension(&cast.hospital_a, cast.dataset, true, None)
+        .await;
+    assert!(
+        matches!(&unexplained, Err(ArenaError::Invalid { field, .. }) if field == "reason"),
+        "{unexplained:?}"
+    );
+
+    // A run queued before the suspension ends when it would start.
+    let queued = arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit")
+        .id;
+    arena.run_next_job("test-worker").await.expect("dummy run");
+    assert_eq!(
+        world.view(&cast.team_x, queued).await.status,
+        SubmissionStatus::QueuedReal
+    );
+    let reason = "consent forms under ethics review";
+    let privacy = arena
+        .set_dataset_suspension(&cast.hospital_a, cast.dataset, true, Some(reason))
+        .await
+        .expect("suspend");
+    assert_eq!(privacy.suspensions.len(), 1);
+    assert_eq!(privacy.suspensions[0].hospital, cast.hospital_a_org);
+    world.release().await;
+    let stopped = world.view(&cast.team_x, queued).await;
+    assert_eq!(stopped.status, SubmissionStatus::Failed, "{stopped:?}");
+    assert!(stopped.released_public_score.is_none());
+
+    // A new submission's real run is refused before it is queued, saying why.
+    let refused = arena
+        .submit(&cast.team_x, cast.competition, &module(2))
+        .await
+        .expect("submit")
+        .id;
+    world.release().await;
+    let view = world.view(&cast.team_x, refused).await;
+    assert_eq!(view.status, SubmissionStatus::Failed);
+    let note = view.note.unwrap_or_default();
+    assert!(
+        note.contains("suspended") && note.contains(reason),
+        "{note}"
+    );
+    let real_runs = |world: &World| {
+        world
+            .executor
+            .started()
+            .iter()
+            .filter(|(_, kind)| *kind == JobKind::RealRun)
+            .count()
+    };
+    assert_eq!(
+        real_runs(&world),
+        0,
+        "no real run read the suspended dataset"
+    );
+
+    // Resumed: runs go through again.
+    let privacy = arena
+        .set_dataset_suspension(&cast.hospital_a, cast.dataset, false, None)
+        .await
+        .expect("resume");
+    assert!(privacy.suspensions.is_empty());
+    let resumed = arena
+        .submit(&cast.team_x, cast.competition, &module(3))
+        .await
+        .expect("submit")
+        .id;
+    world.release().await;
+    assert_eq!(
+        world.view(&cast.team_x, resumed).await.status,
+        SubmissionStatus::Completed
+    );
+    assert_eq!(real_runs(&world), 1);
+    let kinds = world.audit.kinds();
+    assert!(
+        kinds.contains(&"dataset_suspended") && kinds.contains(&"dataset_resumed"),
+        "{kinds:?}"
+    );
+}

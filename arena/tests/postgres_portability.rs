@@ -163,6 +163,12 @@ async fn workload() {
         .exact_scores(&cast.organizer, cast.competition)
         .await
         .expect("exact");
+    for suspended in [true, false] {
+        arena
+            .set_dataset_suspension(&cast.hospital_a, cast.dataset, suspended, Some("audit"))
+            .await
+            .expect("suspension");
+    }
     let draft = arena
         .measure_synthetic(&cast.hospital_a, cast.dataset, 0.5)
         .await
@@ -360,6 +366,7 @@ async fn store_statements_prepare_on_postgres() {
         include_str!("../migrations/postgres/0003_privacy.sql"),
         include_str!("../migrations/postgres/0004_site_scores.sql"),
         include_str!("../migrations/postgres/0005_synthetic.sql"),
+        include_str!("../migrations/postgres/0006_suspensions.sql"),
     ] {
         sqlx::raw_sql(migration)
             .execute(&mut conn)

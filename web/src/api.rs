@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use medarena_arena::{
     AdmissionDecision, AdmissionState, AnalysisSpec, Arena, CompetitionId, DatasetId,
     DatasetUpload, LeaderboardKind, OrgId, Registration, SubmissionId,
@@ -67,6 +67,7 @@ pub fn router() -> Router<AppState> {
             "/datasets/{id}/privacy",
             get(dataset_privacy).put(set_dataset_privacy),
         )
+        .route("/datasets/{id}/suspension", put(set_dataset_suspension))
         .route(
             "/datasets/{id}/synthetic",
             get(synthetic_releases).post(measure_synthetic),
@@ -759,6 +760,37 @@ async fn set_dataset_privacy(
         state
             .arena
             .set_dataset_privacy(&auth.actor, DatasetId(id), &body)
+            .await?,
+    )
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SuspensionRequest {
+    /// `true` suspends the dataset's use in real-data runs for your hospital, `false`
+    /// resumes it.
+    pub suspended: bool,
+    /// Why (required to suspend; shown to the teams whose runs it stops).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `PUT /datasets/{id}/suspension`: a contributing hospital suspends or resumes the use of
+/// the dataset in real-data runs.
+async fn set_dataset_suspension(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+    JsonBody(body): JsonBody<SuspensionRequest>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .set_dataset_suspension(
+                &auth.actor,
+                DatasetId(id),
+                body.suspended,
+                body.reason.as_deref(),
+            )
             .await?,
     )
 }

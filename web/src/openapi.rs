@@ -343,6 +343,13 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
     ),
     op(
+        "put",
+        "/api/v1/datasets/{id}/suspension",
+        "Suspend {suspended: true, reason} or resume {suspended: false} your hospital's dataset's use in real-data runs",
+        "contributing hospital",
+        "json",
+    ),
+    op(
         "get",
         "/api/v1/datasets/{id}/synthetic",
         "The dataset's synthetic releases: published and withdrawn ones; drafts to their hospital and organizers",
@@ -468,6 +475,7 @@ pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
         ("post", "/datasets/{id}/review") => of::<api::ReviewRequest>,
         ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
         ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
+        ("put", "/datasets/{id}/suspension") => of::<api::SuspensionRequest>,
         _ => return None,
     })
 }
@@ -629,9 +637,9 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
             Json(of::<a::Contribution>)
         }
         ("get", "/datasets/{id}/usage") => Json(of::<Vec<a::store::DatasetUse>>),
-        ("get", "/datasets/{id}/privacy") | ("put", "/datasets/{id}/privacy") => {
-            Json(of::<a::DatasetPrivacy>)
-        }
+        ("get", "/datasets/{id}/privacy")
+        | ("put", "/datasets/{id}/privacy")
+        | ("put", "/datasets/{id}/suspension") => Json(of::<a::DatasetPrivacy>),
         ("get", "/competitions/{id}/privacy") => Json(of::<Option<a::ReleaseTerms>>),
         ("get", "/competitions/{id}/site-scores") => Json(of::<Vec<a::store::SiteScoreRow>>),
         ("get", "/competitions/{id}/development-data") => Csv,

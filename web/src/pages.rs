@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{id}/upload", post(upload))
         .route("/datasets/{id}/privacy", post(set_dataset_privacy))
         .route("/datasets/{id}/synthetic", post(measure_synthetic))
+        .route("/datasets/{id}/suspension", post(set_dataset_suspension))
         .route("/synthetic/{id}/{action}", post(change_synthetic))
         .route("/privacy", get(privacy_page))
         .route("/organizer", get(organizer_page))
@@ -1071,6 +1072,24 @@ async fn render_dataset(
                     }
                     p.muted { "Lowering a cap below what was spent stops new real-data runs at once; runs already released keep their records." }
                 }
+                @for suspension in &privacy.suspensions {
+                    p.error.suspended { "Suspended by " (suspension.hospital) " since " (time(suspension.suspended_at)) ": " (suspension.reason)
+                        ". No real-data run reads this dataset until it is resumed." }
+                }
+                @if sets_terms {
+                    @let own_suspension = privacy.suspensions.iter().any(|s| Some(s.hospital) == own_hospital);
+                    form.suspension method="post" action={ "/datasets/" (id.0) "/suspension" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        @if own_suspension {
+                            input type="hidden" name="suspended" value="false";
+                            button type="submit" { "Resume my hospital's data" }
+                        } @else {
+                            input type="hidden" name="suspended" value="true";
+                            label { "Reason (shown to the teams whose runs it stops)" input type="text" name="reason" required maxlength="500"; }
+                            button type="submit" { "Suspend the use of this dataset" }
+                        }
+                    }
+                }
             }
             @if manages_synthetic || !synthetic.is_empty() {
                 h2 { "Synthetic development data" }
@@ -1181,6 +1200,34 @@ async fn change_synthetic(
         .change_synthetic(&auth.actor, medarena_arena::SyntheticReleaseId(id), action)
         .await?;
     see_other(&format!("/datasets/{}", release.dataset.0))
+}
+
+#[derive(Debug, Deserialize)]
+struct SuspensionForm {
+    csrf: String,
+    suspended: bool,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A contributing hospital suspends or resumes the use of its dataset.
+async fn set_dataset_suspension(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<SuspensionForm>,
+) -> PageResult {
+    check_form(&auth, &form.csrf)?;
+    state
+        .arena
+        .set_dataset_suspension(
+            &auth.actor,
+            DatasetId(id),
+            form.suspended,
+            form.reason.as_deref(),
+        )
+        .await?;
+    see_other(&format!("/datasets/{id}"))
 }
 
 #[derive(Debug, Deserialize)]

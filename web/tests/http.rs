@@ -422,6 +422,11 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
         (("put", "/api/v1/datasets/{id}/privacy"),
             row(format!("/api/v1/datasets/{}/privacy", ids.dataset), &[("hospital_a", 200), ("hospital_b", 200)])
                 .body(|_| json_body(json!({ "min_level": "row", "per_team_epsilon": 10.0, "total_epsilon": 100.0 })))),
+        // A hospital suspends or resumes its dataset (resumes here, a no-op, so that
+        // nothing else changes); organizers cannot do it for it.
+        (("put", "/api/v1/datasets/{id}/suspension"),
+            row(format!("/api/v1/datasets/{}/suspension", ids.dataset), &[("hospital_a", 200), ("hospital_b", 200)])
+                .body(|_| json_body(json!({ "suspended": false })))),
         (("get", "/api/v1/competitions/{id}/privacy"),
             row(format!("/api/v1/competitions/{c}/privacy"), &everyone(200))),
         // The per-hospital view: the competition's contributing hospitals (each its own
@@ -2117,5 +2122,58 @@ fn competition_pages_answer_at_their_slug() {
         unknown.text.contains("no-such-competition"),
         "{}",
         unknown.text
+    );
+}
+
+/// A hospital suspends its dataset from the dataset page (with a reason) and resumes it.
+#[test]
+fn a_hospital_suspends_and_resumes_its_dataset_through_the_page() {
+    let server = TestServer::start();
+    let dataset = server.cast.dataset.0;
+    let page = format!("/datasets/{dataset}");
+    let (cookie, token) = session_cookie(&server, "hospital_a");
+    let csrf = medarena_web::auth::csrf_token(&token);
+    let form = server.get_with_cookie(&page, &cookie);
+    assert!(
+        form.text.contains("Suspend the use of this dataset"),
+        "{}",
+        form.text
+    );
+    let suspended = post_form(
+        &server,
+        &format!("/datasets/{dataset}/suspension"),
+        &[
+            ("csrf", &csrf),
+            ("suspended", "true"),
+            ("reason", "ethics review"),
+        ],
+        Some(&cookie),
+    );
+    assert_eq!(suspended.status, 303, "{}", suspended.text);
+    let shown = server.get("organizer", &page);
+    assert!(
+        shown.text.contains("Suspended by") && shown.text.contains("ethics review"),
+        "{}",
+        shown.text
+    );
+    let privacy = server.get("hospital_b", &format!("/api/v1/datasets/{dataset}/privacy"));
+    assert_eq!(
+        privacy.json["suspensions"][0]["reason"], "ethics review",
+        "{}",
+        privacy.text
+    );
+    let resumed = post_form(
+        &server,
+        &format!("/datasets/{dataset}/suspension"),
+        &[("csrf", &csrf), ("suspended", "false")],
+        Some(&cookie),
+    );
+    assert_eq!(resumed.status, 303, "{}", resumed.text);
+    let privacy = server.get("hospital_a", &format!("/api/v1/datasets/{dataset}/privacy"));
+    assert_eq!(
+        privacy.json["suspensions"],
+        serde_json::json!([]),
+        "{}",
+        privacy.text
     );
 }

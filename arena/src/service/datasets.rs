@@ -507,6 +507,40 @@ impl Arena {
         self.dataset_privacy(actor, id).await
     }
 
+    /// A contributing hospital suspends (with a reason, shown to the teams whose runs it
+    /// stops) or resumes the use of a dataset: while any of its hospitals suspends it, no real-data run is queued on it and
+    /// one already queued ends when it would start (its reserved ε stays charged). Runs
+    /// released before keep their records. Returns the dataset's terms and status.
+    pub async fn set_dataset_suspension(
+        &self,
+        actor: &Actor,
+        id: DatasetId,
+        suspended: bool,
+        reason: Option<&str>,
+    ) -> ArenaResult<DatasetPrivacy> {
+        self.authorize_on_dataset(actor, Action::SuspendDatasetUse, id)
+            .await?;
+        let hospital = actor.approved_org().map(|m| m.org).ok_or_else(|| {
+            ArenaError::Forbidden("only a contributing hospital suspends a dataset".to_owned())
+        })?;
+        let reason = match (suspended, reason) {
+            (true, Some(reason)) => Some(clean_text("reason", reason, 500)?),
+            (true, None) => {
+                return Err(ArenaError::invalid(
+                    "reason",
+                    "is required to suspend a dataset",
+                ));
+            }
+            (false, _) => None,
+        };
+        self.inner
+            .store
+            .set_dataset_suspension(self.stamp(actor), id, hospital, reason.as_deref())
+            .await?;
+        self.deliver_audit_events().await;
+        self.dataset_privacy(actor, id).await
+    }
+
     /// Authorizes `action` on a dataset, given who contributed to it.
     pub(super) async fn authorize_on_dataset(
         &self,

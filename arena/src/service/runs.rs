@@ -218,6 +218,21 @@ impl Arena {
                     dataset.slug, dataset.state
                 )));
             }
+            if kind == JobKind::RealRun
+                && let Some(suspension) = self
+                    .inner
+                    .store
+                    .dataset_privacy(dataset.id, &self.inner.config.default_dataset_terms)
+                    .await
+                    .map_err(|e| transient(e.into()))?
+                    .suspensions
+                    .first()
+            {
+                return Err(ExecutorError::Permanent(format!(
+                    "dataset `{}` is suspended by its hospital {}: {}",
+                    dataset.slug, suspension.hospital, suspension.reason
+                )));
+            }
             for contribution in self
                 .inner
                 .store

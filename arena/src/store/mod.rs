@@ -481,6 +481,16 @@ pub trait DatasetRepo: Send + Sync {
     ) -> StoreResult<()>;
     /// The terms that apply to a dataset (the strictest of its contributing hospitals',
     /// `defaults` for those that set none) and what has been spent on it.
+    /// A contributing hospital suspends (`Some(reason)`) or resumes (`None`) the use of a
+    /// dataset; returns whether anything changed. Records `dataset_suspended` or
+    /// `dataset_resumed`.
+    async fn set_dataset_suspension(
+        &self,
+        stamp: Stamp,
+        dataset: DatasetId,
+        hospital: OrgId,
+        reason: Option<&str>,
+    ) -> StoreResult<bool>;
     async fn dataset_privacy(
         &self,
         dataset: DatasetId,

@@ -28,6 +28,7 @@ use crate::audit::AuditEvent;
 use crate::model::DatasetState;
 use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 
+mod suspensions;
 mod synthetic;
 
 /// The schema, embedded at compile time.
@@ -654,6 +655,9 @@ async fn check_reservation(
     let amount = reservation.micro_epsilon + final_micro.unwrap_or(0);
     let mut charges = Vec::new();
     for dataset in &reservation.datasets {
+        if let Some(refusal) = suspensions::suspension_refusal(&mut *conn, *dataset).await? {
+            return Ok(Err(refusal));
+        }
         let (caps, _) = terms_in(&mut *conn, *dataset, &reservation.default_terms).await?;
         if reservation.level < caps.min_level {
             return Ok(Err(format!(
@@ -1595,6 +1599,16 @@ impl DatasetRepo for SqliteStore {
         Ok(())
     }
 
+    async fn set_dataset_suspension(
+        &self,
+        stamp: Stamp,
+        dataset: DatasetId,
+        hospital: OrgId,
+        reason: Option<&str>,
+    ) -> StoreResult<bool> {
+        suspensions::set_suspension(self, stamp, dataset, hospital, reason).await
+    }
+
     async fn dataset_privacy(
         &self,
         dataset: DatasetId,
@@ -1615,6 +1629,7 @@ impl DatasetRepo for SqliteStore {
             spent_total: epsilon_of_micro(total),
             spent_most_by_one_team: epsilon_of_micro(most),
             spent_synthetic: epsilon_of_micro(synthetic),
+            suspensions: suspensions::suspensions_of(&mut conn, dataset).await?,
         })
     }
 }
