@@ -164,10 +164,10 @@ pub use executor::{
 pub use ids::*;
 pub use model::*;
 pub use service::{
-    AdmissionDecision, Arena, ArenaBuilder, DEFAULT_DEVELOPMENT_ROWS, DatasetView, DevelopmentData,
-    DummyRunReport, ExactScores, IssuedToken, JobEnd, JobReport, Leaderboard, LeaderboardEntry,
-    LeaderboardKind, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON, MAX_UPLOAD_BYTES, Me,
-    Registration, ScorePoint, SubmissionView, SyntheticAction, TeamView,
+    AdmissionDecision, Arena, ArenaBuilder, CLEAN_TEXT_PATTERN, DEFAULT_DEVELOPMENT_ROWS,
+    DatasetView, DevelopmentData, DummyRunReport, ExactScores, IssuedToken, JobEnd, JobReport,
+    Leaderboard, LeaderboardEntry, LeaderboardKind, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON,
+    MAX_UPLOAD_BYTES, Me, Registration, ScorePoint, SubmissionView, SyntheticAction, TeamView,
 };
 pub use store::Store;
 pub use store::sqlite::SqliteStore;

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use medarena_arena::{
     AdmissionDecision, AdmissionState, AnalysisSpec, Arena, CompetitionId, DatasetId,
     DatasetUpload, LeaderboardKind, OrgId, Registration, SubmissionId,
@@ -67,7 +67,8 @@ pub fn router() -> Router<AppState> {
             "/datasets/{id}/privacy",
             get(dataset_privacy).put(set_dataset_privacy),
         )
-        .route("/datasets/{id}/suspension", put(set_dataset_suspension))
+        .route("/datasets/{id}/suspend", post(suspend_dataset))
+        .route("/datasets/{id}/resume", post(resume_dataset))
         .route(
             "/datasets/{id}/synthetic",
             get(synthetic_releases).post(measure_synthetic),
@@ -765,32 +766,38 @@ async fn set_dataset_privacy(
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct SuspensionRequest {
-    /// `true` suspends the dataset's use in real-data runs for your hospital, `false`
-    /// resumes it.
-    pub suspended: bool,
-    /// Why (required to suspend; shown to the teams whose runs it stops).
-    #[serde(default)]
-    pub reason: Option<String>,
+pub struct SuspendRequest {
+    /// Why (shown to the teams whose runs it stops): 1 to 500 characters.
+    #[schemars(length(min = 1, max = 500), regex(pattern = medarena_arena::CLEAN_TEXT_PATTERN))]
+    pub reason: String,
 }
 
-/// `PUT /datasets/{id}/suspension`: a contributing hospital suspends or resumes the use of
-/// the dataset in real-data runs.
-async fn set_dataset_suspension(
+/// `POST /datasets/{id}/suspend`: a contributing hospital stops the dataset's use in
+/// real-data runs until it resumes it.
+async fn suspend_dataset(
     State(state): State<AppState>,
     auth: Auth,
     PathParam(id): PathParam<i64>,
-    JsonBody(body): JsonBody<SuspensionRequest>,
+    JsonBody(body): JsonBody<SuspendRequest>,
 ) -> ApiResult<Response> {
     json_of(
         state
             .arena
-            .set_dataset_suspension(
-                &auth.actor,
-                DatasetId(id),
-                body.suspended,
-                body.reason.as_deref(),
-            )
+            .set_dataset_suspension(&auth.actor, DatasetId(id), true, Some(&body.reason))
+            .await?,
+    )
+}
+
+/// `POST /datasets/{id}/resume`: the hospital lifts its suspension.
+async fn resume_dataset(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .set_dataset_suspension(&auth.actor, DatasetId(id), false, None)
             .await?,
     )
 }

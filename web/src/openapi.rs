@@ -343,11 +343,18 @@ pub const OPERATIONS: &[Operation] = &[
         "json",
     ),
     op(
-        "put",
-        "/api/v1/datasets/{id}/suspension",
-        "Suspend {suspended: true, reason} or resume {suspended: false} your hospital's dataset's use in real-data runs",
+        "post",
+        "/api/v1/datasets/{id}/suspend",
+        "Stop the dataset's use in real-data runs for your hospital {reason} (shown to the teams whose runs it stops)",
         "contributing hospital",
         "json",
+    ),
+    op(
+        "post",
+        "/api/v1/datasets/{id}/resume",
+        "Lift your hospital's suspension of the dataset",
+        "contributing hospital",
+        "",
     ),
     op(
         "get",
@@ -475,7 +482,7 @@ pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
         ("post", "/datasets/{id}/review") => of::<api::ReviewRequest>,
         ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
         ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
-        ("put", "/datasets/{id}/suspension") => of::<api::SuspensionRequest>,
+        ("post", "/datasets/{id}/suspend") => of::<api::SuspendRequest>,
         _ => return None,
     })
 }
@@ -639,7 +646,8 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
         ("get", "/datasets/{id}/usage") => Json(of::<Vec<a::store::DatasetUse>>),
         ("get", "/datasets/{id}/privacy")
         | ("put", "/datasets/{id}/privacy")
-        | ("put", "/datasets/{id}/suspension") => Json(of::<a::DatasetPrivacy>),
+        | ("post", "/datasets/{id}/suspend")
+        | ("post", "/datasets/{id}/resume") => Json(of::<a::DatasetPrivacy>),
         ("get", "/competitions/{id}/privacy") => Json(of::<Option<a::ReleaseTerms>>),
         ("get", "/competitions/{id}/site-scores") => Json(of::<Vec<a::store::SiteScoreRow>>),
         ("get", "/competitions/{id}/development-data") => Csv,

@@ -422,11 +422,14 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
         (("put", "/api/v1/datasets/{id}/privacy"),
             row(format!("/api/v1/datasets/{}/privacy", ids.dataset), &[("hospital_a", 200), ("hospital_b", 200)])
                 .body(|_| json_body(json!({ "min_level": "row", "per_team_epsilon": 10.0, "total_epsilon": 100.0 })))),
-        // A hospital suspends or resumes its dataset (resumes here, a no-op, so that
-        // nothing else changes); organizers cannot do it for it.
-        (("put", "/api/v1/datasets/{id}/suspension"),
-            row(format!("/api/v1/datasets/{}/suspension", ids.dataset), &[("hospital_a", 200), ("hospital_b", 200)])
-                .body(|_| json_body(json!({ "suspended": false })))),
+        // A hospital suspends or resumes its dataset; organizers cannot do it for it.
+        // Suspending is tried on the open dataset (whose runs no other row needs), resuming
+        // on the cast's (a no-op, so that nothing else changes).
+        (("post", "/api/v1/datasets/{id}/suspend"),
+            row(format!("/api/v1/datasets/{}/suspend", ids.open_dataset), &[("hospital_a", 200), ("hospital_b", 200)])
+                .body(|_| json_body(json!({ "reason": "matrix" })))),
+        (("post", "/api/v1/datasets/{id}/resume"),
+            row(format!("/api/v1/datasets/{}/resume", ids.dataset), &[("hospital_a", 200), ("hospital_b", 200)])),
         (("get", "/api/v1/competitions/{id}/privacy"),
             row(format!("/api/v1/competitions/{c}/privacy"), &everyone(200))),
         // The per-hospital view: the competition's contributing hospitals (each its own

@@ -24,10 +24,7 @@ pub struct Registration {
     #[schemars(email, length(max = 254))]
     pub email: String,
     /// 1 to 100 characters, not only spaces, no control characters.
-    #[schemars(
-        length(min = 1, max = 100),
-        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")
-    )]
+    #[schemars(length(min = 1, max = 100), regex(pattern = super::CLEAN_TEXT_PATTERN))]
     pub display_name: String,
     /// At least [`crate::auth::MIN_PASSWORD_CHARS`] characters.
     #[schemars(length(min = 10, max = 256))]

@@ -368,6 +368,12 @@ impl Arena {
 }
 
 /// Trims and checks a human-entered text field.
+/// What [`clean_text`] accepts, as a JSON Schema pattern for the API's documents: a
+/// character that is not a space, and no control characters (tabs and newlines are kept
+/// by `clean_text`, but the pattern keeps to a subset it is sure of).
+pub const CLEAN_TEXT_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
 fn clean_text(field: &str, text: &str, max_chars: usize) -> ArenaResult<String> {
     let text = text.trim();
     if text.is_empty() {
