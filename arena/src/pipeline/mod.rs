@@ -102,7 +102,8 @@ impl PipelineConfig {
             cache: None,
             hardening: Hardening::default(),
             k_anonymity: 5,
-            dummy_rows: 1000,
+            // The default download of development data is the dummy run's table.
+            dummy_rows: crate::DEFAULT_DEVELOPMENT_ROWS,
             bootstrap_resamples: 1000,
         }
     }
