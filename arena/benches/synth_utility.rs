@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use medarena_arena::demo::{GBT_WASM, LOGREG_WASM};
 use medarena_arena::sandbox::{
-    ArtifactCache, CacheKey, ChildCommand, FitPredictJob, Labels, Limits, Sandbox,
-    SandboxConfig,
+    ArtifactCache, CacheKey, ChildCommand, FitPredictJob, Labels, Limits, Sandbox, SandboxConfig,
 };
 use medarena_datasets_spec::example::{HEART_MANIFEST, HEART_SITES, auc, heart_site, labels};
 use medarena_datasets_spec::{Manifest, Part, RecordBatch, SplitConfig, assign_rows};
@@ -40,7 +39,10 @@ fn heart_table(manifest: &Manifest, rows: usize) -> RecordBatch {
         .iter()
         .map(|(site, prefix, n, seed)| {
             let n = rows * n / example;
-            (site.to_string(), heart_site(manifest, site, prefix, n, *seed).0)
+            (
+                site.to_string(),
+                heart_site(manifest, site, prefix, n, *seed).0,
+            )
         })
         .collect();
     site_table(manifest, &parts).expect("the example sites unite")
@@ -115,7 +117,9 @@ fn main() {
         "substitution adjacency, δ = {delta}; synthetic rows = real training rows; \
          mean (min–max) over {reps} synthetic releases\n"
     );
-    println!("| rows (train / hold-out) | model | real train AUC | ε | synthetic train AUC | gap |");
+    println!(
+        "| rows (train / hold-out) | model | real train AUC | ε | synthetic train AUC | gap |"
+    );
     println!("|---|---|---|---|---|---|");
     for rows in list::<usize>("rows", "10000,100000") {
         let table = heart_table(&manifest, rows);
@@ -123,8 +127,11 @@ fn main() {
         let train = parts.take(&table, Part::Train).expect("train");
         let public = parts.take(&table, Part::PublicTest).expect("public");
         let private = parts.take(&table, Part::PrivateTest).expect("private");
-        let test = medarena_datasets_spec::arrow::compute::concat_batches(&public.schema(), [&public, &private])
-            .expect("hold-out");
+        let test = medarena_datasets_spec::arrow::compute::concat_batches(
+            &public.schema(),
+            [&public, &private],
+        )
+        .expect("hold-out");
         // The synthetic tables, shared by both models.
         let epsilons: Vec<f64> = list("eps", "1,4");
         let synthetic: Vec<Vec<RecordBatch>> = epsilons

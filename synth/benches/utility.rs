@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use medarena_datasets_spec::Manifest;
 use medarena_datasets_spec::example::{HEART_MANIFEST, HEART_SITES, heart_site};
 use medarena_datasets_spec::typed::arrow_schema;
-use medarena_datasets_spec::Manifest;
 use medarena_synth::{Adjacency, ColumnBins, SynthConfig, fit, rho_for_epsilon, sample};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -47,8 +47,15 @@ fn heart_table(manifest: &Manifest, rows: usize) -> RecordBatch {
     let parts: Vec<(String, RecordBatch)> = HEART_SITES
         .iter()
         .map(|(site, prefix, n, seed)| {
-            let n = if rows == example { *n } else { rows * n / example };
-            (site.to_string(), heart_site(manifest, site, prefix, n, *seed).0)
+            let n = if rows == example {
+                *n
+            } else {
+                rows * n / example
+            };
+            (
+                site.to_string(),
+                heart_site(manifest, site, prefix, n, *seed).0,
+            )
         })
         .collect();
     medarena_synth::site_table(manifest, &parts).expect("the example sites unite")
@@ -74,7 +81,11 @@ fn wide_manifest() -> Manifest {
     );
     for i in 0..WIDE_FEATURES {
         let name = format!("x{i:02}");
-        let required = if i % 7 == 3 { "" } else { "\n      constraints: {required: true}" };
+        let required = if i % 7 == 3 {
+            ""
+        } else {
+            "\n      constraints: {required: true}"
+        };
         let field = match wide_kind(i) {
             0 => {
                 let (m, s) = (10.0 * i as f64, 1.0 + i as f64 / 4.0);
@@ -82,12 +93,20 @@ fn wide_manifest() -> Manifest {
                     "    - name: {name}\n      type: number\n      constraints: {{minimum: {}, maximum: {}{}}}\n",
                     m - 4.0 * s,
                     m + 4.0 * s,
-                    if required.is_empty() { "" } else { ", required: true" }
+                    if required.is_empty() {
+                        ""
+                    } else {
+                        ", required: true"
+                    }
                 )
             }
             1 => format!(
                 "    - name: {name}\n      type: integer\n      constraints: {{minimum: 0, maximum: 100{}}}\n",
-                if required.is_empty() { "" } else { ", required: true" }
+                if required.is_empty() {
+                    ""
+                } else {
+                    ", required: true"
+                }
             ),
             2 => format!("    - name: {name}\n      type: boolean{required}\n"),
             k => {
@@ -124,7 +143,9 @@ fn wide_table(manifest: &Manifest, rows: usize, seed: u64) -> RecordBatch {
         let g3 = normal(&mut rng);
         *z = [g0, g1, g2, g3];
         let linear = -1.2 + 0.9 * g0 + 0.6 * g2 - 0.5 * g3;
-        outcome.push(i64::from(rng.r#gen::<f64>() < 1.0 / (1.0 + (-linear).exp())));
+        outcome.push(i64::from(
+            rng.r#gen::<f64>() < 1.0 / (1.0 + (-linear).exp()),
+        ));
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(outcome))];
     for i in 0..WIDE_FEATURES {

@@ -345,7 +345,9 @@ impl ColumnBins {
                             .ok_or_else(|| bad("expected Int64"))?;
                         for value in array.iter() {
                             match value {
-                                Some(v) => out.push(index.get(&v).copied().map_or_else(unknown, Ok)?),
+                                Some(v) => {
+                                    out.push(index.get(&v).copied().map_or_else(unknown, Ok)?)
+                                }
                                 None => missing(&mut out)?,
                             }
                         }
@@ -364,7 +366,9 @@ impl ColumnBins {
                             .ok_or_else(|| bad("expected Utf8"))?;
                         for value in array.iter() {
                             match value {
-                                Some(v) => out.push(index.get(v).copied().map_or_else(unknown, Ok)?),
+                                Some(v) => {
+                                    out.push(index.get(v).copied().map_or_else(unknown, Ok)?)
+                                }
                                 None => missing(&mut out)?,
                             }
                         }

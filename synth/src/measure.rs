@@ -154,9 +154,9 @@ pub(crate) fn count(codes: &[Vec<u32>], sizes: &[usize], attrs: &[usize]) -> Vec
         _ => {
             let rows = attrs.first().map_or(0, |a| codes[*a].len());
             for row in 0..rows {
-                let index = attrs
-                    .iter()
-                    .fold(0usize, |index, a| index * sizes[*a] + codes[*a][row] as usize);
+                let index = attrs.iter().fold(0usize, |index, a| {
+                    index * sizes[*a] + codes[*a][row] as usize
+                });
                 counts[index] += 1;
             }
         }
@@ -304,9 +304,9 @@ pub(crate) fn fit(
     let mut one_way = Vec::with_capacity(n);
     let mut label_pairs = Vec::new();
     let measure_one = |codes: &[Vec<u32>],
-                           sizes: &[usize],
-                           attrs: Vec<usize>,
-                           steps: &mut Vec<Step>|
+                       sizes: &[usize],
+                       attrs: Vec<usize>,
+                       steps: &mut Vec<Step>|
      -> Result<Marginal, SynthError> {
         let exact = count(codes, sizes, &attrs);
         let noisy = measurement.invoke(&exact)?;

@@ -118,7 +118,10 @@ fn a_large_sample_follows_the_noisy_measurements() {
         data_against_model.max_tree_pair()
     );
     // The noise moved the measurements away from the data...
-    assert!(data_against_model.max_column() > 0.03, "{data_against_model:#?}");
+    assert!(
+        data_against_model.max_column() > 0.03,
+        "{data_against_model:#?}"
+    );
     // ...and the sample sits on the measurements, much closer than the data does.
     assert!(against_model.max_column() < 0.005, "{against_model:#?}");
     assert!(against_model.max_tree_pair() < 0.01, "{against_model:#?}");
