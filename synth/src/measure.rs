@@ -140,6 +140,7 @@ pub fn epsilon_of_rho(rho: f64, delta: f64) -> Result<f64, SynthError> {
 
 /// Exact counts of the joint levels of `attrs` (row-major), each column's codes ranging
 /// over `sizes[column]` levels. One pass over plain integer codes, integer counters.
+#[allow(clippy::needless_range_loop)] // one row across several columns
 pub(crate) fn count(codes: &[Vec<u32>], sizes: &[usize], attrs: &[usize]) -> Vec<f64> {
     let size: usize = attrs.iter().map(|a| sizes[*a]).product();
     let mut counts = vec![0u64; size];

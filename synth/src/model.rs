@@ -191,8 +191,8 @@ impl Model {
             let noisy = one_way.get(c).map(|m| m.counts.as_slice()).unwrap_or(&[]);
             let mut group_sum = vec![0.0; sizes[c]];
             let mut group_cells = vec![0usize; sizes[c]];
-            for level in 0..levels[c] {
-                let g = groups[c][level] as usize;
+            for (level, g) in groups[c].iter().enumerate() {
+                let g = *g as usize;
                 group_sum[g] += noisy.get(level).map_or(0.0, |v| v.max(0.0));
                 group_cells[g] += 1;
             }
