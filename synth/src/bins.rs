@@ -325,42 +325,52 @@ impl ColumnBins {
                 }
             }
             BinKind::Levels { values } => {
-                let index: HashMap<&CategoryValue, u32> = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v, i as u32))
-                    .collect();
-                let push = |value: Option<CategoryValue>, out: &mut Vec<u32>| match value {
-                    Some(v) => match index.get(&v) {
-                        Some(level) => {
-                            out.push(*level);
-                            Ok(())
-                        }
-                        None => match self.missing_level() {
-                            Some(level) => {
-                                out.push(level as u32);
-                                Ok(())
-                            }
-                            None => Err(bad("a value is not a declared category")),
-                        },
-                    },
-                    None => missing(out),
+                // Lookups by borrowed key: no allocation per row (a million rows of text).
+                let unknown = || match self.missing_level() {
+                    Some(level) => Ok(level as u32),
+                    None => Err(bad("a value is not a declared category")),
                 };
                 match column.data_type() {
                     DataType::Int64 => {
+                        let index: HashMap<i64, u32> = values
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| match v {
+                                CategoryValue::Integer(x) => Some((*x, i as u32)),
+                                CategoryValue::Text(_) => None,
+                            })
+                            .collect();
                         let array = column
                             .as_primitive_opt::<Int64Type>()
                             .ok_or_else(|| bad("expected Int64"))?;
                         for value in array.iter() {
-                            push(value.map(CategoryValue::Integer), &mut out)?;
+                            match value {
+                                Some(v) => {
+                                    out.push(index.get(&v).copied().map_or_else(unknown, Ok)?)
+                                }
+                                None => missing(&mut out)?,
+                            }
                         }
                     }
                     DataType::Utf8 => {
+                        let index: HashMap<&str, u32> = values
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| match v {
+                                CategoryValue::Text(x) => Some((x.as_str(), i as u32)),
+                                CategoryValue::Integer(_) => None,
+                            })
+                            .collect();
                         let array = column
                             .as_string_opt::<i32>()
                             .ok_or_else(|| bad("expected Utf8"))?;
                         for value in array.iter() {
-                            push(value.map(|v| CategoryValue::Text(v.to_string())), &mut out)?;
+                            match value {
+                                Some(v) => {
+                                    out.push(index.get(v).copied().map_or_else(unknown, Ok)?)
+                                }
+                                None => missing(&mut out)?,
+                            }
                         }
                     }
                     _ => return Err(bad("expected Int64 or Utf8 categories")),

@@ -15,7 +15,10 @@
 //!      each count vector through OpenDP's Gaussian mechanism (the label pairs are an
 //!      addition to MST for prediction tasks: they sharpen every column's 1-way marginal,
 //!      and a label edge the tree selects is measured twice and averaged; MST proper spends
-//!      this third on the 1-ways alone);
+//!      this third on the 1-ways alone). Between the two, MST's domain compression
+//!      ([`Measurements::groups`], post-processing of the noisy 1-ways): the levels whose
+//!      noisy count is below 3σ merge into one, and every later 2-way marginal counts over
+//!      these compressed domains, so its noise is spread over few cells;
 //!    - ρ/3: a maximum spanning tree chosen by Kruskal's algorithm in which each of the
 //!      `n − 1` edges is an exponential-mechanism draw (OpenDP's `make_noisy_max`, Gumbel
 //!      noise, zCDP map) among the pairs joining two components, scored by the L1 error
@@ -35,7 +38,10 @@
 //!    proportional fitting of the tree's 2-way marginals to those 1-ways — a simple
 //!    stand-in for MST's Private-PGM, which fits one graphical model to all measurements.
 //! 4. **Sample** ([`sample`]): the root (the label, else the first column) from its 1-way
-//!    marginal, each other column from its conditional given its parent in the tree;
+//!    marginal, each other column from its conditional given its parent in the tree, by
+//!    randomized rounding as Private-PGM does (each cell gets the floor or the ceiling of
+//!    its expected rows, in random order: almost no sampling error on top of the model's);
+//!    a merged level's mass goes back to its levels in proportion to their noisy counts;
 //!    levels back to values (uniform within a numeric or date bin, the category, null for
 //!    missing); row ids are fresh pseudonyms (`synth-0000001`) and excluded columns empty.
 //!
@@ -176,6 +182,11 @@ pub struct Measurements {
     pub root: usize,
     /// Noisy 1-way marginals, one per column, in column order.
     pub one_way: Vec<Marginal>,
+    /// MST's domain compression, read off the noisy 1-ways (post-processing, checked on
+    /// load): for each column, the compressed index of each level (levels whose noisy count
+    /// is below 3σ share the last index), or empty when the column is not compressed. The
+    /// 2-way marginals below count over these compressed domains.
+    pub groups: Vec<Vec<u32>>,
     /// Noisy 2-way marginals of the label with every other column (label first).
     pub label_pairs: Vec<Marginal>,
     /// The spanning tree's edges in the order they were selected.

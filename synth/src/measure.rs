@@ -138,20 +138,82 @@ pub fn epsilon_of_rho(rho: f64, delta: f64) -> Result<f64, SynthError> {
     Ok(approx.map(&1.0)?.0)
 }
 
-/// Exact counts of the joint levels of `attrs` (row-major).
+/// Exact counts of the joint levels of `attrs` (row-major), each column's codes ranging
+/// over `sizes[column]` levels. One pass over plain integer codes, integer counters.
 #[allow(clippy::needless_range_loop)] // one row across several columns
-pub(crate) fn count(codes: &[Vec<u32>], columns: &[ColumnBins], attrs: &[usize]) -> Vec<f64> {
-    let size: usize = attrs.iter().map(|a| columns[*a].levels()).product();
-    let mut counts = vec![0.0; size];
-    let rows = attrs.first().map_or(0, |a| codes[*a].len());
-    for row in 0..rows {
-        let mut index = 0usize;
-        for a in attrs {
-            index = index * columns[*a].levels() + codes[*a][row] as usize;
+pub(crate) fn count(codes: &[Vec<u32>], sizes: &[usize], attrs: &[usize]) -> Vec<f64> {
+    let size: usize = attrs.iter().map(|a| sizes[*a]).product();
+    let mut counts = vec![0u64; size];
+    match attrs {
+        [a] => codes[*a].iter().for_each(|x| counts[*x as usize] += 1),
+        [a, b] => {
+            let width = sizes[*b];
+            for (x, y) in codes[*a].iter().zip(&codes[*b]) {
+                counts[*x as usize * width + *y as usize] += 1;
+            }
         }
-        counts[index] += 1.0;
+        _ => {
+            let rows = attrs.first().map_or(0, |a| codes[*a].len());
+            for row in 0..rows {
+                let index = attrs.iter().fold(0usize, |index, a| {
+                    index * sizes[*a] + codes[*a][row] as usize
+                });
+                counts[index] += 1;
+            }
+        }
     }
-    counts
+    counts.into_iter().map(|c| c as f64).collect()
+}
+
+/// MST's domain compression, a post-processing of the noisy 1-way marginals: the levels
+/// whose noisy count is below 3σ (indistinguishable from empty) are merged into one, so
+/// that the 2-way marginals measured afterwards spread their noise over few cells. For each
+/// column, `groups[level]` is the level's index in the compressed domain (the kept levels in
+/// order, then the merged one); empty when fewer than two levels would merge, or none is
+/// kept.
+pub(crate) fn compression(one_way: &[Marginal]) -> Vec<Vec<u32>> {
+    one_way
+        .iter()
+        .map(|m| {
+            let kept: Vec<bool> = m.counts.iter().map(|c| *c >= 3.0 * m.sigma).collect();
+            let kept_count = kept.iter().filter(|k| **k).count();
+            if kept_count == 0 || kept.len() - kept_count < 2 {
+                return Vec::new();
+            }
+            let mut next = 0u32;
+            kept.iter()
+                .map(|k| {
+                    if *k {
+                        next += 1;
+                        next - 1
+                    } else {
+                        kept_count as u32
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The number of levels of each column after compression.
+pub(crate) fn compressed_sizes(columns: &[ColumnBins], groups: &[Vec<u32>]) -> Vec<usize> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(c, bins)| match groups.get(c) {
+            Some(g) if !g.is_empty() => g.iter().max().map_or(0, |m| *m as usize + 1),
+            _ => bins.levels(),
+        })
+        .collect()
+}
+
+/// Codes in the compressed domains (a column without compression is copied).
+pub(crate) fn compress_codes(codes: &mut [Vec<u32>], groups: &[Vec<u32>]) {
+    for (column, group) in codes.iter_mut().zip(groups) {
+        if !group.is_empty() {
+            column.iter_mut().for_each(|x| *x = group[*x as usize]);
+        }
+    }
 }
 
 struct UnionFind(Vec<usize>);
@@ -199,7 +261,7 @@ pub(crate) fn fit(
         ));
     }
     let schema = batch.schema();
-    let codes: Vec<Vec<u32>> = columns
+    let mut codes: Vec<Vec<u32>> = columns
         .iter()
         .map(|c| {
             let index = schema
@@ -233,37 +295,46 @@ pub(crate) fn fit(
     };
     let mut steps = Vec::new();
 
-    // Phase 1: every 1-way marginal, and the label's 2-way marginal with every other column.
-    let mut phase1: Vec<Vec<usize>> = (0..n).map(|c| vec![c]).collect();
-    if let Some(label) = label {
-        phase1.extend((0..n).filter(|c| *c != label).map(|c| vec![label, c]));
-    }
-    let per = rho1 / phase1.len() as f64;
+    // Phase 1: every 1-way marginal, then the label's 2-way marginal with every other
+    // column (on the compressed domains the 1-ways determine); one σ for all of them.
+    let pairs_of_label = label.map_or(0, |_| n - 1);
+    let per = rho1 / (n + pairs_of_label) as f64;
     let sigma1 = calibrate(per, l2 / (2.0 * per).sqrt(), |s| Ok(gaussian(s)?.map(&l2)?))?;
     let measurement = gaussian(sigma1)?;
+    let levels: Vec<usize> = columns.iter().map(ColumnBins::levels).collect();
     let mut one_way = Vec::with_capacity(n);
     let mut label_pairs = Vec::new();
-    for attrs in phase1 {
-        let exact = count(&codes, &columns, &attrs);
+    let measure_one = |codes: &[Vec<u32>],
+                       sizes: &[usize],
+                       attrs: Vec<usize>,
+                       steps: &mut Vec<Step>|
+     -> Result<Marginal, SynthError> {
+        let exact = count(codes, sizes, &attrs);
         let noisy = measurement.invoke(&exact)?;
-        let spent = measurement.map(&l2)?;
         steps.push(Step {
             phase: Phase::Marginals,
             what: describe(&columns, &attrs),
             mechanism: "gaussian".into(),
             scale: sigma1,
             sensitivity: l2,
-            rho: spent,
+            rho: measurement.map(&l2)?,
         });
-        let marginal = Marginal {
-            attrs: attrs.clone(),
+        Ok(Marginal {
+            attrs,
             sigma: sigma1,
             counts: noisy,
-        };
-        if attrs.len() == 1 {
-            one_way.push(marginal);
-        } else {
-            label_pairs.push(marginal);
+        })
+    };
+    for c in 0..n {
+        one_way.push(measure_one(&codes, &levels, vec![c], &mut steps)?);
+    }
+    // Everything after the 1-ways works on the compressed domains.
+    let groups = compression(&one_way);
+    compress_codes(&mut codes, &groups);
+    let sizes = compressed_sizes(&columns, &groups);
+    if let Some(label) = label {
+        for c in (0..n).filter(|c| *c != label) {
+            label_pairs.push(measure_one(&codes, &sizes, vec![label, c], &mut steps)?);
         }
     }
 
@@ -283,14 +354,14 @@ pub(crate) fn fit(
         None
     };
     if let Some(sigma3) = sigma3 {
-        let estimate = Model::one_way_only(&columns, &one_way, &label_pairs);
+        let estimate = Model::one_way_only(&columns, &groups, &one_way, &label_pairs);
         let pairs: Vec<(usize, usize)> = (0..n)
             .flat_map(|a| ((a + 1)..n).map(move |b| (a, b)))
             .collect();
         let scores: Vec<f64> = pairs
             .iter()
             .map(|&(a, b)| {
-                let exact = count(&codes, &columns, &[a, b]);
+                let exact = count(&codes, &sizes, &[a, b]);
                 let guess = estimate.independent(a, b);
                 let error: f64 = exact.iter().zip(&guess).map(|(x, g)| (x - g).abs()).sum();
                 // MST's bias correction: E|N(0, σ²)| = σ·√(2/π) per cell of the measurement.
@@ -333,7 +404,7 @@ pub(crate) fn fit(
         let measurement = gaussian(sigma3)?;
         for &(a, b) in &tree {
             let attrs = vec![a, b];
-            let exact = count(&codes, &columns, &attrs);
+            let exact = count(&codes, &sizes, &attrs);
             let noisy = measurement.invoke(&exact)?;
             steps.push(Step {
                 phase: Phase::Tree,
@@ -368,6 +439,7 @@ pub(crate) fn fit(
         columns,
         root,
         one_way,
+        groups,
         label_pairs,
         tree,
         two_way,

@@ -81,13 +81,14 @@ pub fn quality(
         .collect::<Result<_, _>>()?;
     let model = Model::from_measurements(measurements);
     let columns = measurements.columns.as_slice();
+    let levels: Vec<usize> = columns.iter().map(|c| c.levels()).collect();
     let column_tvd = columns
         .iter()
         .enumerate()
         .map(|(c, bins)| {
             (
                 bins.name.clone(),
-                tvd(&count(&codes, columns, &[c]), &model.one_way[c]),
+                tvd(&count(&codes, &levels, &[c]), &model.one_way[c]),
             )
         })
         .collect();
@@ -100,9 +101,11 @@ pub fn quality(
             a: columns[a].name.clone(),
             b: columns[b].name.clone(),
             in_tree: true,
-            tvd: tvd(&count(&codes, columns, &[a, b]), &measured),
+            tvd: tvd(&count(&codes, &levels, &[a, b]), &measured),
         });
     }
+    // Label pairs were measured over the compressed domains.
+    let compressed = model.compress(codes);
     for pair in &measurements.label_pairs {
         let (a, b) = (pair.attrs[0], pair.attrs[1]);
         if measurements
@@ -117,7 +120,7 @@ pub fn quality(
             a: columns[a].name.clone(),
             b: columns[b].name.clone(),
             in_tree: false,
-            tvd: tvd(&count(&codes, columns, &[a, b]), &clipped),
+            tvd: tvd(&count(&compressed, model.sizes(), &[a, b]), &clipped),
         });
     }
     Ok(Quality {

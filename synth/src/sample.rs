@@ -14,7 +14,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::bins::{BinKind, ColumnBins, column_bins, modelled, part_range, unit_first_day};
-use crate::measure::Marginal;
+use crate::measure::{Marginal, compressed_sizes, compression};
 use crate::model::{Model, rng};
 use crate::{Measurements, SynthError};
 
@@ -38,16 +38,27 @@ fn check_shape(m: &Measurements) -> Result<(), SynthError> {
     if n == 0 || m.root >= n {
         return bad("no columns, or the root is not one of them".into());
     }
+    let levels: Vec<usize> = m.columns.iter().map(ColumnBins::levels).collect();
+    // 1-ways count over every level, 2-ways over the compressed domains.
+    let sizes = if m.one_way.len() == n
+        && m.one_way
+            .iter()
+            .zip(&levels)
+            .all(|(o, l)| o.counts.len() == *l && o.sigma.is_finite())
+    {
+        if m.groups != compression(&m.one_way) {
+            return bad("the compressed domains are not those of the 1-way marginals".into());
+        }
+        compressed_sizes(&m.columns, &m.groups)
+    } else {
+        return bad("the 1-way marginals do not match the columns".into());
+    };
     let marginal_ok = |marginal: &Marginal, ways: usize| {
+        let domain = if ways == 1 { &levels } else { &sizes };
         marginal.attrs.len() == ways
             && marginal.attrs.iter().all(|a| *a < n)
             && (ways == 1 || marginal.attrs[0] != marginal.attrs[1])
-            && marginal.counts.len()
-                == marginal
-                    .attrs
-                    .iter()
-                    .map(|a| m.columns[*a].levels())
-                    .product::<usize>()
+            && marginal.counts.len() == marginal.attrs.iter().map(|a| domain[*a]).product::<usize>()
             && marginal.counts.iter().all(|c| c.is_finite())
             && marginal.sigma.is_finite()
             && marginal.sigma > 0.0
