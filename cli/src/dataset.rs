@@ -89,9 +89,14 @@ pub struct SynthArgs {
     /// The data files (CSV, Parquet, Arrow IPC), one per site; a file's name is its site.
     #[arg(required = true)]
     data: Vec<PathBuf>,
-    /// The zCDP budget ρ of the measurements (ε at δ = 1e-6 is printed).
+    /// The zCDP budget ρ of the measurements (ε at δ = 1e-6 is printed; an added or
+    /// removed row is the neighbour, as in MST).
     #[arg(long, default_value_t = 1.0)]
     rho: f64,
+    /// Instead of `--rho`: the budget in ε as the platform spends it when a hospital opts in
+    /// (δ = 1e-6, one row replaced), to preview locally what a release at that ε keeps.
+    #[arg(long, conflicts_with = "rho")]
+    epsilon: Option<f64>,
     /// Synthetic rows to draw (default: as many as the input has).
     #[arg(long)]
     rows: Option<usize>,
@@ -317,11 +322,17 @@ fn write_synthetic(args: &SynthArgs) -> anyhow::Result<String> {
         parts.push((site, loaded.batch));
     }
     let table = medarena_synth::site_table(&manifest, &parts)?;
-    let config = medarena_synth::SynthConfig {
-        sites: Some(sites),
-        ..medarena_synth::SynthConfig::default()
+    let (config, rho) = match args.epsilon {
+        Some(epsilon) => medarena_arena::pipeline::synthetic::platform_settings(epsilon, sites)?,
+        None => {
+            let config = medarena_synth::SynthConfig {
+                sites: Some(sites),
+                ..medarena_synth::SynthConfig::default()
+            };
+            (config, args.rho)
+        }
     };
-    let measured = medarena_synth::fit(&manifest, &table, args.rho, &config)?;
+    let measured = medarena_synth::fit(&manifest, &table, rho, &config)?;
     let rows = args.rows.unwrap_or(table.num_rows());
     let synthetic = medarena_synth::sample(&measured, &manifest, rows, args.seed)?;
     let quality = medarena_synth::quality(&measured, &manifest, &synthetic)?;
@@ -379,6 +390,7 @@ mod synth_tests {
             manifest: root.join("manifest.yaml"),
             data: vec![root.join("hospital-a.csv"), root.join("hospital-b.csv")],
             rho: 0.5,
+            epsilon: None,
             rows: Some(2000),
             seed: 7,
             output: dir.path().join("synthetic.csv"),
@@ -412,6 +424,38 @@ mod synth_tests {
         assert_eq!(
             std::fs::read(&again_path).unwrap(),
             std::fs::read(&args.output).unwrap()
+        );
+    }
+
+    /// `--epsilon` spends as the platform does: at most that ε at δ = 1e-6, one row replaced.
+    #[test]
+    fn an_epsilon_budget_is_spent_as_the_platform_spends_it() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../datasets-spec/examples/heart");
+        let dir = tempfile::tempdir().unwrap();
+        let args = SynthArgs {
+            manifest: root.join("manifest.yaml"),
+            data: vec![root.join("hospital-a.csv")],
+            rho: 1.0,
+            epsilon: Some(2.0),
+            rows: Some(300),
+            seed: 1,
+            output: dir.path().join("synthetic.parquet"),
+            measurements: Some(dir.path().join("measurements.json")),
+        };
+        write_synthetic(&args).unwrap();
+        let measured: medarena_synth::Measurements =
+            serde_json::from_slice(&std::fs::read(dir.path().join("measurements.json")).unwrap())
+                .unwrap();
+        let privacy = &measured.privacy;
+        assert!(
+            privacy.epsilon <= 2.0 && privacy.epsilon > 1.99,
+            "{privacy:?}"
+        );
+        assert_eq!(privacy.delta, 1e-6);
+        assert_eq!(
+            measured.config.adjacency,
+            medarena_synth::Adjacency::Substitute
         );
     }
 }

@@ -70,14 +70,7 @@ pub fn measure(
     let mut sites: Vec<String> = parts.iter().map(|(site, _)| site.clone()).collect();
     sites.dedup();
     let table = medarena_synth::site_table(&manifest, &parts).map_err(|err| err.to_string())?;
-    let config = SynthConfig {
-        delta: SYNTHETIC_DELTA,
-        adjacency: Adjacency::Substitute,
-        sites: Some(sites),
-        ..SynthConfig::default()
-    };
-    let rho =
-        medarena_synth::rho_for_epsilon(epsilon, SYNTHETIC_DELTA).map_err(|e| e.to_string())?;
+    let (config, rho) = platform_settings(epsilon, sites).map_err(|e| e.to_string())?;
     let measured =
         medarena_synth::fit(&manifest, &table, rho, &config).map_err(|e| e.to_string())?;
     let rows =
@@ -93,6 +86,25 @@ pub fn measure(
         rho: measured.privacy.rho,
         quality: summary(&quality),
     })
+}
+
+/// The synthesizer's settings on the platform for a budget of `epsilon`: δ =
+/// [`SYNTHETIC_DELTA`], one row replaced (the platform's privacy unit), and the ρ whose ε at
+/// that δ is at most `epsilon`. `medarena dataset synth --epsilon` uses the same.
+pub fn platform_settings(
+    epsilon: f64,
+    sites: Vec<String>,
+) -> Result<(SynthConfig, f64), medarena_synth::SynthError> {
+    let config = SynthConfig {
+        delta: SYNTHETIC_DELTA,
+        adjacency: Adjacency::Substitute,
+        sites: Some(sites),
+        ..SynthConfig::default()
+    };
+    Ok((
+        config,
+        medarena_synth::rho_for_epsilon(epsilon, SYNTHETIC_DELTA)?,
+    ))
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
