@@ -12,27 +12,17 @@
 //! `cargo bench -p medarena-arena --bench partitioned [-- --rows=10000,100000 --blocks=10,100]`
 //! (a plain binary, which is also its own sandbox child; it prints markdown tables).
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use medarena_arena::bundle::TaskKind;
 use medarena_arena::demo::{GBT_WASM, LOGREG_WASM};
 use medarena_arena::pipeline::{DeclaredBounds, TaskSpec, evaluate, evaluate_sealed};
-use medarena_arena::sandbox::{
-    ArtifactCache, CacheKey, ChildCommand, Limits, Sandbox, SandboxConfig,
-};
+use medarena_arena::sandbox::Limits;
 use medarena_arena::scorer::{ClampBounds, Metric, Range, block_mean, block_score, calibrate};
 use medarena_datasets_spec::example::{HEART_MANIFEST, HEART_SITES, heart_site};
 use medarena_datasets_spec::{Manifest, RecordBatch, SplitConfig, union_sites};
-
-fn arg(name: &str, default: &str) -> Vec<usize> {
-    std::env::args()
-        .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| default.to_owned())
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
-        .collect()
-}
 
 /// CPU seconds (user + system) of every child waited for so far.
 fn children_cpu() -> f64 {
@@ -58,15 +48,9 @@ fn heart_table(manifest: &Manifest, rows: usize) -> RecordBatch {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("sandbox-child") {
-        std::process::exit(medarena_arena::sandbox::run_child());
-    }
-    let manifest = Manifest::from_str(HEART_MANIFEST).expect("manifest");
     let cache_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = SandboxConfig::new(ChildCommand::current_exe("sandbox-child").expect("exe"));
-    config.cache =
-        Some(ArtifactCache::new(cache_dir.path(), CacheKey::from_bytes([7; 32])).expect("cache"));
-    let sandbox = Arc::new(Sandbox::new(config));
+    let sandbox = common::sandbox_or_child(cache_dir.path());
+    let manifest = Manifest::from_str(HEART_MANIFEST).expect("manifest");
     let spec = TaskSpec {
         task: TaskKind::BinaryClassification,
         target: "event_1y".to_owned(),
@@ -93,7 +77,7 @@ fn main() {
         "| rows | model | blocks | rows per block | wall (s) | children's CPU (s) | exact public AUC |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for rows in arg("rows", "10000,100000") {
+    for rows in common::list::<usize>("rows", "10000,100000") {
         let table = heart_table(&manifest, rows);
         for (name, module) in [("logreg", LOGREG_WASM), ("gbt", GBT_WASM)] {
             // Warm the artifact cache (compilation is the module's, not the data's).
@@ -106,7 +90,7 @@ fn main() {
                 started.elapsed().as_secs_f64(),
                 children_cpu() - cpu
             );
-            for blocks in arg("blocks", "10,100") {
+            for blocks in common::list::<usize>("blocks", "10,100") {
                 if rows / blocks < 40 {
                     continue;
                 }

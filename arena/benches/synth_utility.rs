@@ -13,25 +13,15 @@
 //! `cargo bench -p medarena-arena --bench synth_utility [-- --rows=10000,100000 --eps=1,4 --reps=3]`
 //! (a plain binary, which is also its own sandbox child; it prints a markdown table).
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use medarena_arena::demo::{GBT_WASM, LOGREG_WASM};
-use medarena_arena::sandbox::{
-    ArtifactCache, CacheKey, ChildCommand, FitPredictJob, Labels, Limits, Sandbox, SandboxConfig,
-};
+use medarena_arena::sandbox::{FitPredictJob, Labels, Limits, Sandbox};
 use medarena_datasets_spec::example::{HEART_MANIFEST, HEART_SITES, auc, heart_site, labels};
 use medarena_datasets_spec::{Manifest, Part, RecordBatch, SplitConfig, assign_rows};
 use medarena_synth::{Adjacency, SynthConfig, fit, rho_for_epsilon, sample, site_table};
-
-fn list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
-    std::env::args()
-        .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| default.to_owned())
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
-        .collect()
-}
 
 fn heart_table(manifest: &Manifest, rows: usize) -> RecordBatch {
     let example: usize = HEART_SITES.iter().map(|s| s.2).sum();
@@ -86,15 +76,9 @@ fn holdout_auc(
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("sandbox-child") {
-        std::process::exit(medarena_arena::sandbox::run_child());
-    }
-    let manifest = Manifest::from_str(HEART_MANIFEST).expect("manifest");
     let cache_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = SandboxConfig::new(ChildCommand::current_exe("sandbox-child").expect("exe"));
-    config.cache =
-        Some(ArtifactCache::new(cache_dir.path(), CacheKey::from_bytes([7; 32])).expect("cache"));
-    let sandbox = Arc::new(Sandbox::new(config));
+    let sandbox = common::sandbox_or_child(cache_dir.path());
+    let manifest = Manifest::from_str(HEART_MANIFEST).expect("manifest");
     let limits = Limits {
         deadline: Duration::from_secs(600),
         ..Limits::default()
@@ -105,7 +89,11 @@ fn main() {
         public_test: 0.2,
     };
     let delta = 1e-6;
-    let reps: usize = list("reps", "3").first().copied().unwrap_or(3).max(1);
+    let reps: usize = common::list("reps", "3")
+        .first()
+        .copied()
+        .unwrap_or(3)
+        .max(1);
     let synth_config = SynthConfig {
         adjacency: Adjacency::Substitute,
         delta,
@@ -121,7 +109,7 @@ fn main() {
         "| rows (train / hold-out) | model | real train AUC | ε | synthetic train AUC | gap |"
     );
     println!("|---|---|---|---|---|---|");
-    for rows in list::<usize>("rows", "10000,100000") {
+    for rows in common::list::<usize>("rows", "10000,100000") {
         let table = heart_table(&manifest, rows);
         let parts = assign_rows(&manifest, &table, &split, 1).expect("split");
         let train = parts.take(&table, Part::Train).expect("train");
@@ -133,7 +121,7 @@ fn main() {
         )
         .expect("hold-out");
         // The synthetic tables, shared by both models.
-        let epsilons: Vec<f64> = list("eps", "1,4");
+        let epsilons: Vec<f64> = common::list("eps", "1,4");
         let synthetic: Vec<Vec<RecordBatch>> = epsilons
             .iter()
             .map(|&epsilon| {
