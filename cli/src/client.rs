@@ -204,6 +204,31 @@ impl Client {
     }
 }
 
+/// A competition's development data (CSV) and its manifest's text, `rows` and `seed` the
+/// server's defaults (the dummy run's) when `None`.
+pub fn development_data(
+    client: &Client,
+    competition: i64,
+    rows: Option<usize>,
+    seed: Option<u64>,
+) -> anyhow::Result<(String, String)> {
+    let query: Vec<String> = [
+        rows.map(|rows| format!("rows={rows}")),
+        seed.map(|seed| format!("seed={seed}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let path = format!(
+        "/competitions/{competition}/development-data{}{}",
+        if query.is_empty() { "" } else { "?" },
+        query.join("&")
+    );
+    let csv = client.get_text(&path)?;
+    let manifest = client.get_text(&format!("/competitions/{competition}/manifest"))?;
+    Ok((csv, manifest))
+}
+
 /// A non-2xx answer, with the server's `{"error": {...}}` body.
 #[derive(Debug)]
 pub struct ServerError {

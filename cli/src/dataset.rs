@@ -258,23 +258,10 @@ fn write_dummy(args: DummyArgs) -> anyhow::Result<ExitCode> {
 /// `medarena dataset dummy --from-server`: the competition's development data (and its
 /// manifest) from the platform.
 fn download_development_data(args: &DummyArgs, competition: &str) -> anyhow::Result<ExitCode> {
-    use crate::client::{Client, resolve};
+    use crate::client::{Client, development_data, resolve};
     let client = Client::signed_in()?;
     let id = resolve(&client, "competitions", competition)?;
-    let mut query = Vec::new();
-    if let Some(rows) = args.rows {
-        query.push(format!("rows={rows}"));
-    }
-    if let Some(seed) = args.seed {
-        query.push(format!("seed={seed}"));
-    }
-    let path = format!(
-        "/competitions/{id}/development-data{}{}",
-        if query.is_empty() { "" } else { "?" },
-        query.join("&")
-    );
-    let csv = client.get_text(&path)?;
-    let manifest_text = client.get_text(&format!("/competitions/{id}/manifest"))?;
+    let (csv, manifest_text) = development_data(&client, id, args.rows, args.seed)?;
     let is_csv = Format::from_extension(&args.output) == Some(Format::Csv);
     if is_csv {
         std::fs::write(&args.output, &csv)

@@ -281,7 +281,7 @@ fn from_server(
     args: &RunArgs,
     competition: &str,
 ) -> anyhow::Result<(Manifest, Bundle, RecordBatch)> {
-    use crate::client::{Client, resolve};
+    use crate::client::{Client, development_data, resolve};
     let client = Client::signed_in()?;
     let id = resolve(&client, "competitions", competition)?;
     let record = client.get(&format!("/competitions/{id}"))?;
@@ -289,13 +289,8 @@ fn from_server(
         .as_str()
         .context("the server's competition has no bundle_yaml")?;
     let bundle = Bundle::from_yaml(bundle_yaml).context("the competition's bundle")?;
-    let manifest = Manifest::from_str(&client.get_text(&format!("/competitions/{id}/manifest"))?)
-        .context("the competition's manifest")?;
-    let mut path = format!("/competitions/{id}/development-data?rows={}", args.rows);
-    if let Some(seed) = args.seed {
-        path.push_str(&format!("&seed={seed}"));
-    }
-    let csv = client.get_text(&path)?;
+    let (csv, manifest) = development_data(&client, id, Some(args.rows), args.seed)?;
+    let manifest = Manifest::from_str(&manifest).context("the competition's manifest")?;
     let loaded = medarena_arena::datasets_spec::load_bytes_with_manifest(
         &manifest,
         csv.as_bytes(),

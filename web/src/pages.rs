@@ -991,15 +991,12 @@ async fn render_dataset(
         .unwrap_or_default();
     let spent: f64 = usage.iter().map(|u| u.epsilon).sum();
     let privacy = state.arena.dataset_privacy(&auth.actor, id).await.ok();
+    let contributors: Vec<_> = view.contributions.iter().map(|c| c.hospital).collect();
     let sets_terms = authorize(
         &auth.actor,
         Action::SetDatasetPrivacy,
         Resource::Dataset {
-            contributors: &view
-                .contributions
-                .iter()
-                .map(|c| c.hospital)
-                .collect::<Vec<_>>(),
+            contributors: &contributors,
         },
     )
     .is_ok();
@@ -1026,11 +1023,7 @@ async fn render_dataset(
         &auth.actor,
         Action::ManageSyntheticData,
         Resource::Dataset {
-            contributors: &view
-                .contributions
-                .iter()
-                .map(|c| c.hospital)
-                .collect::<Vec<_>>(),
+            contributors: &contributors,
         },
     )
     .is_ok();

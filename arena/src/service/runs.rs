@@ -222,10 +222,9 @@ impl Arena {
                 && let Some(suspension) = self
                     .inner
                     .store
-                    .dataset_privacy(dataset.id, &self.inner.config.default_dataset_terms)
+                    .dataset_suspensions(dataset.id)
                     .await
                     .map_err(|e| transient(e.into()))?
-                    .suspensions
                     .first()
             {
                 return Err(ExecutorError::Permanent(format!(

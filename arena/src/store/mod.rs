@@ -21,8 +21,8 @@ use crate::ids::{
 use crate::model::{
     Account, AdmissionState, AgreementAcceptance, AnalysisSpec, BudgetUse, ChargePurpose,
     Competition, Contribution, ContributionState, Credential, CredentialKind, Dataset,
-    DatasetPrivacy, DatasetPrivacyTerms, Job, JobKind, OrgKind, Organization, QueueStats,
-    ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus,
+    DatasetPrivacy, DatasetPrivacyTerms, DatasetSuspension, Job, JobKind, OrgKind, Organization,
+    QueueStats, ReleasedAggregate, Role, RunOutcome, Submission, SubmissionKind, SubmissionStatus,
     SyntheticQuality, SyntheticRelease, SyntheticState, Tier, UnknownVariant,
 };
 use crate::objects::ObjectId;
@@ -491,6 +491,8 @@ pub trait DatasetRepo: Send + Sync {
         hospital: OrgId,
         reason: Option<&str>,
     ) -> StoreResult<bool>;
+    /// The hospitals' suspensions of a dataset's use (what a real run checks at its start).
+    async fn dataset_suspensions(&self, dataset: DatasetId) -> StoreResult<Vec<DatasetSuspension>>;
     async fn dataset_privacy(
         &self,
         dataset: DatasetId,

@@ -1609,6 +1609,14 @@ impl DatasetRepo for SqliteStore {
         suspensions::set_suspension(self, stamp, dataset, hospital, reason).await
     }
 
+    async fn dataset_suspensions(
+        &self,
+        dataset: DatasetId,
+    ) -> StoreResult<Vec<crate::model::DatasetSuspension>> {
+        let mut conn = self.pool.acquire().await?;
+        suspensions::suspensions_of(&mut conn, dataset).await
+    }
+
     async fn dataset_privacy(
         &self,
         dataset: DatasetId,
