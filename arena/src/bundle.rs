@@ -517,7 +517,9 @@ impl Bundle {
         let deserializer = serde_norway::Deserializer::from_str(text);
         let bundle: Bundle = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
-            let path = if path == "." {
+            // The root is "." — or "" when the error is at a key that has no name yet (a
+            // complex-key `?` line, say).
+            let path = if path == "." || path.is_empty() {
                 "(bundle)".to_owned()
             } else {
                 path
