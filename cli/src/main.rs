@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod client;
 mod competition;
+mod contract;
 mod dataset;
 mod ledger;
 mod platform;
@@ -52,6 +53,9 @@ enum Command {
     /// Organizers: create, list, close and publish competitions on the server.
     #[command(subcommand)]
     Competition(competition::CompetitionCommand),
+    /// Contracts between hospitals, teams and the platform, and statements of metered use.
+    #[command(subcommand)]
+    Contract(contract::ContractCommand),
     /// The sandbox's child process (internal: started by the sandbox host, speaks on stdio).
     #[command(hide = true)]
     SandboxChild,
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Whoami => client::whoami(),
         Command::Submit(args) => client::submit(args),
         Command::Competition(cmd) => competition::run(cmd),
+        Command::Contract(cmd) => contract::run(cmd),
         Command::SandboxChild => sandbox_child::run(),
     };
     match outcome {

@@ -78,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route("/contributions/{id}/receipts", get(contribution_receipts))
         .route("/audit", get(audit))
         .route("/queue", get(queue))
+        .merge(crate::contract_api::router())
 }
 
 /// The fallback for unknown paths: JSON for the API, the same shape for pages.
@@ -1010,11 +1011,11 @@ async fn queue(State(state): State<AppState>, auth: Auth) -> ApiResult<Response>
     json_of(state.arena.queue_stats().await?)
 }
 
-fn json_of(value: impl Serialize) -> ApiResult<Response> {
+pub(crate) fn json_of(value: impl Serialize) -> ApiResult<Response> {
     Ok(Json(value).into_response())
 }
 
-fn created(value: impl Serialize) -> ApiResult<Response> {
+pub(crate) fn created(value: impl Serialize) -> ApiResult<Response> {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 

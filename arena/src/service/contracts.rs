@@ -464,6 +464,9 @@ impl Arena {
         actor: &Actor,
         competition: Option<CompetitionId>,
     ) -> ArenaResult<Vec<Contract>> {
+        if actor.principal().is_none() {
+            return Err(ArenaError::Unauthenticated);
+        }
         self.expire_contracts().await?;
         let contracts = self.inner.store.contracts(competition).await?;
         Ok(contracts
