@@ -20,8 +20,8 @@ use crate::ids::{
     JobId, OrgId, SubmissionId, SyntheticReleaseId,
 };
 use crate::model::{
-    ChargePurpose, CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus,
-    SyntheticState, Tier,
+    ChargePurpose, CredentialKind, JobKind, OrgKind, ReviewItem, Role, RunOutcome,
+    SubmissionStatus, SyntheticState, Tier,
 };
 use crate::time::Timestamp;
 
@@ -98,9 +98,15 @@ pub enum AuditEvent {
         accepted: bool,
         report_commitment: String,
     },
+    /// The review's decision, the items that failed, and the SHA-256 of the whole checklist
+    /// (its notes stay off the public ledger).
     DatasetReviewed {
         dataset: DatasetId,
         approved: bool,
+        #[serde(default)]
+        failed_items: Vec<ReviewItem>,
+        #[serde(default)]
+        checklist_sha256: String,
     },
     SubmissionReceived {
         submission: SubmissionId,

@@ -36,7 +36,9 @@ use crate::contract::Quote;
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::DatasetUpload;
 use crate::ids::{CompetitionId, DatasetId, OrgId, SubmissionId};
-use crate::model::{ContributionState, DatasetState, Role, SubmissionStatus, SyntheticState, Tier};
+use crate::model::{
+    ContributionState, DatasetReview, DatasetState, Role, SubmissionStatus, SyntheticState, Tier,
+};
 use crate::service::{AdmissionDecision, Arena, ContractProposal, Registration, SyntheticAction};
 
 /// The example submissions, prebuilt (see the module docs).
@@ -588,7 +590,11 @@ async fn seed_dataset(
             }
         }
         arena
-            .review_dataset(organizer, dataset.id, true, Some("demo data"))
+            .review_dataset(
+                organizer,
+                dataset.id,
+                &DatasetReview::approve_all("synthetic demo data: nothing to check"),
+            )
             .await?;
     }
     for (hospital, org) in hospitals {

@@ -122,6 +122,75 @@ text_enum!(
 );
 
 text_enum!(
+    /// The items of a dataset's legality and compliance review, each read from the
+    /// manifests' provenance and permitted uses and decided by the reviewing organizer.
+    ReviewItem {
+        /// `provenance.ethicsApproval`: an ethics committee / IRB approval is referenced.
+        EthicsApproval => "ethics_approval",
+        /// `provenance.legalBasis`: the legal basis of the processing holds for this use.
+        LegalBasis => "legal_basis",
+        /// `provenance.consent`: consent was given, or its waiver is justified.
+        Consent => "consent",
+        /// `provenance.deidentification`: the method and standard are adequate.
+        Deidentification => "deidentification",
+        /// `permittedUses`: the purposes allow the platform's competitions.
+        PermittedUses => "permitted_uses",
+    }
+);
+
+/// One checklist item as the reviewer decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistDecision {
+    pub item: ReviewItem,
+    pub passed: bool,
+    /// What was checked, or why it fails (shown to the contributing hospitals): 1 to 500
+    /// characters.
+    #[schemars(length(min = 1, max = 500))]
+    pub note: String,
+}
+
+/// An organizer's review of a dataset: the whole checklist, then the decision. A dataset is
+/// approved only when every item passes; a refusal names the items that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetReview {
+    pub approve: bool,
+    /// Every item of [`ReviewItem`], once.
+    pub checklist: Vec<ChecklistDecision>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl DatasetReview {
+    /// Every item passed with the same note: for tests and the demo, whose example data's
+    /// provenance is synthetic.
+    pub fn approve_all(note: &str) -> DatasetReview {
+        DatasetReview {
+            approve: true,
+            checklist: ReviewItem::ALL
+                .iter()
+                .map(|&item| ChecklistDecision {
+                    item,
+                    passed: true,
+                    note: note.to_owned(),
+                })
+                .collect(),
+            note: None,
+        }
+    }
+
+    /// The items that failed, in checklist order.
+    pub fn failed(&self) -> Vec<ReviewItem> {
+        self.checklist
+            .iter()
+            .filter(|d| !d.passed)
+            .map(|d| d.item)
+            .collect()
+    }
+}
+
+text_enum!(
     /// A synthetic release's life: measured (the ε is spent) and previewed by its hospital
     /// alone, then published to the teams of the competitions using the dataset, or
     /// discarded; a published release is withdrawn by its hospital or replaced by its next.
@@ -377,6 +446,9 @@ pub struct Dataset {
     pub reviewed_by: Option<AccountId>,
     pub reviewed_at: Option<Timestamp>,
     pub review_note: Option<String>,
+    /// The legality and compliance checklist of the review, item by item.
+    #[serde(default)]
+    pub review_checklist: Vec<ChecklistDecision>,
 }
 
 /// One hospital's upload to a dataset.

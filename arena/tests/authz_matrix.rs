@@ -647,7 +647,11 @@ async fn operations_enforce_the_matrix() {
     ));
     assert!(matches!(
         arena
-            .review_dataset(&cast.hospital_a, cast.dataset, true, None)
+            .review_dataset(
+                &cast.hospital_a,
+                cast.dataset,
+                &medarena_arena::DatasetReview::approve_all("checked")
+            )
             .await,
         Err(ArenaError::Forbidden(_))
     ));

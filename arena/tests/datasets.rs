@@ -162,23 +162,70 @@ async fn uploads_are_encrypted_validated_and_reviewed() {
     // Review: organizers only, validated datasets only; approval freezes the dataset.
     assert!(matches!(
         arena
-            .review_dataset(&hospital_a, dataset.id, true, None)
+            .review_dataset(
+                &hospital_a,
+                dataset.id,
+                &medarena_arena::DatasetReview::approve_all("checked")
+            )
             .await,
         Err(ArenaError::Forbidden(_))
     ));
+    // The legality and compliance checklist: every item, once, with a note; approval only
+    // when all pass.
+    let mut review = medarena_arena::DatasetReview::approve_all("IRB-2026-114 verified");
+    review.checklist.pop();
+    match arena.review_dataset(&organizer, dataset.id, &review).await {
+        Err(ArenaError::Invalid { field, message }) => {
+            assert_eq!(field, "checklist");
+            assert!(message.contains("permitted_uses"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut review = medarena_arena::DatasetReview::approve_all("IRB-2026-114 verified");
+    review.checklist[2].passed = false;
+    review.checklist[2].note = "consent forms not provided".to_owned();
+    match arena.review_dataset(&organizer, dataset.id, &review).await {
+        Err(ArenaError::Invalid { field, message }) => {
+            assert_eq!(field, "approve");
+            assert!(message.contains("consent"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut twice = medarena_arena::DatasetReview::approve_all("ok");
+    twice.checklist[1] = twice.checklist[0].clone();
+    assert!(matches!(
+        arena.review_dataset(&organizer, dataset.id, &twice).await,
+        Err(ArenaError::Invalid { field, .. }) if field == "checklist[1].item"
+    ));
     let approved = arena
-        .review_dataset(&organizer, dataset.id, true, Some("looks good"))
+        .review_dataset(
+            &organizer,
+            dataset.id,
+            &medarena_arena::DatasetReview {
+                note: Some("looks good".to_owned()),
+                ..medarena_arena::DatasetReview::approve_all("IRB-2026-114 verified")
+            },
+        )
         .await
         .expect("approve");
     assert_eq!(approved.state, DatasetState::Approved);
+    assert_eq!(
+        approved.review_checklist.len(),
+        medarena_arena::ReviewItem::ALL.len()
+    );
+    // The ledger holds the decision and the checklist's digest, not its notes.
+    let reviewed = world_events_about(arena, &organizer, dataset.id).await;
+    assert!(reviewed.contains("checklist_sha256"), "{reviewed}");
+    assert!(!reviewed.contains("IRB-2026-114"), "{reviewed}");
     let late = arena
         .upload_contribution(&hospital_a, dataset.id, &csv_upload("late.csv", 3))
         .await;
     assert!(matches!(late, Err(ArenaError::Conflict(_))), "{late:?}");
+    let mut refusal = medarena_arena::DatasetReview::approve_all("checked");
+    refusal.approve = false;
+    refusal.checklist[0].passed = false;
     assert!(matches!(
-        arena
-            .review_dataset(&organizer, dataset.id, false, None)
-            .await,
+        arena.review_dataset(&organizer, dataset.id, &refusal).await,
         Err(ArenaError::Precondition(_))
     ));
     assert!(matches!(
@@ -242,7 +289,11 @@ async fn competitions_need_approved_datasets() {
     );
 
     arena
-        .review_dataset(&organizer, dataset.id, true, None)
+        .review_dataset(
+            &organizer,
+            dataset.id,
+            &medarena_arena::DatasetReview::approve_all("checked"),
+        )
         .await
         .expect("approve");
     let competition = arena
@@ -858,4 +909,26 @@ async fn a_hospital_suspends_its_dataset_and_real_runs_stop_until_it_resumes() {
         kinds.contains(&"dataset_suspended") && kinds.contains(&"dataset_resumed"),
         "{kinds:?}"
     );
+}
+
+/// The audit trail of a dataset as the ledger would hold it (the events' JSON).
+async fn world_events_about(
+    arena: &medarena_arena::Arena,
+    organizer: &medarena_arena::Actor,
+    dataset: DatasetId,
+) -> String {
+    let records = arena
+        .audit_trail(organizer, &dataset.to_string())
+        .await
+        .expect("audit trail");
+    let reviewed: Vec<_> = records
+        .iter()
+        .filter(|r| r.event.kind() == "dataset_reviewed")
+        .map(|r| {
+            medarena_arena::ledger_sink::ledger_entry(r)
+                .expect("entry")
+                .event
+        })
+        .collect();
+    format!("{reviewed:?}")
 }

@@ -169,7 +169,11 @@ async fn cast(arena: &Arena, bundle_yaml: &str, tiers: &[Tier]) -> Cast {
         .await
         .expect("hospital B's upload is accepted");
     arena
-        .review_dataset(&organizer, dataset.id, true, None)
+        .review_dataset(
+            &organizer,
+            dataset.id,
+            &medarena_arena::DatasetReview::approve_all("checked"),
+        )
         .await
         .expect("approve");
     if bundle_yaml.contains("level: label") {

@@ -256,7 +256,15 @@ async fn workload() {
         .await
         .expect("upload");
     arena
-        .review_dataset(&cast.organizer, rejected_set.id, false, Some("no"))
+        .review_dataset(
+            &cast.organizer,
+            rejected_set.id,
+            &medarena_arena::DatasetReview {
+                approve: false,
+                note: Some("no".to_owned()),
+                ..medarena_arena::DatasetReview::approve_all("checked")
+            },
+        )
         .await
         .expect("reject");
 

@@ -279,6 +279,12 @@ fn normalize(text: &str) -> String {
         ),
         // Worker names carry process ids.
         (r"(worker( |\x22:\x22))[a-z]+-[0-9]+-", "$1<worker>-"),
+        // A contract's terms hold their proposal time (its validity window), so their digest
+        // differs with the time the organizer proposed them.
+        (
+            r"(terms_sha256( |\x22:\x22))[0-9a-f]{64}",
+            "$1<terms digest>",
+        ),
     ];
     let mut text = text.to_owned();
     for (pattern, replacement) in masks {

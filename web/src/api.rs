@@ -698,28 +698,16 @@ async fn upload(
     )
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct ReviewRequest {
-    pub approve: bool,
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
 async fn review_dataset(
     State(state): State<AppState>,
     auth: Auth,
     PathParam(id): PathParam<i64>,
-    JsonBody(body): JsonBody<ReviewRequest>,
+    JsonBody(body): JsonBody<medarena_arena::DatasetReview>,
 ) -> ApiResult<Response> {
     json_of(
         state
             .arena
-            .review_dataset(
-                &auth.actor,
-                DatasetId(id),
-                body.approve,
-                body.note.as_deref(),
-            )
+            .review_dataset(&auth.actor, DatasetId(id), &body)
             .await?,
     )
 }

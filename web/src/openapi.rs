@@ -317,7 +317,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/api/v1/datasets/{id}/review",
-        "Approve or reject a validated dataset {approve, note?}",
+        "The legality and compliance review: {approve, checklist: [{item, passed, note}] for every item (ethics_approval, legal_basis, consent, deidentification, permitted_uses), note?}; approval only when every item passes",
         "organizer",
         "json",
     ),
@@ -542,7 +542,7 @@ pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
         ("post", "/teams/{org}/members") => of::<api::MemberRequest>,
         ("post", "/competitions/{id}/agreement") => of::<api::AcceptRequest>,
         ("post", "/datasets") => of::<api::DatasetRequest>,
-        ("post", "/datasets/{id}/review") => of::<api::ReviewRequest>,
+        ("post", "/datasets/{id}/review") => of::<a::DatasetReview>,
         ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
         ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
         ("post", "/datasets/{id}/suspend") => of::<api::SuspendRequest>,

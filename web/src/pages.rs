@@ -1039,6 +1039,20 @@ async fn render_dataset(
             h1 { (d.title) " " code { (d.slug) } }
             p { "State: " strong.state { (d.state.as_str()) } " · " (view.contributor_count) " contributing hospital(s)" }
             p { (d.description) }
+            @if !d.review_checklist.is_empty() {
+                h2 { "Legality and compliance review" }
+                p { "Decision: " strong { @if d.state.as_str() == "approved" { "approved" } @else { "refused" } }
+                    @if let Some(at) = d.reviewed_at { " on " (time(at)) }
+                    @if let Some(note) = &d.review_note { ": " (note) } }
+                table.checklist {
+                    thead { tr { th { "Item" } th { "Outcome" } th { "Note" } } }
+                    tbody { @for decision in &d.review_checklist {
+                        tr { td { (decision.item.as_str()) }
+                             td { @if decision.passed { "passes" } @else { strong.error { "fails" } } }
+                             td { (decision.note) } }
+                    } }
+                }
+            }
             @if let Some(c) = rejected {
                 div.error role="alert" { h2 { "Upload refused" } p { "The file was not kept. Fix what the report names and upload again." } (contribution_block(c, rejected_receipt.as_deref())) }
             }
@@ -1301,10 +1315,24 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
         .applications(&auth.actor, Some(AdmissionState::Pending))
         .await?;
     let datasets = arena.datasets(&auth.actor).await?;
-    let to_review: Vec<_> = datasets
-        .iter()
-        .filter(|d| d.state.as_str() == "validated")
-        .collect();
+    let mut to_review = Vec::new();
+    for d in datasets.iter().filter(|d| d.state.as_str() == "validated") {
+        // What the checklist is checked against: each contribution's declared provenance.
+        let view = arena.dataset(&auth.actor, d.id).await?;
+        let provenance: Vec<(String, Option<medarena_arena::datasets_spec::Manifest>)> = view
+            .contributions
+            .iter()
+            .filter(|c| c.state.as_str() == "validated")
+            .map(|c| {
+                let manifest = c
+                    .manifest
+                    .as_deref()
+                    .and_then(|m| medarena_arena::datasets_spec::Manifest::from_str(m).ok());
+                (c.file_name.clone(), manifest)
+            })
+            .collect();
+        to_review.push((d, provenance));
+    }
     let competitions = arena.competitions(&auth.actor).await?;
     let csrf = auth.csrf().unwrap_or_default();
     let mut scored = Vec::new();
@@ -1395,10 +1423,36 @@ async fn organizer_page(State(state): State<AppState>, auth: Auth) -> PageResult
             }
             h2 { "Datasets awaiting approval" }
             @if to_review.is_empty() { p.muted { "None." } }
-            @for d in &to_review {
-                form.review method="post" action={ "/organizer/datasets/" (d.id.0) } {
+            @for (d, provenance) in &to_review {
+                h3 { a href={ "/datasets/" (d.id.0) } { (d.title) } }
+                table.provenance {
+                    thead { tr { th { "Upload" } th { "Ethics approval" } th { "Legal basis" } th { "Consent" } th { "De-identification" } th { "Permitted uses" } } }
+                    tbody { @for (file, manifest) in provenance {
+                        tr {
+                            td { (file) }
+                            @match manifest {
+                                Some(m) => {
+                                    td { (m.provenance.ethics_approval) }
+                                    td { (m.provenance.legal_basis) }
+                                    td { (m.provenance.consent.as_deref().unwrap_or("not stated")) }
+                                    td { (format!("{:?}", m.provenance.deidentification.method)) " " (m.provenance.deidentification.description.as_deref().unwrap_or("")) }
+                                    td { (m.permitted_uses.purposes.join("; ")) }
+                                }
+                                None => { td colspan="5" { "no readable manifest" } }
+                            }
+                        }
+                    } }
+                }
+                form.review.checklist method="post" action={ "/organizer/datasets/" (d.id.0) } {
                     input type="hidden" name="csrf" value=(csrf);
-                    a href={ "/datasets/" (d.id.0) } { (d.title) } " "
+                    @for item in medarena_arena::ReviewItem::ALL {
+                        fieldset {
+                            legend { (item.as_str()) }
+                            label { input type="checkbox" name={ "pass_" (item.as_str()) } value="true"; " passes" }
+                            label { "Note" input type="text" name={ "note_" (item.as_str()) } required maxlength="500"; }
+                        }
+                    }
+                    label { "Decision note (optional)" input type="text" name="note" maxlength="2000"; }
                     button name="approve" value="true" { "Approve" }
                     button name="approve" value="false" { "Reject" }
                 }
@@ -1464,6 +1518,32 @@ async fn review_application(
 struct DatasetReviewForm {
     csrf: String,
     approve: bool,
+    #[serde(default)]
+    note: Option<String>,
+    /// `pass_<item>` (a checked box) and `note_<item>` for every checklist item.
+    #[serde(flatten)]
+    items: std::collections::HashMap<String, String>,
+}
+
+impl DatasetReviewForm {
+    fn review(&self) -> medarena_arena::DatasetReview {
+        let checklist = medarena_arena::ReviewItem::ALL
+            .iter()
+            .filter_map(|&item| {
+                let note = self.items.get(&format!("note_{}", item.as_str()))?;
+                Some(medarena_arena::ChecklistDecision {
+                    item,
+                    passed: self.items.contains_key(&format!("pass_{}", item.as_str())),
+                    note: note.clone(),
+                })
+            })
+            .collect();
+        medarena_arena::DatasetReview {
+            approve: self.approve,
+            checklist,
+            note: self.note.clone().filter(|n| !n.trim().is_empty()),
+        }
+    }
 }
 
 async fn review_dataset(
@@ -1475,7 +1555,7 @@ async fn review_dataset(
     check_form(&auth, &form.csrf)?;
     state
         .arena
-        .review_dataset(&auth.actor, DatasetId(id), form.approve, None)
+        .review_dataset(&auth.actor, DatasetId(id), &form.review())
         .await?;
     see_other("/organizer")
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::{Answer, TestServer, world};
 use medarena_arena::Tier;
-use medarena_tests::multipart;
+use medarena_tests::{approval, multipart};
 use medarena_web::openapi::OPERATIONS;
 use serde_json::{Value, json};
 
@@ -415,7 +415,7 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
                 })),
         (("post", "/api/v1/datasets/{id}/review"),
             row(format!("/api/v1/datasets/{}/review", ids.open_dataset), &[("organizer", 200)])
-                .body(|_| json_body(json!({ "approve": true })))),
+                .body(|_| json_body(approval()))),
         (("get", "/api/v1/datasets/{id}/usage"),
             row(format!("/api/v1/datasets/{}/usage", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
         (("get", "/api/v1/contributions/{id}"),
@@ -1061,7 +1061,7 @@ fn no_route_serves_raw_rows_to_anyone() {
     let review = server.post_json(
         "organizer",
         &format!("/api/v1/datasets/{dataset}/review"),
-        &json!({ "approve": true }),
+        &approval(),
     );
     assert_eq!(
         review.status, 200,
@@ -2373,4 +2373,85 @@ fn parties_accept_suspend_and_read_statements_through_the_pages() {
         "{}",
         team_page.text
     );
+}
+
+#[test]
+fn the_dataset_review_is_a_checklist_and_a_refusal_names_what_failed() {
+    let server = TestServer::start();
+    let dataset = create_dataset(&server, "hospital_a", "checklist-review");
+    let up = upload(
+        &server,
+        "hospital_a",
+        dataset,
+        "a.csv",
+        &csv_with("checklist"),
+    );
+    assert_eq!(up.status, 201, "{}", up.text);
+    let (cookie, token) = session_cookie(&server, "organizer");
+    let csrf = medarena_web::auth::csrf_token(&token);
+    let organizer = server.get_with_cookie("/organizer", &cookie);
+    assert!(
+        organizer.text.contains("ethics_approval") && organizer.text.contains("permitted_uses"),
+        "the checklist form: {}",
+        organizer.text
+    );
+    let mut fields: Vec<(String, String)> = vec![("csrf".into(), csrf.clone())];
+    for item in medarena_arena::ReviewItem::ALL {
+        if *item != medarena_arena::ReviewItem::Consent {
+            fields.push((format!("pass_{}", item.as_str()), "true".into()));
+        }
+        fields.push((
+            format!("note_{}", item.as_str()),
+            format!("{} checked", item.as_str()),
+        ));
+    }
+    let fields_with = |approve: &str| {
+        let mut all = fields.clone();
+        all.push(("approve".into(), approve.into()));
+        all
+    };
+    let post = |all: Vec<(String, String)>| {
+        let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        post_form(
+            &server,
+            &format!("/organizer/datasets/{dataset}"),
+            &pairs,
+            Some(&cookie),
+        )
+    };
+    // Consent fails: approval is refused, naming it.
+    let refused = post(fields_with("true"));
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("consent"), "{}", refused.text);
+    // The refusal is recorded with the checklist; the hospital reads which item failed.
+    let rejected = post(fields_with("false"));
+    assert_eq!(rejected.status, 303, "{}", rejected.text);
+    let seen = server.get("hospital_a", &format!("/datasets/{dataset}"));
+    assert!(
+        seen.text.contains("Legality and compliance review")
+            && seen.text.contains("consent checked")
+            && seen.text.contains("fails"),
+        "{}",
+        seen.text
+    );
+    let json = server.get("hospital_a", &format!("/api/v1/datasets/{dataset}"));
+    assert_eq!(json.json["dataset"]["state"], "rejected", "{}", json.text);
+    assert_eq!(json.json["dataset"]["review_checklist"][2]["passed"], false);
+    // Through the API, a review without the whole checklist names what is missing.
+    let other = create_dataset(&server, "hospital_a", "checklist-api");
+    let up = upload(
+        &server,
+        "hospital_a",
+        other,
+        "a.csv",
+        &csv_with("checklist-api"),
+    );
+    assert_eq!(up.status, 201, "{}", up.text);
+    let partial = server.post_json(
+        "organizer",
+        &format!("/api/v1/datasets/{other}/review"),
+        &json!({ "approve": true, "checklist": [{ "item": "consent", "passed": true, "note": "ok" }] }),
+    );
+    assert_eq!(partial.status, 422, "{}", partial.text);
+    assert!(partial.text.contains("ethics_approval"), "{}", partial.text);
 }

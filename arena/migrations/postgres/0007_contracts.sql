@@ -71,3 +71,7 @@ CREATE TABLE run_usage (
     PRIMARY KEY (job_id, dataset_id)
 );
 CREATE INDEX run_usage_by_contract ON run_usage (contract_id, metered_at);
+
+-- The legality and compliance review of a dataset: each item of the checklist decided with
+-- a note (JSON: [{item, passed, note}]), kept with the organizer's decision.
+ALTER TABLE datasets ADD COLUMN review_checklist TEXT;

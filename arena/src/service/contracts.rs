@@ -493,18 +493,10 @@ impl Arena {
             Action::ViewContract,
             contract_resource(&contract, &hospitals),
         )?;
-        let now = self.now();
-        let operator = actor.role() == Some(Role::Organizer);
-        let history = self
-            .inner
-            .store
-            .events_about(&id.to_string())
-            .await?
-            .into_iter()
-            // Metered runs are stamped with their release time: nobody but organizers sees
-            // one before it.
-            .filter(|record| operator || record.at <= now)
-            .collect();
+        // Metered runs are stamped with their release time: nobody but organizers sees one
+        // before it (nor any event's outbox id).
+        let history =
+            self.visible_events(actor, self.inner.store.events_about(&id.to_string()).await?);
         Ok(ContractView {
             awaiting: contract.awaiting(),
             viewer_party: party_of(actor, &contract),

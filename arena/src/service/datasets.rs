@@ -11,8 +11,8 @@ use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{ContributionData, DatasetUpload, ValidationOutcome};
 use crate::ids::{ContributionId, DatasetId, OrgId};
 use crate::model::{
-    Contribution, ContributionState, Dataset, DatasetPrivacy, DatasetPrivacyTerms, DatasetState,
-    Role,
+    ChecklistDecision, Contribution, ContributionState, Dataset, DatasetPrivacy,
+    DatasetPrivacyTerms, DatasetReview, DatasetState, ReviewItem, Role,
 };
 use crate::store::{
     AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset, Stamp,
@@ -53,6 +53,69 @@ fn as_seen_by(
     crate::suppress::redact_counts(&mut contribution.report, policy);
     contribution.commitment_salt = None;
     contribution
+}
+
+/// The review with its texts cleaned, or what is wrong with it, by field.
+fn checked_review(review: &DatasetReview) -> ArenaResult<DatasetReview> {
+    let mut checklist = Vec::with_capacity(ReviewItem::ALL.len());
+    for (index, decision) in review.checklist.iter().enumerate() {
+        if checklist
+            .iter()
+            .any(|d: &ChecklistDecision| d.item == decision.item)
+        {
+            return Err(ArenaError::invalid(
+                format!("checklist[{index}].item"),
+                format!("`{}` is decided twice", decision.item),
+            ));
+        }
+        checklist.push(ChecklistDecision {
+            item: decision.item,
+            passed: decision.passed,
+            note: clean_text(&format!("checklist[{index}].note"), &decision.note, 500)?,
+        });
+    }
+    let missing: Vec<&str> = ReviewItem::ALL
+        .iter()
+        .filter(|item| !checklist.iter().any(|d| d.item == **item))
+        .map(|item| item.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ArenaError::invalid(
+            "checklist",
+            format!(
+                "every item must be decided; missing: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let note = review
+        .note
+        .as_deref()
+        .map(|n| clean_text("note", n, 2_000))
+        .transpose()?;
+    let review = DatasetReview {
+        approve: review.approve,
+        checklist,
+        note,
+    };
+    let failed = review.failed();
+    if review.approve && !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|i| i.as_str()).collect();
+        return Err(ArenaError::invalid(
+            "approve",
+            format!(
+                "a dataset is approved only when every item passes; failed: {}",
+                names.join(", ")
+            ),
+        ));
+    }
+    if !review.approve && failed.is_empty() && review.note.is_none() {
+        return Err(ArenaError::invalid(
+            "note",
+            "a refusal with every item passed must say why",
+        ));
+    }
+    Ok(review)
 }
 
 fn distinct_hospitals(contributions: &[Contribution]) -> Vec<OrgId> {
@@ -403,13 +466,15 @@ impl Arena {
         ))
     }
 
-    /// Approves or rejects a validated dataset (organizers). Approval freezes it.
+    /// Approves or rejects a validated dataset (organizers) after its legality and
+    /// compliance review: every [`ReviewItem`] decided once, with a note; approval needs every
+    /// item passed and freezes the dataset; a refusal names the items that failed (or says
+    /// why in its note).
     pub async fn review_dataset(
         &self,
         actor: &Actor,
         id: DatasetId,
-        approve: bool,
-        note: Option<&str>,
+        review: &DatasetReview,
     ) -> ArenaResult<Dataset> {
         let contributors = distinct_hospitals(&self.inner.store.contributions(id).await?);
         authorize(
@@ -419,11 +484,11 @@ impl Arena {
                 contributors: &contributors,
             },
         )?;
-        let note = note.map(|n| clean_text("note", n, 2_000)).transpose()?;
+        let review = checked_review(review)?;
         match self
             .inner
             .store
-            .review_dataset(self.stamp(actor), id, approve, note.as_deref())
+            .review_dataset(self.stamp(actor), id, &review)
             .await?
         {
             ReviewDataset::Reviewed(dataset) => {

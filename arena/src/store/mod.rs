@@ -466,13 +466,13 @@ pub trait DatasetRepo: Send + Sync {
     ) -> StoreResult<Option<Contribution>>;
     async fn contribution(&self, id: ContributionId) -> StoreResult<Option<Contribution>>;
     async fn contributions(&self, dataset: DatasetId) -> StoreResult<Vec<Contribution>>;
-    /// Approves or rejects a validated dataset. Records `DatasetReviewed`.
+    /// Approves or rejects a validated dataset with its checked review (the service checks
+    /// the checklist). Records `DatasetReviewed`.
     async fn review_dataset(
         &self,
         stamp: Stamp,
         id: DatasetId,
-        approve: bool,
-        note: Option<&str>,
+        review: &crate::model::DatasetReview,
     ) -> StoreResult<ReviewDataset>;
     async fn dataset_usage(&self, dataset: DatasetId) -> StoreResult<Vec<DatasetUse>>;
     /// A contributing hospital sets its terms for a dataset; records

@@ -55,7 +55,7 @@ const ORG_COLS: &str = "id, kind, name, statement, admission, tier, applied_by, 
 const COMPETITION_COLS: &str = "id, slug, bundle_yaml, bundle_json, bundle_sha256, created_by, \
                                 created_at, closed_at, published_at";
 const DATASET_COLS: &str = "id, slug, title, description, state, created_by, created_at, \
-                            reviewed_by, reviewed_at, review_note";
+                            reviewed_by, reviewed_at, review_note, review_checklist";
 const CONTRIBUTION_COLS: &str = "id, dataset_id, hospital_id, uploaded_by, file_name, manifest, \
                                  object_id, content_sha256, size_bytes, row_count, state, \
                                  report_json, created_at, commitment_salt";
@@ -207,6 +207,7 @@ fn dataset_from(row: &SqliteRow) -> StoreResult<Dataset> {
         reviewed_by: row.try_get::<Option<i64>, _>("reviewed_by")?.map(AccountId),
         reviewed_at: ts_opt(row, "reviewed_at")?,
         review_note: row.try_get("review_note")?,
+        review_checklist: typed_json_opt(row, "review_checklist")?.unwrap_or_default(),
     })
 }
 
@@ -1516,9 +1517,11 @@ impl DatasetRepo for SqliteStore {
         &self,
         stamp: Stamp,
         id: DatasetId,
-        approve: bool,
-        note: Option<&str>,
+        review: &crate::model::DatasetReview,
     ) -> StoreResult<ReviewDataset> {
+        let approve = review.approve;
+        let note = review.note.as_deref();
+        let checklist = serde_json::to_string(&review.checklist)?;
         let new_state = if approve {
             DatasetState::Approved
         } else {
@@ -1526,14 +1529,15 @@ impl DatasetRepo for SqliteStore {
         };
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(&format!(
-            "UPDATE datasets SET state = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5 \
-             WHERE id = $1 AND state = 'validated' RETURNING {DATASET_COLS}"
+            "UPDATE datasets SET state = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5, \
+             review_checklist = $6 WHERE id = $1 AND state = 'validated' RETURNING {DATASET_COLS}"
         ))
         .bind(id.0)
         .bind(new_state.as_str())
         .bind(stamp.actor.map(|a| a.0))
         .bind(stamp.at.0)
         .bind(note)
+        .bind(&checklist)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -1553,6 +1557,8 @@ impl DatasetRepo for SqliteStore {
             AuditEvent::DatasetReviewed {
                 dataset: id,
                 approved: approve,
+                failed_items: review.failed(),
+                checklist_sha256: crate::vault::sha256_hex(checklist.as_bytes()),
             },
         )
         .await?;

@@ -353,7 +353,11 @@ pub async fn cast_with(arena: &Arena, bundle_yaml: &str, uploads: [DatasetUpload
         .await
         .expect("upload b");
     arena
-        .review_dataset(&organizer, dataset.id, true, None)
+        .review_dataset(
+            &organizer,
+            dataset.id,
+            &medarena_arena::DatasetReview::approve_all("checked"),
+        )
         .await
         .expect("approve dataset");
     let competition = arena
