@@ -211,6 +211,13 @@ pub enum AuditEvent {
         state: SyntheticState,
         measurements_sha256: String,
     },
+    /// A hospital withdrew a contribution: its data key is destroyed and its bytes deleted;
+    /// no run reads it again (released results keep their records).
+    ContributionWithdrawn {
+        contribution: ContributionId,
+        dataset: DatasetId,
+        hospital: OrgId,
+    },
     /// An organizer proposed a contract; the digest is of the terms each party accepts.
     ContractProposed {
         contract: ContractId,
@@ -280,6 +287,7 @@ impl AuditEvent {
             AuditEvent::DatasetResumed { .. } => "dataset_resumed",
             AuditEvent::SyntheticDataMeasured { .. } => "synthetic_data_measured",
             AuditEvent::SyntheticDataStateChanged { .. } => "synthetic_data_state_changed",
+            AuditEvent::ContributionWithdrawn { .. } => "contribution_withdrawn",
             AuditEvent::ContractProposed { .. } => "contract_proposed",
             AuditEvent::ContractAccepted { .. } => "contract_accepted",
             AuditEvent::ContractStateChanged { .. } => "contract_state_changed",
@@ -310,7 +318,8 @@ impl AuditEvent {
             | E::DatasetSuspended { dataset, .. }
             | E::DatasetResumed { dataset, .. } => dataset.to_string(),
             E::ContributionUploaded { contribution, .. }
-            | E::ContributionValidated { contribution, .. } => contribution.to_string(),
+            | E::ContributionValidated { contribution, .. }
+            | E::ContributionWithdrawn { contribution, .. } => contribution.to_string(),
             E::SubmissionReceived { submission, .. }
             | E::RunFinished { submission, .. }
             | E::JobEnqueued { submission, .. }

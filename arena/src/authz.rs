@@ -126,6 +126,9 @@ pub enum Action {
     ContributeData,
     /// A contribution's validation report (Contribution).
     ViewContribution,
+    /// Withdraw a contribution: its data key destroyed, its bytes deleted (Contribution):
+    /// its own hospital's approved members, nobody else.
+    WithdrawContribution,
     /// Which runs used a dataset and the privacy budget they spent (Dataset).
     ViewDatasetUsage,
     /// The released per-hospital scores of a competition's final entries (Dataset: the
@@ -199,6 +202,7 @@ impl Action {
         Action::CreateDataset,
         Action::ContributeData,
         Action::ViewContribution,
+        Action::WithdrawContribution,
         Action::ViewDatasetUsage,
         Action::ViewSiteScores,
         Action::SetDatasetPrivacy,
@@ -307,6 +311,9 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ContributeData, R::Dataset { .. }) => actor.approved_as(Hospital),
         (A::ViewContribution, R::Contribution { hospital }) => {
             organizer || actor.member_of(Hospital, hospital)
+        }
+        (A::WithdrawContribution, R::Contribution { hospital }) => {
+            actor.approved_member_of(Hospital, hospital)
         }
         (A::ViewDatasetUsage | A::ViewSiteScores, R::Dataset { contributors }) => {
             organizer || contributors.iter().any(|h| actor.member_of(Hospital, *h))

@@ -36,9 +36,7 @@ use crate::contract::Quote;
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::DatasetUpload;
 use crate::ids::{CompetitionId, DatasetId, OrgId, SubmissionId};
-use crate::model::{
-    ContributionState, DatasetReview, DatasetState, Role, SubmissionStatus, SyntheticState, Tier,
-};
+use crate::model::{DatasetReview, DatasetState, Role, SubmissionStatus, SyntheticState, Tier};
 use crate::service::{AdmissionDecision, Arena, ContractProposal, Registration, SyntheticAction};
 
 /// The example submissions, prebuilt (see the module docs).
@@ -574,7 +572,7 @@ async fn seed_dataset(
             let contributed = view
                 .contributions
                 .iter()
-                .any(|c| c.hospital == *org && c.state == ContributionState::Validated);
+                .any(|c| c.hospital == *org && c.usable());
             if !contributed {
                 arena
                     .upload_contribution(

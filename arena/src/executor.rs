@@ -226,11 +226,7 @@ impl RunInputs {
             })?;
             let bytes = self
                 .vault
-                .get(
-                    &KeyScope::Dataset(dataset.id),
-                    &object,
-                    &contribution.content_sha256,
-                )
+                .get(&contribution.scope(), &object, &contribution.content_sha256)
                 .await
                 .map_err(|err| {
                     ExecutorError::Transient(format!("reading {}: {err}", contribution.id))

@@ -475,6 +475,32 @@ pub struct Contribution {
     /// The validator's report (JSON), shown to the contributing hospital and organizers.
     pub report: serde_json::Value,
     pub created_at: Timestamp,
+    /// The scope of its own data key (`upload:<hex>`); `None` for uploads sealed with their
+    /// dataset's key. Internal: never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub key_scope: Option<String>,
+    /// When its hospital withdrew it: its key is destroyed and its bytes deleted; no run
+    /// reads it again. Its record and receipts stay.
+    #[serde(default)]
+    pub withdrawn_at: Option<Timestamp>,
+    #[serde(default)]
+    pub withdrawal_reason: Option<String>,
+}
+
+impl Contribution {
+    /// Whose key seals its bytes.
+    pub fn scope(&self) -> crate::vault::KeyScope {
+        self.key_scope
+            .as_deref()
+            .and_then(crate::vault::KeyScope::parse_upload)
+            .unwrap_or(crate::vault::KeyScope::Dataset(self.dataset))
+    }
+
+    /// Validated and not withdrawn: what runs, measurements and contracts count.
+    pub fn usable(&self) -> bool {
+        self.state == ContributionState::Validated && self.withdrawn_at.is_none()
+    }
 }
 
 /// One hospital's differentially private synthetic release of its rows of a dataset (the

@@ -18,18 +18,38 @@ use crate::store::{KeyRepo, StoreError};
 use crate::time::Clock;
 
 /// Whose data key encrypts an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeyScope {
-    /// Every contribution to a dataset.
+    /// Contributions to a dataset uploaded before per-upload keys.
     Dataset(DatasetId),
+    /// One upload (a random id): destroying its key makes that contribution unreadable
+    /// without touching any other, which is how a hospital withdraws it.
+    Upload(String),
     /// Every module a team submits.
     Team(OrgId),
+}
+
+impl KeyScope {
+    /// A fresh upload scope.
+    pub fn new_upload() -> KeyScope {
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        KeyScope::Upload(hex::encode(id))
+    }
+
+    /// An upload scope as stored (`upload:<hex>`), or `None` for anything else.
+    pub fn parse_upload(text: &str) -> Option<KeyScope> {
+        let id = text.strip_prefix("upload:")?;
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| KeyScope::Upload(id.to_owned()))
+    }
 }
 
 impl std::fmt::Display for KeyScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeyScope::Dataset(id) => write!(f, "dataset:{}", id.0),
+            KeyScope::Upload(id) => write!(f, "upload:{id}"),
             KeyScope::Team(id) => write!(f, "team:{}", id.0),
         }
     }
@@ -52,6 +72,9 @@ pub enum VaultError {
     Objects(#[from] ObjectStoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The scope's data key does not exist (never made, or destroyed by a withdrawal).
+    #[error("the data key of {0} is destroyed: its objects cannot be read")]
+    KeyDestroyed(String),
     #[error("object {object} decrypted to content with digest {actual}, expected {expected}")]
     DigestMismatch {
         object: ObjectId,
@@ -164,8 +187,15 @@ impl Vault {
         object: &ObjectId,
         content_sha256: &str,
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        // Reading never makes a key: a missing one was destroyed (or never existed).
+        let scope_text = scope.to_string();
+        let wrapped = self
+            .keys
+            .data_key(&scope_text)
+            .await?
+            .ok_or_else(|| VaultError::KeyDestroyed(scope_text.clone()))?;
+        let key = self.master.unwrap(&wrapped, &scope_text)?;
         let sealed = self.objects.get(object).await?;
-        let key = self.data_key(scope).await?;
         let plaintext = Zeroizing::new(key.open(&sealed, &object_aad(scope, content_sha256))?);
         let actual = sha256_hex(&plaintext);
         if actual != content_sha256 {

@@ -244,6 +244,12 @@ fn expected() -> BTreeMap<(Action, &'static str), Vec<&'static str>> {
         &["organizer", "hospital_a"],
     );
     allow(A::ViewContribution, &["contribution_of_b"], &["organizer"]);
+    // Withdrawing is the contributing hospital's alone (not even organizers').
+    allow(
+        A::WithdrawContribution,
+        &["contribution_of_a"],
+        &["hospital_a"],
+    );
     allow(
         A::ViewDatasetUsage,
         &["dataset_of_a"],

@@ -443,3 +443,104 @@ async fn contracts_expire_with_their_window_and_are_fulfilled_at_publication() {
         Err(ArenaError::Precondition(_))
     ));
 }
+
+#[tokio::test]
+async fn a_hospital_withdraws_a_contribution_its_key_is_destroyed_and_receipts_remain() {
+    let world = World::new().await;
+    let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
+    let first = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(1))
+        .await
+        .expect("submit");
+    world.release().await;
+    assert_eq!(
+        world.view(&cast.team_x, first.id).await.status,
+        SubmissionStatus::Completed
+    );
+    let view = world
+        .arena
+        .dataset(&cast.organizer, cast.dataset)
+        .await
+        .expect("dataset");
+    let own = view
+        .contributions
+        .iter()
+        .find(|c| c.hospital == cast.hospital_a_org)
+        .expect("hospital A's upload")
+        .id;
+    let stored = world
+        .arena
+        .store()
+        .contribution(own)
+        .await
+        .expect("read")
+        .expect("contribution");
+    let scope = stored.key_scope.clone().expect("its own key");
+    let object = stored.object.expect("stored bytes");
+    // Only its own hospital withdraws it.
+    for other in [&cast.hospital_b, &cast.organizer, &cast.team_x] {
+        assert!(matches!(
+            world
+                .arena
+                .withdraw_contribution(other, own, "not yours")
+                .await,
+            Err(ArenaError::Forbidden(_))
+        ));
+    }
+    let withdrawn = world
+        .arena
+        .withdraw_contribution(
+            &cast.hospital_a,
+            own,
+            "consent withdrawn by the ethics board",
+        )
+        .await
+        .expect("withdraw");
+    assert!(withdrawn.withdrawn_at.is_some() && withdrawn.object.is_none());
+    assert!(matches!(
+        world
+            .arena
+            .withdraw_contribution(&cast.hospital_a, own, "again")
+            .await,
+        Err(ArenaError::Conflict(_))
+    ));
+    // The key is gone, and so are the bytes: nothing can read the upload again.
+    let store = world.arena.store();
+    assert_eq!(store.data_key(&scope).await.expect("keys"), None);
+    let objects = medarena_arena::objects::LocalObjectStore::open(world.dir.path().join("objects"))
+        .expect("objects");
+    assert!(
+        !medarena_arena::objects::ObjectStore::contains(&objects, &object)
+            .await
+            .unwrap_or(true),
+        "the sealed bytes are deleted"
+    );
+    // Runs go on with the other hospital's rows (reading the withdrawn upload would fail).
+    let second = world
+        .arena
+        .submit(&cast.team_x, cast.competition, &module(2))
+        .await
+        .expect("submit");
+    world.release().await;
+    assert_eq!(
+        world.view(&cast.team_x, second.id).await.status,
+        SubmissionStatus::Completed
+    );
+    // Every receipt of the upload stays, the withdrawal's among them.
+    let receipts = world
+        .arena
+        .contribution_receipts(&cast.hospital_a, own)
+        .await
+        .expect("receipts");
+    let kinds: Vec<_> = receipts.iter().map(|r| r.event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "contribution_uploaded",
+            "contribution_validated",
+            "contribution_withdrawn"
+        ]
+    );
+    assert!(receipts.iter().all(|r| r.evidence.is_some()));
+}

@@ -575,6 +575,7 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
                 content_sha256: sealed.content_sha256.clone(),
                 size_bytes: sealed.size_bytes,
                 commitment_salt: medarena_arena::vault::commitment_salt(),
+                key_scope: None,
             },
         )
         .await

@@ -255,6 +255,18 @@ async fn workload() {
         .upload_contribution(&cast.hospital_a, rejected_set.id, &csv_upload("o.csv", 3))
         .await
         .expect("upload");
+    let withdrawn_set = arena
+        .create_dataset(&cast.hospital_a, "withdrawn-set", "Withdrawn", "")
+        .await
+        .expect("dataset");
+    let upload = arena
+        .upload_contribution(&cast.hospital_a, withdrawn_set.id, &csv_upload("w.csv", 3))
+        .await
+        .expect("upload");
+    arena
+        .withdraw_contribution(&cast.hospital_a, upload.id, "consent withdrawn")
+        .await
+        .expect("withdraw");
     arena
         .review_dataset(
             &cast.organizer,

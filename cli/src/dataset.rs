@@ -31,6 +31,16 @@ pub enum DatasetCommand {
     /// Upload a table to a running server as a hospital (see `medarena login`); prints the
     /// validation report and exits 1 when the upload is refused.
     Upload(crate::client::UploadArgs),
+    /// Withdraw one of your hospital's uploads for good, on a running server: its data key is
+    /// destroyed and its bytes deleted, no run reads it again; its receipts stay verifiable.
+    Withdraw {
+        /// The contribution's id (from the dataset page or `GET /api/v1/datasets/{id}`).
+        #[arg(long)]
+        contribution: i64,
+        /// Why (on the record of the withdrawal).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,6 +150,22 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }),
         DatasetCommand::Upload(args) => crate::client::upload(args),
+        DatasetCommand::Withdraw {
+            contribution,
+            reason,
+        } => {
+            let client = crate::client::Client::signed_in()?;
+            let withdrawn = client.post_json(
+                &format!("/contributions/{contribution}/withdraw"),
+                &serde_json::json!({ "reason": reason }),
+            )?;
+            println!(
+                "withdrew contribution {contribution} ({}) of dataset {}: its key is destroyed",
+                withdrawn["file_name"].as_str().unwrap_or("?"),
+                withdrawn["dataset"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         DatasetCommand::Schema => {
             print!("{}", medarena_datasets_spec::schema::json_schema_text());
             Ok(ExitCode::SUCCESS)

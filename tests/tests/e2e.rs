@@ -729,6 +729,50 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         describe(&refused)
     );
 
+    // The hospital withdraws one of its uploads: its key and bytes are gone, its receipts
+    // still verify against the ledger.
+    let uploads = hospital.ok(&format!("/api/v1/datasets/{dataset_id}"));
+    let upload = uploads["contributions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["state"] == "validated"))
+        .cloned()
+        .expect("a validated upload");
+    let upload_id = upload["id"].as_i64().expect("contribution id");
+    let object = upload["object"].as_str().expect("the sealed object's id").to_owned();
+    let object_file = data_dir.join("objects").join(&object[..2]).join(&object[2..]);
+    assert!(object_file.exists(), "{}", object_file.display());
+    let withdrawn = medarena(
+        &[
+            "dataset",
+            "withdraw",
+            "--contribution",
+            &upload_id.to_string(),
+            "--reason",
+            "consent withdrawn",
+        ],
+        &env_refs(&hospital_env),
+    );
+    assert!(withdrawn.status.success(), "withdraw: {}", describe(&withdrawn));
+    let after = hospital.ok(&format!("/api/v1/contributions/{upload_id}"));
+    assert!(
+        after["withdrawn_at"].is_i64() && after["object"].is_null(),
+        "{after}"
+    );
+    let receipts = wait_for(
+        "the withdrawal on the ledger",
+        std::time::Duration::from_secs(30),
+        || {
+            let receipts = hospital.ok(&format!("/api/v1/contributions/{upload_id}/receipts"));
+            let all = receipts.as_array().cloned().unwrap_or_default();
+            (all.len() == 3 && all.iter().all(|r| r["evidence"].is_string())).then_some(all)
+        },
+    );
+    for receipt in &receipts {
+        let code = receipt["evidence"].as_str().expect("evidence");
+        verify_online(&server, code, "a withdrawn upload's receipt");
+    }
+    assert!(!object_file.exists(), "the sealed bytes are deleted");
+
     let logout = medarena(&["logout"], &env_refs(&team_env));
     assert!(logout.status.success(), "logout: {}", describe(&logout));
     assert!(!team_creds.exists());

@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/synthetic/{id}/{action}", post(change_synthetic))
         .route("/contributions/{id}", get(contribution))
         .route("/contributions/{id}/receipts", get(contribution_receipts))
+        .route("/contributions/{id}/withdraw", post(withdraw_contribution))
         .route("/audit", get(audit))
         .route("/queue", get(queue))
         .merge(crate::contract_api::router())
@@ -773,6 +774,26 @@ async fn suspend_dataset(
         state
             .arena
             .set_dataset_suspension(&auth.actor, DatasetId(id), true, Some(&body.reason))
+            .await?,
+    )
+}
+
+/// `POST /contributions/{id}/withdraw`: its hospital withdraws an upload for good: its data
+/// key destroyed, its bytes deleted, no run reads it again; its receipts stay.
+async fn withdraw_contribution(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+    JsonBody(body): JsonBody<SuspendRequest>,
+) -> ApiResult<Response> {
+    json_of(
+        state
+            .arena
+            .withdraw_contribution(
+                &auth.actor,
+                medarena_arena::ContributionId(id),
+                &body.reason,
+            )
             .await?,
     )
 }

@@ -455,6 +455,13 @@ pub const OPERATIONS: &[Operation] = &[
         "",
     ),
     op(
+        "post",
+        "/api/v1/contributions/{id}/withdraw",
+        "Withdraw your hospital's upload {reason}: its data key destroyed, its bytes deleted, no run reads it again; its receipts stay",
+        "its hospital",
+        "json",
+    ),
+    op(
         "get",
         "/api/v1/audit",
         "The audit trail (?subject=submission:7, or the latest ?limit=) with evidence codes",
@@ -545,7 +552,9 @@ pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
         ("post", "/datasets/{id}/review") => of::<a::DatasetReview>,
         ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
         ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
-        ("post", "/datasets/{id}/suspend") => of::<api::SuspendRequest>,
+        ("post", "/datasets/{id}/suspend") | ("post", "/contributions/{id}/withdraw") => {
+            of::<api::SuspendRequest>
+        }
         ("post", "/contracts") => of::<a::ContractProposal>,
         ("post", "/contracts/{id}/accept") => of::<crate::contract_api::AcceptContractRequest>,
         ("post", "/contracts/{id}/suspend") | ("post", "/contracts/{id}/terminate") => {
@@ -712,9 +721,9 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
         ("get", "/datasets") => Json(of::<Vec<a::Dataset>>),
         ("post", "/datasets") | ("post", "/datasets/{id}/review") => Json(of::<a::Dataset>),
         ("get", "/datasets/{id}") => Json(of::<a::DatasetView>),
-        ("post", "/datasets/{id}/contributions") | ("get", "/contributions/{id}") => {
-            Json(of::<a::Contribution>)
-        }
+        ("post", "/datasets/{id}/contributions")
+        | ("get", "/contributions/{id}")
+        | ("post", "/contributions/{id}/withdraw") => Json(of::<a::Contribution>),
         ("get", "/datasets/{id}/usage") => Json(of::<Vec<a::store::DatasetUse>>),
         ("get", "/datasets/{id}/privacy")
         | ("put", "/datasets/{id}/privacy")

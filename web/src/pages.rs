@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{id}/synthetic", post(measure_synthetic))
         .route("/datasets/{id}/suspension", post(set_dataset_suspension))
         .route("/synthetic/{id}/{action}", post(change_synthetic))
+        .route("/contributions/{id}/withdraw", post(withdraw_contribution))
         .route("/privacy", get(privacy_page))
         .route("/organizer", get(organizer_page))
         .route("/organizer/applications/{org}", post(review_application))
@@ -1057,7 +1058,19 @@ async fn render_dataset(
                 div.error role="alert" { h2 { "Upload refused" } p { "The file was not kept. Fix what the report names and upload again." } (contribution_block(c, rejected_receipt.as_deref())) }
             }
             h2 { "Contributions" }
-            @for (c, receipt) in view.contributions.iter().zip(&receipts) { (contribution_block(c, receipt.as_deref())) }
+            @for (c, receipt) in view.contributions.iter().zip(&receipts) {
+                (contribution_block(c, receipt.as_deref()))
+                @if let Some(at) = c.withdrawn_at {
+                    p.error.withdrawn { "Withdrawn by its hospital on " (time(at)) ": " (c.withdrawal_reason.as_deref().unwrap_or(""))
+                        ". Its data key is destroyed and its bytes deleted; its receipts stay." }
+                } @else if Some(c.hospital) == own_hospital && c.object.is_some() {
+                    form.withdraw method="post" action={ "/contributions/" (c.id.0) "/withdraw" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        label { "Reason (on the ledger's record of the withdrawal)" input type="text" name="reason" required maxlength="500"; }
+                        button type="submit" { "Withdraw this upload for good" }
+                    }
+                }
+            }
             @if view.contributions.is_empty() { p.muted { "None you may see." } }
             @if let Some(privacy) = &privacy {
                 h2 { "Privacy terms" }
@@ -1237,6 +1250,31 @@ async fn set_dataset_suspension(
         )
         .await?;
     see_other(&format!("/datasets/{id}"))
+}
+
+#[derive(Debug, Deserialize)]
+struct WithdrawForm {
+    csrf: String,
+    reason: String,
+}
+
+/// A hospital withdraws one of its uploads (its key destroyed, its bytes deleted).
+async fn withdraw_contribution(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<WithdrawForm>,
+) -> PageResult {
+    check_form(&auth, &form.csrf)?;
+    let withdrawn = state
+        .arena
+        .withdraw_contribution(
+            &auth.actor,
+            medarena_arena::ContributionId(id),
+            &form.reason,
+        )
+        .await?;
+    see_other(&format!("/datasets/{}", withdrawn.dataset.0))
 }
 
 #[derive(Debug, Deserialize)]

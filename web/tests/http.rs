@@ -302,6 +302,8 @@ struct Ids {
     offer_sha256: String,
     /// A contract for team X that stays proposed (then terminated).
     proposed: i64,
+    /// Hospital A's upload to a dataset of its own, withdrawn by the matrix.
+    open_contribution_a: i64,
 }
 
 /// The roles that take part in the cast's competition: organizers, hospitals, teams.
@@ -423,6 +425,11 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
         (("get", "/api/v1/contributions/{id}/receipts"),
             row(format!("/api/v1/contributions/{}/receipts", ids.contribution_a), &[("organizer", 200), ("hospital_a", 200)])),
         (("get", "/api/v1/audit"), row("/api/v1/audit", &[("organizer", 200), ("auditor", 200)])),
+        // Withdrawing an upload is its hospital's alone; tried last (stage 2) on an upload
+        // that no other row needs.
+        (("post", "/api/v1/contributions/{id}/withdraw"),
+            row(format!("/api/v1/contributions/{}/withdraw", ids.open_contribution_a), &[("hospital_a", 200)])
+                .body(|_| json_body(json!({ "reason": "matrix" }))).stage(2)),
         (("get", "/api/v1/datasets/{id}/privacy"),
             row(format!("/api/v1/datasets/{}/privacy", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
         // A hospital sets its own terms (the platform's defaults again, so that nothing else
@@ -589,6 +596,17 @@ fn prepare(server: &mut TestServer) -> Ids {
         );
     }
     let open_dataset = create_dataset(server, "hospital_a", "matrix-open");
+    // An upload of its own dataset that hospital A withdraws in the matrix.
+    let withdraw_set = create_dataset(server, "hospital_a", "matrix-withdraw");
+    let up = upload(
+        server,
+        "hospital_a",
+        withdraw_set,
+        "w.csv",
+        &csv_with("matrix-withdraw"),
+    );
+    assert_eq!(up.status, 201, "the upload to withdraw: {}", up.text);
+    let open_contribution_a = up.json["id"].as_i64().expect("contribution id");
     let hospital_a = server.cast.hospital_a_org.0;
     let contribution_a = contributions(server, "organizer", server.cast.dataset.0)
         .into_iter()
@@ -627,6 +645,7 @@ fn prepare(server: &mut TestServer) -> Ids {
         .as_i64()
         .expect("contract id");
     Ids {
+        open_contribution_a,
         contract,
         offer: offer["id"].as_i64().expect("contract id"),
         offer_sha256: offer["terms_sha256"].as_str().expect("digest").to_owned(),

@@ -75,3 +75,10 @@ CREATE INDEX run_usage_by_contract ON run_usage (contract_id, metered_at);
 -- The legality and compliance review of a dataset: each item of the checklist decided with
 -- a note (JSON: [{item, passed, note}]), kept with the organizer's decision.
 ALTER TABLE datasets ADD COLUMN review_checklist TEXT;
+
+-- A contribution's own data key (`upload:<random>`; NULL: the dataset's key, uploads from
+-- before per-upload keys), and its withdrawal by its hospital: the key destroyed, the object
+-- deleted, the row kept (its receipts stay verifiable).
+ALTER TABLE contributions ADD COLUMN key_scope TEXT;
+ALTER TABLE contributions ADD COLUMN withdrawn_at INTEGER;
+ALTER TABLE contributions ADD COLUMN withdrawal_reason TEXT;

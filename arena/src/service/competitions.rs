@@ -12,8 +12,7 @@ use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{CompareRequest, EntryComparison};
 use crate::ids::{CompetitionId, OrgId, SubmissionId};
 use crate::model::{
-    AgreementAcceptance, ChargePurpose, Competition, ContributionState, DatasetState, JobKind,
-    Role, SubmissionStatus,
+    AgreementAcceptance, ChargePurpose, Competition, DatasetState, JobKind, Role, SubmissionStatus,
 };
 use crate::store::{
     FinalRelease, NewCompetition, ScoredSubmission, SiteScoreRelease, SiteScoreRow,
@@ -543,7 +542,7 @@ impl Arena {
         let mut hospitals = Vec::new();
         for dataset in &competition.datasets {
             for contribution in self.inner.store.contributions(*dataset).await? {
-                if (!validated_only || contribution.state == ContributionState::Validated)
+                if (!validated_only || contribution.usable())
                     && !hospitals.contains(&contribution.hospital)
                 {
                     hospitals.push(contribution.hospital);

@@ -19,7 +19,7 @@ use crate::contract::{
 };
 use crate::error::{ArenaError, ArenaResult};
 use crate::ids::{AccountId, CompetitionId, DatasetId, OrgId};
-use crate::model::{AdmissionState, ContributionState, OrgKind, Role};
+use crate::model::{AdmissionState, OrgKind, Role};
 use crate::store::{AcceptContract, NewContract, UsageQuery};
 use crate::time::Timestamp;
 
@@ -269,7 +269,7 @@ impl Arena {
         for dataset in &datasets {
             let slug = self.load_dataset(*dataset).await?.slug;
             for contribution in self.inner.store.contributions(*dataset).await? {
-                if contribution.state != ContributionState::Validated {
+                if !contribution.usable() {
                     continue;
                 }
                 hospitals.push(contribution.hospital);

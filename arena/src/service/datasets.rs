@@ -240,11 +240,9 @@ impl Arena {
                 format!("is larger than {MAX_UPLOAD_BYTES} bytes"),
             ));
         }
-        let sealed = self
-            .inner
-            .vault
-            .put(&KeyScope::Dataset(dataset), &upload.bytes)
-            .await?;
+        // Each upload has its own data key, so that its hospital can withdraw it alone.
+        let scope = KeyScope::new_upload();
+        let sealed = self.inner.vault.put(&scope, &upload.bytes).await?;
         let added = self
             .inner
             .store
@@ -260,6 +258,7 @@ impl Arena {
                     content_sha256: sealed.content_sha256,
                     size_bytes: sealed.size_bytes,
                     commitment_salt: crate::vault::commitment_salt(),
+                    key_scope: Some(scope.to_string()),
                 },
             )
             .await?;
@@ -360,7 +359,7 @@ impl Arena {
     ) -> ArenaResult<Vec<ContributionData>> {
         let mut out = Vec::new();
         for other in self.inner.store.contributions(dataset.id).await? {
-            if !keep(&other) || other.state != ContributionState::Validated {
+            if !keep(&other) || !other.usable() {
                 continue;
             }
             let Some(object) = other.object else {
@@ -369,11 +368,7 @@ impl Arena {
             let bytes = self
                 .inner
                 .vault
-                .get(
-                    &KeyScope::Dataset(dataset.id),
-                    &object,
-                    &other.content_sha256,
-                )
+                .get(&other.scope(), &object, &other.content_sha256)
                 .await?;
             out.push(ContributionData {
                 dataset: dataset.id,
@@ -416,7 +411,7 @@ impl Arena {
                     Some(object) => self
                         .inner
                         .vault
-                        .get(&KeyScope::Dataset(dataset.id), &object, &contribution.content_sha256)
+                        .get(&contribution.scope(), &object, &contribution.content_sha256)
                         .await
                         .map(|plain| plain.to_vec())
                         .map_err(|err| tracing::error!(contribution = contribution.id.0, error = %err, "stored upload unreadable"))
@@ -604,6 +599,49 @@ impl Arena {
             .await?;
         self.deliver_audit_events().await;
         self.dataset_privacy(actor, id).await
+    }
+
+    /// A hospital withdraws one of its contributions (with a reason): its data key is
+    /// destroyed and its bytes deleted, so nothing can read it again; no run is queued or
+    /// started on it; its hospital's synthetic releases of the dataset are withdrawn too.
+    /// Released results and every receipt stay. Records `contribution_withdrawn`.
+    pub async fn withdraw_contribution(
+        &self,
+        actor: &Actor,
+        id: ContributionId,
+        reason: &str,
+    ) -> ArenaResult<Contribution> {
+        let contribution = self
+            .inner
+            .store
+            .contribution(id)
+            .await?
+            .ok_or_else(|| ArenaError::NotFound(id.to_string()))?;
+        authorize(
+            actor,
+            Action::WithdrawContribution,
+            Resource::Contribution {
+                hospital: contribution.hospital,
+            },
+        )?;
+        let reason = clean_text("reason", reason, 500)?;
+        let Some((withdrawn, object)) = self
+            .inner
+            .store
+            .withdraw_contribution(self.stamp(actor), id, &reason)
+            .await?
+        else {
+            return Err(ArenaError::Conflict(format!("{id} is already withdrawn")));
+        };
+        // The key is gone already (what makes the bytes unreadable); deleting them is
+        // hygiene, and a failure here leaves only ciphertext no key opens.
+        if let Some(object) = object
+            && let Err(err) = self.inner.vault.delete(&object).await
+        {
+            tracing::warn!(contribution = id.0, error = %err, "withdrawn upload's bytes not deleted");
+        }
+        self.deliver_audit_events().await;
+        Ok(withdrawn)
     }
 
     /// Authorizes `action` on a dataset, given who contributed to it.

@@ -17,8 +17,8 @@ use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{ExecutorError, RunInputs, RunRequest, RunResult};
 use crate::ids::{JobId, SubmissionId};
 use crate::model::{
-    ChargePurpose, Competition, ContributionState, DatasetState, Job, JobKind, RunOutcome,
-    Submission, SubmissionKind, SubmissionStatus, Tier,
+    ChargePurpose, Competition, DatasetState, Job, JobKind, RunOutcome, Submission, SubmissionKind,
+    SubmissionStatus, Tier,
 };
 use crate::store::{
     ClaimRequest, FinishJob, FinishOutcome, Metering, Reservation, RetryOutcome, Store,
@@ -241,7 +241,7 @@ impl Arena {
                 .await
                 .map_err(|e| transient(e.into()))?
             {
-                if contribution.state == ContributionState::Validated {
+                if contribution.usable() {
                     contributions.push((dataset.clone(), contribution));
                 }
             }

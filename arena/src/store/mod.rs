@@ -115,6 +115,9 @@ pub struct NewContribution {
     pub size_bytes: i64,
     /// The secret salt of the contribution's public commitments ([`crate::vault::commitment`]).
     pub commitment_salt: String,
+    /// The scope of the upload's own data key (`upload:<hex>`); `None`: sealed with its
+    /// dataset's key (uploads from before per-upload keys).
+    pub key_scope: Option<String>,
 }
 
 /// Why a contribution could not be added.
@@ -496,6 +499,18 @@ pub trait DatasetRepo: Send + Sync {
         hospital: OrgId,
         reason: Option<&str>,
     ) -> StoreResult<bool>;
+    /// A hospital withdraws a contribution, in one transaction: marks it withdrawn (its
+    /// object reference dropped), destroys its data key, withdraws the hospital's draft and
+    /// published synthetic releases of the dataset (measured from its rows), and, when the
+    /// dataset is not approved yet, recomputes its state. Records `contribution_withdrawn`
+    /// (and `synthetic_data_state_changed`). `None` when it was already withdrawn. The
+    /// caller deletes the object afterwards.
+    async fn withdraw_contribution(
+        &self,
+        stamp: Stamp,
+        id: ContributionId,
+        reason: &str,
+    ) -> StoreResult<Option<(Contribution, Option<ObjectId>)>>;
     /// The hospitals' suspensions of a dataset's use (what a real run checks at its start).
     async fn dataset_suspensions(&self, dataset: DatasetId) -> StoreResult<Vec<DatasetSuspension>>;
     async fn dataset_privacy(

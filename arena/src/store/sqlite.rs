@@ -31,6 +31,7 @@ use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 mod contracts;
 mod suspensions;
 mod synthetic;
+mod withdrawals;
 
 /// The schema, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -58,7 +59,8 @@ const DATASET_COLS: &str = "id, slug, title, description, state, created_by, cre
                             reviewed_by, reviewed_at, review_note, review_checklist";
 const CONTRIBUTION_COLS: &str = "id, dataset_id, hospital_id, uploaded_by, file_name, manifest, \
                                  object_id, content_sha256, size_bytes, row_count, state, \
-                                 report_json, created_at, commitment_salt";
+                                 report_json, created_at, commitment_salt, key_scope, \
+                                 withdrawn_at, withdrawal_reason";
 const SUBMISSION_COLS: &str = "id, competition_id, team_id, submitted_by, phase, kind, \
                                analysis_json, object_id, module_sha256, size_bytes, status, \
                                outcome, note, dummy_score, released_public_score, \
@@ -227,6 +229,9 @@ fn contribution_from(row: &SqliteRow) -> StoreResult<Contribution> {
         state: parse(row.try_get("state")?)?,
         report: json_opt(row, "report_json")?.unwrap_or(serde_json::Value::Null),
         created_at: ts(row, "created_at")?,
+        key_scope: row.try_get("key_scope")?,
+        withdrawn_at: ts_opt(row, "withdrawn_at")?,
+        withdrawal_reason: row.try_get("withdrawal_reason")?,
     })
 }
 
@@ -531,7 +536,8 @@ async fn terms_in(
     .fetch_all(&mut *conn)
     .await?;
     let contributors: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT hospital_id FROM contributions WHERE dataset_id = $1 AND state = 'validated'",
+        "SELECT DISTINCT hospital_id FROM contributions WHERE dataset_id = $1 AND state = 'validated' \
+         AND withdrawn_at IS NULL",
     )
     .bind(dataset.0)
     .fetch_all(&mut *conn)
@@ -1399,8 +1405,8 @@ impl DatasetRepo for SqliteStore {
         let row = sqlx::query(&format!(
             "INSERT INTO contributions (dataset_id, hospital_id, uploaded_by, file_name, manifest, \
              object_id, content_sha256, size_bytes, state, report_json, created_at, \
-             commitment_salt) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'uploaded', 'null', $9, $10) \
+             commitment_salt, key_scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'uploaded', 'null', $9, $10, $11) \
              RETURNING {CONTRIBUTION_COLS}"
         ))
         .bind(new.dataset.0)
@@ -1413,6 +1419,7 @@ impl DatasetRepo for SqliteStore {
         .bind(new.size_bytes)
         .bind(stamp.at.0)
         .bind(&new.commitment_salt)
+        .bind(&new.key_scope)
         .fetch_one(&mut *tx)
         .await?;
         let contribution = contribution_from(&row)?;
@@ -1640,6 +1647,15 @@ impl DatasetRepo for SqliteStore {
         reason: Option<&str>,
     ) -> StoreResult<bool> {
         suspensions::set_suspension(self, stamp, dataset, hospital, reason).await
+    }
+
+    async fn withdraw_contribution(
+        &self,
+        stamp: Stamp,
+        id: ContributionId,
+        reason: &str,
+    ) -> StoreResult<Option<(Contribution, Option<ObjectId>)>> {
+        withdrawals::withdraw(self, stamp, id, reason).await
     }
 
     async fn dataset_suspensions(

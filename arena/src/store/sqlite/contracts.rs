@@ -230,7 +230,7 @@ pub(super) async fn meter_run(
         .await?;
         let rows_read: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT) FROM contributions \
-             WHERE dataset_id = $1 AND state = 'validated'",
+             WHERE dataset_id = $1 AND state = 'validated' AND withdrawn_at IS NULL",
         )
         .bind(dataset.0)
         .fetch_one(&mut *conn)
