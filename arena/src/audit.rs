@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::PrivacyLevel;
+use crate::certificate::CertificateKind;
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
     SubmissionId, SyntheticReleaseId,
@@ -204,6 +205,15 @@ pub enum AuditEvent {
         state: SyntheticState,
         measurements_sha256: String,
     },
+    /// The platform issued a certificate (`crate::certificate`): anchors its body digest
+    /// (a commitment: the body holds a random nonce) so a holder can check inclusion.
+    /// `subject` is what it certifies (`dataset:3`, `submission:12`).
+    CertificateIssued {
+        certificate: String,
+        kind: CertificateKind,
+        subject: String,
+        certificate_sha256: String,
+    },
 }
 
 impl AuditEvent {
@@ -240,6 +250,7 @@ impl AuditEvent {
             AuditEvent::DatasetResumed { .. } => "dataset_resumed",
             AuditEvent::SyntheticDataMeasured { .. } => "synthetic_data_measured",
             AuditEvent::SyntheticDataStateChanged { .. } => "synthetic_data_state_changed",
+            AuditEvent::CertificateIssued { .. } => "certificate_issued",
         }
     }
 
@@ -275,6 +286,8 @@ impl AuditEvent {
             | E::SiteScoreReleased { submission, .. } => submission.to_string(),
             E::SyntheticDataMeasured { release, .. }
             | E::SyntheticDataStateChanged { release, .. } => release.to_string(),
+            // By serial, so the anchoring entry of one certificate is found directly.
+            E::CertificateIssued { certificate, .. } => format!("certificate:{certificate}"),
             E::JobStarted { job, .. }
             | E::JobLeaseExpired { job, .. }
             | E::JobAttemptFailed { job, .. }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod certificate;
 mod client;
 mod competition;
 mod dataset;
@@ -52,6 +53,9 @@ enum Command {
     /// Organizers: create, list, close and publish competitions on the server.
     #[command(subcommand)]
     Competition(competition::CompetitionCommand),
+    /// Download registration and result certificates (check them with `ledger verify`).
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCommand),
     /// The sandbox's child process (internal: started by the sandbox host, speaks on stdio).
     #[command(hide = true)]
     SandboxChild,
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Whoami => client::whoami(),
         Command::Submit(args) => client::submit(args),
         Command::Competition(cmd) => competition::run(cmd),
+        Command::Certificate(cmd) => certificate::run(cmd),
         Command::SandboxChild => sandbox_child::run(),
     };
     match outcome {

@@ -410,6 +410,14 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
                 .body(|_| json_body(json!({ "approve": true })))),
         (("get", "/api/v1/datasets/{id}/usage"),
             row(format!("/api/v1/datasets/{}/usage", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        // Certificates: a registration is its dataset's hospitals' and organizers'; result
+        // certificates exist from publication on and are everyone's then.
+        (("get", "/api/v1/datasets/{id}/certificate"),
+            row(format!("/api/v1/datasets/{}/certificate", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        (("get", "/api/v1/certificates/{serial}"),
+            row(format!("/api/v1/certificates/reg-{}", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        (("get", "/api/v1/competitions/{id}/certificates"),
+            row(format!("/api/v1/competitions/{c}/certificates"), &everyone(200)).stage(3)),
         (("get", "/api/v1/contributions/{id}"),
             row(format!("/api/v1/contributions/{}", ids.contribution_a), &[("organizer", 200), ("hospital_a", 200)])),
         (("get", "/api/v1/contributions/{id}/receipts"),
