@@ -532,7 +532,9 @@ async fn operations_enforce_the_matrix() {
             .is_ok()
     );
     assert!(matches!(
-        arena.result_certificates(&cast.team_x, cast.competition).await,
+        arena
+            .result_certificates(&cast.team_x, cast.competition)
+            .await,
         Err(ArenaError::Forbidden(_))
     ));
     assert!(matches!(

@@ -931,6 +931,17 @@ fn fillings(template: &str, params: &HashMap<&str, Vec<i64>>, code: &str) -> Vec
                     .collect()
             }
             "{code}" => vec![code.to_owned()],
+            // Every certificate there may be: each dataset's registration, each
+            // competition's entries' results.
+            "{serial}" => {
+                let ids = |resource: &str| params.get(resource).cloned().unwrap_or_default();
+                let mut serials: Vec<String> =
+                    ids("datasets").iter().map(|d| format!("reg-{d}")).collect();
+                for c in ids("competitions") {
+                    serials.extend(ids("submissions").iter().map(|s| format!("res-{c}-{s}")));
+                }
+                serials
+            }
             s if s.starts_with('{') => {
                 panic!("GET {template}: unknown parameter {s}; extend the scan")
             }
@@ -1077,6 +1088,8 @@ fn no_route_serves_raw_rows_to_anyone() {
         "/ledger".to_owned(),
         format!("/competitions/{c}"),
         format!("/competitions/{c}/submissions"),
+        format!("/certificates/reg-{dataset}"),
+        format!("/certificates/reg-{}", server.cast.dataset.0),
     ];
     for role in SIGNED_IN {
         let (cookie, _) = session_cookie(&server, role);
