@@ -1321,6 +1321,95 @@ fn hospitals_see_their_own_patients_scores_once_published() {
 }
 
 #[test]
+fn certificates_download_verify_offline_and_print_as_pages() {
+    use medarena_arena::certificate::{self, CertificateDocument};
+    let server = TestServer::start();
+    let d = server.cast.dataset.0;
+    let c = server.cast.competition.0;
+    let key = medarena_ledger::VerifierKey::parse(&server.get("anonymous", "/api/ledger/key").text)
+        .expect("the ledger key");
+
+    // The registration: its file verifies with the ledger's key, byte for byte as served.
+    let file = server.get("hospital_a", &format!("/api/v1/datasets/{d}/certificate"));
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.header("content-type"), Some("application/json"));
+    let verified = certificate::verify(file.text.as_bytes(), &key, None).expect("verifies");
+    assert_eq!(verified.serial, format!("reg-{d}"));
+    let by_serial = server.get("hospital_b", &format!("/api/v1/certificates/reg-{d}"));
+    assert_eq!(by_serial.text, file.text, "one certificate, the same bytes");
+    // Printable page, linked from the dataset page; not a team's to see.
+    let dataset_page = server.get("hospital_a", &format!("/datasets/{d}"));
+    assert!(
+        dataset_page
+            .text
+            .contains(&format!("/certificates/reg-{d}")),
+        "{}",
+        dataset_page.text
+    );
+    let page = server.get("hospital_a", &format!("/certificates/reg-{d}"));
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Dataset registration certificate"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(&verified.body_sha256));
+    assert!(page.text.contains(&format!("/api/v1/certificates/reg-{d}")));
+    assert_eq!(
+        server
+            .get("team_x", &format!("/certificates/reg-{d}"))
+            .status,
+        403
+    );
+    assert_eq!(
+        server
+            .get("hospital_a", "/certificates/not-a-serial")
+            .status,
+        422
+    );
+
+    // Results: none before publication; one per final entry after, everyone's.
+    submit(&server, "team_x", 61);
+    submit(&server, "team_y", 62);
+    server.drain();
+    let list = format!("/api/v1/competitions/{c}/certificates");
+    assert_eq!(server.get("anonymous", &list).status, 401);
+    for path in ["close", "publish"] {
+        let answer = server.post_json(
+            "organizer",
+            &format!("/api/v1/competitions/{c}/{path}"),
+            &json!({}),
+        );
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+    let listed = server.get("anonymous", &list);
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let documents: Vec<CertificateDocument> =
+        serde_json::from_value(listed.json.clone()).expect("certificate documents");
+    assert_eq!(documents.len(), 2, "{}", listed.text);
+    let competition_page = server.get("anonymous", &format!("/competitions/{c}"));
+    assert!(competition_page.text.contains("Result certificates"));
+    for document in &documents {
+        let serial = &document.body.serial;
+        certificate::verify(&document.to_file_bytes(), &key, None).expect("verifies");
+        let file = server.get("anonymous", &format!("/api/v1/certificates/{serial}"));
+        assert_eq!(file.status, 200, "{}", file.text);
+        assert_eq!(file.text.as_bytes(), document.to_file_bytes().as_slice());
+        assert!(
+            competition_page
+                .text
+                .contains(&format!("/certificates/{serial}"))
+        );
+        let page = server.get("anonymous", &format!("/certificates/{serial}"));
+        assert!(
+            page.text.contains("Competition result certificate"),
+            "{}",
+            page.text
+        );
+    }
+}
+
+#[test]
 fn routes_no_cast_role_may_call_work_for_the_right_account() {
     let mut server = TestServer::start();
     // Apply: an account without an organization.
