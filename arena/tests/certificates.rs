@@ -109,6 +109,29 @@ async fn approval_issues_a_signed_anchored_registration_certificate() {
     for c in &contributions {
         assert!(!entry.contains(&c.content_sha256), "{entry}");
     }
+    // A file saved before the receipt existed: the receipt given apart anchors it; the
+    // receipt of another entry is refused, naming the anchor.
+    let bare = document.to_file_bytes();
+    let receipt = world
+        .with_receipt(document.clone())
+        .anchor
+        .and_then(|a| a.receipt)
+        .expect("receipt");
+    let apart = certificate::verify(&bare, &key, Some(&receipt)).expect("anchored apart");
+    assert_eq!(apart.anchored_at, verified.anchored_at);
+    assert!(
+        certificate::verify(&bare, &key, None)
+            .expect("signature alone")
+            .anchored_at
+            .is_none()
+    );
+    let other_entry = world
+        .ledger
+        .read(|l| l.receipt(0))
+        .expect("the first entry's receipt");
+    let err = certificate::verify(&bare, &key, Some(&other_entry)).expect_err("wrong entry");
+    assert!(err.to_string().starts_with("anchor:"), "{err}");
+
     // No row count appears (co-contributors and organizers must not learn exact counts).
     let text = String::from_utf8_lossy(&file);
     assert!(!text.contains("\"rows\""), "{text}");

@@ -271,8 +271,12 @@ impl Arena {
                 module_sha256: submission.module_sha256,
                 metric: board.metric.clone(),
                 higher_is_better: board.higher_is_better,
-                released_score: entry.score,
-                noise_half_width_95: entry.score.and(board.noise_half_width_95),
+                // A non-finite value cannot round-trip through JSON (and is never released).
+                released_score: entry.score.filter(|s| s.is_finite()),
+                noise_half_width_95: entry
+                    .score
+                    .and(board.noise_half_width_95)
+                    .filter(|h| h.is_finite()),
                 rank: u32::try_from(entry.rank).unwrap_or(u32::MAX),
                 entries,
                 datasets: datasets.clone(),
