@@ -19,6 +19,10 @@
 //! the Go `note` signer format, `PRIVATE+KEY+name+keyid+base64(0x01 || seed)`. The note
 //! code is `signed_note` and the checkpoint code `tlog_tiles` (Cloudflare's ports of Go's
 //! `sumdb/note` and `sumdb/tlog`), so Go tooling reads and writes the same bytes.
+//!
+//! The same key signs other notes for the platform (certificates: [`LogSigner::sign_note`],
+//! [`verify_note`]), whose first line holds a space and so can never be read as a
+//! checkpoint's origin, nor a checkpoint as one of them.
 
 use std::fmt;
 use std::fs;

@@ -372,6 +372,21 @@ impl Arena {
             {
                 return self.registration_certificate(actor, id).await;
             }
+            // Results not issued at publication are issued on first read of the list.
+            if let Some(id) = serial
+                .strip_prefix("res-")
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(c, _)| c.parse().ok())
+                .map(CompetitionId)
+                && self.inner.store.competition(id).await?.is_some()
+            {
+                return self
+                    .result_certificates(actor, id)
+                    .await?
+                    .into_iter()
+                    .find(|d| d.body.serial == serial)
+                    .ok_or_else(missing);
+            }
             return Err(missing());
         };
         match (stored.kind, stored.dataset, stored.competition) {
