@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::PrivacyLevel;
 use crate::certificate::CertificateKind;
+use crate::contract::ContractState;
 use crate::ids::{
-    AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
-    SubmissionId, SyntheticReleaseId,
+    AccountId, AuditEventId, CompetitionId, ContractId, ContributionId, CredentialId, DatasetId,
+    JobId, OrgId, SubmissionId, SyntheticReleaseId,
 };
 use crate::model::{
     ChargePurpose, CredentialKind, JobKind, OrgKind, Role, RunOutcome, SubmissionStatus,
@@ -214,6 +215,39 @@ pub enum AuditEvent {
         subject: String,
         certificate_sha256: String,
     },
+    /// An organizer proposed a contract; the digest is of the terms each party accepts.
+    ContractProposed {
+        contract: ContractId,
+        competition: CompetitionId,
+        terms_sha256: String,
+    },
+    /// One party accepted a contract's terms (`party`: `platform`, `hospital:3`, ...).
+    ContractAccepted {
+        contract: ContractId,
+        party: String,
+        terms_sha256: String,
+    },
+    /// A contract moved to `state` (activated, suspended, resumed, terminated, expired,
+    /// fulfilled); `party` is who moved it (`None`: the platform's clock or publication).
+    ContractStateChanged {
+        contract: ContractId,
+        state: ContractState,
+        party: Option<String>,
+        reason: Option<String>,
+    },
+    /// A real-data run's use of one dataset, metered under the contract that covered it:
+    /// what the parties' statements list (stamped, like every real-run event, with the
+    /// run's release time). No measured time or memory: those follow the hidden rows.
+    RunMetered {
+        contract: ContractId,
+        job: JobId,
+        dataset: DatasetId,
+        team: OrgId,
+        epsilon: f64,
+        cpu_seconds_billed: u64,
+        amount: String,
+        currency: String,
+    },
 }
 
 impl AuditEvent {
@@ -251,6 +285,10 @@ impl AuditEvent {
             AuditEvent::SyntheticDataMeasured { .. } => "synthetic_data_measured",
             AuditEvent::SyntheticDataStateChanged { .. } => "synthetic_data_state_changed",
             AuditEvent::CertificateIssued { .. } => "certificate_issued",
+            AuditEvent::ContractProposed { .. } => "contract_proposed",
+            AuditEvent::ContractAccepted { .. } => "contract_accepted",
+            AuditEvent::ContractStateChanged { .. } => "contract_state_changed",
+            AuditEvent::RunMetered { .. } => "run_metered",
         }
     }
 
@@ -288,6 +326,10 @@ impl AuditEvent {
             | E::SyntheticDataStateChanged { release, .. } => release.to_string(),
             // By serial, so the anchoring entry of one certificate is found directly.
             E::CertificateIssued { certificate, .. } => format!("certificate:{certificate}"),
+            E::ContractProposed { contract, .. }
+            | E::ContractAccepted { contract, .. }
+            | E::ContractStateChanged { contract, .. }
+            | E::RunMetered { contract, .. } => contract.to_string(),
             E::JobStarted { job, .. }
             | E::JobLeaseExpired { job, .. }
             | E::JobAttemptFailed { job, .. }

@@ -164,6 +164,22 @@ pub enum Action {
     /// The operators' Prometheus metrics (Platform): queue states and timings follow real
     /// runs, so organizers only (or the operators' metrics token, checked by the web layer).
     ViewMetrics,
+    /// Propose a contract between hospitals, teams and the platform (Platform).
+    ProposeContract,
+    /// A contract, its acceptances and its history (Contract): organizers, auditors, its
+    /// hospitals, its team (an open offer: every admitted team).
+    ViewContract,
+    /// Accept a contract as one of its parties (Contract): the platform (organizers), an
+    /// approved member of a party hospital, of the named team (an open offer: of any team
+    /// admitted to real data), the named auditor.
+    AcceptContract,
+    /// Suspend or resume a contract (Contract): organizers and its hospitals.
+    SuspendContract,
+    /// End a contract for good (Contract): organizers, its hospitals, its named team.
+    TerminateContract,
+    /// A party's statement of metered use (Platform): organizers and auditors all lines,
+    /// approved hospitals and teams their own.
+    ViewStatement,
 }
 
 impl Action {
@@ -199,6 +215,12 @@ impl Action {
         Action::ViewBudget,
         Action::ManageCredential,
         Action::ViewMetrics,
+        Action::ProposeContract,
+        Action::ViewContract,
+        Action::AcceptContract,
+        Action::SuspendContract,
+        Action::TerminateContract,
+        Action::ViewStatement,
     ];
 }
 
@@ -207,12 +229,29 @@ impl Action {
 pub enum Resource<'a> {
     Platform,
     Ledger,
-    Competition { published: bool },
+    Competition {
+        published: bool,
+    },
     Team(OrgId),
-    Dataset { contributors: &'a [OrgId] },
-    Contribution { hospital: OrgId },
-    Submission { team: OrgId },
-    Credential { owner: AccountId },
+    Dataset {
+        contributors: &'a [OrgId],
+    },
+    Contribution {
+        hospital: OrgId,
+    },
+    Submission {
+        team: OrgId,
+    },
+    Credential {
+        owner: AccountId,
+    },
+    /// A contract's parties (its hospitals, its named team or `None` for an open offer, its
+    /// named auditor).
+    Contract {
+        hospitals: &'a [OrgId],
+        team: Option<OrgId>,
+        auditor: Option<AccountId>,
+    },
 }
 
 /// Why an action was refused.
@@ -300,6 +339,66 @@ fn permits(actor: &Actor, action: Action, resource: Resource<'_>) -> bool {
         (A::ViewBudget, R::Team(team)) => organizer || actor.member_of(TeamMember, team),
         (A::ManageCredential, R::Credential { owner }) => {
             organizer || actor.account() == Some(owner)
+        }
+        (A::ProposeContract, R::Platform) => organizer,
+        (
+            A::ViewContract,
+            R::Contract {
+                hospitals, team, ..
+            },
+        ) => {
+            organizer
+                || actor.has_role(Auditor)
+                || hospitals.iter().any(|h| actor.member_of(Hospital, *h))
+                || match team {
+                    Some(team) => actor.member_of(TeamMember, team),
+                    None => actor.approved_as(TeamMember),
+                }
+        }
+        (
+            A::AcceptContract,
+            R::Contract {
+                hospitals,
+                team,
+                auditor,
+            },
+        ) => {
+            organizer
+                || hospitals
+                    .iter()
+                    .any(|h| actor.approved_member_of(Hospital, *h))
+                || (actor.has_role(Auditor) && auditor.is_some() && actor.account() == auditor)
+                || (match team {
+                    Some(team) => actor.approved_member_of(TeamMember, team),
+                    None => actor.approved_as(TeamMember),
+                } && actor
+                    .approved_org()
+                    .and_then(|m| m.tier)
+                    .is_some_and(|tier| tier >= Tier::RealData))
+        }
+        (A::SuspendContract, R::Contract { hospitals, .. }) => {
+            organizer
+                || hospitals
+                    .iter()
+                    .any(|h| actor.approved_member_of(Hospital, *h))
+        }
+        (
+            A::TerminateContract,
+            R::Contract {
+                hospitals, team, ..
+            },
+        ) => {
+            organizer
+                || hospitals
+                    .iter()
+                    .any(|h| actor.approved_member_of(Hospital, *h))
+                || team.is_some_and(|team| actor.approved_member_of(TeamMember, team))
+        }
+        (A::ViewStatement, R::Platform) => {
+            organizer
+                || actor.has_role(Auditor)
+                || actor.approved_as(Hospital)
+                || actor.approved_as(TeamMember)
         }
         _ => false,
     }

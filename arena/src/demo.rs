@@ -13,6 +13,8 @@
 //!   `arena/examples/bundles/liver-survival/competition.yaml` (Harrell's C);
 //! - each hospital opted in to synthetic development data on each dataset
 //!   ([`DEMO_SYNTHETIC_EPSILON`], published), so dummy runs score like real models;
+//! - an open contract offer per competition (a demo quote in EUR) that the platform, both
+//!   hospitals and both teams accepted;
 //! - two teams with accepted agreements, one submitting the baseline to both and one the
 //!   gradient-boosted trees (cardiac) and the Cox model (survival), run on dummy and then
 //!   real data through the queue and scored.
@@ -30,11 +32,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::authz::Actor;
 use crate::bundle::{Bundle, PhaseKind, PhaseSpec};
+use crate::contract::Quote;
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::DatasetUpload;
 use crate::ids::{CompetitionId, DatasetId, OrgId, SubmissionId};
 use crate::model::{ContributionState, DatasetState, Role, SubmissionStatus, SyntheticState, Tier};
-use crate::service::{AdmissionDecision, Arena, Registration, SyntheticAction};
+use crate::service::{AdmissionDecision, Arena, ContractProposal, Registration, SyntheticAction};
 
 /// The example submissions, prebuilt (see the module docs).
 pub const BASELINE_WASM: &[u8] = include_bytes!("../../guest/prebuilt/baseline.wasm");
@@ -408,6 +411,16 @@ pub async fn seed(arena: &Arena) -> ArenaResult<DemoSummary> {
     })
 }
 
+/// The demo contracts' prices, so that statements show amounts.
+fn demo_quote() -> Quote {
+    Quote {
+        currency: "EUR".to_owned(),
+        per_run: rust_decimal::Decimal::new(200, 2),
+        per_cpu_second: rust_decimal::Decimal::new(5, 4),
+        per_epsilon: rust_decimal::Decimal::new(20, 0),
+    }
+}
+
 /// One demo dataset and its competition, with both teams' submissions run.
 async fn seed_competition(
     arena: &Arena,
@@ -434,6 +447,25 @@ async fn seed_competition(
         }
     };
     let digest = Arena::agreement_sha256(&competition);
+    if arena
+        .contracts(organizer, Some(competition.id))
+        .await?
+        .is_empty()
+    {
+        let hospitals: Vec<&Actor> = hospitals.iter().map(|(actor, _)| actor).collect();
+        let teams: Vec<&Actor> = teams.iter().map(|(actor, _)| actor).collect();
+        crate::testing::contract_accepted_by_all(
+            arena,
+            organizer,
+            &ContractProposal {
+                quote: Some(demo_quote()),
+                ..ContractProposal::open_offer(competition.id)
+            },
+            &hospitals,
+            &teams,
+        )
+        .await?;
+    }
 
     let mut submitted = Vec::new();
     for ((member, (team, team_org)), (example, module)) in

@@ -119,6 +119,10 @@ pub struct RunResult {
     /// An analysis's released aggregate (real runs of analysis submissions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_aggregate: Option<crate::model::ReleasedAggregate>,
+    /// What the run's sandbox children used, for metering (operators only: it follows the
+    /// data). `None` when the executor does not measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<crate::store::MeasuredUsage>,
 }
 
 /// A module refused at upload.

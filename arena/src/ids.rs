@@ -68,3 +68,9 @@ id_type!(
     SyntheticReleaseId,
     "synthetic"
 );
+id_type!(
+    /// A three-party transaction contract (hospitals, a team or every admitted team, the
+    /// platform) over a competition's use of datasets.
+    ContractId,
+    "contract"
+);

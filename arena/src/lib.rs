@@ -130,6 +130,7 @@ pub mod authz;
 pub mod bundle;
 pub mod certificate;
 pub mod config;
+pub mod contract;
 pub mod crypto;
 pub mod demo;
 pub mod error;
@@ -165,10 +166,12 @@ pub use executor::{
 pub use ids::*;
 pub use model::*;
 pub use service::{
-    AdmissionDecision, Arena, ArenaBuilder, CLEAN_TEXT_PATTERN, DEFAULT_DEVELOPMENT_ROWS,
-    DatasetView, DevelopmentData, DummyRunReport, ExactScores, IssuedToken, JobEnd, JobReport,
-    Leaderboard, LeaderboardEntry, LeaderboardKind, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON,
-    MAX_UPLOAD_BYTES, Me, Registration, ScorePoint, SubmissionView, SyntheticAction, TeamView,
+    AdmissionDecision, Arena, ArenaBuilder, CLEAN_TEXT_PATTERN, ContractAction, ContractProposal,
+    ContractView, DEFAULT_DEVELOPMENT_ROWS, DEFAULT_VALID_DAYS, DatasetView, DevelopmentData,
+    DummyRunReport, ExactScores, IssuedToken, JobEnd, JobReport, Leaderboard, LeaderboardEntry,
+    LeaderboardKind, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON, MAX_UPLOAD_BYTES, Me,
+    Registration, ScorePoint, Statement, StatementRequest, StatementTotal, SubmissionView,
+    SyntheticAction, TeamView, statement_totals,
 };
 pub use store::Store;
 pub use store::sqlite::SqliteStore;

@@ -176,10 +176,17 @@ pub fn successful_result(request: &RunRequest<'_>) -> RunResult {
             exact_public_score: Some(0.81),
             private_score: Some(0.79),
             details: serde_json::json!({ "interval": [0.75, 0.86] }),
+            measured: Some(SCRIPTED_USAGE),
             ..RunResult::default()
         },
     }
 }
+
+/// What [`successful_result`] says a real run used.
+pub const SCRIPTED_USAGE: crate::store::MeasuredUsage = crate::store::MeasuredUsage {
+    cpu_millis: Some(1234),
+    peak_memory_bytes: Some(5 << 20),
+};
 
 struct RunningGuard<'a>(&'a AtomicUsize);
 
@@ -225,4 +232,45 @@ impl RunExecutor for ScriptedExecutor {
         }
         (self.script)(&request)
     }
+}
+
+/// Puts a competition under a contract that every given party accepts: the platform (as
+/// `organizer`), `hospitals` and `teams` (for an open offer, each team for itself). For
+/// tests and the demo, which need real runs to be covered.
+pub async fn contract_accepted_by_all(
+    arena: &crate::Arena,
+    organizer: &crate::Actor,
+    proposal: &crate::ContractProposal,
+    hospitals: &[&crate::Actor],
+    teams: &[&crate::Actor],
+) -> crate::ArenaResult<crate::contract::Contract> {
+    let contract = arena.propose_contract(organizer, proposal).await?;
+    let digest = contract.terms_sha256.clone();
+    arena
+        .accept_contract(organizer, contract.id, &digest)
+        .await?;
+    for party in hospitals.iter().chain(teams) {
+        arena.accept_contract(party, contract.id, &digest).await?;
+    }
+    Ok(arena.contract(organizer, contract.id).await?.contract)
+}
+
+/// A team accepts every open offer of a competition it may see (tests: a team admitted
+/// after the contract was made).
+pub async fn accept_open_offers(
+    arena: &crate::Arena,
+    team: &crate::Actor,
+    competition: crate::ids::CompetitionId,
+) -> crate::ArenaResult<usize> {
+    let mut accepted = 0;
+    for contract in arena.contracts(team, Some(competition)).await? {
+        if contract.terms.team.is_none() && contract.state == crate::contract::ContractState::Active
+        {
+            arena
+                .accept_contract(team, contract.id, &contract.terms_sha256)
+                .await?;
+            accepted += 1;
+        }
+    }
+    Ok(accepted)
 }

@@ -22,6 +22,7 @@ const T4: OrgId = OrgId(14);
 const T5: OrgId = OrgId(15);
 const T6: OrgId = OrgId(16);
 const TEAM_X_ACCOUNT: AccountId = AccountId(107);
+const AUDITOR_ACCOUNT: AccountId = AccountId(102);
 
 fn account(
     id: i64,
@@ -45,7 +46,7 @@ fn actors() -> Vec<(&'static str, Actor)> {
     vec![
         ("anonymous", Actor::Anonymous),
         ("organizer", account(101, Role::Organizer, None)),
-        ("auditor", account(102, Role::Auditor, None)),
+        ("auditor", account(AUDITOR_ACCOUNT.0, Role::Auditor, None)),
         (
             "hospital_a",
             account(103, Role::Hospital, Some((H1, Approved, None))),
@@ -130,6 +131,30 @@ fn resources() -> Vec<(&'static str, Resource<'static>)> {
             "credential_of_other",
             Resource::Credential {
                 owner: AccountId(999),
+            },
+        ),
+        (
+            "contract_of_a_with_x",
+            Resource::Contract {
+                hospitals: H1_ONLY,
+                team: Some(T1),
+                auditor: Some(AUDITOR_ACCOUNT),
+            },
+        ),
+        (
+            "open_contract_of_a",
+            Resource::Contract {
+                hospitals: H1_ONLY,
+                team: None,
+                auditor: None,
+            },
+        ),
+        (
+            "contract_of_b",
+            Resource::Contract {
+                hospitals: H2_ONLY,
+                team: Some(T2),
+                auditor: None,
             },
         ),
     ]
@@ -277,6 +302,72 @@ fn expected() -> BTreeMap<(Action, &'static str), Vec<&'static str>> {
         A::ManageCredential,
         &["credential_of_other"],
         &["organizer"],
+    );
+    // Contracts: organizers propose (and accept for the platform); its parties see and act.
+    allow(A::ProposeContract, &["platform"], &["organizer"]);
+    allow(
+        A::ViewContract,
+        &["contract_of_a_with_x"],
+        &["organizer", "auditor", "hospital_a", "team_x"],
+    );
+    // An open offer is shown to every admitted team...
+    allow(
+        A::ViewContract,
+        &["open_contract_of_a"],
+        &[
+            "organizer",
+            "auditor",
+            "hospital_a",
+            "team_x",
+            "team_dummy",
+            "team_dp",
+        ],
+    );
+    allow(
+        A::ViewContract,
+        &["contract_of_b"],
+        &["organizer", "auditor"],
+    );
+    // ... and accepted by those admitted to real data; a named auditor accepts too.
+    allow(
+        A::AcceptContract,
+        &["contract_of_a_with_x"],
+        &["organizer", "auditor", "hospital_a", "team_x"],
+    );
+    allow(
+        A::AcceptContract,
+        &["open_contract_of_a"],
+        &["organizer", "hospital_a", "team_x", "team_dp"],
+    );
+    allow(A::AcceptContract, &["contract_of_b"], &["organizer"]);
+    allow(
+        A::SuspendContract,
+        &["contract_of_a_with_x", "open_contract_of_a"],
+        &["organizer", "hospital_a"],
+    );
+    allow(A::SuspendContract, &["contract_of_b"], &["organizer"]);
+    allow(
+        A::TerminateContract,
+        &["contract_of_a_with_x"],
+        &["organizer", "hospital_a", "team_x"],
+    );
+    allow(
+        A::TerminateContract,
+        &["open_contract_of_a"],
+        &["organizer", "hospital_a"],
+    );
+    allow(A::TerminateContract, &["contract_of_b"], &["organizer"]);
+    allow(
+        A::ViewStatement,
+        &["platform"],
+        &[
+            "organizer",
+            "auditor",
+            "hospital_a",
+            "team_x",
+            "team_dummy",
+            "team_dp",
+        ],
     );
     table
 }

@@ -210,6 +210,21 @@ async fn cast(arena: &Arena, bundle_yaml: &str, tiers: &[Tier]) -> Cast {
             .expect("accept");
         teams.push((team, org));
     }
+    let real_teams: Vec<&Actor> = teams
+        .iter()
+        .zip(tiers)
+        .filter(|(_, tier)| **tier >= Tier::RealData)
+        .map(|((team, _), _)| team)
+        .collect();
+    medarena_arena::testing::contract_accepted_by_all(
+        arena,
+        &organizer,
+        &medarena_arena::ContractProposal::open_offer(competition.id),
+        &[&hospital_a, &hospital_b],
+        &real_teams,
+    )
+    .await
+    .expect("contract");
     Cast {
         organizer,
         dataset: dataset.id,

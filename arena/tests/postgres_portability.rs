@@ -189,6 +189,43 @@ async fn workload() {
         .development_data(&cast.team_x, cast.competition, Some(20), None)
         .await
         .expect("development data");
+    let contract = arena
+        .contracts(&cast.organizer, Some(cast.competition))
+        .await
+        .expect("contracts")[0]
+        .id;
+    arena
+        .contracts(&cast.team_x, None)
+        .await
+        .expect("all contracts");
+    for action in [
+        medarena_arena::ContractAction::Suspend,
+        medarena_arena::ContractAction::Resume,
+    ] {
+        arena
+            .change_contract(&cast.hospital_a, contract, action, Some("audit"))
+            .await
+            .expect("suspend and resume");
+    }
+    arena
+        .contract(&cast.hospital_a, contract)
+        .await
+        .expect("contract");
+    world.clock.advance(RELEASE_WAIT);
+    for actor in [&cast.organizer, &cast.hospital_a, &cast.team_x] {
+        let statement = arena
+            .statement(
+                actor,
+                medarena_arena::StatementRequest {
+                    contract: Some(contract),
+                    from: Some(medarena_arena::Timestamp(0)),
+                    to: None,
+                },
+            )
+            .await
+            .expect("statement");
+        assert_eq!(statement.lines.len(), 1, "the real run is metered");
+    }
     arena
         .budget(&cast.team_x, cast.competition, cast.team_x_org)
         .await
@@ -288,6 +325,43 @@ async fn workload() {
         .dataset_privacy(&cast.organizer, cast.dataset)
         .await
         .expect("privacy");
+    let contract = arena
+        .contracts(&cast.organizer, Some(cast.competition))
+        .await
+        .expect("contracts")[0]
+        .id;
+    arena
+        .contracts(&cast.team_x, None)
+        .await
+        .expect("all contracts");
+    for action in [
+        medarena_arena::ContractAction::Suspend,
+        medarena_arena::ContractAction::Resume,
+    ] {
+        arena
+            .change_contract(&cast.hospital_a, contract, action, Some("audit"))
+            .await
+            .expect("suspend and resume");
+    }
+    arena
+        .contract(&cast.hospital_a, contract)
+        .await
+        .expect("contract");
+    world.clock.advance(RELEASE_WAIT);
+    for actor in [&cast.organizer, &cast.hospital_a, &cast.team_x] {
+        let statement = arena
+            .statement(
+                actor,
+                medarena_arena::StatementRequest {
+                    contract: Some(contract),
+                    from: Some(medarena_arena::Timestamp(0)),
+                    to: None,
+                },
+            )
+            .await
+            .expect("statement");
+        assert_eq!(statement.lines.len(), 1, "the real run is metered");
+    }
     arena
         .budget(&cast.team_x, cast.competition, cast.team_x_org)
         .await
@@ -382,6 +456,7 @@ async fn store_statements_prepare_on_postgres() {
         include_str!("../migrations/postgres/0005_synthetic.sql"),
         include_str!("../migrations/postgres/0006_suspensions.sql"),
         include_str!("../migrations/postgres/0008_certificates.sql"),
+        include_str!("../migrations/postgres/0007_contracts.sql"),
     ] {
         sqlx::raw_sql(migration)
             .execute(&mut conn)

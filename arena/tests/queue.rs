@@ -557,6 +557,7 @@ async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_stale_workers_ar
             follow_up_max_attempts: 3,
             reservation: None,
             release_delay_ms: 0,
+            metering: None,
             release_state: None,
         })
         .await
@@ -1204,7 +1205,12 @@ async fn events_about_a_real_run_wait_for_its_release_time() {
     let kinds: Vec<_> = real_events.iter().map(|r| r.event.kind()).collect();
     assert_eq!(
         kinds,
-        ["job_started", "run_finished", "submission_finished"],
+        [
+            "job_started",
+            "run_metered",
+            "run_finished",
+            "submission_finished"
+        ],
         "{real_events:?}"
     );
     assert!(matches!(

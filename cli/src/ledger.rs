@@ -54,8 +54,13 @@ pub struct VerifyArgs {
     /// A certificate JSON file (`GET /api/v1/certificates/{serial}`, `medarena certificate
     /// get`): checks its signature with --key and, when it embeds a receipt (or --receipt
     /// gives one), the ledger entry that anchors it. Any changed byte is refused.
-    #[arg(long, conflicts_with_all = ["checkpoints", "consistency", "url", "evidence"])]
+    #[arg(long, conflicts_with_all = ["checkpoints", "consistency", "url", "evidence", "statement"])]
     certificate: Option<PathBuf>,
+    /// With --url: a statement of metered use (JSON, from `medarena contract statement`):
+    /// every line's `run_metered` entry is fetched, its receipt verified and its figures
+    /// compared with the line; the totals are added up again.
+    #[arg(long, conflicts_with_all = ["receipt", "evidence", "checkpoints", "consistency"])]
+    statement: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -395,39 +400,14 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         bail!("nothing to verify: give --receipt, --checkpoint or --url");
     }
     let mut checks = Checks::default();
-
-    let pinned = args.key.as_deref().map(load_key).transpose()?;
-    let key = match (&pinned, &server) {
-        (Some(key), Some(server)) => {
-            let served = server.get("/api/ledger/key")?;
-            if served.trim() == key.as_str() {
-                checks.ok(
-                    "server key",
-                    format!("the server publishes the pinned key {key}"),
-                );
-            } else {
-                checks.fail(
-                    "server key",
-                    format!(
-                        "the server publishes `{}`, not the pinned key {key}",
-                        served.trim()
-                    ),
-                );
-            }
-            key.clone()
-        }
-        (Some(key), None) => key.clone(),
-        (None, Some(server)) => {
-            let served = server.get("/api/ledger/key")?;
-            let key = VerifierKey::parse(&served).context("the server's /api/ledger/key")?;
-            checks.note(
-                "key",
-                format!("trusting the server's own key {key}; pass --key to pin the published key"),
-            );
-            key
-        }
-        (None, None) => bail!("--key is required offline"),
-    };
+    let key = verifier_key(&mut checks, args.key.as_deref(), server.as_ref())?;
+    if let Some(path) = &args.statement {
+        let Some(server) = &server else {
+            bail!("--statement needs --url: its lines' receipts come from the server");
+        };
+        verify_statement(&mut checks, path, server, &key)?;
+        return Ok(summary(&checks));
+    }
 
     let mut checkpoints = Vec::new();
     for path in &args.checkpoints {
@@ -540,11 +520,158 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    Ok(summary(&checks))
+}
+
+/// Prints the count of checks; fails the process when one failed.
+fn summary(checks: &Checks) -> ExitCode {
     println!("{} checks passed, {} failed", checks.passed, checks.failed);
-    Ok(if checks.failed == 0 {
+    if checks.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Checks a statement of metered use line by line against the ledger (see `--statement`).
+fn verify_statement(
+    checks: &mut Checks,
+    path: &Path,
+    server: &Server,
+    key: &VerifierKey,
+) -> anyhow::Result<()> {
+    let statement: medarena_arena::Statement = read_json(path, "statement")?;
+    for line in &statement.lines {
+        let what = format!("line {} (dataset {})", line.job, line.dataset);
+        let Some(code) = &line.evidence else {
+            checks.fail(&what, "no evidence code: not on the ledger yet");
+            continue;
+        };
+        let code = EvidenceCode::parse(code)?;
+        let receipt: Receipt = match server.get_json(&format!("/api/ledger/receipts/{code}")) {
+            Ok(receipt) => receipt,
+            Err(error) => {
+                checks.fail(&what, format!("{error:#}"));
+                continue;
+            }
+        };
+        check_receipt(checks, &receipt, key);
+        let Ok(entry) = receipt.verify_entry() else {
+            continue;
+        };
+        let fields = match &entry.event {
+            medarena_ledger::entry::Event::Extension(extension)
+                if extension.kind() == "x.run_metered" =>
+            {
+                extension.fields()
+            }
+            other => {
+                checks.fail(
+                    &what,
+                    format!("{code} is a {} entry, not run_metered", other.kind()),
+                );
+                continue;
+            }
+        };
+        let field = |name: &str| fields.get(name).map(|v| v.as_str().to_owned());
+        let expected = [
+            ("contract", line.contract.0.to_string()),
+            ("job", line.job.0.to_string()),
+            ("dataset", line.dataset.0.to_string()),
+            ("team", line.team.0.to_string()),
+            ("cpu_seconds_billed", line.cpu_seconds_billed.to_string()),
+            ("amount", line.amount.to_string()),
+            ("currency", line.currency.clone()),
+        ];
+        let mut differences: Vec<String> = expected
+            .iter()
+            .filter(|(name, value)| field(name).as_deref() != Some(value.as_str()))
+            .map(|(name, value)| {
+                format!(
+                    "{name} is {} on the ledger, {value} on the statement",
+                    field(name).unwrap_or_else(|| "missing".to_owned())
+                )
+            })
+            .collect();
+        let ledger_epsilon = field("epsilon").and_then(|e| e.parse::<f64>().ok());
+        if ledger_epsilon != Some(line.epsilon) {
+            differences.push(format!(
+                "epsilon is {ledger_epsilon:?} on the ledger, {} on the statement",
+                line.epsilon
+            ));
+        }
+        if differences.is_empty() {
+            checks.ok(
+                &what,
+                format!(
+                    "matches its ledger entry {} ({} {})",
+                    entry.index, line.amount, line.currency
+                ),
+            );
+        } else {
+            checks.fail(&what, differences.join("; "));
+        }
+    }
+    let totals = medarena_arena::statement_totals(&statement.lines);
+    if totals == statement.totals {
+        checks.ok(
+            "totals",
+            totals
+                .iter()
+                .map(|t| format!("{} {} over {} runs", t.amount, t.currency, t.runs))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    } else {
+        checks.fail(
+            "totals",
+            format!(
+                "the lines add up to {totals:?}, the statement says {:?}",
+                statement.totals
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The key to verify with: the pinned one (checked against the server's, when there is
+/// one), or the server's own, said so.
+fn verifier_key(
+    checks: &mut Checks,
+    pinned: Option<&str>,
+    server: Option<&Server>,
+) -> anyhow::Result<VerifierKey> {
+    let pinned = pinned.map(load_key).transpose()?;
+    Ok(match (&pinned, server) {
+        (Some(key), Some(server)) => {
+            let served = server.get("/api/ledger/key")?;
+            if served.trim() == key.as_str() {
+                checks.ok(
+                    "server key",
+                    format!("the server publishes the pinned key {key}"),
+                );
+            } else {
+                checks.fail(
+                    "server key",
+                    format!(
+                        "the server publishes `{}`, not the pinned key {key}",
+                        served.trim()
+                    ),
+                );
+            }
+            key.clone()
+        }
+        (Some(key), None) => key.clone(),
+        (None, Some(server)) => {
+            let served = server.get("/api/ledger/key")?;
+            let key = VerifierKey::parse(&served).context("the server's /api/ledger/key")?;
+            checks.note(
+                "key",
+                format!("trusting the server's own key {key}; pass --key to pin the published key"),
+            );
+            key
+        }
+        (None, None) => bail!("--key is required offline"),
     })
 }
 

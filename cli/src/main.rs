@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod certificate;
 mod client;
 mod competition;
+mod contract;
 mod dataset;
 mod ledger;
 mod platform;
@@ -56,6 +57,9 @@ enum Command {
     /// Download registration and result certificates (check them with `ledger verify`).
     #[command(subcommand)]
     Certificate(certificate::CertificateCommand),
+    /// Contracts between hospitals, teams and the platform, and statements of metered use.
+    #[command(subcommand)]
+    Contract(contract::ContractCommand),
     /// The sandbox's child process (internal: started by the sandbox host, speaks on stdio).
     #[command(hide = true)]
     SandboxChild,
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Submit(args) => client::submit(args),
         Command::Competition(cmd) => competition::run(cmd),
         Command::Certificate(cmd) => certificate::run(cmd),
+        Command::Contract(cmd) => contract::run(cmd),
         Command::SandboxChild => sandbox_child::run(),
     };
     match outcome {

@@ -231,6 +231,69 @@ struct Tables<'a> {
 /// Writes every byte of every block through the piece writer it is given.
 type FillBlocks<'a> = dyn FnOnce(&mut shared::PutPiece<'_>) -> io::Result<()> + Send + 'a;
 
+/// What the sandbox children reaped on one thread used: CPU time (user and system) and the
+/// largest resident set. A run's children are spawned and reaped on the thread that calls
+/// the host (every host method is synchronous), so a caller measures a run by taking the
+/// usage before and after it ([`take_child_usage`]); concurrent runs on other threads do
+/// not mix in, as they would with `getrusage(RUSAGE_CHILDREN)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildUsage {
+    pub cpu: Duration,
+    pub max_rss_bytes: u64,
+    pub children: u32,
+}
+
+thread_local! {
+    static CHILD_USAGE: std::cell::Cell<ChildUsage> = const {
+        std::cell::Cell::new(ChildUsage { cpu: Duration::ZERO, max_rss_bytes: 0, children: 0 })
+    };
+}
+
+/// The usage of the children reaped on this thread since the last call, and resets it.
+pub fn take_child_usage() -> ChildUsage {
+    CHILD_USAGE.with(|usage| usage.take())
+}
+
+/// Reaps `child` with `wait4`, which also returns its resource usage, added to this thread's
+/// [`ChildUsage`]. Replaces `Child::wait`, which discards the usage; the child must not be
+/// waited for (or killed) through `Child` afterwards, its pid being free for reuse.
+fn wait_measured(child: &mut Child) -> io::Result<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = libc::pid_t::try_from(child.id())
+        .map_err(|_| io::Error::other("a child pid out of range"))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not reaped yet (nothing else waits for it), and the
+        // two pointers are to live locals of the right types.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut rusage) };
+        if reaped == pid {
+            break;
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    // Linux reports ru_maxrss in KiB.
+    let rss = u64::try_from(rusage.ru_maxrss)
+        .unwrap_or(0)
+        .saturating_mul(1024);
+    CHILD_USAGE.with(|usage| {
+        let mut total = usage.get();
+        total.cpu += time(rusage.ru_utime) + time(rusage.ru_stime);
+        total.max_rss_bytes = total.max_rss_bytes.max(rss);
+        total.children += 1;
+        usage.set(total);
+    });
+    Ok(std::process::ExitStatus::from_raw(status))
+}
+
 /// What a successful child run produced.
 struct Transcript {
     cache_hit: bool,
@@ -567,7 +630,7 @@ impl Sandbox {
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             let _ = child.kill();
-            let _ = child.wait();
+            let _ = wait_measured(&mut child);
             return Err(internal("the sandbox child has no pipes".to_string()));
         };
         enlarge_pipe(&stdin);
@@ -627,7 +690,7 @@ impl Sandbox {
             // The child has answered, failed or missed its deadline: in every case it is
             // done. Killing it also unblocks a writer stuck on a full pipe.
             let _ = child.kill();
-            (outcome, child.wait())
+            (outcome, wait_measured(&mut child))
         });
         let _ = reader.join();
         let stderr_text = stderr_reader.join().unwrap_or_default();

@@ -67,8 +67,8 @@ pub use abi::{Labels, Task};
 pub use cache::{ArtifactCache, CacheKey};
 pub use child::run_child;
 pub use host::{
-    AnalyzeJob, AnalyzeOutput, ChildCommand, FitPredictJob, Hardening, RunOutput, Sandbox,
-    SandboxConfig, Timings, disjoint_blocks,
+    AnalyzeJob, AnalyzeOutput, ChildCommand, ChildUsage, FitPredictJob, Hardening, RunOutput,
+    Sandbox, SandboxConfig, Timings, disjoint_blocks, take_child_usage,
 };
 pub use limits::{Interruption, Limits};
 pub use precheck::{ModuleInfo, Refusal, precheck};

@@ -464,9 +464,38 @@ pub fn open_competition_with(
         );
         assert_eq!(answer.status, 201, "upload {file}: {}", answer.text);
     }
-    approve_and_create_competition(organizer, dataset_id, bundle_yaml)["id"]
+    let competition = approve_and_create_competition(organizer, dataset_id, bundle_yaml)["id"]
         .as_i64()
-        .expect("competition id")
+        .expect("competition id");
+    open_offer(organizer, &[&hospital], competition);
+    competition
+}
+
+/// The organizer proposes an open contract offer on the competition's own terms; the
+/// platform and `hospitals` accept it (teams accept it in [`team`]). Returns the contract.
+pub fn open_offer(organizer: &Client, hospitals: &[&Client], competition: i64) -> Value {
+    let contract = organizer.done("/api/v1/contracts", &json!({ "competition": competition }));
+    let id = contract["id"].as_i64().expect("contract id");
+    for party in std::iter::once(organizer).chain(hospitals.iter().copied()) {
+        party.done(
+            &format!("/api/v1/contracts/{id}/accept"),
+            &json!({ "terms_sha256": contract["terms_sha256"] }),
+        );
+    }
+    organizer.ok(&format!("/api/v1/contracts/{id}"))
+}
+
+/// The team accepts every active open offer of the competition.
+pub fn accept_open_offers(team: &Client, competition: i64) {
+    let contracts = team.ok(&format!("/api/v1/contracts?competition={competition}"));
+    for contract in contracts.as_array().into_iter().flatten() {
+        if contract["state"] == "active" && contract["terms"]["team"].is_null() {
+            team.done(
+                &format!("/api/v1/contracts/{}/accept", contract["id"]),
+                &json!({ "terms_sha256": contract["terms_sha256"] }),
+            );
+        }
+    }
 }
 
 /// The organizer approves the dataset and creates a competition from `bundle_yaml`;
@@ -538,6 +567,7 @@ pub fn team(server: &Server, organizer: &Client, name: &str, competition: i64) -
         &format!("/api/v1/competitions/{competition}/agreement"),
         &json!({ "agreement_sha256": agreement["sha256"] }),
     );
+    accept_open_offers(&team, competition);
     team
 }
 

@@ -190,6 +190,72 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
     );
     assert!(login.status.success(), "team login: {}", describe(&login));
 
+    // A contract between the hospital, the team and the platform, with a price: proposed by
+    // the organizer and accepted by each party with the CLI.
+    let organizer_creds = root.path().join("organizer.json");
+    let organizer_env = cli_env(&organizer_creds);
+    let login = medarena(
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            "organizer@e2e.test",
+        ],
+        &env_refs(&login_env(&organizer_creds)),
+    );
+    assert!(
+        login.status.success(),
+        "organizer login: {}",
+        describe(&login)
+    );
+    let team_org = team.ok("/api/v1/me")["organization"]["id"]
+        .as_i64()
+        .expect("the team's organization");
+    let proposed = medarena(
+        &[
+            "contract",
+            "propose",
+            "--competition",
+            &slug,
+            "--team",
+            &team_org.to_string(),
+            "--currency",
+            "EUR",
+            "--per-run",
+            "2.50",
+            "--per-cpu-second",
+            "0.001",
+            "--per-epsilon",
+            "10",
+            "--json",
+        ],
+        &env_refs(&organizer_env),
+    );
+    assert!(
+        proposed.status.success(),
+        "propose: {}",
+        describe(&proposed)
+    );
+    let contract: Value = serde_json::from_slice(&proposed.stdout).expect("contract JSON");
+    let contract_id = contract["id"].as_i64().expect("contract id");
+    assert_eq!(contract["state"], "proposed", "{contract}");
+    for env in [&organizer_env, &hospital_env, &team_env] {
+        let accepted = medarena(
+            &["contract", "accept", &contract_id.to_string()],
+            &env_refs(env),
+        );
+        assert!(accepted.status.success(), "accept: {}", describe(&accepted));
+        assert!(
+            String::from_utf8_lossy(&accepted.stdout)
+                .contains(&contract["terms_sha256"].as_str().expect("digest")[..16]),
+            "the terms are shown before they are accepted: {}",
+            describe(&accepted)
+        );
+    }
+    let active = team.ok(&format!("/api/v1/contracts/{contract_id}"));
+    assert_eq!(active["state"], "active", "{active}");
+
     // The hospital opts in to synthetic development data: a draft only it sees, published.
     let draft = hospital.done(
         &format!("/api/v1/datasets/{dataset_id}/synthetic"),
@@ -381,28 +447,135 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
             .expect("submit --json");
     let second_id = again_json["submission"]["id"].as_i64().expect("second id");
 
+    // Both real runs were metered under the contract: the team's statement (CLI) and the
+    // hospital's agree, and each line matches its entry on the ledger; a changed amount is
+    // caught.
+    delivered_audit_trail(&organizer);
+    let statement_file = root.path().join("statement.json");
+    let statement = medarena(
+        &[
+            "contract",
+            "statement",
+            "--contract",
+            &contract_id.to_string(),
+            "-o",
+            &statement_file.to_string_lossy(),
+        ],
+        &env_refs(&team_env),
+    );
+    assert!(
+        statement.status.success(),
+        "statement: {}",
+        describe(&statement)
+    );
+    let team_statement: Value =
+        serde_json::from_str(&std::fs::read_to_string(&statement_file).expect("statement"))
+            .expect("statement JSON");
+    let hospital_statement = hospital.ok(&format!("/api/v1/statement?contract={contract_id}"));
+    assert_eq!(
+        team_statement["lines"].as_array().map(Vec::len),
+        Some(2),
+        "{team_statement}"
+    );
+    assert_eq!(team_statement["lines"], hospital_statement["lines"]);
+    assert_eq!(team_statement["totals"], hospital_statement["totals"]);
+    let total = &team_statement["totals"][0];
+    assert_eq!(
+        (total["currency"].as_str(), total["runs"].as_u64()),
+        (Some("EUR"), Some(2))
+    );
+    assert!(
+        team_statement["lines"][0]["cpu_millis_measured"].is_null(),
+        "measured time is the operators': {team_statement}"
+    );
+    let operator_statement = organizer.ok(&format!("/api/v1/statement?contract={contract_id}"));
+    assert!(
+        operator_statement["lines"][0]["cpu_millis_measured"]
+            .as_i64()
+            .is_some_and(|ms| ms > 0),
+        "the sandbox children's CPU time is measured: {operator_statement}"
+    );
+    let verified = medarena(
+        &[
+            "ledger",
+            "verify",
+            "--url",
+            &server.base,
+            "--statement",
+            &statement_file.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "verify --statement: {}",
+        describe(&verified)
+    );
+    let mut tampered = team_statement.clone();
+    tampered["lines"][0]["amount"] = json!("0.01");
+    let tampered_file = root.path().join("tampered-statement.json");
+    std::fs::write(&tampered_file, tampered.to_string()).expect("tampered statement");
+    let caught = medarena(
+        &[
+            "ledger",
+            "verify",
+            "--url",
+            &server.base,
+            "--statement",
+            &tampered_file.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert_eq!(caught.status.code(), Some(1), "{}", describe(&caught));
+    assert!(
+        String::from_utf8_lossy(&caught.stdout).contains("amount is"),
+        "{}",
+        describe(&caught)
+    );
+
+    // The hospital suspends the contract: the next run is stopped, with the reason; it
+    // resumes it afterwards.
+    let suspended = medarena(
+        &[
+            "contract",
+            "suspend",
+            &contract_id.to_string(),
+            "--reason",
+            "ethics committee review",
+        ],
+        &env_refs(&hospital_env),
+    );
+    assert!(
+        suspended.status.success(),
+        "suspend: {}",
+        describe(&suspended)
+    );
+    let stopped = team.submit(competition_id, std::fs::read(&baseline).expect("module"));
+    let stopped_view = wait_for(
+        "the stopped submission ends",
+        std::time::Duration::from_secs(120),
+        || {
+            let view = team.ok(&format!("/api/v1/submissions/{stopped}"));
+            (view["status"] == "failed").then_some(view)
+        },
+    );
+    assert!(
+        stopped_view["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no active contract")),
+        "{stopped_view}"
+    );
+    let resumed = medarena(
+        &["contract", "resume", &contract_id.to_string()],
+        &env_refs(&hospital_env),
+    );
+    assert!(resumed.status.success(), "resume: {}", describe(&resumed));
+
     // The private leaderboard is hidden until the organizer closes and publishes.
     let private = format!("/api/v1/competitions/{competition_id}/leaderboard?kind=private");
     assert_eq!(team.get(&private).status, 403);
     // The organizer works with the CLI: a refused bundle names its fields, the list shows
     // the competition, close and publish take its slug.
-    let organizer_creds = root.path().join("organizer.json");
-    let organizer_env = cli_env(&organizer_creds);
-    let login = medarena(
-        &[
-            "login",
-            "--server",
-            &server.base,
-            "--email",
-            "organizer@e2e.test",
-        ],
-        &env_refs(&login_env(&organizer_creds)),
-    );
-    assert!(
-        login.status.success(),
-        "organizer login: {}",
-        describe(&login)
-    );
     let bad_bundle = root.path().join("bad-bundle.yaml");
     std::fs::write(
         &bad_bundle,

@@ -84,6 +84,7 @@ pub fn router() -> Router<AppState> {
         .route("/contributions/{id}/receipts", get(contribution_receipts))
         .route("/audit", get(audit))
         .route("/queue", get(queue))
+        .merge(crate::contract_api::router())
 }
 
 /// The fallback for unknown paths: JSON for the API, the same shape for pages.
@@ -1085,11 +1086,11 @@ async fn certificate(
     Ok(certificate_file(&with_receipt(&state, document)))
 }
 
-fn json_of(value: impl Serialize) -> ApiResult<Response> {
+pub(crate) fn json_of(value: impl Serialize) -> ApiResult<Response> {
     Ok(Json(value).into_response())
 }
 
-fn created(value: impl Serialize) -> ApiResult<Response> {
+pub(crate) fn created(value: impl Serialize) -> ApiResult<Response> {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 

@@ -28,6 +28,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod contract_api;
+pub mod contract_pages;
 pub mod error;
 pub mod extract;
 pub mod ledger_api;

@@ -379,6 +379,69 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/contracts",
+        "Contracts you may see (?competition=): organizers and auditors all, parties theirs, admitted teams open offers",
+        "signed in",
+        "",
+    ),
+    op(
+        "post",
+        "/api/v1/contracts",
+        "Propose a contract {competition, datasets?, team?, auditor?, purposes?, delivery?, min_level?, per_team_epsilon?, quote?, valid_days?}; omitted terms default to the competition's",
+        "organizer",
+        "json",
+    ),
+    op(
+        "get",
+        "/api/v1/contracts/{id}",
+        "A contract: terms, parties, acceptances, who is awaited, its ledgered history",
+        "organizer, auditor, its parties",
+        "",
+    ),
+    op(
+        "post",
+        "/api/v1/contracts/{id}/accept",
+        "Accept the terms as your party {terms_sha256}; active once every party accepted",
+        "its parties",
+        "json",
+    ),
+    op(
+        "post",
+        "/api/v1/contracts/{id}/suspend",
+        "Suspend it {reason}: no new real-data run starts under it until you resume it",
+        "organizer, its hospitals",
+        "json",
+    ),
+    op(
+        "post",
+        "/api/v1/contracts/{id}/resume",
+        "Lift your own suspension",
+        "the suspending party",
+        "",
+    ),
+    op(
+        "post",
+        "/api/v1/contracts/{id}/terminate",
+        "End it for good {reason}",
+        "organizer, its hospitals, its named team",
+        "json",
+    ),
+    op(
+        "get",
+        "/api/v1/statement",
+        "Your party's statement of metered use (?contract=&from=&to=, RFC 3339): lines with evidence codes, totals per currency",
+        "organizer, auditor, admitted hospital or team",
+        "",
+    ),
+    op(
+        "get",
+        "/api/v1/statement.csv",
+        "The same statement as CSV",
+        "organizer, auditor, admitted hospital or team",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/datasets/{id}/certificate",
         "The dataset's registration certificate (signed JSON, with its ledger receipt once anchored); check it with `medarena ledger verify --certificate`",
         "organizer, contributing hospital",
@@ -504,6 +567,11 @@ pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
         ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
         ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
         ("post", "/datasets/{id}/suspend") => of::<api::SuspendRequest>,
+        ("post", "/contracts") => of::<a::ContractProposal>,
+        ("post", "/contracts/{id}/accept") => of::<crate::contract_api::AcceptContractRequest>,
+        ("post", "/contracts/{id}/suspend") | ("post", "/contracts/{id}/terminate") => {
+            of::<crate::contract_api::ReasonRequest>
+        }
         _ => return None,
     })
 }
@@ -521,6 +589,10 @@ pub fn query(method: &str, path: &str) -> Option<SchemaOf> {
         }
         ("get", "/competitions/{id}/development-data") => of::<api::DevelopmentQuery>,
         ("get", "/audit") => of::<api::AuditQuery>,
+        ("get", "/contracts") => of::<crate::contract_api::ContractsQuery>,
+        ("get", "/statement") | ("get", "/statement.csv") => {
+            of::<crate::contract_api::StatementQuery>
+        }
         ("get", "/api/ledger/consistency") => of::<ledger_api::ConsistencyQuery>,
         ("get", "/api/ledger/entries") => of::<ledger_api::EntriesQuery>,
         _ => return None,
@@ -688,6 +760,15 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
             Json(of::<Vec<a::certificate::CertificateDocument>>)
         }
         ("get", "/queue") => Json(of::<a::QueueStats>),
+        ("get", "/contracts") => Json(of::<Vec<a::contract::Contract>>),
+        ("post", "/contracts")
+        | ("post", "/contracts/{id}/accept")
+        | ("post", "/contracts/{id}/suspend")
+        | ("post", "/contracts/{id}/resume")
+        | ("post", "/contracts/{id}/terminate") => Json(of::<a::contract::Contract>),
+        ("get", "/contracts/{id}") => Json(of::<a::ContractView>),
+        ("get", "/statement") => Json(of::<a::Statement>),
+        ("get", "/statement.csv") => Csv,
         ("get", "/api/ledger/key") | ("get", "/api/ledger/checkpoint") => Text,
         ("get", "/api/ledger/receipts/{code}")
         | ("get", "/api/ledger/consistency")

@@ -55,10 +55,11 @@ pub fn router() -> Router<AppState> {
         .route("/ledger", get(ledger_page))
         .route("/certificates/{serial}", get(certificate_page))
         .route("/style.css", get(stylesheet))
+        .merge(crate::contract_pages::router())
 }
 
 /// A page's outcome: HTML, or an error page with the error's status and message.
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 /// An error shown as a page. Boxed: results stay small on the happy path.
 pub struct PageError(Box<ApiError>);
@@ -101,26 +102,26 @@ impl IntoResponse for PageError {
     }
 }
 
-fn page(markup: Markup) -> PageResult {
+pub(crate) fn page(markup: Markup) -> PageResult {
     Ok(markup.into_response())
 }
 
-fn see_other(to: &str) -> PageResult {
+pub(crate) fn see_other(to: &str) -> PageResult {
     Ok(Redirect::to(to).into_response())
 }
 
 /// Rejects anonymous visitors with a sign-in prompt.
-fn require_signed_in(auth: &Auth) -> Result<(), PageError> {
+pub(crate) fn require_signed_in(auth: &Auth) -> Result<(), PageError> {
     auth.require_signed_in().map_err(PageError::from)
 }
 
 /// A form post: signed in, and carrying this session's CSRF token.
-fn check_form(auth: &Auth, csrf: &str) -> Result<(), PageError> {
+pub(crate) fn check_form(auth: &Auth, csrf: &str) -> Result<(), PageError> {
     require_signed_in(auth)?;
     auth.check_csrf(csrf).map_err(PageError::from)
 }
 
-fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
     let role = auth.actor.role();
     html! {
         (DOCTYPE)
@@ -139,6 +140,7 @@ fn layout(title: &str, auth: &Auth, body: Markup) -> Markup {
                         @if matches!(role, Some(Role::Hospital | Role::Organizer)) { a href="/datasets" { "Datasets" } }
                         @if role == Some(Role::TeamMember) { a href="/team" { "Team" } }
                         @if role == Some(Role::Organizer) { a href="/organizer" { "Organizer" } }
+                        @if role.is_some() { a href="/contracts" { "Contracts" } }
                         a href="/ledger" { "Ledger" }
                         a href="/privacy" { "Privacy" }
                         span.spacer {}
@@ -180,7 +182,7 @@ fn score(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v:.4}"))
 }
 
-fn time(at: medarena_arena::Timestamp) -> String {
+pub(crate) fn time(at: medarena_arena::Timestamp) -> String {
     at.to_rfc3339()
         .chars()
         .take(16)

@@ -295,6 +295,13 @@ struct Ids {
     agreement_sha256: String,
     /// Hospital A's synthetic draft.
     synthetic_draft: i64,
+    /// The cast's open offer (active).
+    contract: i64,
+    /// An open offer every party accepts in the matrix, and its terms' digest.
+    offer: i64,
+    offer_sha256: String,
+    /// A contract for team X that stays proposed (then terminated).
+    proposed: i64,
 }
 
 /// The roles that take part in the cast's competition: organizers, hospitals, teams.
@@ -315,6 +322,7 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
         "the example bundle's slug changed"
     );
     let sha = ids.agreement_sha256.clone();
+    let offer_sha = ids.offer_sha256.clone();
     let code = unknown_evidence_code();
     let marker_csv = csv_with("matrix-row");
     let rows: Vec<((&'static str, &'static str), Row)> = vec![
@@ -461,6 +469,34 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
             row(format!("/api/v1/synthetic/{}/publish", ids.synthetic_draft), &[("hospital_a", 200)])),
         // Queue states follow what real runs do: organizers only.
         (("get", "/api/v1/queue"), row("/api/v1/queue", &[("organizer", 200)])),
+        // Contracts: organizers propose; parties (and auditors) see them; each party accepts
+        // once; hospitals and the platform suspend; named teams may terminate too. On a
+        // contract still proposed, suspension and resumption are authorized but refused
+        // (409); its termination succeeds once, then is refused.
+        (("get", "/api/v1/contracts"), row("/api/v1/contracts", &signed_in(200))),
+        (("post", "/api/v1/contracts"),
+            row("/api/v1/contracts", &[("organizer", 201)]).body(move |_| json_body(json!({
+                "competition": c, "purposes": ["developing and testing medarena submissions"],
+                "valid_days": 1,
+            })))),
+        (("get", "/api/v1/contracts/{id}"),
+            row(format!("/api/v1/contracts/{}", ids.contract), &signed_in(200))),
+        (("post", "/api/v1/contracts/{id}/accept"),
+            row(format!("/api/v1/contracts/{}/accept", ids.offer), &participants(200))
+                .body(move |_| json_body(json!({ "terms_sha256": offer_sha })))),
+        (("post", "/api/v1/contracts/{id}/suspend"),
+            row(format!("/api/v1/contracts/{}/suspend", ids.proposed),
+                &[("organizer", 409), ("hospital_a", 409), ("hospital_b", 409)])
+                .body(|_| json_body(json!({ "reason": "matrix" })))),
+        (("post", "/api/v1/contracts/{id}/resume"),
+            row(format!("/api/v1/contracts/{}/resume", ids.proposed),
+                &[("organizer", 409), ("hospital_a", 409), ("hospital_b", 409)])),
+        (("post", "/api/v1/contracts/{id}/terminate"),
+            row(format!("/api/v1/contracts/{}/terminate", ids.proposed),
+                &[("organizer", 200), ("hospital_a", 409), ("hospital_b", 409), ("team_x", 409)])
+                .body(|_| json_body(json!({ "reason": "matrix" })))),
+        (("get", "/api/v1/statement"), row("/api/v1/statement", &signed_in(200))),
+        (("get", "/api/v1/statement.csv"), row("/api/v1/statement.csv", &signed_in(200))),
         (("get", "/api/ledger/key"), row("/api/ledger/key", &everyone(200))),
         (("get", "/api/ledger/checkpoint"), row("/api/ledger/checkpoint", &everyone(200))),
         // The ledger holds no such entry: a well-formed code is a 404 for everyone alike.
@@ -577,7 +613,32 @@ fn prepare(server: &mut TestServer) -> Ids {
         &json!({ "epsilon": 0.2 }),
     );
     assert_eq!(draft.status, 201, "a synthetic draft: {}", draft.text);
+    let propose = |body: Value| {
+        let proposed = server.post_json("organizer", "/api/v1/contracts", &body);
+        assert_eq!(proposed.status, 201, "a contract: {}", proposed.text);
+        proposed.json
+    };
+    let purposes = json!(["developing and testing medarena submissions"]);
+    let offer = propose(json!({ "competition": competition, "purposes": purposes }));
+    let proposed = propose(json!({
+        "competition": competition, "purposes": purposes, "team": server.cast.team_x_org.0,
+    }));
+    let listed = server.get(
+        "organizer",
+        &format!("/api/v1/contracts?competition={competition}"),
+    );
+    let contract = listed
+        .json
+        .as_array()
+        .and_then(|all| all.last())
+        .expect("the cast's contract")["id"]
+        .as_i64()
+        .expect("contract id");
     Ids {
+        contract,
+        offer: offer["id"].as_i64().expect("contract id"),
+        offer_sha256: offer["terms_sha256"].as_str().expect("digest").to_owned(),
+        proposed: proposed["id"].as_i64().expect("contract id"),
         synthetic_draft: draft.json["id"].as_i64().expect("release id"),
         competition,
         submission_x,
@@ -1044,11 +1105,21 @@ fn no_route_serves_raw_rows_to_anyone() {
         contribution_ids.contains(&accepted),
         "organizer's dataset view misses contribution {accepted}"
     );
+    let contract_ids: Vec<i64> = server
+        .get("organizer", "/api/v1/contracts")
+        .json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_i64())
+        .collect();
+    assert!(!contract_ids.is_empty(), "the cast's contract");
     let params: HashMap<&str, Vec<i64>> = HashMap::from([
         ("competitions", vec![server.cast.competition.0]),
         ("submissions", vec![x, y]),
         ("datasets", vec![server.cast.dataset.0, dataset]),
         ("contributions", contribution_ids),
+        ("contracts", contract_ids),
         (
             "teams",
             vec![server.cast.team_x_org.0, server.cast.team_y_org.0],
@@ -2288,5 +2359,128 @@ fn a_hospital_suspends_and_resumes_its_dataset_through_the_page() {
         serde_json::json!([]),
         "{}",
         privacy.text
+    );
+}
+
+#[test]
+fn parties_accept_suspend_and_read_statements_through_the_pages() {
+    let server = TestServer::start();
+    let c = server.cast.competition.0;
+    // The organizer proposes a priced contract for team X; the pages show it to its parties.
+    let proposed = server.post_json(
+        "organizer",
+        "/api/v1/contracts",
+        &json!({
+            "competition": c, "team": server.cast.team_x_org.0,
+            "purposes": ["developing and testing medarena submissions"],
+            "quote": { "currency": "EUR", "per_run": "1.50", "per_cpu_second": "0", "per_epsilon": "4" },
+        }),
+    );
+    assert_eq!(proposed.status, 201, "{}", proposed.text);
+    let id = proposed.json["id"].as_i64().expect("contract id");
+    let digest = proposed.json["terms_sha256"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let page = format!("/contracts/{id}");
+    let (cookie, token) = session_cookie(&server, "hospital_a");
+    let csrf = medarena_web::auth::csrf_token(&token);
+    let list = server.get_with_cookie("/contracts", &cookie);
+    assert!(list.text.contains(&page), "{}", list.text);
+    let shown = server.get_with_cookie(&page, &cookie);
+    assert!(
+        shown.text.contains("Accept these terms")
+            && shown.text.contains("EUR 1.50 per run")
+            && shown.text.contains(&digest),
+        "{}",
+        shown.text
+    );
+    // Team Y is no party: the page is refused.
+    let (cookie_y, _) = session_cookie(&server, "team_y");
+    assert_eq!(server.get_with_cookie(&page, &cookie_y).status, 403);
+    let accepted = post_form(
+        &server,
+        &format!("{page}/act"),
+        &[
+            ("csrf", &csrf),
+            ("action", "accept"),
+            ("terms_sha256", &digest),
+        ],
+        Some(&cookie),
+    );
+    assert_eq!(accepted.status, 303, "{}", accepted.text);
+    // A stale digest is refused with a message naming the terms.
+    let (cookie_b, token_b) = session_cookie(&server, "hospital_b");
+    let stale = post_form(
+        &server,
+        &format!("{page}/act"),
+        &[
+            ("csrf", &medarena_web::auth::csrf_token(&token_b)),
+            ("action", "accept"),
+            ("terms_sha256", &"0".repeat(64)),
+        ],
+        Some(&cookie_b),
+    );
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    for role in ["organizer", "hospital_b", "team_x"] {
+        let answer = server.post_json(
+            role,
+            &format!("/api/v1/contracts/{id}/accept"),
+            &json!({ "terms_sha256": digest }),
+        );
+        assert_eq!(answer.status, 200, "{role}: {}", answer.text);
+    }
+    let active = server.get_with_cookie(&page, &cookie);
+    assert!(
+        active.text.contains("— active") && active.text.contains("contract_state_changed"),
+        "{}",
+        active.text
+    );
+    // The hospital suspends through the page; the reason is shown to the team.
+    let suspended = post_form(
+        &server,
+        &format!("{page}/act"),
+        &[
+            ("csrf", &csrf),
+            ("action", "suspend"),
+            ("terms_sha256", &digest),
+            ("reason", "ethics review"),
+        ],
+        Some(&cookie),
+    );
+    assert_eq!(suspended.status, 303, "{}", suspended.text);
+    let seen = server.get("team_x", &page);
+    assert!(seen.text.contains("ethics review"), "{}", seen.text);
+    // Statements: a page for every party, CSV and JSON for the same lines.
+    let submitted = submit(&server, "team_x", 7);
+    server.drain();
+    server.world.clock.advance(world::RELEASE_WAIT);
+    server
+        .rt
+        .block_on(server.world.arena.deliver_audit_events());
+    let status = server.get("team_x", &format!("/api/v1/submissions/{submitted}"));
+    assert_eq!(status.json["status"], "completed", "{}", status.text);
+    let statement = server.get_with_cookie("/statement", &cookie);
+    assert!(
+        statement.text.contains("Statement of metered use") && statement.text.contains("receipt"),
+        "{}",
+        statement.text
+    );
+    let json_statement = server.get("hospital_a", "/api/v1/statement");
+    let csv = server.get("team_x", "/api/v1/statement.csv");
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert_eq!(
+        csv.text.lines().count(),
+        1 + json_statement.json["lines"].as_array().map_or(0, Vec::len),
+        "{}",
+        csv.text
+    );
+    let operator = server.get("organizer", "/statement");
+    assert!(operator.text.contains("CPU measured"), "{}", operator.text);
+    let team_page = server.get("team_x", "/statement");
+    assert!(
+        !team_page.text.contains("CPU measured"),
+        "{}",
+        team_page.text
     );
 }

@@ -10,7 +10,9 @@ use medarena_datasets_spec::{
     Format, LoadOptions, Manifest, Part, RecordBatch, SplitConfig, load_bytes_with_manifest,
     union_sites,
 };
-use medarena_sandbox::{AnalyzeJob, Limits, RunFailure, Sandbox, SandboxConfig, Status, Timings};
+use medarena_sandbox::{
+    AnalyzeJob, ChildUsage, Limits, RunFailure, Sandbox, SandboxConfig, Status, Timings,
+};
 use medarena_scorer::{
     AggregateSpec, BootstrapConfig, BudgetAccountant, ClampBounds, DatasetBudget,
     InMemoryAccountant, LadderState, Metric, NoiseMechanism, Payer, PrivacyCost, Range, block_mean,
@@ -305,12 +307,53 @@ fn failed_run(failure: RunFailure, dummy: bool) -> Result<RunResult, ExecutorErr
     })
 }
 
+tokio::task_local! {
+    /// What the sandbox children of the run this task executes used so far (see
+    /// [`measured`]).
+    static RUN_USAGE: std::cell::Cell<ChildUsage>;
+}
+
+/// Runs `work` on a blocking thread. The sandbox children it reaps there are added to the
+/// task's [`RUN_USAGE`] when the task is measured (a sandbox host is synchronous: a run's
+/// children are spawned and reaped on the thread that calls it).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ExecutorError> {
-    tokio::task::spawn_blocking(work)
+    let (value, usage) = tokio::task::spawn_blocking(move || {
+        // Whatever an earlier job left on this pooled thread is not ours.
+        medarena_sandbox::take_child_usage();
+        let value = work();
+        (value, medarena_sandbox::take_child_usage())
+    })
+    .await
+    .map_err(|err| ExecutorError::Transient(format!("the run's thread failed: {err}")))?;
+    let _ = RUN_USAGE.try_with(|total| {
+        let mut sum = total.get();
+        sum.cpu += usage.cpu;
+        sum.max_rss_bytes = sum.max_rss_bytes.max(usage.max_rss_bytes);
+        sum.children += usage.children;
+        total.set(sum);
+    });
+    Ok(value)
+}
+
+/// Runs a real run's future and records what its sandbox children used in its result:
+/// CPU time and peak memory, for the operators' metering (they follow the hidden rows, so
+/// nothing shows them to a team: `RunResult::measured`).
+async fn measured(
+    run: impl std::future::Future<Output = Result<RunResult, ExecutorError>>,
+) -> Result<RunResult, ExecutorError> {
+    RUN_USAGE
+        .scope(std::cell::Cell::new(ChildUsage::default()), async {
+            let mut result = run.await?;
+            let usage = RUN_USAGE.with(std::cell::Cell::get);
+            result.measured = Some(crate::store::MeasuredUsage {
+                cpu_millis: Some(i64::try_from(usage.cpu.as_millis()).unwrap_or(i64::MAX)),
+                peak_memory_bytes: Some(i64::try_from(usage.max_rss_bytes).unwrap_or(i64::MAX)),
+            });
+            Ok(result)
+        })
         .await
-        .map_err(|err| ExecutorError::Transient(format!("the run's thread failed: {err}")))
 }
 
 /// A one-run accountant holding exactly what the core reserved for this run when it queued
@@ -877,8 +920,9 @@ impl RunExecutor for SandboxExecutor {
     async fn execute(&self, request: RunRequest<'_>) -> Result<RunResult, ExecutorError> {
         match (request.submission.kind, request.job.kind) {
             (SubmissionKind::Model, JobKind::DummyRun) => self.dummy_model(&request).await,
-            (SubmissionKind::Model, JobKind::RealRun) => self.real_model(&request).await,
-            (SubmissionKind::Analysis, _) => self.analysis(&request).await,
+            (SubmissionKind::Model, JobKind::RealRun) => measured(self.real_model(&request)).await,
+            (SubmissionKind::Analysis, JobKind::DummyRun) => self.analysis(&request).await,
+            (SubmissionKind::Analysis, JobKind::RealRun) => measured(self.analysis(&request)).await,
         }
     }
 

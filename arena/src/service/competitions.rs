@@ -370,6 +370,11 @@ impl Arena {
                 "the competition is already published".to_owned(),
             ));
         }
+        // What the contracts deliver is delivered.
+        self.inner
+            .store
+            .fulfil_contracts(self.stamp(actor), id)
+            .await?;
         self.deliver_audit_events().await;
         let published = self.load_competition(id).await?;
         // As for registrations: the first read of the certificates retries a failure.

@@ -9,6 +9,7 @@
 mod accounts;
 mod certificates;
 mod competitions;
+mod contracts;
 mod datasets;
 mod runs;
 mod submissions;
@@ -16,6 +17,10 @@ mod synthetic;
 
 pub use accounts::{AdmissionDecision, IssuedToken, Me, Registration, TeamView};
 pub use competitions::{Leaderboard, LeaderboardEntry, LeaderboardKind, ScorePoint};
+pub use contracts::{
+    ContractAction, ContractProposal, ContractView, DEFAULT_VALID_DAYS, Statement,
+    StatementRequest, StatementTotal, statement_totals,
+};
 pub use datasets::{DatasetView, MAX_UPLOAD_BYTES};
 pub use runs::{JobEnd, JobReport};
 pub use submissions::{DummyRunReport, ExactScores, SubmissionView};

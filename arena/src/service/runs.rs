@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::Arena;
 use crate::bundle::PhaseKind;
+use crate::contract::Delivery;
 use crate::error::{ArenaError, ArenaResult};
 use crate::executor::{ExecutorError, RunInputs, RunRequest, RunResult};
 use crate::ids::{JobId, SubmissionId};
@@ -20,7 +21,8 @@ use crate::model::{
     Submission, SubmissionKind, SubmissionStatus, Tier,
 };
 use crate::store::{
-    ClaimRequest, FinishJob, FinishOutcome, Reservation, RetryOutcome, Store, SubmissionUpdate,
+    ClaimRequest, FinishJob, FinishOutcome, Metering, Reservation, RetryOutcome, Store,
+    SubmissionUpdate,
 };
 use crate::time::Clock;
 use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_charge, micro_epsilon_limit};
@@ -266,11 +268,62 @@ impl Arena {
         }
     }
 
+    /// A queued real run starts only while the contract it was reserved under still covers
+    /// each of its datasets (not suspended, terminated, expired or fulfilled since).
+    async fn check_run_contracts(
+        &self,
+        job: &Job,
+        submission: &Submission,
+        competition: &Competition,
+    ) -> Result<(), ExecutorError> {
+        let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
+        let reserved = self
+            .inner
+            .store
+            .run_contracts(job.id)
+            .await
+            .map_err(|e| transient(e.into()))?;
+        let now = self.now();
+        for dataset in &competition.datasets {
+            let Some((_, id)) = reserved.iter().find(|(d, _)| d == dataset) else {
+                return Err(ExecutorError::Permanent(format!(
+                    "{} was queued without a contract covering {dataset}",
+                    job.id
+                )));
+            };
+            let contract = self
+                .inner
+                .store
+                .contract(*id)
+                .await
+                .map_err(|e| transient(e.into()))?
+                .ok_or_else(|| ExecutorError::Permanent(format!("{id} is missing")))?;
+            if !contract.covers(job.team, *dataset, delivery_of(submission), now) {
+                let why = match (&contract.state, &contract.state_reason) {
+                    (state, Some(reason)) => format!("{state}: {reason}"),
+                    (state, None) if !contract.terms.in_window(now) => {
+                        format!("{state}, outside its validity window")
+                    }
+                    (state, None) => state.to_string(),
+                };
+                return Err(ExecutorError::Permanent(format!(
+                    "the run's contract {id} no longer covers it ({why})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the run's inputs and calls the executor. A real run is refused (before any data
-    /// is read) when a dataset lost its approval; its ε was reserved when it was queued.
+    /// is read) when a dataset lost its approval or its contract; its ε was reserved when it
+    /// was queued.
     async fn run_claimed(&self, job: &Job) -> Result<RunResult, ExecutorError> {
         let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
         let (submission, competition) = self.load_for_run(job).await?;
+        if job.kind == JobKind::RealRun {
+            self.check_run_contracts(job, &submission, &competition)
+                .await?;
+        }
         let contributions = self.run_contributions(&competition, job.kind).await?;
         let reserved_epsilon = match job.kind {
             JobKind::RealRun => epsilon_of_micro(micro_epsilon_per_run(&submission, &competition)),
@@ -331,6 +384,7 @@ impl Arena {
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
             release_state: None,
+            metering: None,
         };
         if job.kind == JobKind::RealRun {
             // Sealed means sealed: whatever the executor says, nothing of the guest's own
@@ -356,7 +410,13 @@ impl Arena {
                 self.gate_after_dummy(&mut finish, &submission, &competition, &result, outcome)
                     .await?
             }
-            JobKind::RealRun => apply_real_run(&mut finish, &result, outcome),
+            JobKind::RealRun => {
+                apply_real_run(&mut finish, &result, outcome);
+                finish.metering = Some(Metering {
+                    cpu_seconds_billed: reserved_cpu_seconds(&submission, &competition),
+                    measured: result.measured.unwrap_or_default(),
+                });
+            }
         }
         let mut written = self.inner.store.finish(&finish).await?;
         if let FinishOutcome::Refused { reason } = written {
@@ -520,9 +580,31 @@ impl Arena {
                 None
             },
             level: bundle.privacy.level,
+            delivery: delivery_of(submission),
             default_terms: self.inner.config.default_dataset_terms,
         }
     }
+}
+
+/// What a run of `submission` delivers, which its contracts must cover.
+fn delivery_of(submission: &Submission) -> Delivery {
+    match submission.kind {
+        SubmissionKind::Model => Delivery::ReleasedScores,
+        SubmissionKind::Analysis => Delivery::DpAggregates,
+    }
+}
+
+/// The compute a real run of `submission` reserves, in CPU-seconds: compilation and each
+/// block's sandbox up to its deadline. Billed instead of the time it took, which follows the
+/// hidden rows (`PRIVACY.md`); a function of the bundle (and an analysis's declared blocks).
+pub(super) fn reserved_cpu_seconds(submission: &Submission, competition: &Competition) -> u64 {
+    let bundle = &competition.bundle;
+    let blocks = match (&submission.kind, &submission.analysis) {
+        (SubmissionKind::Analysis, Some(spec)) => spec.blocks,
+        _ => bundle.blocks_per_run(),
+    };
+    u64::from(bundle.sandbox.compile_timeout_seconds)
+        + u64::from(blocks) * u64::from(bundle.sandbox.time_limit_seconds)
 }
 
 fn apply_real_run(finish: &mut FinishJob, result: &RunResult, outcome: RunOutcome) {

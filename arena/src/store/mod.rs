@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use crate::audit::AuditRecord;
 use crate::auth::TokenHash;
 use crate::bundle::PrivacyLevel;
+use crate::contract::{Contract, ContractId, ContractState, ContractTerms, Party, UsageLine};
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContributionId, CredentialId, DatasetId, JobId, OrgId,
     SubmissionId, SyntheticReleaseId,
@@ -190,6 +191,8 @@ pub struct FinishJob {
     pub reservation: Option<Reservation>,
     /// The follow-up real run's result is released this long after it is queued.
     pub release_delay_ms: i64,
+    /// A real run's metering, written with its finish on each contract it was queued under.
+    pub metering: Option<Metering>,
     /// The team's new public-score release state in the competition (the Ladder's), stored
     /// in the same transaction.
     pub release_state: Option<serde_json::Value>,
@@ -212,6 +215,8 @@ pub struct Reservation {
     pub max_public_releases: Option<u32>,
     /// The competition's guarantee, checked against each dataset's hospitals' floors.
     pub level: PrivacyLevel,
+    /// What the run delivers: each dataset needs an active contract covering it for this.
+    pub delivery: crate::contract::Delivery,
     /// Terms for contributing hospitals that set none.
     pub default_terms: DatasetPrivacyTerms,
 }
@@ -686,9 +691,112 @@ pub trait CertificateRepo: Send + Sync {
     ) -> StoreResult<Vec<StoredCertificate>>;
 }
 
+/// A new contract, its terms checked by the service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewContract {
+    pub terms: ContractTerms,
+    pub terms_sha256: String,
+    pub required: Vec<Party>,
+}
+
+/// What became of an acceptance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AcceptContract {
+    /// Recorded; the contract as it stands now (active once every required party accepted).
+    Accepted(Box<Contract>),
+    /// This party had already accepted.
+    AlreadyAccepted,
+    /// The contract no longer takes acceptances (it is in this state).
+    Closed(ContractState),
+}
+
+/// The measured side of a real run, for the operators (see `run_usage` in the migration).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+pub struct MeasuredUsage {
+    /// CPU time (user + system) of the run's sandbox children.
+    pub cpu_millis: Option<i64>,
+    /// The largest resident set of any of its sandbox children.
+    pub peak_memory_bytes: Option<i64>,
+}
+
+/// What a real run's finish meters on each of its contracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metering {
+    /// The compute the run's declared limits reserve (a public parameter of the run).
+    pub cpu_seconds_billed: u64,
+    pub measured: MeasuredUsage,
+}
+
+/// Which metered lines to read; every filter given must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageQuery {
+    pub contract: Option<ContractId>,
+    pub team: Option<OrgId>,
+    /// Lines on datasets this hospital contributes to.
+    pub hospital: Option<OrgId>,
+    /// `metered_at` from (inclusive) ...
+    pub from: Option<Timestamp>,
+    /// ... to (exclusive).
+    pub to: Option<Timestamp>,
+}
+
+/// Contracts and the metered use of the runs they cover.
+#[async_trait]
+pub trait ContractRepo: Send + Sync {
+    /// Records `contract_proposed`.
+    async fn insert_contract(&self, stamp: Stamp, new: &NewContract) -> StoreResult<Contract>;
+    async fn contract(&self, id: ContractId) -> StoreResult<Option<Contract>>;
+    /// Every contract, newest first (of one competition when given).
+    async fn contracts(&self, competition: Option<CompetitionId>) -> StoreResult<Vec<Contract>>;
+    /// Records a party's acceptance (`contract_accepted`); when it was the last one awaited
+    /// and the window is open, activates the contract (`contract_state_changed`). An open
+    /// offer takes a team's acceptance while active too.
+    async fn accept_contract(
+        &self,
+        stamp: Stamp,
+        id: ContractId,
+        party: Party,
+    ) -> StoreResult<AcceptContract>;
+    /// Moves a contract from one of `from` to `to` (`suspended_by` set on suspension,
+    /// cleared otherwise). Records `contract_state_changed`. `None`: not in a state of `from`.
+    async fn set_contract_state(
+        &self,
+        stamp: Stamp,
+        id: ContractId,
+        from: &[ContractState],
+        to: ContractState,
+        party: Option<Party>,
+        reason: Option<&str>,
+    ) -> StoreResult<Option<Contract>>;
+    /// Contracts whose window ended before `now` and that are not final become `expired`.
+    /// Records `contract_state_changed` (by the platform) for each; returns how many.
+    async fn expire_contracts(&self, now: Timestamp) -> StoreResult<usize>;
+    /// At publication: the competition's active and suspended contracts are `fulfilled`.
+    async fn fulfil_contracts(
+        &self,
+        stamp: Stamp,
+        competition: CompetitionId,
+    ) -> StoreResult<usize>;
+    /// The contract a queued real run was reserved under, per dataset.
+    async fn run_contracts(&self, job: JobId) -> StoreResult<Vec<(DatasetId, ContractId)>>;
+    /// Metered lines, oldest first.
+    async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageLine>>;
+}
+
 /// Everything the arena needs from storage.
 pub trait Store:
     AccountRepo
+    + ContractRepo
     + OrgRepo
     + CompetitionRepo
     + DatasetRepo
@@ -703,6 +811,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: AccountRepo
+        + ContractRepo
         + OrgRepo
         + CompetitionRepo
         + DatasetRepo

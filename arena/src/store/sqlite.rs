@@ -29,6 +29,7 @@ use crate::model::DatasetState;
 use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 
 mod certificates;
+mod contracts;
 mod suspensions;
 mod synthetic;
 
@@ -623,7 +624,8 @@ async fn check_reservation(
     conn: &mut SqliteConnection,
     job: &Job,
     reservation: &Reservation,
-) -> StoreResult<Result<Vec<(DatasetId, ChargePurpose, i64)>, String>> {
+    at: Timestamp,
+) -> StoreResult<Result<ReservedRun, String>> {
     if let Some(max) = reservation.max_public_releases {
         let releases: i64 = sqlx::query_scalar(
             "SELECT COUNT(DISTINCT job_id) FROM privacy_charges \
@@ -654,7 +656,7 @@ async fn check_reservation(
         None => None,
     };
     let amount = reservation.micro_epsilon + final_micro.unwrap_or(0);
-    let mut charges = Vec::new();
+    let mut reserved = ReservedRun::default();
     for dataset in &reservation.datasets {
         if let Some(refusal) = suspensions::suspension_refusal(&mut *conn, *dataset).await? {
             return Ok(Err(refusal));
@@ -684,12 +686,37 @@ async fn check_reservation(
                 epsilon_of_micro(amount)
             )));
         }
-        charges.push((*dataset, reservation.purpose, reservation.micro_epsilon));
+        let contract = contracts::covering_contract(
+            &mut *conn,
+            job,
+            *dataset,
+            reservation.delivery,
+            at,
+            here,
+            amount,
+        )
+        .await?;
+        match contract {
+            Ok(contract) => reserved.contracts.push((*dataset, contract)),
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+        reserved
+            .charges
+            .push((*dataset, reservation.purpose, reservation.micro_epsilon));
         if let Some(micro) = final_micro {
-            charges.push((*dataset, ChargePurpose::FinalScore, micro));
+            reserved
+                .charges
+                .push((*dataset, ChargePurpose::FinalScore, micro));
         }
     }
-    Ok(Ok(charges))
+    Ok(Ok(reserved))
+}
+
+/// What a reservation writes: the charges, and the contract each dataset is used under.
+#[derive(Default)]
+struct ReservedRun {
+    charges: Vec<(DatasetId, ChargePurpose, i64)>,
+    contracts: Vec<(DatasetId, ContractId)>,
 }
 
 async fn load_competition(
@@ -2010,13 +2037,18 @@ impl JobQueue for SqliteStore {
         let stamp = job_stamp(&mut tx, &job, finish.at).await?;
         let reserved = match (&finish.follow_up, &finish.reservation) {
             (Some(JobKind::RealRun), Some(reservation)) => {
-                match check_reservation(&mut tx, &job, reservation).await? {
-                    Ok(charges) => charges,
+                match check_reservation(&mut tx, &job, reservation, finish.at).await? {
+                    Ok(reserved) => reserved,
                     Err(reason) => return Ok(FinishOutcome::Refused { reason }),
                 }
             }
-            _ => Vec::new(),
+            _ => ReservedRun::default(),
         };
+        if job.kind == JobKind::RealRun
+            && let Some(metering) = &finish.metering
+        {
+            contracts::meter_run(&mut tx, stamp, &job, metering).await?;
+        }
         let job_state = if finish.outcome == RunOutcome::Error {
             "failed"
         } else {
@@ -2120,7 +2152,8 @@ impl JobQueue for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            for (dataset, purpose, micro) in &reserved {
+            contracts::insert_run_contracts(&mut tx, follow_up.id, &reserved.contracts).await?;
+            for (dataset, purpose, micro) in &reserved.charges {
                 sqlx::query(
                     "INSERT INTO privacy_charges (team_id, dataset_id, competition_id, \
                      submission_id, job_id, purpose, micro_epsilon, charged_at) \

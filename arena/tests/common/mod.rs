@@ -9,8 +9,9 @@ use std::time::Duration;
 use medarena_arena::auth::PasswordHashing;
 use medarena_arena::testing::{RecordingAuditSink, ScriptedExecutor, ScriptedValidator};
 use medarena_arena::{
-    Actor, AdmissionDecision, Arena, ArenaConfig, CompetitionId, DatasetId, DatasetUpload,
-    ManualClock, MasterKeySource, OrgId, QueueConfig, Registration, Role, Tier, Timestamp,
+    Actor, AdmissionDecision, Arena, ArenaConfig, CompetitionId, ContractProposal, DatasetId,
+    DatasetUpload, ManualClock, MasterKeySource, OrgId, QueueConfig, Registration, Role, Tier,
+    Timestamp,
 };
 
 pub const EXAMPLE_BUNDLE: &str =
@@ -394,6 +395,15 @@ pub async fn cast_with(arena: &Arena, bundle_yaml: &str, uploads: [DatasetUpload
             .await
             .expect("accept agreement");
     }
+    medarena_arena::testing::contract_accepted_by_all(
+        arena,
+        &organizer,
+        &test_contract(competition.id),
+        &[&hospital_a, &hospital_b],
+        &[&team_x, &team_y],
+    )
+    .await
+    .expect("contract");
     Cast {
         organizer,
         auditor,
@@ -434,5 +444,19 @@ pub async fn extra_team(arena: &Arena, cast: &Cast, name: &str, tier: Tier) -> (
         )
         .await
         .expect("accept agreement");
+    if tier >= Tier::RealData {
+        medarena_arena::testing::accept_open_offers(arena, &actor, cast.competition)
+            .await
+            .expect("accept the open offers");
+    }
     (actor, org)
+}
+
+/// The tests' open offer: the competition's own terms, for a purpose named outright (the
+/// test uploads' manifests state none).
+pub fn test_contract(competition: CompetitionId) -> ContractProposal {
+    ContractProposal {
+        purposes: vec!["developing and testing medarena submissions".to_owned()],
+        ..ContractProposal::open_offer(competition)
+    }
 }
