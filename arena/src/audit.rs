@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::PrivacyLevel;
+use crate::certificate::CertificateKind;
 use crate::contract::ContractState;
 use crate::ids::{
     AccountId, AuditEventId, CompetitionId, ContractId, ContributionId, CredentialId, DatasetId,
@@ -218,6 +219,15 @@ pub enum AuditEvent {
         dataset: DatasetId,
         hospital: OrgId,
     },
+    /// The platform issued a certificate (`crate::certificate`): anchors its body digest
+    /// (a commitment: the body holds a random nonce) so a holder can check inclusion.
+    /// `subject` is what it certifies (`dataset:3`, `submission:12`).
+    CertificateIssued {
+        certificate: String,
+        kind: CertificateKind,
+        subject: String,
+        certificate_sha256: String,
+    },
     /// An organizer proposed a contract; the digest is of the terms each party accepts.
     ContractProposed {
         contract: ContractId,
@@ -288,6 +298,7 @@ impl AuditEvent {
             AuditEvent::SyntheticDataMeasured { .. } => "synthetic_data_measured",
             AuditEvent::SyntheticDataStateChanged { .. } => "synthetic_data_state_changed",
             AuditEvent::ContributionWithdrawn { .. } => "contribution_withdrawn",
+            AuditEvent::CertificateIssued { .. } => "certificate_issued",
             AuditEvent::ContractProposed { .. } => "contract_proposed",
             AuditEvent::ContractAccepted { .. } => "contract_accepted",
             AuditEvent::ContractStateChanged { .. } => "contract_state_changed",
@@ -328,6 +339,8 @@ impl AuditEvent {
             | E::SiteScoreReleased { submission, .. } => submission.to_string(),
             E::SyntheticDataMeasured { release, .. }
             | E::SyntheticDataStateChanged { release, .. } => release.to_string(),
+            // By serial, so the anchoring entry of one certificate is found directly.
+            E::CertificateIssued { certificate, .. } => format!("certificate:{certificate}"),
             E::ContractProposed { contract, .. }
             | E::ContractAccepted { contract, .. }
             | E::ContractStateChanged { contract, .. }

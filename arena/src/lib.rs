@@ -128,6 +128,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bundle;
+pub mod certificate;
 pub mod config;
 pub mod contract;
 pub mod crypto;

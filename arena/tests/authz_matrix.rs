@@ -600,6 +600,47 @@ async fn operations_enforce_the_matrix() {
         Err(ArenaError::Forbidden(_))
     ));
 
+    // Registration certificates: the dataset's hospitals and organizers (as its usage).
+    for actor in [&cast.organizer, &cast.hospital_a, &cast.hospital_b] {
+        assert!(
+            arena
+                .registration_certificate(actor, cast.dataset)
+                .await
+                .is_ok()
+        );
+    }
+    for actor in [&cast.team_x, &cast.auditor] {
+        assert!(matches!(
+            arena.registration_certificate(actor, cast.dataset).await,
+            Err(ArenaError::Forbidden(_))
+        ));
+    }
+    assert!(matches!(
+        arena
+            .registration_certificate(&Actor::Anonymous, cast.dataset)
+            .await,
+        Err(ArenaError::Unauthenticated)
+    ));
+    // Result certificates: as the private leaderboard (organizers until publication).
+    assert!(
+        arena
+            .result_certificates(&cast.organizer, cast.competition)
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        arena
+            .result_certificates(&cast.team_x, cast.competition)
+            .await,
+        Err(ArenaError::Forbidden(_))
+    ));
+    assert!(matches!(
+        arena
+            .result_certificates(&Actor::Anonymous, cast.competition)
+            .await,
+        Err(ArenaError::Unauthenticated)
+    ));
+
     // Budgets: the team itself and organizers.
     assert!(
         arena

@@ -403,6 +403,20 @@ async fn workload() {
             .expect("site scores");
         assert!(!rows.is_empty(), "released at publication");
     }
+    // Certificates: issued at approval and publication, read by dataset, competition, serial.
+    let registration = arena
+        .registration_certificate(&cast.hospital_a, cast.dataset)
+        .await
+        .expect("registration certificate");
+    arena
+        .certificate(&cast.organizer, &registration.body.serial)
+        .await
+        .expect("certificate by serial");
+    let results = arena
+        .result_certificates(&cast.team_x, cast.competition)
+        .await
+        .expect("result certificates");
+    assert!(!results.is_empty(), "issued at publication");
     arena
         .audit_trail(&cast.auditor, &first.id.to_string())
         .await
@@ -461,6 +475,7 @@ async fn store_statements_prepare_on_postgres() {
         include_str!("../migrations/postgres/0004_site_scores.sql"),
         include_str!("../migrations/postgres/0005_synthetic.sql"),
         include_str!("../migrations/postgres/0006_suspensions.sql"),
+        include_str!("../migrations/postgres/0008_certificates.sql"),
         include_str!("../migrations/postgres/0007_contracts.sql"),
     ] {
         sqlx::raw_sql(migration)

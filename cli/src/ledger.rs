@@ -51,6 +51,11 @@ pub struct VerifyArgs {
     /// With --url: the evidence code of the entry whose receipt to fetch.
     #[arg(long)]
     evidence: Option<String>,
+    /// A certificate JSON file (`GET /api/v1/certificates/{serial}`, `medarena certificate
+    /// get`): checks its signature with --key and, when it embeds a receipt (or --receipt
+    /// gives one), the ledger entry that anchors it. Any changed byte is refused.
+    #[arg(long, conflicts_with_all = ["checkpoints", "consistency", "url", "evidence", "statement"])]
+    certificate: Option<PathBuf>,
     /// With --url: a statement of metered use (JSON, from `medarena contract statement`):
     /// every line's `run_metered` entry is fetched, its receipt verified and its figures
     /// compared with the line; the totals are added up again.
@@ -323,7 +328,67 @@ fn check_receipt(
     checkpoint
 }
 
+/// `verify --certificate`: one line per outcome; exit 1 when the certificate is refused.
+fn verify_certificate(args: &VerifyArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(key) = args.key.as_deref() else {
+        bail!(
+            "--certificate needs --key: the platform's ledger key (GET /api/ledger/key, from a source you trust)"
+        );
+    };
+    let key = load_key(key)?;
+    let file = std::fs::read(path)
+        .with_context(|| format!("reading the certificate {}", path.display()))?;
+    let receipt: Option<Receipt> = args
+        .receipt
+        .as_deref()
+        .map(|path| read_json(path, "receipt"))
+        .transpose()?;
+    let mut checks = Checks::default();
+    match medarena_arena::certificate::verify(&file, &key, receipt.as_ref()) {
+        Ok(verified) => {
+            checks.ok(
+                "certificate",
+                format!(
+                    "{} certificate {} signed by {}, body sha256 {}, byte for byte as issued",
+                    verified.kind,
+                    verified.serial,
+                    key.name(),
+                    verified.body_sha256
+                ),
+            );
+            match &verified.anchored_at {
+                Some((index, evidence)) => checks.ok(
+                    "anchor",
+                    format!(
+                        "ledger entry {index} ({}) records this certificate's body sha256; evidence code {evidence}",
+                        medarena_arena::certificate::ANCHOR_KIND
+                    ),
+                ),
+                None => checks.note(
+                    "anchor",
+                    match &verified.document.anchor {
+                        Some(anchor) => format!(
+                            "no receipt embedded; fetch GET /api/ledger/receipts/{} and pass it with --receipt to check inclusion",
+                            anchor.evidence_code
+                        ),
+                        None => "not yet anchored when downloaded (download it again later to check inclusion)".to_owned(),
+                    },
+                ),
+            }
+        }
+        Err(error) => checks.fail(&format!("certificate {}", path.display()), error),
+    }
+    Ok(if checks.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = args.certificate.clone() {
+        return verify_certificate(&args, &path);
+    }
     if args.checkpoints.len() > 2 {
         bail!("give at most two --checkpoint files");
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod certificate;
 mod client;
 mod competition;
 mod contract;
@@ -53,6 +54,9 @@ enum Command {
     /// Organizers: create, list, close and publish competitions on the server.
     #[command(subcommand)]
     Competition(competition::CompetitionCommand),
+    /// Download registration and result certificates (check them with `ledger verify`).
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCommand),
     /// Contracts between hospitals, teams and the platform, and statements of metered use.
     #[command(subcommand)]
     Contract(contract::ContractCommand),
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Whoami => client::whoami(),
         Command::Submit(args) => client::submit(args),
         Command::Competition(cmd) => competition::run(cmd),
+        Command::Certificate(cmd) => certificate::run(cmd),
         Command::Contract(cmd) => contract::run(cmd),
         Command::SandboxChild => sandbox_child::run(),
     };

@@ -197,12 +197,22 @@ async fn open_platform(
         Some(ledger) => Arc::new(LedgerSink::new(ledger.clone()).context("reading the ledger")?),
         None => Arc::new(medarena_arena::DeferredAuditSink),
     };
+    // Certificates are signed with the ledger's key, read from its file, so a process that
+    // does not hold the ledger (a worker beside the server) signs with the same key.
+    let certificate_signer = medarena_ledger::LogSigner::load_or_generate(
+        &settings
+            .data_dir
+            .join(medarena_arena::ledger_sink::LEDGER_DIR),
+        &settings.ledger_origin,
+    )
+    .context("reading the ledger's signing key (it signs certificates)")?;
     let mut config = PlatformConfig::new(&settings.data_dir)?;
     config.arena.queue.concurrency = settings.workers.max(1);
     config.arena.queue.lease = settings.job_lease;
     config.arena.queue.heartbeat_every = settings.job_lease / 4;
     let arena = medarena_arena::platform::builder(config)?
         .audit_sink(sink)
+        .certificate_signer(certificate_signer)
         .open()
         .await
         .with_context(|| format!("opening the platform in {}", settings.data_dir.display()))?;

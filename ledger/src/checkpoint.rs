@@ -19,6 +19,10 @@
 //! the Go `note` signer format, `PRIVATE+KEY+name+keyid+base64(0x01 || seed)`. The note
 //! code is `signed_note` and the checkpoint code `tlog_tiles` (Cloudflare's ports of Go's
 //! `sumdb/note` and `sumdb/tlog`), so Go tooling reads and writes the same bytes.
+//!
+//! The same key signs other notes for the platform (certificates: [`LogSigner::sign_note`],
+//! [`verify_note`]), whose first line holds a space and so can never be read as a
+//! checkpoint's origin, nor a checkpoint as one of them.
 
 use std::fmt;
 use std::fs;
@@ -368,6 +372,57 @@ impl LogSigner {
     }
 }
 
+/// Why a signed note other than a checkpoint (a certificate's signature) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    #[error("not a signed note: {0}")]
+    Malformed(String),
+    #[error("the note carries no signature by key `{key}` (signed by: {signers})")]
+    NotSignedByKey { key: String, signers: String },
+    #[error(
+        "the signature by key `{key}` does not match the signed text: it was altered or forged"
+    )]
+    BadSignature { key: String },
+}
+
+impl LogSigner {
+    /// Signs `text` (lines ending in a line feed) as a C2SP signed note with the log's key.
+    ///
+    /// The same key signs checkpoints, so the caller must make `text` impossible to read as
+    /// one: a checkpoint's first line is the log's origin, which has no spaces, so a text
+    /// whose first line holds a space (`medarena certificate v1`) is never accepted by
+    /// [`SignedCheckpoint::verify`], and a checkpoint never passes a check that requires
+    /// that first line.
+    pub fn sign_note(&self, text: &str) -> Result<String, NoteError> {
+        let mut note = Note::new(text.as_bytes(), &[])
+            .map_err(|error| NoteError::Malformed(error.to_string()))?;
+        note.add_sigs(&[&self.signer])
+            .map_err(|error| NoteError::Malformed(error.to_string()))?;
+        Ok(String::from_utf8_lossy(&note.to_bytes()).into_owned())
+    }
+}
+
+/// Checks that `note_text` carries a valid signature by `key` and returns the signed text.
+/// The caller checks that the text is the one it expects (see [`LogSigner::sign_note`]).
+pub fn verify_note(note_text: &str, key: &VerifierKey) -> Result<String, NoteError> {
+    let note = Note::from_bytes(note_text.as_bytes())
+        .map_err(|error| NoteError::Malformed(error.to_string()))?;
+    let known = VerifierList::new(vec![Box::new(key.verifier.clone())]);
+    if let Err(error) = note.verify(&known) {
+        return Err(match error {
+            signed_note::NoteError::InvalidSignature { .. } => NoteError::BadSignature {
+                key: key.as_str().to_owned(),
+            },
+            signed_note::NoteError::UnverifiedNote => NoteError::NotSignedByKey {
+                key: key.as_str().to_owned(),
+                signers: signer_names(note_text),
+            },
+            other => NoteError::Malformed(other.to_string()),
+        });
+    }
+    Ok(String::from_utf8_lossy(note.text()).into_owned())
+}
+
 /// Writes `bytes` to `path` through a synced temporary file and a rename, so a crash
 /// leaves either the old or the new content. When `path` is new, the directory is synced
 /// too so the file survives a crash; replacing an existing file skips that sync (after a
@@ -464,6 +519,27 @@ mod tests {
             SignedCheckpoint::verify(&text, &key),
             Err(CheckpointError::MalformedBody)
         );
+    }
+
+    #[test]
+    fn notes_are_signed_apart_from_checkpoints() {
+        let signer = LogSigner::from_private_key(GO_PRIVATE, Path::new("test")).unwrap();
+        let key = VerifierKey::parse(GO_PUBLIC).unwrap();
+        let text = "medarena certificate v1\nreg-1\nsha256 00\n";
+        let note = signer.sign_note(text).unwrap();
+        assert_eq!(verify_note(&note, &key).unwrap(), text);
+        // Never a checkpoint, whatever it says.
+        assert!(SignedCheckpoint::verify(&note, &key).is_err());
+        assert!(matches!(
+            verify_note(&note.replace("reg-1", "reg-2"), &key),
+            Err(NoteError::BadSignature { .. })
+        ));
+        let (other, _) = LogSigner::generate("example.com/log/testdata").unwrap();
+        assert!(matches!(
+            verify_note(&note, other.verifier_key()),
+            Err(NoteError::NotSignedByKey { .. })
+        ));
+        assert!(signer.sign_note("no final line feed").is_err());
     }
 
     #[test]

@@ -645,6 +645,7 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         "competition_published",
         "synthetic_data_measured",
         "synthetic_data_state_changed",
+        "certificate_issued",
     ] {
         assert!(
             kinds.contains(kind),
@@ -729,6 +730,101 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         describe(&refused)
     );
 
+    // Certificates: the hospital downloads its dataset's registration, anyone a result;
+    // both verify offline against the published key (signature and anchoring entry), and
+    // one changed byte is refused, naming what failed.
+    let key_file = root.path().join("ledger.pub");
+    std::fs::write(&key_file, format!("{key}\n")).expect("key file");
+    let verify_certificate = |file: &std::path::Path| {
+        medarena(
+            &[
+                "ledger",
+                "verify",
+                "--certificate",
+                &file.to_string_lossy(),
+                "--key",
+                &key_file.to_string_lossy(),
+            ],
+            &[],
+        )
+    };
+    let registration = root.path().join("registration.json");
+    let fetched = medarena(
+        &[
+            "certificate",
+            "dataset",
+            "cardiac-events",
+            "-o",
+            &registration.to_string_lossy(),
+        ],
+        &env_refs(&hospital_env),
+    );
+    assert!(
+        fetched.status.success(),
+        "certificate dataset: {}",
+        describe(&fetched)
+    );
+    let checked = verify_certificate(&registration);
+    let out = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert!(
+        checked.status.success()
+            && out.contains("ok    certificate")
+            && out.contains("ok    anchor"),
+        "registration certificate: {}",
+        describe(&checked)
+    );
+    let listed = medarena(&["certificate", "list", &slug], &env_refs(&organizer_env));
+    let listed_out = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let serial = listed_out
+        .split_whitespace()
+        .find(|word| word.starts_with("res-"))
+        .unwrap_or_else(|| panic!("a result certificate: {}", describe(&listed)))
+        .to_owned();
+    let result = root.path().join("result.json");
+    let fetched = medarena(
+        &[
+            "certificate",
+            "get",
+            &serial,
+            "-o",
+            &result.to_string_lossy(),
+        ],
+        &env_refs(&team_env),
+    );
+    assert!(
+        fetched.status.success(),
+        "certificate get: {}",
+        describe(&fetched)
+    );
+    let checked = verify_certificate(&result);
+    assert!(
+        checked.status.success()
+            && String::from_utf8_lossy(&checked.stdout).contains("ok    anchor"),
+        "result certificate: {}",
+        describe(&checked)
+    );
+    let text = std::fs::read_to_string(&result).expect("certificate");
+    assert!(
+        !text.contains("\"private_score\"") && !text.contains("exact"),
+        "released values only: {text}"
+    );
+    let mut bytes = text.into_bytes();
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b"\"rank\": 1")
+        .map(|i| i + 8)
+        .expect("a rank");
+    bytes[at] = b'2';
+    std::fs::write(&result, &bytes).expect("tampered certificate");
+    let refused = verify_certificate(&result);
+    let refusal = String::from_utf8_lossy(&refused.stdout).into_owned();
+    assert!(
+        refused.status.code() == Some(1)
+            && refusal.contains("FAIL")
+            && refusal.contains("body was altered"),
+        "a changed byte is refused: {}",
+        describe(&refused)
+    );
     // The hospital withdraws one of its uploads: its key and bytes are gone, its receipts
     // still verify against the ledger.
     let uploads = hospital.ok(&format!("/api/v1/datasets/{dataset_id}"));
@@ -738,8 +834,14 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         .cloned()
         .expect("a validated upload");
     let upload_id = upload["id"].as_i64().expect("contribution id");
-    let object = upload["object"].as_str().expect("the sealed object's id").to_owned();
-    let object_file = data_dir.join("objects").join(&object[..2]).join(&object[2..]);
+    let object = upload["object"]
+        .as_str()
+        .expect("the sealed object's id")
+        .to_owned();
+    let object_file = data_dir
+        .join("objects")
+        .join(&object[..2])
+        .join(&object[2..]);
     assert!(object_file.exists(), "{}", object_file.display());
     let withdrawn = medarena(
         &[
@@ -752,7 +854,11 @@ fn a_competition_from_upload_to_published_private_leaderboard() {
         ],
         &env_refs(&hospital_env),
     );
-    assert!(withdrawn.status.success(), "withdraw: {}", describe(&withdrawn));
+    assert!(
+        withdrawn.status.success(),
+        "withdraw: {}",
+        describe(&withdrawn)
+    );
     let after = hospital.ok(&format!("/api/v1/contributions/{upload_id}"));
     assert!(
         after["withdrawn_at"].is_i64() && after["object"].is_null(),

@@ -18,7 +18,8 @@
 //!   checked separately: every time about a real run is its release time, fixed when the
 //!   run was queued;
 //! - evidence codes (hashes of entries holding times and noisy scores), the uploads'
-//!   commitments (salted with fresh randomness) and worker names (process ids).
+//!   commitments (salted with fresh randomness), certificates' digests (their bodies hold a
+//!   fresh random nonce) and worker names (process ids).
 //!
 //! Jobs are run by a separate `medarena worker` started after every submission is in, so
 //! that ids are assigned in the same order on both platforms.
@@ -272,9 +273,10 @@ fn normalize(text: &str) -> String {
         // Evidence codes (whole and shortened on pages).
         (r"\b[0-9A-Z]{5}(-[0-9A-Z]{1,5}){5,}", "<code>"),
         (r"\b[0-9A-Z]{5}-[0-9A-Z]{5}…", "<code>…"),
-        // Salted commitments to the uploads and their reports.
+        // Salted commitments to the uploads and their reports, and the digests of
+        // certificates (whose bodies hold a fresh random nonce).
         (
-            r"(content_commitment|report_commitment)( |\x22:\x22)[0-9a-f]{64}",
+            r"(content_commitment|report_commitment|certificate_sha256)( |\x22:\x22)[0-9a-f]{64}",
             "$1$2<commitment>",
         ),
         // Worker names carry process ids.

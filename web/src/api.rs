@@ -74,6 +74,12 @@ pub fn router() -> Router<AppState> {
             get(synthetic_releases).post(measure_synthetic),
         )
         .route("/synthetic/{id}/{action}", post(change_synthetic))
+        .route("/datasets/{id}/certificate", get(dataset_certificate))
+        .route(
+            "/competitions/{id}/certificates",
+            get(competition_certificates),
+        )
+        .route("/certificates/{serial}", get(certificate))
         .route("/contributions/{id}", get(contribution))
         .route("/contributions/{id}/receipts", get(contribution_receipts))
         .route("/contributions/{id}/withdraw", post(withdraw_contribution))
@@ -1018,6 +1024,75 @@ async fn queue(State(state): State<AppState>, auth: Auth) -> ApiResult<Response>
     )
     .map_err(medarena_arena::ArenaError::from)?;
     json_of(state.arena.queue_stats().await?)
+}
+
+/// A certificate with its anchoring entry's receipt, when the ledger has it: everything
+/// `medarena ledger verify --certificate` needs offline.
+pub fn with_receipt(
+    state: &AppState,
+    mut document: medarena_arena::certificate::CertificateDocument,
+) -> medarena_arena::certificate::CertificateDocument {
+    if let Some(anchor) = document.anchor.as_mut() {
+        anchor.receipt = crate::ledger_api::receipt_for(state, &anchor.evidence_code).ok();
+    }
+    document
+}
+
+/// The certificate file, byte for byte as `ledger verify --certificate` checks it.
+fn certificate_file(document: &medarena_arena::certificate::CertificateDocument) -> Response {
+    let name = format!("medarena-certificate-{}.json", document.body.serial);
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}\""),
+            ),
+        ],
+        document.to_file_bytes(),
+    )
+        .into_response()
+}
+
+/// `GET /datasets/{id}/certificate`: the registration certificate (its hospitals and
+/// organizers).
+async fn dataset_certificate(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    let document = state
+        .arena
+        .registration_certificate(&auth.actor, DatasetId(id))
+        .await?;
+    Ok(certificate_file(&with_receipt(&state, document)))
+}
+
+/// `GET /competitions/{id}/certificates`: the result certificates, by rank (everyone once
+/// published).
+async fn competition_certificates(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Response> {
+    let documents: Vec<_> = state
+        .arena
+        .result_certificates(&auth.actor, CompetitionId(id))
+        .await?
+        .into_iter()
+        .map(|document| with_receipt(&state, document))
+        .collect();
+    json_of(documents)
+}
+
+/// `GET /certificates/{serial}`: one certificate file.
+async fn certificate(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathParam(serial): PathParam<String>,
+) -> ApiResult<Response> {
+    let document = state.arena.certificate(&auth.actor, &serial).await?;
+    Ok(certificate_file(&with_receipt(&state, document)))
 }
 
 pub(crate) fn json_of(value: impl Serialize) -> ApiResult<Response> {

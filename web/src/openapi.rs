@@ -442,6 +442,27 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/v1/datasets/{id}/certificate",
+        "The dataset's registration certificate (signed JSON, with its ledger receipt once anchored); check it with `medarena ledger verify --certificate`",
+        "organizer, contributing hospital",
+        "",
+    ),
+    op(
+        "get",
+        "/api/v1/competitions/{id}/certificates",
+        "The result certificates of a published competition's final entries, by rank",
+        "anyone once published (organizer before: none exist)",
+        "",
+    ),
+    op(
+        "get",
+        "/api/v1/certificates/{serial}",
+        "One certificate file by serial (reg-<dataset> or res-<competition>-<submission>)",
+        "as the dataset's or the competition's certificates",
+        "",
+    ),
+    op(
+        "get",
         "/api/v1/contributions/{id}",
         "A contribution and its validation report",
         "organizer, its hospital",
@@ -592,6 +613,10 @@ fn path_parameter(name: &str) -> Value {
     match name {
         "id" | "org" => json!({ "type": "integer", "format": "int64" }),
         "action" => json!({ "type": "string", "enum": ["publish", "discard", "withdraw"] }),
+        "serial" => json!({
+            "type": "string",
+            "pattern": medarena_arena::certificate::SERIAL_PATTERN,
+        }),
         // An evidence code as printed: 53 Crockford base32 symbols in dashed groups of 5
         // (the last one a check symbol, which a schema cannot express: a code that fails
         // it names no receipt, 404).
@@ -736,6 +761,12 @@ pub fn answer(method: &str, path: &str) -> Option<Answer> {
         ("get", "/datasets/{id}/synthetic") => Json(of::<Vec<a::SyntheticRelease>>),
         ("post", "/datasets/{id}/synthetic") | ("post", "/synthetic/{id}/{action}") => {
             Json(of::<a::SyntheticRelease>)
+        }
+        ("get", "/datasets/{id}/certificate") | ("get", "/certificates/{serial}") => {
+            Json(of::<a::certificate::CertificateDocument>)
+        }
+        ("get", "/competitions/{id}/certificates") => {
+            Json(of::<Vec<a::certificate::CertificateDocument>>)
         }
         ("get", "/queue") => Json(of::<a::QueueStats>),
         ("get", "/contracts") => Json(of::<Vec<a::contract::Contract>>),

@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/team", get(team_page))
         .route("/team/members", post(add_team_member))
         .route("/ledger", get(ledger_page))
+        .route("/certificates/{serial}", get(certificate_page))
         .route("/style.css", get(stylesheet))
         .merge(crate::contract_pages::router())
 }
@@ -655,6 +656,14 @@ async fn competition_page(
         }
         development = Some(published);
     }
+    // Result certificates exist once the competition is published (public from then on).
+    let certificates = match competition.published_at {
+        Some(_) => arena
+            .result_certificates(&auth.actor, competition.id)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let bundle = &competition.bundle;
     let curves = bundle.survival_grid();
     let csrf = auth.csrf().unwrap_or_default();
@@ -696,6 +705,16 @@ async fn competition_page(
             h2 { "Leaderboard" }
             (leaderboard_table(&public, "Public leaderboard (released scores)"))
             @if let Some(private) = &private { (leaderboard_table(private, "Private leaderboard")) }
+            @if !certificates.is_empty() {
+                h2 { "Result certificates" }
+                p.muted { "Each final entry's result, signed by the platform and anchored in the ledger; check a downloaded one offline with "
+                    code { "medarena ledger verify --certificate FILE --key ledger.pub" } "." }
+                ul.certificates { @for c in &certificates {
+                    @if let medarena_arena::certificate::CertificateSubject::Result(r) = &c.body.subject {
+                        li { a href={ "/certificates/" (c.body.serial) } { "#" (r.rank) " " (r.team.name) } " · " (r.submission) }
+                    }
+                } }
+            }
             h2 { "Scores over time" }
             (score_chart(&history))
             (privacy_terms(bundle))
@@ -1031,6 +1050,16 @@ async fn render_dataset(
     )
     .is_ok();
     let own_hospital = auth.actor.approved_org().map(|m| m.org);
+    // Its hospitals and organizers see the registration certificate of an approved dataset.
+    let certificate = match view.dataset.state {
+        medarena_arena::DatasetState::Approved => state
+            .arena
+            .registration_certificate(&auth.actor, id)
+            .await
+            .ok()
+            .map(|c| c.body.serial),
+        _ => None,
+    };
     let csrf = auth.csrf().unwrap_or_default();
     let d = &view.dataset;
     let markup = layout(
@@ -1056,6 +1085,10 @@ async fn render_dataset(
             }
             @if let Some(c) = rejected {
                 div.error role="alert" { h2 { "Upload refused" } p { "The file was not kept. Fix what the report names and upload again." } (contribution_block(c, rejected_receipt.as_deref())) }
+            }
+            @if let Some(serial) = &certificate {
+                p.certificate { "Registered: " a href={ "/certificates/" (serial) } { "registration certificate " (serial) }
+                    " (signed by the platform and anchored in the ledger; printable, with its JSON)" }
             }
             h2 { "Contributions" }
             @for (c, receipt) in view.contributions.iter().zip(&receipts) {
@@ -1725,6 +1758,88 @@ async fn ledger_page(
             h2 { "Recent entries" }
             @for entry in recent.iter().rev() {
                 details { summary { (entry.index) " · " (entry.event.kind()) } pre { (entry.to_canonical()) } }
+            }
+        },
+    ))
+}
+
+/// `/certificates/{serial}`: a certificate as a printable page, with its JSON to download
+/// and how to check it. Shown to whoever may read the certificate (see the API).
+async fn certificate_page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(serial): Path<String>,
+) -> PageResult {
+    use medarena_arena::certificate::CertificateSubject;
+    let document = state.arena.certificate(&auth.actor, &serial).await?;
+    let document = crate::api::with_receipt(&state, document);
+    let body = &document.body;
+    let title = match &body.subject {
+        CertificateSubject::Registration(_) => "Dataset registration certificate",
+        CertificateSubject::Result(_) => "Competition result certificate",
+    };
+    let json_href = format!("/api/v1/certificates/{}", body.serial);
+    let digest = |hex: &str| html! { code.digest { (hex) } };
+    page(layout(
+        title,
+        &auth,
+        html! {
+            article.certificate {
+                h1 { (title) }
+                p.muted { "Serial " strong { (body.serial) } " · issued " (body.issued_at) " by " code { (body.issuer) } }
+                @match &body.subject {
+                    CertificateSubject::Registration(r) => {
+                        dl {
+                            dt { "Dataset" } dd { (r.dataset_title) " " code { (r.dataset_slug) } " (" (r.dataset) ")" }
+                            dt { "Version" } dd { (if r.versions.is_empty() { "—".to_owned() } else { r.versions.join(", ") }) }
+                            dt { "Provider(s)" } dd { @for (i, p) in r.providers.iter().enumerate() { @if i > 0 { ", " } (p.name) " (" (p.org) ")" } }
+                            dt { "Review" } dd { strong { (r.review.outcome) } " by " (r.review.reviewer_name) " (" (r.review.reviewer) ") on " (r.review.reviewed_at)
+                                @if let Some(note) = &r.review.note { br; "Note: " (note) }
+                                @for d in &r.review.checklist { br; (d.item.as_str()) ": " @if d.passed { "passes" } @else { "fails" } " — " (d.note) } }
+                        }
+                        table.contributions {
+                            thead { tr { th { "Contribution" } th { "Hospital" } th { "Manifest version" } th { "Manifest SHA-256" } th { "Content SHA-256" } } }
+                            tbody { @for c in &r.contributions {
+                                tr { td { (c.contribution) } td { (c.hospital) } td { (c.manifest_version.as_deref().unwrap_or("—")) }
+                                    td { @if let Some(m) = &c.manifest_sha256 { (digest(m)) } @else { "—" } } td { (digest(&c.content_sha256)) } }
+                            } }
+                        }
+                    }
+                    CertificateSubject::Result(r) => {
+                        dl {
+                            dt { "Competition" } dd { code { (r.competition_slug) } " (" (r.competition) "), bundle " (digest(&r.bundle_sha256)) }
+                            dt { "Team" } dd { (r.team.name) " (" (r.team.org) ")" }
+                            dt { "Entry" } dd { (r.submission) ", module " (digest(&r.module_sha256)) }
+                            dt { "Rank" } dd { strong { (r.rank) } " of " (r.entries) " on the published private leaderboard" }
+                            dt { "Released score (" (r.metric) ")" } dd { (noisy(r.released_score, r.noise_half_width_95))
+                                @if r.released_score.is_none() { " (the competition shows ranks only)" } }
+                            dt { "Published" } dd { (r.published_at) }
+                        }
+                        table.datasets {
+                            thead { tr { th { "Dataset" } th { "Manifest SHA-256" } th { "Registration" } } }
+                            tbody { @for d in &r.datasets {
+                                tr { td { code { (d.slug) } " (" (d.dataset) ")" }
+                                    td { @for m in &d.manifest_sha256 { (digest(m)) br; } }
+                                    td { @if let Some(reg) = &d.registration { (reg.serial) ", body " (digest(&reg.body_sha256)) } @else { "—" } } }
+                            } }
+                        }
+                    }
+                }
+                h2 { "Proof" }
+                dl {
+                    dt { "Body SHA-256" } dd { (digest(&document.body_sha256)) }
+                    dt { "Ledger entry" } dd {
+                        @if let Some(anchor) = &document.anchor {
+                            a href={ "/api/ledger/receipts/" (anchor.evidence_code) } { code { (anchor.evidence_code) } }
+                        } @else { "not yet written (the JSON carries it once it is)" }
+                    }
+                }
+                pre.signature { (document.signature) }
+                p.noprint { a.download href=(json_href) { "Download the certificate (JSON)" } }
+                p.noprint.muted { "Check it offline with the platform's key ("
+                    a href="/api/ledger/key" { "/api/ledger/key" } "): "
+                    code { "medarena ledger verify --certificate medarena-certificate-" (body.serial) ".json --key ledger.pub" }
+                    ". Any changed byte is refused." }
             }
         },
     ))

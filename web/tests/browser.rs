@@ -286,6 +286,7 @@ impl Site {
             }))
             .audit_sink(Arc::new(RecordingAuditSink::default()))
             .clock(clock.clone())
+            .certificate_signer(world::test_signer(dir.path()))
             .open()
             .await
             .expect("open arena");
@@ -500,6 +501,7 @@ fn pages_in_a_browser() {
         let client = browser(&driver).await;
         leaderboard(&client, &site).await;
         upload(&client, &site).await;
+        certificate(&client, &site).await;
         client.close().await.expect("close the browser session");
     });
     drop(driver);
@@ -574,6 +576,72 @@ async fn leaderboard(client: &Client, site: &Site) {
             "the chart shows points in {colour}"
         );
     }
+}
+
+/// The hospital (signed in by `upload`) follows its approved dataset's link to the
+/// registration certificate: a printable page naming the dataset, its providers and the
+/// proof, with the JSON to download; printing leaves the navigation out.
+async fn certificate(client: &Client, site: &Site) {
+    let url = format!("{}/datasets/{}", site.base, site.cast.dataset.0);
+    client.goto(&url).await.expect("open the dataset page");
+    wait_for(client, "p.certificate a", "the certificate link").await;
+    client
+        .find(Locator::Css("p.certificate a"))
+        .await
+        .expect("the link")
+        .click()
+        .await
+        .expect("follow it");
+    wait_for(client, "article.certificate", "the certificate page").await;
+    assert_eq!(status(client).await, 200);
+    let serial = format!("reg-{}", site.cast.dataset.0);
+    let heading = texts(client, "article.certificate h1").await.join(" ");
+    assert_eq!(heading, "Dataset registration certificate");
+    let text = texts(client, "article.certificate").await.join(" ");
+    for expected in [
+        serial.as_str(),
+        "Hospital A",
+        "Hospital B",
+        "approved",
+        "medarena certificate v1",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the page shows `{expected}`: {text}"
+        );
+    }
+    let download = client
+        .find(Locator::Css("article.certificate a.download"))
+        .await
+        .expect("the download link")
+        .attr("href")
+        .await
+        .expect("href");
+    assert_eq!(
+        download.as_deref(),
+        Some(format!("/api/v1/certificates/{serial}").as_str())
+    );
+    // Printing hides the navigation, the footer and the download hints.
+    let print_rule = js(
+        client,
+        "for (const sheet of document.styleSheets) for (const rule of sheet.cssRules) \
+         if (rule.media && rule.media.mediaText === 'print' && rule.cssText.includes('.noprint')) \
+         return true; return false;",
+    )
+    .await;
+    assert_eq!(
+        print_rule,
+        Value::Bool(true),
+        "a print stylesheet for the certificate"
+    );
+    let article = viewport_rect(client, "article.certificate").await;
+    let shot = screenshot(client, "certificate").await;
+    let pixels = shot.region(&article);
+    assert!(
+        distinct(&pixels) >= 20,
+        "the certificate region has text ({} colours)",
+        distinct(&pixels)
+    );
 }
 
 /// A hospital signs in, opens a dataset, uploads a good table (listed) and a table with

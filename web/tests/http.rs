@@ -420,6 +420,14 @@ fn expectations(ids: &Ids) -> BTreeMap<(&'static str, &'static str), Row> {
                 .body(|_| json_body(approval()))),
         (("get", "/api/v1/datasets/{id}/usage"),
             row(format!("/api/v1/datasets/{}/usage", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        // Certificates: a registration is its dataset's hospitals' and organizers'; result
+        // certificates exist from publication on and are everyone's then.
+        (("get", "/api/v1/datasets/{id}/certificate"),
+            row(format!("/api/v1/datasets/{}/certificate", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        (("get", "/api/v1/certificates/{serial}"),
+            row(format!("/api/v1/certificates/reg-{}", ids.dataset), &[("organizer", 200), ("hospital_a", 200), ("hospital_b", 200)])),
+        (("get", "/api/v1/competitions/{id}/certificates"),
+            row(format!("/api/v1/competitions/{c}/certificates"), &everyone(200)).stage(3)),
         (("get", "/api/v1/contributions/{id}"),
             row(format!("/api/v1/contributions/{}", ids.contribution_a), &[("organizer", 200), ("hospital_a", 200)])),
         (("get", "/api/v1/contributions/{id}/receipts"),
@@ -1003,6 +1011,17 @@ fn fillings(template: &str, params: &HashMap<&str, Vec<i64>>, code: &str) -> Vec
                     .collect()
             }
             "{code}" => vec![code.to_owned()],
+            // Every certificate there may be: each dataset's registration, each
+            // competition's entries' results.
+            "{serial}" => {
+                let ids = |resource: &str| params.get(resource).cloned().unwrap_or_default();
+                let mut serials: Vec<String> =
+                    ids("datasets").iter().map(|d| format!("reg-{d}")).collect();
+                for c in ids("competitions") {
+                    serials.extend(ids("submissions").iter().map(|s| format!("res-{c}-{s}")));
+                }
+                serials
+            }
             s if s.starts_with('{') => {
                 panic!("GET {template}: unknown parameter {s}; extend the scan")
             }
@@ -1159,6 +1178,8 @@ fn no_route_serves_raw_rows_to_anyone() {
         "/ledger".to_owned(),
         format!("/competitions/{c}"),
         format!("/competitions/{c}/submissions"),
+        format!("/certificates/reg-{dataset}"),
+        format!("/certificates/reg-{}", server.cast.dataset.0),
     ];
     for role in SIGNED_IN {
         let (cookie, _) = session_cookie(&server, role);
@@ -1386,6 +1407,95 @@ fn hospitals_see_their_own_patients_scores_once_published() {
     );
     for role in ["team_x", "anonymous"] {
         assert!(!server.get(role, &page).text.contains(heading), "{role}");
+    }
+}
+
+#[test]
+fn certificates_download_verify_offline_and_print_as_pages() {
+    use medarena_arena::certificate::{self, CertificateDocument};
+    let server = TestServer::start();
+    let d = server.cast.dataset.0;
+    let c = server.cast.competition.0;
+    let key = medarena_ledger::VerifierKey::parse(&server.get("anonymous", "/api/ledger/key").text)
+        .expect("the ledger key");
+
+    // The registration: its file verifies with the ledger's key, byte for byte as served.
+    let file = server.get("hospital_a", &format!("/api/v1/datasets/{d}/certificate"));
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert_eq!(file.header("content-type"), Some("application/json"));
+    let verified = certificate::verify(file.text.as_bytes(), &key, None).expect("verifies");
+    assert_eq!(verified.serial, format!("reg-{d}"));
+    let by_serial = server.get("hospital_b", &format!("/api/v1/certificates/reg-{d}"));
+    assert_eq!(by_serial.text, file.text, "one certificate, the same bytes");
+    // Printable page, linked from the dataset page; not a team's to see.
+    let dataset_page = server.get("hospital_a", &format!("/datasets/{d}"));
+    assert!(
+        dataset_page
+            .text
+            .contains(&format!("/certificates/reg-{d}")),
+        "{}",
+        dataset_page.text
+    );
+    let page = server.get("hospital_a", &format!("/certificates/reg-{d}"));
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Dataset registration certificate"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(&verified.body_sha256));
+    assert!(page.text.contains(&format!("/api/v1/certificates/reg-{d}")));
+    assert_eq!(
+        server
+            .get("team_x", &format!("/certificates/reg-{d}"))
+            .status,
+        403
+    );
+    assert_eq!(
+        server
+            .get("hospital_a", "/certificates/not-a-serial")
+            .status,
+        422
+    );
+
+    // Results: none before publication; one per final entry after, everyone's.
+    submit(&server, "team_x", 61);
+    submit(&server, "team_y", 62);
+    server.drain();
+    let list = format!("/api/v1/competitions/{c}/certificates");
+    assert_eq!(server.get("anonymous", &list).status, 401);
+    for path in ["close", "publish"] {
+        let answer = server.post_json(
+            "organizer",
+            &format!("/api/v1/competitions/{c}/{path}"),
+            &json!({}),
+        );
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+    let listed = server.get("anonymous", &list);
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let documents: Vec<CertificateDocument> =
+        serde_json::from_value(listed.json.clone()).expect("certificate documents");
+    assert_eq!(documents.len(), 2, "{}", listed.text);
+    let competition_page = server.get("anonymous", &format!("/competitions/{c}"));
+    assert!(competition_page.text.contains("Result certificates"));
+    for document in &documents {
+        let serial = &document.body.serial;
+        certificate::verify(&document.to_file_bytes(), &key, None).expect("verifies");
+        let file = server.get("anonymous", &format!("/api/v1/certificates/{serial}"));
+        assert_eq!(file.status, 200, "{}", file.text);
+        assert_eq!(file.text.as_bytes(), document.to_file_bytes().as_slice());
+        assert!(
+            competition_page
+                .text
+                .contains(&format!("/certificates/{serial}"))
+        );
+        let page = server.get("anonymous", &format!("/certificates/{serial}"));
+        assert!(
+            page.text.contains("Competition result certificate"),
+            "{}",
+            page.text
+        );
     }
 }
 

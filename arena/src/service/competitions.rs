@@ -375,7 +375,12 @@ impl Arena {
             .fulfil_contracts(self.stamp(actor), id)
             .await?;
         self.deliver_audit_events().await;
-        self.load_competition(id).await
+        let published = self.load_competition(id).await?;
+        // As for registrations: the first read of the certificates retries a failure.
+        if let Err(err) = self.issue_result_certificates(&published).await {
+            tracing::warn!(competition = %id, error = %err, "issuing result certificates failed; the first read will retry");
+        }
+        Ok(published)
     }
 
     /// The noisy private score of each team's final entry, for teams whose final release was

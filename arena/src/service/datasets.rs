@@ -488,6 +488,13 @@ impl Arena {
         {
             ReviewDataset::Reviewed(dataset) => {
                 self.deliver_audit_events().await;
+                // Right after the approval commits; a failure here is retried by the first
+                // read of the certificate, so the approval stands either way.
+                if review.approve
+                    && let Err(err) = self.issue_registration_certificate(id).await
+                {
+                    tracing::warn!(dataset = %id, error = %err, "issuing the registration certificate failed; the first read will retry");
+                }
                 Ok(dataset)
             }
             ReviewDataset::NotReviewable(state) => Err(ArenaError::Precondition(format!(

@@ -7,6 +7,7 @@
 //! outbox and go out on the next operation, the periodic flush, or the next start).
 
 mod accounts;
+mod certificates;
 mod competitions;
 mod contracts;
 mod datasets;
@@ -66,6 +67,8 @@ struct Inner {
     validator: Arc<dyn DatasetValidator>,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
+    /// Signs certificates; `None`: none are issued (until a read with a key issues them).
+    certificate_signer: Option<medarena_ledger::LogSigner>,
     /// Wakes idle workers when a job is enqueued in this process.
     jobs_ready: Notify,
     /// Serializes outbox delivery so that the sink sees events in id order.
@@ -92,6 +95,7 @@ pub struct ArenaBuilder {
     validator: Option<Arc<dyn DatasetValidator>>,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
+    certificate_signer: Option<medarena_ledger::LogSigner>,
 }
 
 impl ArenaBuilder {
@@ -110,6 +114,17 @@ impl ArenaBuilder {
     /// Where audit events go (the ledger). Defaults to [`TracingAuditSink`].
     pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = sink;
+        self
+    }
+
+    /// The key that signs certificates: the ledger's own (`LogSigner::load_or_generate` on
+    /// the ledger's directory), so that users check certificates with the `ledger.pub` they
+    /// already trust. A signer and not the ledger, because processes that do not hold the
+    /// ledger (a `medarena worker`, an admin command) may issue certificates too; their
+    /// anchoring events wait in the outbox like any other. Without it no certificate is
+    /// issued.
+    pub fn certificate_signer(mut self, signer: medarena_ledger::LogSigner) -> Self {
+        self.certificate_signer = Some(signer);
         self
     }
 
@@ -178,6 +193,7 @@ impl ArenaBuilder {
                 validator,
                 audit: self.audit,
                 clock: self.clock,
+                certificate_signer: self.certificate_signer,
                 jobs_ready: Notify::new(),
                 audit_delivery: Mutex::new(()),
                 decoy_password_hash,
@@ -201,6 +217,7 @@ impl Arena {
             validator: None,
             audit: Arc::new(TracingAuditSink),
             clock: Arc::new(SystemClock),
+            certificate_signer: None,
         }
     }
 

@@ -670,6 +670,42 @@ pub trait SyntheticRepo: Send + Sync {
     ) -> StoreResult<Option<SyntheticRelease>>;
 }
 
+/// A certificate as stored: the signed body's canonical bytes, its digest and signature,
+/// and the anchoring ledger entry's evidence code once delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCertificate {
+    pub serial: String,
+    pub kind: crate::certificate::CertificateKind,
+    /// What it certifies (`dataset:3`, `submission:12`).
+    pub subject: String,
+    pub dataset: Option<DatasetId>,
+    pub competition: Option<CompetitionId>,
+    pub body_json: String,
+    pub body_sha256: String,
+    pub signature: String,
+    pub issued_at: Timestamp,
+    pub evidence: Option<String>,
+}
+
+/// Certificates the platform signed.
+#[async_trait]
+pub trait CertificateRepo: Send + Sync {
+    /// Stores a certificate unless one with its serial exists; records
+    /// `certificate_issued` (stamped `stamp`) in the same transaction. Returns whether it was
+    /// stored.
+    async fn insert_certificate(
+        &self,
+        stamp: Stamp,
+        certificate: &StoredCertificate,
+    ) -> StoreResult<bool>;
+    async fn certificate(&self, serial: &str) -> StoreResult<Option<StoredCertificate>>;
+    /// A competition's result certificates, by serial.
+    async fn competition_certificates(
+        &self,
+        competition: CompetitionId,
+    ) -> StoreResult<Vec<StoredCertificate>>;
+}
+
 /// A new contract, its terms checked by the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewContract {
@@ -784,6 +820,7 @@ pub trait Store:
     + SubmissionRepo
     + JobQueue
     + AuditOutbox
+    + CertificateRepo
 {
 }
 
@@ -798,5 +835,6 @@ impl<T> Store for T where
         + SubmissionRepo
         + JobQueue
         + AuditOutbox
+        + CertificateRepo
 {
 }

@@ -28,6 +28,7 @@ use crate::audit::AuditEvent;
 use crate::model::DatasetState;
 use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_limit};
 
+mod certificates;
 mod contracts;
 mod suspensions;
 mod synthetic;

@@ -158,9 +158,19 @@ pub async fn open_arena(
         .validator(validator)
         .audit_sink(audit)
         .clock(clock)
+        .certificate_signer(test_signer(dir))
         .open()
         .await
         .expect("open arena")
+}
+
+/// The platform's key for certificates: the ledger's, in its directory (so a reopened
+/// arena, and a ledger opened on the same data directory, sign with the same key).
+pub fn test_signer(dir: &Path) -> medarena_ledger::LogSigner {
+    let ledger_dir = dir.join(medarena_arena::ledger_sink::LEDGER_DIR);
+    std::fs::create_dir_all(&ledger_dir).expect("ledger directory");
+    medarena_ledger::LogSigner::load_or_generate(&ledger_dir, "medarena.test/ledger")
+        .expect("test signer")
 }
 
 /// Registers, signs in and returns the actor with its session token.
