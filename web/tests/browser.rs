@@ -502,6 +502,7 @@ fn pages_in_a_browser() {
         leaderboard(&client, &site).await;
         upload(&client, &site).await;
         certificate(&client, &site).await;
+        contract_and_statement(&client, &site).await;
         client.close().await.expect("close the browser session");
     });
     drop(driver);
@@ -641,6 +642,107 @@ async fn certificate(client: &Client, site: &Site) {
         distinct(&pixels) >= 20,
         "the certificate region has text ({} colours)",
         distinct(&pixels)
+    );
+}
+
+/// The hospital (signed in by `upload`) finds a contract proposed for team X among its
+/// contracts, reads its terms and accepts them with the page's button; then its statement
+/// lists the metered runs of the leaderboard's submissions, with totals and downloads.
+async fn contract_and_statement(client: &Client, site: &Site) {
+    let organizer = world::sign_in(&site.arena, "org@medarena.test").await.0;
+    let proposed = site
+        .arena
+        .propose_contract(
+            &organizer,
+            &medarena_arena::ContractProposal {
+                team: Some(site.cast.team_x_org),
+                quote: Some(medarena_arena::contract::Quote {
+                    currency: "EUR".to_owned(),
+                    per_run: "2.50".parse().expect("price"),
+                    per_cpu_second: "0".parse().expect("price"),
+                    per_epsilon: "10".parse().expect("price"),
+                }),
+                ..world::test_contract(site.cast.competition)
+            },
+        )
+        .await
+        .expect("propose");
+    client
+        .goto(&format!("{}/contracts", site.base))
+        .await
+        .expect("open /contracts");
+    let link = format!("a[href='/contracts/{}']", proposed.id.0);
+    wait_for(client, &link, "the proposed contract in the list").await;
+    client
+        .find(Locator::Css(&link))
+        .await
+        .expect("the link")
+        .click()
+        .await
+        .expect("follow it");
+    wait_for(client, "form.contract button", "the accept button").await;
+    let terms = texts(client, "dl").await.join(" ");
+    assert!(
+        terms.contains("EUR 2.50 per run") && terms.contains(&proposed.terms_sha256),
+        "the terms and their digest are shown before accepting: {terms}"
+    );
+    let button = texts(client, "form.contract button").await;
+    // A party hospital may accept or terminate a proposed contract; the first form accepts.
+    assert_eq!(button, ["Accept these terms", "Terminate"], "{button:?}");
+    client
+        .find(Locator::Css("form.contract button"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("accept");
+    wait_for(client, "h2", "the contract page again").await;
+    let parties = texts(client, "table tbody tr").await;
+    let hospital_a = parties
+        .iter()
+        .find(|row| row.contains(&format!("hospital {}", site.cast.hospital_a_org)))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !hospital_a.contains("awaited"),
+        "hospital A's acceptance is recorded: {parties:?}"
+    );
+    let accepted = site
+        .arena
+        .contract(&organizer, proposed.id)
+        .await
+        .expect("contract");
+    assert!(
+        accepted
+            .contract
+            .accepted(medarena_arena::contract::Party::Hospital {
+                org: site.cast.hospital_a_org
+            })
+    );
+
+    // The statement: the leaderboard's real runs, metered under the cast's open offer.
+    client
+        .goto(&format!("{}/statement", site.base))
+        .await
+        .expect("open /statement");
+    wait_for(client, "h1", "the statement page").await;
+    let lines = texts(client, "table tbody tr").await;
+    assert_eq!(lines.len(), 3, "three released real runs: {lines:?}");
+    let totals = texts(client, "ul li").await.join(" ");
+    assert!(totals.contains("3 run(s)"), "{totals}");
+    let csv = client
+        .find(Locator::LinkText("CSV"))
+        .await
+        .expect("the CSV link")
+        .attr("href")
+        .await
+        .expect("href");
+    assert_eq!(csv.as_deref(), Some("/api/v1/statement.csv"));
+    let table = viewport_rect(client, "table").await;
+    let shot = screenshot(client, "statement").await;
+    assert!(
+        distinct(&shot.region(&table)) >= 10,
+        "the statement table is drawn"
     );
 }
 
