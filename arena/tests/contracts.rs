@@ -304,6 +304,17 @@ async fn a_real_run_needs_an_active_contract_and_is_metered_under_it() {
         .expect("run")
         .expect("job");
     assert_eq!(first.kind, JobKind::DummyRun);
+    // A reason goes onto the public ledger: one line, or it is refused (the ledger would
+    // refuse it, and hold up every event after it).
+    for bad in ["two\nlines", &"𝔸".repeat(300)] {
+        assert!(matches!(
+            world
+                .arena
+                .change_contract(&cast.hospital_a, contract.id, ContractAction::Suspend, Some(bad))
+                .await,
+            Err(ArenaError::Invalid { field, .. }) if field == "reason"
+        ));
+    }
     let suspended = world
         .arena
         .change_contract(

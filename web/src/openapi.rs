@@ -936,6 +936,7 @@ mod tests {
     #[test]
     fn every_api_route_is_documented_and_nothing_else() {
         let mut routes = declared(include_str!("api.rs"), "/api/v1");
+        routes.extend(declared(include_str!("contract_api.rs"), "/api/v1"));
         routes.extend(declared(include_str!("ledger_api.rs"), "/api/ledger"));
         routes.push(("get".into(), "/api/openapi.json".into()));
         let mut documented: Vec<(String, String)> = OPERATIONS

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Arena, clean_text};
+use super::{Arena, clean_line, clean_text};
 use crate::audit::AuditEvent;
 use crate::authz::{Action, Actor, Resource, authorize};
 use crate::bundle::PrivacyLevel;
@@ -572,7 +572,7 @@ impl Arena {
             .ok_or_else(|| ArenaError::Forbidden(format!("you are not a party to {id}")))?;
         let reason = match (action, reason) {
             (ContractAction::Resume, _) => None,
-            (_, Some(reason)) => Some(clean_text("reason", reason, 500)?),
+            (_, Some(reason)) => Some(clean_line("reason", reason, 500)?),
             (_, None) => {
                 return Err(ArenaError::invalid(
                     "reason",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Arena, clean_text};
+use super::{Arena, clean_line, clean_text};
 use crate::authz::{Action, Actor, Resource, authorize};
 use crate::bundle::check_slug;
 use crate::error::{ArenaError, ArenaResult};
@@ -591,7 +591,7 @@ impl Arena {
             ArenaError::Forbidden("only a contributing hospital suspends a dataset".to_owned())
         })?;
         let reason = match (suspended, reason) {
-            (true, Some(reason)) => Some(clean_text("reason", reason, 500)?),
+            (true, Some(reason)) => Some(clean_line("reason", reason, 500)?),
             (true, None) => {
                 return Err(ArenaError::invalid(
                     "reason",
@@ -631,7 +631,7 @@ impl Arena {
                 hospital: contribution.hospital,
             },
         )?;
-        let reason = clean_text("reason", reason, 500)?;
+        let reason = clean_line("reason", reason, 500)?;
         let Some((withdrawn, object)) = self
             .inner
             .store

@@ -411,6 +411,21 @@ impl Arena {
 pub const CLEAN_TEXT_PATTERN: &str =
     r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
+/// [`clean_text`] for a text that goes onto the public ledger as an entry's field: one line
+/// (no control character at all, not even a newline) of at most `max_chars` characters and
+/// 1,000 bytes, which every ledger field value accepts. A text the ledger refused would
+/// stay undeliverable in the outbox and hold up every event after it.
+fn clean_line(field: &str, text: &str, max_chars: usize) -> ArenaResult<String> {
+    let text = clean_text(field, text, max_chars)?;
+    if text.chars().any(char::is_control) {
+        return Err(ArenaError::invalid(field, "must be one line"));
+    }
+    if text.len() > 1_000 {
+        return Err(ArenaError::invalid(field, "must be at most 1,000 bytes"));
+    }
+    Ok(text)
+}
+
 fn clean_text(field: &str, text: &str, max_chars: usize) -> ArenaResult<String> {
     let text = text.trim();
     if text.is_empty() {

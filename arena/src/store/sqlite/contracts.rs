@@ -462,6 +462,17 @@ impl ContractRepo for SqliteStore {
     }
 
     async fn expire_contracts(&self, now: Timestamp) -> StoreResult<usize> {
+        // Called on every read of contracts: look before taking the write lock.
+        let any: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM contracts WHERE valid_until <= $1 \
+             AND state IN ('proposed', 'active', 'suspended')",
+        )
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await?;
+        if any == 0 {
+            return Ok(0);
+        }
         let mut tx = self.write_tx().await?;
         let due: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM contracts WHERE valid_until <= $1 \
