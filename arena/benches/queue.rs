@@ -17,10 +17,17 @@ const PER_TEAM: u32 = 25;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let bundle = EXAMPLE_BUNDLE.replace(
-        "submissions_per_team_per_day: 5",
-        "submissions_per_team_per_day: 1000",
-    );
+    // Budgets large enough for every real run: the bench measures the queue, not refusals.
+    let bundle = EXAMPLE_BUNDLE
+        .replace(
+            "submissions_per_team_per_day: 5",
+            "submissions_per_team_per_day: 1000",
+        )
+        .replace(
+            "budget_per_team_per_dataset: 6.0",
+            "budget_per_team_per_dataset: 100.0",
+        );
+    assert!(bundle.contains("budget_per_team_per_dataset: 100.0"));
     for concurrency in [1, 4] {
         let world = World::new().await;
         let cast = cast(&world.arena, &bundle).await;
@@ -48,6 +55,8 @@ async fn main() {
 
         let mut config = test_config(world.dir.path());
         config.queue.concurrency = concurrency;
+        config.default_dataset_terms.per_team_epsilon = 1000.0;
+        config.default_dataset_terms.total_epsilon = 1000.0;
         let arena = medarena_arena::Arena::builder(config)
             .executor(world.executor.clone())
             .validator(world.validator.clone())
@@ -59,13 +68,19 @@ async fn main() {
         let jobs = submissions * 2;
         let started = Instant::now();
         let pool = WorkerPool::spawn(&arena, "bench");
-        loop {
+        // Until the queue is empty: every job succeeded, or (a bug) some did not; a bench
+        // must end either way, and says so.
+        let stats = loop {
             let stats = arena.queue_stats().await.expect("stats");
-            if stats.succeeded as usize == jobs {
-                break;
+            if stats.pending == 0 && stats.running == 0 && stats.succeeded + stats.failed > 0 {
+                break stats;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        };
+        assert_eq!(
+            stats.succeeded as usize, jobs,
+            "every dummy and real run succeeds: {stats:?}"
+        );
         let run_secs = started.elapsed().as_secs_f64();
         pool.shutdown().await;
         println!(
