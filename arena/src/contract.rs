@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::PrivacyLevel;
 use crate::ids::{AccountId, CompetitionId, DatasetId, OrgId};
+use crate::model::text_enum;
 use crate::time::Timestamp;
 
 /// A contract's id.
@@ -31,46 +32,26 @@ pub const PRICE_SCALE: u32 = 6;
 /// The largest price of one unit (guards the arithmetic of statements).
 pub const MAX_PRICE: i64 = 1_000_000_000;
 
-/// Where a contract stands. Every transition is an audit event, so a ledger entry with an
-/// evidence code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ContractState {
-    /// Awaiting the acceptance of its required parties.
-    Proposed,
-    /// Every required party accepted: runs it covers may start.
-    Active,
-    /// A hospital or the platform paused it: no new run starts until that party resumes.
-    Suspended,
-    /// A party ended it: no run starts under it again.
-    Terminated,
-    /// Its validity window ended before it was fulfilled.
-    Expired,
-    /// Its competition was published: what it delivers was delivered.
-    Fulfilled,
-}
+text_enum!(
+    /// Where a contract stands. Every transition is an audit event, so a ledger entry with
+    /// an evidence code.
+    ContractState {
+        /// Awaiting the acceptance of its required parties.
+        Proposed => "proposed",
+        /// Every required party accepted: runs it covers may start.
+        Active => "active",
+        /// A hospital or the platform paused it: no new run starts until that party resumes.
+        Suspended => "suspended",
+        /// A party ended it: no run starts under it again.
+        Terminated => "terminated",
+        /// Its validity window ended before it was fulfilled.
+        Expired => "expired",
+        /// Its competition was published: what it delivers was delivered.
+        Fulfilled => "fulfilled",
+    }
+);
 
 impl ContractState {
-    pub const ALL: &'static [ContractState] = &[
-        ContractState::Proposed,
-        ContractState::Active,
-        ContractState::Suspended,
-        ContractState::Terminated,
-        ContractState::Expired,
-        ContractState::Fulfilled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContractState::Proposed => "proposed",
-            ContractState::Active => "active",
-            ContractState::Suspended => "suspended",
-            ContractState::Terminated => "terminated",
-            ContractState::Expired => "expired",
-            ContractState::Fulfilled => "fulfilled",
-        }
-    }
-
     /// A state no transition leaves.
     pub fn is_final(self) -> bool {
         matches!(
@@ -80,56 +61,15 @@ impl ContractState {
     }
 }
 
-impl std::str::FromStr for ContractState {
-    type Err = crate::model::UnknownVariant;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        ContractState::ALL
-            .iter()
-            .copied()
-            .find(|state| state.as_str() == text)
-            .ok_or_else(|| crate::model::UnknownVariant {
-                kind: "ContractState",
-                text: text.to_owned(),
-            })
+text_enum!(
+    /// What leaves the sealed runs under the contract.
+    Delivery {
+        /// Model submissions' scores, released through the privacy layer.
+        ReleasedScores => "released_scores",
+        /// Analysis submissions' differentially private aggregates.
+        DpAggregates => "dp_aggregates",
     }
-}
-
-impl std::fmt::Display for ContractState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What leaves the sealed runs under the contract.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Delivery {
-    /// Model submissions' scores, released through the privacy layer.
-    ReleasedScores,
-    /// Analysis submissions' differentially private aggregates.
-    DpAggregates,
-}
-
-impl Delivery {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Delivery::ReleasedScores => "released_scores",
-            Delivery::DpAggregates => "dp_aggregates",
-        }
-    }
-}
+);
 
 /// A party to a contract. The platform is the compute provider (an organizer acts for it);
 /// an auditor, when named, is the intermediary who witnesses the contract.

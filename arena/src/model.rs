@@ -29,11 +29,11 @@ macro_rules! text_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownVariant;
-            fn from_str(text: &str) -> Result<Self, UnknownVariant> {
+            type Err = $crate::model::UnknownVariant;
+            fn from_str(text: &str) -> Result<Self, $crate::model::UnknownVariant> {
                 match text {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownVariant { kind: stringify!($name), text: text.to_owned() }),
+                    _ => Err($crate::model::UnknownVariant { kind: stringify!($name), text: text.to_owned() }),
                 }
             }
         }
@@ -45,6 +45,9 @@ macro_rules! text_enum {
         }
     };
 }
+
+/// For the other modules of the crate that declare such sets (`crate::contract`).
+pub(crate) use text_enum;
 
 /// A stored state text that no variant matches (a corrupt row or a newer schema).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -345,43 +345,6 @@ async fn workload() {
         .dataset_privacy(&cast.organizer, cast.dataset)
         .await
         .expect("privacy");
-    let contract = arena
-        .contracts(&cast.organizer, Some(cast.competition))
-        .await
-        .expect("contracts")[0]
-        .id;
-    arena
-        .contracts(&cast.team_x, None)
-        .await
-        .expect("all contracts");
-    for action in [
-        medarena_arena::ContractAction::Suspend,
-        medarena_arena::ContractAction::Resume,
-    ] {
-        arena
-            .change_contract(&cast.hospital_a, contract, action, Some("audit"))
-            .await
-            .expect("suspend and resume");
-    }
-    arena
-        .contract(&cast.hospital_a, contract)
-        .await
-        .expect("contract");
-    world.clock.advance(RELEASE_WAIT);
-    for actor in [&cast.organizer, &cast.hospital_a, &cast.team_x] {
-        let statement = arena
-            .statement(
-                actor,
-                medarena_arena::StatementRequest {
-                    contract: Some(contract),
-                    from: Some(medarena_arena::Timestamp(0)),
-                    to: None,
-                },
-            )
-            .await
-            .expect("statement");
-        assert_eq!(statement.lines.len(), 1, "the real run is metered");
-    }
     arena
         .budget(&cast.team_x, cast.competition, cast.team_x_org)
         .await

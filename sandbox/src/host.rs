@@ -249,6 +249,15 @@ thread_local! {
     };
 }
 
+impl ChildUsage {
+    /// Adds `other`'s children: CPU times add up, the peak is the larger one.
+    pub fn add(&mut self, other: ChildUsage) {
+        self.cpu += other.cpu;
+        self.max_rss_bytes = self.max_rss_bytes.max(other.max_rss_bytes);
+        self.children += other.children;
+    }
+}
+
 /// The usage of the children reaped on this thread since the last call, and resets it.
 pub fn take_child_usage() -> ChildUsage {
     CHILD_USAGE.with(|usage| usage.take())
@@ -286,9 +295,11 @@ fn wait_measured(child: &mut Child) -> io::Result<std::process::ExitStatus> {
         .saturating_mul(1024);
     CHILD_USAGE.with(|usage| {
         let mut total = usage.get();
-        total.cpu += time(rusage.ru_utime) + time(rusage.ru_stime);
-        total.max_rss_bytes = total.max_rss_bytes.max(rss);
-        total.children += 1;
+        total.add(ChildUsage {
+            cpu: time(rusage.ru_utime) + time(rusage.ru_stime),
+            max_rss_bytes: rss,
+            children: 1,
+        });
         usage.set(total);
     });
     Ok(std::process::ExitStatus::from_raw(status))

@@ -761,9 +761,11 @@ async fn set_dataset_privacy(
     )
 }
 
+/// The body of every operation that takes a reason (suspending a dataset or a contract,
+/// ending a contract, withdrawing an upload).
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct SuspendRequest {
-    /// Why (shown to the teams whose runs it stops): 1 to 500 characters.
+pub struct ReasonRequest {
+    /// Why (shown to the parties concerned and on the ledger): 1 to 500 characters, one line.
     #[schemars(length(min = 1, max = 500), regex(pattern = medarena_arena::CLEAN_TEXT_PATTERN))]
     pub reason: String,
 }
@@ -774,7 +776,7 @@ async fn suspend_dataset(
     State(state): State<AppState>,
     auth: Auth,
     PathParam(id): PathParam<i64>,
-    JsonBody(body): JsonBody<SuspendRequest>,
+    JsonBody(body): JsonBody<ReasonRequest>,
 ) -> ApiResult<Response> {
     json_of(
         state
@@ -790,7 +792,7 @@ async fn withdraw_contribution(
     State(state): State<AppState>,
     auth: Auth,
     PathParam(id): PathParam<i64>,
-    JsonBody(body): JsonBody<SuspendRequest>,
+    JsonBody(body): JsonBody<ReasonRequest>,
 ) -> ApiResult<Response> {
     json_of(
         state

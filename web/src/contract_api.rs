@@ -15,7 +15,7 @@ use medarena_arena::{
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::{created, json_of};
+use crate::api::{ReasonRequest, created, json_of};
 use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, PathParam, QueryParams};
@@ -91,13 +91,6 @@ async fn accept(
             .accept_contract(&auth.actor, ContractId(id), &body.terms_sha256)
             .await?,
     )
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct ReasonRequest {
-    /// Why (shown to the other parties and on the ledger): 1 to 500 characters.
-    #[schemars(length(min = 1, max = 500), regex(pattern = medarena_arena::CLEAN_TEXT_PATTERN))]
-    pub reason: String,
 }
 
 async fn change(

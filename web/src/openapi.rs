@@ -573,14 +573,12 @@ pub fn request(method: &str, path: &str) -> Option<SchemaOf> {
         ("post", "/datasets/{id}/review") => of::<a::DatasetReview>,
         ("put", "/datasets/{id}/privacy") => of::<a::DatasetPrivacyTerms>,
         ("post", "/datasets/{id}/synthetic") => of::<api::SyntheticRequest>,
-        ("post", "/datasets/{id}/suspend") | ("post", "/contributions/{id}/withdraw") => {
-            of::<api::SuspendRequest>
-        }
+        ("post", "/datasets/{id}/suspend")
+        | ("post", "/contributions/{id}/withdraw")
+        | ("post", "/contracts/{id}/suspend")
+        | ("post", "/contracts/{id}/terminate") => of::<api::ReasonRequest>,
         ("post", "/contracts") => of::<a::ContractProposal>,
         ("post", "/contracts/{id}/accept") => of::<crate::contract_api::AcceptContractRequest>,
-        ("post", "/contracts/{id}/suspend") | ("post", "/contracts/{id}/terminate") => {
-            of::<crate::contract_api::ReasonRequest>
-        }
         _ => return None,
     })
 }

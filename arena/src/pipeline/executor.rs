@@ -329,9 +329,7 @@ async fn blocking<T: Send + 'static>(
     .map_err(|err| ExecutorError::Transient(format!("the run's thread failed: {err}")))?;
     let _ = RUN_USAGE.try_with(|total| {
         let mut sum = total.get();
-        sum.cpu += usage.cpu;
-        sum.max_rss_bytes = sum.max_rss_bytes.max(usage.max_rss_bytes);
-        sum.children += usage.children;
+        sum.add(usage);
         total.set(sum);
     });
     Ok(value)

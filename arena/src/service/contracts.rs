@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Arena, clean_line, clean_text};
 use crate::audit::AuditEvent;
-use crate::authz::{Action, Actor, Resource, authorize};
+use crate::authz::{Action, Actor, Denial, Resource, authorize};
 use crate::bundle::PrivacyLevel;
 use crate::contract::{
     Contract, ContractId, ContractState, ContractTerms, Delivery, MAX_VALID_DAYS, Party, Quote,
@@ -179,12 +179,18 @@ pub fn statement_totals(lines: &[UsageLine]) -> Vec<StatementTotal> {
     totals
 }
 
-fn contract_resource<'a>(contract: &Contract, hospitals: &'a [OrgId]) -> Resource<'a> {
-    Resource::Contract {
-        hospitals,
-        team: contract.terms.team,
-        auditor: contract.terms.auditor,
-    }
+/// Authorizes `action` on `contract`, given its parties.
+fn authorize_contract(actor: &Actor, action: Action, contract: &Contract) -> Result<(), Denial> {
+    let hospitals = contract.hospitals();
+    authorize(
+        actor,
+        action,
+        Resource::Contract {
+            hospitals: &hospitals,
+            team: contract.terms.team,
+            auditor: contract.terms.auditor,
+        },
+    )
 }
 
 /// Who `actor` is in `contract`, if one of its parties.
@@ -471,28 +477,28 @@ impl Arena {
         let contracts = self.inner.store.contracts(competition).await?;
         Ok(contracts
             .into_iter()
-            .filter(|c| {
-                let hospitals = c.hospitals();
-                authorize(
-                    actor,
-                    Action::ViewContract,
-                    contract_resource(c, &hospitals),
-                )
-                .is_ok()
-            })
+            .filter(|c| authorize_contract(actor, Action::ViewContract, c).is_ok())
             .collect())
+    }
+
+    /// A contract as it stands now (its window checked), if `actor` may do `action` on it.
+    async fn current_contract(
+        &self,
+        actor: &Actor,
+        id: ContractId,
+        action: Action,
+    ) -> ArenaResult<Contract> {
+        self.expire_contracts().await?;
+        let contract = self.load_contract(id).await?;
+        authorize_contract(actor, action, &contract)?;
+        Ok(contract)
     }
 
     /// One contract with its history.
     pub async fn contract(&self, actor: &Actor, id: ContractId) -> ArenaResult<ContractView> {
-        self.expire_contracts().await?;
-        let contract = self.load_contract(id).await?;
-        let hospitals = contract.hospitals();
-        authorize(
-            actor,
-            Action::ViewContract,
-            contract_resource(&contract, &hospitals),
-        )?;
+        let contract = self
+            .current_contract(actor, id, Action::ViewContract)
+            .await?;
         // Metered runs are stamped with their release time: nobody but organizers sees one
         // before it (nor any event's outbox id).
         let history =
@@ -513,14 +519,9 @@ impl Arena {
         id: ContractId,
         terms_sha256: &str,
     ) -> ArenaResult<Contract> {
-        self.expire_contracts().await?;
-        let contract = self.load_contract(id).await?;
-        let hospitals = contract.hospitals();
-        authorize(
-            actor,
-            Action::AcceptContract,
-            contract_resource(&contract, &hospitals),
-        )?;
+        let contract = self
+            .current_contract(actor, id, Action::AcceptContract)
+            .await?;
         let party = party_of(actor, &contract)
             .ok_or_else(|| ArenaError::Forbidden(format!("you are not a party to {id}")))?;
         if terms_sha256 != contract.terms_sha256 {
@@ -560,14 +561,11 @@ impl Arena {
         action: ContractAction,
         reason: Option<&str>,
     ) -> ArenaResult<Contract> {
-        self.expire_contracts().await?;
-        let contract = self.load_contract(id).await?;
-        let hospitals = contract.hospitals();
         let needed = match action {
             ContractAction::Suspend | ContractAction::Resume => Action::SuspendContract,
             ContractAction::Terminate => Action::TerminateContract,
         };
-        authorize(actor, needed, contract_resource(&contract, &hospitals))?;
+        let contract = self.current_contract(actor, id, needed).await?;
         let party = party_of(actor, &contract)
             .ok_or_else(|| ArenaError::Forbidden(format!("you are not a party to {id}")))?;
         let reason = match (action, reason) {
@@ -642,7 +640,8 @@ impl Arena {
         }
         if let Some(id) = request.contract {
             // Only a contract the actor may see.
-            self.contract(actor, id).await?;
+            self.current_contract(actor, id, Action::ViewContract)
+                .await?;
         }
         let role = actor.role();
         let org = actor.approved_org().map(|m| m.org);

@@ -71,6 +71,13 @@ async fn contract_in(conn: &mut SqliteConnection, id: ContractId) -> StoreResult
     }
 }
 
+/// A contract that must exist (one this transaction just wrote or was given).
+async fn existing_contract(conn: &mut SqliteConnection, id: ContractId) -> StoreResult<Contract> {
+    contract_in(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::Missing(id.to_string()))
+}
+
 /// Moves `id` to `to` when it is in one of `from`; records the transition.
 async fn transition(
     conn: &mut SqliteConnection,
@@ -217,9 +224,7 @@ pub(super) async fn meter_run(
     metering: &Metering,
 ) -> StoreResult<()> {
     for (dataset, contract_id) in run_contracts_in(conn, job.id).await? {
-        let contract = contract_in(conn, contract_id)
-            .await?
-            .ok_or_else(|| StoreError::Missing(contract_id.to_string()))?;
+        let contract = existing_contract(conn, contract_id).await?;
         let micro: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) FROM privacy_charges \
              WHERE job_id = $1 AND dataset_id = $2",
@@ -344,9 +349,7 @@ impl ContractRepo for SqliteStore {
             },
         )
         .await?;
-        let contract = contract_in(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::Missing(id.to_string()))?;
+        let contract = existing_contract(&mut tx, id).await?;
         tx.commit().await?;
         Ok(contract)
     }
@@ -380,9 +383,7 @@ impl ContractRepo for SqliteStore {
         party: Party,
     ) -> StoreResult<AcceptContract> {
         let mut tx = self.write_tx().await?;
-        let contract = contract_in(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::Missing(id.to_string()))?;
+        let contract = existing_contract(&mut tx, id).await?;
         let open_offer_team = matches!(party, Party::Team { .. }) && contract.terms.team.is_none();
         let takes = contract.state == ContractState::Proposed
             || (open_offer_team && contract.state == ContractState::Active);
@@ -418,9 +419,7 @@ impl ContractRepo for SqliteStore {
             },
         )
         .await?;
-        let mut accepted = contract_in(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::Missing(id.to_string()))?;
+        let mut accepted = existing_contract(&mut tx, id).await?;
         if accepted.state == ContractState::Proposed
             && accepted.awaiting().is_empty()
             && accepted.terms.in_window(stamp.at)
@@ -435,9 +434,7 @@ impl ContractRepo for SqliteStore {
                 None,
             )
             .await?;
-            accepted = contract_in(&mut tx, id)
-                .await?
-                .ok_or_else(|| StoreError::Missing(id.to_string()))?;
+            accepted = existing_contract(&mut tx, id).await?;
         }
         tx.commit().await?;
         Ok(AcceptContract::Accepted(Box::new(accepted)))
