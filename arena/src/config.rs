@@ -17,6 +17,9 @@ pub struct ArenaConfig {
     /// Everything the embedded deployment writes: `medarena.db` (SQLite, WAL), `objects/`
     /// (encrypted blobs) and, by default, `master.key`.
     pub data_dir: PathBuf,
+    /// Where the store lives: `None` for the embedded SQLite file `<data dir>/medarena.db`,
+    /// or a URL (`postgres://...` for PostgreSQL, see [`crate::store::open`]).
+    pub database: Option<String>,
     pub master_key: MasterKeySource,
     pub password_hashing: PasswordHashing,
     /// Lifetime of a browser session.
@@ -79,6 +82,7 @@ impl ArenaConfig {
         Self {
             master_key,
             data_dir,
+            database: None,
             password_hashing: PasswordHashing::default(),
             session_ttl: Duration::from_secs(12 * 3600),
             api_token_ttl: Duration::from_secs(90 * 24 * 3600),
@@ -91,6 +95,14 @@ impl ArenaConfig {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("medarena.db")
+    }
+
+    /// The database [`crate::store::open`] opens: the configured URL, else the SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => self.database_path().display().to_string(),
+        }
     }
 
     pub fn objects_dir(&self) -> PathBuf {

@@ -174,6 +174,7 @@ pub use service::{
     SyntheticAction, TeamView, statement_totals,
 };
 pub use store::Store;
+pub use store::postgres::PgStore;
 pub use store::sqlite::SqliteStore;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use worker::WorkerPool;

@@ -21,6 +21,7 @@ struct LedgerWorld {
     ledger: Arc<SharedLedger>,
     clock: Arc<ManualClock>,
     arena: Arena,
+    _db: Option<TestDatabase>,
 }
 
 /// An arena whose audit sink is the ledger, signing certificates with the ledger's key.
@@ -39,6 +40,7 @@ async fn ledger_world() -> LedgerWorld {
         .await
         .expect("open arena");
     LedgerWorld {
+        _db: test_database(dir.path()),
         _dir: dir,
         ledger,
         clock,

@@ -96,6 +96,7 @@ struct Platform {
     _dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
     arena: Arena,
+    _db: Option<TestDatabase>,
 }
 
 impl Platform {
@@ -121,6 +122,7 @@ async fn platform_at(now: medarena_arena::Timestamp) -> Platform {
         .await
         .expect("open the platform");
     Platform {
+        _db: test_database(dir.path()),
         _dir: dir,
         clock,
         arena,

@@ -818,6 +818,136 @@ async fn the_privacy_budget_is_charged_and_exhaustion_stops_releases() {
     assert_eq!(budget[0].remaining(), 0.0);
 }
 
+/// Where a worker process started by [`budgets_and_claims_hold_across_worker_processes`]
+/// finds the arena's data directory (and, through the same environment, its database).
+const WORKER_PROCESS_DIR_ENV: &str = "MEDARENA_TEST_WORKER_PROCESS_DIR";
+
+/// Several OS processes work one queue at once, each with its own connections: every job is
+/// claimed once, and budgets are charged under one lock, so no team spends past its cap
+/// however the processes' reservations interleave. Runs on SQLite (one file, WAL) and on
+/// PostgreSQL (`MEDARENA_TEST_STORE=postgres`, the scale-out path: processes on many hosts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_and_claims_hold_across_worker_processes() {
+    // Each team's first real run reserves 0.5 + 0.5 (final), its second 0.5: of five
+    // submissions per team, two fit and three must be refused, whichever process asks.
+    let tight = EXAMPLE_BUNDLE.replace(
+        "budget_per_team_per_dataset: 6.0",
+        "budget_per_team_per_dataset: 1.5",
+    );
+    let world = World::new().await;
+    let cast = cast(&world.arena, &tight).await;
+    let mut submissions = Vec::new();
+    for team in [&cast.team_x, &cast.team_y] {
+        for tag in 0..5 {
+            let id = world
+                .arena
+                .submit(team, cast.competition, &module(tag))
+                .await
+                .expect("submit")
+                .id;
+            submissions.push((team, id));
+        }
+    }
+    let exe = std::env::current_exe().expect("this test binary");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "worker_process", "--ignored", "--nocapture"])
+                .env(WORKER_PROCESS_DIR_ENV, world.dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start a worker process")
+        })
+        .collect();
+    for mut child in children {
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait for the worker process");
+        assert!(status.success(), "a worker process failed: {status}");
+    }
+
+    let stats = world.arena.queue_stats().await.expect("stats");
+    assert_eq!((stats.pending, stats.running, stats.failed), (0, 0, 0));
+    world.clock.advance(RELEASE_WAIT);
+    let mut completed = std::collections::HashMap::new();
+    for (team, id) in &submissions {
+        let view = world.view(team, *id).await;
+        match (view.status, view.outcome) {
+            (SubmissionStatus::Completed, _) => *completed.entry(team.account()).or_insert(0) += 1,
+            (SubmissionStatus::Failed, Some(RunOutcome::OverLimit)) => {}
+            other => panic!("submission {id:?} ended as {other:?}"),
+        }
+        for job in world
+            .arena
+            .store()
+            .jobs_of_submission(*id)
+            .await
+            .expect("jobs")
+        {
+            assert_eq!(
+                job.attempts, 1,
+                "job {:?} was claimed more than once",
+                job.id
+            );
+        }
+    }
+    assert_eq!(completed.values().copied().collect::<Vec<_>>(), vec![2, 2]);
+    for (team, org) in [
+        (&cast.team_x, cast.team_x_org),
+        (&cast.team_y, cast.team_y_org),
+    ] {
+        let budget = world
+            .arena
+            .budget(team, cast.competition, org)
+            .await
+            .expect("budget");
+        assert!(
+            (budget[0].spent - 1.5).abs() < 1e-9,
+            "spent {} of 1.5",
+            budget[0].spent
+        );
+    }
+}
+
+/// Not a test on its own: the body of each worker process that
+/// [`budgets_and_claims_hold_across_worker_processes`] starts. It works the queue until
+/// nothing is pending or running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a worker process of budgets_and_claims_hold_across_worker_processes"]
+async fn worker_process() {
+    let Ok(dir) = std::env::var(WORKER_PROCESS_DIR_ENV) else {
+        return;
+    };
+    let executor = Arc::new(ScriptedExecutor::succeeding());
+    executor.set_delay(Duration::from_millis(10));
+    let arena = open_arena(
+        std::path::Path::new(&dir),
+        executor,
+        Arc::new(medarena_arena::testing::ScriptedValidator::default()),
+        Arc::new(medarena_arena::testing::RecordingAuditSink::default()),
+        Arc::new(medarena_arena::ManualClock::new(public_phase())),
+    )
+    .await;
+    let pool = WorkerPool::spawn(&arena, &format!("process-{}", std::process::id()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut idle = 0;
+    while idle < 5 {
+        let stats = arena.queue_stats().await.expect("stats");
+        idle = if stats.pending == 0 && stats.running == 0 {
+            idle + 1
+        } else {
+            0
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queue did not drain: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.shutdown().await;
+}
+
 async fn views_of(
     world: &World,
     cast: &Cast,

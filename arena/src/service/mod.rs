@@ -42,7 +42,6 @@ use crate::executor::{DatasetValidator, RunExecutor};
 use crate::ids::AccountId;
 use crate::model::{Account, QueueStats};
 use crate::objects::{LocalObjectStore, ObjectStore};
-use crate::store::sqlite::SqliteStore;
 use crate::store::{Stamp, Store};
 use crate::time::{Clock, SystemClock};
 use crate::vault::Vault;
@@ -134,7 +133,8 @@ impl ArenaBuilder {
         self
     }
 
-    /// Defaults to `SqliteStore` at `<data dir>/medarena.db`.
+    /// Defaults to the store `config.database` names (`SqliteStore` at
+    /// `<data dir>/medarena.db` when it is unset).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -166,7 +166,7 @@ impl ArenaBuilder {
             .map_err(|err| ArenaError::Config(err.to_string()))?;
         let store: Arc<dyn Store> = match self.store {
             Some(store) => store,
-            None => Arc::new(SqliteStore::open(&config.database_path()).await?),
+            None => crate::store::open(&config.database_url()).await?,
         };
         let objects: Arc<dyn ObjectStore> = match self.objects {
             Some(objects) => objects,

@@ -1,12 +1,12 @@
-//! Storage behind traits. [`crate::Arena`] talks to an `Arc<dyn Store>` and never sees SQL, so
-//! a PostgreSQL implementation can follow without touching the arena or the web handlers.
+//! Storage behind traits. [`crate::Arena`] talks to an `Arc<dyn Store>` and never sees SQL.
 //!
 //! Each method is one atomic unit of work (one transaction), and each state-changing method
 //! writes its audit events to the outbox inside that same transaction. Method docs say which
-//! events they record. [`sqlite::SqliteStore`] is the embedded implementation; its SQL is
-//! written in the dialect SQLite and PostgreSQL share (`$n` parameters, `RETURNING`,
-//! `ON CONFLICT`), and `migrations/postgres/` holds the PostgreSQL schema.
+//! events they record. [`sqlite::SqliteStore`] is the embedded implementation and
+//! [`postgres::PgStore`] the scale-out one; both run the same SQL, in `store/sql/`, written
+//! in the dialect SQLite and PostgreSQL share. [`open`] picks one from a database URL.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -59,6 +59,30 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The worker named in the ledger entry of a real run's start.
+pub const SEALED_WORKER: &str = "sealed";
+
+/// Opens the store a database URL names: `postgres://...` or `postgresql://...` for
+/// [`postgres::PgStore`], anything else a path to the SQLite file (an optional `sqlite://`
+/// prefix is dropped). Pending migrations are applied.
+pub async fn open(database: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if postgres::is_postgres_url(database) {
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::open(database, POSTGRES_CONNECTIONS).await?,
+        ))
+    } else {
+        let path = database.strip_prefix("sqlite://").unwrap_or(database);
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    }
+}
+
+/// Connections one process keeps to PostgreSQL: enough for its worker pool, web handlers
+/// and the ledger's delivery, few enough that ten hosts stay under PostgreSQL's default
+/// `max_connections` of 100.
+pub const POSTGRES_CONNECTIONS: u32 = 8;
 
 /// When and by whom a change is made; copied into its audit events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,8 +41,80 @@ pub fn module(tag: u32) -> Vec<u8> {
     bytes
 }
 
+/// Set to `postgres` to run the suite on PostgreSQL (`./scripts/test` does, a second time).
+pub const TEST_STORE_ENV: &str = "MEDARENA_TEST_STORE";
+pub const POSTGRES_URL_ENV: &str = "MEDARENA_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL server the suite runs on, when `MEDARENA_TEST_STORE=postgres`.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var(TEST_STORE_ENV).as_deref() {
+        Ok("postgres") => Some(
+            std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned()),
+        ),
+        Ok("sqlite") | Ok("") | Err(_) => None,
+        Ok(other) => panic!("{TEST_STORE_ENV}={other}: expected sqlite or postgres"),
+    }
+}
+
+/// The schema of the test whose data directory is `dir`: one per directory, so that a
+/// reopened arena finds its data and parallel tests never share rows.
+fn test_schema(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    format!("medarena_test_{:016x}", hasher.finish())
+}
+
+/// Drops the test's PostgreSQL schema when the test ends (nothing on SQLite, whose file
+/// goes with the temporary directory).
+pub struct TestDatabase {
+    server: String,
+    schema: String,
+}
+
+pub fn test_database(dir: &Path) -> Option<TestDatabase> {
+    postgres_server().map(|server| TestDatabase {
+        server,
+        schema: test_schema(dir),
+    })
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server, schema) = (self.server.clone(), self.schema.clone());
+        // Drop runs inside the test's runtime, which cannot block on itself: a thread with
+        // its own runtime does the work.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&server).await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            eprintln!("dropping test schema {}: {err}", self.schema);
+        }
+    }
+}
+
 pub fn test_config(dir: &Path) -> ArenaConfig {
     let mut config = ArenaConfig::new(dir);
+    if let Some(server) = postgres_server() {
+        let separator = if server.contains('?') { '&' } else { '?' };
+        config.database = Some(format!(
+            "{server}{separator}options=-c%20search_path%3D{}",
+            test_schema(dir)
+        ));
+    }
     config.master_key = MasterKeySource::File(dir.join("master.key"));
     config.password_hashing = PasswordHashing::insecure_fast_for_tests();
     config.queue = QueueConfig {
@@ -64,6 +136,8 @@ pub struct World {
     pub validator: Arc<ScriptedValidator>,
     pub audit: Arc<RecordingAuditSink>,
     pub arena: Arena,
+    /// Declared last, so dropped last: after the arena's connections.
+    pub db: Option<TestDatabase>,
 }
 
 impl World {
@@ -86,6 +160,7 @@ impl World {
         )
         .await;
         World {
+            db: test_database(dir.path()),
             dir,
             clock,
             executor,

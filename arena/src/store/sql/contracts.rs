@@ -1,6 +1,5 @@
 //! Contracts, their acceptances, the contract each queued real run is reserved under, and
-//! the metered use of finished runs (SQLite; the statements are the dialect PostgreSQL
-//! shares, checked by `tests/postgres_portability.rs`).
+//! the metered use of finished runs.
 
 use super::*;
 use crate::contract::{
@@ -12,7 +11,7 @@ use crate::ids::SubmissionId;
 const CONTRACT_COLS: &str = "id, terms, terms_sha256, required_parties, state, suspended_by, \
                              state_reason, proposed_by, proposed_at, state_changed_at";
 
-async fn load_contract(conn: &mut SqliteConnection, row: &SqliteRow) -> StoreResult<Contract> {
+async fn load_contract(conn: &mut DbConn, row: &DbRow) -> StoreResult<Contract> {
     let id = ContractId(row.try_get("id")?);
     let terms: ContractTerms = serde_json::from_str(&row.try_get::<String, _>("terms")?)?;
     let required: Vec<Party> =
@@ -58,7 +57,7 @@ async fn load_contract(conn: &mut SqliteConnection, row: &SqliteRow) -> StoreRes
     })
 }
 
-async fn contract_in(conn: &mut SqliteConnection, id: ContractId) -> StoreResult<Option<Contract>> {
+async fn contract_in(conn: &mut DbConn, id: ContractId) -> StoreResult<Option<Contract>> {
     let row = sqlx::query(&format!(
         "SELECT {CONTRACT_COLS} FROM contracts WHERE id = $1"
     ))
@@ -72,7 +71,7 @@ async fn contract_in(conn: &mut SqliteConnection, id: ContractId) -> StoreResult
 }
 
 /// A contract that must exist (one this transaction just wrote or was given).
-async fn existing_contract(conn: &mut SqliteConnection, id: ContractId) -> StoreResult<Contract> {
+async fn existing_contract(conn: &mut DbConn, id: ContractId) -> StoreResult<Contract> {
     contract_in(conn, id)
         .await?
         .ok_or_else(|| StoreError::Missing(id.to_string()))
@@ -80,7 +79,7 @@ async fn existing_contract(conn: &mut SqliteConnection, id: ContractId) -> Store
 
 /// Moves `id` to `to` when it is in one of `from`; records the transition.
 async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     stamp: Stamp,
     id: ContractId,
     from: &[ContractState],
@@ -133,7 +132,7 @@ async fn transition(
 /// charges in the competition), or why there is none. Called in the reservation's
 /// transaction, so the cap and the contract's state are read where the charge is written.
 pub(super) async fn covering_contract(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     job: &Job,
     dataset: DatasetId,
     delivery: Delivery,
@@ -178,7 +177,7 @@ pub(super) async fn covering_contract(
 
 /// Records which contract each dataset of the queued real run `job` is reserved under.
 pub(super) async fn insert_run_contracts(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     job: JobId,
     contracts: &[(DatasetId, ContractId)],
 ) -> StoreResult<()> {
@@ -196,7 +195,7 @@ pub(super) async fn insert_run_contracts(
 }
 
 async fn run_contracts_in(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     job: JobId,
 ) -> StoreResult<Vec<(DatasetId, ContractId)>> {
     sqlx::query(
@@ -218,7 +217,7 @@ async fn run_contracts_in(
 /// Meters a finished real run on each contract it was queued under: one `run_usage` line
 /// and one `run_metered` event per dataset (stamped like the run's other events).
 pub(super) async fn meter_run(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     stamp: Stamp,
     job: &Job,
     metering: &Metering,
@@ -285,7 +284,7 @@ pub(super) async fn meter_run(
     Ok(())
 }
 
-fn usage_from(row: &SqliteRow) -> StoreResult<UsageLine> {
+fn usage_from(row: &DbRow) -> StoreResult<UsageLine> {
     let amount: String = row.try_get("amount")?;
     Ok(UsageLine {
         contract: ContractId(row.try_get("contract_id")?),
@@ -310,7 +309,7 @@ fn usage_from(row: &SqliteRow) -> StoreResult<UsageLine> {
 }
 
 #[async_trait]
-impl ContractRepo for SqliteStore {
+impl ContractRepo for SqlStore {
     async fn insert_contract(&self, stamp: Stamp, new: &NewContract) -> StoreResult<Contract> {
         let mut tx = self.write_tx().await?;
         let terms = &new.terms;

@@ -1,11 +1,11 @@
-//! Hospitals' suspensions of a dataset's use (SQLite; the dialect PostgreSQL shares).
+//! Hospitals' suspensions of a dataset's use.
 
 use super::*;
 use crate::model::DatasetSuspension;
 
 /// The suspensions of `dataset`, by hospital.
 pub(super) async fn suspensions_of(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     dataset: DatasetId,
 ) -> StoreResult<Vec<DatasetSuspension>> {
     sqlx::query(
@@ -28,7 +28,7 @@ pub(super) async fn suspensions_of(
 
 /// Why no real run may read `dataset` now, if a hospital suspended it.
 pub(super) async fn suspension_refusal(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     dataset: DatasetId,
 ) -> StoreResult<Option<String>> {
     Ok(suspensions_of(conn, dataset).await?.first().map(|s| {
@@ -40,7 +40,7 @@ pub(super) async fn suspension_refusal(
 }
 
 pub(super) async fn set_suspension(
-    store: &SqliteStore,
+    store: &SqlStore,
     stamp: Stamp,
     dataset: DatasetId,
     hospital: OrgId,

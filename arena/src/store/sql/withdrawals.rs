@@ -1,9 +1,9 @@
-//! A hospital's withdrawal of a contribution (SQLite; the dialect PostgreSQL shares).
+//! A hospital's withdrawal of a contribution.
 
 use super::*;
 
 pub(super) async fn withdraw(
-    store: &SqliteStore,
+    store: &SqlStore,
     stamp: Stamp,
     id: ContributionId,
     reason: &str,

@@ -1,4 +1,4 @@
-//! Certificates the platform signed (SQLite; the dialect PostgreSQL shares).
+//! Certificates the platform signed.
 
 use super::*;
 use crate::certificate::CertificateKind;
@@ -11,7 +11,7 @@ const CERTIFICATE_SELECT: &str = "SELECT c.serial, c.kind, c.subject, c.dataset_
       AND a.kind = 'certificate_issued' ORDER BY a.id LIMIT 1) AS evidence \
      FROM certificates c";
 
-fn certificate_from_row(row: &SqliteRow) -> StoreResult<StoredCertificate> {
+fn certificate_from_row(row: &DbRow) -> StoreResult<StoredCertificate> {
     let kind = match row.try_get::<String, _>("kind")?.as_str() {
         "registration" => CertificateKind::Registration,
         "result" => CertificateKind::Result,
@@ -38,7 +38,7 @@ fn certificate_from_row(row: &SqliteRow) -> StoreResult<StoredCertificate> {
 }
 
 #[async_trait]
-impl CertificateRepo for SqliteStore {
+impl CertificateRepo for SqlStore {
     async fn insert_certificate(
         &self,
         stamp: Stamp,

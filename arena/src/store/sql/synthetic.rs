@@ -1,5 +1,4 @@
-//! Hospitals' synthetic releases (SQLite; the statements are the dialect PostgreSQL shares,
-//! checked by `tests/postgres_portability.rs`).
+//! Hospitals' synthetic releases.
 
 use super::*;
 use crate::model::{SyntheticQuality, SyntheticRelease, SyntheticState};
@@ -7,7 +6,7 @@ use crate::model::{SyntheticQuality, SyntheticRelease, SyntheticState};
 const SYNTHETIC_COLS: &str = "id, dataset_id, hospital_id, state, micro_epsilon, delta, rho, \
                               synthesizer, measurements_sha256, quality, created_at, published_at";
 
-fn synthetic_from(row: &SqliteRow) -> StoreResult<SyntheticRelease> {
+fn synthetic_from(row: &DbRow) -> StoreResult<SyntheticRelease> {
     let quality: SyntheticQuality = typed_json_opt(row, "quality")?
         .ok_or_else(|| StoreError::Corrupt("a synthetic release without quality".to_owned()))?;
     Ok(SyntheticRelease {
@@ -28,10 +27,7 @@ fn synthetic_from(row: &SqliteRow) -> StoreResult<SyntheticRelease> {
 
 /// The ε the synthetic releases of `dataset` spent, in micro-ε: each hospital's releases
 /// add up, hospitals compose in parallel (their rows are disjoint), so the largest sum.
-pub(super) async fn synthetic_spent(
-    conn: &mut SqliteConnection,
-    dataset: DatasetId,
-) -> StoreResult<i64> {
+pub(super) async fn synthetic_spent(conn: &mut DbConn, dataset: DatasetId) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(
         "SELECT CAST(COALESCE(MAX(spent), 0) AS BIGINT) FROM \
          (SELECT SUM(micro_epsilon) AS spent FROM synthetic_releases WHERE dataset_id = $1 \
@@ -43,10 +39,7 @@ pub(super) async fn synthetic_spent(
 }
 
 /// The ε all teams together and the most one team spent on `dataset`, in micro-ε.
-pub(super) async fn teams_spent(
-    conn: &mut SqliteConnection,
-    dataset: DatasetId,
-) -> StoreResult<(i64, i64)> {
+pub(super) async fn teams_spent(conn: &mut DbConn, dataset: DatasetId) -> StoreResult<(i64, i64)> {
     let total: i64 = sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(micro_epsilon), 0) AS BIGINT) FROM privacy_charges \
          WHERE dataset_id = $1",
@@ -65,7 +58,7 @@ pub(super) async fn teams_spent(
 }
 
 async fn release_in(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     id: SyntheticReleaseId,
 ) -> StoreResult<Option<SyntheticRelease>> {
     sqlx::query(&format!(
@@ -81,7 +74,7 @@ async fn release_in(
 
 /// Moves one release to `to` and records it.
 async fn move_release(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     stamp: Stamp,
     release: &SyntheticRelease,
     to: SyntheticState,
@@ -110,7 +103,7 @@ async fn move_release(
 }
 
 #[async_trait]
-impl SyntheticRepo for SqliteStore {
+impl SyntheticRepo for SqlStore {
     async fn insert_synthetic_release(
         &self,
         stamp: Stamp,

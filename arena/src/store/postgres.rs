@@ -1,0 +1,166 @@
+//! The scale-out store: PostgreSQL, shared by every web server and worker host.
+//!
+//! It runs the same SQL as [`super::sqlite`] (the [`sql`](self::sql) directory, compiled
+//! here against sqlx's PostgreSQL driver) on the schema in `migrations/postgres/`.
+//!
+//! Concurrency: SQLite serialises every transaction that reads before it writes with
+//! `BEGIN IMMEDIATE`. Here each such transaction takes one transaction-scoped advisory lock
+//! (`pg_advisory_xact_lock`) keyed by the schema, which gives the same serial order across
+//! every process and host that shares the database: a budget is charged against the sum
+//! that the same lock protects, a daily submission limit is counted and used under it, and
+//! a job is claimed by one worker only. Read-only queries and heartbeats take no lock. The
+//! lock is the simplest thing that keeps every invariant the SQLite store proves; the
+//! measured cost is in BENCHMARKS.md (claims per second), and the claim's candidate query
+//! already skips rows another transaction holds (`FOR UPDATE SKIP LOCKED`), so narrowing
+//! the lock later changes no statement.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::*;
+
+/// The schema, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The first key of the writers' advisory lock (the second is the schema's hash), so that
+/// two deployments in one database, or two test schemas, never wait on each other.
+const WRITE_LOCK_CLASS: i32 = 0x6d65_6461; // "meda"
+
+/// How long a new connection may take before the store gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+type DbConn = sqlx::PgConnection;
+type SqlStore = PgStore;
+
+/// Appended to a claim's candidate query: lock the job row, skipping rows other claims hold.
+const CLAIM_ROW_LOCK: &str = " FOR UPDATE OF j SKIP LOCKED";
+
+/// The repositories' SQL, compiled against the aliases above (see its module docs).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl PgStore {
+    /// Connects to `url` (for example `postgres://medarena@db.internal/medarena`; a schema
+    /// other than `public` with `?options=-c%20search_path%3Dname`) and applies pending
+    /// migrations. Several processes may open it at once: sqlx takes a lock while migrating.
+    /// When no schema on the search path exists yet, the first one named is created.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let store = Self::connect(url, max_connections).await?;
+        store.create_schema_on_path().await?;
+        MIGRATOR.run(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// Creates the schema a `search_path` option names, so that a deployment (or a test)
+    /// can live in its own schema of a shared database without a separate set-up step.
+    async fn create_schema_on_path(&self) -> StoreResult<()> {
+        let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&self.pool)
+            .await?;
+        if current.is_some() {
+            return Ok(());
+        }
+        let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+            .fetch_one(&self.pool)
+            .await?;
+        let first = path
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        let plain = !first.is_empty()
+            && first
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !plain {
+            return Err(StoreError::Missing(format!(
+                "schema {first:?} (search_path {path:?}; create it, or name a schema of \
+                 lowercase letters, digits and underscores to have it created)"
+            )));
+        }
+        // Two processes starting at once may both try; the loser's error is harmless.
+        let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {first}"))
+            .execute(&self.pool)
+            .await;
+        if let Err(err) = created {
+            let now: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(&self.pool)
+                .await?;
+            if now.is_none() {
+                return Err(err.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects without migrating (for `medarena admin migrate --check` and tools that must
+    /// not change the schema).
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations; returns how many were applied.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let before = self.applied_migrations().await?;
+        MIGRATOR.run(&self.pool).await?;
+        Ok(self.applied_migrations().await?.saturating_sub(before))
+    }
+
+    /// How many migrations the database has applied (0 on an empty database).
+    pub async fn applied_migrations(&self) -> StoreResult<usize> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = '_sqlx_migrations' \
+             AND schemaname = current_schema())",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !exists {
+            return Ok(0);
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A transaction serialised with every other writer of this schema (see the module docs).
+    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+            .bind(WRITE_LOCK_CLASS)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
