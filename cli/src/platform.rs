@@ -1,9 +1,9 @@
 //! `medarena serve` (web server and workers), `medarena worker` (workers alone, against the
-//! same data directory) and `medarena admin create-organizer`.
+//! same database) and `medarena admin create-organizer|migrate`.
 //!
 //! Configuration: flags, each with an environment variable (`MEDARENA_DATA_DIR`,
-//! `MEDARENA_LISTEN`, `MEDARENA_WORKERS`, `MEDARENA_LEDGER_ORIGIN`, and
-//! `MEDARENA_MASTER_KEY` for the master key), or a YAML file given by `--config` /
+//! `MEDARENA_DATABASE_URL`, `MEDARENA_LISTEN`, `MEDARENA_WORKERS`, `MEDARENA_LEDGER_ORIGIN`,
+//! and `MEDARENA_MASTER_KEY` for the master key), or a YAML file given by `--config` /
 //! `MEDARENA_CONFIG` whose keys are the flags' long names (`data_dir`, `listen`, ...);
 //! flags and environment win over the file.
 
@@ -33,6 +33,11 @@ pub struct PlatformArgs {
     /// Everything the platform stores: SQLite database, encrypted objects, ledger, keys.
     #[arg(long, env = "MEDARENA_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The database: unset for the embedded SQLite file in the data directory, or
+    /// `postgres://user@host/db` (PostgreSQL, shared by every server and worker; a schema
+    /// with `?options=-c%20search_path%3Dname`).
+    #[arg(long, env = "MEDARENA_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
     /// Jobs run at once by this process (`serve --workers 0`: web only, jobs run by
     /// `medarena worker` processes on the same data directory).
     #[arg(long, env = "MEDARENA_WORKERS")]
@@ -50,6 +55,7 @@ pub struct PlatformArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    database: Option<String>,
     listen: Option<String>,
     workers: Option<usize>,
     ledger_origin: Option<String>,
@@ -60,6 +66,8 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// `None`: SQLite in the data directory.
+    pub database: Option<String>,
     pub listen: String,
     pub workers: usize,
     pub ledger_origin: String,
@@ -83,6 +91,12 @@ impl PlatformArgs {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database: self
+                .database
+                .clone()
+                .or(file.database)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty()),
             listen: listen
                 .map(str::to_owned)
                 .or(file.listen)
@@ -143,6 +157,30 @@ pub enum AdminCommand {
         #[arg(long, env = "MEDARENA_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// Apply the database's pending migrations and print its schema version (`serve` and
+    /// `worker` also migrate at start; this does it ahead of a rollout).
+    Migrate {
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+}
+
+impl Settings {
+    /// Whether the store is shared by processes on other hosts (PostgreSQL).
+    fn shared_database(&self) -> bool {
+        self.database
+            .as_deref()
+            .is_some_and(medarena_arena::store::postgres::is_postgres_url)
+    }
+
+    /// Where the store lives, for messages: never the URL itself (it may hold a password).
+    fn database_label(&self) -> String {
+        if self.shared_database() {
+            "the PostgreSQL database".to_owned()
+        } else {
+            format!("{}", self.data_dir.display())
+        }
+    }
 }
 
 fn init_tracing() {
@@ -176,21 +214,31 @@ async fn open_platform(
 ) -> anyhow::Result<(Arena, Option<Arc<SharedLedger>>)> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let ledger = match open_ledger(&settings.data_dir, &settings.ledger_origin) {
-        Ok(ledger) => Some(Arc::new(ledger)),
-        Err(medarena_ledger::LedgerError::Store(medarena_ledger::StoreError::InUse { .. }))
-            if role == LedgerRole::IfFree =>
-        {
-            tracing::info!(
-                "the ledger is held by a running server; it will record this process's events"
-            );
-            None
-        }
-        Err(err) => {
-            return Err(anyhow::Error::new(err).context(format!(
-                "opening the ledger in {} (is another `medarena serve` running on it?)",
-                settings.data_dir.display()
-            )));
+    // On a shared database a worker may run on another host, whose data directory holds no
+    // ledger: opening one there would start a second ledger. Only the server writes it; the
+    // others' events wait in the shared outbox until it delivers them.
+    if role == LedgerRole::IfFree && settings.shared_database() {
+        tracing::info!("the server writes the ledger; this process's events wait in the outbox");
+    }
+    let ledger = if role == LedgerRole::IfFree && settings.shared_database() {
+        None
+    } else {
+        match open_ledger(&settings.data_dir, &settings.ledger_origin) {
+            Ok(ledger) => Some(Arc::new(ledger)),
+            Err(medarena_ledger::LedgerError::Store(medarena_ledger::StoreError::InUse {
+                ..
+            })) if role == LedgerRole::IfFree => {
+                tracing::info!(
+                    "the ledger is held by a running server; it will record this process's events"
+                );
+                None
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "opening the ledger in {} (is another `medarena serve` running on it?)",
+                    settings.data_dir.display()
+                )));
+            }
         }
     };
     let sink: Arc<dyn medarena_arena::AuditSink> = match &ledger {
@@ -198,24 +246,36 @@ async fn open_platform(
         None => Arc::new(medarena_arena::DeferredAuditSink),
     };
     // Certificates are signed with the ledger's key, read from its file, so a process that
-    // does not hold the ledger (a worker beside the server) signs with the same key.
-    let certificate_signer = medarena_ledger::LogSigner::load_or_generate(
-        &settings
-            .data_dir
-            .join(medarena_arena::ledger_sink::LEDGER_DIR),
-        &settings.ledger_origin,
-    )
-    .context("reading the ledger's signing key (it signs certificates)")?;
+    // does not hold the ledger (a worker beside the server) signs with the same key. A
+    // process on another host of a shared database has no such file: it issues none (the
+    // organizers' actions that issue certificates run on the servers).
+    let ledger_dir = settings
+        .data_dir
+        .join(medarena_arena::ledger_sink::LEDGER_DIR);
+    let certificate_signer = if ledger.is_none()
+        && settings.shared_database()
+        && !ledger_dir.join(medarena_ledger::SIGNING_KEY_FILE).exists()
+    {
+        None
+    } else {
+        Some(
+            medarena_ledger::LogSigner::load_or_generate(&ledger_dir, &settings.ledger_origin)
+                .context("reading the ledger's signing key (it signs certificates)")?,
+        )
+    };
     let mut config = PlatformConfig::new(&settings.data_dir)?;
+    config.arena.database = settings.database.clone();
     config.arena.queue.concurrency = settings.workers.max(1);
     config.arena.queue.lease = settings.job_lease;
     config.arena.queue.heartbeat_every = settings.job_lease / 4;
-    let arena = medarena_arena::platform::builder(config)?
-        .audit_sink(sink)
-        .certificate_signer(certificate_signer)
+    let mut builder = medarena_arena::platform::builder(config)?.audit_sink(sink);
+    if let Some(signer) = certificate_signer {
+        builder = builder.certificate_signer(signer);
+    }
+    let arena = builder
         .open()
         .await
-        .with_context(|| format!("opening the platform in {}", settings.data_dir.display()))?;
+        .with_context(|| format!("opening the platform in {}", settings.database_label()))?;
     Ok((arena, ledger))
 }
 
@@ -338,5 +398,30 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        AdminCommand::Migrate { platform } => {
+            let settings = platform.settings(None)?;
+            runtime()?.block_on(migrate(&settings))
+        }
     }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let label = settings.database_label();
+    let database = match &settings.database {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!("creating data directory {}", settings.data_dir.display())
+            })?;
+            settings.data_dir.join("medarena.db").display().to_string()
+        }
+    };
+    let migrated = medarena_arena::store::migrate(&database)
+        .await
+        .with_context(|| format!("migrating {label}"))?;
+    println!(
+        "{} migration(s) applied; {label} is at schema version {}",
+        migrated.applied, migrated.version
+    );
+    Ok(ExitCode::SUCCESS)
 }

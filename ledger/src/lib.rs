@@ -112,8 +112,8 @@ mod shared;
 pub mod store;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointError, KeyError, LogSigner, NoteError, SignedCheckpoint, VerifierKey,
-    verify_note,
+    Checkpoint, CheckpointError, KeyError, LogSigner, NoteError, SIGNING_KEY_FILE,
+    SignedCheckpoint, VerifierKey, verify_note,
 };
 pub use entry::{
     Digest, Entry, EntryError, Event, Extension, FieldValue, Id, NewEntry, Number, RunStatus,

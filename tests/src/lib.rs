@@ -294,20 +294,24 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
 
 /// Creates the first organizer with `medarena admin create-organizer` (before `serve`).
 pub fn create_organizer(data_dir: &Path, email: &str) {
+    create_organizer_with(data_dir, email, &[]);
+}
+
+/// [`create_organizer`] with extra flags (`--database URL`).
+pub fn create_organizer_with(data_dir: &Path, email: &str, extra: &[&str]) {
     let dir = data_dir.to_string_lossy();
-    let output = medarena(
-        &[
-            "admin",
-            "create-organizer",
-            "--data-dir",
-            &dir,
-            "--email",
-            email,
-            "--name",
-            "Organizer",
-        ],
-        &[("MEDARENA_PASSWORD", PASSWORD)],
-    );
+    let mut args = vec![
+        "admin",
+        "create-organizer",
+        "--data-dir",
+        &dir,
+        "--email",
+        email,
+        "--name",
+        "Organizer",
+    ];
+    args.extend_from_slice(extra);
+    let output = medarena(&args, &[("MEDARENA_PASSWORD", PASSWORD)]);
     assert!(
         output.status.success(),
         "create-organizer: {}",
@@ -631,4 +635,60 @@ pub fn approval() -> Value {
     .map(|item| json!({ "item": item, "passed": true, "note": "checked" }))
     .collect();
     json!({ "approve": true, "checklist": checklist })
+}
+
+/// The PostgreSQL server of the scale-out tests (`./scripts/test` sets it when one answers,
+/// and fails when none does).
+pub const POSTGRES_URL_ENV: &str = "MEDARENA_TEST_POSTGRES_URL";
+
+/// A schema of its own on the test PostgreSQL server, dropped when the test ends.
+pub struct PostgresSchema {
+    server: String,
+    schema: String,
+    /// The URL that puts a deployment in this schema (`--database`).
+    pub url: String,
+}
+
+impl PostgresSchema {
+    /// `None` when no server is configured (the test then says it did not run).
+    pub fn create(hint: &str) -> Option<PostgresSchema> {
+        let server = std::env::var(POSTGRES_URL_ENV).ok()?;
+        let schema = format!("medarena_e2e_{hint}_{}", std::process::id());
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+        Some(PostgresSchema {
+            server,
+            schema,
+            url,
+        })
+    }
+
+    /// Runs one statement on the server (outside the schema's search path).
+    pub fn execute(&self, sql: &str) -> Result<(), String> {
+        let server = self.server.clone();
+        let sql = sql.to_owned();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| err.to_string())?;
+        runtime.block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&server)
+                .await
+                .map_err(|err| err.to_string())?;
+            sqlx::query(&sql)
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|err| err.to_string())
+        })
+    }
+}
+
+impl Drop for PostgresSchema {
+    fn drop(&mut self) {
+        if let Err(err) = self.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)) {
+            eprintln!("dropping test schema {}: {err}", self.schema);
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! The scale-out shape on one data directory: `medarena serve --workers 0` answers HTTP
-//! only, a separate `medarena worker` process runs the jobs, and the server, which holds
-//! the ledger, records the worker's events with receipts.
+//! The scale-out shape: `medarena serve --workers 0` answers HTTP only, a separate
+//! `medarena worker` process runs the jobs, and the server, which holds the ledger, records
+//! the worker's events with receipts. On the embedded SQLite file, and on PostgreSQL.
 
 use std::time::Duration;
 
@@ -8,10 +8,23 @@ use medarena_tests::*;
 
 #[test]
 fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
+    separate_worker(&[]);
+}
+
+#[test]
+fn on_postgresql_a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
+    let Some(schema) = PostgresSchema::create("workers") else {
+        eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
+        return;
+    };
+    separate_worker(&["--database", &schema.url]);
+}
+
+fn separate_worker(database: &[&str]) {
     let root = tempfile::tempdir().expect("tempdir");
     let data_dir = root.path().join("data");
-    create_organizer(&data_dir, "organizer@e2e.test");
-    let server = Server::start(&data_dir, &["--workers", "0"]);
+    create_organizer_with(&data_dir, "organizer@e2e.test", database);
+    let server = Server::start(&data_dir, &[&["--workers", "0"], database].concat());
     let organizer = server.sign_in("organizer@e2e.test");
     let competition = open_competition(&server, &organizer, &open_bundle_yaml());
     let team = team(&server, &organizer, "Team W", competition);
@@ -25,7 +38,7 @@ fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
         "no worker in the server: {waiting}"
     );
 
-    let worker = Worker::start(&data_dir, &["--workers", "1"]);
+    let worker = Worker::start(&data_dir, &[&["--workers", "1"], database].concat());
     let done = wait_for(
         "the worker to finish the submission",
         Duration::from_secs(120),

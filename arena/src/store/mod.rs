@@ -79,6 +79,37 @@ pub async fn open(database: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     }
 }
 
+/// What [`migrate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// Migrations applied now.
+    pub applied: usize,
+    /// The schema version the database is at: the number of migrations this build knows.
+    pub version: usize,
+}
+
+/// Applies the pending migrations of the database a URL names (see [`open`]).
+pub async fn migrate(database: &str) -> StoreResult<Migrated> {
+    if postgres::is_postgres_url(database) {
+        let store = postgres::PgStore::connect(database, 2).await?;
+        let applied = store.migrate().await?;
+        store.close().await;
+        Ok(Migrated {
+            applied,
+            version: postgres::MIGRATOR.iter().count(),
+        })
+    } else {
+        let path = database.strip_prefix("sqlite://").unwrap_or(database);
+        let store = sqlite::SqliteStore::connect(std::path::Path::new(path)).await?;
+        let applied = store.migrate().await?;
+        store.close().await;
+        Ok(Migrated {
+            applied,
+            version: sqlite::MIGRATOR.iter().count(),
+        })
+    }
+}
+
 /// Connections one process keeps to PostgreSQL: enough for its worker pool, web handlers
 /// and the ledger's delivery, few enough that ten hosts stay under PostgreSQL's default
 /// `max_connections` of 100.

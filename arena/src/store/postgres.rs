@@ -114,6 +114,12 @@ impl PgStore {
     /// not change the schema).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
+        // One connection first, so that a refused connection or a wrong password is reported
+        // as such instead of as the pool's timeout.
+        sqlx::Connection::close(
+            <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?,
+        )
+        .await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(CONNECT_TIMEOUT)
@@ -124,6 +130,7 @@ impl PgStore {
 
     /// Applies pending migrations; returns how many were applied.
     pub async fn migrate(&self) -> StoreResult<usize> {
+        self.create_schema_on_path().await?;
         let before = self.applied_migrations().await?;
         MIGRATOR.run(&self.pool).await?;
         Ok(self.applied_migrations().await?.saturating_sub(before))
