@@ -20,6 +20,9 @@ pub struct ArenaConfig {
     /// Where the store lives: `None` for the embedded SQLite file `<data dir>/medarena.db`,
     /// or a URL (`postgres://...` for PostgreSQL, see [`crate::store::open`]).
     pub database: Option<String>,
+    /// Where encrypted objects live: `None` for `<data dir>/objects`, or `s3://bucket/prefix`
+    /// (see [`crate::objects::open`]).
+    pub objects: Option<String>,
     pub master_key: MasterKeySource,
     pub password_hashing: PasswordHashing,
     /// Lifetime of a browser session.
@@ -83,6 +86,7 @@ impl ArenaConfig {
             master_key,
             data_dir,
             database: None,
+            objects: None,
             password_hashing: PasswordHashing::default(),
             session_ttl: Duration::from_secs(12 * 3600),
             api_token_ttl: Duration::from_secs(90 * 24 * 3600),

@@ -3,10 +3,15 @@
 //! The store sees only ciphertext (the [`crate::vault`] encrypts before `put`), so its
 //! address is the hash of the stored bytes, and every `get` re-hashes what it read: a file
 //! altered or swapped on disk is reported as corrupt before decryption is even tried.
-//! [`LocalObjectStore`] keeps one file per object under a directory; an S3-compatible store
-//! can implement the same trait later.
+//! [`LocalObjectStore`] keeps one file per object under a directory (the embedded default);
+//! [`S3ObjectStore`] keeps them in a bucket of any S3-compatible service, for deployments whose
+//! servers and workers share no file system. [`open`] picks one from a location.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod s3;
+pub use s3::{S3ObjectStore, is_s3_url};
 
 use async_trait::async_trait;
 use rand::RngCore;
@@ -94,6 +99,27 @@ pub enum ObjectStoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The S3-compatible service refused or failed a request about `key`.
+    #[error("object storage at {key}: {source}")]
+    Remote {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// An `s3://` location or its environment is not usable.
+    #[error("object storage {location}: {reason}")]
+    Config { location: String, reason: String },
+}
+
+/// Opens the object store a location names: `s3://bucket/prefix` for [`S3ObjectStore`]
+/// (endpoint, region and credentials from the `AWS_*` environment), anything else a
+/// directory for [`LocalObjectStore`].
+pub fn open(location: &str) -> Result<Arc<dyn ObjectStore>, ObjectStoreError> {
+    if is_s3_url(location) {
+        Ok(Arc::new(S3ObjectStore::from_env(location)?))
+    } else {
+        Ok(Arc::new(LocalObjectStore::open(location)?))
+    }
 }
 
 /// Immutable, content-addressed blob storage.

@@ -14,8 +14,8 @@ use medarena_arena::{
     ArenaError, ContributionState, DatasetId, DatasetState, OrgId, Role, SqliteStore, SystemClock,
 };
 
-fn objects_of(world: &World) -> LocalObjectStore {
-    LocalObjectStore::open(world.dir.path().join("objects")).expect("object store")
+fn objects_of(world: &World) -> RawObjects {
+    RawObjects::of(world.dir.path())
 }
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn uploads_are_encrypted_validated_and_reviewed() {
         medarena_arena::vault::sha256_hex(&upload.bytes)
     );
     let object = contribution.object.expect("stored");
-    let on_disk = std::fs::read(objects_of(&world).path_of(&object)).expect("object file");
+    let on_disk = objects_of(&world).read(&object).await;
     assert_eq!(
         medarena_arena::objects::ObjectId::of(&on_disk),
         object,
@@ -345,11 +345,10 @@ async fn tampered_objects_are_detected() {
         .expect("row")
         .expect("exists")
         .object;
-    let path = objects_of(&world).path_of(&object);
-    let mut bytes = std::fs::read(&path).expect("read");
+    let mut bytes = objects_of(&world).read(&object).await;
     let last = bytes.len() - 1;
     bytes[last] ^= 0x80;
-    std::fs::write(&path, &bytes).expect("tamper");
+    objects_of(&world).overwrite(&object, &bytes).await;
     let read = arena.download_module(&cast.team_x, submitted.id).await;
     assert!(
         matches!(read, Err(ArenaError::Vault(VaultError::Objects(_)))),
@@ -363,8 +362,12 @@ async fn tampered_objects_are_detected() {
         .await
         .expect("rows")[0]
         .clone();
-    let path = objects_of(&world).path_of(&contribution.object.expect("object"));
-    std::fs::write(&path, b"MDE1 not the original").expect("tamper");
+    objects_of(&world)
+        .overwrite(
+            &contribution.object.expect("object"),
+            b"MDE1 not the original",
+        )
+        .await;
     let id = arena
         .submit(&cast.team_y, cast.competition, &module(8))
         .await
@@ -549,7 +552,7 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
     .expect("master key");
     let vault = Vault::new(
         master,
-        Arc::new(objects_of(&world)),
+        objects_of(&world).store(),
         keys,
         world.clock.clone(),
     );

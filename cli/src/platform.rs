@@ -38,6 +38,11 @@ pub struct PlatformArgs {
     /// with `?options=-c%20search_path%3Dname`).
     #[arg(long, env = "MEDARENA_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
+    /// Where encrypted objects live: unset for `objects/` in the data directory, or
+    /// `s3://bucket/prefix` on S3-compatible storage (endpoint, region and credentials from
+    /// `AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "MEDARENA_OBJECTS_URL")]
+    objects: Option<String>,
     /// Jobs run at once by this process (`serve --workers 0`: web only, jobs run by
     /// `medarena worker` processes on the same data directory).
     #[arg(long, env = "MEDARENA_WORKERS")]
@@ -56,6 +61,7 @@ pub struct PlatformArgs {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     database: Option<String>,
+    objects: Option<String>,
     listen: Option<String>,
     workers: Option<usize>,
     ledger_origin: Option<String>,
@@ -68,6 +74,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `None`: SQLite in the data directory.
     pub database: Option<String>,
+    /// `None`: `objects/` in the data directory.
+    pub objects: Option<String>,
     pub listen: String,
     pub workers: usize,
     pub ledger_origin: String,
@@ -95,6 +103,12 @@ impl PlatformArgs {
                 .database
                 .clone()
                 .or(file.database)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty()),
+            objects: self
+                .objects
+                .clone()
+                .or(file.objects)
                 .map(|url| url.trim().to_owned())
                 .filter(|url| !url.is_empty()),
             listen: listen
@@ -265,6 +279,7 @@ async fn open_platform(
     };
     let mut config = PlatformConfig::new(&settings.data_dir)?;
     config.arena.database = settings.database.clone();
+    config.arena.objects = settings.objects.clone();
     config.arena.queue.concurrency = settings.workers.max(1);
     config.arena.queue.lease = settings.job_lease;
     config.arena.queue.heartbeat_every = settings.job_lease / 4;

@@ -140,7 +140,8 @@ impl ArenaBuilder {
         self
     }
 
-    /// Defaults to `LocalObjectStore` at `<data dir>/objects`.
+    /// Defaults to the store `config.objects` names (`LocalObjectStore` at
+    /// `<data dir>/objects` when it is unset).
     pub fn object_store(mut self, objects: Arc<dyn ObjectStore>) -> Self {
         self.objects = Some(objects);
         self
@@ -170,10 +171,12 @@ impl ArenaBuilder {
         };
         let objects: Arc<dyn ObjectStore> = match self.objects {
             Some(objects) => objects,
-            None => Arc::new(
-                LocalObjectStore::open(config.objects_dir())
-                    .map_err(|err| ArenaError::Config(err.to_string()))?,
-            ),
+            None => match &config.objects {
+                Some(location) => crate::objects::open(location),
+                None => LocalObjectStore::open(config.objects_dir())
+                    .map(|local| Arc::new(local) as Arc<dyn ObjectStore>),
+            }
+            .map_err(|err| ArenaError::Config(err.to_string()))?,
         };
         let keys: Arc<dyn crate::store::KeyRepo> = store.clone();
         let vault = Arc::new(Vault::new(master, objects, keys, self.clock.clone()));

@@ -106,8 +106,26 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Set to `s3` to keep the suite's objects on the S3-compatible server at
+/// `MEDARENA_TEST_S3_URL` (`./scripts/test` does, in its PostgreSQL pass).
+pub const TEST_OBJECTS_ENV: &str = "MEDARENA_TEST_OBJECTS";
+pub const S3_URL_ENV: &str = "MEDARENA_TEST_S3_URL";
+
 pub fn test_config(dir: &Path) -> ArenaConfig {
     let mut config = ArenaConfig::new(dir);
+    match std::env::var(TEST_OBJECTS_ENV).as_deref() {
+        Ok("s3") => {
+            let base = std::env::var(S3_URL_ENV)
+                .unwrap_or_else(|_| panic!("{TEST_OBJECTS_ENV}=s3 needs {S3_URL_ENV}"));
+            config.objects = Some(format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                test_schema(dir)
+            ));
+        }
+        Ok("local") | Ok("") | Err(_) => {}
+        Ok(other) => panic!("{TEST_OBJECTS_ENV}={other}: expected local or s3"),
+    }
     if let Some(server) = postgres_server() {
         let separator = if server.contains('?') { '&' } else { '?' };
         config.database = Some(format!(
@@ -537,5 +555,52 @@ pub fn test_contract(competition: CompetitionId) -> ContractProposal {
     ContractProposal {
         purposes: vec!["developing and testing medarena submissions".to_owned()],
         ..ContractProposal::open_offer(competition)
+    }
+}
+
+/// The test's object store underneath the vault, wherever the suite keeps objects: tests
+/// read and alter stored ciphertext through it.
+pub enum RawObjects {
+    Local(medarena_arena::objects::LocalObjectStore),
+    S3(Arc<medarena_arena::objects::S3ObjectStore>),
+}
+
+impl RawObjects {
+    pub fn of(dir: &Path) -> RawObjects {
+        match test_config(dir).objects {
+            Some(location) => RawObjects::S3(Arc::new(
+                medarena_arena::objects::S3ObjectStore::from_env(&location).expect("S3 objects"),
+            )),
+            None => RawObjects::Local(
+                medarena_arena::objects::LocalObjectStore::open(dir.join("objects"))
+                    .expect("object store"),
+            ),
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn medarena_arena::objects::ObjectStore> {
+        match self {
+            RawObjects::Local(local) => Arc::new(local.clone()),
+            RawObjects::S3(s3) => s3.clone(),
+        }
+    }
+
+    /// The stored bytes, as they are (no integrity check).
+    pub async fn read(&self, id: &medarena_arena::objects::ObjectId) -> Vec<u8> {
+        match self {
+            RawObjects::Local(local) => std::fs::read(local.path_of(id)).expect("object file"),
+            RawObjects::S3(s3) => {
+                use medarena_arena::objects::ObjectStore;
+                s3.get(id).await.expect("object")
+            }
+        }
+    }
+
+    /// Replaces the stored bytes of `id` (tampering, as an attacker with storage access).
+    pub async fn overwrite(&self, id: &medarena_arena::objects::ObjectId, bytes: &[u8]) {
+        match self {
+            RawObjects::Local(local) => std::fs::write(local.path_of(id), bytes).expect("tamper"),
+            RawObjects::S3(s3) => s3.overwrite(id, bytes).await.expect("tamper"),
+        }
     }
 }
