@@ -93,6 +93,11 @@ impl Server {
     /// Starts `medarena serve --listen 127.0.0.1:0` with extra flags and waits for it to
     /// listen (the demo seeding can take a while).
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log = data_dir.with_extension(format!("serve-{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -105,6 +110,7 @@ impl Server {
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,sqlx=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -294,11 +300,11 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
 
 /// Creates the first organizer with `medarena admin create-organizer` (before `serve`).
 pub fn create_organizer(data_dir: &Path, email: &str) {
-    create_organizer_with(data_dir, email, &[]);
+    create_organizer_with(data_dir, email, &[], &[]);
 }
 
 /// [`create_organizer`] with extra flags (`--database URL`).
-pub fn create_organizer_with(data_dir: &Path, email: &str, extra: &[&str]) {
+pub fn create_organizer_with(data_dir: &Path, email: &str, extra: &[&str], env: &[(&str, &str)]) {
     let dir = data_dir.to_string_lossy();
     let mut args = vec![
         "admin",
@@ -311,7 +317,9 @@ pub fn create_organizer_with(data_dir: &Path, email: &str, extra: &[&str]) {
         "Organizer",
     ];
     args.extend_from_slice(extra);
-    let output = medarena(&args, &[("MEDARENA_PASSWORD", PASSWORD)]);
+    let mut env = env.to_vec();
+    env.push(("MEDARENA_PASSWORD", PASSWORD));
+    let output = medarena(&args, &env);
     assert!(
         output.status.success(),
         "create-organizer: {}",
@@ -583,11 +591,17 @@ pub struct Worker {
 impl Worker {
     /// Starts `medarena worker --data-dir DIR` with extra flags and waits for it to run.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Worker {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Worker::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Worker {
         let mut child = Command::new(medarena_bin())
             .arg("worker")
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,6 +1,8 @@
 //! The scale-out shape: `medarena serve --workers 0` answers HTTP only, a separate
 //! `medarena worker` process runs the jobs, and the server, which holds the ledger, records
-//! the worker's events with receipts. On the embedded SQLite file, and on PostgreSQL.
+//! the worker's events with receipts. On one data directory with the embedded SQLite file;
+//! and as on separate hosts, sharing no file: PostgreSQL for the database, an S3-compatible
+//! server for the objects, the master key from the environment.
 
 use std::time::Duration;
 
@@ -8,23 +10,39 @@ use medarena_tests::*;
 
 #[test]
 fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
-    separate_worker(&[]);
+    separate_worker(&[], &[], false);
 }
 
 #[test]
-fn on_postgresql_a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
+fn a_worker_sharing_no_file_with_the_server_runs_the_jobs_on_postgresql_and_s3() {
     let Some(schema) = PostgresSchema::create("workers") else {
         eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
         return;
     };
-    separate_worker(&["--database", &schema.url]);
+    let Ok(s3) = std::env::var("MEDARENA_TEST_S3_URL") else {
+        eprintln!("not run: set MEDARENA_TEST_S3_URL (./scripts/test does)");
+        return;
+    };
+    let objects = format!("{s3}/workers-{}", std::process::id());
+    let master_key = "7f".repeat(32);
+    separate_worker(
+        &["--database", &schema.url, "--objects", &objects],
+        &[("MEDARENA_MASTER_KEY", &master_key)],
+        true,
+    );
 }
 
-fn separate_worker(database: &[&str]) {
+/// `hosts_apart`: the worker gets a data directory of its own (no shared file system).
+fn separate_worker(shared: &[&str], env: &[(&str, &str)], hosts_apart: bool) {
     let root = tempfile::tempdir().expect("tempdir");
     let data_dir = root.path().join("data");
-    create_organizer_with(&data_dir, "organizer@e2e.test", database);
-    let server = Server::start(&data_dir, &[&["--workers", "0"], database].concat());
+    let worker_dir = if hosts_apart {
+        root.path().join("worker-host")
+    } else {
+        data_dir.clone()
+    };
+    create_organizer_with(&data_dir, "organizer@e2e.test", shared, env);
+    let server = Server::start_with_env(&data_dir, &[&["--workers", "0"], shared].concat(), env);
     let organizer = server.sign_in("organizer@e2e.test");
     let competition = open_competition(&server, &organizer, &open_bundle_yaml());
     let team = team(&server, &organizer, "Team W", competition);
@@ -38,7 +56,7 @@ fn separate_worker(database: &[&str]) {
         "no worker in the server: {waiting}"
     );
 
-    let worker = Worker::start(&data_dir, &[&["--workers", "1"], database].concat());
+    let worker = Worker::start_with_env(&worker_dir, &[&["--workers", "1"], shared].concat(), env);
     let done = wait_for(
         "the worker to finish the submission",
         Duration::from_secs(120),
@@ -77,5 +95,23 @@ fn separate_worker(database: &[&str]) {
         worker.stop().success(),
         "the worker exits cleanly on SIGTERM"
     );
+    if hosts_apart {
+        // What the worker's host kept: its compiled-module cache, never data or a ledger.
+        let kept: Vec<String> = std::fs::read_dir(&worker_dir)
+            .expect("worker directory")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert!(
+            kept.iter().all(|name| name == "artifact-cache"),
+            "the worker host holds only its cache: {kept:?}"
+        );
+        assert!(!data_dir.join("objects").exists(), "objects live on S3");
+    }
     assert!(server.stop().success());
 }
