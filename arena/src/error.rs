@@ -105,6 +105,7 @@ impl From<StoreError> for ArenaError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Duplicate(what) => ArenaError::Conflict(format!("{what} already exists")),
+            StoreError::Conflict(reason) => ArenaError::Conflict(reason),
             StoreError::Missing(what) => ArenaError::NotFound(what),
             other => ArenaError::Store(other),
         }

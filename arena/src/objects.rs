@@ -164,6 +164,31 @@ impl LocalObjectStore {
         self.root.join(&hex[..2]).join(&hex[2..])
     }
 
+    /// Every object stored here (for copying them to another store).
+    pub fn ids(&self) -> Result<Vec<ObjectId>, ObjectStoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ObjectStoreError::Io { path, source }
+        };
+        let mut ids = Vec::new();
+        for shard in std::fs::read_dir(&self.root).map_err(io(&self.root))? {
+            let shard = shard.map_err(io(&self.root))?;
+            let name = shard.file_name().to_string_lossy().into_owned();
+            if name.len() != 2 || !shard.path().is_dir() {
+                continue; // tmp/, or anything that is not a shard
+            }
+            for object in std::fs::read_dir(shard.path()).map_err(io(&shard.path()))? {
+                let object = object.map_err(io(&shard.path()))?;
+                let rest = object.file_name().to_string_lossy().into_owned();
+                if let Ok(id) = ObjectId::from_hex(&format!("{name}{rest}")) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     fn put_blocking(&self, bytes: &[u8]) -> Result<ObjectId, ObjectStoreError> {
         use std::io::Write;
         let id = ObjectId::of(bytes);

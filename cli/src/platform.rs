@@ -177,6 +177,24 @@ pub enum AdminCommand {
         #[command(flatten)]
         platform: PlatformArgs,
     },
+    /// Copy every row of the embedded SQLite database into an empty PostgreSQL one (stop
+    /// the server first; then start it with `--database` set to the target).
+    CopyDatabase {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// The PostgreSQL database to fill (`postgres://...`).
+        #[arg(long)]
+        to: String,
+    },
+    /// Copy every encrypted object of the data directory to S3-compatible storage (the
+    /// bytes stay as sealed; each is re-hashed on arrival).
+    CopyObjects {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// The object storage to fill (`s3://bucket/prefix`).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 impl Settings {
@@ -417,6 +435,14 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
             let settings = platform.settings(None)?;
             runtime()?.block_on(migrate(&settings))
         }
+        AdminCommand::CopyDatabase { platform, to } => {
+            let settings = platform.settings(None)?;
+            runtime()?.block_on(copy_database(&settings, &to))
+        }
+        AdminCommand::CopyObjects { platform, to } => {
+            let settings = platform.settings(None)?;
+            runtime()?.block_on(copy_objects(&settings, &to))
+        }
     }
 }
 
@@ -437,6 +463,63 @@ async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     println!(
         "{} migration(s) applied; {label} is at schema version {}",
         migrated.applied, migrated.version
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn copy_database(settings: &Settings, to: &str) -> anyhow::Result<ExitCode> {
+    use medarena_arena::store::{copy, postgres, sqlite};
+    if settings.shared_database() {
+        anyhow::bail!("the source must be the embedded SQLite database: unset --database");
+    }
+    if !postgres::is_postgres_url(to) {
+        anyhow::bail!("--to must be a postgres:// or postgresql:// URL");
+    }
+    let path = settings.data_dir.join("medarena.db");
+    if !path.exists() {
+        anyhow::bail!("no database at {}", path.display());
+    }
+    let from = sqlite::SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    let target = postgres::PgStore::open(to, 4)
+        .await
+        .context("connecting to the PostgreSQL database")?;
+    let report = copy::sqlite_to_postgres(&from, &target)
+        .await
+        .context("copying into the PostgreSQL database (nothing was kept)")?;
+    for (table, rows) in &report.rows {
+        println!("{table:<24} {rows:>10}");
+    }
+    println!(
+        "copied {} rows; start the platform with --database set to the target (the ledger and, \
+         unless moved with `admin copy-objects`, the objects stay in {})",
+        report.total(),
+        settings.data_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn copy_objects(settings: &Settings, to: &str) -> anyhow::Result<ExitCode> {
+    use medarena_arena::objects::{LocalObjectStore, ObjectStore, S3ObjectStore, is_s3_url};
+    if !is_s3_url(to) {
+        anyhow::bail!("--to must be an s3://bucket/prefix location");
+    }
+    let dir = settings.data_dir.join("objects");
+    let local = LocalObjectStore::open(&dir)
+        .with_context(|| format!("opening the objects in {}", dir.display()))?;
+    let remote = S3ObjectStore::from_env(to)?;
+    let ids = local.ids()?;
+    for id in &ids {
+        let bytes = local.get(id).await?;
+        let stored = remote.put(&bytes).await?;
+        if stored != *id {
+            anyhow::bail!("object {id} arrived as {stored}");
+        }
+    }
+    println!(
+        "copied {} objects to {to}; start the platform with --objects {to}",
+        ids.len()
     );
     Ok(ExitCode::SUCCESS)
 }

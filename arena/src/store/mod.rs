@@ -6,6 +6,7 @@
 //! [`postgres::PgStore`] the scale-out one; both run the same SQL, in `store/sql/`, written
 //! in the dialect SQLite and PostgreSQL share. [`open`] picks one from a database URL.
 
+pub mod copy;
 pub mod postgres;
 pub mod sqlite;
 
@@ -34,6 +35,9 @@ pub enum StoreError {
     /// A unique key is taken (an e-mail, a slug, a name).
     #[error("{0} already exists")]
     Duplicate(String),
+    /// The operation needs a state the database is not in (a copy into a non-empty one).
+    #[error("{0}")]
+    Conflict(String),
     /// A row refers to something that does not exist.
     #[error("{0} not found")]
     Missing(String),

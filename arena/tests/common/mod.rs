@@ -73,6 +73,13 @@ pub struct TestDatabase {
     schema: String,
 }
 
+impl TestDatabase {
+    /// A schema of the given name on `server`, dropped with this value.
+    pub fn new(server: String, schema: String) -> TestDatabase {
+        TestDatabase { server, schema }
+    }
+}
+
 pub fn test_database(dir: &Path) -> Option<TestDatabase> {
     postgres_server().map(|server| TestDatabase {
         server,
