@@ -170,8 +170,8 @@ pub use service::{
     ContractView, DEFAULT_DEVELOPMENT_ROWS, DEFAULT_VALID_DAYS, DatasetView, DevelopmentData,
     DummyRunReport, ExactScores, IssuedToken, JobEnd, JobReport, Leaderboard, LeaderboardEntry,
     LeaderboardKind, MAX_DEVELOPMENT_ROWS, MAX_SYNTHETIC_EPSILON, MAX_UPLOAD_BYTES, Me,
-    Registration, ScorePoint, Statement, StatementRequest, StatementTotal, SubmissionView,
-    SyntheticAction, TeamView, statement_totals,
+    Registration, SIGN_IN_MAX_FAILURES, SIGN_IN_WINDOW, ScorePoint, Statement, StatementRequest,
+    StatementTotal, SubmissionView, SyntheticAction, TeamView, statement_totals,
 };
 pub use store::Store;
 pub use store::postgres::PgStore;

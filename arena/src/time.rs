@@ -47,6 +47,11 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    pub fn minus(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+
     pub fn from_datetime(datetime: DateTime<Utc>) -> Self {
         Self(datetime.timestamp_millis())
     }

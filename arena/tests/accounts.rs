@@ -463,3 +463,75 @@ async fn teams_have_several_members() {
     assert_eq!(view.members.len(), 2);
     assert!(arena.team(&organizer, team).await.is_ok());
 }
+
+/// Sign-in throttling counts in the store: a second server on the same database (here a
+/// second arena) refuses an address the first one counted five wrong passwords for.
+#[tokio::test]
+async fn wrong_passwords_lock_an_address_out_on_every_server_until_the_window_passes() {
+    let world = World::new().await;
+    let first = &world.arena;
+    let second = world.reopen(world.executor.clone()).await;
+    for n in 0..medarena_arena::SIGN_IN_MAX_FAILURES {
+        assert_eq!(
+            first
+                .sign_in_lockout("Ada@Example.org")
+                .await
+                .expect("check"),
+            None,
+            "locked after {n} failures"
+        );
+        // Alternate servers: the count is one.
+        let server = if n % 2 == 0 { first } else { &second };
+        server
+            .record_failed_sign_in(" ada@example.org")
+            .await
+            .expect("count");
+    }
+    let wait = second
+        .sign_in_lockout("ada@example.org")
+        .await
+        .expect("check")
+        .expect("locked out on the other server");
+    assert!(wait <= medarena_arena::SIGN_IN_WINDOW && wait > Duration::from_secs(60));
+    assert_eq!(
+        first
+            .sign_in_lockout("bob@example.org")
+            .await
+            .expect("check"),
+        None,
+        "only that address"
+    );
+
+    world.clock.advance(medarena_arena::SIGN_IN_WINDOW);
+    assert_eq!(
+        first
+            .sign_in_lockout("ada@example.org")
+            .await
+            .expect("check"),
+        None,
+        "the window passed"
+    );
+    // A new count starts over; a success clears it.
+    first
+        .record_failed_sign_in("ada@example.org")
+        .await
+        .expect("count");
+    second
+        .clear_failed_sign_ins("ADA@example.org")
+        .await
+        .expect("clear");
+    for _ in 1..medarena_arena::SIGN_IN_MAX_FAILURES {
+        first
+            .record_failed_sign_in("ada@example.org")
+            .await
+            .expect("count");
+    }
+    assert_eq!(
+        first
+            .sign_in_lockout("ada@example.org")
+            .await
+            .expect("check"),
+        None,
+        "the cleared failure no longer counts"
+    );
+}

@@ -48,7 +48,6 @@ pub struct AppState {
     pub ledger: Arc<SharedLedger>,
     pub metrics: Arc<metrics::Metrics>,
     pub leaderboards: Arc<cache::LeaderboardCache>,
-    pub logins: Arc<throttle::LoginThrottle>,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
     /// The operators' token for `GET /metrics` (`MEDARENA_METRICS_TOKEN`); without it only
@@ -63,7 +62,6 @@ impl AppState {
             ledger,
             metrics: Arc::new(metrics::Metrics::default()),
             leaderboards: Arc::new(cache::LeaderboardCache::new(Duration::from_secs(1))),
-            logins: Arc::new(throttle::LoginThrottle::default()),
             secure_cookies: false,
             metrics_token: None,
         }

@@ -219,6 +219,46 @@ impl Arena {
         .await
     }
 
+    /// How long sign-ins for `email` stay refused after [`SIGN_IN_MAX_FAILURES`] wrong
+    /// passwords within [`SIGN_IN_WINDOW`] (`None`: not refused). Counted in the store, so
+    /// every web server of a deployment enforces the same count. Addresses with no account
+    /// are counted alike: the throttle tells nobody which addresses exist.
+    pub async fn sign_in_lockout(&self, email: &str) -> ArenaResult<Option<Duration>> {
+        let now = self.now();
+        let window_start = now.minus(SIGN_IN_WINDOW);
+        let failures = self
+            .inner
+            .store
+            .sign_in_failures(&throttle_key(email), window_start)
+            .await?;
+        Ok(match failures {
+            Some((count, first)) if count >= SIGN_IN_MAX_FAILURES => {
+                let elapsed = Duration::from_millis(u64::try_from(now.0 - first.0).unwrap_or(0));
+                Some(SIGN_IN_WINDOW.saturating_sub(elapsed))
+            }
+            _ => None,
+        })
+    }
+
+    /// Counts a wrong password for `email`.
+    pub async fn record_failed_sign_in(&self, email: &str) -> ArenaResult<()> {
+        let now = self.now();
+        self.inner
+            .store
+            .record_sign_in_failure(&throttle_key(email), now, now.minus(SIGN_IN_WINDOW))
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the wrong passwords of `email` (after a successful sign-in).
+    pub async fn clear_failed_sign_ins(&self, email: &str) -> ArenaResult<()> {
+        self.inner
+            .store
+            .clear_sign_in_failures(&throttle_key(email))
+            .await?;
+        Ok(())
+    }
+
     /// Revokes the session or token presented (sign out).
     pub async fn logout(&self, token: &str) -> ArenaResult<()> {
         let credential = self
@@ -547,4 +587,15 @@ mod tests {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// Wrong passwords for one address before its sign-ins are refused for the rest of
+/// [`SIGN_IN_WINDOW`]: a guessing attack gets a handful of tries per quarter hour, whatever
+/// its request rate and however many servers it spreads over.
+pub const SIGN_IN_MAX_FAILURES: i64 = 5;
+pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The throttle counts per address as typed, case and spaces aside (valid or not).
+fn throttle_key(email: &str) -> String {
+    email.trim().to_lowercase()
 }

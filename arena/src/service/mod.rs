@@ -15,7 +15,10 @@ mod runs;
 mod submissions;
 mod synthetic;
 
-pub use accounts::{AdmissionDecision, IssuedToken, Me, Registration, TeamView};
+pub use accounts::{
+    AdmissionDecision, IssuedToken, Me, Registration, SIGN_IN_MAX_FAILURES, SIGN_IN_WINDOW,
+    TeamView,
+};
 pub use competitions::{Leaderboard, LeaderboardEntry, LeaderboardKind, ScorePoint};
 pub use contracts::{
     ContractAction, ContractProposal, ContractView, DEFAULT_VALID_DAYS, Statement,

@@ -436,6 +436,21 @@ pub trait AccountRepo: Send + Sync {
     /// Records `CredentialRevoked`; false when it was already revoked.
     async fn revoke_credential(&self, stamp: Stamp, id: CredentialId) -> StoreResult<bool>;
     async fn credentials_of(&self, account: AccountId) -> StoreResult<Vec<Credential>>;
+    /// Wrong passwords for `email` counted after `window_start`, and when the first was.
+    async fn sign_in_failures(
+        &self,
+        email: &str,
+        window_start: Timestamp,
+    ) -> StoreResult<Option<(i64, Timestamp)>>;
+    /// Counts a wrong password for `email` at `at`; a count from `window_start` or before
+    /// starts over. One statement: servers counting at once never lose a failure.
+    async fn record_sign_in_failure(
+        &self,
+        email: &str,
+        at: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<()>;
+    async fn clear_sign_in_failures(&self, email: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

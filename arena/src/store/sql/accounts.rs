@@ -199,4 +199,56 @@ impl AccountRepo for SqlStore {
         .await?;
         rows.iter().map(credential_from).collect()
     }
+
+    async fn sign_in_failures(
+        &self,
+        email: &str,
+        window_start: Timestamp,
+    ) -> StoreResult<Option<(i64, Timestamp)>> {
+        let row = sqlx::query(
+            "SELECT failures, first_failed_at FROM sign_in_failures \
+             WHERE email = $1 AND first_failed_at > $2",
+        )
+        .bind(email)
+        .bind(window_start.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get("failures")?, ts(&row, "first_failed_at")?)))
+            .transpose()
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        email: &str,
+        at: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<()> {
+        // Expired counts of every address go first, so the table holds one window's worth.
+        sqlx::query("DELETE FROM sign_in_failures WHERE first_failed_at <= $1")
+            .bind(window_start.0)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_failures (email, failures, first_failed_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (email) DO UPDATE SET \
+             failures = CASE WHEN sign_in_failures.first_failed_at <= $3 THEN 1 \
+                        ELSE sign_in_failures.failures + 1 END, \
+             first_failed_at = CASE WHEN sign_in_failures.first_failed_at <= $3 THEN $2 \
+                               ELSE sign_in_failures.first_failed_at END",
+        )
+        .bind(email)
+        .bind(at.0)
+        .bind(window_start.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_sign_in_failures(&self, email: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
