@@ -16,9 +16,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use medarena_ledger::entry::{Digest, Event, Extension, FieldValue, Id, NewEntry};
-use medarena_ledger::{EvidenceCode, Hash, Ledger, LedgerError, SharedLedger};
+use medarena_ledger::{
+    DynStore, EvidenceCode, FileStore, Hash, Ledger, LedgerError, LogSigner, SharedLedger,
+};
 
 use crate::audit::{AuditError, AuditEvent, AuditReceipt, AuditRecord, AuditSink};
+use crate::ledger_pg::{Leadership, PgLedgerStore};
 
 /// The ledger's directory inside the data directory.
 pub const LEDGER_DIR: &str = "ledger";
@@ -26,8 +29,18 @@ pub const LEDGER_DIR: &str = "ledger";
 /// Appends audit records to a [`SharedLedger`].
 pub struct LedgerSink {
     ledger: Arc<SharedLedger>,
-    /// Canonical text of every entry already in the log (without its index) -> evidence.
-    seen: Mutex<HashMap<String, String>>,
+    seen: Mutex<Seen>,
+    /// For a ledger shared by several processes: whether this one writes it.
+    leadership: Option<Leadership>,
+}
+
+/// What the sink knows the log holds.
+#[derive(Default)]
+struct Seen {
+    /// Entries read so far.
+    len: u64,
+    /// Canonical text of every entry read (without its index) -> evidence code.
+    codes: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for LedgerSink {
@@ -39,37 +52,103 @@ impl std::fmt::Debug for LedgerSink {
 /// Opens (or creates, with a new signing key) the ledger in `<data dir>/ledger`.
 pub fn open_ledger(data_dir: &Path, origin: &str) -> Result<SharedLedger, LedgerError> {
     let dir = data_dir.join(LEDGER_DIR);
-    let (ledger, report) = Ledger::open(&dir, origin)?;
+    let (store, recovery) = FileStore::open(&dir)?;
+    let signer = LogSigner::load_or_generate(&dir, origin)?;
+    let (ledger, report) = Ledger::with_store(Box::new(store) as DynStore, signer)?;
     tracing::info!(
         entries = report.entries,
-        recovery = ?report.recovery,
+        recovery = ?recovery,
         "ledger opened at {}",
         dir.display()
     );
     Ok(SharedLedger::new(ledger))
 }
 
+/// Opens the ledger of a deployment on PostgreSQL (see [`crate::ledger_pg`]), signing with
+/// `signer` when this process becomes its writer.
+pub fn open_shared_ledger(
+    database_url: &str,
+    signer: LogSigner,
+) -> Result<(SharedLedger, Leadership), LedgerError> {
+    let store = PgLedgerStore::open(database_url)?;
+    let leadership = store.leadership();
+    let (ledger, report) = Ledger::with_store(Box::new(store) as DynStore, signer)?;
+    tracing::info!(
+        entries = report.entries,
+        writer = leadership.is_writer(),
+        "ledger opened on PostgreSQL"
+    );
+    Ok((SharedLedger::new(ledger), leadership))
+}
+
 impl LedgerSink {
     /// Reads the log once to remember what it holds (a restart may re-deliver events).
     pub fn new(ledger: Arc<SharedLedger>) -> Result<Self, LedgerError> {
-        let entries = ledger.read(|ledger| ledger.entries(0, ledger.len()))?;
-        let mut seen = HashMap::with_capacity(entries.len());
-        for entry in entries {
-            // The evidence code is the leaf hash of the entry's canonical text.
-            let code = EvidenceCode::from_leaf_hash(Hash::of_leaf(entry.to_canonical().as_bytes()));
-            seen.insert(
-                content_key(&entry.time, &entry.actor, &entry.event),
-                code.to_string(),
-            );
-        }
-        Ok(LedgerSink {
+        let sink = LedgerSink {
             ledger,
-            seen: Mutex::new(seen),
-        })
+            seen: Mutex::new(Seen::default()),
+            leadership: None,
+        };
+        sink.remember_new_entries()?;
+        Ok(sink)
+    }
+
+    /// A sink over a shared ledger: it delivers only while this process writes the ledger.
+    pub fn shared(ledger: Arc<SharedLedger>, leadership: Leadership) -> Result<Self, LedgerError> {
+        let mut sink = Self::new(ledger)?;
+        sink.leadership = Some(leadership);
+        Ok(sink)
     }
 
     pub fn ledger(&self) -> &Arc<SharedLedger> {
         &self.ledger
+    }
+
+    /// For a shared ledger, run every second or so: takes over writing when no process
+    /// does, and reads what the writer appended (so that this process serves receipts for
+    /// it and never appends an event twice after taking over). Blocks on the database:
+    /// call it off the async workers. Returns whether this process writes the ledger.
+    pub fn follow(&self) -> Result<bool, LedgerError> {
+        let Some(leadership) = &self.leadership else {
+            return Ok(true);
+        };
+        let was_writer = leadership.is_writer();
+        let writer = leadership.try_lead()?;
+        self.ledger.update(|ledger| ledger.refresh())?;
+        self.remember_new_entries()?;
+        if writer && !was_writer {
+            tracing::warn!("this process now writes the ledger (the previous writer stopped)");
+        }
+        Ok(writer)
+    }
+
+    /// Adds the entries appended since the last look to what the sink knows.
+    fn remember_new_entries(&self) -> Result<(), LedgerError> {
+        let from = self.lock_seen().len;
+        let (entries, to) = self.ledger.read(|ledger| {
+            let to = ledger.len().max(from);
+            ledger.entries(from, to).map(|entries| (entries, to))
+        })?;
+        let mut seen = self.lock_seen();
+        if seen.len != from {
+            return Ok(()); // another call got there first
+        }
+        for entry in entries {
+            // The evidence code is the leaf hash of the entry's canonical text.
+            let code = EvidenceCode::from_leaf_hash(Hash::of_leaf(entry.to_canonical().as_bytes()));
+            seen.codes.insert(
+                content_key(&entry.time, &entry.actor, &entry.event),
+                code.to_string(),
+            );
+        }
+        seen.len = to;
+        Ok(())
+    }
+
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -165,12 +244,7 @@ impl AuditSink for LedgerSink {
     async fn record(&self, record: &AuditRecord) -> Result<AuditReceipt, AuditError> {
         let entry = ledger_entry(record)?;
         let key = content_key(&entry.time, &entry.actor, &entry.event);
-        let known = self
-            .seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&key)
-            .cloned();
+        let known = self.lock_seen().codes.get(&key).cloned();
         if let Some(evidence) = known {
             return Ok(AuditReceipt { evidence });
         }
@@ -181,11 +255,12 @@ impl AuditSink for LedgerSink {
             .map_err(audit_error)?
             .map_err(audit_error)?;
         let evidence = appended.evidence_code.to_string();
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(key, evidence.clone());
+        self.lock_seen().codes.insert(key, evidence.clone());
         Ok(AuditReceipt { evidence })
+    }
+
+    fn delivers(&self) -> bool {
+        self.leadership.as_ref().is_none_or(Leadership::is_writer)
     }
 }
 

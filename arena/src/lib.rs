@@ -136,6 +136,7 @@ pub mod demo;
 pub mod error;
 pub mod executor;
 pub mod ids;
+pub mod ledger_pg;
 pub mod ledger_sink;
 pub mod model;
 pub mod objects;

@@ -239,31 +239,75 @@ enum LedgerRole {
     IfFree,
 }
 
+/// What [`open_platform`] opened besides the arena.
+struct Opened {
+    /// The ledger this process serves (a server always has one).
+    ledger: Option<Arc<SharedLedger>>,
+    /// The sink over a ledger shared on PostgreSQL, which must follow its writer.
+    shared_sink: Option<Arc<LedgerSink>>,
+}
+
 /// The arena on the real pipeline with the ledger as its audit sink.
-async fn open_platform(
-    settings: &Settings,
-    role: LedgerRole,
-) -> anyhow::Result<(Arena, Option<Arc<SharedLedger>>)> {
+async fn open_platform(settings: &Settings, role: LedgerRole) -> anyhow::Result<(Arena, Opened)> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    // On a shared database a worker may run on another host, whose data directory holds no
-    // ledger: opening one there would start a second ledger. Only the server writes it; the
-    // others' events wait in the shared outbox until it delivers them.
-    if role == LedgerRole::IfFree && settings.shared_database() {
-        tracing::info!("the server writes the ledger; this process's events wait in the outbox");
-    }
-    let ledger = if role == LedgerRole::IfFree && settings.shared_database() {
-        None
-    } else {
-        match open_ledger(&settings.data_dir, &settings.ledger_origin) {
-            Ok(ledger) => Some(Arc::new(ledger)),
+    let ledger_dir = settings
+        .data_dir
+        .join(medarena_arena::ledger_sink::LEDGER_DIR);
+    let mut opened = Opened {
+        ledger: None,
+        shared_sink: None,
+    };
+    let sink: Arc<dyn medarena_arena::AuditSink> = match (role, &settings.database) {
+        // On a shared database the ledger lives there too. Servers open it: one writes,
+        // the others follow and take over when it stops. Workers and admin commands, which
+        // may run on any host, leave their events in the outbox for the writer.
+        (LedgerRole::Owner, Some(url)) if settings.shared_database() => {
+            std::fs::create_dir_all(&ledger_dir)
+                .with_context(|| format!("creating {}", ledger_dir.display()))?;
+            let signer =
+                medarena_ledger::LogSigner::load_or_generate(&ledger_dir, &settings.ledger_origin)
+                    .context("reading the ledger's signing key")?;
+            let url = url.clone();
+            let (ledger, leadership) = tokio::task::spawn_blocking(move || {
+                medarena_arena::ledger_sink::open_shared_ledger(&url, signer)
+            })
+            .await
+            .context("opening the ledger")?
+            .with_context(|| {
+                format!(
+                    "opening the ledger on the PostgreSQL database (every server must sign with \
+                     the same key: copy {} from the first server)",
+                    ledger_dir.join(medarena_ledger::SIGNING_KEY_FILE).display()
+                )
+            })?;
+            let ledger = Arc::new(ledger);
+            let sink = Arc::new(
+                LedgerSink::shared(ledger.clone(), leadership).context("reading the ledger")?,
+            );
+            opened.ledger = Some(ledger);
+            opened.shared_sink = Some(sink.clone());
+            sink
+        }
+        (LedgerRole::IfFree, _) if settings.shared_database() => {
+            tracing::info!(
+                "the servers write the ledger; this process's events wait in the outbox"
+            );
+            Arc::new(medarena_arena::DeferredAuditSink)
+        }
+        _ => match open_ledger(&settings.data_dir, &settings.ledger_origin) {
+            Ok(ledger) => {
+                let ledger = Arc::new(ledger);
+                opened.ledger = Some(ledger.clone());
+                Arc::new(LedgerSink::new(ledger).context("reading the ledger")?)
+            }
             Err(medarena_ledger::LedgerError::Store(medarena_ledger::StoreError::InUse {
                 ..
             })) if role == LedgerRole::IfFree => {
                 tracing::info!(
                     "the ledger is held by a running server; it will record this process's events"
                 );
-                None
+                Arc::new(medarena_arena::DeferredAuditSink)
             }
             Err(err) => {
                 return Err(anyhow::Error::new(err).context(format!(
@@ -271,20 +315,13 @@ async fn open_platform(
                     settings.data_dir.display()
                 )));
             }
-        }
-    };
-    let sink: Arc<dyn medarena_arena::AuditSink> = match &ledger {
-        Some(ledger) => Arc::new(LedgerSink::new(ledger.clone()).context("reading the ledger")?),
-        None => Arc::new(medarena_arena::DeferredAuditSink),
+        },
     };
     // Certificates are signed with the ledger's key, read from its file, so a process that
     // does not hold the ledger (a worker beside the server) signs with the same key. A
     // process on another host of a shared database has no such file: it issues none (the
     // organizers' actions that issue certificates run on the servers).
-    let ledger_dir = settings
-        .data_dir
-        .join(medarena_arena::ledger_sink::LEDGER_DIR);
-    let certificate_signer = if ledger.is_none()
+    let certificate_signer = if opened.ledger.is_none()
         && settings.shared_database()
         && !ledger_dir.join(medarena_ledger::SIGNING_KEY_FILE).exists()
     {
@@ -309,16 +346,28 @@ async fn open_platform(
         .open()
         .await
         .with_context(|| format!("opening the platform in {}", settings.database_label()))?;
-    Ok((arena, ledger))
+    Ok((arena, opened))
 }
 
 /// Delivers audit events to the ledger every second (operations also deliver their own).
-fn spawn_audit_delivery(arena: &Arena) -> tokio::task::JoinHandle<()> {
+/// Over a shared ledger it first follows the writer (taking over when it stopped).
+fn spawn_audit_delivery(
+    arena: &Arena,
+    shared: Option<Arc<LedgerSink>>,
+) -> tokio::task::JoinHandle<()> {
     let arena = arena.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            if let Some(sink) = &shared {
+                let sink = sink.clone();
+                match tokio::task::spawn_blocking(move || sink.follow()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => tracing::warn!("following the ledger: {err}"),
+                    Err(err) => tracing::warn!("following the ledger: {err}"),
+                }
+            }
             arena.deliver_audit_events().await;
         }
     })
@@ -353,8 +402,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .parse()
         .with_context(|| format!("--listen `{}` is not an address:port", settings.listen))?;
     runtime()?.block_on(async move {
-        let (arena, ledger) = open_platform(&settings, LedgerRole::Owner).await?;
-        let ledger = ledger.context("the server needs the ledger")?;
+        let (arena, opened) = open_platform(&settings, LedgerRole::Owner).await?;
+        let ledger = opened.ledger.context("the server needs the ledger")?;
         if args.demo {
             eprintln!("seeding the demo competitions (runs four example submissions; a minute or two on first start)...");
             let summary = medarena_arena::demo::seed(&arena)
@@ -364,7 +413,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         // `--workers 0`: the web face alone; `medarena worker` processes run the jobs.
         let workers = (settings.workers > 0).then(|| WorkerPool::spawn(&arena, "serve"));
-        let delivery = spawn_audit_delivery(&arena);
+        let delivery = spawn_audit_delivery(&arena, opened.shared_sink);
         let mut state = medarena_web::AppState::new(arena.clone(), ledger);
         state.secure_cookies = args.secure_cookies;
         state.metrics_token = args
@@ -398,9 +447,9 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let settings = args.platform.settings(None)?;
     runtime()?.block_on(async move {
-        let (arena, _ledger) = open_platform(&settings, LedgerRole::IfFree).await?;
+        let (arena, opened) = open_platform(&settings, LedgerRole::IfFree).await?;
         let workers = WorkerPool::spawn(&arena, "worker");
-        let delivery = spawn_audit_delivery(&arena);
+        let delivery = spawn_audit_delivery(&arena, opened.shared_sink);
         println!("medarena worker running {} job(s) at once", workers.len());
         shutdown_signal().await;
         delivery.abort();
@@ -421,7 +470,7 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
         } => {
             let settings = platform.settings(None)?;
             runtime()?.block_on(async move {
-                let (arena, _ledger) = open_platform(&settings, LedgerRole::IfFree).await?;
+                let (arena, _opened) = open_platform(&settings, LedgerRole::IfFree).await?;
                 let account = arena
                     .bootstrap_organizer(&email, &name, &password)
                     .await
@@ -491,9 +540,28 @@ async fn copy_database(settings: &Settings, to: &str) -> anyhow::Result<ExitCode
     for (table, rows) in &report.rows {
         println!("{table:<24} {rows:>10}");
     }
+    // The ledger moves too: servers on PostgreSQL keep it there, so that it outlives any
+    // one host. Its signing key stays in the data directory.
+    let ledger_dir = settings
+        .data_dir
+        .join(medarena_arena::ledger_sink::LEDGER_DIR);
+    let entries = if ledger_dir
+        .join(medarena_ledger::store::ENTRIES_FILE)
+        .exists()
+    {
+        let url = to.to_owned();
+        let dir = ledger_dir.clone();
+        tokio::task::spawn_blocking(move || medarena_arena::ledger_pg::copy_file_ledger(&dir, &url))
+            .await
+            .context("copying the ledger")?
+            .with_context(|| format!("copying the ledger in {}", ledger_dir.display()))?
+    } else {
+        0
+    };
     println!(
-        "copied {} rows; start the platform with --database set to the target (the ledger and, \
-         unless moved with `admin copy-objects`, the objects stay in {})",
+        "copied {} rows and {entries} ledger entries; start the platform with --database set to \
+         the target (the ledger's key and, unless moved with `admin copy-objects`, the objects \
+         stay in {})",
         report.total(),
         settings.data_dir.display()
     );

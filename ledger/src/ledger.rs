@@ -129,27 +129,7 @@ impl<S: LedgerStore> Ledger<S> {
         let mut tree = MerkleTree::new();
         let mut by_leaf = HashMap::new();
         let len = store.len();
-        let mut from = 0;
-        while from < len {
-            let to = (from + READ_CHUNK).min(len);
-            for (position, leaf) in (from..to).zip(store.read_range(from, to)?) {
-                let entry =
-                    Entry::from_canonical(&leaf).map_err(|source| LedgerError::StoredEntry {
-                        index: position,
-                        source,
-                    })?;
-                if entry.index != position {
-                    return Err(LedgerError::OutOfOrder {
-                        position,
-                        found: entry.index,
-                    });
-                }
-                let hash = Hash::of_leaf(&leaf);
-                tree.push(hash);
-                by_leaf.insert(hash, position);
-            }
-            from = to;
-        }
+        ingest(&store, &mut tree, &mut by_leaf, len)?;
         let stored = match store.load_checkpoint()? {
             Some(text) => Some(
                 SignedCheckpoint::verify(&text, signer.verifier_key())
@@ -174,6 +154,14 @@ impl<S: LedgerStore> Ledger<S> {
             }
         }
         let current = stored.filter(|stored| stored.size() == len);
+        if current.is_none() && !store.writable() && len > 0 {
+            // A follower's store reports what the checkpoint covers: this cannot happen
+            // unless the writer's checkpoint moved between the two reads; the next
+            // refresh catches up.
+            return Err(LedgerError::Store(StoreError::Shared(
+                "the writer's checkpoint moved while opening; open again".to_owned(),
+            )));
+        }
         let signed_new_checkpoint = current.is_none();
         let checkpoint = match current {
             Some(checkpoint) => checkpoint,
@@ -186,7 +174,9 @@ impl<S: LedgerStore> Ledger<S> {
             by_leaf,
             checkpoint,
         };
-        if signed_new_checkpoint {
+        // A follower of a writer that has not started yet holds its empty checkpoint in
+        // memory only.
+        if signed_new_checkpoint && ledger.store.writable() {
             let text = ledger.checkpoint.text().to_owned();
             ledger.store.save_checkpoint(&text)?;
         }
@@ -196,6 +186,49 @@ impl<S: LedgerStore> Ledger<S> {
             signed_new_checkpoint,
         };
         Ok((ledger, report))
+    }
+
+    /// Catches up with what another process wrote to a shared store: reads the entries
+    /// up to the store's latest checkpoint, checks them against it and adopts it. A writer
+    /// that takes over from one that stopped also signs the entries that writer stored but
+    /// did not sign. Returns how many entries were added.
+    pub fn refresh(&mut self) -> Result<u64, LedgerError> {
+        let before = self.len();
+        // A follower's view moves only with the writer's checkpoints: read it, then the
+        // entries it covers; a newer checkpoint in between is adopted on the next round.
+        for _ in 0..3 {
+            let stored = match self.store.load_checkpoint()? {
+                Some(text) => SignedCheckpoint::verify(&text, self.signer.verifier_key())
+                    .map_err(LedgerError::StoredCheckpoint)?,
+                None => return Ok(0),
+            };
+            let len = self.store.len().max(stored.size());
+            ingest(&self.store, &mut self.tree, &mut self.by_leaf, len)?;
+            let computed = self.tree.root(stored.size())?;
+            if computed != stored.root() {
+                return Err(LedgerError::RootMismatch {
+                    size: stored.size(),
+                    signed: stored.root(),
+                    computed,
+                });
+            }
+            if stored.size() == self.len() {
+                self.checkpoint = stored;
+                return Ok(self.len() - before);
+            }
+            if self.store.writable() {
+                self.checkpoint = self.signer.sign(self.len(), self.tree.root(self.len())?);
+                let text = self.checkpoint.text().to_owned();
+                self.store.save_checkpoint(&text)?;
+                return Ok(self.len() - before);
+            }
+        }
+        Ok(self.len() - before)
+    }
+
+    /// Whether this process may append (see [`LedgerStore::writable`]).
+    pub fn writable(&self) -> bool {
+        self.store.writable()
     }
 
     /// The number of entries.
@@ -424,4 +457,36 @@ mod tests {
             appended.evidence_code
         );
     }
+}
+
+/// Reads the stored leaves from `tree.len()` up to `len` into the tree and the index,
+/// checking that each is a canonical entry at its own position.
+fn ingest<S: LedgerStore>(
+    store: &S,
+    tree: &mut MerkleTree,
+    by_leaf: &mut HashMap<Hash, u64>,
+    len: u64,
+) -> Result<(), LedgerError> {
+    let mut from = tree.len();
+    while from < len {
+        let to = (from + READ_CHUNK).min(len);
+        for (position, leaf) in (from..to).zip(store.read_range(from, to)?) {
+            let entry =
+                Entry::from_canonical(&leaf).map_err(|source| LedgerError::StoredEntry {
+                    index: position,
+                    source,
+                })?;
+            if entry.index != position {
+                return Err(LedgerError::OutOfOrder {
+                    position,
+                    found: entry.index,
+                });
+            }
+            let hash = Hash::of_leaf(&leaf);
+            tree.push(hash);
+            by_leaf.insert(hash, position);
+        }
+        from = to;
+    }
+    Ok(())
 }

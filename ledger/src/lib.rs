@@ -49,8 +49,9 @@
 //! atomically), `ledger-signing.key` (the private key, created on first start, mode
 //! 0600) and `ledger.pub` (the public verifier key). The checkpoint is signed only after
 //! the entries it covers are synced, and on open the ledger refuses a log that no longer
-//! hashes to its stored checkpoint, or is shorter than it. A PostgreSQL store implements
-//! the same trait (see [`LedgerStore`]).
+//! hashes to its stored checkpoint, or is shorter than it. The arena's PostgreSQL store
+//! implements the same trait for deployments on several hosts: one process writes, the
+//! others follow with [`Ledger::refresh`].
 //!
 //! # Verification procedure (what `medarena ledger verify` does)
 //!
@@ -125,4 +126,4 @@ pub use ledger::{Appended, Ledger, LedgerError, OpenReport};
 pub use merkle::{MerkleTree, ProofError};
 pub use receipt::{ConsistencyProof, Receipt, VerifyError, verify_checkpoint_consistency};
 pub use shared::SharedLedger;
-pub use store::{FileStore, LedgerStore, MemoryStore, Recovery, StoreError};
+pub use store::{DynStore, FileStore, LedgerStore, MemoryStore, Recovery, StoreError};

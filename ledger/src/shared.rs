@@ -5,7 +5,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::entry::NewEntry;
 use crate::ledger::{Appended, Ledger, LedgerError};
-use crate::store::{FileStore, LedgerStore};
+use crate::store::{DynStore, LedgerStore};
 
 struct State<S: LedgerStore> {
     /// `None` while a thread is writing a batch with it.
@@ -19,7 +19,7 @@ struct State<S: LedgerStore> {
 /// its entry is durable and covered by a signed checkpoint, but entries that arrive while
 /// a batch is being written are written together as the next batch, with one sync: under
 /// load, single appends get the throughput of batched ones.
-pub struct SharedLedger<S: LedgerStore = FileStore> {
+pub struct SharedLedger<S: LedgerStore = DynStore> {
     state: Mutex<State<S>>,
     written: Condvar,
 }
@@ -92,6 +92,20 @@ impl<S: LedgerStore> SharedLedger<S> {
         loop {
             if let Some(ledger) = &state.ledger {
                 return read(ledger);
+            }
+            state = self
+                .written
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Runs `change` on the ledger between batches (a follower's [`Ledger::refresh`]).
+    pub fn update<T>(&self, change: impl FnOnce(&mut Ledger<S>) -> T) -> T {
+        let mut state = self.lock();
+        loop {
+            if let Some(ledger) = state.ledger.as_mut() {
+                return change(ledger);
             }
             state = self
                 .written

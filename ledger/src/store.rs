@@ -71,6 +71,12 @@ pub enum StoreError {
     InUse { path: PathBuf },
     #[error("leaf {index} does not exist (the log has {len})")]
     OutOfRange { index: u64, len: u64 },
+    /// A shared store refused or failed (its own message says which and why).
+    #[error("ledger storage: {0}")]
+    Shared(String),
+    /// This process follows the writer and may not append or sign.
+    #[error("this process follows the ledger's writer and cannot append to it")]
+    ReadOnly,
 }
 
 /// What [`FileStore::open`] repaired.
@@ -87,11 +93,17 @@ pub struct Recovery {
 /// Implementations must make [`LedgerStore::append`] and
 /// [`LedgerStore::save_checkpoint`] durable before returning, keep leaves in append
 /// order forever, and on opening recover to a prefix that contains at least every leaf
-/// whose append returned. A PostgreSQL store would keep `(index bigint primary key, leaf
-/// bytea)` and a one-row checkpoint table, appending a batch in one transaction.
+/// whose append returned. A store shared by several processes (the PostgreSQL one in the
+/// arena) has one writer; the others follow it read-only (see [`LedgerStore::writable`]).
 pub trait LedgerStore {
-    /// The number of leaves.
+    /// The number of leaves (for a follower: those its latest checkpoint covers).
     fn len(&self) -> u64;
+
+    /// Whether this process may append and sign. A follower reads what the writer wrote
+    /// ([`crate::Ledger::refresh`]) and never signs.
+    fn writable(&self) -> bool {
+        true
+    }
 
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -108,6 +120,35 @@ pub trait LedgerStore {
 
     /// Replaces the saved checkpoint, durably and atomically.
     fn save_checkpoint(&mut self, note: &str) -> Result<(), StoreError>;
+}
+
+/// Any store, chosen at run time (the file, or a shared database).
+pub type DynStore = Box<dyn LedgerStore + Send>;
+
+impl LedgerStore for DynStore {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn writable(&self) -> bool {
+        (**self).writable()
+    }
+
+    fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        (**self).read_range(from, to)
+    }
+
+    fn append(&mut self, leaves: &[Vec<u8>]) -> Result<(), StoreError> {
+        (**self).append(leaves)
+    }
+
+    fn load_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        (**self).load_checkpoint()
+    }
+
+    fn save_checkpoint(&mut self, note: &str) -> Result<(), StoreError> {
+        (**self).save_checkpoint(note)
+    }
 }
 
 /// Leaves and checkpoint in memory: for tests and for tools that build a log to inspect.

@@ -57,10 +57,19 @@ pub fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
         EvidenceCodeError::Check { .. } => ApiError::NotFound(err.to_string()),
         _ => ApiError::bad_request("evidence code", err),
     })?;
-    state
-        .ledger
-        .read(|l| l.receipt_for(&code))
-        .map_err(ledger_error)
+    let found = state.ledger.read(|l| l.receipt_for(&code));
+    match found {
+        // A server following another's writes (a deployment on PostgreSQL) may not have
+        // read the newest entries yet: catch up once before saying no.
+        Err(medarena_ledger::LedgerError::UnknownEvidence(_))
+            if !state.ledger.read(|l| l.writable()) =>
+        {
+            state.ledger.update(|l| l.refresh()).map_err(ledger_error)?;
+            state.ledger.read(|l| l.receipt_for(&code))
+        }
+        other => other,
+    }
+    .map_err(ledger_error)
 }
 
 /// `GET /api/ledger/receipts/{code}`.

@@ -6,8 +6,9 @@
 //! first; where foreign keys form a cycle (accounts and organizations name each other) the
 //! cycle's columns are inserted empty and set once both sides exist. All of it is one
 //! transaction: a failed copy leaves the target empty. The outbox rows move with their
-//! delivery state and receipts, so the ledger (which stays in the server's data directory)
-//! neither loses nor repeats an entry.
+//! delivery state and receipts, and the ledger's own tables (`ledger_*`, filled from its
+//! file by [`crate::ledger_pg::copy_file_ledger`]) are left to it, so the ledger neither
+//! loses nor repeats an entry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,7 +50,8 @@ pub async fn sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> StoreResult
     let mut tx = to.pool().begin().await?;
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
-         AND tablename <> '_sqlx_migrations' ORDER BY tablename",
+         AND tablename <> '_sqlx_migrations' AND tablename NOT LIKE 'ledger\\_%' \
+         ORDER BY tablename",
     )
     .fetch_all(&mut *tx)
     .await?;
