@@ -46,9 +46,22 @@ pub const TEST_STORE_ENV: &str = "MEDARENA_TEST_STORE";
 pub const POSTGRES_URL_ENV: &str = "MEDARENA_TEST_POSTGRES_URL";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
+/// A store chosen by a benchmark for the worlds it opens next (`None`: the environment's).
+static STORE_CHOICE: std::sync::Mutex<Option<&'static str>> = std::sync::Mutex::new(None);
+
+/// Benchmarks that compare the backends in one run choose one before opening worlds.
+pub fn choose_store(store: &'static str) {
+    *STORE_CHOICE.lock().unwrap_or_else(|p| p.into_inner()) = Some(store);
+}
+
 /// The PostgreSQL server the suite runs on, when `MEDARENA_TEST_STORE=postgres`.
 pub fn postgres_server() -> Option<String> {
-    match std::env::var(TEST_STORE_ENV).as_deref() {
+    let chosen = *STORE_CHOICE.lock().unwrap_or_else(|p| p.into_inner());
+    let store = match chosen {
+        Some(store) => Ok(store.to_owned()),
+        None => std::env::var(TEST_STORE_ENV),
+    };
+    match store.as_deref() {
         Ok("postgres") => Some(
             std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned()),
         ),

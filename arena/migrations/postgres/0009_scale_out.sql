@@ -1,0 +1,12 @@
+-- Scale-out. Wrong passwords per e-mail address: sign-in throttling that every web server of a
+-- deployment shares (behind a load balancer each would otherwise count on its own).
+CREATE TABLE sign_in_failures (
+    email           TEXT   PRIMARY KEY,
+    failures        BIGINT NOT NULL,
+    first_failed_at BIGINT NOT NULL
+);
+CREATE INDEX sign_in_failures_by_time ON sign_in_failures (first_failed_at);
+
+-- A claim looks up each team's oldest waiting job of a kind: an index walk per team, so
+-- that a claim costs the same with 100 or 100,000 jobs queued.
+CREATE INDEX jobs_claim_order ON jobs (team_id, kind, state, id);

@@ -1,8 +1,0 @@
--- Wrong passwords per e-mail address: sign-in throttling that every web server of a
--- deployment shares (behind a load balancer each would otherwise count on its own).
-CREATE TABLE sign_in_failures (
-    email           TEXT   PRIMARY KEY,
-    failures        BIGINT NOT NULL,
-    first_failed_at BIGINT NOT NULL
-);
-CREATE INDEX sign_in_failures_by_time ON sign_in_failures (first_failed_at);
