@@ -98,17 +98,33 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_in(None, data_dir, extra, env)
+    }
+
+    /// [`Server::start_with_env`] inside a network namespace (`ip netns exec`), as on a
+    /// host of its own.
+    pub fn start_in(
+        namespace: Option<&str>,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = data_dir.with_extension(format!("serve-{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("server log file");
-        let mut child = Command::new(medarena_bin())
+        let mut child = medarena_command(namespace)
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+            // Loopback unless the caller names an address (a namespace's own).
+            .args(if extra.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info,sqlx=warn")
@@ -583,6 +599,20 @@ pub fn team(server: &Server, organizer: &Client, name: &str, competition: i64) -
     team
 }
 
+/// `medarena`, or `ip netns exec NS medarena` (which execs it: the child is medarena).
+fn medarena_command(namespace: Option<&str>) -> Command {
+    match namespace {
+        Some(namespace) => {
+            let mut command = Command::new("ip");
+            command
+                .args(["netns", "exec", namespace])
+                .arg(medarena_bin());
+            command
+        }
+        None => Command::new(medarena_bin()),
+    }
+}
+
 /// A running `medarena worker`, killed when dropped.
 pub struct Worker {
     child: Child,
@@ -596,7 +626,17 @@ impl Worker {
 
     /// [`Worker::start`] with extra environment variables.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Worker {
-        let mut child = Command::new(medarena_bin())
+        Self::start_in(None, data_dir, extra, env)
+    }
+
+    /// [`Worker::start_with_env`] inside a network namespace, as on a host of its own.
+    pub fn start_in(
+        namespace: Option<&str>,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Worker {
+        let mut child = medarena_command(namespace)
             .arg("worker")
             .arg("--data-dir")
             .arg(data_dir)
@@ -626,6 +666,12 @@ impl Worker {
     /// Asks the worker to stop (SIGTERM) and waits for it.
     pub fn stop(mut self) -> std::process::ExitStatus {
         terminate(&mut self.child)
+    }
+
+    /// Kills the process at once (SIGKILL): the host is lost.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
