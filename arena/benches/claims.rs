@@ -121,73 +121,65 @@ fn request(lease_token: String, now: medarena_arena::Timestamp) -> ClaimRequest 
 }
 
 /// Copies each team's queued submission until `queued` dummy runs wait, in a few statements
-/// per backend (inserting 100,000 jobs through the API would measure the API).
+/// (inserting 100,000 jobs through the API would measure the API).
 async fn fill_queue(world: &World, queued: i64) {
     let copies = queued / TEAMS as i64;
     let config = test_config(world.dir.path());
-    // Every column but the id, read from the database (the same on both backends).
-    let columns_sql = "SELECT name FROM pragma_table_info('submissions') WHERE name <> 'id'";
-    let copy_jobs = "INSERT INTO jobs (submission_id, competition_id, team_id, kind, state, \
-                     attempts, max_attempts, available_at, created_at) \
-                     SELECT s.id, s.competition_id, s.team_id, 'dummy_run', 'pending', 0, 3, \
-                     s.created_at, s.created_at FROM submissions s \
-                     WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.submission_id = s.id)";
-    match config.database {
+    // The backends differ in how they list columns and count to N; the copies are alike.
+    // A macro, not a function: one body for two pool types without sqlx's generic bounds.
+    macro_rules! fill {
+        ($pool:expr, $columns_sql:expr, $series:expr) => {{
+            let pool = $pool;
+            let columns: Vec<String> = sqlx::query_scalar($columns_sql)
+                .fetch_all(pool)
+                .await
+                .expect("columns");
+            let columns = columns.join(", ");
+            for statement in [
+                format!(
+                    "INSERT INTO submissions ({columns}) SELECT {columns} FROM submissions, {} \
+                     AS copies",
+                    $series
+                ),
+                "INSERT INTO jobs (submission_id, competition_id, team_id, kind, state, \
+                 attempts, max_attempts, available_at, created_at) \
+                 SELECT s.id, s.competition_id, s.team_id, 'dummy_run', 'pending', 0, 3, \
+                 s.created_at, s.created_at FROM submissions s \
+                 WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.submission_id = s.id)"
+                    .to_owned(),
+            ] {
+                sqlx::query(&statement)
+                    .bind(copies)
+                    .execute(pool)
+                    .await
+                    .expect("fill the queue");
+            }
+            sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
+        }};
+    }
+    match &config.database {
         Some(url) => {
-            let store = medarena_arena::PgStore::connect(&url, 2)
+            let store = medarena_arena::PgStore::connect(url, 2)
                 .await
                 .expect("PostgreSQL");
-            let columns: Vec<String> = sqlx::query_scalar(
+            fill!(
+                store.pool(),
                 "SELECT column_name::text FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name = 'submissions' \
                  AND column_name <> 'id' ORDER BY ordinal_position",
-            )
-            .fetch_all(store.pool())
-            .await
-            .expect("columns");
-            let columns = columns.join(", ");
-            sqlx::query(&format!(
-                "INSERT INTO submissions ({columns}) SELECT {columns} FROM submissions, \
-                 generate_series(2, $1)"
-            ))
-            .bind(copies)
-            .execute(store.pool())
-            .await
-            .expect("fill the queue");
-            sqlx::query(copy_jobs)
-                .execute(store.pool())
-                .await
-                .expect("fill the queue");
-            sqlx::query("ANALYZE")
-                .execute(store.pool())
-                .await
-                .expect("analyze");
+                "generate_series(2, $1)"
+            );
         }
         None => {
             let store = medarena_arena::SqliteStore::open(&config.database_path())
                 .await
                 .expect("SQLite");
-            let columns: Vec<String> = sqlx::query_scalar(columns_sql)
-                .fetch_all(store.pool())
-                .await
-                .expect("columns");
-            let columns = columns.join(", ");
-            sqlx::query(&format!(
-                "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
-                 INSERT INTO submissions ({columns}) SELECT {columns} FROM submissions, n"
-            ))
-            .bind(copies)
-            .execute(store.pool())
-            .await
-            .expect("fill the queue");
-            sqlx::query(copy_jobs)
-                .execute(store.pool())
-                .await
-                .expect("fill the queue");
-            sqlx::query("ANALYZE")
-                .execute(store.pool())
-                .await
-                .expect("analyze");
+            fill!(
+                store.pool(),
+                "SELECT name FROM pragma_table_info('submissions') WHERE name <> 'id'",
+                "(WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                 SELECT i FROM n)"
+            );
         }
     }
 }

@@ -752,3 +752,28 @@ impl Drop for PostgresSchema {
         }
     }
 }
+
+/// The shared storage of a scale-out deployment for one test: a PostgreSQL schema of its
+/// own (dropped after) and an object location on the test S3 server.
+pub struct ScaleOut {
+    pub schema: PostgresSchema,
+    /// `s3://bucket/<hint>-<pid>`.
+    pub objects: String,
+}
+
+impl ScaleOut {
+    /// `None`, after saying why, when the test servers are not configured (`./scripts/test`
+    /// configures both and fails when PostgreSQL is missing).
+    pub fn create(hint: &str) -> Option<ScaleOut> {
+        let Some(schema) = PostgresSchema::create(hint) else {
+            eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
+            return None;
+        };
+        let Ok(s3) = std::env::var("MEDARENA_TEST_S3_URL") else {
+            eprintln!("not run: set MEDARENA_TEST_S3_URL (./scripts/test does)");
+            return None;
+        };
+        let objects = format!("{s3}/{hint}-{}", std::process::id());
+        Some(ScaleOut { schema, objects })
+    }
+}

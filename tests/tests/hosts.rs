@@ -136,17 +136,10 @@ fn status(team: &Client, id: i64) -> String {
 
 #[test]
 fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() {
-    let Some(schema) = PostgresSchema::create("hosts") else {
-        eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
+    let Some(ScaleOut { schema, objects }) = ScaleOut::create("hosts") else {
         return;
     };
-    let (Ok(s3), Ok(endpoint)) = (
-        std::env::var("MEDARENA_TEST_S3_URL"),
-        std::env::var("AWS_ENDPOINT"),
-    ) else {
-        eprintln!("not run: set MEDARENA_TEST_S3_URL and AWS_ENDPOINT (./scripts/test does)");
-        return;
-    };
+    let endpoint = std::env::var("AWS_ENDPOINT").expect("the S3 server's AWS_ENDPOINT");
     assert!(
         schema.url.contains("127.0.0.1:5432"),
         "the test forwards the local PostgreSQL: {}",
@@ -168,7 +161,6 @@ fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() 
         }
     };
     let [server_host, worker_1, worker_2] = [0, 1, 2].map(|i| network.namespaces[i].clone());
-    let objects = format!("{s3}/hosts-{}", std::process::id());
     let master_key = "3c".repeat(32);
     let root = tempfile::tempdir().expect("tempdir");
     let dirs = ["server", "worker-1", "worker-2"].map(|d| root.path().join(d));

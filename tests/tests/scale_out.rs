@@ -15,15 +15,9 @@ fn finished(team: &Client, id: i64) -> serde_json::Value {
 
 #[test]
 fn an_embedded_deployment_moves_to_postgresql_and_s3_keeping_every_receipt() {
-    let Some(schema) = PostgresSchema::create("move") else {
-        eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
+    let Some(ScaleOut { schema, objects }) = ScaleOut::create("move") else {
         return;
     };
-    let Ok(s3) = std::env::var("MEDARENA_TEST_S3_URL") else {
-        eprintln!("not run: set MEDARENA_TEST_S3_URL (./scripts/test does)");
-        return;
-    };
-    let objects = format!("{s3}/move-{}", std::process::id());
     let root = tempfile::tempdir().expect("tempdir");
     let data_dir = root.path().join("data");
     let dir = data_dir.to_string_lossy().into_owned();
@@ -124,15 +118,9 @@ fn an_embedded_deployment_moves_to_postgresql_and_s3_keeping_every_receipt() {
 /// ledger without losing or repeating an entry.
 #[test]
 fn two_servers_share_sessions_throttling_and_the_ledger_and_one_takes_over_from_the_other() {
-    let Some(schema) = PostgresSchema::create("pair") else {
-        eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
+    let Some(ScaleOut { schema, objects }) = ScaleOut::create("pair") else {
         return;
     };
-    let Ok(s3) = std::env::var("MEDARENA_TEST_S3_URL") else {
-        eprintln!("not run: set MEDARENA_TEST_S3_URL (./scripts/test does)");
-        return;
-    };
-    let objects = format!("{s3}/pair-{}", std::process::id());
     let master_key = "5a".repeat(32);
     let env = [("MEDARENA_MASTER_KEY", master_key.as_str())];
     let shared = ["--database", &schema.url, "--objects", &objects];

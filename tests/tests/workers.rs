@@ -15,15 +15,9 @@ fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
 
 #[test]
 fn a_worker_sharing_no_file_with_the_server_runs_the_jobs_on_postgresql_and_s3() {
-    let Some(schema) = PostgresSchema::create("workers") else {
-        eprintln!("not run: set {POSTGRES_URL_ENV} (./scripts/test does)");
+    let Some(ScaleOut { schema, objects }) = ScaleOut::create("workers") else {
         return;
     };
-    let Ok(s3) = std::env::var("MEDARENA_TEST_S3_URL") else {
-        eprintln!("not run: set MEDARENA_TEST_S3_URL (./scripts/test does)");
-        return;
-    };
-    let objects = format!("{s3}/workers-{}", std::process::id());
     let master_key = "7f".repeat(32);
     separate_worker(
         &["--database", &schema.url, "--objects", &objects],

@@ -42,6 +42,10 @@ type DbRow = sqlx::postgres::PgRow;
 type DbConn = sqlx::PgConnection;
 type SqlStore = PgStore;
 
+/// Whether the migrations table exists (in the current schema).
+const MIGRATIONS_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_tables \
+     WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema())";
+
 /// Appended to a claim's candidate query: lock the job row, skipping rows other claims hold.
 const CLAIM_ROW_LOCK: &str = " FOR UPDATE OF j SKIP LOCKED";
 
@@ -62,14 +66,13 @@ impl PgStore {
     /// When no schema on the search path exists yet, the first one named is created.
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
         let store = Self::connect(url, max_connections).await?;
-        store.create_schema_on_path().await?;
-        MIGRATOR.run(&store.pool).await?;
+        store.migrate().await?;
         Ok(store)
     }
 
     /// Creates the schema a `search_path` option names, so that a deployment (or a test)
     /// can live in its own schema of a shared database without a separate set-up step.
-    async fn create_schema_on_path(&self) -> StoreResult<()> {
+    async fn prepare_for_migrations(&self) -> StoreResult<()> {
         let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&self.pool)
             .await?;
@@ -126,31 +129,6 @@ impl PgStore {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
-    }
-
-    /// Applies pending migrations; returns how many were applied.
-    pub async fn migrate(&self) -> StoreResult<usize> {
-        self.create_schema_on_path().await?;
-        let before = self.applied_migrations().await?;
-        MIGRATOR.run(&self.pool).await?;
-        Ok(self.applied_migrations().await?.saturating_sub(before))
-    }
-
-    /// How many migrations the database has applied (0 on an empty database).
-    pub async fn applied_migrations(&self) -> StoreResult<usize> {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = '_sqlx_migrations' \
-             AND schemaname = current_schema())",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        if !exists {
-            return Ok(0);
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     pub fn pool(&self) -> &PgPool {

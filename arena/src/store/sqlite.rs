@@ -35,6 +35,10 @@ type DbRow = sqlx::sqlite::SqliteRow;
 type DbConn = sqlx::SqliteConnection;
 type SqlStore = SqliteStore;
 
+/// Whether the migrations table exists (in SQLite's catalog).
+const MIGRATIONS_TABLE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')";
+
 /// Appended to a claim's candidate query: nothing, since `BEGIN IMMEDIATE` already holds
 /// the only write lock.
 const CLAIM_ROW_LOCK: &str = "";
@@ -52,27 +56,9 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Applies pending migrations; returns how many were applied.
-    pub async fn migrate(&self) -> StoreResult<usize> {
-        let before = self.applied_migrations().await?;
-        MIGRATOR.run(&self.pool).await?;
-        Ok(self.applied_migrations().await?.saturating_sub(before))
-    }
-
-    /// How many migrations the file has applied (0 when new).
-    pub async fn applied_migrations(&self) -> StoreResult<usize> {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        if !exists {
-            return Ok(0);
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(usize::try_from(count).unwrap_or(0))
+    /// Nothing to prepare: the file is created on connecting.
+    async fn prepare_for_migrations(&self) -> StoreResult<()> {
+        Ok(())
     }
 
     /// Opens (creating when absent) the database file without migrating it.

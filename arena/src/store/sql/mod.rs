@@ -59,6 +59,30 @@ const JOB_COLS: &str = "id, submission_id, competition_id, team_id, kind, state,
                         last_error, created_at, finished_at";
 const AUDIT_COLS: &str = "id, at, actor_id, payload_json, evidence";
 
+impl SqlStore {
+    /// Applies pending migrations; returns how many were applied.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        self.prepare_for_migrations().await?;
+        let before = self.applied_migrations().await?;
+        MIGRATOR.run(&self.pool).await?;
+        Ok(self.applied_migrations().await?.saturating_sub(before))
+    }
+
+    /// How many migrations the database has applied (0 when new).
+    pub async fn applied_migrations(&self) -> StoreResult<usize> {
+        let exists: bool = sqlx::query_scalar(MIGRATIONS_TABLE_EXISTS)
+            .fetch_one(&self.pool)
+            .await?;
+        if !exists {
+            return Ok(0);
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Row decoding. Columns are read by name; enums are parsed from their text.
 
