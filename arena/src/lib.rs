@@ -52,8 +52,9 @@
 //!   heart-beating; once its lease expires the job goes back to pending and is claimed
 //!   again, up to `max_attempts` claims, after which it is marked failed with outcome
 //!   `error`. Every job ends `succeeded` or `failed`; none stays `running` forever.
-//! - **One runner per job.** A claim is a single transaction (`BEGIN IMMEDIATE` on SQLite)
-//!   whose update only succeeds on a pending job: two workers never hold the same job.
+//! - **One runner per job.** A claim is a single transaction (`BEGIN IMMEDIATE` on SQLite,
+//!   the schema's writer lock and `FOR UPDATE SKIP LOCKED` on PostgreSQL) whose update only
+//!   succeeds on a pending job: two workers never hold the same job, on one host or many.
 //! - **Fair scheduling.** The team whose last claim is oldest goes first, then that team's
 //!   oldest job; a team never has two real-data runs at once, so its privacy budget is
 //!   spent serially and checked in the same transaction that records each charge.

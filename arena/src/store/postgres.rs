@@ -8,11 +8,10 @@
 //! (`pg_advisory_xact_lock`) keyed by the schema, which gives the same serial order across
 //! every process and host that shares the database: a budget is charged against the sum
 //! that the same lock protects, a daily submission limit is counted and used under it, and
-//! a job is claimed by one worker only. Read-only queries and heartbeats take no lock. The
-//! lock is the simplest thing that keeps every invariant the SQLite store proves; the
-//! measured cost is in BENCHMARKS.md (claims per second), and the claim's candidate query
-//! already skips rows another transaction holds (`FOR UPDATE SKIP LOCKED`), so narrowing
-//! the lock later changes no statement.
+//! a job is claimed by one worker only. Read-only queries and heartbeats take no lock, and
+//! neither do claims of dummy runs: each takes its job's row with `FOR UPDATE SKIP LOCKED`
+//! and changes nothing another claim reads-then-writes, so they run side by side and their
+//! commits share WAL flushes (BENCHMARKS.md has the figures).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -137,6 +136,18 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A claim's transaction. A dummy-run claim changes only its own job and submission
+    /// (its row taken with `FOR UPDATE SKIP LOCKED`), an outbox row and the team's turn
+    /// counter, so claims of dummy runs run side by side and commit together. A claim that
+    /// may take a real run keeps the writers' lock: "one real run per team at a time" is a
+    /// check, then a change.
+    async fn claim_tx(&self, kind: Option<JobKind>) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        match kind {
+            Some(JobKind::DummyRun) => Ok(self.pool.begin().await?),
+            _ => self.write_tx().await,
+        }
     }
 
     /// A transaction serialised with every other writer of this schema (see the module docs).

@@ -96,6 +96,14 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// A claim's transaction: like every writer's (claims are serial here).
+    async fn claim_tx(
+        &self,
+        _kind: Option<JobKind>,
+    ) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        self.write_tx().await
+    }
+
     async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }

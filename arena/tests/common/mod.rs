@@ -113,10 +113,31 @@ impl Drop for TestDatabase {
             runtime.block_on(async {
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(&server).await?;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                sqlx::query("SET lock_timeout = '5s'")
                     .execute(&mut conn)
-                    .await
-                    .map(|_| ())
+                    .await?;
+                // The test's runtime is blocked in this drop, so its own connections may sit
+                // in a transaction that will never end: end their sessions first.
+                let mut last = Ok(());
+                for _ in 0..5 {
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                         JOIN pg_class c ON c.oid = l.relation \
+                         JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                    )
+                    .bind(&schema)
+                    .fetch_all(&mut conn)
+                    .await?;
+                    last = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut conn)
+                        .await
+                        .map(|_| ());
+                    if last.is_ok() {
+                        break;
+                    }
+                }
+                last
             })
         })
         .join();

@@ -5,8 +5,18 @@ use super::*;
 #[async_trait]
 impl JobQueue for SqlStore {
     async fn claim(&self, request: &ClaimRequest) -> StoreResult<Option<Job>> {
-        let mut tx = self.write_tx().await?;
-        reap_in(&mut tx, request.now).await?;
+        // Expired leases go back to the queue first, under the writers' lock (a check, then
+        // changes to jobs other than the one claimed); the check alone takes no lock.
+        let expired: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at < $1)",
+        )
+        .bind(request.now.0)
+        .fetch_one(&self.pool)
+        .await?;
+        if expired {
+            self.reap_expired(request.now).await?;
+        }
+        let mut tx = self.claim_tx(request.kind).await?;
         // Bound as a pair so that one statement serves "either kind" and "this kind".
         let kinds = match request.kind {
             Some(kind) => [kind.as_str(); 2],
@@ -19,19 +29,19 @@ impl JobQueue for SqlStore {
         // each team's oldest waiting job is one index lookup (`jobs_claim_order`), so a claim
         // costs the same however deep the queue.
         let candidate: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT j.id FROM jobs j WHERE j.state = 'pending' AND j.id = ( \
-               SELECT c.job_id FROM ( \
-                 SELECT (SELECT w.id FROM jobs w WHERE w.team_id = o.id AND w.kind = k.kind \
-                         AND w.state = 'pending' AND w.available_at <= $1 \
-                         ORDER BY w.id LIMIT 1) AS job_id, \
-                        COALESCE(t.last_turn, 0) AS turn \
-                 FROM organizations o \
-                 CROSS JOIN (SELECT $2 AS kind UNION SELECT $3) k \
-                 LEFT JOIN queue_turns t ON t.team_id = o.id AND t.kind = k.kind \
-                 WHERE o.kind = 'team' AND (k.kind <> 'real_run' OR NOT EXISTS ( \
-                       SELECT 1 FROM jobs r WHERE r.team_id = o.id AND r.kind = 'real_run' \
-                       AND r.state = 'running'))) c \
-               WHERE c.job_id IS NOT NULL ORDER BY c.turn, c.job_id LIMIT 1){CLAIM_ROW_LOCK}"
+            "SELECT j.id FROM ( \
+               SELECT (SELECT w.id FROM jobs w WHERE w.team_id = o.id AND w.kind = k.kind \
+                       AND w.state = 'pending' AND w.available_at <= $1 \
+                       ORDER BY w.id LIMIT 1) AS job_id, \
+                      COALESCE(t.last_turn, 0) AS turn \
+               FROM organizations o \
+               CROSS JOIN (SELECT $2 AS kind UNION SELECT $3) k \
+               LEFT JOIN queue_turns t ON t.team_id = o.id AND t.kind = k.kind \
+               WHERE o.kind = 'team' AND (k.kind <> 'real_run' OR NOT EXISTS ( \
+                     SELECT 1 FROM jobs r WHERE r.team_id = o.id AND r.kind = 'real_run' \
+                     AND r.state = 'running'))) c \
+             JOIN jobs j ON j.id = c.job_id \
+             WHERE j.state = 'pending' ORDER BY c.turn, c.job_id LIMIT 1{CLAIM_ROW_LOCK}"
         ))
         .bind(request.now.0)
         .bind(kinds[0])
@@ -54,8 +64,8 @@ impl JobQueue for SqlStore {
         .bind(request.now.0)
         .fetch_optional(&mut *tx)
         .await?;
-        // Unreachable while claims are serialised (both backends today); kept so that a
-        // narrower lock stays correct: a concurrent claim won the row, the caller asks again.
+        // A concurrent claim won the row between the candidate and the update (possible for
+        // PostgreSQL's dummy-run claims, which do not take the writers' lock): ask again.
         let Some(row) = row else {
             tx.commit().await?;
             return Ok(None);
