@@ -2,6 +2,9 @@
 //! double, encryption, object write with fsync, one SQLite transaction with `synchronous =
 //! FULL`) and jobs run per second through the durable queue with a no-op executor.
 //!
+//! SQLite and PostgreSQL (`MEDARENA_TEST_POSTGRES_URL`, a scratch schema) side by side,
+//! with 1, 2 and 4 workers.
+//!
 //! `cargo bench -p medarena-arena --bench queue` (plain binary; prints its figures).
 
 #[path = "../tests/common/mod.rs"]
@@ -28,7 +31,15 @@ async fn main() {
             "budget_per_team_per_dataset: 100.0",
         );
     assert!(bundle.contains("budget_per_team_per_dataset: 100.0"));
-    for concurrency in [1, 4] {
+    for (store, concurrency) in [
+        ("sqlite", 1),
+        ("sqlite", 2),
+        ("sqlite", 4),
+        ("postgres", 1),
+        ("postgres", 2),
+        ("postgres", 4),
+    ] {
+        choose_store(store);
         let world = World::new().await;
         let cast = cast(&world.arena, &bundle).await;
         let mut teams = vec![cast.team_x.clone(), cast.team_y.clone()];
@@ -84,7 +95,7 @@ async fn main() {
         let run_secs = started.elapsed().as_secs_f64();
         pool.shutdown().await;
         println!(
-            "workers={concurrency}: {submissions} submissions in {submit_secs:.2} s ({:.0}/s); \
+            "{store}, workers={concurrency}: {submissions} submissions in {submit_secs:.2} s ({:.0}/s); \
              {jobs} jobs (dummy + real) in {run_secs:.2} s ({:.0} jobs/s)",
             submissions as f64 / submit_secs,
             jobs as f64 / run_secs
