@@ -8,10 +8,10 @@
 //! (`pg_advisory_xact_lock`) keyed by the schema, which gives the same serial order across
 //! every process and host that shares the database: a budget is charged against the sum
 //! that the same lock protects, a daily submission limit is counted and used under it, and
-//! a job is claimed by one worker only. Read-only queries and heartbeats take no lock, and
-//! neither do claims of dummy runs: each takes its job's row with `FOR UPDATE SKIP LOCKED`
-//! and changes nothing another claim reads-then-writes, so they run side by side and their
-//! commits share WAL flushes (BENCHMARKS.md has the figures).
+//! a team runs one real-data job at a time. Read-only queries and heartbeats take no lock,
+//! and neither do claims of dummy runs: each takes its job's row with `FOR UPDATE SKIP
+//! LOCKED` and changes nothing another claim reads and then writes, so they run side by
+//! side and a job is still claimed by one worker only. BENCHMARKS.md has what this costs.
 
 use std::str::FromStr;
 use std::time::Duration;
