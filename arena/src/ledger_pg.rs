@@ -276,6 +276,14 @@ async fn handle(db: &mut PgConnection, request: Request, writer: &AtomicBool) ->
             let result = read(db, from, to).await;
             respond(reply, result)
         }
+        // A writer whose connection (and so its lock) was lost since it last looked is one
+        // no longer: it must take the lock again before writing.
+        Request::Append(_, _, reply) | Request::SaveCheckpoint(_, reply) if !is_writer => {
+            let _ = reply.send(Err(
+                "this process no longer holds the ledger's writer lock".to_owned()
+            ));
+            true
+        }
         Request::Append(first, leaves, reply) => {
             let result = append(db, first, leaves).await;
             respond(reply, result)
