@@ -457,6 +457,102 @@ mod tests {
             appended.evidence_code
         );
     }
+
+    /// One store seen by two processes: the writer's view, or a follower's (which reports
+    /// only what the checkpoint covers and may not write), as a shared database does.
+    #[derive(Clone)]
+    struct Shared {
+        store: std::sync::Arc<std::sync::Mutex<MemoryStore>>,
+        writer: bool,
+    }
+
+    impl LedgerStore for Shared {
+        fn len(&self) -> u64 {
+            let store = self.store.lock().unwrap();
+            if self.writer {
+                store.len()
+            } else {
+                store
+                    .load_checkpoint()
+                    .unwrap()
+                    .map_or(0, |note| note.lines().nth(1).unwrap().parse().unwrap())
+            }
+        }
+        fn writable(&self) -> bool {
+            self.writer
+        }
+        fn read_range(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.store.lock().unwrap().read_range(from, to)
+        }
+        fn append(&mut self, leaves: &[Vec<u8>]) -> Result<(), StoreError> {
+            if !self.writer {
+                return Err(StoreError::ReadOnly);
+            }
+            self.store.lock().unwrap().append(leaves)
+        }
+        fn load_checkpoint(&self) -> Result<Option<String>, StoreError> {
+            self.store.lock().unwrap().load_checkpoint()
+        }
+        fn save_checkpoint(&mut self, note: &str) -> Result<(), StoreError> {
+            if !self.writer {
+                return Err(StoreError::ReadOnly);
+            }
+            self.store.lock().unwrap().save_checkpoint(note)
+        }
+    }
+
+    fn closed(n: u64) -> NewEntry {
+        NewEntry::new(
+            Timestamp::from_unix_millis(n).unwrap(),
+            Id::new("organizer").unwrap(),
+            Event::CompetitionClosed {
+                competition: Id::new(format!("c-{n}")).unwrap(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_follower_catches_up_serves_receipts_never_writes_and_can_take_over() {
+        let (signer, _) = LogSigner::generate("medarena.test/shared").unwrap();
+        let store = std::sync::Arc::new(std::sync::Mutex::new(MemoryStore::new()));
+        let writer_store = Shared {
+            store: store.clone(),
+            writer: true,
+        };
+        let (mut writer, _) = Ledger::with_store(writer_store, signer.clone()).unwrap();
+        writer.append(closed(1)).unwrap();
+        let mut follower_store = Shared {
+            store: store.clone(),
+            writer: false,
+        };
+        let (mut follower, _) = Ledger::with_store(follower_store.clone(), signer.clone()).unwrap();
+        assert_eq!(follower.len(), 1);
+        assert!(matches!(
+            follower.append(closed(9)),
+            Err(LedgerError::Store(StoreError::ReadOnly))
+        ));
+
+        let later = writer.append_batch(vec![closed(2), closed(3)]).unwrap();
+        assert_eq!(follower.refresh().unwrap(), 2);
+        assert_eq!(follower.checkpoint().text(), writer.checkpoint().text());
+        let receipt = follower.receipt_for(&later[1].evidence_code).unwrap();
+        receipt.verify(follower.verifier_key()).unwrap();
+
+        // The writer stores an entry and stops before signing it: the follower does not see
+        // it (no checkpoint covers it) until it takes over, and then signs it.
+        let leaf = closed(4).at_index(3).to_canonical().into_bytes();
+        store.lock().unwrap().append(&[leaf]).unwrap();
+        assert_eq!(follower.refresh().unwrap(), 0);
+        assert_eq!(follower.len(), 3);
+        follower_store.writer = true;
+        let (mut taken_over, report) = Ledger::with_store(follower_store, signer).unwrap();
+        assert_eq!(report.entries, 4);
+        assert!(report.signed_new_checkpoint);
+        assert_eq!(taken_over.refresh().unwrap(), 0);
+        assert_eq!(taken_over.checkpoint().size(), 4);
+        taken_over.append(closed(5)).unwrap();
+        assert_eq!(taken_over.audit().unwrap(), 5);
+    }
 }
 
 /// Reads the stored leaves from `tree.len()` up to `len` into the tree and the index,
