@@ -103,7 +103,7 @@ const PROBES: [(&str, &str, &str); 5] = [
     // About a second of work, then an answer.
     (
         "spin",
-        "(loop $spin (local.set $n (i64.add (local.get $n) (i64.const 1))) (br_if $spin (i64.lt_u (local.get $n) (i64.const 600000000))))",
+        "(loop $spin (local.set $n (i64.add (local.get $n) (i64.const 1))) (br_if $spin (i64.lt_u (local.get $n) (i64.const 2000000000))))",
         "",
     ),
     ("trap", "unreachable", ""),
