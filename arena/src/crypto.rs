@@ -23,6 +23,8 @@ use zeroize::Zeroizing;
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
+/// What the worker token is derived for ([`MasterKey::worker_token`]).
+const WORKER_TOKEN_PURPOSE: &str = "medarena/worker-token/v1";
 /// Format tag of a sealed blob: "medarena encrypted, version 1".
 const MAGIC: &[u8; 4] = b"MDE1";
 
@@ -141,18 +143,20 @@ impl MasterKey {
         }
     }
 
-    /// Encrypts a data key for storage, bound to `scope`.
     /// A key for another purpose, derived with HMAC-SHA256 (as HKDF-Expand does for one
     /// block): independent of the master key for anyone without it, never stored.
     pub fn derive_key(&self, purpose: &str) -> [u8; KEY_LEN] {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_slice())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(purpose.as_bytes());
-        mac.update(&[1]);
-        mac.finalize().into_bytes().into()
+        derive_from_secret(self.0.as_slice(), purpose)
     }
 
+    /// The bearer token worker hosts present to the key service
+    /// ([`crate::key_client`]). Derived, so every server host agrees on it and none stores
+    /// it; rotating the master key changes it.
+    pub fn worker_token(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.derive_key(WORKER_TOKEN_PURPOSE)))
+    }
+
+    /// Encrypts a data key for storage, bound to `scope`.
     pub fn wrap(&self, key: &DataKey, scope: &str) -> Result<Vec<u8>, CryptoError> {
         seal_with(&self.0, key.0.as_ref(), &wrap_aad(scope))
     }
@@ -166,6 +170,16 @@ impl MasterKey {
             .map_err(|_| CryptoError::Malformed("wrapped key has the wrong length"))?;
         Ok(DataKey(Zeroizing::new(bytes)))
     }
+}
+
+/// A key for `purpose` derived from `secret` with HMAC-SHA256 (HKDF-Expand's first block).
+pub fn derive_from_secret(secret: &[u8], purpose: &str) -> [u8; KEY_LEN] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(purpose.as_bytes());
+    mac.update(&[1]);
+    mac.finalize().into_bytes().into()
 }
 
 fn wrap_aad(scope: &str) -> Vec<u8> {
@@ -212,6 +226,24 @@ impl DataKey {
 
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open_with(&self.0, sealed, aad)
+    }
+
+    /// The key as 64 hex digits, for the key service's answer to a worker host (see
+    /// [`crate::vault::KeyBroker`]); zeroed when dropped.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.as_slice()))
+    }
+
+    /// Parses [`DataKey::to_hex`]'s form.
+    pub fn from_hex(text: &str) -> Result<Self, CryptoError> {
+        let decoded = Zeroizing::new(
+            hex::decode(text.trim()).map_err(|_| CryptoError::Malformed("data key is not hex"))?,
+        );
+        let bytes: [u8; KEY_LEN] = decoded
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("data key has the wrong length"))?;
+        Ok(Self(Zeroizing::new(bytes)))
     }
 }
 

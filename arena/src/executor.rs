@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::bundle::SandboxLimits;
 use crate::ids::{ContributionId, DatasetId, OrgId};
 use crate::model::{Competition, Dataset, Job, JobKind, RunOutcome, Submission};
-use crate::vault::{KeyScope, Vault};
+use crate::vault::{JobLease, KeyScope, Vault};
 
 /// Runs one job: loads the data, runs the module in the sandbox, scores, releases through
 /// the privacy layer. The real one is [`crate::pipeline::SandboxExecutor`].
@@ -177,19 +177,37 @@ pub struct RunInputs {
     /// The published synthetic releases of the competition's datasets (dummy runs draw
     /// their data from them; see [`crate::pipeline::synthetic`]).
     pub(crate) synthetic: Vec<crate::pipeline::synthetic::SyntheticSource>,
+    /// The claimed job these inputs are read for: what a worker host shows the key service.
+    /// `None` for work on a server host outside the queue (an organizer's comparison).
+    pub(crate) lease: Option<JobLease>,
 }
 
 impl RunInputs {
+    async fn open(
+        &self,
+        scope: &KeyScope,
+        object: &crate::objects::ObjectId,
+        content_sha256: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, crate::vault::VaultError> {
+        match &self.lease {
+            Some(lease) => {
+                self.vault
+                    .get_for_job(lease, scope, object, content_sha256)
+                    .await
+            }
+            None => self.vault.get(scope, object, content_sha256).await,
+        }
+    }
+
     /// The submission's WebAssembly module, decrypted and checked against its digest.
     pub async fn module(&self) -> Result<Zeroizing<Vec<u8>>, ExecutorError> {
-        self.vault
-            .get(
-                &KeyScope::Team(self.team),
-                &self.module,
-                &self.module_sha256,
-            )
-            .await
-            .map_err(|err| ExecutorError::Transient(format!("reading the module: {err}")))
+        self.open(
+            &KeyScope::Team(self.team),
+            &self.module,
+            &self.module_sha256,
+        )
+        .await
+        .map_err(|err| ExecutorError::Transient(format!("reading the module: {err}")))
     }
 
     /// The manifests of the validated contributions of the competition's datasets.
@@ -225,8 +243,7 @@ impl RunInputs {
                 ExecutorError::Permanent(format!("{} has no stored object", contribution.id))
             })?;
             let bytes = self
-                .vault
-                .get(&contribution.scope(), &object, &contribution.content_sha256)
+                .open(&contribution.scope(), &object, &contribution.content_sha256)
                 .await
                 .map_err(|err| {
                     ExecutorError::Transient(format!("reading {}: {err}", contribution.id))

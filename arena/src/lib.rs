@@ -137,6 +137,7 @@ pub mod demo;
 pub mod error;
 pub mod executor;
 pub mod ids;
+pub mod key_client;
 pub mod ledger_pg;
 pub mod ledger_sink;
 pub mod model;

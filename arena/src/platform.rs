@@ -17,12 +17,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use medarena_sandbox::ChildCommand;
+use zeroize::Zeroizing;
 
 use crate::config::ArenaConfig;
 use crate::crypto::MasterKey;
 use crate::error::{ArenaError, ArenaResult};
-use crate::pipeline::{PipelineConfig, SandboxExecutor, SpecValidator, artifact_cache};
+use crate::pipeline::{
+    ARTIFACT_CACHE_PURPOSE, PipelineConfig, SandboxExecutor, SpecValidator, artifact_cache,
+};
 use crate::service::{Arena, ArenaBuilder};
+use crate::vault::KeyBroker;
 
 /// The arena's configuration plus the pipeline's.
 #[derive(Debug, Clone)]
@@ -32,6 +36,9 @@ pub struct PlatformConfig {
     /// Keep compiled modules in `<data dir>/artifact-cache` (on by default), unless
     /// `pipeline.cache` is already set.
     pub artifact_cache: bool,
+    /// On a worker host: where data keys come from instead of the master key (see
+    /// [`ArenaBuilder::key_broker`]).
+    pub key_broker: Option<Arc<dyn KeyBroker>>,
 }
 
 impl PlatformConfig {
@@ -51,6 +58,7 @@ impl PlatformConfig {
             arena,
             pipeline: PipelineConfig::new(child),
             artifact_cache: true,
+            key_broker: None,
         }
     }
 }
@@ -62,6 +70,7 @@ pub fn builder(config: PlatformConfig) -> ArenaResult<ArenaBuilder> {
         arena,
         mut pipeline,
         artifact_cache: cache_wanted,
+        key_broker,
     } = config;
     if cache_wanted && pipeline.cache.is_none() {
         std::fs::create_dir_all(arena.data_dir()).map_err(|err| {
@@ -70,17 +79,26 @@ pub fn builder(config: PlatformConfig) -> ArenaResult<ArenaBuilder> {
                 arena.data_dir().display()
             ))
         })?;
-        let master = MasterKey::load(&arena.master_key)
-            .map_err(|err| ArenaError::Config(err.to_string()))?;
-        pipeline.cache = Some(artifact_cache(arena.data_dir(), &master).map_err(|err| {
+        let cache_key = match &key_broker {
+            Some(broker) => Zeroizing::new(broker.cache_key()),
+            None => MasterKey::load(&arena.master_key)
+                .map_err(|err| ArenaError::Config(err.to_string()))?
+                .derive_key(ARTIFACT_CACHE_PURPOSE)
+                .into(),
+        };
+        pipeline.cache = Some(artifact_cache(arena.data_dir(), &cache_key).map_err(|err| {
             ArenaError::Config(format!("opening the compiled-module cache: {err}"))
         })?);
     }
     let validator = Arc::new(SpecValidator::new(pipeline.k_anonymity));
     let executor = Arc::new(SandboxExecutor::new(pipeline));
-    Ok(Arena::builder(arena)
+    let builder = Arena::builder(arena)
         .validator(validator)
-        .executor(executor))
+        .executor(executor);
+    Ok(match key_broker {
+        Some(broker) => builder.key_broker(broker),
+        None => builder,
+    })
 }
 
 /// Opens the platform with the default audit sink (tracing). Use [`builder`] to plug in

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoError, DataKey, MasterKey};
-use crate::ids::{DatasetId, OrgId};
+use crate::ids::{DatasetId, JobId, OrgId};
 use crate::objects::{ObjectId, ObjectStore, ObjectStoreError};
 use crate::store::{KeyRepo, StoreError};
 use crate::time::Clock;
@@ -75,6 +75,12 @@ pub enum VaultError {
     /// The scope's data key does not exist (never made, or destroyed by a withdrawal).
     #[error("the data key of {0} is destroyed: its objects cannot be read")]
     KeyDestroyed(String),
+    /// Work that needs the master key, asked of a host that has none (a worker host).
+    #[error("{0} needs the master key, which this host does not hold (it is a worker host)")]
+    NoMasterKey(&'static str),
+    /// The key service refused or could not answer.
+    #[error("the key service: {0}")]
+    KeyService(String),
     #[error("object {object} decrypted to content with digest {actual}, expected {expected}")]
     DigestMismatch {
         object: ObjectId,
@@ -83,9 +89,37 @@ pub enum VaultError {
     },
 }
 
+/// A job claimed by a worker: the key service grants the data keys of that job's inputs to
+/// whoever holds its lease, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub job: JobId,
+    /// The claim's fencing token ([`crate::store::ClaimRequest::lease_token`]).
+    pub token: String,
+}
+
+/// Opens data keys on a host that holds no master key (a worker host): asks the key service
+/// of a server host, which unwraps the key only for a scope the leased job reads
+/// ([`crate::Arena::grant_data_key`]).
+#[async_trait::async_trait]
+pub trait KeyBroker: Send + Sync + std::fmt::Debug {
+    async fn data_key(&self, lease: &JobLease, scope: &KeyScope) -> Result<DataKey, VaultError>;
+
+    /// The key that authenticates this host's compiled-module cache (it never leaves it).
+    fn cache_key(&self) -> [u8; 32];
+}
+
+/// Who opens wrapped data keys here.
+enum Custody {
+    /// A server host: the master key unwraps any scope's key.
+    Master(MasterKey),
+    /// A worker host: keys come from the key service, one leased job at a time.
+    Broker(Arc<dyn KeyBroker>),
+}
+
 /// Seals and opens objects. Shared by the arena and the run inputs.
 pub struct Vault {
-    master: MasterKey,
+    custody: Custody,
     objects: Arc<dyn ObjectStore>,
     keys: Arc<dyn KeyRepo>,
     clock: Arc<dyn Clock>,
@@ -135,10 +169,41 @@ impl Vault {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            master,
+            custody: Custody::Master(master),
             objects,
             keys,
             clock,
+        }
+    }
+
+    /// A worker host's vault: it reads only what the key service grants its leased jobs,
+    /// and seals nothing.
+    pub fn with_broker(
+        broker: Arc<dyn KeyBroker>,
+        objects: Arc<dyn ObjectStore>,
+        keys: Arc<dyn KeyRepo>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            custody: Custody::Broker(broker),
+            objects,
+            keys,
+            clock,
+        }
+    }
+
+    fn master(&self, work: &'static str) -> Result<&MasterKey, VaultError> {
+        match &self.custody {
+            Custody::Master(master) => Ok(master),
+            Custody::Broker(_) => Err(VaultError::NoMasterKey(work)),
+        }
+    }
+
+    /// The master key; `None` on a worker host.
+    pub fn master_key(&self) -> Option<&MasterKey> {
+        match &self.custody {
+            Custody::Master(master) => Some(master),
+            Custody::Broker(_) => None,
         }
     }
 
@@ -149,17 +214,31 @@ impl Vault {
     /// The scope's data key, created and stored (wrapped) on first use. Concurrent first uses
     /// agree on one key: the store keeps the first insert and returns it to both.
     async fn data_key(&self, scope: &KeyScope) -> Result<DataKey, VaultError> {
+        let master = self.master("sealing an object")?;
         let scope_text = scope.to_string();
         let wrapped = match self.keys.data_key(&scope_text).await? {
             Some(wrapped) => wrapped,
             None => {
-                let fresh = self.master.wrap(&DataKey::generate(), &scope_text)?;
+                let fresh = master.wrap(&DataKey::generate(), &scope_text)?;
                 self.keys
                     .insert_data_key(&scope_text, &fresh, self.clock.now())
                     .await?
             }
         };
-        Ok(self.master.unwrap(&wrapped, &scope_text)?)
+        Ok(master.unwrap(&wrapped, &scope_text)?)
+    }
+
+    /// The existing data key of `scope`, unwrapped with the master key. Reading never makes
+    /// a key: a missing one was destroyed (or never existed).
+    pub async fn existing_data_key(&self, scope: &KeyScope) -> Result<DataKey, VaultError> {
+        let master = self.master("opening a data key")?;
+        let scope_text = scope.to_string();
+        let wrapped = self
+            .keys
+            .data_key(&scope_text)
+            .await?
+            .ok_or_else(|| VaultError::KeyDestroyed(scope_text.clone()))?;
+        Ok(master.unwrap(&wrapped, &scope_text)?)
     }
 
     /// Encrypts and stores `plaintext` under `scope`.
@@ -187,14 +266,33 @@ impl Vault {
         object: &ObjectId,
         content_sha256: &str,
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        // Reading never makes a key: a missing one was destroyed (or never existed).
-        let scope_text = scope.to_string();
-        let wrapped = self
-            .keys
-            .data_key(&scope_text)
-            .await?
-            .ok_or_else(|| VaultError::KeyDestroyed(scope_text.clone()))?;
-        let key = self.master.unwrap(&wrapped, &scope_text)?;
+        let key = self.existing_data_key(scope).await?;
+        self.open_object(&key, scope, object, content_sha256).await
+    }
+
+    /// [`Vault::get`] for a run's input: on a worker host the key service grants the key
+    /// against the job's lease.
+    pub async fn get_for_job(
+        &self,
+        lease: &JobLease,
+        scope: &KeyScope,
+        object: &ObjectId,
+        content_sha256: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let key = match &self.custody {
+            Custody::Master(_) => self.existing_data_key(scope).await?,
+            Custody::Broker(broker) => broker.data_key(lease, scope).await?,
+        };
+        self.open_object(&key, scope, object, content_sha256).await
+    }
+
+    async fn open_object(
+        &self,
+        key: &DataKey,
+        scope: &KeyScope,
+        object: &ObjectId,
+        content_sha256: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let sealed = self.objects.get(object).await?;
         let plaintext = Zeroizing::new(key.open(&sealed, &object_aad(scope, content_sha256))?);
         let actual = sha256_hex(&plaintext);

@@ -1,5 +1,6 @@
 //! `medarena serve` (web server and workers), `medarena worker` (workers alone, against the
-//! same database) and `medarena admin create-organizer|migrate`.
+//! same database; on another host, with `--key-service` instead of the master key) and
+//! `medarena admin create-organizer|migrate|copy-database|copy-objects|worker-token`.
 //!
 //! Configuration: flags, each with an environment variable (`MEDARENA_DATA_DIR`,
 //! `MEDARENA_DATABASE_URL`, `MEDARENA_LISTEN`, `MEDARENA_WORKERS`, `MEDARENA_LEDGER_ORIGIN`,
@@ -16,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use medarena_arena::ledger_sink::{LedgerSink, open_ledger};
 use medarena_arena::platform::PlatformConfig;
+use medarena_arena::vault::KeyBroker;
 use medarena_arena::{Arena, WorkerPool};
 use medarena_ledger::SharedLedger;
 use serde::Deserialize;
@@ -155,6 +157,30 @@ pub struct ServeArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     platform: PlatformArgs,
+    /// A server host's address (`https://medarena.internal`): data keys come from its key
+    /// service, one claimed job at a time, and this host needs no master key. Requires
+    /// `MEDARENA_WORKER_TOKEN`.
+    #[arg(long, env = "MEDARENA_KEY_SERVICE")]
+    key_service: Option<String>,
+    /// The token `medarena admin worker-token` prints on a server host.
+    #[arg(long, env = "MEDARENA_WORKER_TOKEN", hide_env_values = true)]
+    worker_token: Option<String>,
+}
+
+impl WorkerArgs {
+    /// The key service client, when `--key-service` is given.
+    fn key_broker(&self) -> anyhow::Result<Option<Arc<dyn KeyBroker>>> {
+        let Some(server) = self.key_service.as_deref().filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let token = self.worker_token.as_deref().context(
+            "--key-service needs the worker token in MEDARENA_WORKER_TOKEN (run `medarena \
+             admin worker-token` on a server host)",
+        )?;
+        let broker = medarena_arena::key_client::HttpKeyBroker::new(server, token)
+            .context("--key-service / MEDARENA_WORKER_TOKEN")?;
+        Ok(Some(Arc::new(broker)))
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -185,6 +211,13 @@ pub enum AdminCommand {
         /// The PostgreSQL database to fill (`postgres://...`).
         #[arg(long)]
         to: String,
+    },
+    /// Print the token worker hosts give the key service (`MEDARENA_WORKER_TOKEN` with
+    /// `medarena worker --key-service`). Run it where the master key is; it is derived from
+    /// that key, so rotating the master key changes it.
+    WorkerToken {
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
     /// Copy every encrypted object of the data directory to S3-compatible storage (the
     /// bytes stay as sealed; each is re-hashed on arrival).
@@ -248,7 +281,11 @@ struct Opened {
 }
 
 /// The arena on the real pipeline with the ledger as its audit sink.
-async fn open_platform(settings: &Settings, role: LedgerRole) -> anyhow::Result<(Arena, Opened)> {
+async fn open_platform(
+    settings: &Settings,
+    role: LedgerRole,
+    key_broker: Option<Arc<dyn KeyBroker>>,
+) -> anyhow::Result<(Arena, Opened)> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let ledger_dir = settings
@@ -338,6 +375,7 @@ async fn open_platform(settings: &Settings, role: LedgerRole) -> anyhow::Result<
     config.arena.queue.concurrency = settings.workers.max(1);
     config.arena.queue.lease = settings.job_lease;
     config.arena.queue.heartbeat_every = settings.job_lease / 4;
+    config.key_broker = key_broker;
     let mut builder = medarena_arena::platform::builder(config)?.audit_sink(sink);
     if let Some(signer) = certificate_signer {
         builder = builder.certificate_signer(signer);
@@ -402,7 +440,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .parse()
         .with_context(|| format!("--listen `{}` is not an address:port", settings.listen))?;
     runtime()?.block_on(async move {
-        let (arena, opened) = open_platform(&settings, LedgerRole::Owner).await?;
+        let (arena, opened) = open_platform(&settings, LedgerRole::Owner, None).await?;
         let ledger = opened.ledger.context("the server needs the ledger")?;
         if args.demo {
             eprintln!("seeding the demo competitions (runs four example submissions; a minute or two on first start)...");
@@ -446,8 +484,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let settings = args.platform.settings(None)?;
+    let key_broker = args.key_broker()?;
+    if key_broker.is_some() {
+        tracing::info!("data keys come from the key service; this host holds no master key");
+    }
     runtime()?.block_on(async move {
-        let (arena, opened) = open_platform(&settings, LedgerRole::IfFree).await?;
+        let (arena, opened) = open_platform(&settings, LedgerRole::IfFree, key_broker).await?;
         let workers = WorkerPool::spawn(&arena, "worker");
         let delivery = spawn_audit_delivery(&arena, opened.shared_sink);
         println!("medarena worker running {} job(s) at once", workers.len());
@@ -470,7 +512,7 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
         } => {
             let settings = platform.settings(None)?;
             runtime()?.block_on(async move {
-                let (arena, _opened) = open_platform(&settings, LedgerRole::IfFree).await?;
+                let (arena, _opened) = open_platform(&settings, LedgerRole::IfFree, None).await?;
                 let account = arena
                     .bootstrap_organizer(&email, &name, &password)
                     .await
@@ -487,6 +529,24 @@ pub fn admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::CopyDatabase { platform, to } => {
             let settings = platform.settings(None)?;
             runtime()?.block_on(copy_database(&settings, &to))
+        }
+        AdminCommand::WorkerToken { platform } => {
+            let settings = platform.settings(None)?;
+            let source = medarena_arena::ArenaConfig::new(&settings.data_dir).master_key;
+            // Never make a key here: a fresh one would print a token no server accepts.
+            if let medarena_arena::MasterKeySource::File(path) = &source
+                && !path.exists()
+            {
+                anyhow::bail!(
+                    "no master key at {} and MEDARENA_MASTER_KEY is unset: run this on a server \
+                     host, with its --data-dir",
+                    path.display()
+                );
+            }
+            let master = medarena_arena::crypto::MasterKey::load(&source)
+                .context("reading the master key (run this on a server host)")?;
+            println!("{}", master.worker_token().as_str());
+            Ok(ExitCode::SUCCESS)
         }
         AdminCommand::CopyObjects { platform, to } => {
             let settings = platform.settings(None)?;

@@ -427,6 +427,38 @@ impl<S: LedgerStore> Ledger<S> {
     }
 }
 
+/// Reads the stored leaves from `tree.len()` up to `len` into the tree and the index,
+/// checking that each is a canonical entry at its own position.
+fn ingest<S: LedgerStore>(
+    store: &S,
+    tree: &mut MerkleTree,
+    by_leaf: &mut HashMap<Hash, u64>,
+    len: u64,
+) -> Result<(), LedgerError> {
+    let mut from = tree.len();
+    while from < len {
+        let to = (from + READ_CHUNK).min(len);
+        for (position, leaf) in (from..to).zip(store.read_range(from, to)?) {
+            let entry =
+                Entry::from_canonical(&leaf).map_err(|source| LedgerError::StoredEntry {
+                    index: position,
+                    source,
+                })?;
+            if entry.index != position {
+                return Err(LedgerError::OutOfOrder {
+                    position,
+                    found: entry.index,
+                });
+            }
+            let hash = Hash::of_leaf(&leaf);
+            tree.push(hash);
+            by_leaf.insert(hash, position);
+        }
+        from = to;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,36 +585,4 @@ mod tests {
         taken_over.append(closed(5)).unwrap();
         assert_eq!(taken_over.audit().unwrap(), 5);
     }
-}
-
-/// Reads the stored leaves from `tree.len()` up to `len` into the tree and the index,
-/// checking that each is a canonical entry at its own position.
-fn ingest<S: LedgerStore>(
-    store: &S,
-    tree: &mut MerkleTree,
-    by_leaf: &mut HashMap<Hash, u64>,
-    len: u64,
-) -> Result<(), LedgerError> {
-    let mut from = tree.len();
-    while from < len {
-        let to = (from + READ_CHUNK).min(len);
-        for (position, leaf) in (from..to).zip(store.read_range(from, to)?) {
-            let entry =
-                Entry::from_canonical(&leaf).map_err(|source| LedgerError::StoredEntry {
-                    index: position,
-                    source,
-                })?;
-            if entry.index != position {
-                return Err(LedgerError::OutOfOrder {
-                    position,
-                    found: entry.index,
-                });
-            }
-            let hash = Hash::of_leaf(&leaf);
-            tree.push(hash);
-            by_leaf.insert(hash, position);
-        }
-        from = to;
-    }
-    Ok(())
 }

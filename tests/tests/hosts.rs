@@ -3,7 +3,8 @@
 //! host (PostgreSQL and the S3 server, reached through `socat` on each link). Submissions
 //! flow end to end; a worker host is killed mid-run and its job finishes on the other after
 //! the lease expires; the server restarts. Every submission ends once, every ledger entry
-//! verifies, and no budget is overspent.
+//! verifies, and no budget is overspent. Worker hosts hold no master key: they ask the server
+//! host's key service for the data keys of the jobs they claim.
 //!
 //! Needs root (or CAP_NET_ADMIN), `ip` and `socat`. Where namespaces cannot be made the test
 //! says so; under CI (`MEDARENA_CI=1`, set by `.ci/run`) it fails instead.
@@ -16,6 +17,9 @@ use medarena_tests::*;
 const SUBNET: &str = "10.213";
 const PG_PORT: u16 = 25432;
 const S3_PORT: u16 = 28014;
+/// The server host's port (a namespace of its own has no other listeners), forwarded on
+/// each worker host's link for its key service.
+const SERVER_PORT: u16 = 28080;
 
 /// The namespaces, links and forwarders this test made; removed when dropped.
 struct Network {
@@ -58,7 +62,8 @@ fn run(args: &[&str]) -> Result<(), String> {
 }
 
 /// One namespace per host, each linked to this namespace by a veth pair on `SUBNET.i.0/24`
-/// (this side `.1`, the host `.2`), with PostgreSQL and S3 forwarded on this side's address.
+/// (this side `.1`, the host `.2`), with PostgreSQL and S3 forwarded on this side's address,
+/// and on worker hosts' links (all but the first) the server host's port too.
 fn network(hosts: &[&str], s3_port: u16) -> Result<Network, String> {
     let pid = std::process::id() % 100_000;
     let mut network = Network {
@@ -87,10 +92,17 @@ fn network(hosts: &[&str], s3_port: u16) -> Result<Network, String> {
         .concat())?;
         run(&[&inside[..], &["ip", "link", "set", &inner, "up"]].concat())?;
         run(&[&inside[..], &["ip", "link", "set", "lo", "up"]].concat())?;
-        for (port, target) in [(PG_PORT, 5432), (S3_PORT, s3_port)] {
+        let mut forwards = vec![
+            (PG_PORT, "127.0.0.1:5432".to_owned()),
+            (S3_PORT, format!("127.0.0.1:{s3_port}")),
+        ];
+        if i > 0 {
+            forwards.push((SERVER_PORT, format!("{SUBNET}.0.2:{SERVER_PORT}")));
+        }
+        for (port, target) in forwards {
             let forwarder = Command::new("socat")
                 .arg(format!("TCP-LISTEN:{port},bind={near},fork,reuseaddr"))
-                .arg(format!("TCP:127.0.0.1:{target}"))
+                .arg(format!("TCP:{target}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -165,14 +177,32 @@ fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() 
     let root = tempfile::tempdir().expect("tempdir");
     let dirs = ["server", "worker-1", "worker-2"].map(|d| root.path().join(d));
 
+    // The worker token, printed where the master key is. Worker hosts get that token and
+    // the server's key service, never the master key.
+    let printed = medarena(
+        &[
+            "admin",
+            "worker-token",
+            "--data-dir",
+            &dirs[0].to_string_lossy(),
+        ],
+        &[("MEDARENA_MASTER_KEY", &master_key)],
+    );
+    assert!(printed.status.success(), "{}", describe(&printed));
+    let worker_token = String::from_utf8_lossy(&printed.stdout).trim().to_owned();
     let host = |i: usize| {
-        let (args, env) = storage(i, &schema.url, &objects);
-        let mut env = env;
-        env.push(("MEDARENA_MASTER_KEY".to_owned(), master_key.clone()));
+        let (args, mut env) = storage(i, &schema.url, &objects);
+        if i == 0 {
+            env.push(("MEDARENA_MASTER_KEY".to_owned(), master_key.clone()));
+        } else {
+            let key_service = format!("http://{SUBNET}.{i}.1:{SERVER_PORT}");
+            env.push(("MEDARENA_KEY_SERVICE".to_owned(), key_service));
+            env.push(("MEDARENA_WORKER_TOKEN".to_owned(), worker_token.clone()));
+        }
         (args, env)
     };
     let (server_args, server_env) = host(0);
-    let listen = format!("{SUBNET}.0.2:0");
+    let listen = format!("{SUBNET}.0.2:{SERVER_PORT}");
     let serve_args = |args: &Vec<String>| -> Vec<String> {
         let mut all = vec![
             "--workers".to_owned(),

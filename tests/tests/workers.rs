@@ -2,7 +2,8 @@
 //! `medarena worker` process runs the jobs, and the server, which holds the ledger, records
 //! the worker's events with receipts. On one data directory with the embedded SQLite file;
 //! and as on separate hosts, sharing no file: PostgreSQL for the database, an S3-compatible
-//! server for the objects, the master key from the environment.
+//! server for the objects, and no master key on the worker's host: it asks the server's key
+//! service for the data keys of each job it claims.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use medarena_tests::*;
 
 #[test]
 fn a_separate_worker_process_runs_the_jobs_and_its_events_reach_the_ledger() {
-    separate_worker(&[], &[], false);
+    separate_worker(&[], &[], Apart::No);
 }
 
 #[test]
@@ -22,12 +23,22 @@ fn a_worker_sharing_no_file_with_the_server_runs_the_jobs_on_postgresql_and_s3()
     separate_worker(
         &["--database", &schema.url, "--objects", &objects],
         &[("MEDARENA_MASTER_KEY", &master_key)],
-        true,
+        Apart::KeyService,
     );
 }
 
-/// `hosts_apart`: the worker gets a data directory of its own (no shared file system).
-fn separate_worker(shared: &[&str], env: &[(&str, &str)], hosts_apart: bool) {
+/// Where the worker runs.
+#[derive(PartialEq)]
+enum Apart {
+    /// Beside the server, on its data directory and master key.
+    No,
+    /// On a host of its own: a data directory of its own (no shared file system), and the
+    /// server's key service instead of the master key.
+    KeyService,
+}
+
+fn separate_worker(shared: &[&str], env: &[(&'static str, &str)], apart: Apart) {
+    let hosts_apart = apart == Apart::KeyService;
     let root = tempfile::tempdir().expect("tempdir");
     let data_dir = root.path().join("data");
     let worker_dir = if hosts_apart {
@@ -50,7 +61,39 @@ fn separate_worker(shared: &[&str], env: &[(&str, &str)], hosts_apart: bool) {
         "no worker in the server: {waiting}"
     );
 
-    let worker = Worker::start_with_env(&worker_dir, &[&["--workers", "1"], shared].concat(), env);
+    let worker_env: Vec<(&str, String)> = match apart {
+        Apart::No => env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        Apart::KeyService => {
+            // Printed on the server's host, where the master key is.
+            let dir = data_dir.to_string_lossy();
+            let printed = medarena(&["admin", "worker-token", "--data-dir", &dir], env);
+            assert!(printed.status.success(), "{}", describe(&printed));
+            let token = String::from_utf8_lossy(&printed.stdout).trim().to_owned();
+            assert_eq!(token.len(), 64, "a worker token: {token:?}");
+            vec![
+                ("MEDARENA_KEY_SERVICE", server.base.clone()),
+                ("MEDARENA_WORKER_TOKEN", token),
+            ]
+        }
+    };
+    if hosts_apart {
+        // Without the key service's grants, such a worker could read nothing: refused a
+        // key for a job it does not hold, the server answers 403.
+        let guess = serde_json::json!({"job": 1, "lease_token": "guess", "scope": "team:1"});
+        let refused = server
+            .client(Some(&worker_env[1].1))
+            .post("/internal/data-keys", &guess);
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        let unauthenticated = server
+            .client(Some(&"00".repeat(32)))
+            .post("/internal/data-keys", &guess);
+        assert_eq!(unauthenticated.status, 401, "{}", unauthenticated.text);
+    }
+    let worker = Worker::start_with_env(
+        &worker_dir,
+        &[&["--workers", "1"], shared].concat(),
+        &env_refs(&worker_env),
+    );
     let done = wait_for(
         "the worker to finish the submission",
         Duration::from_secs(120),

@@ -70,6 +70,16 @@ pub fn csrf_token(session: &str) -> String {
     hex::encode(&digest[..16])
 }
 
+/// Whether the request carries `Authorization: Bearer <expected>` (compared in constant
+/// time): how machines (a metrics scraper, a worker host) authenticate.
+pub(crate) fn bearer_matches(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|sent| constant_time_eq(sent.trim().as_bytes(), expected.as_bytes()))
+}
+
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -32,6 +32,7 @@ pub mod contract_api;
 pub mod contract_pages;
 pub mod error;
 pub mod extract;
+pub mod key_service;
 pub mod ledger_api;
 pub mod metrics;
 pub mod openapi;
@@ -90,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", axum::routing::get(openapi::serve))
         .route("/metrics", axum::routing::get(metrics::serve))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/internal/data-keys",
+            axum::routing::post(key_service::grant),
+        )
         .merge(pages::router())
         .fallback(api::no_route)
         .layer(axum::middleware::from_fn_with_state(

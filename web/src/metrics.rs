@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 use axum::http::HeaderMap;
 
 use crate::AppState;
-use crate::auth::{Auth, constant_time_eq};
+use crate::auth::{Auth, bearer_matches};
 use crate::error::ApiError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -104,13 +104,10 @@ pub async fn serve(
     headers: HeaderMap,
     auth: Result<Auth, ApiError>,
 ) -> Response {
-    let by_token = state.metrics_token.as_deref().is_some_and(|expected| {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|sent| constant_time_eq(sent.trim().as_bytes(), expected.as_bytes()))
-    });
+    let by_token = state
+        .metrics_token
+        .as_deref()
+        .is_some_and(|expected| bearer_matches(&headers, expected));
     if !by_token {
         let denied = match auth {
             Err(err) => Some(err),

@@ -56,8 +56,9 @@
 //!
 //! The sandbox child is a separate process ([`PipelineConfig::child`]): the `medarena`
 //! binary re-executes itself (`medarena sandbox-child`). Compiled modules are cached in
-//! `<data dir>/artifact-cache`, authenticated with a key derived from the master key
-//! ([`artifact_cache`]), so the cache directory holds nothing that could forge an entry.
+//! `<data dir>/artifact-cache`, authenticated with a key derived from the master key (on a
+//! worker host, from its worker token) ([`artifact_cache`]), so the cache directory holds
+//! nothing that could forge an entry.
 
 mod data;
 mod executor;
@@ -74,8 +75,6 @@ pub use validator::SpecValidator;
 use std::path::Path;
 
 use medarena_sandbox::{ArtifactCache, CacheKey, ChildCommand, Hardening};
-
-use crate::crypto::MasterKey;
 
 /// How the pipeline runs: where the sandbox child is, the artifact cache, and the
 /// organizer's settings that are not per competition.
@@ -109,10 +108,13 @@ impl PipelineConfig {
     }
 }
 
+/// What the compiled-artifact cache's key is derived for, from the master key (server
+/// hosts) or from the worker token (worker hosts).
+pub const ARTIFACT_CACHE_PURPOSE: &str = "medarena/artifact-cache/v1";
+
 /// The compiled-artifact cache of a data directory: `<data dir>/artifact-cache`, its HMAC
-/// key derived from the master key (so it is never stored next to the artifacts, and
-/// rotating the master key invalidates every entry).
-pub fn artifact_cache(data_dir: &Path, master: &MasterKey) -> std::io::Result<ArtifactCache> {
-    let key = CacheKey::from_bytes(master.derive_key("medarena/artifact-cache/v1"));
-    ArtifactCache::new(data_dir.join("artifact-cache"), key)
+/// key derived from a secret the host is configured with, never stored next to the
+/// artifacts (so rotating that secret invalidates every entry).
+pub fn artifact_cache(data_dir: &Path, key: &[u8; 32]) -> std::io::Result<ArtifactCache> {
+    ArtifactCache::new(data_dir.join("artifact-cache"), CacheKey::from_bytes(*key))
 }

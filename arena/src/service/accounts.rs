@@ -566,6 +566,17 @@ impl Arena {
     }
 }
 
+/// Wrong passwords for one address before its sign-ins are refused for the rest of
+/// [`SIGN_IN_WINDOW`]: a guessing attack gets a handful of tries per quarter hour, whatever
+/// its request rate and however many servers it spreads over.
+pub const SIGN_IN_MAX_FAILURES: i64 = 5;
+pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The throttle counts per address as typed, case and spaces aside (valid or not).
+fn throttle_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,15 +598,4 @@ mod tests {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// Wrong passwords for one address before its sign-ins are refused for the rest of
-/// [`SIGN_IN_WINDOW`]: a guessing attack gets a handful of tries per quarter hour, whatever
-/// its request rate and however many servers it spreads over.
-pub const SIGN_IN_MAX_FAILURES: i64 = 5;
-pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// The throttle counts per address as typed, case and spaces aside (valid or not).
-fn throttle_key(email: &str) -> String {
-    email.trim().to_lowercase()
 }

@@ -11,6 +11,7 @@ mod certificates;
 mod competitions;
 mod contracts;
 mod datasets;
+mod keys;
 mod runs;
 mod submissions;
 mod synthetic;
@@ -47,7 +48,7 @@ use crate::model::{Account, QueueStats};
 use crate::objects::{LocalObjectStore, ObjectStore};
 use crate::store::{Stamp, Store};
 use crate::time::{Clock, SystemClock};
-use crate::vault::Vault;
+use crate::vault::{KeyBroker, Vault};
 
 /// An upload still unvalidated this long after it was stored was interrupted by a crash.
 const UPLOAD_RECOVERY_AGE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -98,9 +99,18 @@ pub struct ArenaBuilder {
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
     certificate_signer: Option<medarena_ledger::LogSigner>,
+    key_broker: Option<Arc<dyn KeyBroker>>,
 }
 
 impl ArenaBuilder {
+    /// A worker host's arena: data keys come from the key service of a server host, one
+    /// leased job at a time, and no master key is loaded. Such an arena runs jobs; it cannot
+    /// seal uploads or modules.
+    pub fn key_broker(mut self, broker: Arc<dyn KeyBroker>) -> Self {
+        self.key_broker = Some(broker);
+        self
+    }
+
     /// Required: runs submissions (sandbox + scorer).
     pub fn executor(mut self, executor: Arc<dyn RunExecutor>) -> Self {
         self.executor = Some(executor);
@@ -166,8 +176,6 @@ impl ArenaBuilder {
                 config.data_dir.display()
             ))
         })?;
-        let master = MasterKey::load(&config.master_key)
-            .map_err(|err| ArenaError::Config(err.to_string()))?;
         let store: Arc<dyn Store> = match self.store {
             Some(store) => store,
             None => crate::store::open(&config.database_url()).await?,
@@ -182,7 +190,14 @@ impl ArenaBuilder {
             .map_err(|err| ArenaError::Config(err.to_string()))?,
         };
         let keys: Arc<dyn crate::store::KeyRepo> = store.clone();
-        let vault = Arc::new(Vault::new(master, objects, keys, self.clock.clone()));
+        let vault = Arc::new(match self.key_broker {
+            Some(broker) => Vault::with_broker(broker, objects, keys, self.clock.clone()),
+            None => {
+                let master = MasterKey::load(&config.master_key)
+                    .map_err(|err| ArenaError::Config(err.to_string()))?;
+                Vault::new(master, objects, keys, self.clock.clone())
+            }
+        });
         let cost = config.password_hashing;
         let decoy_password_hash = tokio::task::spawn_blocking(move || {
             crate::auth::hash_password("decoy password, never matches", &cost)
@@ -224,6 +239,7 @@ impl Arena {
             audit: Arc::new(TracingAuditSink),
             clock: Arc::new(SystemClock),
             certificate_signer: None,
+            key_broker: None,
         }
     }
 

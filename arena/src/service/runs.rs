@@ -25,6 +25,7 @@ use crate::store::{
     SubmissionUpdate,
 };
 use crate::time::Clock;
+use crate::vault::JobLease;
 use medarena_scorer::budget::{epsilon_of_micro, micro_epsilon_charge, micro_epsilon_limit};
 
 /// What happened to one claimed job.
@@ -155,7 +156,7 @@ impl Arena {
             lost_tx,
         )));
         let verdict = tokio::select! {
-            verdict = self.run_claimed(&job) => Some(verdict),
+            verdict = self.run_claimed(&job, &token) => Some(verdict),
             Ok(()) = lost_rx => None,
         };
         drop(heartbeat);
@@ -265,6 +266,7 @@ impl Arena {
             module_sha256: submission.module_sha256.clone(),
             contributions,
             synthetic,
+            lease: None,
         }
     }
 
@@ -317,7 +319,7 @@ impl Arena {
     /// Builds the run's inputs and calls the executor. A real run is refused (before any data
     /// is read) when a dataset lost its approval or its contract; its ε was reserved when it
     /// was queued.
-    async fn run_claimed(&self, job: &Job) -> Result<RunResult, ExecutorError> {
+    async fn run_claimed(&self, job: &Job, token: &str) -> Result<RunResult, ExecutorError> {
         let transient = |err: ArenaError| ExecutorError::Transient(err.to_string());
         let (submission, competition) = self.load_for_run(job).await?;
         if job.kind == JobKind::RealRun {
@@ -343,7 +345,11 @@ impl Arena {
                 .map_err(transient)?,
             JobKind::RealRun => Vec::new(),
         };
-        let inputs = self.run_inputs(job.kind, &submission, contributions, synthetic);
+        let mut inputs = self.run_inputs(job.kind, &submission, contributions, synthetic);
+        inputs.lease = Some(JobLease {
+            job: job.id,
+            token: token.to_owned(),
+        });
         let result = self
             .inner
             .executor

@@ -668,6 +668,10 @@ pub trait JobQueue: Send + Sync {
         now: Timestamp,
         lease_ms: i64,
     ) -> StoreResult<bool>;
+    /// Whether `lease_token` holds `job`'s lease at `now` (running, not expired): what the
+    /// key service checks before it opens a data key for a worker host.
+    async fn lease_holds(&self, job: JobId, lease_token: &str, now: Timestamp)
+    -> StoreResult<bool>;
     /// Ends a claimed job. Records `RunFinished`, `BudgetCharged`, `JobEnqueued` (follow-up)
     /// and `SubmissionFinished` as they apply.
     async fn finish(&self, finish: &FinishJob) -> StoreResult<FinishOutcome>;

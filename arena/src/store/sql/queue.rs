@@ -119,6 +119,23 @@ impl JobQueue for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn lease_holds(
+        &self,
+        job: JobId,
+        lease_token: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND lease_token = $2 \
+             AND state = 'running' AND lease_expires_at >= $3)",
+        )
+        .bind(job.0)
+        .bind(lease_token)
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn finish(&self, finish: &FinishJob) -> StoreResult<FinishOutcome> {
         let mut tx = self.write_tx().await?;
         let Some(job) = running_job_with_token(&mut tx, finish.job, &finish.lease_token).await?
