@@ -23,16 +23,17 @@ impl JobQueue for SqlStore {
             None => [JobKind::DummyRun.as_str(), JobKind::RealRun.as_str()],
         };
         // Fair scheduling: the team whose last turn is oldest (never served = 0) first, then
-        // that team's oldest job. Turns are kept per kind of job, so that the order of dummy
-        // runs never depends on when real runs (whose durations follow the data) were
-        // claimed. A team runs at most one real-data job at a time. Driven from the teams:
-        // each team's oldest waiting job is one index lookup (`jobs_claim_order`), so a claim
-        // costs the same however deep the queue.
+        // that team's oldest job (by creation time, then id: migration 0009 says why not by
+        // id alone). Turns are kept per kind of job, so that the order of dummy runs never
+        // depends on when real runs (whose durations follow the data) were claimed. A team
+        // runs at most one real-data job at a time. Driven from the teams: each team's
+        // oldest waiting job is one index lookup (`jobs_claim_order`), so a claim costs the
+        // same however deep the queue.
         let candidate: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT j.id FROM ( \
                SELECT (SELECT w.id FROM jobs w WHERE w.team_id = o.id AND w.kind = k.kind \
                        AND w.state = 'pending' AND w.available_at <= $1 \
-                       ORDER BY w.id LIMIT 1) AS job_id, \
+                       ORDER BY w.created_at, w.id LIMIT 1) AS job_id, \
                       COALESCE(t.last_turn, 0) AS turn \
                FROM organizations o \
                CROSS JOIN (SELECT $2 AS kind UNION SELECT $3) k \
