@@ -168,12 +168,7 @@ impl Vault {
         keys: Arc<dyn KeyRepo>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            custody: Custody::Master(master),
-            objects,
-            keys,
-            clock,
-        }
+        Self::with_custody(Custody::Master(master), objects, keys, clock)
     }
 
     /// A worker host's vault: it reads only what the key service grants its leased jobs,
@@ -184,8 +179,17 @@ impl Vault {
         keys: Arc<dyn KeyRepo>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        Self::with_custody(Custody::Broker(broker), objects, keys, clock)
+    }
+
+    fn with_custody(
+        custody: Custody,
+        objects: Arc<dyn ObjectStore>,
+        keys: Arc<dyn KeyRepo>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
-            custody: Custody::Broker(broker),
+            custody,
             objects,
             keys,
             clock,
