@@ -597,8 +597,42 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
             .load(std::sync::atomic::Ordering::SeqCst),
         calls
     );
-    // ...a restart later validates it from the stored, encrypted bytes.
+    // ...a worker host, which cannot read it (no master key), leaves it alone too...
     world.clock.advance(std::time::Duration::from_secs(601));
+    #[derive(Debug)]
+    struct NoKeys;
+    #[async_trait::async_trait]
+    impl medarena_arena::vault::KeyBroker for NoKeys {
+        async fn data_key(
+            &self,
+            _: &medarena_arena::vault::JobLease,
+            scope: &KeyScope,
+        ) -> Result<medarena_arena::crypto::DataKey, medarena_arena::vault::VaultError> {
+            panic!("a worker host asked for the key of {scope} outside a job")
+        }
+        fn cache_key(&self) -> [u8; 32] {
+            [0; 32]
+        }
+    }
+    let worker_host = medarena_arena::Arena::builder(test_config(world.dir.path()))
+        .executor(world.executor.clone())
+        .validator(world.validator.clone())
+        .audit_sink(world.audit.clone())
+        .clock(world.clock.clone())
+        .key_broker(Arc::new(NoKeys))
+        .open()
+        .await
+        .expect("a worker host's arena");
+    assert_eq!(
+        world
+            .validator
+            .calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        calls,
+        "a worker host validated an upload it cannot read"
+    );
+    drop(worker_host);
+    // ...a server restarting later validates it from the stored, encrypted bytes.
     let restarted = world.reopen(world.executor.clone()).await;
     let view = restarted
         .dataset(&organizer, dataset.id)
