@@ -632,6 +632,25 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
         "a worker host validated an upload it cannot read"
     );
     drop(worker_host);
+    // ...a server whose storage fails to answer leaves it for the next start (a failed read
+    // is no verdict on the file; the local store's I/O error stands for any outage)...
+    if let RawObjects::Local(local) = objects_of(&world) {
+        let path = local.path_of(&sealed.object);
+        let aside = path.with_extension("aside");
+        std::fs::rename(&path, &aside).expect("move the object aside");
+        std::fs::create_dir(&path).expect("a directory where the object was");
+        world.reopen(world.executor.clone()).await;
+        assert_eq!(
+            world
+                .validator
+                .calls
+                .load(std::sync::atomic::Ordering::SeqCst),
+            calls,
+            "an unreadable upload was validated (and so rejected)"
+        );
+        std::fs::remove_dir(&path).expect("remove the directory");
+        std::fs::rename(&aside, &path).expect("put the object back");
+    }
     // ...a server restarting later validates it from the stored, encrypted bytes.
     let restarted = world.reopen(world.executor.clone()).await;
     let view = restarted

@@ -14,11 +14,12 @@ use crate::model::{
     ChecklistDecision, Contribution, ContributionState, Dataset, DatasetPrivacy,
     DatasetPrivacyTerms, DatasetReview, DatasetState, ReviewItem, Role,
 };
+use crate::objects::ObjectStoreError;
 use crate::store::{
     AddContribution, DatasetUse, NewContribution, NewDataset, ReviewDataset, Stamp,
 };
 use crate::time::Timestamp;
-use crate::vault::KeyScope;
+use crate::vault::{KeyScope, VaultError};
 
 /// The largest upload accepted in one piece (the object store keeps it in memory).
 pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
@@ -412,16 +413,29 @@ impl Arena {
                 {
                     continue;
                 }
-                let bytes = match contribution.object {
+                let read = match contribution.object {
                     Some(object) => self
                         .inner
                         .vault
                         .get(&contribution.scope(), &object, &contribution.content_sha256)
                         .await
-                        .map(|plain| plain.to_vec())
-                        .map_err(|err| tracing::error!(contribution = contribution.id.0, error = %err, "stored upload unreadable"))
-                        .unwrap_or_default(),
-                    None => Vec::new(),
+                        .map(|plain| plain.to_vec()),
+                    None => Ok(Vec::new()),
+                };
+                let bytes = match read {
+                    Ok(bytes) => bytes,
+                    // Storage that did not answer is no verdict on the file: next start.
+                    Err(VaultError::Objects(
+                        err @ (ObjectStoreError::Io { .. } | ObjectStoreError::Remote { .. }),
+                    )) => {
+                        tracing::error!(contribution = contribution.id.0, error = %err, "stored upload unreadable for now; left for the next start");
+                        continue;
+                    }
+                    // Missing, altered or undecryptable: validated as empty, so rejected.
+                    Err(err) => {
+                        tracing::error!(contribution = contribution.id.0, error = %err, "stored upload unreadable");
+                        Vec::new()
+                    }
                 };
                 let upload = DatasetUpload {
                     file_name: contribution.file_name.clone(),
