@@ -585,18 +585,15 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
         .expect("insert");
 
     // A restart soon after leaves it alone (it may be an upload in progress elsewhere)...
-    let calls = world
-        .validator
-        .calls
-        .load(std::sync::atomic::Ordering::SeqCst);
-    world.reopen(world.executor.clone()).await;
-    assert_eq!(
+    let validations = || {
         world
             .validator
             .calls
-            .load(std::sync::atomic::Ordering::SeqCst),
-        calls
-    );
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let calls = validations();
+    world.reopen(world.executor.clone()).await;
+    assert_eq!(validations(), calls);
     // ...a worker host, which cannot read it (no master key), leaves it alone too...
     world.clock.advance(std::time::Duration::from_secs(601));
     #[derive(Debug)]
@@ -624,10 +621,7 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
         .await
         .expect("a worker host's arena");
     assert_eq!(
-        world
-            .validator
-            .calls
-            .load(std::sync::atomic::Ordering::SeqCst),
+        validations(),
         calls,
         "a worker host validated an upload it cannot read"
     );
@@ -641,10 +635,7 @@ async fn uploads_interrupted_before_validation_are_settled_at_the_next_start() {
         std::fs::create_dir(&path).expect("a directory where the object was");
         world.reopen(world.executor.clone()).await;
         assert_eq!(
-            world
-                .validator
-                .calls
-                .load(std::sync::atomic::Ordering::SeqCst),
+            validations(),
             calls,
             "an unreadable upload was validated (and so rejected)"
         );
