@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use medarena_arena::JobKind;
-use medarena_arena::Tier;
 use medarena_arena::store::{ClaimRequest, Store};
 
 const TEAMS: usize = 8;
@@ -36,14 +35,7 @@ async fn main() {
         choose_store(store);
         let world = World::new().await;
         let cast = cast(&world.arena, EXAMPLE_BUNDLE).await;
-        let mut teams = vec![cast.team_x.clone(), cast.team_y.clone()];
-        for n in 2..TEAMS {
-            teams.push(
-                extra_team(&world.arena, &cast, &format!("Team {n}"), Tier::RealData)
-                    .await
-                    .0,
-            );
-        }
+        let teams = teams_of(&world.arena, &cast, TEAMS).await;
         for team in &teams {
             world
                 .arena

@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use medarena_arena::{Tier, WorkerPool};
+use medarena_arena::WorkerPool;
 
 const TEAMS: usize = 8;
 const PER_TEAM: u32 = 25;
@@ -42,14 +42,7 @@ async fn main() {
         choose_store(store);
         let world = World::new().await;
         let cast = cast(&world.arena, &bundle).await;
-        let mut teams = vec![cast.team_x.clone(), cast.team_y.clone()];
-        for n in 2..TEAMS {
-            teams.push(
-                extra_team(&world.arena, &cast, &format!("Team {n}"), Tier::RealData)
-                    .await
-                    .0,
-            );
-        }
+        let teams = teams_of(&world.arena, &cast, TEAMS).await;
 
         let started = Instant::now();
         for tag in 0..PER_TEAM {

@@ -223,12 +223,15 @@ fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() 
     );
     let server_flags = serve_args(&server_args);
     let server_flags: Vec<&str> = server_flags.iter().map(String::as_str).collect();
-    let server = Server::start_in(
-        Some(&server_host),
-        &dirs[0],
-        &server_flags,
-        &env_of(&server_env),
-    );
+    let start_server = || {
+        Server::start_in(
+            Some(&server_host),
+            &dirs[0],
+            &server_flags,
+            &env_of(&server_env),
+        )
+    };
+    let server = start_server();
     let organizer = server.sign_in("organizer@e2e.test");
     let competition = open_competition(&server, &organizer, &open_bundle_yaml());
     let team = team(&server, &organizer, "Team H", competition);
@@ -238,14 +241,15 @@ fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() 
         .collect();
 
     // Worker host 1 takes a job; it dies while running it.
-    let lease = ["--workers", "1", "--job-lease-secs", "4"];
-    let (w1_args, w1_env) = host(1);
-    let w1_flags: Vec<&str> = lease
-        .iter()
-        .copied()
-        .chain(w1_args.iter().map(String::as_str))
-        .collect();
-    let first = Worker::start_in(Some(&worker_1), &dirs[1], &w1_flags, &env_of(&w1_env));
+    let start_worker = |i: usize, namespace: &str| {
+        let (args, env) = host(i);
+        let flags: Vec<&str> = ["--workers", "1", "--job-lease-secs", "4"]
+            .into_iter()
+            .chain(args.iter().map(String::as_str))
+            .collect();
+        Worker::start_in(Some(namespace), &dirs[i], &flags, &env_of(&env))
+    };
+    let first = start_worker(1, &worker_1);
     let running = wait_for(
         "a job running on worker host 1",
         Duration::from_secs(120),
@@ -258,13 +262,7 @@ fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() 
     );
     first.crash();
 
-    let (w2_args, w2_env) = host(2);
-    let w2_flags: Vec<&str> = lease
-        .iter()
-        .copied()
-        .chain(w2_args.iter().map(String::as_str))
-        .collect();
-    let second = Worker::start_in(Some(&worker_2), &dirs[2], &w2_flags, &env_of(&w2_env));
+    let second = start_worker(2, &worker_2);
     for id in &submissions {
         wait_for(
             "every submission to finish",
@@ -275,12 +273,7 @@ fn servers_and_workers_on_separate_hosts_lose_nothing_when_a_worker_host_dies() 
 
     // The server host restarts; everything is still there, once.
     assert!(server.stop().success());
-    let server = Server::start_in(
-        Some(&server_host),
-        &dirs[0],
-        &server_flags,
-        &env_of(&server_env),
-    );
+    let server = start_server();
     let organizer = server.sign_in("organizer@e2e.test");
     let team = server.sign_in("member@team-h.test");
     for id in &submissions {

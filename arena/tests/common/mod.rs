@@ -559,6 +559,20 @@ pub async fn cast_with(arena: &Arena, bundle_yaml: &str, uploads: [DatasetUpload
 }
 
 /// One more admitted team that accepted the agreement.
+/// The cast's two teams and `count - 2` more admitted at the real-data tier (for benches
+/// that spread a queue over many teams).
+pub async fn teams_of(arena: &Arena, cast: &Cast, count: usize) -> Vec<Actor> {
+    let mut teams = vec![cast.team_x.clone(), cast.team_y.clone()];
+    for n in 2..count {
+        teams.push(
+            extra_team(arena, cast, &format!("Team {n}"), Tier::RealData)
+                .await
+                .0,
+        );
+    }
+    teams
+}
+
 pub async fn extra_team(arena: &Arena, cast: &Cast, name: &str, tier: Tier) -> (Actor, OrgId) {
     let email = format!("member@{}.test", name.to_lowercase().replace(' ', "-"));
     let (actor, org) = admitted(
