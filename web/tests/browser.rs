@@ -198,6 +198,26 @@ async fn wait_for(client: &Client, css: &str, what: &str) -> fantoccini::element
     }
 }
 
+/// Clicks `element` and waits until the page that held it is gone. A selector present on
+/// both the old and the new page would otherwise match the old page, whose elements then go
+/// stale under the test while the browser navigates.
+async fn click_and_leave(element: fantoccini::elements::Element, what: &str) {
+    element
+        .clone()
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: click: {e}"));
+    let start = Instant::now();
+    // Any answer but an error means the element is still on a live page.
+    while element.tag_name().await.is_ok() {
+        assert!(
+            start.elapsed() < WAIT,
+            "{what}: the page did not change within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn js(client: &Client, script: &str) -> Value {
     client
         .execute(script, Vec::new())
@@ -689,13 +709,11 @@ async fn contract_and_statement(client: &Client, site: &Site) {
     let button = texts(client, "form.contract button").await;
     // A party hospital may accept or terminate a proposed contract; the first form accepts.
     assert_eq!(button, ["Accept these terms", "Terminate"], "{button:?}");
-    client
+    let accept = client
         .find(Locator::Css("form.contract button"))
         .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("accept");
+        .expect("the button");
+    click_and_leave(accept, "accept").await;
     wait_for(client, "h2", "the contract page again").await;
     let parties = texts(client, "table tbody tr").await;
     let hospital_a = parties
