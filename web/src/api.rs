@@ -1030,12 +1030,14 @@ async fn queue(State(state): State<AppState>, auth: Auth) -> ApiResult<Response>
 
 /// A certificate with its anchoring entry's receipt, when the ledger has it: everything
 /// `medarena ledger verify --certificate` needs offline.
-pub fn with_receipt(
+pub async fn with_receipt(
     state: &AppState,
     mut document: medarena_arena::certificate::CertificateDocument,
 ) -> medarena_arena::certificate::CertificateDocument {
     if let Some(anchor) = document.anchor.as_mut() {
-        anchor.receipt = crate::ledger_api::receipt_for(state, &anchor.evidence_code).ok();
+        anchor.receipt = crate::ledger_api::receipt_for(state, &anchor.evidence_code)
+            .await
+            .ok();
     }
     document
 }
@@ -1067,7 +1069,7 @@ async fn dataset_certificate(
         .arena
         .registration_certificate(&auth.actor, DatasetId(id))
         .await?;
-    Ok(certificate_file(&with_receipt(&state, document)))
+    Ok(certificate_file(&with_receipt(&state, document).await))
 }
 
 /// `GET /competitions/{id}/certificates`: the result certificates, by rank (everyone once
@@ -1077,13 +1079,14 @@ async fn competition_certificates(
     auth: Auth,
     PathParam(id): PathParam<i64>,
 ) -> ApiResult<Response> {
-    let documents: Vec<_> = state
+    let mut documents = Vec::new();
+    for document in state
         .arena
         .result_certificates(&auth.actor, CompetitionId(id))
         .await?
-        .into_iter()
-        .map(|document| with_receipt(&state, document))
-        .collect();
+    {
+        documents.push(with_receipt(&state, document).await);
+    }
     json_of(documents)
 }
 
@@ -1094,7 +1097,7 @@ async fn certificate(
     PathParam(serial): PathParam<String>,
 ) -> ApiResult<Response> {
     let document = state.arena.certificate(&auth.actor, &serial).await?;
-    Ok(certificate_file(&with_receipt(&state, document)))
+    Ok(certificate_file(&with_receipt(&state, document).await))
 }
 
 pub(crate) fn json_of(value: impl Serialize) -> ApiResult<Response> {

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use medarena_ledger::{EvidenceCode, EvidenceCodeError, LedgerError, Receipt};
+use medarena_ledger::{EvidenceCode, EvidenceCodeError, LedgerError, Receipt, SharedLedger};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,35 +40,62 @@ fn ledger_error(err: LedgerError) -> ApiError {
     }
 }
 
+/// Runs `read` on the shared ledger in tokio's blocking pool. Any look at the ledger waits
+/// for the batch being appended (an fsync, or a PostgreSQL commit), and reading an entry is
+/// a file read or a database round trip; a follower may also catch up first. None of that
+/// may hold an async worker that serves other requests.
+pub(crate) async fn read_ledger<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&SharedLedger) -> T + Send + 'static,
+) -> T {
+    let ledger = state.ledger.clone();
+    match tokio::task::spawn_blocking(move || read(&ledger)).await {
+        Ok(value) => value,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // Only a runtime shutting down cancels a blocking task.
+        Err(err) => panic!("the ledger read was cancelled: {err}"),
+    }
+}
+
 /// `GET /api/ledger/key`: the verifier key (`name+hash+base64`).
 pub async fn key(State(state): State<AppState>) -> Response {
-    text(state.ledger.read(|l| format!("{}\n", l.verifier_key())))
+    text(
+        read_ledger(&state, |shared| {
+            shared.read(|l| format!("{}\n", l.verifier_key()))
+        })
+        .await,
+    )
 }
 
 /// `GET /api/ledger/checkpoint`: the latest signed checkpoint.
 pub async fn checkpoint(State(state): State<AppState>) -> Response {
-    text(state.ledger.read(|l| l.checkpoint().text().to_owned()))
+    text(
+        read_ledger(&state, |shared| {
+            shared.read(|l| l.checkpoint().text().to_owned())
+        })
+        .await,
+    )
 }
 
 /// The receipt of an evidence code (for the API and the ledger explorer page).
-pub fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
+pub async fn receipt_for(state: &AppState, code: &str) -> ApiResult<Receipt> {
     let code = EvidenceCode::parse(code.trim()).map_err(|err| match err {
         // Well-formed but mistyped: no receipt has this code.
         EvidenceCodeError::Check { .. } => ApiError::NotFound(err.to_string()),
         _ => ApiError::bad_request("evidence code", err),
     })?;
-    let found = state.ledger.read(|l| l.receipt_for(&code));
-    match found {
-        // A server following another's writes (a deployment on PostgreSQL) may not have
-        // read the newest entries yet: catch up once before saying no.
-        Err(medarena_ledger::LedgerError::UnknownEvidence(_))
-            if !state.ledger.read(|l| l.writable()) =>
-        {
-            state.ledger.update(|l| l.refresh()).map_err(ledger_error)?;
-            state.ledger.read(|l| l.receipt_for(&code))
+    read_ledger(state, move |shared| {
+        match shared.read(|l| l.receipt_for(&code)) {
+            // A server following another's writes (a deployment on PostgreSQL) may not
+            // have read the newest entries yet: catch up once before saying no.
+            Err(LedgerError::UnknownEvidence(_)) if !shared.read(|l| l.writable()) => {
+                shared.update(|l| l.refresh())?;
+                shared.read(|l| l.receipt_for(&code))
+            }
+            other => other,
         }
-        other => other,
-    }
+    })
+    .await
     .map_err(ledger_error)
 }
 
@@ -77,7 +104,7 @@ pub async fn receipt(
     State(state): State<AppState>,
     PathParam(code): PathParam<String>,
 ) -> ApiResult<Json<Receipt>> {
-    receipt_for(&state, &code).map(Json)
+    receipt_for(&state, &code).await.map(Json)
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -91,10 +118,11 @@ pub async fn consistency(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ConsistencyQuery>,
 ) -> ApiResult<Response> {
-    let proof = state
-        .ledger
-        .read(|l| l.consistency_proof(query.from, query.to))
-        .map_err(ledger_error)?;
+    let proof = read_ledger(&state, move |shared| {
+        shared.read(|l| l.consistency_proof(query.from, query.to))
+    })
+    .await
+    .map_err(ledger_error)?;
     Ok(Json(proof).into_response())
 }
 
@@ -112,12 +140,15 @@ pub async fn entries(
     QueryParams(query): QueryParams<EntriesQuery>,
 ) -> ApiResult<Response> {
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let (size, entries) = state.ledger.read(|l| {
-        let size = l.len();
-        let from = query.from.unwrap_or(size.saturating_sub(limit)).min(size);
-        let to = from.saturating_add(limit).min(size);
-        (size, l.entries(from, to))
-    });
+    let (size, entries) = read_ledger(&state, move |shared| {
+        shared.read(|l| {
+            let size = l.len();
+            let from = query.from.unwrap_or(size.saturating_sub(limit)).min(size);
+            let to = from.saturating_add(limit).min(size);
+            (size, l.entries(from, to))
+        })
+    })
+    .await;
     let entries = entries.map_err(ledger_error)?;
     let entries: Vec<_> = entries
         .iter()

@@ -1715,22 +1715,22 @@ async fn ledger_page(
     auth: Auth,
     Query(query): Query<LedgerQuery>,
 ) -> PageResult {
-    let (key, checkpoint, size) = state.ledger.read(|l| {
-        (
-            l.verifier_key().to_string(),
-            l.checkpoint().text().to_owned(),
-            l.len(),
-        )
-    });
-    let recent = state
-        .ledger
-        .read(|l| l.entries(size.saturating_sub(20), size))
-        .unwrap_or_default();
-    let lookup = query
-        .code
-        .as_deref()
-        .filter(|c| !c.trim().is_empty())
-        .map(|code| crate::ledger_api::receipt_for(&state, code));
+    let (key, checkpoint, size, recent) = crate::ledger_api::read_ledger(&state, |shared| {
+        shared.read(|l| {
+            let size = l.len();
+            (
+                l.verifier_key().to_string(),
+                l.checkpoint().text().to_owned(),
+                size,
+                l.entries(size.saturating_sub(20), size).unwrap_or_default(),
+            )
+        })
+    })
+    .await;
+    let lookup = match query.code.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(code) => Some(crate::ledger_api::receipt_for(&state, code).await),
+        None => None,
+    };
     page(layout(
         "Ledger",
         &auth,
@@ -1772,7 +1772,7 @@ async fn certificate_page(
 ) -> PageResult {
     use medarena_arena::certificate::CertificateSubject;
     let document = state.arena.certificate(&auth.actor, &serial).await?;
-    let document = crate::api::with_receipt(&state, document);
+    let document = crate::api::with_receipt(&state, document).await;
     let body = &document.body;
     let title = match &body.subject {
         CertificateSubject::Registration(_) => "Dataset registration certificate",
