@@ -63,25 +63,29 @@ async fn a_worker_host_reads_what_its_leased_job_reads_and_nothing_else() {
         world.clock.clone(),
     );
     let lease_ms = 30_000;
-    let claim = |token: &str, kind| ClaimRequest {
-        worker: "worker-host".into(),
-        lease_token: token.into(),
-        now: world.clock.now_for_tests(),
-        lease_ms,
-        kind: Some(kind),
+    // Claims the next job of `kind` as the worker host does, under the lease token `token`.
+    let claim = async |token: &str, kind: JobKind| {
+        let request = ClaimRequest {
+            worker: "worker-host".into(),
+            lease_token: token.into(),
+            now: world.clock.now_for_tests(),
+            lease_ms,
+            kind: Some(kind),
+        };
+        let job = store
+            .claim(&request)
+            .await
+            .expect("claim")
+            .unwrap_or_else(|| panic!("a {kind:?} job to claim"));
+        JobLease {
+            job: job.id,
+            token: token.into(),
+        }
     };
     let team_x = KeyScope::Team(cast.team_x_org);
 
     // A dummy run: its team's module, and nothing a hospital uploaded.
-    let dummy = store
-        .claim(&claim("dummy-lease", JobKind::DummyRun))
-        .await
-        .expect("claim")
-        .expect("a dummy run");
-    let lease = JobLease {
-        job: dummy.id,
-        token: "dummy-lease".into(),
-    };
+    let lease = claim("dummy-lease", JobKind::DummyRun).await;
     let read = worker_host
         .get_for_job(
             &lease,
@@ -99,7 +103,7 @@ async fn a_worker_host_reads_what_its_leased_job_reads_and_nothing_else() {
     let other_team = KeyScope::Team(cast.team_y_org);
     assert_refused(&world.arena, &lease, &other_team, "another team's modules").await;
     let guessed = JobLease {
-        job: dummy.id,
+        job: lease.job,
         token: "guessed".into(),
     };
     assert_refused(&world.arena, &guessed, &team_x, "a guessed lease token").await;
@@ -123,15 +127,7 @@ async fn a_worker_host_reads_what_its_leased_job_reads_and_nothing_else() {
         .await
         .expect("run");
     assert!(ran.is_some(), "the dummy run ran");
-    let real = store
-        .claim(&claim("real-lease", JobKind::RealRun))
-        .await
-        .expect("claim")
-        .expect("a real run");
-    let lease = JobLease {
-        job: real.id,
-        token: "real-lease".into(),
-    };
+    let lease = claim("real-lease", JobKind::RealRun).await;
     for contribution in &contributions {
         let object = contribution.object.expect("stored");
         let rows = worker_host
