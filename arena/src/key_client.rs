@@ -14,6 +14,24 @@ use crate::vault::{JobLease, KeyBroker, KeyScope, VaultError};
 /// The path of the key service on a server host.
 pub const DATA_KEYS_PATH: &str = "/internal/data-keys";
 
+/// What a worker host asks the key service for: the data key of one scope of one leased job.
+/// The server's handler reads this same type, so the two sides cannot drift apart.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataKeyRequest {
+    pub job: i64,
+    pub lease_token: String,
+    /// As the vault names it: `team:<id>`, `dataset:<id>` or `upload:<hex>`.
+    pub scope: String,
+}
+
+/// The key service's answer.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct DataKeyAnswer {
+    /// 64 hex digits ([`DataKey::to_hex`]).
+    pub key: String,
+}
+
 /// How long one key request may take before the run is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -73,17 +91,18 @@ impl HttpKeyBroker {
 impl KeyBroker for HttpKeyBroker {
     async fn data_key(&self, lease: &JobLease, scope: &KeyScope) -> Result<DataKey, VaultError> {
         let failed = |what: String| VaultError::KeyService(format!("{}: {what}", self.endpoint));
-        let body = serde_json::json!({
-            "job": lease.job.0,
-            "lease_token": lease.token,
-            "scope": scope.to_string(),
-        });
+        let body = serde_json::to_string(&DataKeyRequest {
+            job: lease.job.0,
+            lease_token: lease.token.clone(),
+            scope: scope.to_string(),
+        })
+        .map_err(|err| failed(format!("the request: {err}")))?;
         let response = self
             .client
             .post(&self.endpoint)
             .bearer_auth(self.token.as_str())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .await
             .map_err(|err| failed(err.to_string()))?;
@@ -98,12 +117,10 @@ impl KeyBroker for HttpKeyBroker {
             // The server's JSON error names why (a lost lease, a scope the job does not read).
             return Err(failed(format!("{status}: {}", text.trim())));
         }
-        let answer: serde_json::Value =
+        let answer: DataKeyAnswer =
             serde_json::from_str(&text).map_err(|err| failed(format!("bad answer: {err}")))?;
-        let key = answer["key"]
-            .as_str()
-            .ok_or_else(|| failed("the answer has no key".to_owned()))?;
-        DataKey::from_hex(key).map_err(VaultError::from)
+        let key = Zeroizing::new(answer.key);
+        DataKey::from_hex(&key).map_err(VaultError::from)
     }
 
     fn cache_key(&self) -> [u8; 32] {

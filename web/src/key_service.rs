@@ -8,30 +8,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use medarena_arena::key_client::{DataKeyAnswer, DataKeyRequest};
 use medarena_arena::vault::JobLease;
 use medarena_arena::{ArenaError, JobId};
-use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::bearer_matches;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-
-/// What a worker host asks for.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataKeyRequest {
-    pub job: i64,
-    pub lease_token: String,
-    /// As the vault names it: `team:<id>`, `dataset:<id>` or `upload:<hex>`.
-    pub scope: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DataKeyAnswer {
-    /// 64 hex digits.
-    pub key: String,
-}
 
 pub async fn grant(
     State(state): State<AppState>,
